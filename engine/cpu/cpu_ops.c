@@ -1,0 +1,454 @@
+/* CPU kernels: the numerical reference for every op, and the fast path on
+ * machines without a GPU. GEMM goes to OpenBLAS; everything else is plain C
+ * loops with the op kind decided outside the loop. Reductions accumulate in
+ * double so the reference is more accurate than the kernels it checks. */
+#include "../backend.h"
+#include "../philox.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#define F(i) ((float *)vf_cpu_ptr(op->args[i]))
+#define I(i) ((int32_t *)vf_cpu_ptr(op->args[i]))
+
+static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+static void k_matmul(const vf_op *op) {
+    const uint32_t M = op->u[0], N = op->u[1], K = op->u[2], batch = op->u[3];
+    const bool ta = op->u[4], tb = op->u[5];
+    const float *A = F(0), *B = F(1);
+    float *C = F(2);
+    const int lda = ta ? (int)M : (int)K, ldb = tb ? (int)K : (int)N;
+    for (uint32_t b = 0; b < batch; b++)
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                    (int)M, (int)N, (int)K, op->f[0], A + (size_t)b * op->u[6], lda,
+                    B + (size_t)b * op->u[7], ldb, op->f[1], C + (size_t)b * op->u[8], (int)N);
+}
+
+static void k_unary(const vf_op *op) {
+    const uint32_t n = op->u[0];
+    const float *x = F(0), a = op->f[0];
+    float *y = F(1);
+    switch ((vf_unary_kind)op->u[1]) {
+    case VF_RELU: for (uint32_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0.0f; break;
+    case VF_LEAKY_RELU: for (uint32_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : a * x[i]; break;
+    case VF_TANH: for (uint32_t i = 0; i < n; i++) y[i] = tanhf(x[i]); break;
+    case VF_SIGMOID: for (uint32_t i = 0; i < n; i++) y[i] = sigmoidf(x[i]); break;
+    case VF_SOFTPLUS:
+        for (uint32_t i = 0; i < n; i++) y[i] = fmaxf(x[i], 0.0f) + log1pf(expf(-fabsf(x[i])));
+        break;
+    default: break;
+    }
+}
+
+static void k_unary_backward(const vf_op *op) {
+    const uint32_t n = op->u[0];
+    const float *x = F(0), *y = F(1), *dy = F(2), a = op->f[0];
+    float *dx = F(3);
+    switch ((vf_unary_kind)op->u[1]) {
+    case VF_RELU: for (uint32_t i = 0; i < n; i++) dx[i] = x[i] > 0 ? dy[i] : 0.0f; break;
+    case VF_LEAKY_RELU: for (uint32_t i = 0; i < n; i++) dx[i] = x[i] > 0 ? dy[i] : a * dy[i]; break;
+    case VF_TANH: for (uint32_t i = 0; i < n; i++) dx[i] = dy[i] * (1.0f - y[i] * y[i]); break;
+    case VF_SIGMOID: for (uint32_t i = 0; i < n; i++) dx[i] = dy[i] * y[i] * (1.0f - y[i]); break;
+    case VF_SOFTPLUS: for (uint32_t i = 0; i < n; i++) dx[i] = dy[i] * sigmoidf(x[i]); break;
+    default: break;
+    }
+}
+
+static void k_binary(const vf_op *op) {
+    const uint32_t n = op->u[0];
+    const float *a = F(0), *b = F(1);
+    float *y = F(2);
+    switch ((vf_binary_kind)op->u[1]) {
+    case VF_ADD: for (uint32_t i = 0; i < n; i++) y[i] = a[i] + b[i]; break;
+    case VF_SUB: for (uint32_t i = 0; i < n; i++) y[i] = a[i] - b[i]; break;
+    case VF_MUL: for (uint32_t i = 0; i < n; i++) y[i] = a[i] * b[i]; break;
+    }
+}
+
+static void k_softmax(const vf_op *op) {
+    const uint32_t R = op->u[0], C = op->u[1];
+    const bool lg = op->u[2];
+    for (uint32_t r = 0; r < R; r++) {
+        const float *x = F(0) + (size_t)r * C;
+        float *y = F(1) + (size_t)r * C;
+        float mx = x[0];
+        for (uint32_t c = 1; c < C; c++) mx = fmaxf(mx, x[c]);
+        double s = 0;
+        for (uint32_t c = 0; c < C; c++) s += exp((double)x[c] - mx);
+        if (lg) {
+            float ls = (float)log(s);
+            for (uint32_t c = 0; c < C; c++) y[c] = x[c] - mx - ls;
+        } else {
+            float inv = (float)(1.0 / s);
+            for (uint32_t c = 0; c < C; c++) y[c] = expf(x[c] - mx) * inv;
+        }
+    }
+}
+
+static void k_softmax_backward(const vf_op *op) {
+    const uint32_t R = op->u[0], C = op->u[1];
+    const bool lg = op->u[2];
+    for (uint32_t r = 0; r < R; r++) {
+        const float *y = F(0) + (size_t)r * C, *dy = F(1) + (size_t)r * C;
+        float *dx = F(2) + (size_t)r * C;
+        double s = 0;
+        if (lg) {
+            for (uint32_t c = 0; c < C; c++) s += dy[c];
+            for (uint32_t c = 0; c < C; c++) dx[c] = dy[c] - expf(y[c]) * (float)s;
+        } else {
+            for (uint32_t c = 0; c < C; c++) s += (double)dy[c] * y[c];
+            for (uint32_t c = 0; c < C; c++) dx[c] = y[c] * (dy[c] - (float)s);
+        }
+    }
+}
+
+static void k_reduce(const vf_op *op) {
+    const uint32_t R = op->u[0], C = op->u[1];
+    const bool sq = op->u[3];
+    const float *x = F(0), scale = op->f[0];
+    float *y = F(1);
+    switch ((vf_reduce_axis)op->u[2]) {
+    case VF_REDUCE_ROWS:
+        for (uint32_t r = 0; r < R; r++) {
+            const float *xr = x + (size_t)r * C;
+            double s = 0;
+            if (sq) for (uint32_t c = 0; c < C; c++) s += (double)xr[c] * xr[c];
+            else for (uint32_t c = 0; c < C; c++) s += xr[c];
+            y[r] = (float)(s * scale);
+        }
+        break;
+    case VF_REDUCE_COLS: {
+        /* row-major sweep keeps memory access sequential; double partials */
+        double acc[256];
+        for (uint32_t c0 = 0; c0 < C; c0 += 256) {
+            uint32_t w = C - c0 < 256 ? C - c0 : 256;
+            memset(acc, 0, sizeof acc);
+            for (uint32_t r = 0; r < R; r++) {
+                const float *xr = x + (size_t)r * C + c0;
+                if (sq) for (uint32_t c = 0; c < w; c++) acc[c] += (double)xr[c] * xr[c];
+                else for (uint32_t c = 0; c < w; c++) acc[c] += xr[c];
+            }
+            for (uint32_t c = 0; c < w; c++) y[c0 + c] = (float)(acc[c] * scale);
+        }
+        break;
+    }
+    case VF_REDUCE_ALL: {
+        double s = 0;
+        size_t n = (size_t)R * C;
+        if (sq) for (size_t i = 0; i < n; i++) s += (double)x[i] * x[i];
+        else for (size_t i = 0; i < n; i++) s += x[i];
+        y[0] = (float)(s * scale);
+        break;
+    }
+    }
+}
+
+static void k_broadcast(const vf_op *op) {
+    const uint32_t R = op->u[0], C = op->u[1];
+    const float *dy = F(0), s = op->f[0];
+    float *dx = F(1);
+    for (uint32_t r = 0; r < R; r++) {
+        float *row = dx + (size_t)r * C;
+        switch ((vf_reduce_axis)op->u[2]) {
+        case VF_REDUCE_ROWS: { float v = s * dy[r]; for (uint32_t c = 0; c < C; c++) row[c] = v; break; }
+        case VF_REDUCE_COLS: for (uint32_t c = 0; c < C; c++) row[c] = s * dy[c]; break;
+        case VF_REDUCE_ALL: { float v = s * dy[0]; for (uint32_t c = 0; c < C; c++) row[c] = v; break; }
+        }
+    }
+}
+
+static void k_lstm_cell(const vf_op *op) {
+    const uint32_t B = op->u[0], H = op->u[1];
+    for (uint32_t b = 0; b < B; b++) {
+        const float *g = F(0) + (size_t)b * 4 * H, *cp = F(1) + (size_t)b * H;
+        float *h = F(2) + (size_t)b * H, *c = F(3) + (size_t)b * H;
+        for (uint32_t j = 0; j < H; j++) {
+            float ig = sigmoidf(g[j]), fg = sigmoidf(g[H + j]);
+            float gg = tanhf(g[2 * H + j]), og = sigmoidf(g[3 * H + j]);
+            float cn = fg * cp[j] + ig * gg;
+            c[j] = cn;
+            h[j] = og * tanhf(cn);
+        }
+    }
+}
+
+static void k_lstm_cell_backward(const vf_op *op) {
+    const uint32_t B = op->u[0], H = op->u[1];
+    const bool has_dc = op->u[2];
+    for (uint32_t b = 0; b < B; b++) {
+        const float *g = F(0) + (size_t)b * 4 * H, *cp = F(1) + (size_t)b * H;
+        const float *c = F(2) + (size_t)b * H, *dh = F(3) + (size_t)b * H;
+        const float *dc = has_dc ? F(4) + (size_t)b * H : NULL;
+        float *dg = F(5) + (size_t)b * 4 * H, *dcp = F(6) + (size_t)b * H;
+        for (uint32_t j = 0; j < H; j++) {
+            float ig = sigmoidf(g[j]), fg = sigmoidf(g[H + j]);
+            float gg = tanhf(g[2 * H + j]), og = sigmoidf(g[3 * H + j]);
+            float tc = tanhf(c[j]);
+            float dct = dh[j] * og * (1.0f - tc * tc) + (dc ? dc[j] : 0.0f);
+            dg[j] = dct * gg * ig * (1.0f - ig);
+            dg[H + j] = dct * cp[j] * fg * (1.0f - fg);
+            dg[2 * H + j] = dct * ig * (1.0f - gg * gg);
+            dg[3 * H + j] = dh[j] * tc * og * (1.0f - og);
+            dcp[j] = dct * fg;
+        }
+    }
+}
+
+static void k_batchnorm_train(const vf_op *op) {
+    const uint32_t R = op->u[0], C = op->u[1];
+    const bool run = op->u[2];
+    const float *x = F(0), *gm = F(1), *bt = F(2), eps = op->f[0], mom = op->f[1];
+    float *y = F(3), *mean = F(4), *rstd = F(5);
+    for (uint32_t c = 0; c < C; c++) {
+        double s = 0, ss = 0;
+        for (uint32_t r = 0; r < R; r++) s += x[(size_t)r * C + c];
+        double mu = s / R;
+        for (uint32_t r = 0; r < R; r++) {
+            double d = x[(size_t)r * C + c] - mu;
+            ss += d * d;
+        }
+        double var = ss / R;
+        float rs = (float)(1.0 / sqrt(var + eps));
+        mean[c] = (float)mu;
+        rstd[c] = rs;
+        for (uint32_t r = 0; r < R; r++) {
+            size_t i = (size_t)r * C + c;
+            y[i] = gm[c] * ((x[i] - (float)mu) * rs) + bt[c];
+        }
+        if (run) {
+            float *rm = F(6), *rv = F(7);
+            rm[c] = (1.0f - mom) * rm[c] + mom * (float)mu;
+            rv[c] = (1.0f - mom) * rv[c] + mom * (float)(ss / (R - 1));
+        }
+    }
+}
+
+static void k_batchnorm_infer(const vf_op *op) {
+    const uint32_t R = op->u[0], C = op->u[1];
+    const float *x = F(0), *gm = F(1), *bt = F(2), *rm = F(3), *rv = F(4), eps = op->f[0];
+    float *y = F(5);
+    for (uint32_t r = 0; r < R; r++)
+        for (uint32_t c = 0; c < C; c++) {
+            size_t i = (size_t)r * C + c;
+            y[i] = gm[c] * (x[i] - rm[c]) / sqrtf(rv[c] + eps) + bt[c];
+        }
+}
+
+static void k_batchnorm_backward(const vf_op *op) {
+    const uint32_t R = op->u[0], C = op->u[1];
+    const float *x = F(0), *gm = F(1), *mean = F(2), *rstd = F(3), *dy = F(4);
+    float *dx = F(5), *dgm = F(6), *dbt = F(7);
+    for (uint32_t c = 0; c < C; c++) {
+        double sdy = 0, sdyx = 0;
+        for (uint32_t r = 0; r < R; r++) {
+            size_t i = (size_t)r * C + c;
+            float xh = (x[i] - mean[c]) * rstd[c];
+            sdy += dy[i];
+            sdyx += (double)dy[i] * xh;
+        }
+        dbt[c] = (float)sdy;
+        dgm[c] = (float)sdyx;
+        float k = gm[c] * rstd[c] / (float)R;
+        for (uint32_t r = 0; r < R; r++) {
+            size_t i = (size_t)r * C + c;
+            float xh = (x[i] - mean[c]) * rstd[c];
+            dx[i] = k * ((float)R * dy[i] - (float)sdy - xh * (float)sdyx);
+        }
+    }
+}
+
+static void k_layernorm(const vf_op *op) {
+    const uint32_t R = op->u[0], C = op->u[1];
+    const float *gm = F(1), *bt = F(2), eps = op->f[0];
+    for (uint32_t r = 0; r < R; r++) {
+        const float *x = F(0) + (size_t)r * C;
+        float *y = F(3) + (size_t)r * C;
+        double s = 0, ss = 0;
+        for (uint32_t c = 0; c < C; c++) s += x[c];
+        double mu = s / C;
+        for (uint32_t c = 0; c < C; c++) ss += (x[c] - mu) * (x[c] - mu);
+        float rs = (float)(1.0 / sqrt(ss / C + eps));
+        F(4)[r] = (float)mu;
+        F(5)[r] = rs;
+        for (uint32_t c = 0; c < C; c++) y[c] = gm[c] * ((x[c] - (float)mu) * rs) + bt[c];
+    }
+}
+
+static void k_layernorm_backward(const vf_op *op) {
+    const uint32_t R = op->u[0], C = op->u[1];
+    const float *gm = F(1);
+    float *dgm = F(6), *dbt = F(7);
+    memset(dgm, 0, C * sizeof(float));
+    memset(dbt, 0, C * sizeof(float));
+    for (uint32_t r = 0; r < R; r++) {
+        const float *x = F(0) + (size_t)r * C, *dy = F(4) + (size_t)r * C;
+        float *dx = F(5) + (size_t)r * C;
+        const float mu = F(2)[r], rs = F(3)[r];
+        double s1 = 0, s2 = 0; /* sum dxhat, sum dxhat * xhat */
+        for (uint32_t c = 0; c < C; c++) {
+            float xh = (x[c] - mu) * rs, dxh = dy[c] * gm[c];
+            s1 += dxh;
+            s2 += (double)dxh * xh;
+            dgm[c] += dy[c] * xh;
+            dbt[c] += dy[c];
+        }
+        for (uint32_t c = 0; c < C; c++) {
+            float xh = (x[c] - mu) * rs, dxh = dy[c] * gm[c];
+            dx[c] = rs / (float)C * ((float)C * dxh - (float)s1 - xh * (float)s2);
+        }
+    }
+}
+
+static void k_embedding(const vf_op *op) {
+    const uint32_t N = op->u[0], V = op->u[1], D = op->u[2];
+    const int32_t *idx = I(0);
+    for (uint32_t n = 0; n < N; n++) {
+        float *y = F(2) + (size_t)n * D;
+        int32_t v = idx[n];
+        if (v >= 0 && (uint32_t)v < V) memcpy(y, F(1) + (size_t)v * D, D * sizeof(float));
+        else memset(y, 0, D * sizeof(float));
+    }
+}
+
+static void k_embedding_backward(const vf_op *op) {
+    const uint32_t N = op->u[0], V = op->u[1], D = op->u[2];
+    const int32_t *idx = I(0);
+    float *dt = F(2);
+    memset(dt, 0, (size_t)V * D * sizeof(float));
+    for (uint32_t n = 0; n < N; n++) {
+        int32_t v = idx[n];
+        if (v < 0 || (uint32_t)v >= V) continue;
+        const float *dy = F(1) + (size_t)n * D;
+        float *row = dt + (size_t)v * D;
+        for (uint32_t d = 0; d < D; d++) row[d] += dy[d];
+    }
+}
+
+static void k_adam(const vf_op *op) {
+    const uint32_t n = op->u[0];
+    float *p = F(0), *m = F(2), *v = F(3);
+    const float *g = F(1), *sched = F(4);
+    const float b1 = op->f[0], b2 = op->f[1], eps = op->f[2], wd = op->f[3];
+    const float lr = sched[0], t = sched[1];
+    const float bc1 = 1.0f - powf(b1, t), bc2 = 1.0f - powf(b2, t);
+    for (uint32_t i = 0; i < n; i++) {
+        float mi = b1 * m[i] + (1.0f - b1) * g[i];
+        float vi = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
+        m[i] = mi;
+        v[i] = vi;
+        p[i] -= lr * ((mi / bc1) / (sqrtf(vi / bc2) + eps) + wd * p[i]);
+    }
+}
+
+static void k_rng(const vf_op *op) {
+    const uint32_t n = op->u[0];
+    const uint64_t seed = op->u[1] | ((uint64_t)op->u[2] << 32);
+    const int32_t *ctr = I(0);
+    const uint64_t base = (uint32_t)ctr[0] | ((uint64_t)(uint32_t)ctr[1] << 32);
+    float *out = F(1), blk[4];
+    for (uint32_t i = 0; i < n; i += 4) {
+        vf_philox_block(seed, op->u[3], base + i / 4, (int)op->u[4], blk);
+        for (uint32_t j = 0; j < 4 && i + j < n; j++) out[i + j] = blk[j];
+    }
+}
+
+vf_status vf_cpu_run_op(const vf_op *op) {
+    const uint32_t n = op->u[0];
+    switch (op->kind) {
+    case VF_OP_FILL: {
+        float *t = F(0);
+        for (uint32_t i = 0; i < n; i++) t[i] = op->f[0]; /* int32 fills copy the bits */
+        break;
+    }
+    case VF_OP_COPY: memmove(F(1), F(0), (size_t)n * 4); break;
+    case VF_OP_MATMUL: k_matmul(op); break;
+    case VF_OP_BIAS_ADD: {
+        const uint32_t R = op->u[0], C = op->u[1];
+        const float *x = F(0), *b = F(1);
+        float *y = F(2);
+        for (uint32_t r = 0; r < R; r++)
+            for (uint32_t c = 0; c < C; c++) y[(size_t)r * C + c] = x[(size_t)r * C + c] + b[c];
+        break;
+    }
+    case VF_OP_BINARY: k_binary(op); break;
+    case VF_OP_MUL_BACKWARD: {
+        const float *o = F(0), *dy = F(1);
+        float *d = F(2);
+        for (uint32_t i = 0; i < n; i++) d[i] = dy[i] * o[i];
+        break;
+    }
+    case VF_OP_SCALE: {
+        const float *x = F(0), a = op->f[0], b = op->f[1];
+        float *y = F(1);
+        if (b == 0.0f) for (uint32_t i = 0; i < n; i++) y[i] = a * x[i];
+        else for (uint32_t i = 0; i < n; i++) y[i] = a * x[i] + b * y[i];
+        break;
+    }
+    case VF_OP_UNARY: k_unary(op); break;
+    case VF_OP_UNARY_BACKWARD: k_unary_backward(op); break;
+    case VF_OP_SOFTMAX: k_softmax(op); break;
+    case VF_OP_SOFTMAX_BACKWARD: k_softmax_backward(op); break;
+    case VF_OP_COPY_COLS: {
+        const uint32_t R = op->u[0], xc = op->u[1], xs = op->u[2], yc = op->u[3], ys = op->u[4],
+                       w = op->u[5];
+        for (uint32_t r = 0; r < R; r++)
+            memcpy(F(1) + (size_t)r * yc + ys, F(0) + (size_t)r * xc + xs, w * sizeof(float));
+        break;
+    }
+    case VF_OP_REDUCE: k_reduce(op); break;
+    case VF_OP_BROADCAST: k_broadcast(op); break;
+    case VF_OP_SQNORM_BACKWARD: {
+        const uint32_t R = op->u[0], C = op->u[1];
+        const float *x = F(0), *dy = F(1);
+        float *dx = F(2);
+        for (uint32_t r = 0; r < R; r++)
+            for (uint32_t c = 0; c < C; c++)
+                dx[(size_t)r * C + c] = 2.0f * x[(size_t)r * C + c] * dy[r];
+        break;
+    }
+    case VF_OP_MSE: {
+        const float *a = F(0), *b = F(1);
+        double s = 0;
+        for (uint32_t i = 0; i < n; i++) s += (double)(a[i] - b[i]) * (a[i] - b[i]);
+        F(2)[0] = (float)(s / n);
+        break;
+    }
+    case VF_OP_MSE_BACKWARD: {
+        const float *a = F(0), *b = F(1);
+        const float k = op->f[0] * 2.0f * F(2)[0] / (float)n;
+        float *d = F(3);
+        for (uint32_t i = 0; i < n; i++) d[i] = k * (a[i] - b[i]);
+        break;
+    }
+    case VF_OP_BCE: {
+        const float *x = F(0), *t = F(1);
+        double s = 0;
+        for (uint32_t i = 0; i < n; i++)
+            s += fmaxf(x[i], 0.0f) - x[i] * t[i] + log1pf(expf(-fabsf(x[i])));
+        F(2)[0] = (float)(s / n);
+        break;
+    }
+    case VF_OP_BCE_BACKWARD: {
+        const float *x = F(0), *t = F(1);
+        const float k = F(2)[0] / (float)n;
+        float *dx = F(3);
+        for (uint32_t i = 0; i < n; i++) dx[i] = k * (sigmoidf(x[i]) - t[i]);
+        break;
+    }
+    case VF_OP_LSTM_CELL: k_lstm_cell(op); break;
+    case VF_OP_LSTM_CELL_BACKWARD: k_lstm_cell_backward(op); break;
+    case VF_OP_BATCHNORM_TRAIN: k_batchnorm_train(op); break;
+    case VF_OP_BATCHNORM_INFER: k_batchnorm_infer(op); break;
+    case VF_OP_BATCHNORM_BACKWARD: k_batchnorm_backward(op); break;
+    case VF_OP_LAYERNORM: k_layernorm(op); break;
+    case VF_OP_LAYERNORM_BACKWARD: k_layernorm_backward(op); break;
+    case VF_OP_EMBEDDING: k_embedding(op); break;
+    case VF_OP_EMBEDDING_BACKWARD: k_embedding_backward(op); break;
+    case VF_OP_ADAM: k_adam(op); break;
+    case VF_OP_RNG: k_rng(op); break;
+    default: return vf_fail(VF_ERR_UNSUPPORTED, "cpu: op %s not implemented", vf_op_name(op->kind));
+    }
+    return VF_OK;
+}

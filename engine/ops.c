@@ -1,0 +1,821 @@
+/* Op front end: checks arguments and shapes, then builds a vf_op record and
+ * hands it to the tensors' backend. Each op's record layout is documented in
+ * backend.h; the kernels are engine/cpu/cpu_ops.c and shaders/<op>.comp. */
+#include "backend.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *const op_names[VF_OP_COUNT] = {
+    [VF_OP_FILL] = "fill",
+    [VF_OP_COPY] = "copy",
+    [VF_OP_MATMUL] = "matmul",
+    [VF_OP_BIAS_ADD] = "bias_add",
+    [VF_OP_BINARY] = "binary",
+    [VF_OP_MUL_BACKWARD] = "mul_backward",
+    [VF_OP_SCALE] = "scale",
+    [VF_OP_UNARY] = "unary",
+    [VF_OP_UNARY_BACKWARD] = "unary_backward",
+    [VF_OP_SOFTMAX] = "softmax",
+    [VF_OP_SOFTMAX_BACKWARD] = "softmax_backward",
+    [VF_OP_COPY_COLS] = "copy_cols",
+    [VF_OP_REDUCE] = "reduce",
+    [VF_OP_BROADCAST] = "broadcast",
+    [VF_OP_SQNORM_BACKWARD] = "sqnorm_backward",
+    [VF_OP_MSE] = "mse",
+    [VF_OP_MSE_BACKWARD] = "mse_backward",
+    [VF_OP_BCE] = "bce_logits",
+    [VF_OP_BCE_BACKWARD] = "bce_logits_backward",
+    [VF_OP_LSTM_CELL] = "lstm_cell",
+    [VF_OP_LSTM_CELL_BACKWARD] = "lstm_cell_backward",
+    [VF_OP_BATCHNORM_TRAIN] = "batchnorm_train",
+    [VF_OP_BATCHNORM_INFER] = "batchnorm_infer",
+    [VF_OP_BATCHNORM_BACKWARD] = "batchnorm_backward",
+    [VF_OP_LAYERNORM] = "layernorm",
+    [VF_OP_LAYERNORM_BACKWARD] = "layernorm_backward",
+    [VF_OP_EMBEDDING] = "embedding",
+    [VF_OP_EMBEDDING_BACKWARD] = "embedding_backward",
+    [VF_OP_ADAM] = "adam",
+    [VF_OP_RNG] = "rng",
+};
+
+const char *vf_op_name(vf_op_kind k) {
+    return (unsigned)k < VF_OP_COUNT ? op_names[k] : "?";
+}
+
+static const char *const unary_names[VF_UNARY_COUNT] = {"relu", "leaky_relu", "tanh",
+                                                        "sigmoid", "softplus"};
+const char *vf_unary_name(vf_unary_kind k) {
+    return (unsigned)k < VF_UNARY_COUNT ? unary_names[k] : "?";
+}
+
+/* ------------------------------------------------------------ arg checks */
+
+#define TRY(x) do { vf_status s_ = (x); if (s_ != VF_OK) return s_; } while (0)
+
+/* A required float tensor. */
+static vf_status need(const char *op, const char *name, const vf_tensor *t) {
+    if (!t) return vf_fail(VF_ERR_ARG, "%s: %s is NULL", op, name);
+    if (!t->arena) return vf_fail(VF_ERR_ARG, "%s: %s is not allocated", op, name);
+    if (t->dtype != VF_F32) return vf_fail(VF_ERR_ARG, "%s: %s must be float32", op, name);
+    return VF_OK;
+}
+
+static vf_status need_shape(const char *op, const char *name, const vf_tensor *t,
+                            const char *ref_name, const vf_tensor *ref) {
+    TRY(need(op, name, t));
+    if (!vf_tensor_same_shape(t, ref)) {
+        char a[64], b[64];
+        return vf_fail(VF_ERR_ARG, "%s: %s has shape %s but %s has %s", op, name,
+                       vf_shape_str(t, a, sizeof a), ref_name, vf_shape_str(ref, b, sizeof b));
+    }
+    return VF_OK;
+}
+
+static vf_status need_numel(const char *op, const char *name, const vf_tensor *t,
+                            int64_t n, const char *what) {
+    TRY(need(op, name, t));
+    if (t->numel != n) {
+        char a[64];
+        return vf_fail(VF_ERR_ARG, "%s: %s has shape %s, expected %lld elements (%s)", op,
+                       name, vf_shape_str(t, a, sizeof a), (long long)n, what);
+    }
+    return VF_OK;
+}
+
+/* Checks that every argument lives on one backend, then runs the op there. */
+static vf_status submit(const char *name, vf_op *op) {
+    vf_backend *be = NULL;
+    for (int i = 0; i < op->nargs; i++) {
+        const vf_tensor *t = op->args[i];
+        if (!t) continue;
+        if (!be) be = t->arena->be;
+        else if (t->arena->be != be)
+            return vf_fail(VF_ERR_ARG, "%s: arguments live on different backends", name);
+    }
+    if (!be) return vf_fail(VF_ERR_ARG, "%s: no tensor arguments", name);
+    return be->ops->run_op(be, op);
+}
+
+static vf_op make(vf_op_kind k, int nargs, ...) {
+    vf_op op;
+    memset(&op, 0, sizeof op);
+    op.kind = k;
+    op.nargs = nargs;
+    va_list ap;
+    va_start(ap, nargs);
+    for (int i = 0; i < nargs; i++) op.args[i] = va_arg(ap, const vf_tensor *);
+    va_end(ap);
+    return op;
+}
+
+static uint32_t u32(int64_t v) { return (uint32_t)v; }
+
+/* -------------------------------------------------------------- basic ops */
+
+vf_status vf_fill(const vf_tensor *t, float value) {
+    if (!t || !t->arena) return vf_fail(VF_ERR_ARG, "fill: tensor not allocated");
+    vf_op op = make(VF_OP_FILL, 1, t);
+    op.u[0] = u32(t->numel);
+    if (t->dtype == VF_I32) {
+        int32_t iv = (int32_t)value;
+        memcpy(&op.f[0], &iv, 4); /* the bits are stored as they are */
+        op.u[1] = 1;
+    } else {
+        op.f[0] = value;
+    }
+    return submit("fill", &op);
+}
+
+vf_status vf_copy(const vf_tensor *x, const vf_tensor *y) {
+    if (!x || !x->arena || !y || !y->arena)
+        return vf_fail(VF_ERR_ARG, "copy: tensor not allocated");
+    if (x->numel != y->numel || x->dtype != y->dtype)
+        return vf_fail(VF_ERR_ARG, "copy: %lld elements into %lld (or dtype differs)",
+                       (long long)x->numel, (long long)y->numel);
+    vf_op op = make(VF_OP_COPY, 2, x, y);
+    op.u[0] = u32(x->numel);
+    return submit("copy", &op);
+}
+
+/* ----------------------------------------------------------------- matmul */
+
+/* Splits a 2-D or 3-D operand into (batch, rows, cols). */
+static vf_status mm_dims(const char *name, const vf_tensor *t, int64_t *batch,
+                         int64_t *r, int64_t *c) {
+    TRY(need("matmul", name, t));
+    if (t->ndim == 2) {
+        *batch = 1;
+        *r = t->shape[0];
+        *c = t->shape[1];
+    } else if (t->ndim == 3) {
+        *batch = t->shape[0];
+        *r = t->shape[1];
+        *c = t->shape[2];
+    } else {
+        return vf_fail(VF_ERR_ARG, "matmul: %s must be 2-D or 3-D, has %d dimensions", name,
+                       t->ndim);
+    }
+    return VF_OK;
+}
+
+vf_status vf_matmul(const vf_tensor *a, bool trans_a, const vf_tensor *b, bool trans_b,
+                    const vf_tensor *c, float alpha, float beta) {
+    int64_t ba, ar, ac, bb, br, bc, bcc, cr, cc;
+    TRY(mm_dims("A", a, &ba, &ar, &ac));
+    TRY(mm_dims("B", b, &bb, &br, &bc));
+    TRY(mm_dims("C", c, &bcc, &cr, &cc));
+    int64_t m = trans_a ? ac : ar, k = trans_a ? ar : ac;
+    int64_t kb = trans_b ? bc : br, n = trans_b ? br : bc;
+    char sa[64], sb[64], sc[64];
+    if (k != kb || cr != m || cc != n)
+        return vf_fail(VF_ERR_ARG,
+                       "matmul: shapes do not agree: op(A) is [%lld, %lld] (A %s%s), op(B) is "
+                       "[%lld, %lld] (B %s%s), C is %s",
+                       (long long)m, (long long)k, vf_shape_str(a, sa, 64),
+                       trans_a ? " transposed" : "", (long long)kb, (long long)n,
+                       vf_shape_str(b, sb, 64), trans_b ? " transposed" : "",
+                       vf_shape_str(c, sc, 64));
+    int64_t batch = bcc;
+    if ((ba != 1 && ba != batch) || (bb != 1 && bb != batch) ||
+        (c->ndim == 2 && (a->ndim == 3 || b->ndim == 3)))
+        return vf_fail(VF_ERR_ARG, "matmul: batch sizes differ (A %s, B %s, C %s)",
+                       vf_shape_str(a, sa, 64), vf_shape_str(b, sb, 64),
+                       vf_shape_str(c, sc, 64));
+    if (c == a || c == b || (c->arena == a->arena && c->offset == a->offset) ||
+        (c->arena == b->arena && c->offset == b->offset))
+        return vf_fail(VF_ERR_ARG, "matmul: C must not alias A or B");
+    vf_op op = make(VF_OP_MATMUL, 3, a, b, c);
+    op.u[0] = u32(m);
+    op.u[1] = u32(n);
+    op.u[2] = u32(k);
+    op.u[3] = u32(batch);
+    op.u[4] = trans_a;
+    op.u[5] = trans_b;
+    op.u[6] = a->ndim == 3 ? u32(ar * ac) : 0; /* batch strides in elements */
+    op.u[7] = b->ndim == 3 ? u32(br * bc) : 0;
+    op.u[8] = u32(m * n);
+    op.f[0] = alpha;
+    op.f[1] = beta;
+    return submit("matmul", &op);
+}
+
+/* C = op(A) op(B):
+ *   dop(A) = dC op(B)^T  -> dA = dC op(B)^T       (A plain) or op(B) dC^T ... (A transposed)
+ *   dop(B) = op(A)^T dC  -> dB = op(A)^T dC       (B plain) or dC^T op(A) (B transposed)
+ * Written out per case so every product is one vf_matmul call. A 2-D operand
+ * shared across a batch gets the sum over the batch, done by a loop of
+ * accumulating 2-D products over batch views. */
+vf_status vf_matmul_backward(const vf_tensor *a, bool trans_a, const vf_tensor *b,
+                             bool trans_b, const vf_tensor *dc, const vf_tensor *da,
+                             const vf_tensor *db, bool accumulate) {
+    float beta = accumulate ? 1.0f : 0.0f;
+    if (da) {
+        TRY(need_shape("matmul_backward", "dA", da, "A", a));
+        if (a->ndim == 2 && dc->ndim == 3)
+            return vf_fail(VF_ERR_UNSUPPORTED,
+                           "matmul_backward: gradient of a 2-D A shared across a batch");
+        if (!trans_a) /* dA [M,K] = dC [M,N] @ op(B)^T */
+            TRY(vf_matmul(dc, false, b, !trans_b, da, 1.0f, beta));
+        else /* A is [K,M]: dA = op(B) @ dC^T */
+            TRY(vf_matmul(b, trans_b, dc, true, da, 1.0f, beta));
+    }
+    if (db) {
+        TRY(need_shape("matmul_backward", "dB", db, "B", b));
+        if (b->ndim == 2 && dc->ndim == 3)
+            return vf_fail(VF_ERR_UNSUPPORTED,
+                           "matmul_backward: gradient of a 2-D B shared across a batch");
+        if (!trans_b) /* dB [K,N] = op(A)^T @ dC */
+            TRY(vf_matmul(a, !trans_a, dc, false, db, 1.0f, beta));
+        else /* B is [N,K]: dB = dC^T @ op(A) */
+            TRY(vf_matmul(dc, true, a, trans_a, db, 1.0f, beta));
+    }
+    return VF_OK;
+}
+
+/* ------------------------------------------------------------ elementwise */
+
+vf_status vf_bias_add_forward(const vf_tensor *x, const vf_tensor *bias, const vf_tensor *y) {
+    TRY(need("bias_add", "x", x));
+    TRY(need_shape("bias_add", "y", y, "x", x));
+    TRY(need_numel("bias_add", "bias", bias, vf_tensor_cols(x), "one per column of x"));
+    vf_op op = make(VF_OP_BIAS_ADD, 3, x, bias, y);
+    op.u[0] = u32(vf_tensor_rows(x));
+    op.u[1] = u32(vf_tensor_cols(x));
+    return submit("bias_add", &op);
+}
+
+vf_status vf_bias_add_backward(const vf_tensor *dy, const vf_tensor *dbias) {
+    TRY(need("bias_add_backward", "dy", dy));
+    return vf_sum_forward(VF_REDUCE_COLS, false, dy, dbias);
+}
+
+vf_status vf_binary_forward(vf_binary_kind k, const vf_tensor *a, const vf_tensor *b,
+                            const vf_tensor *y) {
+    if ((unsigned)k > VF_MUL) return vf_fail(VF_ERR_ARG, "binary: unknown kind %d", (int)k);
+    TRY(need("binary", "a", a));
+    TRY(need_shape("binary", "b", b, "a", a));
+    TRY(need_shape("binary", "y", y, "a", a));
+    vf_op op = make(VF_OP_BINARY, 3, a, b, y);
+    op.u[0] = u32(a->numel);
+    op.u[1] = (uint32_t)k;
+    return submit("binary", &op);
+}
+
+vf_status vf_binary_backward(vf_binary_kind k, const vf_tensor *a, const vf_tensor *b,
+                             const vf_tensor *dy, const vf_tensor *da, const vf_tensor *db) {
+    if ((unsigned)k > VF_MUL) return vf_fail(VF_ERR_ARG, "binary_backward: unknown kind %d", (int)k);
+    TRY(need("binary_backward", "dy", dy));
+    if (da) TRY(need_shape("binary_backward", "da", da, "dy", dy));
+    if (db) TRY(need_shape("binary_backward", "db", db, "dy", dy));
+    if (k == VF_MUL) {
+        /* da = dy * b, db = dy * a */
+        if (da) {
+            TRY(need_shape("binary_backward", "b", b, "dy", dy));
+            vf_op op = make(VF_OP_MUL_BACKWARD, 3, b, dy, da);
+            op.u[0] = u32(dy->numel);
+            TRY(submit("binary_backward", &op));
+        }
+        if (db) {
+            TRY(need_shape("binary_backward", "a", a, "dy", dy));
+            vf_op op = make(VF_OP_MUL_BACKWARD, 3, a, dy, db);
+            op.u[0] = u32(dy->numel);
+            TRY(submit("binary_backward", &op));
+        }
+        return VF_OK;
+    }
+    if (da) TRY(vf_scale(dy, da, 1.0f, 0.0f));
+    if (db) TRY(vf_scale(dy, db, k == VF_SUB ? -1.0f : 1.0f, 0.0f));
+    return VF_OK;
+}
+
+vf_status vf_scale(const vf_tensor *x, const vf_tensor *y, float alpha, float beta) {
+    TRY(need("scale", "x", x));
+    TRY(need_numel("scale", "y", y, x->numel, "same as x"));
+    vf_op op = make(VF_OP_SCALE, 2, x, y);
+    op.u[0] = u32(x->numel);
+    op.f[0] = alpha;
+    op.f[1] = beta;
+    return submit("scale", &op);
+}
+
+vf_status vf_unary_forward(vf_unary_kind k, float alpha, const vf_tensor *x, const vf_tensor *y) {
+    if ((unsigned)k >= VF_UNARY_COUNT) return vf_fail(VF_ERR_ARG, "unary: unknown kind %d", (int)k);
+    TRY(need(vf_unary_name(k), "x", x));
+    TRY(need_shape(vf_unary_name(k), "y", y, "x", x));
+    vf_op op = make(VF_OP_UNARY, 2, x, y);
+    op.u[0] = u32(x->numel);
+    op.u[1] = (uint32_t)k;
+    op.f[0] = alpha;
+    return submit(vf_unary_name(k), &op);
+}
+
+vf_status vf_unary_backward(vf_unary_kind k, float alpha, const vf_tensor *x,
+                            const vf_tensor *y, const vf_tensor *dy, const vf_tensor *dx) {
+    if ((unsigned)k >= VF_UNARY_COUNT)
+        return vf_fail(VF_ERR_ARG, "unary_backward: unknown kind %d", (int)k);
+    const char *nm = vf_unary_name(k);
+    TRY(need(nm, "x", x));
+    TRY(need_shape(nm, "y", y, "x", x));
+    TRY(need_shape(nm, "dy", dy, "x", x));
+    TRY(need_shape(nm, "dx", dx, "x", x));
+    vf_op op = make(VF_OP_UNARY_BACKWARD, 4, x, y, dy, dx);
+    op.u[0] = u32(x->numel);
+    op.u[1] = (uint32_t)k;
+    op.f[0] = alpha;
+    return submit(nm, &op);
+}
+
+/* ---------------------------------------------------------------- softmax */
+
+static vf_status softmax_fwd(const char *nm, bool log, const vf_tensor *x, const vf_tensor *y) {
+    TRY(need(nm, "x", x));
+    TRY(need_shape(nm, "y", y, "x", x));
+    vf_op op = make(VF_OP_SOFTMAX, 2, x, y);
+    op.u[0] = u32(vf_tensor_rows(x));
+    op.u[1] = u32(vf_tensor_cols(x));
+    op.u[2] = log;
+    return submit(nm, &op);
+}
+
+static vf_status softmax_bwd(const char *nm, bool log, const vf_tensor *y,
+                             const vf_tensor *dy, const vf_tensor *dx) {
+    TRY(need(nm, "y", y));
+    TRY(need_shape(nm, "dy", dy, "y", y));
+    TRY(need_shape(nm, "dx", dx, "y", y));
+    vf_op op = make(VF_OP_SOFTMAX_BACKWARD, 3, y, dy, dx);
+    op.u[0] = u32(vf_tensor_rows(y));
+    op.u[1] = u32(vf_tensor_cols(y));
+    op.u[2] = log;
+    return submit(nm, &op);
+}
+
+vf_status vf_softmax_forward(const vf_tensor *x, const vf_tensor *y) {
+    return softmax_fwd("softmax", false, x, y);
+}
+vf_status vf_softmax_backward(const vf_tensor *y, const vf_tensor *dy, const vf_tensor *dx) {
+    return softmax_bwd("softmax_backward", false, y, dy, dx);
+}
+vf_status vf_log_softmax_forward(const vf_tensor *x, const vf_tensor *y) {
+    return softmax_fwd("log_softmax", true, x, y);
+}
+vf_status vf_log_softmax_backward(const vf_tensor *y, const vf_tensor *dy, const vf_tensor *dx) {
+    return softmax_bwd("log_softmax_backward", true, y, dy, dx);
+}
+
+/* ---------------------------------------------------------- concat, slice */
+
+static vf_status copy_cols(const char *nm, const vf_tensor *x, int64_t x_start,
+                           const vf_tensor *y, int64_t y_start, int64_t width) {
+    vf_op op = make(VF_OP_COPY_COLS, 2, x, y);
+    op.u[0] = u32(vf_tensor_rows(x));
+    op.u[1] = u32(vf_tensor_cols(x));
+    op.u[2] = u32(x_start);
+    op.u[3] = u32(vf_tensor_cols(y));
+    op.u[4] = u32(y_start);
+    op.u[5] = u32(width);
+    return submit(nm, &op);
+}
+
+static vf_status same_rows(const char *nm, const char *name, const vf_tensor *t,
+                           const vf_tensor *ref) {
+    TRY(need(nm, name, t));
+    if (vf_tensor_rows(t) != vf_tensor_rows(ref))
+        return vf_fail(VF_ERR_ARG, "%s: %s has %lld rows, expected %lld", nm, name,
+                       (long long)vf_tensor_rows(t), (long long)vf_tensor_rows(ref));
+    return VF_OK;
+}
+
+static vf_status concat_check(const char *nm, int n, const vf_tensor *y,
+                              const vf_tensor *const *xs, bool allow_null) {
+    TRY(need(nm, "y", y));
+    if (n < 1) return vf_fail(VF_ERR_ARG, "%s: no inputs", nm);
+    int64_t total = 0;
+    for (int i = 0; i < n; i++) {
+        if (!xs[i]) {
+            if (!allow_null) return vf_fail(VF_ERR_ARG, "%s: input %d is NULL", nm, i);
+            return vf_fail(VF_ERR_ARG, "%s: part %d is NULL (widths unknown)", nm, i);
+        }
+        char name[32];
+        snprintf(name, sizeof name, "part %d", i);
+        TRY(same_rows(nm, name, xs[i], y));
+        total += vf_tensor_cols(xs[i]);
+    }
+    if (total != vf_tensor_cols(y))
+        return vf_fail(VF_ERR_ARG, "%s: parts have %lld columns in all, y has %lld", nm,
+                       (long long)total, (long long)vf_tensor_cols(y));
+    return VF_OK;
+}
+
+vf_status vf_concat_forward(int n, const vf_tensor *const *xs, const vf_tensor *y) {
+    TRY(concat_check("concat", n, y, xs, false));
+    int64_t at = 0;
+    for (int i = 0; i < n; i++) {
+        TRY(copy_cols("concat", xs[i], 0, y, at, vf_tensor_cols(xs[i])));
+        at += vf_tensor_cols(xs[i]);
+    }
+    return VF_OK;
+}
+
+vf_status vf_concat_backward(int n, const vf_tensor *dy, const vf_tensor *const *dxs) {
+    TRY(concat_check("concat_backward", n, dy, dxs, true));
+    int64_t at = 0;
+    for (int i = 0; i < n; i++) {
+        TRY(copy_cols("concat_backward", dy, at, dxs[i], 0, vf_tensor_cols(dxs[i])));
+        at += vf_tensor_cols(dxs[i]);
+    }
+    return VF_OK;
+}
+
+static vf_status slice_check(const char *nm, const vf_tensor *full, int64_t start,
+                             const vf_tensor *part) {
+    TRY(need(nm, "x", full));
+    TRY(same_rows(nm, "y", part, full));
+    if (start < 0 || start + vf_tensor_cols(part) > vf_tensor_cols(full))
+        return vf_fail(VF_ERR_ARG, "%s: columns [%lld, %lld) outside [0, %lld)", nm,
+                       (long long)start, (long long)(start + vf_tensor_cols(part)),
+                       (long long)vf_tensor_cols(full));
+    return VF_OK;
+}
+
+vf_status vf_slice_forward(const vf_tensor *x, int64_t start, const vf_tensor *y) {
+    TRY(slice_check("slice", x, start, y));
+    return copy_cols("slice", x, start, y, 0, vf_tensor_cols(y));
+}
+
+vf_status vf_slice_backward(const vf_tensor *dy, int64_t start, const vf_tensor *dx) {
+    TRY(slice_check("slice_backward", dx, start, dy));
+    TRY(vf_fill(dx, 0.0f));
+    return copy_cols("slice_backward", dy, 0, dx, start, vf_tensor_cols(dy));
+}
+
+/* ------------------------------------------------------------- reductions */
+
+static int64_t reduced_len(vf_reduce_axis ax, const vf_tensor *x) {
+    return ax == VF_REDUCE_ROWS ? vf_tensor_rows(x)
+         : ax == VF_REDUCE_COLS ? vf_tensor_cols(x) : 1;
+}
+static int64_t reduce_count(vf_reduce_axis ax, const vf_tensor *x) {
+    return ax == VF_REDUCE_ROWS ? vf_tensor_cols(x)
+         : ax == VF_REDUCE_COLS ? vf_tensor_rows(x) : x->numel;
+}
+static const char *axis_what(vf_reduce_axis ax) {
+    return ax == VF_REDUCE_ROWS ? "one per row" : ax == VF_REDUCE_COLS ? "one per column" : "a scalar";
+}
+
+static vf_status reduce(const char *nm, vf_reduce_axis ax, bool square, float scale,
+                        const vf_tensor *x, const vf_tensor *y) {
+    if ((unsigned)ax > VF_REDUCE_ALL) return vf_fail(VF_ERR_ARG, "%s: unknown axis %d", nm, (int)ax);
+    TRY(need(nm, "x", x));
+    TRY(need_numel(nm, "y", y, reduced_len(ax, x), axis_what(ax)));
+    vf_op op = make(VF_OP_REDUCE, 2, x, y);
+    op.u[0] = u32(vf_tensor_rows(x));
+    op.u[1] = u32(vf_tensor_cols(x));
+    op.u[2] = (uint32_t)ax;
+    op.u[3] = square;
+    op.f[0] = scale;
+    return submit(nm, &op);
+}
+
+vf_status vf_sum_forward(vf_reduce_axis ax, bool mean, const vf_tensor *x, const vf_tensor *y) {
+    if (!x || !x->arena) return vf_fail(VF_ERR_ARG, "sum: x is not allocated");
+    float scale = mean ? 1.0f / (float)reduce_count(ax, x) : 1.0f;
+    return reduce(mean ? "mean" : "sum", ax, false, scale, x, y);
+}
+
+vf_status vf_sum_backward(vf_reduce_axis ax, bool mean, const vf_tensor *dy, const vf_tensor *dx) {
+    const char *nm = mean ? "mean_backward" : "sum_backward";
+    if ((unsigned)ax > VF_REDUCE_ALL) return vf_fail(VF_ERR_ARG, "%s: unknown axis %d", nm, (int)ax);
+    TRY(need(nm, "dx", dx));
+    TRY(need_numel(nm, "dy", dy, reduced_len(ax, dx), axis_what(ax)));
+    vf_op op = make(VF_OP_BROADCAST, 2, dy, dx);
+    op.u[0] = u32(vf_tensor_rows(dx));
+    op.u[1] = u32(vf_tensor_cols(dx));
+    op.u[2] = (uint32_t)ax;
+    op.f[0] = mean ? 1.0f / (float)reduce_count(ax, dx) : 1.0f;
+    return submit(nm, &op);
+}
+
+vf_status vf_sqnorm_rows_forward(const vf_tensor *x, const vf_tensor *y) {
+    return reduce("sqnorm_rows", VF_REDUCE_ROWS, true, 1.0f, x, y);
+}
+
+vf_status vf_sqnorm_rows_backward(const vf_tensor *x, const vf_tensor *dy, const vf_tensor *dx) {
+    TRY(need("sqnorm_rows_backward", "x", x));
+    TRY(need_shape("sqnorm_rows_backward", "dx", dx, "x", x));
+    TRY(need_numel("sqnorm_rows_backward", "dy", dy, vf_tensor_rows(x), "one per row"));
+    vf_op op = make(VF_OP_SQNORM_BACKWARD, 3, x, dy, dx);
+    op.u[0] = u32(vf_tensor_rows(x));
+    op.u[1] = u32(vf_tensor_cols(x));
+    return submit("sqnorm_rows_backward", &op);
+}
+
+/* ----------------------------------------------------------------- losses */
+
+vf_status vf_mse_forward(const vf_tensor *a, const vf_tensor *b, const vf_tensor *loss) {
+    TRY(need("mse", "a", a));
+    TRY(need_shape("mse", "b", b, "a", a));
+    TRY(need_numel("mse", "loss", loss, 1, "a scalar"));
+    vf_op op = make(VF_OP_MSE, 3, a, b, loss);
+    op.u[0] = u32(a->numel);
+    return submit("mse", &op);
+}
+
+vf_status vf_mse_backward(const vf_tensor *a, const vf_tensor *b, const vf_tensor *dloss,
+                          const vf_tensor *da, const vf_tensor *db) {
+    TRY(need("mse_backward", "a", a));
+    TRY(need_shape("mse_backward", "b", b, "a", a));
+    TRY(need_numel("mse_backward", "dloss", dloss, 1, "a scalar"));
+    for (int i = 0; i < 2; i++) {
+        const vf_tensor *d = i ? db : da;
+        if (!d) continue;
+        TRY(need_shape("mse_backward", i ? "db" : "da", d, "a", a));
+        vf_op op = make(VF_OP_MSE_BACKWARD, 4, a, b, dloss, d);
+        op.u[0] = u32(a->numel);
+        op.f[0] = i ? -1.0f : 1.0f;
+        TRY(submit("mse_backward", &op));
+    }
+    return VF_OK;
+}
+
+vf_status vf_bce_logits_forward(const vf_tensor *x, const vf_tensor *t, const vf_tensor *loss) {
+    TRY(need("bce_logits", "x", x));
+    TRY(need_shape("bce_logits", "t", t, "x", x));
+    TRY(need_numel("bce_logits", "loss", loss, 1, "a scalar"));
+    vf_op op = make(VF_OP_BCE, 3, x, t, loss);
+    op.u[0] = u32(x->numel);
+    return submit("bce_logits", &op);
+}
+
+vf_status vf_bce_logits_backward(const vf_tensor *x, const vf_tensor *t,
+                                 const vf_tensor *dloss, const vf_tensor *dx) {
+    TRY(need("bce_logits_backward", "x", x));
+    TRY(need_shape("bce_logits_backward", "t", t, "x", x));
+    TRY(need_numel("bce_logits_backward", "dloss", dloss, 1, "a scalar"));
+    TRY(need_shape("bce_logits_backward", "dx", dx, "x", x));
+    vf_op op = make(VF_OP_BCE_BACKWARD, 4, x, t, dloss, dx);
+    op.u[0] = u32(x->numel);
+    return submit("bce_logits_backward", &op);
+}
+
+/* ------------------------------------------------------------------- LSTM */
+
+static vf_status lstm_dims(const char *nm, const vf_tensor *gates, int64_t *B, int64_t *H) {
+    TRY(need(nm, "gates", gates));
+    *B = vf_tensor_rows(gates);
+    int64_t g = vf_tensor_cols(gates);
+    if (g % 4) return vf_fail(VF_ERR_ARG, "%s: gates has %lld columns, not a multiple of 4 (i, f, g, o)",
+                              nm, (long long)g);
+    *H = g / 4;
+    return VF_OK;
+}
+
+static vf_status need_bh(const char *nm, const char *name, const vf_tensor *t, int64_t B, int64_t H) {
+    TRY(need(nm, name, t));
+    if (vf_tensor_rows(t) != B || vf_tensor_cols(t) != H) {
+        char s[64];
+        return vf_fail(VF_ERR_ARG, "%s: %s has shape %s, expected [%lld, %lld]", nm, name,
+                       vf_shape_str(t, s, 64), (long long)B, (long long)H);
+    }
+    return VF_OK;
+}
+
+vf_status vf_lstm_cell_forward(const vf_tensor *gates, const vf_tensor *c_prev,
+                               const vf_tensor *h, const vf_tensor *c) {
+    const char *nm = "lstm_cell";
+    int64_t B, H;
+    TRY(lstm_dims(nm, gates, &B, &H));
+    TRY(need_bh(nm, "c_prev", c_prev, B, H));
+    TRY(need_bh(nm, "h", h, B, H));
+    TRY(need_bh(nm, "c", c, B, H));
+    vf_op op = make(VF_OP_LSTM_CELL, 4, gates, c_prev, h, c);
+    op.u[0] = u32(B);
+    op.u[1] = u32(H);
+    return submit(nm, &op);
+}
+
+vf_status vf_lstm_cell_backward(const vf_tensor *gates, const vf_tensor *c_prev,
+                                const vf_tensor *c, const vf_tensor *dh, const vf_tensor *dc,
+                                const vf_tensor *dgates, const vf_tensor *dc_prev) {
+    const char *nm = "lstm_cell_backward";
+    int64_t B, H;
+    TRY(lstm_dims(nm, gates, &B, &H));
+    TRY(need_bh(nm, "c_prev", c_prev, B, H));
+    TRY(need_bh(nm, "c", c, B, H));
+    TRY(need_bh(nm, "dh", dh, B, H));
+    if (dc) TRY(need_bh(nm, "dc", dc, B, H));
+    TRY(need_shape(nm, "dgates", dgates, "gates", gates));
+    TRY(need_bh(nm, "dc_prev", dc_prev, B, H));
+    vf_op op = make(VF_OP_LSTM_CELL_BACKWARD, 7, gates, c_prev, c, dh, dc, dgates, dc_prev);
+    op.u[0] = u32(B);
+    op.u[1] = u32(H);
+    op.u[2] = dc != NULL;
+    return submit(nm, &op);
+}
+
+/* ------------------------------------------------------------ batch norm */
+
+static vf_status need_cols(const char *nm, const char *name, const vf_tensor *t, int64_t n,
+                           const char *what) {
+    return need_numel(nm, name, t, n, what);
+}
+
+vf_status vf_batchnorm_train_forward(const vf_tensor *x, const vf_tensor *gamma,
+                                     const vf_tensor *beta, float eps, float momentum,
+                                     const vf_tensor *y, const vf_tensor *mean,
+                                     const vf_tensor *rstd, const vf_tensor *running_mean,
+                                     const vf_tensor *running_var) {
+    const char *nm = "batchnorm_train";
+    TRY(need(nm, "x", x));
+    int64_t C = vf_tensor_cols(x), R = vf_tensor_rows(x);
+    TRY(need_cols(nm, "gamma", gamma, C, "one per column"));
+    TRY(need_cols(nm, "beta", beta, C, "one per column"));
+    TRY(need_shape(nm, "y", y, "x", x));
+    TRY(need_cols(nm, "mean", mean, C, "one per column"));
+    TRY(need_cols(nm, "rstd", rstd, C, "one per column"));
+    if ((running_mean == NULL) != (running_var == NULL))
+        return vf_fail(VF_ERR_ARG, "%s: give both running_mean and running_var or neither", nm);
+    if (running_mean) {
+        TRY(need_cols(nm, "running_mean", running_mean, C, "one per column"));
+        TRY(need_cols(nm, "running_var", running_var, C, "one per column"));
+        if (R < 2) return vf_fail(VF_ERR_ARG, "%s: running variance needs at least 2 rows", nm);
+    }
+    if (!(eps > 0)) return vf_fail(VF_ERR_ARG, "%s: eps must be > 0", nm);
+    vf_op op = make(VF_OP_BATCHNORM_TRAIN, 8, x, gamma, beta, y, mean, rstd, running_mean,
+                    running_var);
+    op.u[0] = u32(R);
+    op.u[1] = u32(C);
+    op.u[2] = running_mean != NULL;
+    op.f[0] = eps;
+    op.f[1] = momentum;
+    return submit(nm, &op);
+}
+
+vf_status vf_batchnorm_infer_forward(const vf_tensor *x, const vf_tensor *gamma,
+                                     const vf_tensor *beta, const vf_tensor *running_mean,
+                                     const vf_tensor *running_var, float eps,
+                                     const vf_tensor *y) {
+    const char *nm = "batchnorm_infer";
+    TRY(need(nm, "x", x));
+    int64_t C = vf_tensor_cols(x);
+    TRY(need_cols(nm, "gamma", gamma, C, "one per column"));
+    TRY(need_cols(nm, "beta", beta, C, "one per column"));
+    TRY(need_cols(nm, "running_mean", running_mean, C, "one per column"));
+    TRY(need_cols(nm, "running_var", running_var, C, "one per column"));
+    TRY(need_shape(nm, "y", y, "x", x));
+    vf_op op = make(VF_OP_BATCHNORM_INFER, 6, x, gamma, beta, running_mean, running_var, y);
+    op.u[0] = u32(vf_tensor_rows(x));
+    op.u[1] = u32(C);
+    op.f[0] = eps;
+    return submit(nm, &op);
+}
+
+/* Shared checks of batch/layer norm backward: stats have n_stat entries. */
+static vf_status norm_bwd(const char *nm, vf_op_kind k, int64_t n_stat, const char *stat_what,
+                          const vf_tensor *x, const vf_tensor *gamma, const vf_tensor *mean,
+                          const vf_tensor *rstd, const vf_tensor *dy, const vf_tensor *dx,
+                          const vf_tensor *dgamma, const vf_tensor *dbeta) {
+    int64_t C = vf_tensor_cols(x);
+    TRY(need_cols(nm, "gamma", gamma, C, "one per column"));
+    TRY(need_cols(nm, "mean", mean, n_stat, stat_what));
+    TRY(need_cols(nm, "rstd", rstd, n_stat, stat_what));
+    TRY(need_shape(nm, "dy", dy, "x", x));
+    TRY(need_shape(nm, "dx", dx, "x", x));
+    TRY(need_cols(nm, "dgamma", dgamma, C, "one per column"));
+    TRY(need_cols(nm, "dbeta", dbeta, C, "one per column"));
+    vf_op op = make(k, 8, x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
+    op.u[0] = u32(vf_tensor_rows(x));
+    op.u[1] = u32(C);
+    return submit(nm, &op);
+}
+
+vf_status vf_batchnorm_backward(const vf_tensor *x, const vf_tensor *gamma,
+                                const vf_tensor *mean, const vf_tensor *rstd,
+                                const vf_tensor *dy, const vf_tensor *dx,
+                                const vf_tensor *dgamma, const vf_tensor *dbeta) {
+    TRY(need("batchnorm_backward", "x", x));
+    return norm_bwd("batchnorm_backward", VF_OP_BATCHNORM_BACKWARD, vf_tensor_cols(x),
+                    "one per column", x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
+}
+
+vf_status vf_layernorm_forward(const vf_tensor *x, const vf_tensor *gamma, const vf_tensor *beta,
+                               float eps, const vf_tensor *y, const vf_tensor *mean,
+                               const vf_tensor *rstd) {
+    const char *nm = "layernorm";
+    TRY(need(nm, "x", x));
+    int64_t C = vf_tensor_cols(x), R = vf_tensor_rows(x);
+    TRY(need_cols(nm, "gamma", gamma, C, "one per column"));
+    TRY(need_cols(nm, "beta", beta, C, "one per column"));
+    TRY(need_shape(nm, "y", y, "x", x));
+    TRY(need_cols(nm, "mean", mean, R, "one per row"));
+    TRY(need_cols(nm, "rstd", rstd, R, "one per row"));
+    if (!(eps > 0)) return vf_fail(VF_ERR_ARG, "%s: eps must be > 0", nm);
+    vf_op op = make(VF_OP_LAYERNORM, 6, x, gamma, beta, y, mean, rstd);
+    op.u[0] = u32(R);
+    op.u[1] = u32(C);
+    op.f[0] = eps;
+    return submit(nm, &op);
+}
+
+vf_status vf_layernorm_backward(const vf_tensor *x, const vf_tensor *gamma,
+                                const vf_tensor *mean, const vf_tensor *rstd,
+                                const vf_tensor *dy, const vf_tensor *dx,
+                                const vf_tensor *dgamma, const vf_tensor *dbeta) {
+    TRY(need("layernorm_backward", "x", x));
+    return norm_bwd("layernorm_backward", VF_OP_LAYERNORM_BACKWARD, vf_tensor_rows(x),
+                    "one per row", x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
+}
+
+/* -------------------------------------------------------------- embedding */
+
+static vf_status need_idx(const char *nm, const vf_tensor *idx) {
+    if (!idx || !idx->arena) return vf_fail(VF_ERR_ARG, "%s: idx is not allocated", nm);
+    if (idx->dtype != VF_I32) return vf_fail(VF_ERR_ARG, "%s: idx must be int32", nm);
+    return VF_OK;
+}
+
+vf_status vf_embedding_forward(const vf_tensor *idx, const vf_tensor *table, const vf_tensor *y) {
+    const char *nm = "embedding";
+    TRY(need_idx(nm, idx));
+    TRY(need(nm, "table", table));
+    TRY(need(nm, "y", y));
+    int64_t N = idx->numel, V = vf_tensor_rows(table), D = vf_tensor_cols(table);
+    if (vf_tensor_rows(y) != N || vf_tensor_cols(y) != D) {
+        char s[64];
+        return vf_fail(VF_ERR_ARG, "embedding: y has shape %s, expected [%lld, %lld]",
+                       vf_shape_str(y, s, 64), (long long)N, (long long)D);
+    }
+    vf_op op = make(VF_OP_EMBEDDING, 3, idx, table, y);
+    op.u[0] = u32(N);
+    op.u[1] = u32(V);
+    op.u[2] = u32(D);
+    return submit(nm, &op);
+}
+
+vf_status vf_embedding_backward(const vf_tensor *idx, const vf_tensor *dy, const vf_tensor *dtable) {
+    const char *nm = "embedding_backward";
+    TRY(need_idx(nm, idx));
+    TRY(need(nm, "dy", dy));
+    TRY(need(nm, "dtable", dtable));
+    int64_t N = idx->numel, V = vf_tensor_rows(dtable), D = vf_tensor_cols(dtable);
+    if (vf_tensor_rows(dy) != N || vf_tensor_cols(dy) != D) {
+        char s[64];
+        return vf_fail(VF_ERR_ARG, "embedding_backward: dy has shape %s, expected [%lld, %lld]",
+                       vf_shape_str(dy, s, 64), (long long)N, (long long)D);
+    }
+    vf_op op = make(VF_OP_EMBEDDING_BACKWARD, 3, idx, dy, dtable);
+    op.u[0] = u32(N);
+    op.u[1] = u32(V);
+    op.u[2] = u32(D);
+    return submit(nm, &op);
+}
+
+/* ------------------------------------------------------------------- Adam */
+
+vf_status vf_adam_update(const vf_tensor *param, const vf_tensor *grad, const vf_tensor *m,
+                         const vf_tensor *v, const vf_tensor *sched, const vf_adam_config *cfg) {
+    const char *nm = "adam";
+    TRY(need(nm, "param", param));
+    TRY(need_shape(nm, "grad", grad, "param", param));
+    TRY(need_shape(nm, "m", m, "param", param));
+    TRY(need_shape(nm, "v", v, "param", param));
+    TRY(need_numel(nm, "sched", sched, 2, "{lr, step}"));
+    if (!cfg) return vf_fail(VF_ERR_ARG, "adam: config is NULL");
+    if (!(cfg->beta1 >= 0 && cfg->beta1 < 1) || !(cfg->beta2 >= 0 && cfg->beta2 < 1) ||
+        !(cfg->eps > 0))
+        return vf_fail(VF_ERR_ARG, "adam: need 0 <= beta1, beta2 < 1 and eps > 0 (got %g, %g, %g)",
+                       cfg->beta1, cfg->beta2, cfg->eps);
+    vf_op op = make(VF_OP_ADAM, 5, param, grad, m, v, sched);
+    op.u[0] = u32(param->numel);
+    op.f[0] = cfg->beta1;
+    op.f[1] = cfg->beta2;
+    op.f[2] = cfg->eps;
+    op.f[3] = cfg->weight_decay;
+    return submit(nm, &op);
+}
+
+/* -------------------------------------------------------------------- RNG */
+
+static vf_status rng(const char *nm, bool normal, uint64_t seed, uint32_t stream,
+                     const vf_tensor *ctr, const vf_tensor *out) {
+    if (!ctr || !ctr->arena || ctr->dtype != VF_I32 || ctr->numel != 2)
+        return vf_fail(VF_ERR_ARG, "%s: ctr must be an int32 tensor of 2 elements {lo, hi}", nm);
+    TRY(need(nm, "out", out));
+    vf_op op = make(VF_OP_RNG, 2, ctr, out);
+    op.u[0] = u32(out->numel);
+    op.u[1] = (uint32_t)seed;
+    op.u[2] = (uint32_t)(seed >> 32);
+    op.u[3] = stream;
+    op.u[4] = normal;
+    return submit(nm, &op);
+}
+
+vf_status vf_rng_uniform(uint64_t seed, uint32_t stream, const vf_tensor *ctr, const vf_tensor *out) {
+    return rng("rng_uniform", false, seed, stream, ctr, out);
+}
+
+vf_status vf_rng_normal(uint64_t seed, uint32_t stream, const vf_tensor *ctr, const vf_tensor *out) {
+    return rng("rng_normal", true, seed, stream, ctr, out);
+}

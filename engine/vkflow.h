@@ -1,0 +1,303 @@
+/* vkflow engine: public API.
+ *
+ * Tensors live in arenas owned by a backend ("cpu" or "vk"). Ops are plain
+ * functions (vf_<op>_forward / vf_<op>_backward) that check shapes, then hand a
+ * vf_op record to the tensors' backend. Every function that can fail returns a
+ * vf_status; vf_last_error() says what went wrong and where.
+ *
+ * Layout: tensors are dense, row-major float32 (or int32 for indices). Ops that
+ * speak of rows and columns see a tensor of shape [d0, ..., dk] as
+ * [d0*...*d(k-1), dk]. */
+#ifndef VKFLOW_H
+#define VKFLOW_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- errors */
+
+typedef enum vf_status {
+    VF_OK = 0,
+    VF_ERR_ARG,          /* bad argument: shape mismatch, wrong dtype, NULL */
+    VF_ERR_OOM,          /* host or device memory exhausted, arena full */
+    VF_ERR_DEVICE,       /* no suitable device, Vulkan call failed, device lost */
+    VF_ERR_UNSUPPORTED,  /* op or feature not available on this backend */
+    VF_ERR_IO,           /* file or stream error */
+    VF_ERR_FORMAT,       /* malformed input data */
+} vf_status;
+
+/* Message of the last error on this thread ("" if none). */
+const char *vf_last_error(void);
+const char *vf_status_name(vf_status s);
+/* Sets the thread's error message and returns s (for `return vf_fail(...)`). */
+vf_status vf_fail(vf_status s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* --------------------------------------------------------------- backends */
+
+typedef struct vf_backend vf_backend;
+
+typedef enum vf_backend_kind { VF_BACKEND_CPU, VF_BACKEND_VK } vf_backend_kind;
+
+/* Creates the CPU backend (OpenBLAS GEMM, plain C for the rest). */
+vf_status vf_cpu_create(vf_backend **out);
+/* Creates the Vulkan backend on the device chosen by vf_vk_choose_device()
+ * (VKFLOW_DEVICE=<index|name substring> overrides; VKFLOW_VALIDATE=1 turns on
+ * the Khronos validation layer). */
+vf_status vf_vk_create(vf_backend **out);
+void vf_backend_destroy(vf_backend *be);
+vf_backend_kind vf_backend_kind_of(const vf_backend *be);
+const char *vf_backend_name(const vf_backend *be); /* "cpu" or device name */
+/* Waits for all submitted work. */
+vf_status vf_backend_sync(vf_backend *be);
+/* Number of validation-layer messages of severity warning or error seen so
+ * far (always 0 on cpu or when validation is off). Tests fail on any. */
+int vf_backend_validation_errors(const vf_backend *be);
+
+/* ----------------------------------------------------------------- tensors */
+
+typedef enum vf_dtype { VF_F32 = 0, VF_I32 = 1 } vf_dtype;
+
+#define VF_MAX_DIMS 4
+
+typedef struct vf_arena vf_arena;
+
+typedef struct vf_tensor {
+    vf_arena *arena;          /* owner of the storage */
+    vf_dtype dtype;
+    int ndim;                 /* 1..VF_MAX_DIMS */
+    int64_t shape[VF_MAX_DIMS];
+    int64_t numel;
+    size_t offset;            /* bytes from the start of the arena's buffer */
+} vf_tensor;
+
+/* An arena is one allocation (one VkDeviceMemory, or one host block) that
+ * tensors are sub-allocated from, in order, until it is full. */
+vf_status vf_arena_create(vf_backend *be, size_t bytes, vf_arena **out);
+void vf_arena_destroy(vf_arena *a);
+vf_backend *vf_arena_backend(const vf_arena *a);
+size_t vf_arena_used(const vf_arena *a);
+size_t vf_arena_capacity(const vf_arena *a);
+/* Drops every tensor allocated after `mark` (a value of vf_arena_used). */
+void vf_arena_reset(vf_arena *a, size_t mark);
+
+/* Allocates a tensor in the arena. shape has ndim entries, each >= 1. */
+vf_status vf_tensor_alloc(vf_arena *a, vf_dtype dt, int ndim,
+                          const int64_t *shape, vf_tensor *out);
+/* Convenience for 1-D and 2-D float tensors. */
+vf_status vf_tensor_alloc1(vf_arena *a, int64_t n, vf_tensor *out);
+vf_status vf_tensor_alloc2(vf_arena *a, int64_t rows, int64_t cols, vf_tensor *out);
+
+size_t vf_tensor_bytes(const vf_tensor *t);
+int64_t vf_tensor_cols(const vf_tensor *t);   /* last dimension */
+int64_t vf_tensor_rows(const vf_tensor *t);   /* product of the others */
+bool vf_tensor_same_shape(const vf_tensor *a, const vf_tensor *b);
+/* "[3, 5]" into buf; returns buf. */
+const char *vf_shape_str(const vf_tensor *t, char *buf, size_t len);
+
+/* Host <-> tensor copies of the whole tensor (bytes == vf_tensor_bytes). */
+vf_status vf_tensor_write(const vf_tensor *t, const void *src, size_t bytes);
+vf_status vf_tensor_read(const vf_tensor *t, void *dst, size_t bytes);
+
+/* ------------------------------------------------------------- recording */
+
+/* A program is a captured sequence of ops (with their barriers) that can be
+ * replayed. Between vf_capture_begin and vf_capture_end ops are recorded, not
+ * run. Ops that need per-step scalars (Adam's step and learning rate, the
+ * RNG counter) read them from small tensors, so a replay sees new values
+ * written with vf_tensor_write. */
+typedef struct vf_program vf_program;
+vf_status vf_capture_begin(vf_backend *be);
+vf_status vf_capture_end(vf_backend *be, vf_program **out);
+/* Runs the program once and waits for it. */
+vf_status vf_program_run(vf_program *p);
+void vf_program_destroy(vf_program *p);
+int vf_program_op_count(const vf_program *p);
+
+/* Profiling: when on, vk records a timestamp around each dispatch. */
+vf_status vf_profile_enable(vf_backend *be, bool on);
+/* Device time in seconds of the last run of a program (0 on cpu). */
+double vf_program_last_gpu_seconds(const vf_program *p);
+
+/* -------------------------------------------------------------------- ops */
+/* Shapes use [rows, cols] for the row/column view described above. Unless
+ * stated otherwise outputs must not alias inputs. */
+
+/* t[:] = value */
+vf_status vf_fill(const vf_tensor *t, float value);
+/* y = x (same numel, same dtype) */
+vf_status vf_copy(const vf_tensor *x, const vf_tensor *y);
+
+/* C[b] = alpha * op(A[b]) @ op(B[b]) + beta * C[b]
+ * op(A) is [M, K] (A stored [M, K], or [K, M] if trans_a), op(B) is [K, N]
+ * (B stored [K, N], or [N, K] if trans_b), C is [M, N]. A 3-D tensor
+ * [batch, r, c] is a batch; a 2-D operand is shared by every batch entry. */
+vf_status vf_matmul(const vf_tensor *a, bool trans_a, const vf_tensor *b,
+                    bool trans_b, const vf_tensor *c, float alpha, float beta);
+/* Gradients of C = op(A) @ op(B) given dC; da/db may be NULL (not wanted).
+ * Accumulates into da/db when accumulate is true, else overwrites. */
+vf_status vf_matmul_backward(const vf_tensor *a, bool trans_a,
+                             const vf_tensor *b, bool trans_b,
+                             const vf_tensor *dc, const vf_tensor *da,
+                             const vf_tensor *db, bool accumulate);
+
+/* y[r, c] = x[r, c] + bias[c]; backward: dx = dy (caller's choice to alias),
+ * dbias[c] = sum_r dy[r, c]. */
+vf_status vf_bias_add_forward(const vf_tensor *x, const vf_tensor *bias,
+                              const vf_tensor *y);
+vf_status vf_bias_add_backward(const vf_tensor *dy, const vf_tensor *dbias);
+
+typedef enum vf_binary_kind { VF_ADD = 0, VF_SUB = 1, VF_MUL = 2 } vf_binary_kind;
+/* y = a (+|-|*) b, all the same shape. y may alias a or b. */
+vf_status vf_binary_forward(vf_binary_kind k, const vf_tensor *a,
+                            const vf_tensor *b, const vf_tensor *y);
+/* da, db (either may be NULL) from dy; for MUL needs a and b. */
+vf_status vf_binary_backward(vf_binary_kind k, const vf_tensor *a,
+                             const vf_tensor *b, const vf_tensor *dy,
+                             const vf_tensor *da, const vf_tensor *db);
+/* y = alpha * x + beta * y  (beta = 0: y = alpha * x; y may alias x) */
+vf_status vf_scale(const vf_tensor *x, const vf_tensor *y, float alpha, float beta);
+
+typedef enum vf_unary_kind {
+    VF_RELU = 0, VF_LEAKY_RELU = 1, VF_TANH = 2, VF_SIGMOID = 3, VF_SOFTPLUS = 4,
+    VF_UNARY_COUNT
+} vf_unary_kind;
+const char *vf_unary_name(vf_unary_kind k);
+/* y = f(x); alpha is leaky_relu's negative slope (ignored otherwise). */
+vf_status vf_unary_forward(vf_unary_kind k, float alpha, const vf_tensor *x,
+                           const vf_tensor *y);
+/* dx = dy * f'(x); needs x and the forward output y. dx may alias dy. */
+vf_status vf_unary_backward(vf_unary_kind k, float alpha, const vf_tensor *x,
+                            const vf_tensor *y, const vf_tensor *dy,
+                            const vf_tensor *dx);
+
+/* Row-wise softmax / log_softmax of x [R, C]. */
+vf_status vf_softmax_forward(const vf_tensor *x, const vf_tensor *y);
+vf_status vf_softmax_backward(const vf_tensor *y, const vf_tensor *dy,
+                              const vf_tensor *dx);
+vf_status vf_log_softmax_forward(const vf_tensor *x, const vf_tensor *y);
+vf_status vf_log_softmax_backward(const vf_tensor *y, const vf_tensor *dy,
+                                  const vf_tensor *dx);
+
+/* Concatenation of n tensors [R, C_i] along the last axis into y [R, sum C_i];
+ * backward splits dy into the dxs (NULL entries skipped). */
+vf_status vf_concat_forward(int n, const vf_tensor *const *xs, const vf_tensor *y);
+vf_status vf_concat_backward(int n, const vf_tensor *dy, const vf_tensor *const *dxs);
+/* y [R, w] = x[:, start:start+w]; backward writes dy into dx's columns and
+ * zero elsewhere. */
+vf_status vf_slice_forward(const vf_tensor *x, int64_t start, const vf_tensor *y);
+vf_status vf_slice_backward(const vf_tensor *dy, int64_t start, const vf_tensor *dx);
+
+typedef enum vf_reduce_axis {
+    VF_REDUCE_ROWS = 0,  /* x [R, C] -> y [R]: over each row */
+    VF_REDUCE_COLS = 1,  /* x [R, C] -> y [C]: over each column */
+    VF_REDUCE_ALL = 2,   /* x -> y [1] */
+} vf_reduce_axis;
+/* y = sum (mean: divided by the count) along axis. */
+vf_status vf_sum_forward(vf_reduce_axis ax, bool mean, const vf_tensor *x,
+                         const vf_tensor *y);
+/* dx = broadcast of dy (divided by the count for mean). */
+vf_status vf_sum_backward(vf_reduce_axis ax, bool mean, const vf_tensor *dy,
+                          const vf_tensor *dx);
+
+/* y[r] = sum_c x[r, c]^2 ; dx = 2 x dy[r] */
+vf_status vf_sqnorm_rows_forward(const vf_tensor *x, const vf_tensor *y);
+vf_status vf_sqnorm_rows_backward(const vf_tensor *x, const vf_tensor *dy,
+                                  const vf_tensor *dx);
+
+/* loss[1] = mean((a - b)^2); da = 2 (a - b) / n * dloss, db = -da. */
+vf_status vf_mse_forward(const vf_tensor *a, const vf_tensor *b, const vf_tensor *loss);
+vf_status vf_mse_backward(const vf_tensor *a, const vf_tensor *b,
+                          const vf_tensor *dloss, const vf_tensor *da,
+                          const vf_tensor *db);
+/* loss[1] = mean(max(x,0) - x t + log(1 + exp(-|x|))) with logits x, targets t;
+ * dx = (sigmoid(x) - t) / n * dloss. */
+vf_status vf_bce_logits_forward(const vf_tensor *x, const vf_tensor *t,
+                                const vf_tensor *loss);
+vf_status vf_bce_logits_backward(const vf_tensor *x, const vf_tensor *t,
+                                 const vf_tensor *dloss, const vf_tensor *dx);
+
+/* LSTM cell with fused gates. gates [B, 4H] are the pre-activations
+ * x W_x + h W_h + b in the order (i, f, g, o); c_prev [B, H].
+ *   c = sigmoid(f) c_prev + sigmoid(i) tanh(g),  h = sigmoid(o) tanh(c)
+ * Backward takes dh and dc (the gradient flowing into c from the next step,
+ * or NULL for none) and writes dgates [B, 4H] and dc_prev [B, H]. */
+vf_status vf_lstm_cell_forward(const vf_tensor *gates, const vf_tensor *c_prev,
+                               const vf_tensor *h, const vf_tensor *c);
+vf_status vf_lstm_cell_backward(const vf_tensor *gates, const vf_tensor *c_prev,
+                                const vf_tensor *c, const vf_tensor *dh,
+                                const vf_tensor *dc, const vf_tensor *dgates,
+                                const vf_tensor *dc_prev);
+
+/* Batch norm over the rows of x [R, C] (per column). Training mode writes
+ * y, the batch mean [C] and rstd = 1/sqrt(var + eps) [C] (biased variance),
+ * and updates running_mean/var [C] (unbiased variance, PyTorch's convention)
+ * with momentum: run = (1 - momentum) run + momentum batch. running_* may be
+ * NULL. Inference mode uses the running statistics. */
+vf_status vf_batchnorm_train_forward(const vf_tensor *x, const vf_tensor *gamma,
+                                     const vf_tensor *beta, float eps, float momentum,
+                                     const vf_tensor *y, const vf_tensor *mean,
+                                     const vf_tensor *rstd,
+                                     const vf_tensor *running_mean,
+                                     const vf_tensor *running_var);
+vf_status vf_batchnorm_infer_forward(const vf_tensor *x, const vf_tensor *gamma,
+                                     const vf_tensor *beta,
+                                     const vf_tensor *running_mean,
+                                     const vf_tensor *running_var, float eps,
+                                     const vf_tensor *y);
+vf_status vf_batchnorm_backward(const vf_tensor *x, const vf_tensor *gamma,
+                                const vf_tensor *mean, const vf_tensor *rstd,
+                                const vf_tensor *dy, const vf_tensor *dx,
+                                const vf_tensor *dgamma, const vf_tensor *dbeta);
+
+/* Layer norm over the columns of each row of x [R, C]; mean, rstd are [R]. */
+vf_status vf_layernorm_forward(const vf_tensor *x, const vf_tensor *gamma,
+                               const vf_tensor *beta, float eps,
+                               const vf_tensor *y, const vf_tensor *mean,
+                               const vf_tensor *rstd);
+vf_status vf_layernorm_backward(const vf_tensor *x, const vf_tensor *gamma,
+                                const vf_tensor *mean, const vf_tensor *rstd,
+                                const vf_tensor *dy, const vf_tensor *dx,
+                                const vf_tensor *dgamma, const vf_tensor *dbeta);
+
+/* y [N, D] = table[idx[n]] for int32 idx [N] and table [V, D]. Indices out of
+ * [0, V) give a zero row (and are counted on cpu). Backward: dtable is
+ * overwritten with the scatter-add of dy rows (deterministic order). */
+vf_status vf_embedding_forward(const vf_tensor *idx, const vf_tensor *table,
+                               const vf_tensor *y);
+vf_status vf_embedding_backward(const vf_tensor *idx, const vf_tensor *dy,
+                                const vf_tensor *dtable);
+
+/* Fused Adam with bias correction, in place on param, m, v:
+ *   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
+ *   param -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+ *            + lr * weight_decay * param                     (decoupled, AdamW)
+ * sched is a float tensor [2] = {lr, t} (t >= 1) so a replayed program picks
+ * up a new step and learning rate. */
+typedef struct vf_adam_config {
+    float beta1, beta2, eps, weight_decay;
+} vf_adam_config;
+vf_status vf_adam_update(const vf_tensor *param, const vf_tensor *grad,
+                         const vf_tensor *m, const vf_tensor *v,
+                         const vf_tensor *sched, const vf_adam_config *cfg);
+
+/* ------------------------------------------------------------------ random */
+/* Philox4x32-10 keyed by a 64-bit seed; counter = (block, stream): element i of
+ * a fill at counter base `ctr` uses block ctr + i/4, word i%4. ctr is an int32
+ * tensor [2] = {lo, hi} of the 64-bit block base, read at run time (replay).
+ * Uniform values are in (0, 1): ((u >> 8) + 0.5) * 2^-24, the same bits on
+ * every backend. Normal values use Box-Muller on word pairs. */
+vf_status vf_rng_uniform(uint64_t seed, uint32_t stream, const vf_tensor *ctr,
+                         const vf_tensor *out);
+vf_status vf_rng_normal(uint64_t seed, uint32_t stream, const vf_tensor *ctr,
+                        const vf_tensor *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VKFLOW_H */

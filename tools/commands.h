@@ -1,0 +1,19 @@
+/* The vkflow command line: one function per subcommand, each in its own
+ * tools/cmd_<name>.c. main() in vkflow.c dispatches on argv[1]. */
+#ifndef VKFLOW_COMMANDS_H
+#define VKFLOW_COMMANDS_H
+
+/* argv[0] is the subcommand's name; returns the process exit status. */
+typedef int (*vf_command_fn)(int argc, char **argv);
+
+typedef struct vf_command {
+    const char *name;
+    const char *args;     /* synopsis of the arguments */
+    const char *summary;  /* one line */
+    vf_command_fn fn;
+} vf_command;
+
+int cmd_devices(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+#endif

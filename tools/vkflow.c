@@ -1,0 +1,32 @@
+/* vkflow: the command-line entry point. */
+#include "commands.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const vf_command commands[] = {
+    {"devices", "", "list Vulkan devices and the one vkflow would choose", cmd_devices},
+    {"bench", "ops [--backend cpu|vk|all] [--quick]", "benchmark the op library", cmd_bench},
+};
+#define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: vkflow COMMAND [ARGS]\n\ncommands:\n");
+    for (int i = 0; i < N_COMMANDS; i++)
+        fprintf(f, "  %-9s %-40s %s\n", commands[i].name, commands[i].args, commands[i].summary);
+    fprintf(f, "\nenvironment: VKFLOW_DEVICE=<index|name> picks the Vulkan device, "
+               "VKFLOW_VALIDATE=1 turns on the validation layer\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
+        !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "vkflow: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
