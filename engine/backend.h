@@ -16,7 +16,6 @@ typedef enum vf_op_kind {
     VF_OP_MATMUL,            /* a, b, c | u: M N K batch ta tb sa sb sc, f: alpha beta */
     VF_OP_BIAS_ADD,          /* x, bias -> y | u0 = R, u1 = C */
     VF_OP_BINARY,            /* a, b -> y | u0 = n, u1 = kind */
-    VF_OP_MUL_BACKWARD,      /* other, dy -> d | u0 = n : d = dy * other */
     VF_OP_SCALE,             /* x, y | u0 = n, f0 alpha, f1 beta: y = a x + b y */
     VF_OP_UNARY,             /* x -> y | u0 = n, u1 = kind, f0 alpha */
     VF_OP_UNARY_BACKWARD,    /* x, y, dy -> dx | u0 = n, u1 = kind, f0 alpha */
@@ -46,7 +45,7 @@ typedef enum vf_op_kind {
 } vf_op_kind;
 
 #define VF_OP_MAX_ARGS 9
-#define VF_OP_MAX_U 10
+#define VF_OP_MAX_U 10   /* u[9] is reserved for the backend (vk: pass index) */
 #define VF_OP_MAX_F 4
 
 typedef struct vf_op {

@@ -14,7 +14,6 @@ static const char *const op_names[VF_OP_COUNT] = {
     [VF_OP_MATMUL] = "matmul",
     [VF_OP_BIAS_ADD] = "bias_add",
     [VF_OP_BINARY] = "binary",
-    [VF_OP_MUL_BACKWARD] = "mul_backward",
     [VF_OP_SCALE] = "scale",
     [VF_OP_UNARY] = "unary",
     [VF_OP_UNARY_BACKWARD] = "unary_backward",
@@ -274,14 +273,16 @@ vf_status vf_binary_backward(vf_binary_kind k, const vf_tensor *a, const vf_tens
         /* da = dy * b, db = dy * a */
         if (da) {
             TRY(need_shape("binary_backward", "b", b, "dy", dy));
-            vf_op op = make(VF_OP_MUL_BACKWARD, 3, b, dy, da);
+            vf_op op = make(VF_OP_BINARY, 3, b, dy, da);
             op.u[0] = u32(dy->numel);
+            op.u[1] = VF_MUL;
             TRY(submit("binary_backward", &op));
         }
         if (db) {
             TRY(need_shape("binary_backward", "a", a, "dy", dy));
-            vf_op op = make(VF_OP_MUL_BACKWARD, 3, a, dy, db);
+            vf_op op = make(VF_OP_BINARY, 3, a, dy, db);
             op.u[0] = u32(dy->numel);
+            op.u[1] = VF_MUL;
             TRY(submit("binary_backward", &op));
         }
         return VF_OK;

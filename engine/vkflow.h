@@ -51,6 +51,24 @@ vf_status vf_cpu_create(vf_backend **out);
  * the Khronos validation layer). */
 vf_status vf_vk_create(vf_backend **out);
 void vf_backend_destroy(vf_backend *be);
+
+/* What `vkflow devices` prints: one entry per Vulkan physical device. */
+typedef struct vf_vk_device_info {
+    int index;
+    char name[256];
+    char type[16];            /* "discrete", "integrated", "virtual", "cpu", "other" */
+    char driver[256];         /* driver name and info */
+    uint32_t api_version, vendor_id, device_id;
+    uint64_t device_local_bytes;
+    uint32_t subgroup_size;
+    bool fp16;                /* shaderFloat16 */
+    bool coopmat;             /* VK_KHR_cooperative_matrix or VK_NV_cooperative_matrix */
+    bool usable;              /* has everything vkflow needs */
+    char unusable_reason[128];
+    bool chosen;              /* the one vf_vk_create would pick */
+} vf_vk_device_info;
+/* Enumerates devices into a malloc'd array (caller frees). */
+vf_status vf_vk_list_devices(vf_vk_device_info **out, int *count);
 vf_backend_kind vf_backend_kind_of(const vf_backend *be);
 const char *vf_backend_name(const vf_backend *be); /* "cpu" or device name */
 /* Waits for all submitted work. */

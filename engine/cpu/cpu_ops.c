@@ -373,12 +373,6 @@ vf_status vf_cpu_run_op(const vf_op *op) {
         break;
     }
     case VF_OP_BINARY: k_binary(op); break;
-    case VF_OP_MUL_BACKWARD: {
-        const float *o = F(0), *dy = F(1);
-        float *d = F(2);
-        for (uint32_t i = 0; i < n; i++) d[i] = dy[i] * o[i];
-        break;
-    }
     case VF_OP_SCALE: {
         const float *x = F(0), a = op->f[0], b = op->f[1];
         float *y = F(1);

@@ -1,0 +1,111 @@
+#include "testutil.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static vf_backend *g_cpu, *g_vk;
+static int g_vk_tried;
+
+static void destroy_backends(void) {
+    vf_backend_destroy(g_vk);
+    vf_backend_destroy(g_cpu);
+    g_vk = g_cpu = NULL;
+}
+
+vf_backend *tu_cpu(void) {
+    if (!g_cpu) {
+        TU_OK(vf_cpu_create(&g_cpu));
+        if (!g_vk) atexit(destroy_backends);
+    }
+    return g_cpu;
+}
+
+vf_backend *tu_vk(void) {
+    if (!g_vk_tried) {
+        g_vk_tried = 1;
+        if (vf_vk_create(&g_vk) != VF_OK) {
+            cr_log_warn("no Vulkan device: %s", vf_last_error());
+            g_vk = NULL;
+        } else if (!g_cpu) {
+            atexit(destroy_backends);
+        }
+    }
+    return g_vk;
+}
+
+void tu_check_validation(void) {
+    if (g_vk) {
+        vf_backend_sync(g_vk);
+        cr_assert_eq(vf_backend_validation_errors(g_vk), 0,
+                     "the Vulkan validation layer reported %d message(s) (see stderr)",
+                     vf_backend_validation_errors(g_vk));
+    }
+}
+
+tu_rng tu_rng_make(uint64_t seed) {
+    tu_rng r = {seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull};
+    return r;
+}
+
+float tu_uniform(tu_rng *r, float lo, float hi) {
+    r->s ^= r->s << 13;
+    r->s ^= r->s >> 7;
+    r->s ^= r->s << 17;
+    return lo + (hi - lo) * (float)((r->s >> 40) * (1.0 / 16777216.0));
+}
+
+void tu_fill_uniform(tu_rng *r, float *x, size_t n, float lo, float hi) {
+    for (size_t i = 0; i < n; i++) x[i] = tu_uniform(r, lo, hi);
+}
+
+vf_arena *tu_arena(vf_backend *be, size_t bytes) {
+    vf_arena *a = NULL;
+    TU_OK(vf_arena_create(be, bytes, &a));
+    return a;
+}
+
+vf_tensor tu_tensor(vf_arena *a, int ndim, const int64_t *shape, const float *data) {
+    vf_tensor t;
+    TU_OK(vf_tensor_alloc(a, VF_F32, ndim, shape, &t));
+    if (data) TU_OK(vf_tensor_write(&t, data, vf_tensor_bytes(&t)));
+    return t;
+}
+
+vf_tensor tu_tensor2(vf_arena *a, int64_t r, int64_t c, const float *data) {
+    int64_t s[2] = {r, c};
+    return tu_tensor(a, 2, s, data);
+}
+
+vf_tensor tu_tensor1(vf_arena *a, int64_t n, const float *data) {
+    return tu_tensor(a, 1, &n, data);
+}
+
+float *tu_read(const vf_tensor *t) {
+    float *x = malloc(vf_tensor_bytes(t));
+    cr_assert_not_null(x);
+    TU_OK(vf_tensor_read(t, x, vf_tensor_bytes(t)));
+    return x;
+}
+
+double tu_nmse(const float *a, const float *ref, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)a[i] - ref[i];
+        num += d * d;
+        den += (double)ref[i] * ref[i];
+    }
+    if (isnan(num)) return INFINITY;
+    if (den == 0) return num == 0 ? 0 : INFINITY;
+    return num / den;
+}
+
+double tu_max_rel(const float *a, const float *ref, size_t n, double atol, double rtol) {
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - ref[i]) / (atol + rtol * fabs(ref[i]));
+        if (isnan(e)) return INFINITY;
+        if (e > worst) worst = e;
+    }
+    return worst;
+}

@@ -1,0 +1,48 @@
+/* Shared helpers for the Criterion suites: backends, random data, and
+ * comparisons with a normalised error. */
+#ifndef VKFLOW_TESTUTIL_H
+#define VKFLOW_TESTUTIL_H
+
+#include <criterion/criterion.h>
+#include <stdint.h>
+
+#include "vkflow.h"
+
+/* The cpu backend (always available) and the vk backend (lavapipe in CI).
+ * tu_vk() returns NULL when no Vulkan device exists; suites that need it call
+ * cr_skip_test() then. Both are created once per test process and destroyed at
+ * exit; tu_vk() fails the test if the validation layer reported anything. */
+vf_backend *tu_cpu(void);
+vf_backend *tu_vk(void);
+/* Fails the current test if the vk backend has seen validation messages. */
+void tu_check_validation(void);
+
+/* Deterministic pseudo-random data (xorshift), uniform in [lo, hi). */
+typedef struct tu_rng { uint64_t s; } tu_rng;
+tu_rng tu_rng_make(uint64_t seed);
+float tu_uniform(tu_rng *r, float lo, float hi);
+void tu_fill_uniform(tu_rng *r, float *x, size_t n, float lo, float hi);
+
+/* Allocates a float tensor of the given shape in `a` and uploads data
+ * (if data is non-NULL); fails the test on error. */
+vf_tensor tu_tensor(vf_arena *a, int ndim, const int64_t *shape, const float *data);
+vf_tensor tu_tensor2(vf_arena *a, int64_t r, int64_t c, const float *data);
+vf_tensor tu_tensor1(vf_arena *a, int64_t n, const float *data);
+/* Downloads a tensor into a malloc'd array (caller frees). */
+float *tu_read(const vf_tensor *t);
+vf_arena *tu_arena(vf_backend *be, size_t bytes);
+
+/* Normalised mean squared error sum((a-b)^2) / sum(b^2) (ggml's NMSE), with
+ * b the reference; 0 when both are all zero. */
+double tu_nmse(const float *a, const float *ref, size_t n);
+/* Largest |a-b| / (atol + rtol |b|). <= 1 means within tolerance. */
+double tu_max_rel(const float *a, const float *ref, size_t n, double atol, double rtol);
+
+#define TU_OK(expr)                                                                   \
+    do {                                                                              \
+        vf_status s_ = (expr);                                                        \
+        cr_assert_eq(s_, VF_OK, "%s failed: %s: %s", #expr, vf_status_name(s_),        \
+                     vf_last_error());                                                \
+    } while (0)
+
+#endif
