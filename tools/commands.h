@@ -15,5 +15,8 @@ typedef struct vf_command {
 
 int cmd_devices(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+int cmd_bench_ingest(int argc, char **argv); /* "vkflow bench ingest" (tools/bench_ingest.c) */
 
 #endif

@@ -7,6 +7,8 @@
 static const vf_command commands[] = {
     {"devices", "", "list Vulkan devices and the one vkflow would choose", cmd_devices},
     {"bench", "ops [--backend cpu|vk|all] [--quick]", "benchmark the op library", cmd_bench},
+    {"inspect", "[--strict] TRACE", "summary of a pcap/pcapng or flow CSV", cmd_inspect},
+    {"convert", "[--strict] [--layout L] IN OUT", "pcap->flow csv, pcap->pcap, csv->csv", cmd_convert},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 

@@ -31,6 +31,7 @@ typedef enum vf_skip_reason {
     VF_SKIP_BAD_IP,          /* IP version/IHL/length fields make no sense */
     VF_SKIP_CSV_COLUMNS,     /* CSV row with the wrong number of columns */
     VF_SKIP_CSV_FIELD,       /* CSV field not parsable or out of range */
+    VF_SKIP_TRUNC_FILE,      /* file ends inside a record (the rest is lost) */
     VF_SKIP_COUNT
 } vf_skip_reason;
 
@@ -53,12 +54,19 @@ typedef enum vf_col_role {
     VF_COL_LABEL,    /* class label: index into vf_trace.labels */
     VF_COL_FLAGS,    /* TCP flags: nfdump string ".AP.S." or a number */
     VF_COL_TOS,
+    /* per-packet CSVs (NetShare's pcap export): a layout with LEN is read as
+     * packets, not flows */
+    VF_COL_LEN,      /* IP total length */
+    VF_COL_TTL, VF_COL_IPID,
+    VF_COL_FRAGFLAG, /* IPv4 flags (DF 2, MF 1) */
+    VF_COL_FRAGOFF,
     VF_COL_ROLE_COUNT
 } vf_col_role;
 
 /* Role names as the data description spells them: "srcip", "dstip",
  * "srcport", "dstport", "proto", "ts", "te", "td", "pkt", "byt", "pkt_add",
- * "byt_add", "label", "flags", "tos" (and "ignore"). */
+ * "byt_add", "label", "flags", "tos", "len", "ttl", "ipid", "fragflag",
+ * "fragoff" (and "ignore"). */
 const char *vf_col_role_name(vf_col_role r);
 vf_col_role vf_col_role_from_name(const char *name); /* -1 if unknown */
 
@@ -77,17 +85,23 @@ typedef struct vf_csv_layout {
     int n_cols;                    /* 0 = none (trace not read from CSV) */
     char col_name[VF_CSV_MAX_COLS][48];
     vf_col_role role[VF_CSV_MAX_COLS];
-    vf_time_unit time_unit;
+    char col_default[VF_CSV_MAX_COLS][16]; /* written in VF_COL_IGNORE columns */
+    vf_time_unit time_unit;        /* of TS / TE columns; TD is always seconds */
     vf_addr_style addr_style;
     bool proto_numeric;            /* write proto as a number (else TCP/UDP/..) */
+    bool proto_lower;              /* write "tcp" rather than "TCP" (Zeek) */
 } vf_csv_layout;
 
 /* Built-in layouts: "ugr16" (te,td,sa,da,sp,dp,pr,flg,fwd,stos,pkt,byt,type),
  * "zeek" (Zeek conn.log as CSV, IoT-23), "netshare"
  * (srcip,dstip,srcport,dstport,proto,ts,td,pkt,byt,type; int IPs, ts in us). */
 vf_status vf_csv_layout_builtin(const char *name, vf_csv_layout *out);
-/* Matches a header line (no newline) against the built-in layouts. */
-vf_status vf_csv_layout_detect(const char *header, vf_csv_layout *out);
+/* Layout of a header line (no newline): column names are matched against
+ * the built-in layouts, then against common aliases (sa/src_ip/id.orig_h/
+ * SrcAddr... for srcip, and so on). The time unit of an auto layout is
+ * guessed from first_row (datetime text, or the magnitude of an epoch
+ * number); first_row may be NULL (then seconds). */
+vf_status vf_csv_layout_detect(const char *header, const char *first_row, vf_csv_layout *out);
 
 /* ------------------------------------------------------------------ traces */
 
