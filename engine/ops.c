@@ -586,7 +586,7 @@ static vf_status need_bh(const char *nm, const char *name, const vf_tensor *t, i
 vf_status vf_lstm_cell_forward(const vf_tensor *gates, const vf_tensor *c_prev,
                                const vf_tensor *h, const vf_tensor *c) {
     const char *nm = "lstm_cell";
-    int64_t B, H;
+    int64_t B = 0, H = 0;
     TRY(lstm_dims(nm, gates, &B, &H));
     TRY(need_bh(nm, "c_prev", c_prev, B, H));
     TRY(need_bh(nm, "h", h, B, H));
@@ -601,7 +601,7 @@ vf_status vf_lstm_cell_backward(const vf_tensor *gates, const vf_tensor *c_prev,
                                 const vf_tensor *c, const vf_tensor *dh, const vf_tensor *dc,
                                 const vf_tensor *dgates, const vf_tensor *dc_prev) {
     const char *nm = "lstm_cell_backward";
-    int64_t B, H;
+    int64_t B = 0, H = 0;
     TRY(lstm_dims(nm, gates, &B, &H));
     TRY(need_bh(nm, "c_prev", c_prev, B, H));
     TRY(need_bh(nm, "c", c, B, H));

@@ -9,16 +9,16 @@
 #include <math.h>
 #include <string.h>
 
-#define F(i) ((float *)vf_cpu_ptr(op->args[i]))
-#define I(i) ((int32_t *)vf_cpu_ptr(op->args[i]))
+#define ARG_F(i) ((float *)vf_cpu_ptr(op->args[i]))
+#define ARG_I(i) ((int32_t *)vf_cpu_ptr(op->args[i]))
 
 static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
 static void k_matmul(const vf_op *op) {
     const uint32_t M = op->u[0], N = op->u[1], K = op->u[2], batch = op->u[3];
     const bool ta = op->u[4], tb = op->u[5];
-    const float *A = F(0), *B = F(1);
-    float *C = F(2);
+    const float *A = ARG_F(0), *B = ARG_F(1);
+    float *C = ARG_F(2);
     const int lda = ta ? (int)M : (int)K, ldb = tb ? (int)K : (int)N;
     for (uint32_t b = 0; b < batch; b++)
         cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
@@ -28,8 +28,8 @@ static void k_matmul(const vf_op *op) {
 
 static void k_unary(const vf_op *op) {
     const uint32_t n = op->u[0];
-    const float *x = F(0), a = op->f[0];
-    float *y = F(1);
+    const float *x = ARG_F(0), a = op->f[0];
+    float *y = ARG_F(1);
     switch ((vf_unary_kind)op->u[1]) {
     case VF_RELU: for (uint32_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0.0f; break;
     case VF_LEAKY_RELU: for (uint32_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : a * x[i]; break;
@@ -44,8 +44,8 @@ static void k_unary(const vf_op *op) {
 
 static void k_unary_backward(const vf_op *op) {
     const uint32_t n = op->u[0];
-    const float *x = F(0), *y = F(1), *dy = F(2), a = op->f[0];
-    float *dx = F(3);
+    const float *x = ARG_F(0), *y = ARG_F(1), *dy = ARG_F(2), a = op->f[0];
+    float *dx = ARG_F(3);
     switch ((vf_unary_kind)op->u[1]) {
     case VF_RELU: for (uint32_t i = 0; i < n; i++) dx[i] = x[i] > 0 ? dy[i] : 0.0f; break;
     case VF_LEAKY_RELU: for (uint32_t i = 0; i < n; i++) dx[i] = x[i] > 0 ? dy[i] : a * dy[i]; break;
@@ -58,8 +58,8 @@ static void k_unary_backward(const vf_op *op) {
 
 static void k_binary(const vf_op *op) {
     const uint32_t n = op->u[0];
-    const float *a = F(0), *b = F(1);
-    float *y = F(2);
+    const float *a = ARG_F(0), *b = ARG_F(1);
+    float *y = ARG_F(2);
     switch ((vf_binary_kind)op->u[1]) {
     case VF_ADD: for (uint32_t i = 0; i < n; i++) y[i] = a[i] + b[i]; break;
     case VF_SUB: for (uint32_t i = 0; i < n; i++) y[i] = a[i] - b[i]; break;
@@ -71,8 +71,8 @@ static void k_softmax(const vf_op *op) {
     const uint32_t R = op->u[0], C = op->u[1];
     const bool lg = op->u[2];
     for (uint32_t r = 0; r < R; r++) {
-        const float *x = F(0) + (size_t)r * C;
-        float *y = F(1) + (size_t)r * C;
+        const float *x = ARG_F(0) + (size_t)r * C;
+        float *y = ARG_F(1) + (size_t)r * C;
         float mx = x[0];
         for (uint32_t c = 1; c < C; c++) mx = fmaxf(mx, x[c]);
         double s = 0;
@@ -91,8 +91,8 @@ static void k_softmax_backward(const vf_op *op) {
     const uint32_t R = op->u[0], C = op->u[1];
     const bool lg = op->u[2];
     for (uint32_t r = 0; r < R; r++) {
-        const float *y = F(0) + (size_t)r * C, *dy = F(1) + (size_t)r * C;
-        float *dx = F(2) + (size_t)r * C;
+        const float *y = ARG_F(0) + (size_t)r * C, *dy = ARG_F(1) + (size_t)r * C;
+        float *dx = ARG_F(2) + (size_t)r * C;
         double s = 0;
         if (lg) {
             for (uint32_t c = 0; c < C; c++) s += dy[c];
@@ -107,8 +107,8 @@ static void k_softmax_backward(const vf_op *op) {
 static void k_reduce(const vf_op *op) {
     const uint32_t R = op->u[0], C = op->u[1];
     const bool sq = op->u[3];
-    const float *x = F(0), scale = op->f[0];
-    float *y = F(1);
+    const float *x = ARG_F(0), scale = op->f[0];
+    float *y = ARG_F(1);
     switch ((vf_reduce_axis)op->u[2]) {
     case VF_REDUCE_ROWS:
         for (uint32_t r = 0; r < R; r++) {
@@ -147,8 +147,8 @@ static void k_reduce(const vf_op *op) {
 
 static void k_broadcast(const vf_op *op) {
     const uint32_t R = op->u[0], C = op->u[1];
-    const float *dy = F(0), s = op->f[0];
-    float *dx = F(1);
+    const float *dy = ARG_F(0), s = op->f[0];
+    float *dx = ARG_F(1);
     for (uint32_t r = 0; r < R; r++) {
         float *row = dx + (size_t)r * C;
         switch ((vf_reduce_axis)op->u[2]) {
@@ -162,8 +162,8 @@ static void k_broadcast(const vf_op *op) {
 static void k_lstm_cell(const vf_op *op) {
     const uint32_t B = op->u[0], H = op->u[1];
     for (uint32_t b = 0; b < B; b++) {
-        const float *g = F(0) + (size_t)b * 4 * H, *cp = F(1) + (size_t)b * H;
-        float *h = F(2) + (size_t)b * H, *c = F(3) + (size_t)b * H;
+        const float *g = ARG_F(0) + (size_t)b * 4 * H, *cp = ARG_F(1) + (size_t)b * H;
+        float *h = ARG_F(2) + (size_t)b * H, *c = ARG_F(3) + (size_t)b * H;
         for (uint32_t j = 0; j < H; j++) {
             float ig = sigmoidf(g[j]), fg = sigmoidf(g[H + j]);
             float gg = tanhf(g[2 * H + j]), og = sigmoidf(g[3 * H + j]);
@@ -178,10 +178,10 @@ static void k_lstm_cell_backward(const vf_op *op) {
     const uint32_t B = op->u[0], H = op->u[1];
     const bool has_dc = op->u[2];
     for (uint32_t b = 0; b < B; b++) {
-        const float *g = F(0) + (size_t)b * 4 * H, *cp = F(1) + (size_t)b * H;
-        const float *c = F(2) + (size_t)b * H, *dh = F(3) + (size_t)b * H;
-        const float *dc = has_dc ? F(4) + (size_t)b * H : NULL;
-        float *dg = F(5) + (size_t)b * 4 * H, *dcp = F(6) + (size_t)b * H;
+        const float *g = ARG_F(0) + (size_t)b * 4 * H, *cp = ARG_F(1) + (size_t)b * H;
+        const float *c = ARG_F(2) + (size_t)b * H, *dh = ARG_F(3) + (size_t)b * H;
+        const float *dc = has_dc ? ARG_F(4) + (size_t)b * H : NULL;
+        float *dg = ARG_F(5) + (size_t)b * 4 * H, *dcp = ARG_F(6) + (size_t)b * H;
         for (uint32_t j = 0; j < H; j++) {
             float ig = sigmoidf(g[j]), fg = sigmoidf(g[H + j]);
             float gg = tanhf(g[2 * H + j]), og = sigmoidf(g[3 * H + j]);
@@ -199,8 +199,8 @@ static void k_lstm_cell_backward(const vf_op *op) {
 static void k_batchnorm_train(const vf_op *op) {
     const uint32_t R = op->u[0], C = op->u[1];
     const bool run = op->u[2];
-    const float *x = F(0), *gm = F(1), *bt = F(2), eps = op->f[0], mom = op->f[1];
-    float *y = F(3), *mean = F(4), *rstd = F(5);
+    const float *x = ARG_F(0), *gm = ARG_F(1), *bt = ARG_F(2), eps = op->f[0], mom = op->f[1];
+    float *y = ARG_F(3), *mean = ARG_F(4), *rstd = ARG_F(5);
     for (uint32_t c = 0; c < C; c++) {
         double s = 0, ss = 0;
         for (uint32_t r = 0; r < R; r++) s += x[(size_t)r * C + c];
@@ -218,7 +218,7 @@ static void k_batchnorm_train(const vf_op *op) {
             y[i] = gm[c] * ((x[i] - (float)mu) * rs) + bt[c];
         }
         if (run) {
-            float *rm = F(6), *rv = F(7);
+            float *rm = ARG_F(6), *rv = ARG_F(7);
             rm[c] = (1.0f - mom) * rm[c] + mom * (float)mu;
             rv[c] = (1.0f - mom) * rv[c] + mom * (float)(ss / (R - 1));
         }
@@ -227,8 +227,8 @@ static void k_batchnorm_train(const vf_op *op) {
 
 static void k_batchnorm_infer(const vf_op *op) {
     const uint32_t R = op->u[0], C = op->u[1];
-    const float *x = F(0), *gm = F(1), *bt = F(2), *rm = F(3), *rv = F(4), eps = op->f[0];
-    float *y = F(5);
+    const float *x = ARG_F(0), *gm = ARG_F(1), *bt = ARG_F(2), *rm = ARG_F(3), *rv = ARG_F(4), eps = op->f[0];
+    float *y = ARG_F(5);
     for (uint32_t r = 0; r < R; r++)
         for (uint32_t c = 0; c < C; c++) {
             size_t i = (size_t)r * C + c;
@@ -238,8 +238,8 @@ static void k_batchnorm_infer(const vf_op *op) {
 
 static void k_batchnorm_backward(const vf_op *op) {
     const uint32_t R = op->u[0], C = op->u[1];
-    const float *x = F(0), *gm = F(1), *mean = F(2), *rstd = F(3), *dy = F(4);
-    float *dx = F(5), *dgm = F(6), *dbt = F(7);
+    const float *x = ARG_F(0), *gm = ARG_F(1), *mean = ARG_F(2), *rstd = ARG_F(3), *dy = ARG_F(4);
+    float *dx = ARG_F(5), *dgm = ARG_F(6), *dbt = ARG_F(7);
     for (uint32_t c = 0; c < C; c++) {
         double sdy = 0, sdyx = 0;
         for (uint32_t r = 0; r < R; r++) {
@@ -261,31 +261,31 @@ static void k_batchnorm_backward(const vf_op *op) {
 
 static void k_layernorm(const vf_op *op) {
     const uint32_t R = op->u[0], C = op->u[1];
-    const float *gm = F(1), *bt = F(2), eps = op->f[0];
+    const float *gm = ARG_F(1), *bt = ARG_F(2), eps = op->f[0];
     for (uint32_t r = 0; r < R; r++) {
-        const float *x = F(0) + (size_t)r * C;
-        float *y = F(3) + (size_t)r * C;
+        const float *x = ARG_F(0) + (size_t)r * C;
+        float *y = ARG_F(3) + (size_t)r * C;
         double s = 0, ss = 0;
         for (uint32_t c = 0; c < C; c++) s += x[c];
         double mu = s / C;
         for (uint32_t c = 0; c < C; c++) ss += (x[c] - mu) * (x[c] - mu);
         float rs = (float)(1.0 / sqrt(ss / C + eps));
-        F(4)[r] = (float)mu;
-        F(5)[r] = rs;
+        ARG_F(4)[r] = (float)mu;
+        ARG_F(5)[r] = rs;
         for (uint32_t c = 0; c < C; c++) y[c] = gm[c] * ((x[c] - (float)mu) * rs) + bt[c];
     }
 }
 
 static void k_layernorm_backward(const vf_op *op) {
     const uint32_t R = op->u[0], C = op->u[1];
-    const float *gm = F(1);
-    float *dgm = F(6), *dbt = F(7);
+    const float *gm = ARG_F(1);
+    float *dgm = ARG_F(6), *dbt = ARG_F(7);
     memset(dgm, 0, C * sizeof(float));
     memset(dbt, 0, C * sizeof(float));
     for (uint32_t r = 0; r < R; r++) {
-        const float *x = F(0) + (size_t)r * C, *dy = F(4) + (size_t)r * C;
-        float *dx = F(5) + (size_t)r * C;
-        const float mu = F(2)[r], rs = F(3)[r];
+        const float *x = ARG_F(0) + (size_t)r * C, *dy = ARG_F(4) + (size_t)r * C;
+        float *dx = ARG_F(5) + (size_t)r * C;
+        const float mu = ARG_F(2)[r], rs = ARG_F(3)[r];
         double s1 = 0, s2 = 0; /* sum dxhat, sum dxhat * xhat */
         for (uint32_t c = 0; c < C; c++) {
             float xh = (x[c] - mu) * rs, dxh = dy[c] * gm[c];
@@ -303,24 +303,24 @@ static void k_layernorm_backward(const vf_op *op) {
 
 static void k_embedding(const vf_op *op) {
     const uint32_t N = op->u[0], V = op->u[1], D = op->u[2];
-    const int32_t *idx = I(0);
+    const int32_t *idx = ARG_I(0);
     for (uint32_t n = 0; n < N; n++) {
-        float *y = F(2) + (size_t)n * D;
+        float *y = ARG_F(2) + (size_t)n * D;
         int32_t v = idx[n];
-        if (v >= 0 && (uint32_t)v < V) memcpy(y, F(1) + (size_t)v * D, D * sizeof(float));
+        if (v >= 0 && (uint32_t)v < V) memcpy(y, ARG_F(1) + (size_t)v * D, D * sizeof(float));
         else memset(y, 0, D * sizeof(float));
     }
 }
 
 static void k_embedding_backward(const vf_op *op) {
     const uint32_t N = op->u[0], V = op->u[1], D = op->u[2];
-    const int32_t *idx = I(0);
-    float *dt = F(2);
+    const int32_t *idx = ARG_I(0);
+    float *dt = ARG_F(2);
     memset(dt, 0, (size_t)V * D * sizeof(float));
     for (uint32_t n = 0; n < N; n++) {
         int32_t v = idx[n];
         if (v < 0 || (uint32_t)v >= V) continue;
-        const float *dy = F(1) + (size_t)n * D;
+        const float *dy = ARG_F(1) + (size_t)n * D;
         float *row = dt + (size_t)v * D;
         for (uint32_t d = 0; d < D; d++) row[d] += dy[d];
     }
@@ -328,8 +328,8 @@ static void k_embedding_backward(const vf_op *op) {
 
 static void k_adam(const vf_op *op) {
     const uint32_t n = op->u[0];
-    float *p = F(0), *m = F(2), *v = F(3);
-    const float *g = F(1), *sched = F(4);
+    float *p = ARG_F(0), *m = ARG_F(2), *v = ARG_F(3);
+    const float *g = ARG_F(1), *sched = ARG_F(4);
     const float b1 = op->f[0], b2 = op->f[1], eps = op->f[2], wd = op->f[3];
     const float lr = sched[0], t = sched[1];
     const float bc1 = 1.0f - powf(b1, t), bc2 = 1.0f - powf(b2, t);
@@ -345,9 +345,9 @@ static void k_adam(const vf_op *op) {
 static void k_rng(const vf_op *op) {
     const uint32_t n = op->u[0];
     const uint64_t seed = op->u[1] | ((uint64_t)op->u[2] << 32);
-    const int32_t *ctr = I(0);
+    const int32_t *ctr = ARG_I(0);
     const uint64_t base = (uint32_t)ctr[0] | ((uint64_t)(uint32_t)ctr[1] << 32);
-    float *out = F(1), blk[4];
+    float *out = ARG_F(1), blk[4];
     for (uint32_t i = 0; i < n; i += 4) {
         vf_philox_block(seed, op->u[3], base + i / 4, (int)op->u[4], blk);
         for (uint32_t j = 0; j < 4 && i + j < n; j++) out[i + j] = blk[j];
@@ -358,24 +358,24 @@ vf_status vf_cpu_run_op(const vf_op *op) {
     const uint32_t n = op->u[0];
     switch (op->kind) {
     case VF_OP_FILL: {
-        float *t = F(0);
+        float *t = ARG_F(0);
         for (uint32_t i = 0; i < n; i++) t[i] = op->f[0]; /* int32 fills copy the bits */
         break;
     }
-    case VF_OP_COPY: memmove(F(1), F(0), (size_t)n * 4); break;
+    case VF_OP_COPY: memmove(ARG_F(1), ARG_F(0), (size_t)n * 4); break;
     case VF_OP_MATMUL: k_matmul(op); break;
     case VF_OP_BIAS_ADD: {
         const uint32_t R = op->u[0], C = op->u[1];
-        const float *x = F(0), *b = F(1);
-        float *y = F(2);
+        const float *x = ARG_F(0), *b = ARG_F(1);
+        float *y = ARG_F(2);
         for (uint32_t r = 0; r < R; r++)
             for (uint32_t c = 0; c < C; c++) y[(size_t)r * C + c] = x[(size_t)r * C + c] + b[c];
         break;
     }
     case VF_OP_BINARY: k_binary(op); break;
     case VF_OP_SCALE: {
-        const float *x = F(0), a = op->f[0], b = op->f[1];
-        float *y = F(1);
+        const float *x = ARG_F(0), a = op->f[0], b = op->f[1];
+        float *y = ARG_F(1);
         if (b == 0.0f) for (uint32_t i = 0; i < n; i++) y[i] = a * x[i];
         else for (uint32_t i = 0; i < n; i++) y[i] = a * x[i] + b * y[i];
         break;
@@ -388,46 +388,46 @@ vf_status vf_cpu_run_op(const vf_op *op) {
         const uint32_t R = op->u[0], xc = op->u[1], xs = op->u[2], yc = op->u[3], ys = op->u[4],
                        w = op->u[5];
         for (uint32_t r = 0; r < R; r++)
-            memcpy(F(1) + (size_t)r * yc + ys, F(0) + (size_t)r * xc + xs, w * sizeof(float));
+            memcpy(ARG_F(1) + (size_t)r * yc + ys, ARG_F(0) + (size_t)r * xc + xs, w * sizeof(float));
         break;
     }
     case VF_OP_REDUCE: k_reduce(op); break;
     case VF_OP_BROADCAST: k_broadcast(op); break;
     case VF_OP_SQNORM_BACKWARD: {
         const uint32_t R = op->u[0], C = op->u[1];
-        const float *x = F(0), *dy = F(1);
-        float *dx = F(2);
+        const float *x = ARG_F(0), *dy = ARG_F(1);
+        float *dx = ARG_F(2);
         for (uint32_t r = 0; r < R; r++)
             for (uint32_t c = 0; c < C; c++)
                 dx[(size_t)r * C + c] = 2.0f * x[(size_t)r * C + c] * dy[r];
         break;
     }
     case VF_OP_MSE: {
-        const float *a = F(0), *b = F(1);
+        const float *a = ARG_F(0), *b = ARG_F(1);
         double s = 0;
         for (uint32_t i = 0; i < n; i++) s += (double)(a[i] - b[i]) * (a[i] - b[i]);
-        F(2)[0] = (float)(s / n);
+        ARG_F(2)[0] = (float)(s / n);
         break;
     }
     case VF_OP_MSE_BACKWARD: {
-        const float *a = F(0), *b = F(1);
-        const float k = op->f[0] * 2.0f * F(2)[0] / (float)n;
-        float *d = F(3);
+        const float *a = ARG_F(0), *b = ARG_F(1);
+        const float k = op->f[0] * 2.0f * ARG_F(2)[0] / (float)n;
+        float *d = ARG_F(3);
         for (uint32_t i = 0; i < n; i++) d[i] = k * (a[i] - b[i]);
         break;
     }
     case VF_OP_BCE: {
-        const float *x = F(0), *t = F(1);
+        const float *x = ARG_F(0), *t = ARG_F(1);
         double s = 0;
         for (uint32_t i = 0; i < n; i++)
             s += fmaxf(x[i], 0.0f) - x[i] * t[i] + log1pf(expf(-fabsf(x[i])));
-        F(2)[0] = (float)(s / n);
+        ARG_F(2)[0] = (float)(s / n);
         break;
     }
     case VF_OP_BCE_BACKWARD: {
-        const float *x = F(0), *t = F(1);
-        const float k = F(2)[0] / (float)n;
-        float *dx = F(3);
+        const float *x = ARG_F(0), *t = ARG_F(1);
+        const float k = ARG_F(2)[0] / (float)n;
+        float *dx = ARG_F(3);
         for (uint32_t i = 0; i < n; i++) dx[i] = k * (sigmoidf(x[i]) - t[i]);
         break;
     }

@@ -356,7 +356,7 @@ static vf_status get_pipeline(vk_backend *b, const vf_vk_dispatch *d, int nbind,
             return VF_OK;
         }
     }
-    vk_module *mod;
+    vk_module *mod = NULL;
     vf_status s = get_module(b, d->shader, &mod);
     if (s) return s;
     if (b->npipes == b->cap_pipes) {
@@ -441,7 +441,7 @@ static void track(vk_tracker *tr, const vf_op *op, uint32_t wmask) {
 
 static vf_status record_dispatch(vk_backend *b, VkCommandBuffer cmd, const vf_op *op,
                                  const vf_vk_dispatch *d) {
-    vk_pipe *p;
+    vk_pipe *p = NULL;
     vf_status s = get_pipeline(b, d, op->nargs, &p);
     if (s) return s;
     vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, p->pipe);

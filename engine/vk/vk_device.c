@@ -180,7 +180,7 @@ static void describe(VkPhysicalDevice pd, int index, vf_vk_device_info *d) {
     const VkPhysicalDeviceProperties *p = &p2.properties;
     snprintf(d->name, sizeof d->name, "%s", p->deviceName);
     snprintf(d->type, sizeof d->type, "%s", type_name(p->deviceType));
-    snprintf(d->driver, sizeof d->driver, "%s %s", drv.driverName, drv.driverInfo);
+    snprintf(d->driver, sizeof d->driver, "%.127s %.120s", drv.driverName, drv.driverInfo);
     d->api_version = p->apiVersion;
     d->vendor_id = p->vendorID;
     d->device_id = p->deviceID;
