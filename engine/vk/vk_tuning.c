@@ -1,0 +1,73 @@
+/* The one place for per-vendor / per-driver kernel choices (see
+ * vf_vk_tuning in vk_kernels.h). Keep every rule here with the reason for it.
+ *
+ * Matmul constraints the shader relies on: BM % TM == 0, BN % TN == 0 and a
+ * workgroup of (BM/TM) * (BN/TN) invocations <= maxComputeWorkGroupInvocations
+ * (>= 128 on every Vulkan device). reduce_wg must be a power of two. */
+#include "vk_kernels.h"
+
+#include <vulkan/vulkan.h>
+
+#define VENDOR_AMD 0x1002u
+#define VENDOR_APPLE 0x106Bu
+#define VENDOR_INTEL 0x8086u
+#define VENDOR_NVIDIA 0x10DEu
+
+static void mm(vf_vk_tuning *t, uint32_t bm, uint32_t bn, uint32_t bk, uint32_t tm, uint32_t tn,
+               bool shared) {
+    t->mm_bm = bm;
+    t->mm_bn = bn;
+    t->mm_bk = bk;
+    t->mm_tm = tm;
+    t->mm_tn = tn;
+    t->mm_shared = shared;
+}
+
+void vf_vk_choose_tuning(uint32_t vendor_id, uint32_t driver_id, int device_type,
+                         uint32_t subgroup_size, vf_vk_tuning *out) {
+    vf_vk_tuning t = {0};
+    t.subgroup_size = subgroup_size;
+
+    if (driver_id == VK_DRIVER_ID_MESA_LLVMPIPE || device_type == VK_PHYSICAL_DEVICE_TYPE_CPU) {
+        /* lavapipe / CPU drivers: invocations run as SIMD lanes of one CPU
+         * thread, barriers are coroutine switches, and "shared memory" is just
+         * more cache traffic. Register-blocked GEMM reading A and B directly
+         * (no shared staging, no barriers). Sizes measured with
+         * tests/test_ops_vk's matmul timing (see shaders/README.md). */
+        t.wg_size = 256;
+        t.reduce_wg = 64;
+        mm(&t, 32, 32, 8, 4, 4, false);
+        t.why = "CPU Vulkan driver (lavapipe): register-blocked GEMM without shared memory";
+    } else if (vendor_id == VENDOR_NVIDIA) {
+        /* 128x128 tile, 8x8 per thread = 256 threads (8 warps): enough reuse
+         * per shared-memory load to be FMA-bound; 17 KB of shared memory. */
+        t.wg_size = 256;
+        t.reduce_wg = 256;
+        mm(&t, 128, 128, 16, 8, 8, true);
+        t.why = "NVIDIA: 128x128 shared-memory GEMM tiles, 8x8 per thread, 256 threads";
+    } else if (vendor_id == VENDOR_AMD) {
+        /* Same shape as NVIDIA: 256 threads are 4 wave64 / 8 wave32; the
+         * 17 KB of shared memory fit AMDVLK's 32 KB limit as well as RADV's. */
+        t.wg_size = 256;
+        t.reduce_wg = 256;
+        mm(&t, 128, 128, 16, 8, 8, true);
+        t.why = "AMD: 128x128 shared-memory GEMM tiles, 8x8 per thread, 256 threads";
+    } else if (vendor_id == VENDOR_INTEL || vendor_id == VENDOR_APPLE) {
+        /* Smaller register files per lane (Intel SIMD8-32, Apple): 64x64
+         * tiles with 4x4 per thread = 256 threads, shared staging. */
+        t.wg_size = 256;
+        t.reduce_wg = 256;
+        mm(&t, 64, 64, 16, 4, 4, true);
+        t.why = vendor_id == VENDOR_INTEL
+                    ? "Intel: 64x64 shared-memory GEMM tiles, 4x4 per thread, 256 threads"
+                    : "Apple: 64x64 shared-memory GEMM tiles, 4x4 per thread, 256 threads";
+    } else {
+        /* Unknown: stay within the guaranteed 128 invocations and 16 KB of
+         * shared memory: 64x64 tiles, 8x8 per thread = 64 threads. */
+        t.wg_size = 128;
+        t.reduce_wg = 128;
+        mm(&t, 64, 64, 8, 8, 8, true);
+        t.why = "unknown vendor: safe defaults (64x64 shared-memory tiles, 64 threads)";
+    }
+    *out = t;
+}
