@@ -162,7 +162,7 @@ static vf_status mm_dims(const char *name, const vf_tensor *t, int64_t *batch,
 
 vf_status vf_matmul(const vf_tensor *a, bool trans_a, const vf_tensor *b, bool trans_b,
                     const vf_tensor *c, float alpha, float beta) {
-    int64_t ba, ar, ac, bb, br, bc, bcc, cr, cc;
+    int64_t ba = 0, ar = 0, ac = 0, bb = 0, br = 0, bc = 0, bcc = 0, cr = 0, cc = 0;
     TRY(mm_dims("A", a, &ba, &ar, &ac));
     TRY(mm_dims("B", b, &bb, &br, &bc));
     TRY(mm_dims("C", c, &bcc, &cr, &cc));

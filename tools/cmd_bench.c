@@ -108,7 +108,7 @@ static vf_status setup(const bench_case *c, vf_backend *be, bench_data *d) {
     case C_MATMUL_BATCHED: bytes = (size_t)(3 * a * b * k) * 4; break;
     case C_EMBEDDING: bytes = (size_t)(a + b * k + a * k) * 4; break;
     case C_ADAM: bytes = (size_t)(4 * a + 2) * 4; break;
-    case C_LSTM: case C_LSTM_BWD: bytes = (size_t)(a * b * 12) * 4; break;
+    case C_LSTM: case C_LSTM_BWD: bytes = (size_t)(a * b * 16) * 4; break;
     default: bytes = (size_t)(a * (b ? b : 1) * 3 + 4 * (b ? b : 1) + 4 * a) * 4; break;
     }
     TRY(vf_arena_create(be, bytes + 64 * 1024, &d->arena));
