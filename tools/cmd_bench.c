@@ -366,6 +366,7 @@ static int bench_ops(int argc, char **argv) {
 /* Further `vkflow bench` subjects register here. */
 static const struct { const char *name; int (*fn)(int, char **); } subjects[] = {
     {"ops", bench_ops},
+    {"eval", cmd_bench_eval},
 };
 
 int cmd_bench(int argc, char **argv) {

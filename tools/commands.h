@@ -19,4 +19,8 @@ int cmd_inspect(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_bench_ingest(int argc, char **argv); /* "vkflow bench ingest" (tools/bench_ingest.c) */
 
+int cmd_eval(int argc, char **argv);
+int cmd_baseline(int argc, char **argv);
+int cmd_bench_eval(int argc, char **argv); /* "vkflow bench eval" (tools/bench_eval.c) */
+
 #endif

@@ -9,6 +9,8 @@ static const vf_command commands[] = {
     {"bench", "ops [--backend cpu|vk|all] [--quick]", "benchmark the op library", cmd_bench},
     {"inspect", "[--strict] TRACE", "summary of a pcap/pcapng or flow CSV", cmd_inspect},
     {"convert", "[--strict] [--layout L] IN OUT", "pcap->flow csv, pcap->pcap, csv->csv", cmd_convert},
+    {"eval", "REAL SYN [--json F] [--html F]", "fidelity metrics of a synthetic trace vs a real one", cmd_eval},
+    {"baseline", "split|marginals [--seed N] REAL OUT..", "reference traces for eval: noise floor, marginals", cmd_baseline},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 

@@ -1,0 +1,207 @@
+/* Fidelity evaluation: how close a synthetic trace is to a real one, with
+ * NetShare's metrics (SIGCOMM'22 paper code, eval/dist_metrics.py at tag
+ * camera-ready-deprecated, compute_metrics_{netflow,pcap}_v3), computed so
+ * that they agree with scipy to rounding (see docs/EVALUATION.md), plus
+ * cross-field checks, a privacy check, two baselines and three writers
+ * (terminal table, JSON, self-contained HTML).
+ *
+ * Conventions (also written into every output):
+ *   JSD   scipy.spatial.distance.jensenshannon(p, q) ** 2: the Jensen-Shannon
+ *         DIVERGENCE (squared distance), natural log, range [0, ln 2]; the
+ *         same value in bits (base 2, range [0, 1]) is given next to it.
+ *   EMD   scipy.stats.wasserstein_distance(real, syn) on raw values, in the
+ *         field's unit. Normalised EMD = EMD / (p99 - p1) of the REAL values
+ *         (numpy.percentile, linear); NAN when p99 == p1.
+ * Usage:
+ *     vf_eval_result *r = malloc(sizeof *r);            (it is ~200 KB)
+ *     vf_eval_compare(&real, &syn, r);
+ *     vf_eval_print(stdout, r); vf_eval_write_json("x.json", r);
+ *     vf_eval_write_html("x.html", r);
+ * The result owns no heap memory: free it like any struct. */
+#ifndef VKFLOW_EVAL_H
+#define VKFLOW_EVAL_H
+
+#include "vkflow.h"
+#include "trace/trace.h"
+
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------- scipy-exact primitives */
+
+/* Sum of a[0..n) in numpy's order (np.sum on a contiguous float64 array:
+ * pairwise summation in blocks of 8192), so results match numpy bit for bit
+ * where the inputs do. */
+double vf_np_sum(const double *a, size_t n);
+
+/* scipy jensenshannon(p, q)**2 / its base-2 form for two count vectors of
+ * equal length n (counts are normalised inside, as scipy does). Returns NAN
+ * when a side sums to 0. */
+typedef struct vf_jsd_value {
+    double nats;   /* natural log, [0, ln 2] */
+    double bits;   /* base 2, [0, 1] = nats / ln 2 */
+} vf_jsd_value;
+vf_jsd_value vf_jsd_counts(const double *p, const double *q, size_t n);
+
+/* scipy.stats.wasserstein_distance(u, v) for SORTED ascending u[nu], v[nv]
+ * (no weights). NAN when either is empty. O(nu + nv). */
+double vf_emd_sorted(const double *u, size_t nu, const double *v, size_t nv);
+
+/* numpy.percentile(a, q) (method 'linear') of SORTED a[n], q in [0, 100]. */
+double vf_percentile_sorted(const double *a, size_t n, double q);
+
+/* Sorts a[n] ascending (LSD radix sort on the IEEE bits; NaN not allowed). */
+vf_status vf_sort_f64(double *a, size_t n);
+
+/* -------------------------------------------------------------- metrics */
+
+#define VF_EVAL_TOPK 10
+#define VF_EVAL_CDF_POINTS 256
+
+/* JSD fields. srcip/dstip compare popularity-RANK distributions (per-address
+ * record counts sorted in decreasing order, the shorter zero-padded);
+ * ports compare exact values 0..65535, proto values 0..255; type compares
+ * flow labels by their text (flows only). */
+typedef enum vf_eval_jsd_field {
+    VF_JSD_SRCIP = 0, VF_JSD_DSTIP, VF_JSD_SRCPORT, VF_JSD_DSTPORT, VF_JSD_PROTO,
+    VF_JSD_TYPE, VF_JSD_COUNT
+} vf_eval_jsd_field;
+
+/* EMD fields. Flows: ts (start time relative to the trace's earliest
+ * record, us), td (duration, s), pkt, byt, records_per_5tuple. Packets:
+ * pkt_len (IP total length, bytes), time (relative to the first packet, us),
+ * flow_size (packets per 5-tuple), iat_within_flow (gaps between
+ * consecutive packets of one 5-tuple, us). */
+typedef enum vf_eval_emd_field {
+    VF_EMD_TS = 0, VF_EMD_TD, VF_EMD_PKT, VF_EMD_BYT, VF_EMD_RECORDS_PER_5TUPLE,
+    VF_EMD_PKT_LEN, VF_EMD_TIME, VF_EMD_FLOW_SIZE, VF_EMD_IAT_WITHIN_FLOW,
+    VF_EMD_COUNT
+} vf_eval_emd_field;
+
+const char *vf_eval_jsd_name(vf_eval_jsd_field f);   /* "srcip", ... */
+const char *vf_eval_emd_name(vf_eval_emd_field f);   /* "ts", ... */
+const char *vf_eval_emd_unit(vf_eval_emd_field f);   /* "us", "s", ... */
+
+typedef struct vf_eval_jsd {
+    bool valid;          /* false: not defined for this kind, or no labels */
+    vf_jsd_value v;
+    size_t support_real, support_syn; /* distinct values (ranks: addresses) */
+} vf_eval_jsd;
+
+/* A CDF curve for plots: x[i] ascending, F[i] = fraction of values <= x[i];
+ * at most VF_EVAL_CDF_POINTS points picked at evenly spaced ranks. */
+typedef struct vf_eval_cdf {
+    int n;
+    double x[VF_EVAL_CDF_POINTS], F[VF_EVAL_CDF_POINTS];
+} vf_eval_cdf;
+
+typedef struct vf_eval_emd {
+    bool valid;          /* false: not this kind, or a side has no values */
+    double emd;          /* field unit */
+    double p1, p99;      /* of the real values */
+    double norm;         /* emd / (p99 - p1); NAN when p99 == p1 */
+    size_t n_real, n_syn;/* values compared */
+    double median_real, median_syn;
+    bool heavy_tailed;   /* plots use log x: real positive values have
+                            p99 > 20 x median or max > 1000 x median */
+    vf_eval_cdf cdf_real, cdf_syn;
+} vf_eval_emd;
+
+typedef struct vf_eval_topval {
+    uint32_t value;      /* port or protocol number */
+    uint64_t count;      /* records */
+    double share;        /* of all records of that trace */
+} vf_eval_topval;
+
+/* A port's share of records on both sides (for side-by-side charts). */
+typedef struct vf_eval_port_cmp {
+    uint16_t port;
+    double real, syn;
+} vf_eval_port_cmp;
+
+typedef struct vf_eval_proto_share {
+    uint8_t proto;
+    double real, syn;    /* share of records */
+} vf_eval_proto_share;
+
+typedef struct vf_eval_side {
+    size_t records;
+    size_t five_tuples;          /* distinct directional 5-tuples */
+    size_t src_addrs, dst_addrs; /* distinct addresses */
+    int n_top_sport, n_top_dport;
+    vf_eval_topval top_sport[VF_EVAL_TOPK], top_dport[VF_EVAL_TOPK];
+    /* Pearson correlation of log1p(packets) and log1p(bytes): per flow record
+     * for flow traces, per 5-tuple (packet count, summed IP length) for
+     * packet traces. NAN when a side is constant. */
+    double corr_log_pkt_byt;
+} vf_eval_side;
+
+typedef struct vf_eval_privacy {
+    /* Distinct synthetic 5-tuples / (src IP, dst IP) pairs, and how many of
+     * them occur verbatim in the real trace. */
+    size_t syn_5tuples, syn_5tuples_in_real;
+    size_t syn_pairs, syn_pairs_in_real;
+    /* The same, weighted by synthetic records. */
+    size_t syn_records, syn_records_5tuple_in_real, syn_records_pair_in_real;
+} vf_eval_privacy;
+
+typedef struct vf_eval_result {
+    vf_trace_kind kind;
+    /* Names shown by the writers; vf_eval_compare leaves them "" and the
+     * caller may fill them (e.g. the file paths). */
+    char real_name[256], syn_name[256];
+    vf_eval_side real, syn;
+    vf_eval_jsd jsd[VF_JSD_COUNT];
+    vf_eval_emd emd[VF_EMD_COUNT];
+    /* Union of the real top-10 and the synthetic top-10 ports, real's first
+     * (in real order), then synthetic's others. [0] source, [1] destination. */
+    int n_port_cmp[2];
+    vf_eval_port_cmp port_cmp[2][2 * VF_EVAL_TOPK];
+    int n_proto;                  /* protocols present on either side */
+    vf_eval_proto_share proto[256];/* descending by real share, then syn */
+    vf_eval_privacy privacy;
+    double seconds;               /* wall time of vf_eval_compare */
+} vf_eval_result;
+
+/* Compares syn against real (same kind). Both traces are read-only. Errors:
+ * VF_ERR_ARG for different kinds or an empty trace, VF_ERR_OOM. */
+vf_status vf_eval_compare(const vf_trace *real, const vf_trace *syn, vf_eval_result *out);
+
+/* The seed paper's two tables: "single attribute distributional similarity"
+ * (JSD: srcip dstip srcport dstport proto) and "single feature distributional
+ * similarity" (flows: td pkt byt type ts; packets: pkt_len time flow_size
+ * iat_within_flow), then the extras (records per 5-tuple, top ports,
+ * protocol mix, pkt/byt correlation, privacy). */
+vf_status vf_eval_print(FILE *f, const vf_eval_result *r);
+/* Same numbers as JSON (%.17g; NAN and invalid metrics as null). Atomic. */
+vf_status vf_eval_write_json(const char *path, const vf_eval_result *r);
+/* Self-contained HTML report: tables plus CDF plots and bar charts drawn by
+ * gnuplot (SVG, embedded as data: URIs). gnuplot is found as $VKFLOW_GNUPLOT
+ * or "gnuplot" on PATH; when it is missing or fails, the report is written
+ * with the tables and a visible note instead of the plots. Atomic. */
+vf_status vf_eval_write_html(const char *path, const vf_eval_result *r);
+
+/* ------------------------------------------------------------- baselines */
+
+/* Split by flows: each distinct 5-tuple goes, with all its records, to a or
+ * b with probability 1/2, decided by Philox4x32-10 keyed by seed on a hash
+ * of the 5-tuple (so the choice does not depend on record order). Records
+ * keep file order. a and b get real's kind, labels, linktype and layout.
+ * eval(a, b) is the noise floor. */
+vf_status vf_baseline_split(const vf_trace *real, uint64_t seed, vf_trace *a, vf_trace *b);
+
+/* Independent marginals: real->n records, every field drawn with replacement
+ * from its own real marginal (draw i, field f uses Philox block i, stream f),
+ * then sorted by time. Kept together: frag flags+offset; packets keep
+ * pkts = 1, bytes = length; the destination is drawn among addresses of the
+ * source's family. Keeps single-field distributions, destroys every
+ * correlation between fields. */
+vf_status vf_baseline_marginals(const vf_trace *real, uint64_t seed, vf_trace *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VKFLOW_EVAL_H */

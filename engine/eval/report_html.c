@@ -1,0 +1,480 @@
+/* vf_eval_write_html: one self-contained HTML file (no scripts, no network):
+ * the metric tables, then plots drawn by gnuplot as SVG and embedded as
+ * data: URIs (base64), one gnuplot process per plot so that one failing plot
+ * cannot take the others down. Why gnuplot: see docs/EVALUATION.md. */
+#include "eval/eval.h"
+#include "eval/eval_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* ------------------------------------------------------------- helpers */
+
+static void esc(FILE *f, const char *s) {
+    for (; *s; s++) {
+        switch (*s) {
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '&': fputs("&amp;", f); break;
+        case '"': fputs("&quot;", f); break;
+        default: fputc(*s, f);
+        }
+    }
+}
+
+static void fnum(FILE *f, double v) {
+    if (isnan(v)) fputs("n/a", f);
+    else fprintf(f, "%.4g", v);
+}
+
+static void base64(FILE *f, const unsigned char *d, size_t n) {
+    static const char T[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t i = 0;
+    for (; i + 2 < n; i += 3) {
+        unsigned v = (unsigned)d[i] << 16 | (unsigned)d[i + 1] << 8 | d[i + 2];
+        fputc(T[v >> 18], f); fputc(T[(v >> 12) & 63], f);
+        fputc(T[(v >> 6) & 63], f); fputc(T[v & 63], f);
+    }
+    if (n - i == 1) {
+        unsigned v = (unsigned)d[i] << 16;
+        fputc(T[v >> 18], f); fputc(T[(v >> 12) & 63], f); fputs("==", f);
+    } else if (n - i == 2) {
+        unsigned v = (unsigned)d[i] << 16 | (unsigned)d[i + 1] << 8;
+        fputc(T[v >> 18], f); fputc(T[(v >> 12) & 63], f); fputc(T[(v >> 6) & 63], f);
+        fputc('=', f);
+    }
+}
+
+static unsigned char *slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    unsigned char *buf = NULL;
+    size_t n = 0, cap = 0;
+    for (;;) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 65536;
+            unsigned char *p = realloc(buf, cap);
+            if (!p) { free(buf); fclose(f); return NULL; }
+            buf = p;
+        }
+        size_t k = fread(buf + n, 1, cap - n, f);
+        n += k;
+        if (k == 0) break;
+    }
+    fclose(f);
+    *len = n;
+    return buf;
+}
+
+/* --------------------------------------------------------------- plots */
+
+typedef struct plotter {
+    const char *gnuplot;   /* program */
+    char dir[4096];        /* temp dir for scripts, SVGs, logs */
+    int n;                 /* plots attempted */
+    bool missing;          /* gnuplot could not be started */
+    char first_err[512];   /* first failure, for the note */
+} plotter;
+
+/* Runs gnuplot on script and returns the SVG bytes (caller frees) or NULL. */
+static unsigned char *run_plot(plotter *p, const char *script, const char *svg, size_t *len) {
+    if (p->missing) return NULL;
+    char log[4200];
+    snprintf(log, sizeof log, "%s/gnuplot.log", p->dir);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    char *argv[] = {(char *)p->gnuplot, (char *)script, NULL};
+    pid_t pid;
+    int rc = posix_spawnp(&pid, p->gnuplot, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) {
+        p->missing = true;
+        snprintf(p->first_err, sizeof p->first_err, "cannot run '%s': %s", p->gnuplot, strerror(rc));
+        return NULL;
+    }
+    int ws = 0;
+    while (waitpid(pid, &ws, 0) < 0 && errno == EINTR) {}
+    if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
+        if (WIFEXITED(ws) && WEXITSTATUS(ws) == 127) { /* exec failed in the child */
+            p->missing = true;
+            snprintf(p->first_err, sizeof p->first_err, "cannot run '%s' (not installed?)",
+                     p->gnuplot);
+            return NULL;
+        }
+        if (!p->first_err[0]) {
+            size_t ll = 0;
+            unsigned char *msg = slurp(log, &ll);
+            char line[300] = "";
+            if (msg) {
+                /* the last non-empty line usually names the error */
+                size_t e = ll;
+                while (e > 0 && (msg[e - 1] == '\n' || msg[e - 1] == ' ')) e--;
+                size_t b = e;
+                while (b > 0 && msg[b - 1] != '\n') b--;
+                snprintf(line, sizeof line, "%.*s", (int)(e - b), (const char *)msg + b);
+                free(msg);
+            }
+            snprintf(p->first_err, sizeof p->first_err, "gnuplot failed on %s: %s", script, line);
+        }
+        return NULL;
+    }
+    unsigned char *d = slurp(svg, len);
+    if (!d || *len < 100) {
+        free(d);
+        if (!p->first_err[0])
+            snprintf(p->first_err, sizeof p->first_err, "gnuplot wrote no SVG for %s", script);
+        return NULL;
+    }
+    return d;
+}
+
+/* Common preamble: SVG terminal, white background, DejaVu Sans. */
+static void preamble(FILE *g, const char *svg, const char *title) {
+    fprintf(g, "set terminal svg size 560,360 font 'DejaVu Sans,11' background rgb 'white'\n");
+    fprintf(g, "set output '%s'\n", svg);
+    fprintf(g, "set title \"%s\" noenhanced\n", title);
+    fprintf(g, "set grid lc rgb '#dddddd'\nset border lc rgb '#555555'\n");
+}
+
+static void datablock(FILE *g, const char *name, const vf_eval_cdf *c, bool logx) {
+    fprintf(g, "$%s << EOD\n", name);
+    for (int i = 0; i < c->n; i++)
+        if (!logx || c->x[i] > 0) fprintf(g, "%.17g %.17g\n", c->x[i], c->F[i]);
+    fprintf(g, "EOD\n");
+}
+
+static int positive_points(const vf_eval_cdf *c) {
+    int k = 0;
+    for (int i = 0; i < c->n; i++) k += c->x[i] > 0;
+    return k;
+}
+
+/* Writes one figure to the report: <figure><img ...><figcaption>. */
+static void emit_figure(FILE *out, plotter *p, const char *script, const char *svg,
+                        const char *alt, const char *caption) {
+    size_t len = 0;
+    unsigned char *d = run_plot(p, script, svg, &len);
+    if (!d) return;
+    fprintf(out, "<figure><img width=\"560\" height=\"360\" alt=\"");
+    esc(out, alt);
+    fprintf(out, "\" src=\"data:image/svg+xml;base64,");
+    base64(out, d, len);
+    fprintf(out, "\"><figcaption>");
+    esc(out, caption);
+    fprintf(out, "</figcaption></figure>\n");
+    free(d);
+}
+
+static void cdf_plot(FILE *out, plotter *p, const vf_eval_result *r, int f) {
+    const vf_eval_emd *e = &r->emd[f];
+    if (e->cdf_real.n == 0 && e->cdf_syn.n == 0) return;
+    bool logx = e->heavy_tailed;
+    int pr = logx ? positive_points(&e->cdf_real) : e->cdf_real.n;
+    int ps = logx ? positive_points(&e->cdf_syn) : e->cdf_syn.n;
+    if (logx && (pr == 0 || ps == 0)) logx = false, pr = e->cdf_real.n, ps = e->cdf_syn.n;
+    char script[4300], svg[4300], title[128], caption[512];
+    int k = p->n++;
+    snprintf(script, sizeof script, "%s/plot%d.gp", p->dir, k);
+    snprintf(svg, sizeof svg, "%s/plot%d.svg", p->dir, k);
+    FILE *g = fopen(script, "w");
+    if (!g) return;
+    snprintf(title, sizeof title, "CDF of %s (%s)", vf_eval_emd_name(f), vf_eval_emd_unit(f));
+    preamble(g, svg, title);
+    fprintf(g, "set xlabel \"%s (%s)%s\" noenhanced\nset ylabel 'fraction of values <= x'\n",
+            vf_eval_emd_name(f), vf_eval_emd_unit(f), logx ? ", log scale" : "");
+    fprintf(g, "set yrange [0:1.02]\nset key bottom right\n");
+    if (logx) fprintf(g, "set logscale x\nset format x '10^{%%L}'\n");
+    datablock(g, "R", &e->cdf_real, logx);
+    datablock(g, "S", &e->cdf_syn, logx);
+    fprintf(g, "plot ");
+    if (pr) fprintf(g, "$R using 1:2 with steps lw 2 lc rgb '#1f77b4' title 'real'%s", ps ? ", " : "");
+    if (ps) fprintf(g, "$S using 1:2 with steps lw 2 dt 2 lc rgb '#d62728' title 'synthetic'");
+    fprintf(g, "\n");
+    fclose(g);
+    snprintf(caption, sizeof caption, "%s: %s. EMD %.4g %s, normalised %.4g.%s",
+             vf_eval_emd_name(f), vf_eval_emd_basis[f], e->valid ? e->emd : NAN,
+             vf_eval_emd_unit(f), e->valid ? e->norm : NAN,
+             logx ? " Log x: values <= 0 are not drawn; a curve starts at their share." : "");
+    emit_figure(out, p, script, svg, title, caption);
+}
+
+static void port_plot(FILE *out, plotter *p, const vf_eval_result *r, int d) {
+    if (r->n_port_cmp[d] == 0) return;
+    char script[4300], svg[4300], title[128];
+    int k = p->n++;
+    snprintf(script, sizeof script, "%s/plot%d.gp", p->dir, k);
+    snprintf(svg, sizeof svg, "%s/plot%d.svg", p->dir, k);
+    FILE *g = fopen(script, "w");
+    if (!g) return;
+    snprintf(title, sizeof title, "Top %s ports: share of records", d ? "destination" : "source");
+    preamble(g, svg, title);
+    fprintf(g, "set style data histograms\nset style histogram clustered gap 1\n"
+               "set style fill solid 0.85 border -1\nset boxwidth 0.9\nset yrange [0:*]\n"
+               "set xtics rotate by -45 scale 0 font ',9'\nset key top right\n"
+               "set ylabel 'share of records'\nset grid noxtics\n");
+    fprintf(g, "$D << EOD\n");
+    for (int i = 0; i < r->n_port_cmp[d]; i++)
+        fprintf(g, "\"%u\" %.17g %.17g\n", (unsigned)r->port_cmp[d][i].port,
+                r->port_cmp[d][i].real, r->port_cmp[d][i].syn);
+    fprintf(g, "EOD\nplot $D using 2:xtic(1) lc rgb '#1f77b4' title 'real', "
+               "$D using 3 lc rgb '#d62728' title 'synthetic'\n");
+    fclose(g);
+    emit_figure(out, p, script, svg, title,
+                "Union of the real and synthetic top-10 ports (real's first), share of each "
+                "trace's records.");
+}
+
+static void proto_plot(FILE *out, plotter *p, const vf_eval_result *r) {
+    if (r->n_proto == 0) return;
+    char script[4300], svg[4300];
+    int k = p->n++;
+    snprintf(script, sizeof script, "%s/plot%d.gp", p->dir, k);
+    snprintf(svg, sizeof svg, "%s/plot%d.svg", p->dir, k);
+    FILE *g = fopen(script, "w");
+    if (!g) return;
+    preamble(g, svg, "Protocol mix: share of records");
+    fprintf(g, "set style data histograms\nset style histogram clustered gap 1\n"
+               "set style fill solid 0.85 border -1\nset boxwidth 0.9\nset yrange [0:*]\n"
+               "set xtics scale 0\nset key top right\nset ylabel 'share of records'\n"
+               "set grid noxtics\n");
+    fprintf(g, "$D << EOD\n");
+    int shown = r->n_proto < 12 ? r->n_proto : 12;
+    for (int i = 0; i < shown; i++) {
+        const char *nm = vf_proto_name(r->proto[i].proto);
+        if (nm) fprintf(g, "\"%s\" %.17g %.17g\n", nm, r->proto[i].real, r->proto[i].syn);
+        else fprintf(g, "\"%u\" %.17g %.17g\n", (unsigned)r->proto[i].proto, r->proto[i].real,
+                     r->proto[i].syn);
+    }
+    fprintf(g, "EOD\nplot $D using 2:xtic(1) lc rgb '#1f77b4' title 'real', "
+               "$D using 3 lc rgb '#d62728' title 'synthetic'\n");
+    fclose(g);
+    emit_figure(out, p, script, svg, "Protocol mix",
+                shown < r->n_proto ? "The 12 most common protocols of the real trace."
+                                   : "Every protocol present in either trace.");
+}
+
+/* Removes the temp dir's files (we know their names). */
+static void cleanup(plotter *p) {
+    char path[4300];
+    for (int k = 0; k < p->n; k++) {
+        snprintf(path, sizeof path, "%s/plot%d.gp", p->dir, k);
+        unlink(path);
+        snprintf(path, sizeof path, "%s/plot%d.svg", p->dir, k);
+        unlink(path);
+    }
+    snprintf(path, sizeof path, "%s/gnuplot.log", p->dir);
+    unlink(path);
+    rmdir(p->dir);
+}
+
+/* -------------------------------------------------------------- tables */
+
+static void jsd_tr(FILE *f, const vf_eval_result *r, int j) {
+    const vf_eval_jsd *e = &r->jsd[j];
+    fprintf(f, "<tr><td>%s</td><td class=n>", vf_eval_jsd_name(j));
+    fnum(f, e->valid ? e->v.nats : NAN);
+    fputs("</td><td class=n>", f);
+    fnum(f, e->valid ? e->v.bits : NAN);
+    fprintf(f, "</td><td class=n>%zu / %zu</td><td>", e->support_real, e->support_syn);
+    esc(f, vf_eval_jsd_basis[j]);
+    fputs("</td></tr>\n", f);
+}
+
+static void emd_tr(FILE *f, const vf_eval_result *r, int j) {
+    const vf_eval_emd *e = &r->emd[j];
+    fprintf(f, "<tr><td>%s</td><td>%s</td><td class=n>", vf_eval_emd_name(j), vf_eval_emd_unit(j));
+    fnum(f, e->valid ? e->emd : NAN);
+    fputs("</td><td class=n>", f);
+    fnum(f, e->valid ? e->norm : NAN);
+    fputs("</td><td class=n>", f);
+    fnum(f, e->median_real);
+    fputs("</td><td class=n>", f);
+    fnum(f, e->median_syn);
+    fputs("</td><td>", f);
+    esc(f, vf_eval_emd_basis[j]);
+    fputs("</td></tr>\n", f);
+}
+
+static const char *EMD_HEAD =
+    "<tr><th>field</th><th>unit</th><th>EMD</th><th>norm EMD</th><th>median real</th>"
+    "<th>median synthetic</th><th>values</th></tr>\n";
+
+static void top_table(FILE *f, const vf_eval_result *r, int d) {
+    const vf_eval_topval *tr = d ? r->real.top_dport : r->real.top_sport;
+    const vf_eval_topval *ts = d ? r->syn.top_dport : r->syn.top_sport;
+    int nr = d ? r->real.n_top_dport : r->real.n_top_sport;
+    int ns = d ? r->syn.n_top_dport : r->syn.n_top_sport;
+    fprintf(f, "<table class=small><caption>Top %d %s ports</caption>\n"
+               "<tr><th>#</th><th>real</th><th>share</th><th>synthetic</th><th>share</th></tr>\n",
+            VF_EVAL_TOPK, d ? "destination" : "source");
+    for (int i = 0; i < VF_EVAL_TOPK && (i < nr || i < ns); i++) {
+        fprintf(f, "<tr><td class=n>%d</td>", i + 1);
+        if (i < nr) fprintf(f, "<td class=n>%u</td><td class=n>%.2f%%</td>", tr[i].value, 100 * tr[i].share);
+        else fputs("<td></td><td></td>", f);
+        if (i < ns) fprintf(f, "<td class=n>%u</td><td class=n>%.2f%%</td>", ts[i].value, 100 * ts[i].share);
+        else fputs("<td></td><td></td>", f);
+        fputs("</tr>\n", f);
+    }
+    fputs("</table>\n", f);
+}
+
+static void share_cell(FILE *f, size_t k, size_t n) {
+    fprintf(f, "<td class=n>%zu / %zu</td><td class=n>%.2f%%</td>", k, n,
+            n ? 100.0 * (double)k / (double)n : 0.0);
+}
+
+vf_status vf_eval_write_html(const char *path, const vf_eval_result *r) {
+    vf_eval_out o;
+    vf_status st = vf_eval_out_open(&o, path);
+    if (st != VF_OK) return st;
+    FILE *f = o.f;
+    bool flows = r->kind == VF_TRACE_FLOWS;
+
+    fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+          "<title>vkflow fidelity report</title>\n<style>\n"
+          "body{font-family:'DejaVu Sans',Arial,sans-serif;margin:24px;color:#222;max-width:1200px}\n"
+          "h1{font-size:22px}h2{font-size:18px;margin-top:28px;border-bottom:1px solid #ccc}\n"
+          "table{border-collapse:collapse;margin:8px 0 16px}td,th{border:1px solid #ccc;"
+          "padding:3px 8px;font-size:13px}th{background:#f2f2f2}td.n{text-align:right;"
+          "font-variant-numeric:tabular-nums}caption{font-weight:bold;text-align:left}\n"
+          "table.small{display:inline-table;margin-right:24px;vertical-align:top}\n"
+          ".conv{font-size:12px;color:#444}.note{background:#fff3cd;border:1px solid #e0c060;"
+          "padding:8px}\nfigure{display:inline-block;margin:6px;vertical-align:top}"
+          "figcaption{font-size:12px;max-width:560px;color:#444}\n"
+          "</style></head><body>\n<h1>vkflow fidelity report</h1>\n", f);
+    fprintf(f, "<p>Kind: <b>%s</b>. Real: <b>", flows ? "flows" : "packets");
+    esc(f, r->real_name[0] ? r->real_name : "(unnamed)");
+    fprintf(f, "</b> (%zu records, %zu 5-tuples). Synthetic: <b>", r->real.records,
+            r->real.five_tuples);
+    esc(f, r->syn_name[0] ? r->syn_name : "(unnamed)");
+    fprintf(f, "</b> (%zu records, %zu 5-tuples).</p>\n", r->syn.records, r->syn.five_tuples);
+    fputs("<p class=conv>", f);
+    esc(f, VF_EVAL_JSD_CONVENTION);
+    fputs(".<br>", f);
+    esc(f, VF_EVAL_EMD_CONVENTION);
+    fputs(". Times ts/time/iat_within_flow are in microseconds, td in seconds. "
+          "Lower is better everywhere.</p>\n", f);
+
+    fputs("<h2>Single attribute distributional similarity</h2>\n<table>\n"
+          "<tr><th>field</th><th>JSD (nats)</th><th>JSD (bits)</th><th>support real / synthetic"
+          "</th><th>distribution compared</th></tr>\n", f);
+    for (int j = VF_JSD_SRCIP; j <= VF_JSD_PROTO; j++) jsd_tr(f, r, j);
+    fputs("</table>\n<h2>Single feature distributional similarity</h2>\n<table>\n", f);
+    fputs(EMD_HEAD, f);
+    if (flows) {
+        emd_tr(f, r, VF_EMD_TD);
+        emd_tr(f, r, VF_EMD_PKT);
+        emd_tr(f, r, VF_EMD_BYT);
+        emd_tr(f, r, VF_EMD_TS);
+    } else {
+        emd_tr(f, r, VF_EMD_PKT_LEN);
+        emd_tr(f, r, VF_EMD_TIME);
+        emd_tr(f, r, VF_EMD_FLOW_SIZE);
+    }
+    fputs("</table>\n", f);
+    if (flows) {
+        fputs("<table><tr><th>field</th><th>JSD (nats)</th><th>JSD (bits)</th>"
+              "<th>labels real / synthetic</th><th>distribution compared</th></tr>\n", f);
+        jsd_tr(f, r, VF_JSD_TYPE);
+        fputs("</table>\n", f);
+    }
+
+    fputs("<h2>Beyond single fields</h2>\n<table>\n", f);
+    fputs(EMD_HEAD, f);
+    emd_tr(f, r, flows ? VF_EMD_RECORDS_PER_5TUPLE : VF_EMD_IAT_WITHIN_FLOW);
+    fputs("</table>\n<table><tr><th>cross-field check</th><th>real</th><th>synthetic</th></tr>\n", f);
+    fprintf(f, "<tr><td>Pearson correlation of log1p(packets), log1p(bytes) per %s</td><td class=n>",
+            flows ? "flow record" : "5-tuple");
+    fnum(f, r->real.corr_log_pkt_byt);
+    fputs("</td><td class=n>", f);
+    fnum(f, r->syn.corr_log_pkt_byt);
+    fputs("</td></tr></table>\n", f);
+    const vf_eval_privacy *pv = &r->privacy;
+    fputs("<table><caption>Privacy: synthetic keys found verbatim in the real trace</caption>\n"
+          "<tr><th>key</th><th>distinct</th><th>share</th><th>records</th><th>share</th></tr>\n"
+          "<tr><td>5-tuple</td>", f);
+    share_cell(f, pv->syn_5tuples_in_real, pv->syn_5tuples);
+    share_cell(f, pv->syn_records_5tuple_in_real, pv->syn_records);
+    fputs("</tr>\n<tr><td>(src IP, dst IP)</td>", f);
+    share_cell(f, pv->syn_pairs_in_real, pv->syn_pairs);
+    share_cell(f, pv->syn_records_pair_in_real, pv->syn_records);
+    fputs("</tr></table>\n", f);
+
+    fputs("<h2>Ports and protocols</h2>\n", f);
+    top_table(f, r, 0);
+    top_table(f, r, 1);
+    fputs("<table class=small><caption>Protocol mix</caption>\n"
+          "<tr><th>proto</th><th>real</th><th>synthetic</th></tr>\n", f);
+    for (int i = 0; i < r->n_proto; i++) {
+        const char *nm = vf_proto_name(r->proto[i].proto);
+        if (nm) fprintf(f, "<tr><td>%s</td>", nm);
+        else fprintf(f, "<tr><td>%u</td>", (unsigned)r->proto[i].proto);
+        fprintf(f, "<td class=n>%.3f%%</td><td class=n>%.3f%%</td></tr>\n", 100 * r->proto[i].real,
+                100 * r->proto[i].syn);
+    }
+    fputs("</table>\n", f);
+
+    /* Plots. */
+    plotter p;
+    memset(&p, 0, sizeof p);
+    const char *gp = getenv("VKFLOW_GNUPLOT");
+    p.gnuplot = gp && *gp ? gp : "gnuplot";
+    const char *tmp = getenv("TMPDIR");
+    snprintf(p.dir, sizeof p.dir, "%s/vkflow-report-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    bool have_dir = mkdtemp(p.dir) != NULL;
+    if (!have_dir) {
+        snprintf(p.first_err, sizeof p.first_err, "cannot create a temp dir: %s", strerror(errno));
+        p.missing = true;
+    }
+    /* Plots go to a memory buffer first so the note can precede them. */
+    char *pbuf = NULL;
+    size_t plen = 0;
+    FILE *pf = open_memstream(&pbuf, &plen);
+    if (!pf) {
+        if (have_dir) rmdir(p.dir);
+        vf_eval_out_abort(&o);
+        return vf_fail(VF_ERR_OOM, "%s: out of memory", path);
+    }
+    fputs("<h2>Distributions</h2>\n", pf);
+    int drawn = 0;
+    if (have_dir) {
+        for (int j = 0; j < VF_EMD_COUNT; j++) {
+            bool mine = flows ? j <= VF_EMD_RECORDS_PER_5TUPLE : j >= VF_EMD_PKT_LEN;
+            if (mine) cdf_plot(pf, &p, r, j);
+        }
+        fputs("<h2>Port and protocol charts</h2>\n", pf);
+        port_plot(pf, &p, r, 0);
+        port_plot(pf, &p, r, 1);
+        proto_plot(pf, &p, r);
+        cleanup(&p);
+    }
+    fclose(pf);
+    /* count embedded images */
+    for (const char *s = pbuf; s && (s = strstr(s, "<img ")); s++) drawn++;
+    if (p.first_err[0] || drawn < p.n || !have_dir) {
+        fputs("<p class=note><b>Note:</b> ", f);
+        if (p.missing)
+            fputs("plots were not drawn: ", f);
+        else
+            fprintf(f, "%d of %d plots were not drawn: ", p.n - drawn, p.n);
+        esc(f, p.first_err);
+        fputs(". Install gnuplot (Debian: gnuplot-nox) or point VKFLOW_GNUPLOT at it; "
+              "the tables above are complete.</p>\n", f);
+    }
+    fwrite(pbuf, 1, plen, f);
+    free(pbuf);
+    fputs("<p class=conv>Written by vkflow eval. Plots: gnuplot SVG.</p>\n</body></html>\n", f);
+    return vf_eval_out_commit(&o);
+}
