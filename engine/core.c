@@ -142,6 +142,23 @@ vf_status vf_tensor_alloc(vf_arena *a, vf_dtype dt, int ndim, const int64_t *sha
     return VF_OK;
 }
 
+vf_status vf_tensor_view(vf_arena *a, size_t offset, vf_dtype dt, int ndim,
+                         const int64_t *shape, vf_tensor *out) {
+    memset(out, 0, sizeof *out);
+    if (!a) return vf_fail(VF_ERR_ARG, "tensor_view: NULL arena");
+    if (offset % a->be->alloc_align)
+        return vf_fail(VF_ERR_ARG, "tensor_view: offset %zu is not a multiple of %zu", offset,
+                       a->be->alloc_align);
+    /* shape checks as for an allocation, then the bounds */
+    vf_arena probe = *a;
+    probe.used = offset;
+    vf_status s = vf_tensor_alloc(&probe, dt, ndim, shape, out);
+    if (s == VF_OK) out->arena = a;
+    return s;
+}
+
+size_t vf_backend_alignment(const vf_backend *be) { return be->alloc_align; }
+
 vf_status vf_tensor_alloc1(vf_arena *a, int64_t n, vf_tensor *out) {
     return vf_tensor_alloc(a, VF_F32, 1, &n, out);
 }
@@ -184,11 +201,13 @@ static vf_status check_io(const vf_tensor *t, size_t bytes, const char *what) {
 vf_status vf_tensor_write(const vf_tensor *t, const void *src, size_t bytes) {
     vf_status s = check_io(t, bytes, "tensor_write");
     if (s) return s;
+    if (!src) return vf_fail(VF_ERR_ARG, "tensor_write: source pointer is NULL");
     return t->arena->be->ops->write(t->arena->be, t->arena->handle, t->offset, src, bytes);
 }
 
 vf_status vf_tensor_read(const vf_tensor *t, void *dst, size_t bytes) {
     vf_status s = check_io(t, bytes, "tensor_read");
     if (s) return s;
+    if (!dst) return vf_fail(VF_ERR_ARG, "tensor_read: destination pointer is NULL");
     return t->arena->be->ops->read(t->arena->be, t->arena->handle, t->offset, dst, bytes);
 }

@@ -210,6 +210,20 @@ vf_status vf_matmul(const vf_tensor *a, bool trans_a, const vf_tensor *b, bool t
 vf_status vf_matmul_backward(const vf_tensor *a, bool trans_a, const vf_tensor *b,
                              bool trans_b, const vf_tensor *dc, const vf_tensor *da,
                              const vf_tensor *db, bool accumulate) {
+    const char *nm = "matmul_backward";
+    TRY(need(nm, "A", a));
+    TRY(need(nm, "B", b));
+    TRY(need(nm, "dC", dc));
+    if (a->ndim < 2 || a->ndim > 3 || b->ndim < 2 || b->ndim > 3 || dc->ndim < 2 || dc->ndim > 3)
+        return vf_fail(VF_ERR_ARG, "%s: A, B and dC must be 2-D or 3-D", nm);
+    /* dC must be op(A) op(B)'s shape: checked here so the message names dC
+     * rather than an inner product of the backward pass */
+    int64_t m = a->shape[a->ndim - (trans_a ? 1 : 2)], n = b->shape[b->ndim - (trans_b ? 2 : 1)];
+    if (dc->shape[dc->ndim - 2] != m || dc->shape[dc->ndim - 1] != n) {
+        char s[64];
+        return vf_fail(VF_ERR_ARG, "%s: dC has shape %s but op(A) op(B) is [%lld, %lld]", nm,
+                       vf_shape_str(dc, s, sizeof s), (long long)m, (long long)n);
+    }
     float beta = accumulate ? 1.0f : 0.0f;
     if (da) {
         TRY(need_shape("matmul_backward", "dA", da, "A", a));
@@ -248,6 +262,7 @@ vf_status vf_bias_add_forward(const vf_tensor *x, const vf_tensor *bias, const v
 
 vf_status vf_bias_add_backward(const vf_tensor *dy, const vf_tensor *dbias) {
     TRY(need("bias_add_backward", "dy", dy));
+    TRY(need_numel("bias_add_backward", "dbias", dbias, vf_tensor_cols(dy), "one per column of dy"));
     return vf_sum_forward(VF_REDUCE_COLS, false, dy, dbias);
 }
 
@@ -393,6 +408,7 @@ static vf_status concat_check(const char *nm, int n, const vf_tensor *y,
                               const vf_tensor *const *xs, bool allow_null) {
     TRY(need(nm, "y", y));
     if (n < 1) return vf_fail(VF_ERR_ARG, "%s: no inputs", nm);
+    if (!xs) return vf_fail(VF_ERR_ARG, "%s: the array of parts is NULL", nm);
     int64_t total = 0;
     for (int i = 0; i < n; i++) {
         if (!xs[i]) {
@@ -666,6 +682,7 @@ vf_status vf_batchnorm_infer_forward(const vf_tensor *x, const vf_tensor *gamma,
     TRY(need_cols(nm, "running_mean", running_mean, C, "one per column"));
     TRY(need_cols(nm, "running_var", running_var, C, "one per column"));
     TRY(need_shape(nm, "y", y, "x", x));
+    if (!(eps > 0)) return vf_fail(VF_ERR_ARG, "%s: eps must be > 0", nm);
     vf_op op = make(VF_OP_BATCHNORM_INFER, 6, x, gamma, beta, running_mean, running_var, y);
     op.u[0] = u32(vf_tensor_rows(x));
     op.u[1] = u32(C);
