@@ -1,0 +1,854 @@
+/* Every op, forward and backward, on the vk backend against the cpu backend
+ * (ggml's MODE_TEST idea, REFERENCE.md 6.8): the same fresh random inputs go
+ * to both, and each output is compared with the normalised squared error
+ * NMSE = sum (vk - cpu)^2 / sum cpu^2 (tu_nmse).
+ *
+ * Bounds: 1e-10 for ops without rounding differences (copies, gathers,
+ * elementwise arithmetic in the same order as the cpu: any error there is a
+ * bug, not rounding); 1e-9 for matmul (fp32 accumulation in another order than
+ * OpenBLAS: NMSE ~1e-14 expected); 1e-7 for transcendental functions
+ * (driver exp/log/tanh within a few ulp) and fp32 reductions (the cpu sums in
+ * double); a few ops state their own.
+ *
+ * Shapes include 1, primes (7, 13, 31, 97) and rows longer than a workgroup
+ * (300, 1031) so that guards, partial tiles and the strided loops of the row
+ * reductions are all exercised. Output tensors are pre-filled with NaN where
+ * the op must not read them (matmul with beta = 0, scale with beta = 0), and
+ * every output is checked to be fully written (NaN fails the NMSE).
+ *
+ * lavapipe costs ~66 us per dispatch and ~10-50 ms per pipeline, so shapes
+ * stay small; every test ends with tu_check_validation(). */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EXACT 1e-10
+#define MATMUL 1e-9
+#define TRANSC 1e-7
+
+/* ------------------------------------------------------------ harness */
+
+/* Side 0 is cpu (the reference), side 1 is vk. */
+#define CPU 0
+#define VK 1
+#define MAXKEEP 256
+
+typedef struct pair {
+    vf_arena *a[2];
+    tu_rng rng;
+    void *keep[MAXKEEP]; /* host buffers freed by pair_free */
+    int nkeep;
+} pair;
+
+static void pair_init(pair *p, uint64_t seed) {
+    memset(p, 0, sizeof *p);
+    vf_backend *vk = tu_vk();
+    if (!vk) cr_skip_test("no Vulkan device");
+    p->a[CPU] = tu_arena(tu_cpu(), 8u << 20);
+    p->a[VK] = tu_arena(vk, 8u << 20);
+    p->rng = tu_rng_make(seed);
+}
+
+static void pair_free(pair *p) {
+    for (int i = 0; i < p->nkeep; i++) free(p->keep[i]);
+    vf_arena_destroy(p->a[CPU]);
+    vf_arena_destroy(p->a[VK]);
+    tu_check_validation();
+}
+
+/* Drops every tensor and host buffer (between cases of one test). */
+static void pair_reset(pair *p) {
+    for (int i = 0; i < p->nkeep; i++) free(p->keep[i]);
+    p->nkeep = 0;
+    vf_arena_reset(p->a[CPU], 0);
+    vf_arena_reset(p->a[VK], 0);
+}
+
+static void *keep(pair *p, void *x) {
+    cr_assert_not_null(x);
+    cr_assert_lt(p->nkeep, MAXKEEP);
+    p->keep[p->nkeep++] = x;
+    return x;
+}
+
+/* n random floats uniform in [lo, hi) (kept until reset). */
+static float *rnd(pair *p, size_t n, float lo, float hi) {
+    float *x = keep(p, malloc(n * sizeof(float) + 1));
+    tu_fill_uniform(&p->rng, x, n, lo, hi);
+    return x;
+}
+
+/* The same float tensor [shape] on both sides, filled with data (or NaN when
+ * data is NULL, so an unwritten output element shows up). */
+static void mk(pair *p, vf_tensor t[2], int ndim, const int64_t *shape, const float *data) {
+    for (int s = 0; s < 2; s++) {
+        t[s] = tu_tensor(p->a[s], ndim, shape, data);
+        if (!data) TU_OK(vf_fill(&t[s], NAN));
+    }
+}
+static void mk2(pair *p, vf_tensor t[2], int64_t r, int64_t c, const float *data) {
+    int64_t sh[2] = {r, c};
+    mk(p, t, 2, sh, data);
+}
+static void mk1(pair *p, vf_tensor t[2], int64_t n, const float *data) { mk(p, t, 1, &n, data); }
+/* A random float tensor [r, c] in [lo, hi) on both sides. */
+static void mkr(pair *p, vf_tensor t[2], int64_t r, int64_t c, float lo, float hi) {
+    mk2(p, t, r, c, rnd(p, (size_t)(r * c), lo, hi));
+}
+
+static void mki(pair *p, vf_tensor t[2], int64_t n, const int32_t *data) {
+    for (int s = 0; s < 2; s++) {
+        TU_OK(vf_tensor_alloc(p->a[s], VF_I32, 1, &n, &t[s]));
+        TU_OK(vf_tensor_write(&t[s], data, (size_t)n * 4));
+    }
+}
+
+/* Asserts NMSE(vk, cpu) <= bound for tensor pair t, where the reference's
+ * energy counts as at least n floor^2: for outputs that cancel to ~0 (batch
+ * norm's dx over 2 rows is exactly 0 in real arithmetic) the error is judged
+ * against the scale of the terms that cancelled, not against the noise. */
+static double check_floor(const vf_tensor t[2], double bound, double floor, const char *what) {
+    float *ref = tu_read(&t[CPU]), *got = tu_read(&t[VK]);
+    size_t n = (size_t)t[CPU].numel;
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)got[i] - ref[i];
+        num += d * d;
+        den += (double)ref[i] * ref[i];
+    }
+    den = fmax(den, (double)n * floor * floor);
+    double e = isnan(num) ? INFINITY : den > 0 ? num / den : num == 0 ? 0 : INFINITY;
+    size_t worst = 0;
+    double wd = -1;
+    for (size_t i = 0; i < n; i++) {
+        double d = isnan(got[i]) || isnan(ref[i]) ? INFINITY : fabs((double)got[i] - ref[i]);
+        if (d > wd) wd = d, worst = i;
+    }
+    cr_log_info("%s: nmse %.3g (bound %.0e)", what, e, bound);
+    cr_expect(e <= bound, "%s: nmse %.3g > %.0e (element %zu: vk %.9g, cpu %.9g)", what, e, bound,
+              worst, (double)got[worst], (double)ref[worst]);
+    free(ref);
+    free(got);
+    return e;
+}
+
+/* Asserts NMSE(vk, cpu) <= bound; returns the NMSE. */
+static double check(const vf_tensor t[2], double bound, const char *what) {
+    return check_floor(t, bound, 0, what);
+}
+
+/* Runs `call` once on each side (s = CPU, VK), failing on an error. */
+#define BOTH(call)                                                                           \
+    do {                                                                                     \
+        for (int s = 0; s < 2; s++) TU_OK(call);                                             \
+    } while (0)
+
+/* ------------------------------------------------------------ fill, copy */
+
+Test(ops_vk, fill_and_copy) {
+    pair p;
+    pair_init(&p, 1);
+    const int64_t ns[] = {1, 7, 1031};
+    for (int i = 0; i < 3; i++) {
+        vf_tensor t[2], y[2];
+        mk1(&p, t, ns[i], rnd(&p, (size_t)ns[i], -1, 1));
+        BOTH(vf_fill(&t[s], -2.5f));
+        check(t, 0, "fill f32");
+        mk1(&p, y, ns[i], NULL);
+        mk1(&p, t, ns[i], rnd(&p, (size_t)ns[i], -1, 1));
+        BOTH(vf_copy(&t[s], &y[s]));
+        check(y, 0, "copy f32");
+        pair_reset(&p);
+    }
+    /* int32: the bits of the int go through f[0] unchanged (small ints are
+     * float denormals, -1 is a NaN pattern) */
+    const int32_t vals[] = {-1, 3, 16777216, -16777215}; /* exact as floats */
+    for (int i = 0; i < 4; i++) {
+        int64_t n = 13;
+        vf_tensor t[2], y[2];
+        for (int s = 0; s < 2; s++) {
+            TU_OK(vf_tensor_alloc(p.a[s], VF_I32, 1, &n, &t[s]));
+            TU_OK(vf_tensor_alloc(p.a[s], VF_I32, 1, &n, &y[s]));
+            TU_OK(vf_fill(&t[s], (float)vals[i]));
+            TU_OK(vf_copy(&t[s], &y[s]));
+            int32_t got[13];
+            TU_OK(vf_tensor_read(&y[s], got, sizeof got));
+            for (int j = 0; j < 13; j++)
+                cr_expect_eq(got[j], vals[i], "int32 fill+copy on %s: [%d] = %d, want %d",
+                             s ? "vk" : "cpu", j, got[j], vals[i]);
+        }
+        pair_reset(&p);
+    }
+    pair_free(&p);
+}
+
+/* ----------------------------------------------------------------- matmul */
+
+typedef struct mm_case {
+    int64_t M, N, K, batch; /* batch 0: plain 2-D */
+    bool a3, b3;            /* A / B 3-D (else shared 2-D) when batch > 0 */
+    float alpha, beta;
+} mm_case;
+
+static void mm_run(pair *p, const mm_case *c, bool ta, bool tb) {
+    int64_t sa[3], sb[3], sc[3];
+    int na = 2, nb = 2, nc = 2;
+    int64_t ar = ta ? c->K : c->M, ac = ta ? c->M : c->K;
+    int64_t br = tb ? c->N : c->K, bc = tb ? c->K : c->N;
+    if (c->batch) {
+        nc = 3, sc[0] = c->batch, sc[1] = c->M, sc[2] = c->N;
+        if (c->a3) na = 3, sa[0] = c->batch, sa[1] = ar, sa[2] = ac;
+        else sa[0] = ar, sa[1] = ac;
+        if (c->b3) nb = 3, sb[0] = c->batch, sb[1] = br, sb[2] = bc;
+        else sb[0] = br, sb[1] = bc;
+    } else {
+        sa[0] = ar, sa[1] = ac, sb[0] = br, sb[1] = bc, sc[0] = c->M, sc[1] = c->N;
+    }
+    int64_t numa = 1, numb = 1, numc = 1;
+    for (int i = 0; i < na; i++) numa *= sa[i];
+    for (int i = 0; i < nb; i++) numb *= sb[i];
+    for (int i = 0; i < nc; i++) numc *= sc[i];
+    vf_tensor A[2], B[2], C[2];
+    mk(p, A, na, sa, rnd(p, (size_t)numa, -1, 1));
+    mk(p, B, nb, sb, rnd(p, (size_t)numb, -1, 1));
+    /* beta == 0: C starts as NaN and must not be read */
+    mk(p, C, nc, sc, c->beta != 0 ? rnd(p, (size_t)numc, -1, 1) : NULL);
+    BOTH(vf_matmul(&A[s], ta, &B[s], tb, &C[s], c->alpha, c->beta));
+    char what[160];
+    snprintf(what, sizeof what, "matmul M%lld N%lld K%lld batch %lld%s%s ta %d tb %d a %g b %g",
+             (long long)c->M, (long long)c->N, (long long)c->K, (long long)c->batch,
+             c->batch && !c->a3 ? " shared A" : "", c->batch && !c->b3 ? " shared B" : "", ta,
+             tb, c->alpha, c->beta);
+    check(C, MATMUL, what);
+}
+
+Test(ops_vk, matmul_2d_all_transposes) {
+    pair p;
+    pair_init(&p, 2);
+    const mm_case cases[] = {
+        {1, 1, 1, 0, 0, 0, 1, 0},        {7, 13, 31, 0, 0, 0, 1, 0},
+        {33, 65, 17, 0, 0, 0, 0.5f, 0},  /* partial tiles in both directions */
+        {13, 97, 40, 0, 0, 0, -1.25f, 0.75f}, {70, 45, 129, 0, 0, 0, 1, 1},
+        {1, 300, 5, 0, 0, 0, 1, 0},      {97, 1, 13, 0, 0, 0, 2, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int t = 0; t < 4; t++) {
+            mm_run(&p, &cases[i], t & 1, t >> 1);
+            pair_reset(&p);
+        }
+    pair_free(&p);
+}
+
+Test(ops_vk, matmul_batched_and_shared) {
+    pair p;
+    pair_init(&p, 3);
+    const mm_case cases[] = {
+        {7, 13, 31, 3, 1, 1, 1, 0},  {33, 40, 9, 2, 1, 0, 1, 0}, /* shared B (weights) */
+        {13, 7, 65, 4, 0, 1, 0.5f, 0.25f},                       /* shared A */
+        {1, 1, 1, 5, 1, 1, 1, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int t = 0; t < 4; t++) {
+            mm_run(&p, &cases[i], t & 1, t >> 1);
+            pair_reset(&p);
+        }
+    pair_free(&p);
+}
+
+Test(ops_vk, matmul_backward) {
+    pair p;
+    pair_init(&p, 4);
+    const int64_t dims[][4] = {{7, 13, 31, 0}, {33, 9, 40, 0}, {5, 7, 11, 3}}; /* M N K batch */
+    for (int i = 0; i < 3; i++)
+        for (int t = 0; t < 4; t++)
+            for (int acc = 0; acc < 2; acc++) {
+                bool ta = t & 1, tb = t >> 1;
+                int64_t M = dims[i][0], N = dims[i][1], K = dims[i][2], bt = dims[i][3];
+                int nd = bt ? 3 : 2;
+                int64_t sa[3] = {bt, ta ? K : M, ta ? M : K}, sb[3] = {bt, tb ? N : K, tb ? K : N};
+                int64_t sc[3] = {bt, M, N};
+                const int64_t *pa = bt ? sa : sa + 1, *pb = bt ? sb : sb + 1, *pc = bt ? sc : sc + 1;
+                size_t na = (size_t)(M * K * (bt ? bt : 1)), nb = (size_t)(K * N * (bt ? bt : 1));
+                size_t nc = (size_t)(M * N * (bt ? bt : 1));
+                vf_tensor A[2], B[2], dC[2], dA[2], dB[2];
+                mk(&p, A, nd, pa, rnd(&p, na, -1, 1));
+                mk(&p, B, nd, pb, rnd(&p, nb, -1, 1));
+                mk(&p, dC, nd, pc, rnd(&p, nc, -1, 1));
+                mk(&p, dA, nd, pa, acc ? rnd(&p, na, -1, 1) : NULL);
+                mk(&p, dB, nd, pb, acc ? rnd(&p, nb, -1, 1) : NULL);
+                BOTH(vf_matmul_backward(&A[s], ta, &B[s], tb, &dC[s], &dA[s], &dB[s], acc));
+                char what[96];
+                snprintf(what, sizeof what, "matmul_backward M%lld N%lld K%lld batch %lld ta %d tb %d acc %d",
+                         (long long)M, (long long)N, (long long)K, (long long)bt, ta, tb, acc);
+                check(dA, MATMUL, what);
+                check(dB, MATMUL, what);
+                pair_reset(&p);
+            }
+    pair_free(&p);
+}
+
+/* ------------------------------------------------------------ elementwise */
+
+static const int64_t shapes[][2] = {{1, 1}, {7, 13}, {97, 31}, {3, 1031}};
+#define NSHAPES (sizeof shapes / sizeof shapes[0])
+
+Test(ops_vk, bias_add) {
+    pair p;
+    pair_init(&p, 5);
+    for (size_t i = 0; i < NSHAPES; i++) {
+        int64_t R = shapes[i][0], C = shapes[i][1];
+        vf_tensor x[2], b[2], y[2], dy[2], db[2];
+        mkr(&p, x, R, C, -2, 2);
+        mk1(&p, b, C, rnd(&p, (size_t)C, -1, 1));
+        mk2(&p, y, R, C, NULL);
+        BOTH(vf_bias_add_forward(&x[s], &b[s], &y[s]));
+        check(y, EXACT, "bias_add");
+        mkr(&p, dy, R, C, -1, 1);
+        mk1(&p, db, C, NULL);
+        BOTH(vf_bias_add_backward(&dy[s], &db[s]));
+        check(db, TRANSC, "bias_add_backward");
+        pair_reset(&p);
+    }
+    pair_free(&p);
+}
+
+Test(ops_vk, binary_and_scale) {
+    pair p;
+    pair_init(&p, 6);
+    for (size_t i = 0; i < NSHAPES; i++)
+        for (int k = VF_ADD; k <= VF_MUL; k++) {
+            int64_t R = shapes[i][0], C = shapes[i][1];
+            vf_tensor a[2], b[2], y[2], dy[2], da[2], db[2];
+            mkr(&p, a, R, C, -2, 2);
+            mkr(&p, b, R, C, -2, 2);
+            mk2(&p, y, R, C, NULL);
+            BOTH(vf_binary_forward(k, &a[s], &b[s], &y[s]));
+            check(y, EXACT, "binary");
+            mkr(&p, dy, R, C, -1, 1);
+            mk2(&p, da, R, C, NULL);
+            mk2(&p, db, R, C, NULL);
+            BOTH(vf_binary_backward(k, &a[s], &b[s], &dy[s], &da[s], &db[s]));
+            check(da, EXACT, "binary_backward da");
+            check(db, EXACT, "binary_backward db");
+            BOTH(vf_binary_forward(k, &a[s], &b[s], &a[s])); /* y aliases a */
+            check(a, EXACT, "binary in place");
+            pair_reset(&p);
+        }
+    for (size_t i = 0; i < NSHAPES; i++) {
+        int64_t R = shapes[i][0], C = shapes[i][1];
+        vf_tensor x[2], y[2];
+        mkr(&p, x, R, C, -2, 2);
+        mk2(&p, y, R, C, NULL);
+        BOTH(vf_scale(&x[s], &y[s], 1.5f, 0.0f)); /* y is NaN: must not be read */
+        check(y, EXACT, "scale beta 0");
+        BOTH(vf_scale(&x[s], &y[s], -0.5f, 0.25f));
+        check(y, EXACT, "scale beta 0.25");
+        BOTH(vf_scale(&x[s], &x[s], 3.0f, 0.0f));
+        check(x, EXACT, "scale in place");
+        pair_reset(&p);
+    }
+    pair_free(&p);
+}
+
+Test(ops_vk, unary_all_kinds) {
+    pair p;
+    pair_init(&p, 7);
+    /* the second range reaches where naive tanh / sigmoid / softplus overflow */
+    const float range[2] = {3.0f, 60.0f};
+    for (int k = 0; k < VF_UNARY_COUNT; k++)
+        for (size_t i = 0; i < NSHAPES; i++)
+            for (int r = 0; r < 2; r++) {
+                int64_t R = shapes[i][0], C = shapes[i][1];
+                bool exact = k == VF_RELU || k == VF_LEAKY_RELU;
+                double bound = exact ? EXACT : TRANSC;
+                vf_tensor x[2], y[2], dy[2], dx[2];
+                mkr(&p, x, R, C, -range[r], range[r]);
+                mk2(&p, y, R, C, NULL);
+                BOTH(vf_unary_forward(k, 0.1f, &x[s], &y[s]));
+                char what[64];
+                snprintf(what, sizeof what, "%s [%lld, %lld] |x| < %g", vf_unary_name(k),
+                         (long long)R, (long long)C, range[r]);
+                check(y, bound, what);
+                /* backward from the cpu's forward output on both sides, so
+                 * only the backward kernel is compared */
+                float *yc = keep(&p, tu_read(&y[CPU]));
+                TU_OK(vf_tensor_write(&y[VK], yc, vf_tensor_bytes(&y[VK])));
+                mkr(&p, dy, R, C, -1, 1);
+                mk2(&p, dx, R, C, NULL);
+                BOTH(vf_unary_backward(k, 0.1f, &x[s], &y[s], &dy[s], &dx[s]));
+                strcat(what, " backward");
+                check(dx, bound, what);
+                BOTH(vf_unary_backward(k, 0.1f, &x[s], &y[s], &dy[s], &dy[s])); /* dx = dy */
+                check(dy, bound, what);
+                pair_reset(&p);
+            }
+    pair_free(&p);
+}
+
+/* ---------------------------------------------------------------- softmax */
+
+static const int64_t row_shapes[][2] = {{1, 1}, {7, 13}, {5, 300}, {3, 1031}, {97, 2}};
+#define NROWS (sizeof row_shapes / sizeof row_shapes[0])
+
+Test(ops_vk, softmax_and_log_softmax) {
+    pair p;
+    pair_init(&p, 8);
+    for (int lg = 0; lg < 2; lg++)
+        for (size_t i = 0; i < NROWS; i++) {
+            int64_t R = row_shapes[i][0], C = row_shapes[i][1];
+            vf_tensor x[2], y[2], dy[2], dx[2];
+            mkr(&p, x, R, C, -20, 20); /* wide: exp() would overflow without the max */
+            mk2(&p, y, R, C, NULL);
+            BOTH((lg ? vf_log_softmax_forward : vf_softmax_forward)(&x[s], &y[s]));
+            check(y, TRANSC, lg ? "log_softmax" : "softmax");
+            float *yc = keep(&p, tu_read(&y[CPU]));
+            TU_OK(vf_tensor_write(&y[VK], yc, vf_tensor_bytes(&y[VK])));
+            mkr(&p, dy, R, C, -1, 1);
+            mk2(&p, dx, R, C, NULL);
+            BOTH((lg ? vf_log_softmax_backward : vf_softmax_backward)(&y[s], &dy[s], &dx[s]));
+            check(dx, TRANSC, lg ? "log_softmax_backward" : "softmax_backward");
+            pair_reset(&p);
+        }
+    pair_free(&p);
+}
+
+/* ---------------------------------------------------------- concat, slice */
+
+Test(ops_vk, concat_and_slice) {
+    pair p;
+    pair_init(&p, 9);
+    const int64_t rows[] = {1, 7, 97};
+    for (int i = 0; i < 3; i++) {
+        int64_t R = rows[i], w[3] = {5, 1, 31};
+        vf_tensor x0[2], x1[2], x2[2], y[2], d0[2], d1[2], d2[2];
+        mkr(&p, x0, R, w[0], -1, 1);
+        mkr(&p, x1, R, w[1], -1, 1);
+        mkr(&p, x2, R, w[2], -1, 1);
+        mk2(&p, y, R, 37, NULL);
+        for (int s = 0; s < 2; s++) {
+            const vf_tensor *xs[3] = {&x0[s], &x1[s], &x2[s]};
+            TU_OK(vf_concat_forward(3, xs, &y[s]));
+        }
+        check(y, EXACT, "concat of 3");
+        mk2(&p, d0, R, w[0], NULL);
+        mk2(&p, d1, R, w[1], NULL);
+        mk2(&p, d2, R, w[2], NULL);
+        for (int s = 0; s < 2; s++) {
+            const vf_tensor *ds[3] = {&d0[s], &d1[s], &d2[s]};
+            TU_OK(vf_concat_backward(3, &y[s], ds));
+        }
+        check(d0, EXACT, "concat_backward 0");
+        check(d1, EXACT, "concat_backward 1");
+        check(d2, EXACT, "concat_backward 2");
+        /* slice [:, 6:19] of y and back into a zeroed [R, 37] */
+        vf_tensor sl[2], dx[2];
+        mk2(&p, sl, R, 13, NULL);
+        BOTH(vf_slice_forward(&y[s], 6, &sl[s]));
+        check(sl, EXACT, "slice");
+        mk2(&p, dx, R, 37, NULL);
+        BOTH(vf_slice_backward(&sl[s], 6, &dx[s]));
+        check(dx, EXACT, "slice_backward");
+        pair_reset(&p);
+    }
+    pair_free(&p);
+}
+
+/* ------------------------------------------------------------- reductions */
+
+Test(ops_vk, sum_mean_all_axes) {
+    pair p;
+    pair_init(&p, 10);
+    /* [300, 5] takes the thread-per-row path of the row reduction, [13, 1031]
+     * the workgroup-per-row path with several strides per thread */
+    const int64_t sh[][2] = {{1, 1}, {7, 13}, {13, 1031}, {300, 5}, {97, 33}};
+    static const char *const axn[] = {"rows", "cols", "all"};
+    for (size_t i = 0; i < sizeof sh / sizeof sh[0]; i++)
+        for (int ax = 0; ax < 3; ax++)
+            for (int mean = 0; mean < 2; mean++) {
+                int64_t R = sh[i][0], C = sh[i][1];
+                int64_t ny = ax == VF_REDUCE_ROWS ? R : ax == VF_REDUCE_COLS ? C : 1;
+                vf_tensor x[2], y[2], dy[2], dx[2];
+                mkr(&p, x, R, C, -1, 1);
+                mk1(&p, y, ny, NULL);
+                BOTH(vf_sum_forward(ax, mean, &x[s], &y[s]));
+                char what[96];
+                snprintf(what, sizeof what, "%s over %s of [%lld, %lld]", mean ? "mean" : "sum",
+                         axn[ax], (long long)R, (long long)C);
+                check(y, TRANSC, what);
+                mk1(&p, dy, ny, rnd(&p, (size_t)ny, -1, 1));
+                mk2(&p, dx, R, C, NULL);
+                BOTH(vf_sum_backward(ax, mean, &dy[s], &dx[s]));
+                strcat(what, " backward");
+                check(dx, EXACT, what);
+                pair_reset(&p);
+            }
+    pair_free(&p);
+}
+
+Test(ops_vk, sqnorm_rows) {
+    pair p;
+    pair_init(&p, 11);
+    for (size_t i = 0; i < NROWS; i++) {
+        int64_t R = row_shapes[i][0], C = row_shapes[i][1];
+        vf_tensor x[2], y[2], dy[2], dx[2];
+        mkr(&p, x, R, C, -2, 2);
+        mk1(&p, y, R, NULL);
+        BOTH(vf_sqnorm_rows_forward(&x[s], &y[s]));
+        check(y, TRANSC, "sqnorm_rows");
+        mk1(&p, dy, R, rnd(&p, (size_t)R, -1, 1));
+        mk2(&p, dx, R, C, NULL);
+        BOTH(vf_sqnorm_rows_backward(&x[s], &dy[s], &dx[s]));
+        check(dx, EXACT, "sqnorm_rows_backward");
+        pair_reset(&p);
+    }
+    pair_free(&p);
+}
+
+/* ----------------------------------------------------------------- losses */
+
+Test(ops_vk, mse_and_bce) {
+    pair p;
+    pair_init(&p, 12);
+    const int64_t ns[] = {1, 97, 3093};
+    for (int i = 0; i < 3; i++) {
+        int64_t n = ns[i];
+        vf_tensor a[2], b[2], l[2], dl[2], da[2], db[2];
+        mkr(&p, a, n, 1, -2, 2);
+        mkr(&p, b, n, 1, -2, 2);
+        mk1(&p, l, 1, NULL);
+        BOTH(vf_mse_forward(&a[s], &b[s], &l[s]));
+        check(l, TRANSC, "mse");
+        float g = 0.7f;
+        mk1(&p, dl, 1, &g);
+        mkr(&p, da, n, 1, -1, 1);
+        mkr(&p, db, n, 1, -1, 1);
+        BOTH(vf_mse_backward(&a[s], &b[s], &dl[s], &da[s], &db[s]));
+        check(da, EXACT, "mse_backward da");
+        check(db, EXACT, "mse_backward db");
+        /* bce: logits up to +-30 (log1p(exp(-|x|)) must not lose the tail),
+         * targets in [0, 1] */
+        vf_tensor x[2], t[2], dx[2];
+        mkr(&p, x, n, 1, -30, 30);
+        mkr(&p, t, n, 1, 0, 1);
+        BOTH(vf_bce_logits_forward(&x[s], &t[s], &l[s]));
+        check(l, TRANSC, "bce_logits");
+        mk2(&p, dx, n, 1, NULL);
+        BOTH(vf_bce_logits_backward(&x[s], &t[s], &dl[s], &dx[s]));
+        check(dx, TRANSC, "bce_logits_backward");
+        pair_reset(&p);
+    }
+    pair_free(&p);
+}
+
+/* ------------------------------------------------------------------- LSTM */
+
+Test(ops_vk, lstm_cell) {
+    pair p;
+    pair_init(&p, 13);
+    const int64_t bh[][2] = {{1, 1}, {7, 13}, {3, 97}};
+    for (int i = 0; i < 3; i++)
+        for (int with_dc = 0; with_dc < 2; with_dc++) {
+            int64_t B = bh[i][0], H = bh[i][1];
+            vf_tensor g[2], cp[2], h[2], c[2], dh[2], dc[2], dg[2], dcp[2];
+            mkr(&p, g, B, 4 * H, -4, 4);
+            mkr(&p, cp, B, H, -2, 2);
+            mk2(&p, h, B, H, NULL);
+            mk2(&p, c, B, H, NULL);
+            BOTH(vf_lstm_cell_forward(&g[s], &cp[s], &h[s], &c[s]));
+            check(h, TRANSC, "lstm_cell h");
+            check(c, TRANSC, "lstm_cell c");
+            float *cc = keep(&p, tu_read(&c[CPU]));
+            TU_OK(vf_tensor_write(&c[VK], cc, vf_tensor_bytes(&c[VK])));
+            mkr(&p, dh, B, H, -1, 1);
+            mkr(&p, dc, B, H, -1, 1);
+            mk2(&p, dg, B, 4 * H, NULL);
+            mk2(&p, dcp, B, H, NULL);
+            BOTH(vf_lstm_cell_backward(&g[s], &cp[s], &c[s], &dh[s], with_dc ? &dc[s] : NULL,
+                                       &dg[s], &dcp[s]));
+            check(dg, TRANSC, with_dc ? "lstm_cell_backward dgates (dc)" : "lstm_cell_backward dgates");
+            check(dcp, TRANSC, with_dc ? "lstm_cell_backward dc_prev (dc)" : "lstm_cell_backward dc_prev");
+            pair_reset(&p);
+        }
+    pair_free(&p);
+}
+
+/* ------------------------------------------------------------- batch norm */
+
+Test(ops_vk, batchnorm) {
+    pair p;
+    pair_init(&p, 14);
+    const int64_t sh[][2] = {{2, 1}, {97, 13}, {300, 31}};
+    for (int i = 0; i < 3; i++)
+        for (int run = 0; run < 2; run++) {
+            int64_t R = sh[i][0], C = sh[i][1];
+            vf_tensor x[2], gm[2], bt[2], y[2], mu[2], rs[2], rm[2], rv[2];
+            mkr(&p, x, R, C, -3, 5);
+            mk1(&p, gm, C, rnd(&p, (size_t)C, 0.5f, 1.5f));
+            mk1(&p, bt, C, rnd(&p, (size_t)C, -1, 1));
+            mk2(&p, y, R, C, NULL);
+            mk1(&p, mu, C, NULL);
+            mk1(&p, rs, C, NULL);
+            mk1(&p, rm, C, rnd(&p, (size_t)C, -1, 1));
+            mk1(&p, rv, C, rnd(&p, (size_t)C, 0.5f, 2));
+            BOTH(vf_batchnorm_train_forward(&x[s], &gm[s], &bt[s], 1e-5f, 0.1f, &y[s], &mu[s],
+                                            &rs[s], run ? &rm[s] : NULL, run ? &rv[s] : NULL));
+            check(y, TRANSC, "batchnorm_train y");
+            check(mu, TRANSC, "batchnorm_train mean");
+            check(rs, TRANSC, "batchnorm_train rstd");
+            if (run) {
+                check(rm, TRANSC, "batchnorm_train running_mean");
+                check(rv, TRANSC, "batchnorm_train running_var");
+            }
+            vf_tensor yi[2];
+            mk2(&p, yi, R, C, NULL);
+            BOTH(vf_batchnorm_infer_forward(&x[s], &gm[s], &bt[s], &rm[s], &rv[s], 1e-3f, &yi[s]));
+            check(yi, TRANSC, "batchnorm_infer");
+            /* backward from the cpu's statistics on both sides */
+            float *m = keep(&p, tu_read(&mu[CPU])), *r = keep(&p, tu_read(&rs[CPU]));
+            TU_OK(vf_tensor_write(&mu[VK], m, vf_tensor_bytes(&mu[VK])));
+            TU_OK(vf_tensor_write(&rs[VK], r, vf_tensor_bytes(&rs[VK])));
+            vf_tensor dy[2], dx[2], dg[2], db[2];
+            mkr(&p, dy, R, C, -1, 1);
+            mk2(&p, dx, R, C, NULL);
+            mk1(&p, dg, C, NULL);
+            mk1(&p, db, C, NULL);
+            BOTH(vf_batchnorm_backward(&x[s], &gm[s], &mu[s], &rs[s], &dy[s], &dx[s], &dg[s], &db[s]));
+            /* dx = k (R dy - sum dy - xh sum dy xh) cancels: its rounding is
+             * relative to gamma rstd |dy| ~ 0.1..1, not to dx (0 for R = 2) */
+            check_floor(dx, TRANSC, 1e-2, "batchnorm_backward dx");
+            check(dg, TRANSC, "batchnorm_backward dgamma");
+            check(db, TRANSC, "batchnorm_backward dbeta");
+            pair_reset(&p);
+        }
+    pair_free(&p);
+}
+
+/* ------------------------------------------------------------- layer norm */
+
+Test(ops_vk, layernorm) {
+    pair p;
+    pair_init(&p, 15);
+    const int64_t sh[][2] = {{1, 2}, {7, 13}, {5, 1031}, {300, 31}};
+    for (int i = 0; i < 4; i++) {
+        int64_t R = sh[i][0], C = sh[i][1];
+        vf_tensor x[2], gm[2], bt[2], y[2], mu[2], rs[2];
+        mkr(&p, x, R, C, -3, 5);
+        mk1(&p, gm, C, rnd(&p, (size_t)C, 0.5f, 1.5f));
+        mk1(&p, bt, C, rnd(&p, (size_t)C, -1, 1));
+        mk2(&p, y, R, C, NULL);
+        mk1(&p, mu, R, NULL);
+        mk1(&p, rs, R, NULL);
+        BOTH(vf_layernorm_forward(&x[s], &gm[s], &bt[s], 1e-5f, &y[s], &mu[s], &rs[s]));
+        check(y, TRANSC, "layernorm y");
+        check(mu, TRANSC, "layernorm mean");
+        check(rs, TRANSC, "layernorm rstd");
+        float *m = keep(&p, tu_read(&mu[CPU])), *r = keep(&p, tu_read(&rs[CPU]));
+        TU_OK(vf_tensor_write(&mu[VK], m, vf_tensor_bytes(&mu[VK])));
+        TU_OK(vf_tensor_write(&rs[VK], r, vf_tensor_bytes(&rs[VK])));
+        vf_tensor dy[2], dx[2], dg[2], db[2];
+        mkr(&p, dy, R, C, -1, 1);
+        mk2(&p, dx, R, C, NULL);
+        mk1(&p, dg, C, NULL);
+        mk1(&p, db, C, NULL);
+        BOTH(vf_layernorm_backward(&x[s], &gm[s], &mu[s], &rs[s], &dy[s], &dx[s], &dg[s], &db[s]));
+        check(dx, 1e-5, "layernorm_backward dx"); /* cancellation as in batch norm */
+        check(dg, TRANSC, "layernorm_backward dgamma");
+        check(db, TRANSC, "layernorm_backward dbeta");
+        pair_reset(&p);
+    }
+    pair_free(&p);
+}
+
+/* -------------------------------------------------------------- embedding */
+
+Test(ops_vk, embedding) {
+    pair p;
+    pair_init(&p, 16);
+    const int64_t nvd[][3] = {{1, 1, 1}, {13, 7, 31}, {97, 5, 300}}; /* N V D */
+    for (int i = 0; i < 3; i++) {
+        int64_t N = nvd[i][0], V = nvd[i][1], D = nvd[i][2];
+        int32_t *idx = keep(&p, malloc((size_t)N * 4));
+        for (int64_t n = 0; n < N; n++) /* repeats, and -1 / V out of range */
+            idx[n] = (int32_t)(tu_uniform(&p.rng, 0, 1) * (float)(V + 2)) - 1;
+        if (N > 2) idx[0] = -1, idx[1] = (int32_t)V; /* surely both out of range */
+        vf_tensor ix[2], tb[2], y[2], dy[2], dt[2];
+        mki(&p, ix, N, idx);
+        mkr(&p, tb, V, D, -1, 1);
+        mk2(&p, y, N, D, NULL);
+        BOTH(vf_embedding_forward(&ix[s], &tb[s], &y[s]));
+        check(y, EXACT, "embedding");
+        mkr(&p, dy, N, D, -1, 1);
+        mk2(&p, dt, V, D, NULL);
+        BOTH(vf_embedding_backward(&ix[s], &dy[s], &dt[s]));
+        check(dt, EXACT, "embedding_backward"); /* same summation order as the cpu */
+        pair_reset(&p);
+    }
+    pair_free(&p);
+}
+
+/* ------------------------------------------------------------------- Adam */
+
+Test(ops_vk, adam_three_steps) {
+    pair p;
+    pair_init(&p, 17);
+    const int64_t ns[] = {1, 1031};
+    const vf_adam_config cfgs[2] = {{0.9f, 0.999f, 1e-8f, 0.0f}, {0.5f, 0.99f, 1e-6f, 0.01f}};
+    for (int i = 0; i < 2; i++) {
+        int64_t n = ns[i];
+        vf_tensor pr[2], g[2], m[2], v[2], sc[2];
+        mkr(&p, pr, n, 1, -1, 1);
+        mkr(&p, m, n, 1, -0.1f, 0.1f);
+        mkr(&p, v, n, 1, 0, 0.01f);
+        mk1(&p, sc, 2, NULL);
+        mk2(&p, g, n, 1, NULL);
+        for (int step = 1; step <= 3; step++) {
+            float sched[2] = {1e-2f / (float)step, (float)step};
+            float *gr = rnd(&p, (size_t)n, -1, 1);
+            for (int s = 0; s < 2; s++) {
+                TU_OK(vf_tensor_write(&sc[s], sched, sizeof sched));
+                TU_OK(vf_tensor_write(&g[s], gr, vf_tensor_bytes(&g[s])));
+                TU_OK(vf_adam_update(&pr[s], &g[s], &m[s], &v[s], &sc[s], &cfgs[i]));
+            }
+        }
+        check(pr, TRANSC, "adam param after 3 steps");
+        check(m, EXACT, "adam m after 3 steps");
+        check(v, EXACT, "adam v after 3 steps");
+        pair_reset(&p);
+    }
+    pair_free(&p);
+}
+
+/* -------------------------------------------------------------------- RNG */
+
+Test(ops_vk, rng_uniform_bits_and_normal) {
+    pair p;
+    pair_init(&p, 18);
+    /* counter bases: 0, and one whose low word carries into the high word
+     * inside the fill (blocks 0xfffffffe, 0xffffffff, 0x1_00000000, ...) */
+    const uint32_t bases[][2] = {{0, 0}, {0xfffffffeu, 7}};
+    const int64_t ns[] = {1, 7, 1031};
+    for (int b = 0; b < 2; b++)
+        for (int i = 0; i < 3; i++) {
+            int64_t n = ns[i];
+            vf_tensor ctr[2], u[2], z[2];
+            mki(&p, ctr, 2, (const int32_t *)bases[b]);
+            mk1(&p, u, n, NULL);
+            mk1(&p, z, n, NULL);
+            BOTH(vf_rng_uniform(0x123456789abcdef0ull, 3, &ctr[s], &u[s]));
+            BOTH(vf_rng_normal(42, 0, &ctr[s], &z[s]));
+            float *uc = keep(&p, tu_read(&u[CPU])), *uv = keep(&p, tu_read(&u[VK]));
+            cr_expect(memcmp(uc, uv, (size_t)n * 4) == 0,
+                      "rng uniform n %lld base %08x%08x: vk bits differ from cpu", (long long)n,
+                      bases[b][1], bases[b][0]);
+            float *zc = keep(&p, tu_read(&z[CPU])), *zv = keep(&p, tu_read(&z[VK]));
+            double e = tu_max_rel(zv, zc, (size_t)n, 1e-5, 1e-4);
+            cr_expect(e <= 1, "rng normal n %lld: max rel error %.3g", (long long)n, e);
+            pair_reset(&p);
+        }
+    pair_free(&p);
+}
+
+/* ----------------------------------------------------- capture and replay */
+
+/* y = tanh(x W + b); l = mean over rows of y; an Adam step on W from a fixed
+ * gradient; a random fill. Captured once, replayed after new inputs are
+ * written, and compared with running the same ops one by one. */
+typedef struct prog_t {
+    vf_tensor x, w, b, h, y, l, g, m, v, sc, ctr, r;
+} prog_t;
+
+static void prog_alloc(vf_arena *a, prog_t *t) {
+    t->x = tu_tensor2(a, 13, 31, NULL);
+    t->w = tu_tensor2(a, 31, 7, NULL);
+    t->b = tu_tensor1(a, 7, NULL);
+    t->h = tu_tensor2(a, 13, 7, NULL);
+    t->y = tu_tensor2(a, 13, 7, NULL);
+    t->l = tu_tensor1(a, 13, NULL);
+    t->g = tu_tensor2(a, 31, 7, NULL);
+    t->m = tu_tensor2(a, 31, 7, NULL);
+    t->v = tu_tensor2(a, 31, 7, NULL);
+    t->sc = tu_tensor1(a, 2, NULL);
+    int64_t two = 2;
+    TU_OK(vf_tensor_alloc(a, VF_I32, 1, &two, &t->ctr));
+    t->r = tu_tensor1(a, 101, NULL);
+}
+
+static void prog_ops(prog_t *t) {
+    static const vf_adam_config cfg = {0.9f, 0.999f, 1e-8f, 0.0f};
+    TU_OK(vf_matmul(&t->x, false, &t->w, false, &t->h, 1.0f, 0.0f));
+    TU_OK(vf_bias_add_forward(&t->h, &t->b, &t->h));
+    TU_OK(vf_unary_forward(VF_TANH, 0, &t->h, &t->y));
+    TU_OK(vf_sum_forward(VF_REDUCE_ROWS, true, &t->y, &t->l));
+    TU_OK(vf_adam_update(&t->w, &t->g, &t->m, &t->v, &t->sc, &cfg));
+    TU_OK(vf_rng_uniform(7, 1, &t->ctr, &t->r));
+}
+
+/* Writes the inputs of round k (fresh random data each round). */
+static void prog_inputs(prog_t *t, tu_rng *rng, int k) {
+    float x[13 * 31], w[31 * 7], b[7], g[31 * 7], z[31 * 7] = {0};
+    tu_fill_uniform(rng, x, 13 * 31, -1, 1);
+    tu_fill_uniform(rng, w, 31 * 7, -1, 1);
+    tu_fill_uniform(rng, b, 7, -1, 1);
+    tu_fill_uniform(rng, g, 31 * 7, -1, 1);
+    float sc[2] = {0.01f, (float)k};
+    int32_t ctr[2] = {100 * k, 0};
+    TU_OK(vf_tensor_write(&t->x, x, sizeof x));
+    TU_OK(vf_tensor_write(&t->w, w, sizeof w));
+    TU_OK(vf_tensor_write(&t->b, b, sizeof b));
+    TU_OK(vf_tensor_write(&t->g, g, sizeof g));
+    TU_OK(vf_tensor_write(&t->m, z, sizeof z));
+    TU_OK(vf_tensor_write(&t->v, z, sizeof z));
+    TU_OK(vf_tensor_write(&t->sc, sc, sizeof sc));
+    TU_OK(vf_tensor_write(&t->ctr, ctr, sizeof ctr));
+}
+
+static void prog_compare(const prog_t *got, const prog_t *ref, double bound, const char *what) {
+    const vf_tensor *gs[] = {&got->h, &got->y, &got->l, &got->w, &got->m, &got->v, &got->r};
+    const vf_tensor *rs[] = {&ref->h, &ref->y, &ref->l, &ref->w, &ref->m, &ref->v, &ref->r};
+    static const char *const nm[] = {"h", "y", "l", "w", "m", "v", "r"};
+    for (int i = 0; i < 7; i++) {
+        float *a = tu_read(gs[i]), *b = tu_read(rs[i]);
+        double e = tu_nmse(a, b, (size_t)gs[i]->numel);
+        cr_expect(e <= bound, "%s: %s nmse %.3g > %.0e", what, nm[i], e, bound);
+        free(a);
+        free(b);
+    }
+}
+
+Test(ops_vk, capture_and_replay) {
+    vf_backend *be[2] = {tu_cpu(), tu_vk()};
+    if (!be[VK]) cr_skip_test("no Vulkan device");
+    vf_arena *a[2] = {tu_arena(be[CPU], 1 << 20), tu_arena(be[VK], 1 << 20)};
+    prog_t prog[2], eager[2];
+    vf_program *pg[2];
+    for (int s = 0; s < 2; s++) {
+        prog_alloc(a[s], &prog[s]);
+        prog_alloc(a[s], &eager[s]);
+        TU_OK(vf_capture_begin(be[s]));
+        prog_ops(&prog[s]);
+        TU_OK(vf_capture_end(be[s], &pg[s]));
+        cr_expect_eq(vf_program_op_count(pg[s]), 6, "captured %d ops, expected 6",
+                     vf_program_op_count(pg[s]));
+    }
+    for (int k = 1; k <= 2; k++) {
+        for (int s = 0; s < 2; s++) {
+            tu_rng r1 = tu_rng_make(100 + (uint64_t)k), r2 = r1;
+            prog_inputs(&prog[s], &r1, k);
+            prog_inputs(&eager[s], &r2, k);
+            TU_OK(vf_program_run(pg[s]));
+            prog_ops(&eager[s]);
+        }
+        /* replay == op by op on the same backend (same kernels: identical) */
+        prog_compare(&prog[VK], &eager[VK], 0, "vk replay vs vk op by op");
+        prog_compare(&prog[CPU], &eager[CPU], 0, "cpu replay vs cpu op by op");
+        prog_compare(&prog[VK], &prog[CPU], TRANSC, "vk replay vs cpu replay");
+    }
+    for (int s = 0; s < 2; s++) {
+        vf_program_destroy(pg[s]);
+        vf_arena_destroy(a[s]);
+    }
+    tu_check_validation();
+}
