@@ -294,19 +294,37 @@ Test(rng, vk_uniform_bit_identical_to_cpu) {
     tu_check_validation();
 }
 
+/* Normals go through log, sqrt, sin and cos, which GPUs need not round like
+ * libm. Bound: 1e-5 absolute, widened only where log's absolute error is
+ * amplified: for u0 near 1, r = sqrt(-2 log u0) is tiny and an absolute error
+ * e in log u0 moves z by |z| e / (2 |log u0|). The Vulkan spec allows
+ * e < 2^-21 for log on [0.5, 2]; lavapipe measured 1.3e-5 on one element of
+ * 1M (u0 = 1 - 1.4e-6, z = -0.0017), every other element within 1e-5 (cpu is
+ * within 1.5e-6 of double Box-Muller there). */
 Test(rng, vk_normal_matches_cpu) {
     vf_backend *vk = need_vk();
     for (size_t k = 0; k < NKEYS; k++) {
         const rng_key *K = &keys[k];
         float *c = gen(tu_cpu(), true, K->seed, K->stream, K->base, K->n);
         float *g = gen(vk, true, K->seed, K->stream, K->base, K->n);
-        double worst = 0;
-        for (int64_t i = 0; i < K->n; i++) worst = fmax(worst, fabs((double)c[i] - g[i]));
-        /* the same uniforms in; GPU log/cos/sin may differ by a few ulps */
-        cr_log_info("key %zu: max |vk - cpu| normal %.3g", k, worst);
-        cr_expect(worst <= 1e-5, "key %zu: vk normal differs from cpu by %g", k, worst);
+        float *u = gen(tu_cpu(), false, K->seed, K->stream, K->base, K->n + 1);
+        double worst = 0, worst_over = 0;
+        int widened = 0;
+        for (int64_t i = 0; i < K->n; i++) {
+            double d = fabs((double)c[i] - g[i]);
+            double lu = fabs(log((double)u[i & ~(int64_t)1]));
+            double tol = 1e-5 + fabs((double)c[i]) * ldexp(1.0, -21) / (2 * lu);
+            widened += d > 1e-5;
+            worst = fmax(worst, d);
+            worst_over = fmax(worst_over, d / tol);
+        }
+        cr_log_info("key %zu: max |vk - cpu| normal %.3g (%.3g of bound, %d beyond 1e-5)", k,
+                    worst, worst_over, widened);
+        cr_expect(worst_over <= 1, "key %zu: vk normal differs from cpu by %g (%g of bound)", k,
+                  worst, worst_over);
         free(c);
         free(g);
+        free(u);
     }
     tu_check_validation();
 }
