@@ -205,8 +205,11 @@ vf_status vf_matmul(const vf_tensor *a, bool trans_a, const vf_tensor *b, bool t
  *   dop(A) = dC op(B)^T  -> dA = dC op(B)^T       (A plain) or op(B) dC^T ... (A transposed)
  *   dop(B) = op(A)^T dC  -> dB = op(A)^T dC       (B plain) or dC^T op(A) (B transposed)
  * Written out per case so every product is one vf_matmul call. A 2-D operand
- * shared across a batch gets the sum over the batch, done by a loop of
- * accumulating 2-D products over batch views. */
+ * shared across a batch gets the sum over the batch. For a shared B with a
+ * plain 3-D A that sum is one product of the stacked rows: A viewed as
+ * [batch*M, K] and dC as [batch*M, N] (the same storage, so no offsets that
+ * a device might not be able to bind). The other shared cases would need
+ * per-batch views and are not supported yet. */
 vf_status vf_matmul_backward(const vf_tensor *a, bool trans_a, const vf_tensor *b,
                              bool trans_b, const vf_tensor *dc, const vf_tensor *da,
                              const vf_tensor *db, bool accumulate) {
@@ -237,9 +240,22 @@ vf_status vf_matmul_backward(const vf_tensor *a, bool trans_a, const vf_tensor *
     }
     if (db) {
         TRY(need_shape("matmul_backward", "dB", db, "B", b));
-        if (b->ndim == 2 && dc->ndim == 3)
-            return vf_fail(VF_ERR_UNSUPPORTED,
-                           "matmul_backward: gradient of a 2-D B shared across a batch");
+        if (b->ndim == 2 && dc->ndim == 3) {
+            if (a->ndim != 3 || trans_a)
+                return vf_fail(VF_ERR_UNSUPPORTED,
+                               "matmul_backward: gradient of a 2-D B shared across a batch "
+                               "needs a 3-D, non-transposed A");
+            vf_tensor a2 = *a, dc2 = *dc;
+            a2.ndim = dc2.ndim = 2;
+            a2.shape[0] = a->shape[0] * a->shape[1];
+            a2.shape[1] = a->shape[2];
+            dc2.shape[0] = dc->shape[0] * dc->shape[1];
+            dc2.shape[1] = dc->shape[2];
+            a2.shape[2] = dc2.shape[2] = 0;
+            if (!trans_b) /* dB [K,N] = A2^T @ dC2 */
+                return vf_matmul(&a2, true, &dc2, false, db, 1.0f, beta);
+            return vf_matmul(&dc2, true, &a2, false, db, 1.0f, beta); /* dB [N,K] = dC2^T A2 */
+        }
         if (!trans_b) /* dB [K,N] = op(A)^T @ dC */
             TRY(vf_matmul(a, !trans_a, dc, false, db, 1.0f, beta));
         else /* B is [N,K]: dB = dC^T @ op(A) */

@@ -287,10 +287,36 @@ Test(grad, matmul_batched) {
     for (int t = 0; t < 4; t++) {
         matmul_case(3, true, true, 2, 5, 3, t & 1, t & 2, false, true, true, 40 + (uint64_t)t);
         matmul_case(2, true, true, 3, 2, 1, t & 1, t & 2, true, true, true, 50 + (uint64_t)t);
-        /* a 2-D operand shared by every batch entry: gradient of the 3-D one */
-        matmul_case(3, true, false, 2, 5, 3, t & 1, t & 2, false, true, false, 60 + (uint64_t)t);
+        /* a 2-D operand shared by every batch entry: gradient of the 3-D one;
+         * the shared B's own gradient (a sum over the batch) where A is not
+         * transposed, with and without accumulate */
+        matmul_case(3, true, false, 2, 5, 3, t & 1, t & 2, false, true, !(t & 1),
+                    60 + (uint64_t)t);
+        matmul_case(2, true, false, 3, 4, 2, t & 1, t & 2, true, true, !(t & 1), 80 + (uint64_t)t);
         matmul_case(3, false, true, 2, 5, 3, t & 1, t & 2, false, false, true, 70 + (uint64_t)t);
     }
+}
+
+/* The shared-operand gradients that are not implemented say so instead of
+ * returning wrong numbers. */
+Test(grad, matmul_shared_operand_unsupported_cases_fail_cleanly) {
+    vf_arena *a = tu_arena(tu_cpu(), 1 << 16);
+    int64_t s3[3] = {2, 3, 4}, s3c[3] = {2, 3, 5};
+    vf_tensor a3 = tu_tensor(a, 3, s3, NULL), b2 = tu_tensor2(a, 4, 5, NULL),
+              c3 = tu_tensor(a, 3, s3c, NULL), db = tu_tensor2(a, 4, 5, NULL),
+              a2 = tu_tensor2(a, 3, 4, NULL), da = tu_tensor2(a, 3, 4, NULL);
+    int64_t s3b[3] = {2, 4, 5};
+    vf_tensor b3 = tu_tensor(a, 3, s3b, NULL);
+    TU_OK(vf_fill(&a3, 1.0f));
+    TU_OK(vf_fill(&b2, 1.0f));
+    TU_OK(vf_fill(&c3, 1.0f));
+    cr_expect_eq(vf_matmul_backward(&a2, false, &b3, false, &c3, &da, NULL, false),
+                 VF_ERR_UNSUPPORTED, "shared A: %s", vf_last_error());
+    int64_t s3t[3] = {2, 4, 3};
+    vf_tensor a3t = tu_tensor(a, 3, s3t, NULL);
+    cr_expect_eq(vf_matmul_backward(&a3t, true, &b2, false, &c3, NULL, &db, false),
+                 VF_ERR_UNSUPPORTED, "shared B, transposed A: %s", vf_last_error());
+    vf_arena_destroy(a);
 }
 
 /* ------------------------------------------------------------ elementwise */
