@@ -1,0 +1,646 @@
+/* Chunking, flow tags and field encodings (NetShare's preprocessing) and
+ * their inverse. See encode.h for the shapes. */
+#include "trace/encode.h"
+#include "trace/trace_internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool is_attr_field(vf_field f) { return f <= VF_F_PROTO; }
+
+/* Field value of a record as a double in the field's natural unit
+ * (td: seconds; others: integers). */
+static double fval(const vf_record *r, vf_field f) {
+    switch (f) {
+    case VF_F_SRCPORT: return r->sport;
+    case VF_F_DSTPORT: return r->dport;
+    case VF_F_PROTO: return r->proto;
+    case VF_F_TD: return (double)r->dur_ns * 1e-9;
+    case VF_F_PKT: return (double)r->pkts;
+    case VF_F_BYT: return (double)r->bytes;
+    case VF_F_LABEL: return r->label;
+    case VF_F_FLAGS: return r->tcp_flags;
+    case VF_F_TOS: return r->tos;
+    case VF_F_LEN: return r->length;
+    case VF_F_TTL: return r->ttl;
+    case VF_F_IPID: return r->ip_id;
+    case VF_F_FRAGFLAG: return r->frag_flags;
+    case VF_F_FRAGOFF: return r->frag_off;
+    default: return 0;
+    }
+}
+
+static double clampd(double x, double lo, double hi) { return x < lo ? lo : x > hi ? hi : x; }
+
+static void set_fval(vf_record *r, vf_field f, double x) {
+    double v = x < 0 ? 0 : x;
+    uint64_t u = (uint64_t)llround(clampd(v, 0, 1.8e19));
+    switch (f) {
+    case VF_F_SRCPORT: r->sport = (uint16_t)clampd(v, 0, 65535); break;
+    case VF_F_DSTPORT: r->dport = (uint16_t)clampd(v, 0, 65535); break;
+    case VF_F_PROTO: r->proto = (uint8_t)clampd(v, 0, 255); break;
+    case VF_F_TD: r->dur_ns = (int64_t)llround(clampd(v, 0, 9e9) * 1e9); break;
+    case VF_F_PKT: r->pkts = u; break;
+    case VF_F_BYT: r->bytes = u; break;
+    case VF_F_LABEL: r->label = (int32_t)u; break;
+    case VF_F_FLAGS: r->tcp_flags = (uint8_t)(u > 255 ? 255 : u); break;
+    case VF_F_TOS: r->tos = (uint8_t)(u > 255 ? 255 : u); break;
+    case VF_F_LEN: r->length = (uint32_t)(u > 65535 ? 65535 : u); break;
+    case VF_F_TTL: r->ttl = (uint8_t)(u > 255 ? 255 : u); break;
+    case VF_F_IPID: r->ip_id = (uint16_t)(u > 65535 ? 65535 : u); break;
+    case VF_F_FRAGFLAG: r->frag_flags = (uint8_t)(u > 7 ? 7 : u); break;
+    case VF_F_FRAGOFF: r->frag_off = (uint16_t)(u > 8191 ? 8191 : u); break;
+    default: break;
+    }
+}
+
+static const vf_w2v_table *w2v_of(const vf_encoder *e, vf_field f) {
+    return f == VF_F_PROTO ? &e->proto : &e->port;
+}
+
+static int field_width(const vf_encoder *e, const vf_field_spec *s) {
+    switch (s->enc) {
+    case VF_ENC_BITS: return 2 * e->ip_bits;
+    case VF_ENC_WORD2VEC: return w2v_of(e, s->field)->dim;
+    case VF_ENC_ONEHOT: return e->n_vocab[s->field];
+    case VF_ENC_INTERARRIVAL: return 1;
+    default: return 1;
+    }
+}
+
+static void push(vf_segment *segs, int *n, int *dim, int width, vf_seg_kind k, int field) {
+    if (width <= 0 || *n >= VF_MAX_SEGS) return;
+    segs[*n] = (vf_segment){*dim, width, k, field};
+    (*n)++;
+    *dim += width;
+}
+
+/* Attribute layout: 5-tuple fields (spec order), flow start, start flag
+ * (2-way), presence in each chunk (2-way each). Features: inter-arrival,
+ * then the other fields in spec order. */
+static void build_layout(vf_encoder *e) {
+    e->attr_dim = e->feat_dim = e->n_attr_segs = e->n_feat_segs = 0;
+    bool has_time = false;
+    for (int i = 0; i < e->n_fields; i++) {
+        const vf_field_spec *s = &e->fields[i];
+        if (s->field == VF_F_TIME) { has_time = true; continue; }
+        if (!is_attr_field(s->field)) continue;
+        for (int b = 0; s->enc == VF_ENC_BITS && b < e->ip_bits; b++)
+            push(e->attr_segs, &e->n_attr_segs, &e->attr_dim, 2, VF_SEG_SOFTMAX, s->field);
+        if (s->enc == VF_ENC_WORD2VEC)
+            push(e->attr_segs, &e->n_attr_segs, &e->attr_dim, field_width(e, s), VF_SEG_TANH, s->field);
+        else if (s->enc == VF_ENC_ONEHOT)
+            push(e->attr_segs, &e->n_attr_segs, &e->attr_dim, field_width(e, s), VF_SEG_SOFTMAX, s->field);
+        else if (s->enc == VF_ENC_MINMAX || s->enc == VF_ENC_LOG_MINMAX)
+            push(e->attr_segs, &e->n_attr_segs, &e->attr_dim, 1, VF_SEG_UNIT, s->field);
+    }
+    if (has_time) push(e->attr_segs, &e->n_attr_segs, &e->attr_dim, 1, VF_SEG_UNIT, VF_F_TIME);
+    push(e->attr_segs, &e->n_attr_segs, &e->attr_dim, 2, VF_SEG_SOFTMAX, -1);
+    for (int c = 0; c < e->n_chunks; c++) push(e->attr_segs, &e->n_attr_segs, &e->attr_dim, 2, VF_SEG_SOFTMAX, -1);
+    if (has_time) push(e->feat_segs, &e->n_feat_segs, &e->feat_dim, 1, VF_SEG_UNIT, VF_F_TIME);
+    for (int i = 0; i < e->n_fields; i++) {
+        const vf_field_spec *s = &e->fields[i];
+        if (s->field == VF_F_TIME || is_attr_field(s->field)) continue;
+        vf_seg_kind k = s->enc == VF_ENC_ONEHOT ? VF_SEG_SOFTMAX : s->enc == VF_ENC_WORD2VEC ? VF_SEG_TANH : VF_SEG_UNIT;
+        push(e->feat_segs, &e->n_feat_segs, &e->feat_dim, field_width(e, s), k, s->field);
+    }
+}
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* chunk of time ts: last edge <= ts (clamped to 0..n_chunks-1) */
+static int chunk_of(const vf_encoder *e, int64_t ts) {
+    int lo = 0, hi = e->n_chunks - 1;
+    while (lo < hi) {
+        int m = (lo + hi + 1) / 2;
+        if (e->chunk_begin[m] <= ts) lo = m; else hi = m - 1;
+    }
+    return lo;
+}
+
+/* Flow index with each flow's records sorted by time (stable). */
+static const vf_trace *g_sort_t;
+static int cmp_rec_time(const void *a, const void *b) {
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    int64_t x = g_sort_t->recs[i].ts_ns, y = g_sort_t->recs[j].ts_ns;
+    if (x != y) return x < y ? -1 : 1;
+    return i < j ? -1 : i > j;
+}
+static vf_status time_sorted_flows(const vf_trace *t, vf_flow_index *fi) {
+    vf_status st = vf_flow_index_build(t, fi);
+    if (st) return st;
+    g_sort_t = t; /* qsort has no context argument; single-threaded use */
+    for (size_t f = 0; f < fi->n_flows; f++)
+        qsort(fi->order + fi->start[f], fi->start[f + 1] - fi->start[f], sizeof(size_t), cmp_rec_time);
+    return VF_OK;
+}
+
+void vf_encoder_free(vf_encoder *e) {
+    free(e->chunk_begin);
+    free(e->start_lo);
+    free(e->start_hi);
+    free(e->iat_hi);
+    for (int f = 0; f < VF_F_COUNT; f++) free(e->vocab[f]);
+    vf_w2v_free(&e->port);
+    vf_w2v_free(&e->proto);
+    for (int i = 0; i < e->n_labels; i++) free(e->labels[i]);
+    free(e->labels);
+    memset(e, 0, sizeof *e);
+}
+
+static vf_status alloc_chunk_arrays(vf_encoder *e) {
+    e->chunk_begin = calloc((size_t)e->n_chunks + 1, sizeof(int64_t));
+    e->start_lo = calloc((size_t)e->n_chunks, sizeof(int64_t));
+    e->start_hi = calloc((size_t)e->n_chunks, sizeof(int64_t));
+    e->iat_hi = calloc((size_t)e->n_chunks, sizeof(int64_t));
+    if (!e->chunk_begin || !e->start_lo || !e->start_hi || !e->iat_hi)
+        return vf_fail(VF_ERR_OOM, "encoder: out of memory");
+    return VF_OK;
+}
+
+vf_status vf_encoder_fit(const vf_data_desc *dd_in, const vf_trace *t, vf_encoder *e) {
+    memset(e, 0, sizeof *e);
+    if (t->n == 0) return vf_fail(VF_ERR_ARG, "encoder: the trace has no records");
+    vf_data_desc def;
+    const vf_data_desc *dd = dd_in;
+    if (dd->n_fields == 0) {
+        vf_data_desc_default(t->kind, &def);
+        def.n_chunks = dd_in->n_chunks;
+        def.chunking = dd_in->chunking;
+        def.max_flow_len = dd_in->max_flow_len;
+        def.w2v_dim = dd_in->w2v_dim; def.w2v_window = dd_in->w2v_window;
+        def.w2v_negative = dd_in->w2v_negative; def.w2v_epochs = dd_in->w2v_epochs;
+        def.seed = dd_in->seed;
+        memcpy(def.w2v_pretrained, dd_in->w2v_pretrained, sizeof def.w2v_pretrained);
+        for (int i = 0; i < def.n_fields; i++) def.fields[i].dim = def.w2v_dim;
+        dd = &def;
+    }
+    e->kind = t->kind;
+    e->n_fields = dd->n_fields;
+    memcpy(e->fields, dd->fields, sizeof e->fields);
+    e->n_chunks = dd->n_chunks > 0 ? dd->n_chunks : 1;
+    e->chunking = dd->chunking;
+    e->ip_bits = 32;
+    for (size_t i = 0; i < t->n; i++)
+        if (!vf_addr_is_v4(&t->recs[i].src) || !vf_addr_is_v4(&t->recs[i].dst)) { e->ip_bits = 128; break; }
+    vf_status st = alloc_chunk_arrays(e);
+    if (st) goto fail;
+    /* chunk windows */
+    int64_t t0 = INT64_MAX, t1 = INT64_MIN;
+    for (size_t i = 0; i < t->n; i++) {
+        if (t->recs[i].ts_ns < t0) t0 = t->recs[i].ts_ns;
+        if (t->recs[i].ts_ns > t1) t1 = t->recs[i].ts_ns;
+    }
+    if (e->chunking == VF_CHUNK_FIXED_TIME) {
+        __int128 span = (__int128)t1 - t0 + 1;
+        for (int c = 0; c <= e->n_chunks; c++) e->chunk_begin[c] = t0 + (int64_t)(span * c / e->n_chunks);
+    } else {
+        int64_t *ts = malloc(t->n * sizeof *ts);
+        if (!ts) { st = vf_fail(VF_ERR_OOM, "encoder: out of memory"); goto fail; }
+        for (size_t i = 0; i < t->n; i++) ts[i] = t->recs[i].ts_ns;
+        qsort(ts, t->n, sizeof *ts, cmp_i64);
+        for (int c = 0; c < e->n_chunks; c++) e->chunk_begin[c] = ts[t->n * (size_t)c / (size_t)e->n_chunks];
+        e->chunk_begin[0] = t0;
+        e->chunk_begin[e->n_chunks] = t1 + 1;
+        free(ts);
+    }
+    /* ranges and vocabularies */
+    for (int i = 0; i < e->n_fields; i++) {
+        const vf_field_spec *s = &e->fields[i];
+        vf_field f = s->field;
+        if (s->enc == VF_ENC_MINMAX || s->enc == VF_ENC_LOG_MINMAX) {
+            double lo = INFINITY, hi = -INFINITY;
+            if (s->fixed_range) { lo = s->lo; hi = s->hi; }
+            else {
+                for (size_t k = 0; k < t->n; k++) {
+                    double x = fval(&t->recs[k], f);
+                    if (x < lo) lo = x;
+                    if (x > hi) hi = x;
+                }
+            }
+            if (s->enc == VF_ENC_LOG_MINMAX) { lo = log1p(lo); hi = log1p(hi); }
+            if (!(hi > lo)) hi = lo + 1; /* constant field */
+            e->lo[f] = lo;
+            e->hi[f] = hi;
+        } else if (s->enc == VF_ENC_ONEHOT) {
+            uint64_t *v = malloc(t->n * sizeof *v);
+            if (!v) { st = vf_fail(VF_ERR_OOM, "encoder: out of memory"); goto fail; }
+            for (size_t k = 0; k < t->n; k++) v[k] = (uint64_t)(int64_t)fval(&t->recs[k], f);
+            qsort(v, t->n, sizeof *v, cmp_u64);
+            int n = 0;
+            for (size_t k = 0; k < t->n; k++)
+                if (k == 0 || v[k] != v[k - 1]) v[n++] = v[k];
+            e->vocab[f] = v;
+            e->n_vocab[f] = n;
+        }
+    }
+    e->n_labels = t->n_labels;
+    if (t->n_labels) {
+        e->labels = calloc((size_t)t->n_labels, sizeof *e->labels);
+        if (!e->labels) { st = vf_fail(VF_ERR_OOM, "encoder: out of memory"); goto fail; }
+        for (int i = 0; i < t->n_labels; i++)
+            if (!(e->labels[i] = strdup(t->labels[i]))) { st = vf_fail(VF_ERR_OOM, "encoder: out of memory"); goto fail; }
+    }
+    bool need_w2v = false;
+    for (int i = 0; i < e->n_fields; i++) need_w2v |= e->fields[i].enc == VF_ENC_WORD2VEC;
+    if (need_w2v) {
+        if (dd->w2v_pretrained[0]) st = vf_w2v_load(dd->w2v_pretrained, &e->port, &e->proto);
+        else st = vf_w2v_train(t, dd->w2v_dim, dd->w2v_window, dd->w2v_negative, dd->w2v_epochs, dd->seed,
+                               &e->port, &e->proto);
+        if (st) goto fail;
+        bool need_proto = false, need_port = false;
+        for (int i = 0; i < e->n_fields; i++)
+            if (e->fields[i].enc == VF_ENC_WORD2VEC) {
+                if (e->fields[i].field == VF_F_PROTO) need_proto = true; else need_port = true;
+            }
+        if ((need_port && e->port.n == 0) || (need_proto && e->proto.n == 0)) {
+            st = vf_fail(VF_ERR_FORMAT, "%s: the embedding has no %s vectors", dd->w2v_pretrained,
+                         need_port && e->port.n == 0 ? "port" : "protocol");
+            goto fail;
+        }
+    }
+    /* per-chunk time ranges and the flow length cap */
+    for (int c = 0; c < e->n_chunks; c++) { e->start_lo[c] = INT64_MAX; e->start_hi[c] = INT64_MIN; }
+    vf_flow_index fi;
+    if ((st = time_sorted_flows(t, &fi))) goto fail;
+    int max_len = 0;
+    for (size_t f = 0; f < fi.n_flows; f++) {
+        int prev_c = -1, len = 0;
+        int64_t prev_t = 0;
+        for (size_t j = fi.start[f]; j < fi.start[f + 1]; j++) {
+            int64_t ts = t->recs[fi.order[j]].ts_ns;
+            int c = chunk_of(e, ts);
+            if (c != prev_c) {
+                if (ts < e->start_lo[c]) e->start_lo[c] = ts;
+                if (ts > e->start_hi[c]) e->start_hi[c] = ts;
+                len = 0;
+            } else if (ts - prev_t > e->iat_hi[c]) {
+                e->iat_hi[c] = ts - prev_t;
+            }
+            if (++len > max_len) max_len = len;
+            prev_c = c;
+            prev_t = ts;
+        }
+    }
+    vf_flow_index_free(&fi);
+    for (int c = 0; c < e->n_chunks; c++) {
+        if (e->start_lo[c] > e->start_hi[c]) e->start_lo[c] = e->start_hi[c] = e->chunk_begin[c];
+        if (e->iat_hi[c] <= 0) e->iat_hi[c] = 1;
+    }
+    e->max_len = dd->max_flow_len > 0 ? dd->max_flow_len : max_len;
+    build_layout(e);
+    return VF_OK;
+fail:
+    vf_encoder_free(e);
+    return st;
+}
+
+static float unit(double x, double lo, double hi) { return (float)clampd((x - lo) / (hi - lo), 0, 1); }
+
+/* writes one field's encoding of value/record at dst */
+static void enc_field(const vf_encoder *e, const vf_field_spec *s, const vf_record *r, float *dst) {
+    vf_field f = s->field;
+    switch (s->enc) {
+    case VF_ENC_BITS: {
+        const vf_addr *a = f == VF_F_SRCIP ? &r->src : &r->dst;
+        int first = e->ip_bits == 32 ? 96 : 0;
+        for (int b = 0; b < e->ip_bits; b++) {
+            int bit = (a->b[(first + b) / 8] >> (7 - (first + b) % 8)) & 1;
+            dst[2 * b] = (float)(1 - bit);
+            dst[2 * b + 1] = (float)bit;
+        }
+        break;
+    }
+    case VF_ENC_WORD2VEC: {
+        const vf_w2v_table *tb = w2v_of(e, f);
+        const float *v = vf_w2v_vector(tb, (uint32_t)fval(r, f));
+        memcpy(dst, v, (size_t)tb->dim * sizeof(float));
+        break;
+    }
+    case VF_ENC_ONEHOT: {
+        int n = e->n_vocab[f];
+        uint64_t x = (uint64_t)(int64_t)fval(r, f);
+        memset(dst, 0, (size_t)n * sizeof(float));
+        int lo = 0, hi = n - 1;
+        while (lo < hi) { int m = (lo + hi) / 2; if (e->vocab[f][m] < x) lo = m + 1; else hi = m; }
+        if (n) dst[lo] = 1;
+        break;
+    }
+    case VF_ENC_LOG_MINMAX: dst[0] = unit(log1p(fval(r, f)), e->lo[f], e->hi[f]); break;
+    case VF_ENC_MINMAX: dst[0] = unit(fval(r, f), e->lo[f], e->hi[f]); break;
+    default: break;
+    }
+}
+
+static void dec_field(const vf_encoder *e, const vf_field_spec *s, const float *src, vf_record *r) {
+    vf_field f = s->field;
+    switch (s->enc) {
+    case VF_ENC_BITS: {
+        vf_addr a;
+        memset(&a, 0, sizeof a);
+        int first = e->ip_bits == 32 ? 96 : 0;
+        if (first) a.b[10] = a.b[11] = 0xff;
+        for (int b = 0; b < e->ip_bits; b++)
+            if (src[2 * b + 1] > src[2 * b]) a.b[(first + b) / 8] |= (uint8_t)(1 << (7 - (first + b) % 8));
+        if (f == VF_F_SRCIP) r->src = a; else r->dst = a;
+        break;
+    }
+    case VF_ENC_WORD2VEC: set_fval(r, f, vf_w2v_nearest(w2v_of(e, f), src)); break;
+    case VF_ENC_ONEHOT: {
+        int n = e->n_vocab[f], best = 0;
+        for (int i = 1; i < n; i++)
+            if (src[i] > src[best]) best = i;
+        if (n) set_fval(r, f, (double)e->vocab[f][best]);
+        break;
+    }
+    case VF_ENC_LOG_MINMAX: set_fval(r, f, expm1(e->lo[f] + clampd(src[0], 0, 1) * (e->hi[f] - e->lo[f]))); break;
+    case VF_ENC_MINMAX: set_fval(r, f, e->lo[f] + clampd(src[0], 0, 1) * (e->hi[f] - e->lo[f])); break;
+    default: break;
+    }
+}
+
+void vf_encoded_free(vf_encoded *ch, int n) {
+    if (!ch) return;
+    for (int i = 0; i < n; i++) { free(ch[i].attr); free(ch[i].feat); free(ch[i].gen_flag); }
+    free(ch);
+}
+
+vf_status vf_encode(const vf_encoder *e, const vf_trace *t, vf_encoded **out) {
+    *out = NULL;
+    vf_flow_index fi;
+    vf_status st = time_sorted_flows(t, &fi);
+    if (st) return st;
+    int N = e->n_chunks;
+    vf_encoded *ch = calloc((size_t)N, sizeof *ch);
+    /* per flow: bitmask of chunks present (as a byte array [n_flows, N]) and first chunk */
+    uint8_t *present = calloc(fi.n_flows * (size_t)N + 1, 1);
+    if (!ch || !present) { free(ch); free(present); vf_flow_index_free(&fi); return vf_fail(VF_ERR_OOM, "encode: out of memory"); }
+    for (size_t f = 0; f < fi.n_flows; f++)
+        for (size_t j = fi.start[f]; j < fi.start[f + 1]; j++) {
+            int c = chunk_of(e, t->recs[fi.order[j]].ts_ns);
+            if (!present[f * (size_t)N + (size_t)c]) { present[f * (size_t)N + (size_t)c] = 1; ch[c].n_flows++; }
+        }
+    for (int c = 0; c < N; c++) {
+        vf_encoded *E = &ch[c];
+        E->chunk = c;
+        E->max_len = e->max_len;
+        E->attr_dim = e->attr_dim;
+        E->feat_dim = e->feat_dim;
+        size_t nf = (size_t)E->n_flows ? (size_t)E->n_flows : 1;
+        E->attr = calloc(nf * (size_t)e->attr_dim, sizeof(float));
+        E->feat = calloc(nf * (size_t)e->max_len * (size_t)(e->feat_dim ? e->feat_dim : 1), sizeof(float));
+        E->gen_flag = calloc(nf * (size_t)e->max_len, sizeof(float));
+        if (!E->attr || !E->feat || !E->gen_flag) { st = vf_fail(VF_ERR_OOM, "encode: out of memory"); goto done; }
+        E->n_flows = 0; /* refilled below as the row counter */
+    }
+    for (size_t f = 0; f < fi.n_flows; f++) {
+        size_t j = fi.start[f];
+        int first_chunk = chunk_of(e, t->recs[fi.order[j]].ts_ns);
+        while (j < fi.start[f + 1]) {
+            int c = chunk_of(e, t->recs[fi.order[j]].ts_ns);
+            vf_encoded *E = &ch[c];
+            size_t row = (size_t)E->n_flows++;
+            float *A = E->attr + row * (size_t)e->attr_dim;
+            const vf_record *r0 = &t->recs[fi.order[j]];
+            int seg = 0;
+            /* attributes */
+            for (int i = 0; i < e->n_fields; i++) {
+                const vf_field_spec *s = &e->fields[i];
+                if (!is_attr_field(s->field)) continue;
+                while (seg < e->n_attr_segs && e->attr_segs[seg].field != (int)s->field) seg++;
+                if (seg < e->n_attr_segs) enc_field(e, s, r0, A + e->attr_segs[seg].offset);
+            }
+            int tags = e->attr_dim - 2 * (N + 1); /* flow tags are the last 2(N+1) columns */
+            bool has_time = false;
+            for (int i = 0; i < e->n_fields; i++) has_time |= e->fields[i].field == VF_F_TIME;
+            if (has_time) A[tags - 1] = unit((double)r0->ts_ns, (double)e->start_lo[c], (double)e->start_hi[c]);
+            A[tags + (first_chunk == c ? 1 : 0)] = 1;
+            for (int k = 0; k < N; k++) A[tags + 2 + 2 * k + present[f * (size_t)N + (size_t)k]] = 1;
+            /* features, one step per record of this flow in this chunk */
+            int step = 0;
+            int64_t prev = r0->ts_ns;
+            for (; j < fi.start[f + 1] && chunk_of(e, t->recs[fi.order[j]].ts_ns) == c; j++, step++) {
+                if (step >= e->max_len) continue; /* cut: counted below */
+                const vf_record *r = &t->recs[fi.order[j]];
+                float *F = E->feat + (row * (size_t)e->max_len + (size_t)step) * (size_t)e->feat_dim;
+                E->gen_flag[row * (size_t)e->max_len + (size_t)step] = 1;
+                for (int s = 0; s < e->n_feat_segs; s++) {
+                    const vf_segment *g = &e->feat_segs[s];
+                    if (g->field == VF_F_TIME) {
+                        F[g->offset] = unit((double)(r->ts_ns - prev), 0, (double)e->iat_hi[c]);
+                        continue;
+                    }
+                    for (int i = 0; i < e->n_fields; i++)
+                        if ((int)e->fields[i].field == g->field) enc_field(e, &e->fields[i], r, F + g->offset);
+                }
+                prev = r->ts_ns;
+            }
+            if (step > e->max_len) E->n_truncated++;
+        }
+    }
+done:
+    free(present);
+    vf_flow_index_free(&fi);
+    if (st) { vf_encoded_free(ch, N); return st; }
+    *out = ch;
+    return VF_OK;
+}
+
+vf_status vf_decode(const vf_encoder *e, const vf_encoded *chunks, int n_chunks, vf_trace *out) {
+    int N = e->n_chunks;
+    out->kind = e->kind;
+    if (out->n == 0 && out->linktype == 0 && !out->layout.n_cols) out->linktype = -1;
+    bool has_time = false;
+    for (int i = 0; i < e->n_fields; i++) has_time |= e->fields[i].field == VF_F_TIME;
+    int tags = e->attr_dim - 2 * (N + 1);
+    for (int ci = 0; ci < n_chunks; ci++) {
+        const vf_encoded *E = &chunks[ci];
+        int c = E->chunk;
+        if (c < 0 || c >= N || E->attr_dim != e->attr_dim || E->feat_dim != e->feat_dim)
+            return vf_fail(VF_ERR_ARG, "decode: chunk %d does not match the encoder (attr %d/%d, feat %d/%d)",
+                           ci, E->attr_dim, e->attr_dim, E->feat_dim, e->feat_dim);
+        for (int row = 0; row < E->n_flows; row++) {
+            const float *A = E->attr + (size_t)row * (size_t)e->attr_dim;
+            vf_record base;
+            memset(&base, 0, sizeof base);
+            base.label = -1;
+            int seg = 0;
+            for (int i = 0; i < e->n_fields; i++) {
+                const vf_field_spec *s = &e->fields[i];
+                if (!is_attr_field(s->field)) continue;
+                while (seg < e->n_attr_segs && e->attr_segs[seg].field != (int)s->field) seg++;
+                if (seg < e->n_attr_segs) dec_field(e, s, A + e->attr_segs[seg].offset, &base);
+            }
+            double start = (double)e->start_lo[c];
+            if (has_time)
+                start += clampd(A[tags - 1], 0, 1) * (double)(e->start_hi[c] - e->start_lo[c]);
+            int64_t ts = (int64_t)llround(start);
+            base.ip_version = vf_addr_is_v4(&base.src) && vf_addr_is_v4(&base.dst) ? 4 : 6;
+            for (int step = 0; step < E->max_len; step++) {
+                if (E->gen_flag[(size_t)row * (size_t)E->max_len + (size_t)step] < 0.5f) break;
+                const float *F = E->feat + ((size_t)row * (size_t)E->max_len + (size_t)step) * (size_t)e->feat_dim;
+                vf_record r = base;
+                for (int s = 0; s < e->n_feat_segs; s++) {
+                    const vf_segment *g = &e->feat_segs[s];
+                    if (g->field == VF_F_TIME) {
+                        if (step > 0) ts += (int64_t)llround(clampd(F[g->offset], 0, 1) * (double)e->iat_hi[c]);
+                        continue;
+                    }
+                    for (int i = 0; i < e->n_fields; i++)
+                        if ((int)e->fields[i].field == g->field) dec_field(e, &e->fields[i], F + g->offset, &r);
+                }
+                r.ts_ns = ts;
+                if (r.label >= 0) {
+                    int li = r.label < e->n_labels ? vf_trace_label(out, e->labels[r.label]) : -1;
+                    r.label = li;
+                }
+                if (e->kind == VF_TRACE_PACKETS) {
+                    r.pkts = 1;
+                    r.bytes = r.length;
+                } else {
+                    r.length = 0;
+                }
+                vf_status st = vf_trace_append(out, &r);
+                if (st) return st;
+            }
+        }
+    }
+    return VF_OK;
+}
+
+/* ------------------------------------------------------------- save/load */
+
+vf_status vf_encoder_save(const vf_encoder *e, const char *path) {
+    vf_atomic_file af;
+    vf_status st = vf_atomic_open(&af, path);
+    if (st) return st;
+    FILE *f = af.f;
+    fprintf(f, "vkflow-encoder 1\n");
+    fprintf(f, "kind %d n_chunks %d chunking %d max_len %d ip_bits %d n_fields %d\n", (int)e->kind, e->n_chunks,
+            (int)e->chunking, e->max_len, e->ip_bits, e->n_fields);
+    for (int i = 0; i < e->n_fields; i++) {
+        const vf_field_spec *s = &e->fields[i];
+        fprintf(f, "field %d %d %d %d %.17g %.17g\n", (int)s->field, (int)s->enc, s->dim, (int)s->fixed_range, s->lo, s->hi);
+    }
+    for (int k = 0; k < VF_F_COUNT; k++) fprintf(f, "range %.17g %.17g\n", e->lo[k], e->hi[k]);
+    for (int c = 0; c <= e->n_chunks; c++) fprintf(f, "%s%lld", c ? " " : "edges ", (long long)e->chunk_begin[c]);
+    fputc('\n', f);
+    for (int c = 0; c < e->n_chunks; c++)
+        fprintf(f, "chunk %lld %lld %lld\n", (long long)e->start_lo[c], (long long)e->start_hi[c], (long long)e->iat_hi[c]);
+    for (int k = 0; k < VF_F_COUNT; k++) {
+        fprintf(f, "vocab %d", e->n_vocab[k]);
+        for (int i = 0; i < e->n_vocab[k]; i++) fprintf(f, " %llu", (unsigned long long)e->vocab[k][i]);
+        fputc('\n', f);
+    }
+    fprintf(f, "labels %d\n", e->n_labels);
+    for (int i = 0; i < e->n_labels; i++) fprintf(f, "%zu %s\n", strlen(e->labels[i]), e->labels[i]);
+    const vf_w2v_table *tb[2] = {&e->port, &e->proto};
+    for (int k = 0; k < 2; k++) {
+        fprintf(f, "w2v %d %d\n", tb[k]->n, tb[k]->dim);
+        for (int i = 0; i < tb[k]->n; i++) {
+            fprintf(f, "%u", tb[k]->value[i]);
+            for (int d = 0; d < tb[k]->dim; d++) fprintf(f, " %a", (double)tb[k]->vec[(size_t)i * (size_t)tb[k]->dim + d]);
+            fputc('\n', f);
+        }
+    }
+    fprintf(f, "end\n");
+    return vf_atomic_commit(&af);
+}
+
+#define NEED(cond, what) \
+    do { if (!(cond)) { st = vf_fail(VF_ERR_FORMAT, "%s: bad encoder file: %s", path, what); goto fail; } } while (0)
+
+vf_status vf_encoder_load(const char *path, vf_encoder *e) {
+    memset(e, 0, sizeof *e);
+    FILE *f = fopen(path, "r");
+    if (!f) return vf_fail(VF_ERR_IO, "%s: %s", path, strerror(errno));
+    vf_status st = VF_OK;
+    int ver = 0, kind, chunking;
+    NEED(fscanf(f, "vkflow-encoder %d", &ver) == 1 && ver == 1, "header 'vkflow-encoder 1'");
+    NEED(fscanf(f, " kind %d n_chunks %d chunking %d max_len %d ip_bits %d n_fields %d", &kind, &e->n_chunks,
+                &chunking, &e->max_len, &e->ip_bits, &e->n_fields) == 6, "settings line");
+    NEED((kind == 0 || kind == 1) && e->n_chunks >= 1 && e->n_chunks <= 1000 && (chunking == 0 || chunking == 1) &&
+         e->max_len >= 1 && e->max_len <= 10000000 && (e->ip_bits == 32 || e->ip_bits == 128) &&
+         e->n_fields >= 0 && e->n_fields <= VF_MAX_FIELDS, "settings out of range");
+    e->kind = (vf_trace_kind)kind;
+    e->chunking = (vf_chunking)chunking;
+    for (int i = 0; i < e->n_fields; i++) {
+        int fld, enc, fixed;
+        vf_field_spec *s = &e->fields[i];
+        NEED(fscanf(f, " field %d %d %d %d %lg %lg", &fld, &enc, &s->dim, &fixed, &s->lo, &s->hi) == 6, "field line");
+        NEED(fld >= 0 && fld < VF_F_COUNT && enc >= 0 && enc <= VF_ENC_INTERARRIVAL && s->dim >= 0 && s->dim <= 256,
+             "field out of range");
+        s->field = (vf_field)fld;
+        s->enc = (vf_encoding)enc;
+        s->fixed_range = fixed != 0;
+    }
+    for (int k = 0; k < VF_F_COUNT; k++) NEED(fscanf(f, " range %lg %lg", &e->lo[k], &e->hi[k]) == 2, "range line");
+    if ((st = alloc_chunk_arrays(e))) goto fail;
+    NEED(fscanf(f, " edges") == 0, "edges");
+    for (int c = 0; c <= e->n_chunks; c++) {
+        long long v;
+        NEED(fscanf(f, " %lld", &v) == 1, "edges line");
+        e->chunk_begin[c] = v;
+    }
+    for (int c = 0; c < e->n_chunks; c++) {
+        long long a, b, d;
+        NEED(fscanf(f, " chunk %lld %lld %lld", &a, &b, &d) == 3, "chunk line");
+        e->start_lo[c] = a; e->start_hi[c] = b; e->iat_hi[c] = d;
+    }
+    for (int k = 0; k < VF_F_COUNT; k++) {
+        NEED(fscanf(f, " vocab %d", &e->n_vocab[k]) == 1 && e->n_vocab[k] >= 0 && e->n_vocab[k] <= 100000000, "vocab line");
+        e->vocab[k] = malloc((size_t)(e->n_vocab[k] ? e->n_vocab[k] : 1) * sizeof(uint64_t));
+        NEED(e->vocab[k], "out of memory");
+        for (int i = 0; i < e->n_vocab[k]; i++) {
+            unsigned long long v;
+            NEED(fscanf(f, " %llu", &v) == 1, "vocab value");
+            e->vocab[k][i] = v;
+        }
+    }
+    NEED(fscanf(f, " labels %d", &e->n_labels) == 1 && e->n_labels >= 0 && e->n_labels < 1000000, "labels line");
+    if (e->n_labels) {
+        e->labels = calloc((size_t)e->n_labels, sizeof *e->labels);
+        NEED(e->labels, "out of memory");
+    }
+    for (int i = 0; i < e->n_labels; i++) {
+        size_t len;
+        NEED(fscanf(f, " %zu", &len) == 1 && len < 65536 && fgetc(f) == ' ', "label line");
+        e->labels[i] = malloc(len + 1);
+        NEED(e->labels[i] && fread(e->labels[i], 1, len, f) == len, "label text");
+        e->labels[i][len] = 0;
+    }
+    vf_w2v_table *tb[2] = {&e->port, &e->proto};
+    for (int k = 0; k < 2; k++) {
+        NEED(fscanf(f, " w2v %d %d", &tb[k]->n, &tb[k]->dim) == 2 && tb[k]->n >= 0 && tb[k]->n <= 65536 &&
+             tb[k]->dim >= 0 && tb[k]->dim <= 256, "w2v line");
+        tb[k]->value = malloc((size_t)(tb[k]->n ? tb[k]->n : 1) * sizeof(uint32_t));
+        tb[k]->vec = malloc((size_t)(tb[k]->n ? tb[k]->n : 1) * (size_t)(tb[k]->dim ? tb[k]->dim : 1) * sizeof(float));
+        NEED(tb[k]->value && tb[k]->vec, "out of memory");
+        for (int i = 0; i < tb[k]->n; i++) {
+            NEED(fscanf(f, " %u", &tb[k]->value[i]) == 1, "w2v value");
+            for (int d = 0; d < tb[k]->dim; d++) {
+                double x;
+                NEED(fscanf(f, " %la", &x) == 1, "w2v vector");
+                tb[k]->vec[(size_t)i * (size_t)tb[k]->dim + d] = (float)x;
+            }
+        }
+    }
+    char endw[8] = "";
+    NEED(fscanf(f, " %7s", endw) == 1 && !strcmp(endw, "end"), "missing 'end' (truncated file?)");
+    fclose(f);
+    build_layout(e);
+    return VF_OK;
+fail:
+    fclose(f);
+    vf_encoder_free(e);
+    return st;
+}

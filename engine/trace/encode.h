@@ -1,0 +1,163 @@
+/* Data description, chunking, flow tags and NetShare field encodings.
+ *
+ * Pipeline: vf_trace -> flows (5-tuple) -> N time chunks -> per chunk, one
+ * time series per flow: attributes [attr_dim] (5-tuple fields, flow start,
+ * flow tags) and per-step features [max_len, feat_dim] with a generation flag
+ * per step. vf_encoder holds everything needed to invert it (min/max ranges,
+ * vocabularies, word2vec tables, chunk windows) and is saved to / loaded from
+ * a text file. */
+#ifndef VKFLOW_TRACE_ENCODE_H
+#define VKFLOW_TRACE_ENCODE_H
+
+#include "trace/trace.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The modelled fields of a record. */
+typedef enum vf_field {
+    VF_F_SRCIP = 0, VF_F_DSTIP, VF_F_SRCPORT, VF_F_DSTPORT, VF_F_PROTO,
+    VF_F_TIME,      /* flow start (attribute) + within-flow inter-arrival (feature 0) */
+    VF_F_TD, VF_F_PKT, VF_F_BYT, VF_F_LABEL, VF_F_FLAGS, VF_F_TOS,
+    VF_F_LEN, VF_F_TTL, VF_F_IPID, VF_F_FRAGFLAG, VF_F_FRAGOFF,
+    VF_F_COUNT
+} vf_field;
+const char *vf_field_name(vf_field f);   /* "srcip", ..., "time", "td", ... */
+
+typedef enum vf_encoding {
+    VF_ENC_BITS = 0,     /* IP: 32 (IPv4) or 128 bits, each a 2-way one-hot (softmax) */
+    VF_ENC_WORD2VEC,     /* port/proto: skip-gram embedding, L2-normalised (tanh head) */
+    VF_ENC_ONEHOT,       /* categorical over the observed values (softmax) */
+    VF_ENC_LOG_MINMAX,   /* (log1p(x) - lo) / (hi - lo) in [0, 1] */
+    VF_ENC_MINMAX,       /* (x - lo) / (hi - lo) in [0, 1] */
+    VF_ENC_INTERARRIVAL, /* time only: start (attr) + inter-arrival (feat), per-chunk min-max */
+} vf_encoding;
+const char *vf_encoding_name(vf_encoding e);
+
+typedef struct vf_field_spec {
+    vf_field field;
+    vf_encoding enc;
+    int dim;             /* word2vec dimension (default 10) */
+    bool fixed_range;    /* lo/hi given in the description (public bounds) */
+    double lo, hi;       /* minmax / log_minmax range (of x, not log1p(x)) */
+} vf_field_spec;
+
+typedef enum vf_chunking { VF_CHUNK_FIXED_TIME = 0, VF_CHUNK_FIXED_SIZE = 1 } vf_chunking;
+
+#define VF_MAX_FIELDS 24
+typedef struct vf_data_desc {
+    char path[4096];
+    char format[8];              /* "pcap", "csv" or "" (by magic) */
+    bool has_columns;            /* columns = {...} given */
+    vf_csv_layout layout;        /* the mapping (roles by column name) */
+    bool strict;
+    int n_chunks;                /* default 10 */
+    vf_chunking chunking;
+    int max_flow_len;            /* 0 = auto (largest per-chunk flow length) */
+    int n_fields;
+    vf_field_spec fields[VF_MAX_FIELDS];
+    int w2v_dim, w2v_window, w2v_negative, w2v_epochs; /* 10, 5, 5, 5 */
+    uint64_t seed;
+    char w2v_pretrained[4096];   /* "" = train on the trace */
+} vf_data_desc;
+
+/* NetShare's defaults for a trace kind: 5-tuple (bits, word2vec), time
+ * (interarrival), and td/pkt/byt log_minmax + label onehot for flows, or
+ * len minmax, tos/ttl/ipid/fragoff fixed-range minmax, fragflag onehot for
+ * packets. */
+void vf_data_desc_default(vf_trace_kind kind, vf_data_desc *dd);
+/* Parses the `data` group of a libconfig file (errors as file:line). Paths
+ * in it are relative to the file's folder. */
+vf_status vf_data_desc_load(const char *cfg_path, vf_data_desc *dd);
+/* Same, from text in memory (name is used in messages and as the base for
+ * relative paths). */
+vf_status vf_data_desc_parse_string(const char *name, const char *text, vf_data_desc *dd);
+/* Reads the trace the description names, with its column mapping. */
+vf_status vf_data_desc_read_trace(const vf_data_desc *dd, vf_trace *out);
+
+/* One contiguous piece of an encoded vector and the head that produces it. */
+typedef enum vf_seg_kind {
+    VF_SEG_SOFTMAX = 0,  /* one-hot group (width = number of classes) */
+    VF_SEG_UNIT,         /* continuous in [0, 1] (sigmoid head) */
+    VF_SEG_TANH,         /* continuous in [-1, 1] (tanh head) */
+} vf_seg_kind;
+typedef struct vf_segment {
+    int offset, width;
+    vf_seg_kind kind;
+    int field;           /* vf_field, or -1 for flow tags */
+} vf_segment;
+
+/* Word2vec table of one token kind: vocabulary values and unit vectors. */
+typedef struct vf_w2v_table {
+    int n, dim;
+    uint32_t *value;     /* [n] sorted ascending */
+    float *vec;          /* [n, dim], each row L2-normalised */
+} vf_w2v_table;
+
+#define VF_MAX_SEGS 512
+typedef struct vf_encoder {
+    vf_trace_kind kind;
+    int n_fields;
+    vf_field_spec fields[VF_MAX_FIELDS];
+    int n_chunks;
+    vf_chunking chunking;
+    int max_len;                 /* steps per flow series */
+    int ip_bits;                 /* 32 or 128 */
+    int64_t *chunk_begin;        /* [n_chunks + 1] window edges, ns (fixed_time) */
+    /* per chunk: flow start range and max inter-arrival (ns) */
+    int64_t *start_lo, *start_hi, *iat_hi;
+    /* fitted ranges per field (log1p applied for log_minmax) */
+    double lo[VF_F_COUNT], hi[VF_F_COUNT];
+    /* onehot vocabularies per field */
+    int n_vocab[VF_F_COUNT];
+    uint64_t *vocab[VF_F_COUNT];
+    vf_w2v_table port, proto;    /* word2vec (shared by srcport and dstport) */
+    char **labels; int n_labels; /* label strings (index = onehot value) */
+    int attr_dim, feat_dim;
+    int n_attr_segs, n_feat_segs;
+    vf_segment attr_segs[VF_MAX_SEGS], feat_segs[VF_MAX_SEGS];
+} vf_encoder;
+
+/* Encoded chunk: host float arrays, row-major. */
+typedef struct vf_encoded {
+    int chunk;
+    int n_flows, max_len, attr_dim, feat_dim;
+    float *attr;         /* [n_flows, attr_dim] */
+    float *feat;         /* [n_flows, max_len, feat_dim] */
+    float *gen_flag;     /* [n_flows, max_len]: 1 for real steps, then 0 */
+    int64_t n_truncated; /* flows in this chunk longer than max_len (cut) */
+} vf_encoded;
+
+/* Fits the encoder to t (ranges, vocabularies, word2vec, chunk windows). */
+vf_status vf_encoder_fit(const vf_data_desc *dd, const vf_trace *t, vf_encoder *enc);
+/* Encodes t into enc->n_chunks chunks (*out: array of n_chunks). */
+vf_status vf_encode(const vf_encoder *enc, const vf_trace *t, vf_encoded **out);
+/* Decodes chunks back into records (appended to out, which must be
+ * initialised: memset 0 or read). Flows present in several chunks appear
+ * once per chunk, with the steps of that chunk. */
+vf_status vf_decode(const vf_encoder *enc, const vf_encoded *chunks, int n_chunks, vf_trace *out);
+void vf_encoded_free(vf_encoded *chunks, int n_chunks);
+void vf_encoder_free(vf_encoder *enc);
+vf_status vf_encoder_save(const vf_encoder *enc, const char *path);   /* atomic, text */
+vf_status vf_encoder_load(const char *path, vf_encoder *enc);
+
+/* Word2vec skip-gram with negative sampling over sentences [srcport,
+ * dstport, proto] of t's records; deterministic for a seed. Fills port and
+ * proto tables. */
+vf_status vf_w2v_train(const vf_trace *t, int dim, int window, int negative, int epochs,
+                       uint64_t seed, vf_w2v_table *port, vf_w2v_table *proto);
+/* Text format, one token a line: `VALUE v1 ... vd` for ports and
+ * `proto:VALUE v1 ... vd` for protocols (VALUE a number or a name). */
+vf_status vf_w2v_load(const char *path, vf_w2v_table *port, vf_w2v_table *proto);
+vf_status vf_w2v_save(const char *path, const vf_w2v_table *port, const vf_w2v_table *proto);
+/* Nearest vocabulary value by cosine (exact, brute force over the table). */
+uint32_t vf_w2v_nearest(const vf_w2v_table *tb, const float *v);
+/* Unit vector of value x (the numerically nearest vocabulary value if unseen). */
+const float *vf_w2v_vector(const vf_w2v_table *tb, uint32_t x);
+void vf_w2v_free(vf_w2v_table *tb);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
