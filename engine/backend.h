@@ -41,10 +41,11 @@ typedef enum vf_op_kind {
     VF_OP_EMBEDDING_BACKWARD,/* idx, dy -> dtable | u0 N, u1 V, u2 D */
     VF_OP_ADAM,              /* param, grad, m, v, sched | u0 n; f0 b1, f1 b2, f2 eps, f3 wd */
     VF_OP_RNG,               /* ctr -> out | u0 n, u1 seed lo, u2 seed hi, u3 stream, u4 normal */
+    VF_OP_ELEMENTWISE,       /* in[n_in], out[n_out] | u0 R, u1 C; program in op.ew */
     VF_OP_COUNT
 } vf_op_kind;
 
-#define VF_OP_MAX_ARGS 9
+#define VF_OP_MAX_ARGS 12 /* elementwise: 8 inputs + 4 outputs */
 #define VF_OP_MAX_U 10   /* u[9] is reserved for the backend (vk: pass index) */
 #define VF_OP_MAX_F 4
 
@@ -54,6 +55,7 @@ typedef struct vf_op {
     const vf_tensor *args[VF_OP_MAX_ARGS]; /* NULL allowed where the op says */
     uint32_t u[VF_OP_MAX_U];
     float f[VF_OP_MAX_F];
+    const vf_ew_program *ew;  /* VF_OP_ELEMENTWISE only */
 } vf_op;
 
 const char *vf_op_name(vf_op_kind k);
@@ -106,5 +108,6 @@ static inline void *vf_cpu_ptr(const vf_tensor *t) {
 }
 
 vf_status vf_cpu_run_op(const vf_op *op);
+vf_status vf_cpu_elementwise(const vf_op *op);
 
 #endif

@@ -142,6 +142,23 @@ vf_status vf_tensor_alloc(vf_arena *a, vf_dtype dt, int ndim, const int64_t *sha
     return VF_OK;
 }
 
+vf_status vf_tensor_view(vf_arena *a, size_t offset, vf_dtype dt, int ndim,
+                         const int64_t *shape, vf_tensor *out) {
+    memset(out, 0, sizeof *out);
+    if (!a) return vf_fail(VF_ERR_ARG, "tensor_view: NULL arena");
+    if (offset % a->be->alloc_align)
+        return vf_fail(VF_ERR_ARG, "tensor_view: offset %zu is not a multiple of %zu", offset,
+                       a->be->alloc_align);
+    /* shape checks as for an allocation, then the bounds */
+    vf_arena probe = *a;
+    probe.used = offset;
+    vf_status s = vf_tensor_alloc(&probe, dt, ndim, shape, out);
+    if (s == VF_OK) out->arena = a;
+    return s;
+}
+
+size_t vf_backend_alignment(const vf_backend *be) { return be->alloc_align; }
+
 vf_status vf_tensor_alloc1(vf_arena *a, int64_t n, vf_tensor *out) {
     return vf_tensor_alloc(a, VF_F32, 1, &n, out);
 }

@@ -38,6 +38,7 @@ static const char *const op_names[VF_OP_COUNT] = {
     [VF_OP_EMBEDDING_BACKWARD] = "embedding_backward",
     [VF_OP_ADAM] = "adam",
     [VF_OP_RNG] = "rng",
+    [VF_OP_ELEMENTWISE] = "elementwise",
 };
 
 const char *vf_op_name(vf_op_kind k) {
@@ -852,4 +853,90 @@ vf_status vf_rng_uniform(uint64_t seed, uint32_t stream, const vf_tensor *ctr, c
 
 vf_status vf_rng_normal(uint64_t seed, uint32_t stream, const vf_tensor *ctr, const vf_tensor *out) {
     return rng("rng_normal", true, seed, stream, ctr, out);
+}
+
+/* ------------------------------------------------------ fused elementwise */
+
+static int ew_arity(vf_ew_op op) {
+    switch (op) {
+    case VF_EW_LOAD: case VF_EW_CONST: return 0;
+    case VF_EW_ADD: case VF_EW_SUB: case VF_EW_MUL: case VF_EW_DIV: case VF_EW_MAX: case VF_EW_MIN:
+        return 2;
+    case VF_EW_SELECT: return 3;
+    default: return 1;
+    }
+}
+
+vf_status vf_ew_validate(const vf_ew_program *p) {
+    if (!p) return vf_fail(VF_ERR_ARG, "elementwise: program is NULL");
+    if (p->n_code < 1 || p->n_code > VF_EW_MAX_CODE)
+        return vf_fail(VF_ERR_ARG, "elementwise: %d instructions (1..%d allowed)", p->n_code, VF_EW_MAX_CODE);
+    if (p->n_in < 0 || p->n_in > VF_EW_MAX_IN)
+        return vf_fail(VF_ERR_ARG, "elementwise: %d inputs (0..%d allowed)", p->n_in, VF_EW_MAX_IN);
+    if (p->n_out < 1 || p->n_out > VF_EW_MAX_OUT)
+        return vf_fail(VF_ERR_ARG, "elementwise: %d outputs (1..%d allowed)", p->n_out, VF_EW_MAX_OUT);
+    for (int i = 0; i < p->n_in; i++)
+        if (p->in_bcast[i] > VF_BC_SCALAR)
+            return vf_fail(VF_ERR_ARG, "elementwise: input %d has unknown broadcast %d", i, p->in_bcast[i]);
+    for (int i = 0; i < p->n_code; i++) {
+        const vf_ew_instr *c = &p->code[i];
+        if (c->op >= VF_EW_OP_COUNT)
+            return vf_fail(VF_ERR_ARG, "elementwise: instruction %d has unknown opcode %d", i, c->op);
+        if (c->op == VF_EW_LOAD && c->a >= p->n_in)
+            return vf_fail(VF_ERR_ARG, "elementwise: instruction %d loads input %d of %d", i, c->a, p->n_in);
+        int ar = ew_arity((vf_ew_op)c->op);
+        const uint8_t regs[3] = {c->a, c->b, c->c};
+        for (int k = 0; k < ar; k++)
+            if (regs[k] >= i)
+                return vf_fail(VF_ERR_ARG, "elementwise: instruction %d reads register %d, not yet written",
+                               i, regs[k]);
+    }
+    for (int k = 0; k < p->n_out; k++)
+        if (p->out_reg[k] >= p->n_code)
+            return vf_fail(VF_ERR_ARG, "elementwise: output %d stores register %d of %d", k, p->out_reg[k],
+                           p->n_code);
+    return VF_OK;
+}
+
+static bool tensors_overlap(const vf_tensor *a, const vf_tensor *b) {
+    return a->arena == b->arena && a->offset < b->offset + vf_tensor_bytes(b) &&
+           b->offset < a->offset + vf_tensor_bytes(a);
+}
+
+vf_status vf_elementwise(const vf_ew_program *p, const vf_tensor *const *in,
+                         const vf_tensor *const *out) {
+    const char *nm = "elementwise";
+    TRY(vf_ew_validate(p));
+    if (!out) return vf_fail(VF_ERR_ARG, "%s: outputs are NULL", nm);
+    TRY(need(nm, "output 0", out[0]));
+    const int64_t R = vf_tensor_rows(out[0]), C = vf_tensor_cols(out[0]);
+    for (int k = 1; k < p->n_out; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "output %d", k);
+        TRY(need_shape(nm, name, out[k], "output 0", out[0]));
+    }
+    if (p->n_in && !in) return vf_fail(VF_ERR_ARG, "%s: inputs are NULL", nm);
+    for (int i = 0; i < p->n_in; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "input %d", i);
+        static const char *const what[] = {"the outputs' shape", "one per column", "one per row", "a scalar"};
+        const int64_t want[] = {R * C, C, R, 1};
+        TRY(need_numel(nm, name, in[i], want[p->in_bcast[i]], what[p->in_bcast[i]]));
+        if (p->in_bcast[i] != VF_BC_FULL)
+            for (int k = 0; k < p->n_out; k++)
+                if (tensors_overlap(in[i], out[k]))
+                    return vf_fail(VF_ERR_ARG, "%s: output %d overlaps broadcast input %d", nm, k, i);
+    }
+    vf_op op;
+    memset(&op, 0, sizeof op);
+    op.kind = VF_OP_ELEMENTWISE;
+    op.nargs = p->n_in + p->n_out;
+    for (int i = 0; i < p->n_in; i++) op.args[i] = in[i];
+    for (int k = 0; k < p->n_out; k++) op.args[p->n_in + k] = out[k];
+    op.u[0] = u32(R);
+    op.u[1] = u32(C);
+    op.u[2] = (uint32_t)p->n_in;
+    op.u[3] = (uint32_t)p->n_out;
+    op.ew = p;
+    return submit(nm, &op);
 }

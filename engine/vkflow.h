@@ -118,6 +118,14 @@ bool vf_tensor_same_shape(const vf_tensor *a, const vf_tensor *b);
 /* "[3, 5]" into buf; returns buf. */
 const char *vf_shape_str(const vf_tensor *t, char *buf, size_t len);
 
+/* A tensor at a chosen byte offset of an arena (for memory planners that
+ * place tensors themselves). Checks bounds and alignment; does not change the
+ * arena's bump pointer. */
+vf_status vf_tensor_view(vf_arena *a, size_t offset, vf_dtype dt, int ndim,
+                         const int64_t *shape, vf_tensor *out);
+/* The alignment offsets passed to vf_tensor_view must have on this backend. */
+size_t vf_backend_alignment(const vf_backend *be);
+
 /* Host <-> tensor copies of the whole tensor (bytes == vf_tensor_bytes). */
 vf_status vf_tensor_write(const vf_tensor *t, const void *src, size_t bytes);
 vf_status vf_tensor_read(const vf_tensor *t, void *dst, size_t bytes);
@@ -303,6 +311,60 @@ typedef struct vf_adam_config {
 vf_status vf_adam_update(const vf_tensor *param, const vf_tensor *grad,
                          const vf_tensor *m, const vf_tensor *v,
                          const vf_tensor *sched, const vf_adam_config *cfg);
+
+/* ------------------------------------------------------ fused elementwise */
+/* A small register program evaluated independently at every element of the
+ * outputs (all of one shape [R, C]): the target of the model compiler's
+ * fusion pass. Instruction i writes register i; operands a, b, c name earlier
+ * registers (or, for LOAD, an input). The cpu backend interprets the program
+ * in blocks of elements; the vk backend turns it into GLSL at run time,
+ * compiles it with libshaderc and caches the SPIR-V on disk by content hash
+ * ($XDG_CACHE_HOME/vkflow or ~/.cache/vkflow). */
+typedef enum vf_ew_op {
+    VF_EW_LOAD = 0,   /* r = input[a] at this element (per the input's broadcast) */
+    VF_EW_CONST,      /* r = imm */
+    VF_EW_ADD, VF_EW_SUB, VF_EW_MUL, VF_EW_DIV, VF_EW_MAX, VF_EW_MIN, /* r = ra . rb */
+    VF_EW_NEG, VF_EW_ABS, VF_EW_SQUARE, VF_EW_SQRT, VF_EW_RSQRT,        /* r = f(ra) */
+    VF_EW_EXP, VF_EW_LOG, VF_EW_LOG1P, VF_EW_TANH, VF_EW_SIGMOID, VF_EW_SOFTPLUS,
+    VF_EW_RELU,
+    VF_EW_LEAKY_RELU, /* r = ra > 0 ? ra : imm * ra */
+    VF_EW_STEP,       /* r = ra > 0 ? 1 : 0 */
+    VF_EW_SELECT,     /* r = ra > 0 ? rb : rc */
+    VF_EW_OP_COUNT
+} vf_ew_op;
+
+typedef enum vf_ew_bcast {
+    VF_BC_FULL = 0,   /* input has the outputs' shape [R, C] */
+    VF_BC_ROW = 1,    /* input [C]: the same row for every row (a bias) */
+    VF_BC_COL = 2,    /* input [R]: one value per row */
+    VF_BC_SCALAR = 3, /* input [1] */
+} vf_ew_bcast;
+
+#define VF_EW_MAX_CODE 64
+#define VF_EW_MAX_IN 8
+#define VF_EW_MAX_OUT 4
+
+typedef struct vf_ew_instr {
+    uint8_t op, a, b, c;
+    float imm;
+} vf_ew_instr;
+
+typedef struct vf_ew_program {
+    int n_code;
+    vf_ew_instr code[VF_EW_MAX_CODE];
+    int n_in;
+    uint8_t in_bcast[VF_EW_MAX_IN];   /* vf_ew_bcast per input */
+    int n_out;
+    uint8_t out_reg[VF_EW_MAX_OUT];   /* register stored to each output */
+} vf_ew_program;
+
+/* Runs p: out[k][i] = register out_reg[k] at element i. An output may alias
+ * a FULL input (read before written at the same element), never a broadcast
+ * input. */
+vf_status vf_elementwise(const vf_ew_program *p, const vf_tensor *const *in,
+                         const vf_tensor *const *out);
+/* Checks a program (operands refer to earlier registers, opcodes known). */
+vf_status vf_ew_validate(const vf_ew_program *p);
 
 /* ------------------------------------------------------------------ random */
 /* Philox4x32-10 keyed by a 64-bit seed; counter = (block, stream): element i of

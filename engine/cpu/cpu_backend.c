@@ -14,6 +14,7 @@
 typedef struct cpu_rec {
     vf_op op;
     vf_tensor t[VF_OP_MAX_ARGS];
+    vf_ew_program ew; /* copy of op.ew for elementwise ops */
 } cpu_rec;
 
 typedef struct cpu_program {
@@ -75,10 +76,12 @@ static vf_status cpu_run_op(vf_backend *be, const vf_op *op) {
     cpu_rec *r = &p->recs[p->n++];
     r->op = *op;
     for (int i = 0; i < op->nargs; i++) {
+        memset(&r->t[i], 0, sizeof r->t[i]); /* arena == NULL marks a NULL argument */
         if (!op->args[i]) continue;
         r->t[i] = *op->args[i];
         r->op.args[i] = NULL; /* fixed up at run time (recs may move while capturing) */
     }
+    if (op->ew) r->ew = *op->ew;
     return VF_OK;
 }
 
@@ -88,6 +91,7 @@ static vf_status cpu_program_run(vf_program *base) {
         vf_op op = p->recs[i].op;
         for (int a = 0; a < op.nargs; a++)
             op.args[a] = p->recs[i].t[a].arena ? &p->recs[i].t[a] : NULL;
+        if (op.ew) op.ew = &p->recs[i].ew;
         vf_status s = vf_cpu_run_op(&op);
         if (s != VF_OK) return s;
     }

@@ -442,6 +442,7 @@ vf_status vf_cpu_run_op(const vf_op *op) {
     case VF_OP_EMBEDDING_BACKWARD: k_embedding_backward(op); break;
     case VF_OP_ADAM: k_adam(op); break;
     case VF_OP_RNG: k_rng(op); break;
+    case VF_OP_ELEMENTWISE: return vf_cpu_elementwise(op);
     default: return vf_fail(VF_ERR_UNSUPPORTED, "cpu: op %s not implemented", vf_op_name(op->kind));
     }
     return VF_OK;

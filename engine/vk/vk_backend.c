@@ -12,6 +12,7 @@
  * one vkQueueSubmit. Barriers are inserted only where an op touches a range
  * that an earlier op since the last barrier wrote (or writes a range read). */
 #include "vk_internal.h"
+#include "vk_ew.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,13 +42,16 @@ typedef struct vk_tracker {
 } vk_tracker;
 
 typedef struct vk_pipe {
-    const char *shader;  /* points into vf_spirv_table */
+    const char *shader;  /* the module's name */
+    const char *src;     /* the module's generated GLSL, or NULL */
     uint32_t spec[VF_VK_MAX_SPEC];
     int nspec, nbind;
     VkPipeline pipe;
 } vk_pipe;
 
-typedef struct vk_module { const char *shader; VkShaderModule mod; } vk_module;
+/* A shader module: built in (shader points into vf_spirv_table) or generated
+ * at run time (src holds its GLSL, owned, and shader its owned name). */
+typedef struct vk_module { const char *shader; char *src; VkShaderModule mod; } vk_module;
 
 typedef struct vk_program {
     vf_program base;
@@ -85,6 +89,9 @@ typedef struct vk_backend {
     int nmods, cap_mods;
     PFN_vkCmdPushDescriptorSetKHR push_descriptors;
     vf_vk_tuning tuning;
+    void *shaderc;         /* run-time GLSL compiler, created on first use */
+    char pcache_path[1024];/* where the VkPipelineCache is saved ("" = nowhere) */
+    int pipes_at_load;     /* pipelines when the cache was loaded: save if more */
     vk_program *capture;
     bool profile;
     double ts_period_ns;
@@ -319,14 +326,14 @@ static const struct vf_spirv *find_spirv(const char *name) {
     return NULL;
 }
 
-static vf_status get_module(vk_backend *b, const char *name, vk_module **out) {
+/* Finds or creates the module for a built-in shader (src == NULL) or for
+ * generated GLSL (src != NULL, compiled through the SPIR-V cache). */
+static vf_status get_module(vk_backend *b, const char *name, const char *src, vk_module **out) {
     for (int i = 0; i < b->nmods; i++)
-        if (!strcmp(b->mods[i].shader, name)) {
+        if (!strcmp(b->mods[i].shader, name) && (!src || (b->mods[i].src && !strcmp(b->mods[i].src, src)))) {
             *out = &b->mods[i];
             return VF_OK;
         }
-    const struct vf_spirv *spv = find_spirv(name);
-    if (!spv) return vf_fail(VF_ERR_UNSUPPORTED, "vk: shader '%s' is not built into this library", name);
     if (b->nmods == b->cap_mods) {
         int cap = b->cap_mods ? 2 * b->cap_mods : 32;
         vk_module *m = realloc(b->mods, (size_t)cap * sizeof *m);
@@ -334,30 +341,63 @@ static vf_status get_module(vk_backend *b, const char *name, vk_module **out) {
         b->mods = m;
         b->cap_mods = cap;
     }
+    vk_module *m = &b->mods[b->nmods];
+    memset(m, 0, sizeof *m);
+    const uint32_t *code;
+    size_t bytes;
+    uint32_t *generated = NULL;
+    if (src) {
+        vf_status s = vf_ew_compile(&b->shaderc, src, &generated, &bytes);
+        if (s) return s;
+        code = generated;
+        m->src = strdup(src);
+        char *nm = strdup(name);
+        if (!m->src || !nm) {
+            free(generated);
+            free(m->src);
+            free(nm);
+            return vf_fail(VF_ERR_OOM, "vk: out of host memory");
+        }
+        m->shader = nm;
+    } else {
+        const struct vf_spirv *spv = find_spirv(name);
+        if (!spv) return vf_fail(VF_ERR_UNSUPPORTED, "vk: shader '%s' is not built into this library", name);
+        code = spv->code;
+        bytes = spv->bytes;
+        m->shader = spv->name;
+    }
     VkShaderModuleCreateInfo ci = {
         .sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
-        .codeSize = spv->bytes,
-        .pCode = spv->code,
+        .codeSize = bytes,
+        .pCode = code,
     };
-    vk_module *m = &b->mods[b->nmods];
-    VKCHECK(vkCreateShaderModule(b->dev, &ci, NULL, &m->mod), "vkCreateShaderModule");
-    m->shader = spv->name;
+    VkResult r = vkCreateShaderModule(b->dev, &ci, NULL, &m->mod);
+    free(generated);
+    if (r != VK_SUCCESS) {
+        if (src) {
+            free(m->src);
+            free((char *)m->shader);
+        }
+        return vf_fail(VF_ERR_DEVICE, "vk: vkCreateShaderModule(%s): %s", name, vf_vk_result_str(r));
+    }
     b->nmods++;
     *out = m;
     return VF_OK;
 }
 
-static vf_status get_pipeline(vk_backend *b, const vf_vk_dispatch *d, int nbind, vk_pipe **out) {
+static vf_status get_pipeline(vk_backend *b, const vf_vk_dispatch *d, const char *src, int nbind,
+                              vk_pipe **out) {
     for (int i = 0; i < b->npipes; i++) {
         vk_pipe *p = &b->pipes[i];
         if (p->nbind == nbind && p->nspec == d->nspec && !strcmp(p->shader, d->shader) &&
+            (!src || p->src == src) &&
             !memcmp(p->spec, d->spec, sizeof(uint32_t) * (size_t)d->nspec)) {
             *out = p;
             return VF_OK;
         }
     }
     vk_module *mod = NULL;
-    vf_status s = get_module(b, d->shader, &mod);
+    vf_status s = get_module(b, d->shader, src, &mod);
     if (s) return s;
     if (b->npipes == b->cap_pipes) {
         int cap = b->cap_pipes ? 2 * b->cap_pipes : 64;
@@ -392,6 +432,7 @@ static vf_status get_pipeline(vk_backend *b, const vf_vk_dispatch *d, int nbind,
     VKCHECK(vkCreateComputePipelines(b->dev, b->pcache, 1, &ci, NULL, &p->pipe),
             "vkCreateComputePipelines");
     p->shader = mod->shader;
+    p->src = mod->src;
     memcpy(p->spec, d->spec, sizeof p->spec);
     p->nspec = d->nspec;
     p->nbind = nbind;
@@ -440,9 +481,9 @@ static void track(vk_tracker *tr, const vf_op *op, uint32_t wmask) {
 }
 
 static vf_status record_dispatch(vk_backend *b, VkCommandBuffer cmd, const vf_op *op,
-                                 const vf_vk_dispatch *d) {
+                                 const vf_vk_dispatch *d, const char *src) {
     vk_pipe *p = NULL;
-    vf_status s = get_pipeline(b, d, op->nargs, &p);
+    vf_status s = get_pipeline(b, d, src, op->nargs, &p);
     if (s) return s;
     vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, p->pipe);
     VkDescriptorBufferInfo info[VF_OP_MAX_ARGS];
@@ -483,12 +524,46 @@ static vf_status record_dispatch(vk_backend *b, VkCommandBuffer cmd, const vf_op
     return VF_OK;
 }
 
+/* The dispatch of a fused elementwise op: its GLSL is the pipeline's key. The
+ * source is interned in the module table, so *src stays valid. */
+static vf_status plan_elementwise(vk_backend *b, const vf_op *op, vf_vk_dispatch *d, const char **src) {
+    char *glsl = vf_ew_glsl(op->ew);
+    if (!glsl) return vf_fail(VF_ERR_OOM, "vk: out of host memory");
+    char name[32];
+    snprintf(name, sizeof name, "ew_%016llx", (unsigned long long)vf_ew_hash(glsl, strlen(glsl)));
+    vk_module *m = NULL;
+    vf_status s = get_module(b, name, glsl, &m);
+    free(glsl);
+    if (s) return s;
+    const uint64_t total = (uint64_t)op->u[0] * op->u[1];
+    const uint32_t wg = b->tuning.wg_size ? b->tuning.wg_size : 64;
+    d->shader = m->shader;
+    d->spec[0] = wg;
+    d->nspec = 1;
+    d->groups[0] = (uint32_t)((total + wg - 1) / wg);
+    d->groups[1] = d->groups[2] = 1;
+    d->linear = true;
+    *src = m->src;
+    return VF_OK;
+}
+
 static vf_status vk_run_op(vf_backend *be, const vf_op *op) {
     vk_backend *b = (vk_backend *)be;
     vf_vk_dispatch d[VF_VK_MAX_PASSES];
     memset(d, 0, sizeof d);
-    int n = vf_vk_plan(&b->tuning, op, d);
-    if (n < 0) return VF_ERR_UNSUPPORTED;
+    const char *src = NULL;
+    int n;
+    uint32_t wmask;
+    if (op->kind == VF_OP_ELEMENTWISE) {
+        vf_status s = plan_elementwise(b, op, d, &src);
+        if (s) return s;
+        n = 1;
+        wmask = ((1u << op->u[3]) - 1) << op->u[2]; /* the outputs follow the inputs */
+    } else {
+        n = vf_vk_plan(&b->tuning, op, d);
+        if (n < 0) return VF_ERR_UNSUPPORTED;
+        wmask = vf_vk_write_mask(op);
+    }
     VkCommandBuffer cmd;
     vk_tracker *tr;
     if (b->capture) {
@@ -503,14 +578,13 @@ static vf_status vk_run_op(vf_backend *be, const vf_op *op) {
         cmd = b->cmd;
         tr = &b->track;
     }
-    uint32_t wmask = vf_vk_write_mask(op);
     if (hazard(tr, op, wmask)) {
         barrier(cmd);
         memset(tr, 0, sizeof *tr);
     }
     for (int i = 0; i < n; i++) {
         if (i > 0) barrier(cmd); /* passes depend on each other */
-        vf_status s = record_dispatch(b, cmd, op, &d[i]);
+        vf_status s = record_dispatch(b, cmd, op, &d[i], src);
         if (s) return s;
     }
     if (n > 1) memset(tr, 0, sizeof *tr);
@@ -610,18 +684,68 @@ static vf_status vk_profile(vf_backend *be, bool on) {
 
 /* ------------------------------------------------------------ lifecycle */
 
+/* The VkPipelineCache is saved per device UUID and driver version, so a new
+ * driver starts clean instead of feeding the old blob to the new compiler. */
+static void pipeline_cache_path(vk_backend *b) {
+    b->pcache_path[0] = '\0';
+    char dir[600];
+    if (!vf_cache_dir(dir, sizeof dir)) return;
+    char uuid[33];
+    for (int i = 0; i < 16; i++) snprintf(uuid + 2 * i, 3, "%02x", b->props.pipelineCacheUUID[i]);
+    snprintf(b->pcache_path, sizeof b->pcache_path, "%s/pipelines-%s-%08x.bin", dir, uuid,
+             b->props.driverVersion);
+}
+
+static void save_pipeline_cache(vk_backend *b) {
+    if (!b->pcache_path[0] || b->npipes <= b->pipes_at_load) return;
+    size_t n = 0;
+    if (vkGetPipelineCacheData(b->dev, b->pcache, &n, NULL) != VK_SUCCESS || n == 0) return;
+    void *data = malloc(n);
+    if (data && vkGetPipelineCacheData(b->dev, b->pcache, &n, data) == VK_SUCCESS)
+        vf_write_file_atomic(b->pcache_path, data, n, NULL, 0);
+    free(data);
+}
+
+static void *load_file(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    void *data = NULL;
+    if (fseek(f, 0, SEEK_END) == 0) {
+        long len = ftell(f);
+        if (len > 0 && len < (64l << 20) && fseek(f, 0, SEEK_SET) == 0) {
+            data = malloc((size_t)len);
+            if (data && fread(data, 1, (size_t)len, f) != (size_t)len) {
+                free(data);
+                data = NULL;
+            }
+            *n = (size_t)len;
+        }
+    }
+    fclose(f);
+    return data;
+}
+
 static void vk_destroy(vf_backend *be) {
     vk_backend *b = (vk_backend *)be;
     if (b->dev) {
         vkDeviceWaitIdle(b->dev);
         if (b->capture) program_destroy(&b->capture->base);
         for (int i = 0; i < b->npipes; i++) vkDestroyPipeline(b->dev, b->pipes[i].pipe, NULL);
-        for (int i = 0; i < b->nmods; i++) vkDestroyShaderModule(b->dev, b->mods[i].mod, NULL);
+        for (int i = 0; i < b->nmods; i++) {
+            vkDestroyShaderModule(b->dev, b->mods[i].mod, NULL);
+            if (b->mods[i].src) {
+                free(b->mods[i].src);
+                free((char *)b->mods[i].shader);
+            }
+        }
         for (int i = 0; i <= VF_OP_MAX_ARGS; i++) {
             if (b->layout[i]) vkDestroyPipelineLayout(b->dev, b->layout[i], NULL);
             if (b->dsl[i]) vkDestroyDescriptorSetLayout(b->dev, b->dsl[i], NULL);
         }
-        if (b->pcache) vkDestroyPipelineCache(b->dev, b->pcache, NULL);
+        if (b->pcache) {
+            save_pipeline_cache(b);
+            vkDestroyPipelineCache(b->dev, b->pcache, NULL);
+        }
         mem_destroy(b, &b->staging);
         mem_destroy(b, &b->dummy);
         if (b->fence) vkDestroyFence(b->dev, b->fence, NULL);
@@ -630,6 +754,7 @@ static void vk_destroy(vf_backend *be) {
     }
     free(b->pipes);
     free(b->mods);
+    vf_ew_compiler_release(b->shaderc);
     vf_vk_instance_destroy(b->inst, b->messenger);
     free(b);
 }
@@ -704,8 +829,20 @@ static vf_status create_device(vk_backend *b, const vf_vk_device_info *info) {
     b->xfer = cmds[1];
     VkFenceCreateInfo fi = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
     VKCHECK(vkCreateFence(b->dev, &fi, NULL, &b->fence), "vkCreateFence");
-    VkPipelineCacheCreateInfo pci = {.sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO};
-    VKCHECK(vkCreatePipelineCache(b->dev, &pci, NULL, &b->pcache), "vkCreatePipelineCache");
+    pipeline_cache_path(b);
+    size_t blob_len = 0;
+    void *blob = b->pcache_path[0] ? load_file(b->pcache_path, &blob_len) : NULL;
+    VkPipelineCacheCreateInfo pci = {.sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO,
+                                     .initialDataSize = blob ? blob_len : 0,
+                                     .pInitialData = blob};
+    VkResult pr = vkCreatePipelineCache(b->dev, &pci, NULL, &b->pcache);
+    if (pr != VK_SUCCESS && blob) { /* a corrupt blob: start empty */
+        pci.initialDataSize = 0;
+        pci.pInitialData = NULL;
+        pr = vkCreatePipelineCache(b->dev, &pci, NULL, &b->pcache);
+    }
+    free(blob);
+    if (pr != VK_SUCCESS) return vf_fail(VF_ERR_DEVICE, "vk: vkCreatePipelineCache: %s", vf_vk_result_str(pr));
 
     /* one push-descriptor set layout and pipeline layout per binding count */
     VkDescriptorSetLayoutBinding binds[VF_OP_MAX_ARGS];
