@@ -387,6 +387,7 @@ Test(errors, missing_device) {
     vf_backend *be = NULL;
     unsetenv("VKFLOW_DEVICE");
     if (vf_vk_create(&be) != VF_OK) cr_skip_test("no Vulkan device: %s", vf_last_error());
+    cr_expect_eq(vf_backend_validation_errors(be), 0, "validation messages creating the device");
     vf_backend_destroy(be);
     be = NULL;
     const char *reqs[] = {"no-such-device-xyz", "97"};
