@@ -2,6 +2,7 @@
  * would choose (the same rule as vf_vk_create, VKFLOW_DEVICE included). */
 #include "commands.h"
 #include "vkflow.h"
+#include "vk/vk_kernels.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,9 +34,18 @@ int cmd_devices(int argc, char **argv) {
         if (!d[i].usable) printf("      not usable: %s\n", d[i].unusable_reason);
         if (d[i].chosen) chosen = i;
     }
-    if (chosen >= 0)
+    if (chosen >= 0) {
         printf("\nvkflow would use [%d] %s (VKFLOW_DEVICE=<index|name> to override)\n",
                d[chosen].index, d[chosen].name);
+        vf_backend *be = NULL;
+        if (vf_vk_create(&be) == VF_OK) {
+            const vf_vk_tuning *t = vf_vk_backend_tuning(be);
+            printf("kernels: %s\n", t->why);
+            vf_backend_destroy(be);
+        } else {
+            printf("but it cannot be opened: %s\n", vf_last_error());
+        }
+    }
     else
         printf("\nno device chosen: %s\n", vf_last_error());
     free(d);
