@@ -211,7 +211,8 @@ vf_status vf_log_softmax_backward(const vf_tensor *y, const vf_tensor *dy,
                                   const vf_tensor *dx);
 
 /* Concatenation of n tensors [R, C_i] along the last axis into y [R, sum C_i];
- * backward splits dy into the dxs (NULL entries skipped). */
+ * backward splits dy into the dxs (every part is needed: its width places the
+ * next one). */
 vf_status vf_concat_forward(int n, const vf_tensor *const *xs, const vf_tensor *y);
 vf_status vf_concat_backward(int n, const vf_tensor *dy, const vf_tensor *const *dxs);
 /* y [R, w] = x[:, start:start+w]; backward writes dy into dx's columns and
