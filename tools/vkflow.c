@@ -10,7 +10,7 @@ static const vf_command commands[] = {
     {"inspect", "[--strict] TRACE", "summary of a pcap/pcapng or flow CSV", cmd_inspect},
     {"convert", "[--strict] [--layout L] IN OUT", "pcap->flow csv, pcap->pcap, csv->csv", cmd_convert},
     {"eval", "REAL SYN [--json F] [--html F]", "fidelity metrics of a synthetic trace vs a real one", cmd_eval},
-    {"baseline", "split|marginals [--seed N] REAL OUT..", "reference traces for eval: noise floor, marginals", cmd_baseline},
+    {"baseline", "split|marginals|floors [--seed N] REAL ..", "reference traces for eval: noise floor, marginals", cmd_baseline},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 
