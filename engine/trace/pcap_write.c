@@ -2,7 +2,8 @@
  *
  * Each record becomes one IPv4/IPv6 packet of its IP total length: a valid
  * header (checksum for IPv4), then for TCP/UDP/ICMP/ICMPv6 (first fragments
- * only) a minimal L4 header with a correct checksum, then zero payload up to
+ * only) a minimal L4 header with a correct checksum (IGMP: a membership
+ * query; ICMP errors: a quoted inner header), then zero payload up to
  * the length. Fields not modelled get fixed values: TCP seq/ack 0, data
  * offset 5, window 65535; ICMP id/seq 0. A length too small for the headers
  * is raised to the header size (so generated records always give a valid
@@ -32,6 +33,7 @@ static uint32_t l4_len(const vf_record *r) {
     case 6: return 20;
     case 17: return 8;
     case 1: case 58: return 8;
+    case 2: return 8;
     default: return 0;
     }
 }
@@ -94,11 +96,42 @@ static uint32_t build(const vf_record *r, uint8_t *buf) {
             wr16(p4 + 6, c ? c : 0xffff);
             break;
         }
-        case 1: case 58:
-            p4[0] = (uint8_t)(r->dport >> 8);
+        case 1: case 58: {
+            uint8_t type = (uint8_t)(r->dport >> 8);
+            p4[0] = type;
             p4[1] = (uint8_t)r->dport;
+            /* error messages (v4: unreachable, source quench, redirect, time
+             * exceeded, parameter problem; v6: types 1-4) quote the
+             * offending datagram: give them an inner header going the other
+             * way, so dissectors do not read zeros as a bogus IP header */
+            bool err4 = r->proto == 1 && (type == 3 || type == 4 || type == 5 || type == 11 || type == 12);
+            bool err6 = r->proto == 58 && type >= 1 && type <= 4;
+            uint8_t *in = p4 + 8;
+            if (err4 && vf_addr_is_v4(&r->src) && l4total >= 8 + 28) {
+                in[0] = 0x45;
+                wr16(in + 2, 28);
+                in[8] = 64;
+                in[9] = 17;
+                memcpy(in + 12, ip + 16, 4);
+                memcpy(in + 16, ip + 12, 4);
+                wr16(in + 10, fold(sum16(in, 20, 0)));
+                wr16(in + 24, 8); /* UDP length; checksum 0 = none (IPv4) */
+            } else if (err6 && v6 && l4total >= 8 + 40) {
+                in[0] = 0x60;
+                in[6] = 59; /* no next header */
+                in[7] = 64;
+                memcpy(in + 8, ip + 24, 16);
+                memcpy(in + 24, ip + 8, 16);
+            }
             /* ICMPv4's checksum has no pseudo-header; ICMPv6's has */
             wr16(p4 + 2, fold(sum16(p4, l4total, r->proto == 58 ? pseudo : 0)));
+            break;
+        }
+        case 2:
+            /* IGMP: a general membership query (v2 if 8 bytes, v3 with no
+             * sources if longer); type is not modelled */
+            p4[0] = 0x11;
+            wr16(p4 + 2, fold(sum16(p4, l4total, 0)));
             break;
         default: break;
         }
