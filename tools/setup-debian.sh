@@ -8,6 +8,7 @@ packages="
   libvulkan-dev mesa-vulkan-drivers vulkan-validationlayers vulkan-tools
   glslc libshaderc-dev spirv-tools glslang-dev
   libconfig-dev libpcap-dev libcriterion-dev libopenblas-dev
+  gnuplot-nox chromium
 "
 
 SUDO=""
