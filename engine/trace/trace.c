@@ -62,7 +62,8 @@ vf_status vf_trace_skip(vf_trace *t, bool strict, vf_skip_reason why, const char
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (strict) return vf_fail(VF_ERR_FORMAT, "%s", msg);
+    /* frames that are valid but not IP are not errors, even in strict mode */
+    if (strict && why != VF_SKIP_NOT_IP) return vf_fail(VF_ERR_FORMAT, "%s", msg);
     if (vf_trace_skipped_total(t) == 0) snprintf(t->first_skip, sizeof t->first_skip, "%s", msg);
     t->skipped[why]++;
     return VF_OK;

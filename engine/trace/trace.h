@@ -8,7 +8,8 @@
  * "x.pcap: packet 41: ..."). Readers are lenient by default: a bad record is
  * skipped and counted by reason (vf_trace.skipped[]), and the first such
  * message is kept in vf_trace.first_skip; with strict = true the first bad
- * record is an error. */
+ * record is an error (frames that are simply not IP, like ARP, are counted
+ * in both modes). */
 #ifndef VKFLOW_TRACE_H
 #define VKFLOW_TRACE_H
 

@@ -1,0 +1,322 @@
+/* Bad input: every case gets a clear message naming the place (file, packet
+ * number or line, field); lenient mode skips and counts, strict stops. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "trace/trace.h"
+
+#define PATHSPIDER VKFLOW_SHARED_DATA "/pcap_enterprise_pathspider_real_2012-11-23.pcap"
+
+static char path_buf[256];
+
+static const char *write_file(const char *name, const void *data, size_t len) {
+    snprintf(path_buf, sizeof path_buf, "/tmp/vkflow_bad_%d_%s", (int)getpid(), name);
+    FILE *f = fopen(path_buf, "wb");
+    cr_assert(f);
+    if (len) cr_assert_eq(fwrite(data, 1, len, f), len);
+    fclose(f);
+    return path_buf;
+}
+
+static const char *write_text(const char *name, const char *s) { return write_file(name, s, strlen(s)); }
+
+static void expect_error(const char *path, bool strict, vf_status want, const char *needle) {
+    vf_read_options o = {0};
+    o.strict = strict;
+    vf_trace t;
+    vf_status st = vf_trace_read(path, &o, &t);
+    cr_assert_eq(st, want, "status %s, message: %s", vf_status_name(st), vf_last_error());
+    cr_assert(strstr(vf_last_error(), needle), "message '%s' lacks '%s'", vf_last_error(), needle);
+    unlink(path);
+}
+
+/* lenient read: succeeds, skips `skipped` records for `why`, first message has needle */
+static void expect_skip(const char *path, vf_skip_reason why, uint64_t skipped, size_t kept, const char *needle) {
+    vf_trace t;
+    vf_status st = vf_trace_read(path, NULL, &t);
+    cr_assert_eq(st, VF_OK, "%s", vf_last_error());
+    cr_assert_eq(t.skipped[why], skipped, "skipped %llu", (unsigned long long)t.skipped[why]);
+    cr_assert_eq(t.n, kept);
+    cr_assert(strstr(t.first_skip, needle), "first skip '%s' lacks '%s'", t.first_skip, needle);
+    vf_trace_free(&t);
+}
+
+/* ------------------------------------------------------------------ pcap */
+
+static void le32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
+
+/* pcap global header (usec) */
+static size_t pcap_header(uint8_t *b, uint32_t linktype, uint32_t snap) {
+    memset(b, 0, 24);
+    le32(b, 0xa1b2c3d4);
+    b[4] = 2; b[6] = 4;
+    le32(b + 16, snap);
+    le32(b + 20, linktype);
+    return 24;
+}
+
+static size_t pcap_packet(uint8_t *b, const uint8_t *data, uint32_t caplen, uint32_t len) {
+    le32(b, 1500000000);
+    le32(b + 4, 1);
+    le32(b + 8, caplen);
+    le32(b + 12, len);
+    memcpy(b + 16, data, caplen);
+    return 16 + caplen;
+}
+
+/* Ethernet + IPv4 + UDP frame, 42 bytes */
+static void udp_frame(uint8_t *f) {
+    memset(f, 0, 42);
+    f[12] = 0x08; f[13] = 0x00;
+    uint8_t *ip = f + 14;
+    ip[0] = 0x45; ip[3] = 28; ip[8] = 64; ip[9] = 17;
+    ip[12] = 10; ip[15] = 1; ip[16] = 10; ip[19] = 2;
+    uint8_t *u = ip + 20;
+    u[0] = 0x30; u[1] = 0x39; u[2] = 0; u[3] = 53; u[5] = 8;
+}
+
+Test(trace_bad, empty_file) {
+    expect_error(write_file("empty.pcap", "", 0), false, VF_ERR_FORMAT, "empty file");
+}
+
+Test(trace_bad, wrong_magic) {
+    const uint8_t junk[] = {0x01, 0x02, 0x03, 0x04, 0xff, 0x00, 0x10, 0x20};
+    expect_error(write_file("magic.pcap", junk, sizeof junk), false, VF_ERR_FORMAT, "unknown file format");
+}
+
+Test(trace_bad, unsupported_link_type) {
+    uint8_t b[64];
+    size_t n = pcap_header(b, 147, 65535); /* USER0 */
+    expect_error(write_file("lt.pcap", b, n), false, VF_ERR_UNSUPPORTED, "link type 147");
+}
+
+Test(trace_bad, truncated_pcap_file) {
+    /* the real capture cut in the middle of a packet */
+    FILE *f = fopen(PATHSPIDER, "rb");
+    cr_assert(f);
+    static uint8_t buf[100000];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    cr_assert_eq(n, sizeof buf);
+    const char *p = write_file("trunc.pcap", buf, n);
+    vf_trace t;
+    cr_assert_eq(vf_trace_read(p, NULL, &t), VF_OK, "%s", vf_last_error());
+    cr_assert_eq(t.skipped[VF_SKIP_TRUNC_FILE], 1);
+    cr_assert_gt(t.n, 1000);
+    char want[64];
+    snprintf(want, sizeof want, "packet %llu: truncated", (unsigned long long)t.n_input + 1);
+    vf_trace_free(&t);
+    expect_error(write_file("trunc.pcap", buf, n), true, VF_ERR_FORMAT, want);
+}
+
+Test(trace_bad, truncated_global_header) {
+    uint8_t b[64];
+    size_t n = pcap_header(b, 1, 65535);
+    expect_error(write_file("hdr.pcap", b, n - 6), false, VF_ERR_FORMAT, "truncated");
+}
+
+Test(trace_bad, snaplen_truncated_packets) {
+    uint8_t b[512], fr[42];
+    size_t n = pcap_header(b, 1, 65535);
+    udp_frame(fr);
+    n += pcap_packet(b + n, fr, 42, 42);   /* whole */
+    n += pcap_packet(b + n, fr, 20, 42);   /* cut in the IPv4 header */
+    n += pcap_packet(b + n, fr, 36, 42);   /* cut before the UDP ports */
+    n += pcap_packet(b + n, fr, 10, 42);   /* cut in the Ethernet header */
+    const char *p = write_file("snap.pcap", b, n);
+    vf_trace t;
+    cr_assert_eq(vf_trace_read(p, NULL, &t), VF_OK, "%s", vf_last_error());
+    cr_assert_eq(t.n, 1);
+    cr_assert_eq(t.recs[0].sport, 12345);
+    cr_assert_eq(t.recs[0].dport, 53);
+    cr_assert_eq(t.skipped[VF_SKIP_TRUNC_IP], 1);
+    cr_assert_eq(t.skipped[VF_SKIP_TRUNC_L4], 1);
+    cr_assert_eq(t.skipped[VF_SKIP_TRUNC_L2], 1);
+    cr_assert(strstr(t.first_skip, "packet 2: IPv4 header needs 20 bytes (20 of 42 bytes captured)"), "%s",
+              t.first_skip);
+    vf_trace_free(&t);
+    expect_error(write_file("snap.pcap", b, n), true, VF_ERR_FORMAT, "packet 2: IPv4 header needs 20 bytes");
+}
+
+Test(trace_bad, bad_ip_header) {
+    uint8_t b[256], fr[42];
+    size_t n = pcap_header(b, 1, 65535);
+    udp_frame(fr);
+    fr[14] = 0x43; /* IHL 3 */
+    n += pcap_packet(b + n, fr, 42, 42);
+    expect_error(write_file("ihl.pcap", b, n), true, VF_ERR_FORMAT, "packet 1: IPv4 IHL below 5");
+}
+
+Test(trace_bad, non_ip_frames_counted) {
+    uint8_t b[256], fr[42];
+    size_t n = pcap_header(b, 1, 65535);
+    udp_frame(fr);
+    fr[12] = 0x08; fr[13] = 0x06; /* ARP */
+    n += pcap_packet(b + n, fr, 42, 42);
+    expect_skip(write_file("arp.pcap", b, n), VF_SKIP_NOT_IP, 1, 0, "packet 1: ethertype is not IPv4/IPv6");
+}
+
+Test(trace_bad, link_layers) {
+    /* the same UDP packet behind each supported link layer */
+    uint8_t fr[42];
+    udp_frame(fr);
+    const uint8_t *ip = fr + 14;
+    struct { uint32_t lt; uint8_t hdr[24]; size_t hl; } cases[] = {
+        {101, {0}, 0},                                                  /* raw IP */
+        {228, {0}, 0},                                                  /* IPv4 */
+        {0, {2, 0, 0, 0}, 4},                                           /* BSD null, host order */
+        {108, {0, 0, 0, 2}, 4},                                         /* OpenBSD loop, network order */
+        {113, {0, 0, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0x08, 0x00}, 16}, /* Linux SLL */
+        {276, {0x08, 0x00}, 20},                                        /* Linux SLL2 */
+        {1, {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x81, 0x00, 0, 5, 0x88, 0xa8, 0, 7, 0x08, 0x00}, 22}, /* QinQ */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        uint8_t frame[128], b[256];
+        memcpy(frame, cases[k].hdr, cases[k].hl);
+        memcpy(frame + cases[k].hl, ip, 28);
+        size_t n = pcap_header(b, cases[k].lt, 65535);
+        n += pcap_packet(b + n, frame, (uint32_t)(cases[k].hl + 28), (uint32_t)(cases[k].hl + 28));
+        const char *p = write_file("lt.pcap", b, n);
+        vf_trace t;
+        cr_assert_eq(vf_trace_read(p, NULL, &t), VF_OK, "link type %u: %s", cases[k].lt, vf_last_error());
+        cr_assert_eq(t.n, 1, "link type %u: %s", cases[k].lt, t.first_skip);
+        cr_assert_eq(t.recs[0].dport, 53, "link type %u", cases[k].lt);
+        cr_assert_eq(t.recs[0].length, 28);
+        vf_trace_free(&t);
+        unlink(p);
+    }
+}
+
+/* ------------------------------------------------------------------- CSV */
+
+#define UGR_HEADER "te,td,sa,da,sp,dp,pr,flg,fwd,stos,pkt,byt,type\n"
+#define UGR_ROW "2016-04-11 00:01:39,22.052,45.202.195.102,42.219.156.227,17784,22,TCP,.AP.S.,0,0,35,3928,background\n"
+
+Test(trace_bad, csv_empty) {
+    expect_error(write_text("empty.csv", "\n\n"), false, VF_ERR_FORMAT, "empty file");
+}
+
+Test(trace_bad, csv_header_only_is_empty_trace) {
+    const char *p = write_text("hdr.csv", UGR_HEADER);
+    vf_trace t;
+    cr_assert_eq(vf_trace_read(p, NULL, &t), VF_OK, "%s", vf_last_error());
+    cr_assert_eq(t.n, 0);
+    vf_trace_free(&t);
+    unlink(p);
+}
+
+Test(trace_bad, csv_unknown_header) {
+    expect_error(write_text("hdr.csv", "a,b,c\n1,2,3\n"), false, VF_ERR_FORMAT, "hdr.csv:1: header: no column for 'srcip'");
+}
+
+Test(trace_bad, csv_wrong_column_count) {
+    const char *text = UGR_HEADER UGR_ROW "2016-04-11 00:01:47,0.044,42.219.154.189,133.27.5.130,25,64162,TCP\n" UGR_ROW;
+    expect_skip(write_text("cols.csv", text), VF_SKIP_CSV_COLUMNS, 1, 2, "cols.csv:3: 7 columns, the header has 13");
+    expect_error(write_text("cols.csv", text), true, VF_ERR_FORMAT, "cols.csv:3: 7 columns, the header has 13");
+}
+
+Test(trace_bad, csv_non_numeric_field) {
+    const char *text = UGR_HEADER UGR_ROW
+        "2016-04-11 00:01:47,0.044,42.219.154.189,133.27.5.130,abc,64162,TCP,.AP.S.,0,0,2,138,background\n";
+    expect_skip(write_text("num.csv", text), VF_SKIP_CSV_FIELD, 1, 1,
+                "num.csv:3: field 'sp': 'abc' is not a port number 0..65535");
+    expect_error(write_text("num.csv", text), true, VF_ERR_FORMAT, "num.csv:3: field 'sp': 'abc'");
+}
+
+Test(trace_bad, csv_out_of_range_port) {
+    const char *text = UGR_HEADER
+        "2016-04-11 00:01:47,0.044,42.219.154.189,133.27.5.130,25,70000,TCP,.AP.S.,0,0,2,138,background\n";
+    expect_error(write_text("port.csv", text), true, VF_ERR_FORMAT, "port.csv:2: field 'dp': '70000' is not a port");
+}
+
+Test(trace_bad, csv_out_of_range_address) {
+    const char *text = UGR_HEADER
+        "2016-04-11 00:01:47,0.044,42.219.154.256,133.27.5.130,25,80,TCP,.AP.S.,0,0,2,138,background\n";
+    expect_error(write_text("addr.csv", text), true, VF_ERR_FORMAT,
+                 "addr.csv:2: field 'sa': '42.219.154.256' is not an IPv4/IPv6 address");
+    /* integer form out of range (NetShare layout) */
+    const char *ns = "srcip,dstip,srcport,dstport,proto,ts,td,pkt,byt,type\n"
+                     "4294967296,1,1,2,TCP,1460332876948000,0.5,1,40,x\n";
+    expect_error(write_text("addr2.csv", ns), true, VF_ERR_FORMAT, "addr2.csv:2: field 'srcip': '4294967296'");
+}
+
+Test(trace_bad, csv_bad_time_and_proto) {
+    const char *text = UGR_HEADER
+        "2016-13-11 00:01:47,0.044,42.219.154.1,133.27.5.130,25,80,TCP,.AP.S.,0,0,2,138,background\n"
+        "2016-04-11 00:01:47,0.044,42.219.154.1,133.27.5.130,25,80,XTP,.AP.S.,0,0,2,138,background\n"
+        "2016-04-11 00:01:47,-1,42.219.154.1,133.27.5.130,25,80,TCP,.AP.S.,0,0,2,138,background\n"
+        "2016-04-11 00:01:47,0.5,42.219.154.1,133.27.5.130,25,80,TCP,.AX.S.,0,0,2,138,background\n";
+    const char *p = write_text("time.csv", text);
+    vf_trace t;
+    cr_assert_eq(vf_trace_read(p, NULL, &t), VF_OK);
+    cr_assert_eq(t.n, 0);
+    cr_assert_eq(t.skipped[VF_SKIP_CSV_FIELD], 4);
+    cr_assert(strstr(t.first_skip, "time.csv:2: field 'te': '2016-13-11 00:01:47' is not a date-time"), "%s", t.first_skip);
+    vf_trace_free(&t);
+    expect_error(write_text("time.csv", UGR_HEADER "2016-04-11 00:01:47,0.044,42.219.154.1,133.27.5.130,25,80,XTP,.AP.S.,0,0,2,138,b\n"),
+                 true, VF_ERR_FORMAT, "field 'pr': 'XTP' is not a protocol");
+    expect_error(write_text("time.csv", UGR_HEADER "2016-04-11 00:01:47,-1,42.219.154.1,133.27.5.130,25,80,TCP,.AP.S.,0,0,2,138,b\n"),
+                 true, VF_ERR_FORMAT, "field 'td': '-1' is not a non-negative duration");
+    expect_error(write_text("time.csv", UGR_HEADER "2016-04-11 00:01:47,1,42.219.154.1,133.27.5.130,25,80,TCP,.AX.S.,0,0,2,138,b\n"),
+                 true, VF_ERR_FORMAT, "field 'flg': '.AX.S.' is not TCP flags");
+}
+
+Test(trace_bad, csv_binary_garbage) {
+    const uint8_t junk[] = {'t', 'e', ',', 0, 1, 2, '\n'};
+    expect_error(write_file("nul.csv", junk, sizeof junk), false, VF_ERR_FORMAT, "unknown file format");
+    const char txt[] = "te,td\nab\0cd\n";
+    expect_error(write_file("nul2.csv", txt, sizeof txt - 1), false, VF_ERR_FORMAT, "nul2.csv:2: NUL byte");
+}
+
+Test(trace_bad, csv_quotes_and_crlf) {
+    const char *text = "srcip,dstip,srcport,dstport,proto,ts,td,pkt,byt,label\r\n"
+                       "\"10.0.0.1\",10.0.0.2,1,2,TCP,1460332876948000,0.5,3,40,\"evil, \"\"quoted\"\"\"\r\n";
+    const char *p = write_text("q.csv", text);
+    vf_trace t;
+    cr_assert_eq(vf_trace_read(p, NULL, &t), VF_OK, "%s", vf_last_error());
+    cr_assert_eq(t.n, 1, "%s", t.first_skip);
+    cr_assert_str_eq(t.labels[t.recs[0].label], "evil, \"quoted\"");
+    cr_assert_eq(t.recs[0].pkts, 3);
+    vf_trace_free(&t);
+    unlink(p);
+}
+
+Test(trace_bad, csv_mapping_missing_column) {
+    vf_csv_layout L;
+    memset(&L, 0, sizeof L);
+    L.n_cols = 2;
+    strcpy(L.col_name[0], "sa");
+    L.role[0] = VF_COL_SRCIP;
+    strcpy(L.col_name[1], "nonexistent");
+    L.role[1] = VF_COL_DSTIP;
+    vf_read_options o = {0};
+    o.layout = &L;
+    const char *p = write_text("map.csv", UGR_HEADER UGR_ROW);
+    vf_trace t;
+    cr_assert_eq(vf_trace_read(p, &o, &t), VF_ERR_FORMAT);
+    cr_assert(strstr(vf_last_error(), "map.csv:1: column 'nonexistent' (mapped to dstip) is not in the header"), "%s",
+              vf_last_error());
+    unlink(p);
+}
+
+Test(trace_bad, csv_auto_layouts) {
+    /* an Argus-like export, found by column aliases, epoch ms guessed */
+    const char *text = "StartTime,Dur,Proto,SrcAddr,Sport,DstAddr,Dport,TotPkts,TotBytes,Label\n"
+                       "1460332876948,1.5,udp,2001:db8::1,53,2001:db8::2,5353,4,400,flow=bg\n";
+    const char *p = write_text("argus.csv", text);
+    vf_trace t;
+    cr_assert_eq(vf_trace_read(p, NULL, &t), VF_OK, "%s", vf_last_error());
+    cr_assert_str_eq(t.layout.name, "auto");
+    cr_assert_eq(t.layout.time_unit, VF_TIME_MS);
+    cr_assert_eq(t.n, 1);
+    cr_assert_eq(t.recs[0].ts_ns, 1460332876948000000ll);
+    cr_assert_eq(t.recs[0].dur_ns, 1500000000ll);
+    cr_assert_eq(t.recs[0].proto, 17);
+    cr_assert_eq(t.recs[0].ip_version, 6);
+    cr_assert_eq(t.recs[0].pkts, 4);
+    vf_trace_free(&t);
+    unlink(p);
+}
