@@ -6,6 +6,8 @@
  * (>= 128 on every Vulkan device). reduce_wg must be a power of two. */
 #include "vk_kernels.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <vulkan/vulkan.h>
 
 #define VENDOR_AMD 0x1002u
@@ -68,6 +70,21 @@ void vf_vk_choose_tuning(uint32_t vendor_id, uint32_t driver_id, int device_type
         t.reduce_wg = 128;
         mm(&t, 64, 64, 8, 8, 8, true);
         t.why = "unknown vendor: safe defaults (64x64 shared-memory tiles, 64 threads)";
+    }
+    /* VKFLOW_MATMUL="BM,BN,BK,TM,TN,SHARED" overrides the GEMM tiles, for
+     * measuring variants (vkflow bench ops --filter matmul) without a rebuild. */
+    const char *env = getenv("VKFLOW_MATMUL");
+    if (env && *env) {
+        unsigned v[6];
+        if (sscanf(env, "%u,%u,%u,%u,%u,%u", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) == 6 &&
+            v[0] && v[1] && v[2] && v[3] && v[4] && v[0] % v[3] == 0 && v[1] % v[4] == 0 &&
+            (v[0] / v[3]) * (v[1] / v[4]) <= 1024 && v[3] * v[4] <= 256) {
+            mm(&t, v[0], v[1], v[2], v[3], v[4], v[5] != 0);
+            t.why = "VKFLOW_MATMUL override";
+        } else {
+            fprintf(stderr, "vkflow: ignoring VKFLOW_MATMUL=\"%s\" (want BM,BN,BK,TM,TN,SHARED "
+                            "with BM %% TM == 0, BN %% TN == 0, <= 1024 threads)\n", env);
+        }
     }
     *out = t;
 }
