@@ -1,0 +1,780 @@
+/* vkflow graph executor: DCE, elementwise fusion, memory planning, lowering
+ * to engine calls, capture and replay. See exec.h for the model. */
+#include "exec.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define TRY(x) do { vf_status s_ = (x); if (s_) return s_; } while (0)
+#define END INT_MAX /* position of the program's outputs and optimizer updates */
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+enum { ST_NODE, ST_EW, ST_ADAM };
+
+typedef struct step {
+    int kind;
+    int node;                 /* ST_NODE: the node; ST_EW: last member; ST_ADAM: update index */
+    vf_ew_program ew;         /* ST_EW */
+    int n_in, in_node[VF_EW_MAX_IN];
+    int n_out, out_node[VF_EW_MAX_OUT];
+    int members;
+} step;
+
+typedef struct prog {
+    char *name;
+    int n_out, *outs;
+    int n_upd, *upd_param, *upd_grad;
+    vf_adam_config adam;
+    float lr;
+    bool *live;
+    int *group;               /* per node: group id of a fused EW node, else -1 */
+    step *steps;
+    int n_steps;
+    int64_t *off;             /* per node: activation offset, -1 none */
+    vf_tensor *t;             /* per node */
+    vf_tensor *aux;           /* per node, 2 each */
+    vf_tensor *m, *v;         /* per update */
+    vf_tensor sched;
+    vf_program *cap;
+    vf_prog_stats st;
+    int runs;
+    double t_scalars, t_total;
+} prog;
+
+struct vf_exec {
+    vf_graph *g;
+    vf_backend *be;
+    vf_exec_opts o;
+    int n_prog;
+    prog *p;
+    vf_arena *persist, *act;
+    vf_tensor *pt;            /* persistent tensors per node */
+    bool *has_pt;
+    vf_tensor ctr;
+    int64_t runs;
+    size_t act_bytes;
+};
+
+static size_t align_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
+
+static bool persistent(const vf_gnode *n) {
+    return n->op == VF_G_INPUT || n->op == VF_G_PARAM || n->op == VF_G_CONST;
+}
+
+static int n_aux(const vf_gnode *n) {
+    return n->op == VF_G_BATCHNORM || n->op == VF_G_LAYERNORM || n->op == VF_G_NORM_BWD ? 2 : 0;
+}
+
+/* [len] of aux k */
+static int64_t aux_len(const vf_graph *g, const vf_gnode *n) {
+    if (n->op == VF_G_LAYERNORM) return vf_gnode_rows(n);
+    if (n->op == VF_G_NORM_BWD) return vf_gnode_cols(&g->nodes[n->in[0]]);
+    return vf_gnode_cols(n);
+}
+
+static size_t node_bytes(const vf_graph *g, const vf_gnode *n, size_t al) {
+    size_t b = align_up((size_t)vf_gnode_numel(n) * 4, al);
+    for (int k = 0; k < n_aux(n); k++) b += align_up((size_t)aux_len(g, n) * 4, al);
+    return b;
+}
+
+/* ------------------------------------------------------------- consumers */
+
+typedef struct cons {
+    int *start, *list;        /* CSR: consumers of node i are list[start[i] .. start[i+1]) */
+} cons;
+
+static vf_status build_cons(const vf_graph *g, const bool *live, const prog *p, cons *c) {
+    int n = g->n;
+    c->start = calloc((size_t)n + 1, sizeof(int));
+    int total = 0;
+    for (int i = 0; i < n; i++)
+        if (live[i]) total += g->nodes[i].n_in;
+    total += p->n_out + p->n_upd;
+    c->list = malloc((size_t)(total + 1) * sizeof(int));
+    int *fill = calloc((size_t)n + 1, sizeof(int));
+    if (!c->start || !c->list || !fill) {
+        free(fill);
+        return vf_fail(VF_ERR_OOM, "compile: out of memory");
+    }
+    for (int i = 0; i < n; i++)
+        if (live[i])
+            for (int k = 0; k < g->nodes[i].n_in; k++) c->start[g->nodes[i].in[k] + 1]++;
+    for (int k = 0; k < p->n_out; k++) c->start[p->outs[k] + 1]++;
+    for (int k = 0; k < p->n_upd; k++) c->start[p->upd_grad[k] + 1]++;
+    for (int i = 0; i < n; i++) c->start[i + 1] += c->start[i];
+    for (int i = 0; i < n; i++)
+        if (live[i])
+            for (int k = 0; k < g->nodes[i].n_in; k++) {
+                int s = g->nodes[i].in[k];
+                c->list[c->start[s] + fill[s]++] = i;
+            }
+    for (int k = 0; k < p->n_out; k++) c->list[c->start[p->outs[k]] + fill[p->outs[k]]++] = END;
+    for (int k = 0; k < p->n_upd; k++) c->list[c->start[p->upd_grad[k]] + fill[p->upd_grad[k]]++] = END;
+    free(fill);
+    return VF_OK;
+}
+
+/* --------------------------------------------------------------- fusion */
+
+typedef struct group {
+    int n, cap;
+    int *m;                   /* members, ascending */
+} group;
+
+static bool is_member(const prog *p, int node, int G) { return node != END && p->group[node] == G; }
+
+/* Builds the vf_ew_program of group G. Returns false if it breaks a limit. */
+static bool codegen(const vf_graph *g, const prog *p, const cons *c, const group *G, int gid, step *s) {
+    memset(s, 0, sizeof *s);
+    s->kind = ST_EW;
+    vf_ew_program *e = &s->ew;
+    int reg[VF_EW_MAX_CODE * 2];
+    uint8_t in_bc[VF_EW_MAX_IN];
+    int n_const = 0;
+    float cval[VF_EW_MAX_CODE];
+    int creg[VF_EW_MAX_CODE];
+    for (int mi = 0; mi < G->n; mi++) {
+        const vf_gnode *N = &g->nodes[G->m[mi]];
+        int r[3] = {0, 0, 0};
+        for (int k = 0; k < N->n_in; k++) {
+            int src = N->in[k];
+            int found = -1;
+            if (is_member(p, src, gid)) {
+                for (int j = 0; j < mi; j++)
+                    if (G->m[j] == src) found = reg[j];
+            } else if (g->nodes[src].op == VF_G_CONST) {
+                float v = g->nodes[src].imm;
+                for (int j = 0; j < n_const; j++)
+                    if (memcmp(&cval[j], &v, sizeof v) == 0) found = creg[j];
+                if (found < 0) {
+                    if (e->n_code >= VF_EW_MAX_CODE || n_const >= VF_EW_MAX_CODE) return false;
+                    e->code[e->n_code] = (vf_ew_instr){VF_EW_CONST, 0, 0, 0, v};
+                    cval[n_const] = v;
+                    creg[n_const++] = found = e->n_code++;
+                }
+            } else {
+                int idx = -1;
+                for (int j = 0; j < s->n_in; j++)
+                    if (s->in_node[j] == src && in_bc[j] == N->bc[k]) idx = j;
+                if (idx < 0) {
+                    if (s->n_in >= VF_EW_MAX_IN) return false;
+                    idx = s->n_in++;
+                    s->in_node[idx] = src;
+                    in_bc[idx] = N->bc[k];
+                    e->in_bcast[idx] = N->bc[k];
+                }
+                /* one LOAD per input, reused */
+                for (int j = 0; j < e->n_code && found < 0; j++)
+                    if (e->code[j].op == VF_EW_LOAD && e->code[j].a == idx) found = j;
+                if (found < 0) {
+                    if (e->n_code >= VF_EW_MAX_CODE) return false;
+                    e->code[e->n_code] = (vf_ew_instr){VF_EW_LOAD, (uint8_t)idx, 0, 0, 0};
+                    found = e->n_code++;
+                }
+            }
+            r[k] = found;
+        }
+        if (N->ew == VF_EW_LOAD) {
+            reg[mi] = r[0];
+        } else {
+            if (e->n_code >= VF_EW_MAX_CODE) return false;
+            e->code[e->n_code] = (vf_ew_instr){(uint8_t)N->ew, (uint8_t)r[0], (uint8_t)r[1], (uint8_t)r[2], N->imm};
+            reg[mi] = e->n_code++;
+        }
+        /* an output if anything outside the group reads it */
+        int node = G->m[mi];
+        bool ext = false;
+        for (int q = c->start[node]; q < c->start[node + 1]; q++)
+            if (!is_member(p, c->list[q], gid)) ext = true;
+        if (ext) {
+            if (s->n_out >= VF_EW_MAX_OUT) return false;
+            e->out_reg[s->n_out] = (uint8_t)reg[mi];
+            s->out_node[s->n_out++] = node;
+        }
+    }
+    e->n_in = s->n_in;
+    e->n_out = s->n_out;
+    s->members = G->n;
+    s->node = G->m[G->n - 1];
+    return s->n_out > 0;
+}
+
+static bool same_rc(const vf_gnode *a, const vf_gnode *b) {
+    return vf_gnode_rows(a) == vf_gnode_rows(b) && vf_gnode_cols(a) == vf_gnode_cols(b);
+}
+
+/* Tries to add node n to group gid: every value of the group read outside
+ * it must be read after n (the group runs at its last member's place). */
+static bool try_add(const vf_graph *g, prog *p, const cons *c, group *gr, int gid, int n) {
+    group *G = &gr[gid];
+    if (!same_rc(&g->nodes[G->m[0]], &g->nodes[n])) return false;
+    for (int i = 0; i < G->n; i++) {
+        int m = G->m[i];
+        for (int q = c->start[m]; q < c->start[m + 1]; q++) {
+            int x = c->list[q];
+            if (x != n && !is_member(p, x, gid) && x < n) return false;
+        }
+    }
+    if (G->n == G->cap) {
+        int cap = G->cap * 2;
+        int *nm = realloc(G->m, (size_t)cap * sizeof(int));
+        if (!nm) return false;
+        G->m = nm;
+        G->cap = cap;
+    }
+    G->m[G->n++] = n;
+    p->group[n] = gid;
+    step s;
+    if (codegen(g, p, c, G, gid, &s)) return true;
+    G->n--;
+    p->group[n] = -1;
+    return false;
+}
+
+/* ------------------------------------------------------------- planning */
+
+typedef struct buf { int node; size_t size; int def, last; size_t off; } buf;
+
+static int cmp_buf(const void *a, const void *b) {
+    const buf *x = a, *y = b;
+    if (x->size != y->size) return x->size < y->size ? 1 : -1;
+    return x->node - y->node;
+}
+
+/* Greedy offset assignment (largest first, lowest free offset among buffers
+ * whose lifetimes overlap). Returns the arena size. */
+static size_t plan(buf *b, int n, size_t al) {
+    qsort(b, (size_t)n, sizeof *b, cmp_buf);
+    size_t total = 0;
+    int *ov = malloc((size_t)(n + 1) * sizeof(int));
+    for (int i = 0; i < n; i++) {
+        int k = 0;
+        for (int j = 0; j < i; j++)
+            if (b[j].def <= b[i].last && b[i].def <= b[j].last) ov[k++] = j;
+        /* candidate offsets: 0 and the end of every overlapping buffer */
+        size_t best = SIZE_MAX;
+        for (int ci = -1; ci < k; ci++) {
+            size_t o = ci < 0 ? 0 : align_up(b[ov[ci]].off + b[ov[ci]].size, al);
+            if (o >= best) continue;
+            bool ok = true;
+            for (int j = 0; j < k && ok; j++)
+                if (o < b[ov[j]].off + b[ov[j]].size && b[ov[j]].off < o + b[i].size) ok = false;
+            if (ok) best = o;
+        }
+        b[i].off = best;
+        if (best + b[i].size > total) total = best + b[i].size;
+    }
+    free(ov);
+    return total;
+}
+
+/* --------------------------------------------------------------- compile */
+
+static void prog_free(prog *p) {
+    free(p->name); free(p->outs); free(p->upd_param); free(p->upd_grad);
+    free(p->live); free(p->group); free(p->steps); free(p->off); free(p->t); free(p->aux);
+    free(p->m); free(p->v);
+    if (p->cap) vf_program_destroy(p->cap);
+    memset(p, 0, sizeof *p);
+}
+
+static int *dup_ints(const int *a, int n) {
+    int *r = malloc((size_t)(n ? n : 1) * sizeof(int));
+    if (r && n) memcpy(r, a, (size_t)n * sizeof(int));
+    return r;
+}
+
+static vf_status compile(vf_graph *g, const vf_prog_desc *d, bool fuse, bool do_plan, size_t al, prog *p) {
+    memset(p, 0, sizeof *p);
+    int n = g->n;
+    const char *pname = d->name ? d->name : "program";
+    p->name = strdup(pname);
+    p->n_out = d->n_out;
+    p->n_upd = d->n_upd;
+    p->outs = dup_ints(d->outs, d->n_out);
+    p->upd_param = dup_ints(d->upd_param, d->n_upd);
+    p->upd_grad = dup_ints(d->upd_grad, d->n_upd);
+    p->adam = d->adam;
+    p->lr = d->lr;
+    p->live = calloc((size_t)n, 1);
+    p->group = malloc((size_t)n * sizeof(int));
+    p->off = malloc((size_t)n * sizeof(int64_t));
+    if (!p->name || !p->outs || !p->upd_param || !p->upd_grad || !p->live || !p->group || !p->off)
+        return vf_fail(VF_ERR_OOM, "compile: out of memory");
+    for (int k = 0; k < d->n_out; k++)
+        if (d->outs[k] < 0 || d->outs[k] >= n) return vf_fail(VF_ERR_ARG, "program '%s': output %d is not a node", pname, k);
+    for (int k = 0; k < d->n_upd; k++) {
+        int pa = d->upd_param[k], gr = d->upd_grad[k];
+        if (pa < 0 || pa >= n || g->nodes[pa].op != VF_G_PARAM)
+            return vf_fail(VF_ERR_ARG, "program '%s': update %d does not name a parameter", pname, k);
+        if (gr < 0 || gr >= n || vf_gnode_numel(&g->nodes[gr]) != vf_gnode_numel(&g->nodes[pa]))
+            return vf_fail(VF_ERR_ARG, "program '%s': gradient of update %d has the wrong size", pname, k);
+    }
+    /* DCE: ancestors of the outputs and updates */
+    for (int k = 0; k < d->n_out; k++) p->live[d->outs[k]] = true;
+    for (int k = 0; k < d->n_upd; k++) p->live[d->upd_param[k]] = p->live[d->upd_grad[k]] = true;
+    for (int i = n - 1; i >= 0; i--)
+        if (p->live[i])
+            for (int k = 0; k < g->nodes[i].n_in; k++) p->live[g->nodes[i].in[k]] = true;
+    for (int i = 0; i < n; i++) {
+        p->group[i] = -1;
+        p->off[i] = -1;
+    }
+    cons c = {0};
+    vf_status st = build_cons(g, p->live, p, &c);
+    group *gr = calloc((size_t)n + 1, sizeof(group));
+    int n_gr = 0;
+    if (!st && !gr) st = vf_fail(VF_ERR_OOM, "compile: out of memory");
+    /* fusion: each EW node joins a producer's group when it can */
+    for (int i = 0; i < n && !st; i++) {
+        const vf_gnode *N = &g->nodes[i];
+        if (!p->live[i] || N->op != VF_G_EW) continue;
+        bool placed = false;
+        for (int k = 0; fuse && k < N->n_in && !placed; k++) {
+            int gid = p->group[N->in[k]];
+            if (gid >= 0) placed = try_add(g, p, &c, gr, gid, i);
+        }
+        if (!placed) {
+            group *G = &gr[n_gr];
+            G->cap = 8;
+            G->m = malloc(8 * sizeof(int));
+            if (!G->m) { st = vf_fail(VF_ERR_OOM, "compile: out of memory"); break; }
+            G->m[0] = i;
+            G->n = 1;
+            p->group[i] = n_gr++;
+        }
+    }
+    /* steps in node order; a group runs at its last member */
+    int cap = n + d->n_upd + 1;
+    p->steps = calloc((size_t)cap, sizeof(step));
+    int *step_of = malloc((size_t)n * sizeof(int));
+    if (!st && (!p->steps || !step_of)) st = vf_fail(VF_ERR_OOM, "compile: out of memory");
+    for (int i = 0; i < n && !st; i++) {
+        step_of[i] = -1;
+        const vf_gnode *N = &g->nodes[i];
+        if (!p->live[i]) continue;
+        p->st.nodes++;
+        if (persistent(N) || N->op == VF_G_AUX) continue;
+        if (N->op == VF_G_EW) {
+            p->st.ew_nodes++;
+            group *G = &gr[p->group[i]];
+            if (G->m[G->n - 1] != i) continue;
+            if (!codegen(g, p, &c, G, p->group[i], &p->steps[p->n_steps])) {
+                st = vf_fail(VF_ERR_ARG, "compile: elementwise node %d does not fit one kernel", i);
+                break;
+            }
+            vf_status vs = vf_ew_validate(&p->steps[p->n_steps].ew);
+            if (vs) { st = vs; break; }
+            for (int k = 0; k < G->n; k++) step_of[G->m[k]] = p->n_steps;
+            p->st.ew_kernels++;
+            if (G->n > 1) p->st.fused_groups++;
+            p->n_steps++;
+        } else {
+            p->steps[p->n_steps].kind = ST_NODE;
+            p->steps[p->n_steps].node = i;
+            step_of[i] = p->n_steps++;
+        }
+    }
+    for (int k = 0; k < d->n_upd && !st; k++) {
+        p->steps[p->n_steps].kind = ST_ADAM;
+        p->steps[p->n_steps++].node = k;
+    }
+    p->st.kernels = p->n_steps;
+    /* liveness of the values that need storage */
+    buf *b = malloc((size_t)n * sizeof(buf));
+    int nb = 0;
+    int *owner_of = malloc((size_t)n * sizeof(int));
+    if (!st && (!b || !owner_of)) st = vf_fail(VF_ERR_OOM, "compile: out of memory");
+    for (int i = 0; i < n && !st; i++) {
+        owner_of[i] = -1;
+        const vf_gnode *N = &g->nodes[i];
+        if (!p->live[i] || persistent(N) || N->op == VF_G_AUX || step_of[i] < 0) continue;
+        if (N->op == VF_G_EW) {
+            const step *s = &p->steps[step_of[i]];
+            bool out = false;
+            for (int k = 0; k < s->n_out; k++) out |= s->out_node[k] == i;
+            if (!out) continue;
+        }
+        owner_of[i] = nb;
+        b[nb++] = (buf){i, node_bytes(g, N, al), step_of[i], step_of[i], 0};
+    }
+    for (int i = 0; i < n && !st; i++) {
+        if (!p->live[i]) continue;
+        int src_owner = g->nodes[i].op == VF_G_AUX ? g->nodes[i].in[0] : i;
+        if (owner_of[src_owner] < 0) continue;
+        buf *B = &b[owner_of[src_owner]];
+        for (int q = c.start[i]; q < c.start[i + 1]; q++) {
+            int x = c.list[q];
+            int at = x == END ? p->n_steps : step_of[x];
+            if (x != END && g->nodes[x].op == VF_G_AUX) {
+                /* readers of the aux view keep the owner alive */
+                for (int r = c.start[x]; r < c.start[x + 1]; r++) {
+                    int y = c.list[r];
+                    int a2 = y == END ? p->n_steps : step_of[y];
+                    if (a2 > B->last) B->last = a2;
+                }
+                continue;
+            }
+            if (at > B->last) B->last = at;
+        }
+    }
+    if (!st) {
+        size_t unplanned = 0;
+        for (int i = 0; i < nb; i++) unplanned += b[i].size;
+        p->st.unplanned_bytes = unplanned;
+        if (do_plan) {
+            p->st.planned_bytes = plan(b, nb, al);
+        } else {
+            size_t o = 0;
+            for (int i = 0; i < nb; i++) { b[i].off = o; o += b[i].size; }
+            p->st.planned_bytes = o;
+        }
+        for (int i = 0; i < nb; i++) p->off[b[i].node] = (int64_t)b[i].off;
+    }
+    free(b);
+    free(owner_of);
+    free(step_of);
+    for (int i = 0; i < n_gr; i++) free(gr[i].m);
+    free(gr);
+    free(c.start);
+    free(c.list);
+    return st;
+}
+
+vf_status vf_exec_analyze(vf_graph *g, int n_prog, const vf_prog_desc *progs, bool fuse, size_t alignment,
+                          vf_prog_stats *stats) {
+    TRY(vf_graph_status(g));
+    for (int i = 0; i < n_prog; i++) {
+        prog p;
+        vf_status s = compile(g, &progs[i], fuse, true, alignment, &p);
+        if (!s) stats[i] = p.st;
+        prog_free(&p);
+        if (s) return s;
+    }
+    return VF_OK;
+}
+
+/* ------------------------------------------------------------- creation */
+
+/* splitmix64: host-side parameter initialisation, identical on every backend */
+static uint64_t mix(uint64_t *s) {
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+static double unif(uint64_t *s) { return ((double)(mix(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0); }
+
+static vf_status init_param(vf_exec *x, int id) {
+    const vf_gnode *N = &x->g->nodes[id];
+    int64_t n = vf_gnode_numel(N);
+    float *h = malloc((size_t)n * sizeof(float));
+    if (!h) return vf_fail(VF_ERR_OOM, "param init: out of memory");
+    uint64_t s = x->o.seed * 0x2545F4914F6CDD1Dull + 0x1000003ull * (uint64_t)(id + 1);
+    const char *nm = N->name ? N->name : "";
+    for (const char *q = nm; *q; q++) s = s * 131 + (uint8_t)*q;
+    double fan_in = N->ndim == 2 ? (double)N->shape[0] : (double)N->shape[0];
+    double fan_out = N->ndim == 2 ? (double)N->shape[1] : (double)N->shape[0];
+    double gain = N->imm != 0 ? N->imm : 1.0;
+    for (int64_t i = 0; i < n; i++) {
+        double v = 0;
+        switch (N->init) {
+        case VF_INIT_ZEROS: v = 0; break;
+        case VF_INIT_ONES: v = 1; break;
+        case VF_INIT_CONST: v = N->imm; break;
+        case VF_INIT_UNIFORM: v = N->imm * (2 * unif(&s) - 1); break;
+        case VF_INIT_XAVIER: v = gain * sqrt(6.0 / (fan_in + fan_out)) * (2 * unif(&s) - 1); break;
+        case VF_INIT_NORMAL: case VF_INIT_HE: {
+            double u1 = unif(&s), u2 = unif(&s);
+            double z = sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2);
+            v = N->init == VF_INIT_NORMAL ? N->imm * z : gain * sqrt(2.0 / fan_in) * z;
+            break;
+        }
+        default: break;
+        }
+        h[i] = (float)v;
+    }
+    vf_status st = vf_tensor_write(&x->pt[id], h, (size_t)n * sizeof(float));
+    free(h);
+    return st;
+}
+
+static vf_status view(vf_arena *a, size_t off, vf_dtype dt, const vf_gnode *n, vf_tensor *t) {
+    return vf_tensor_view(a, off, dt, n->ndim, n->shape, t);
+}
+
+static vf_status emit(vf_exec *x, prog *p);
+
+vf_status vf_exec_create(vf_graph *g, vf_backend *be, int n_prog, const vf_prog_desc *progs,
+                         const vf_exec_opts *opts, vf_exec **out) {
+    *out = NULL;
+    TRY(vf_graph_status(g));
+    vf_exec *x = calloc(1, sizeof *x);
+    if (!x) return vf_fail(VF_ERR_OOM, "exec: out of memory");
+    x->g = g;
+    x->be = be;
+    x->o = *opts;
+    x->n_prog = n_prog;
+    x->p = calloc((size_t)(n_prog ? n_prog : 1), sizeof(prog));
+    x->pt = calloc((size_t)g->n + 1, sizeof(vf_tensor));
+    x->has_pt = calloc((size_t)g->n + 1, 1);
+    vf_status st = VF_OK;
+    if (!x->p || !x->pt || !x->has_pt) st = vf_fail(VF_ERR_OOM, "exec: out of memory");
+    size_t al = vf_backend_alignment(be);
+    for (int i = 0; i < n_prog && !st; i++) st = compile(g, &progs[i], opts->fuse, opts->plan, al, &x->p[i]);
+    /* persistent arena: leaves live in any program, Adam state, scalars */
+    size_t pbytes = 4 * al;
+    for (int i = 0; i < g->n && !st; i++) {
+        bool live = false;
+        for (int k = 0; k < n_prog; k++) live |= x->p[k].live[i];
+        /* every param and input has storage (model state; written by the
+         * caller), consts only where some program reads them */
+        if (g->nodes[i].op != VF_G_CONST) live = true;
+        if (live && persistent(&g->nodes[i])) {
+            x->has_pt[i] = true;
+            pbytes += node_bytes(g, &g->nodes[i], al);
+        }
+    }
+    for (int k = 0; k < n_prog && !st; k++) {
+        pbytes += 2 * al;
+        for (int u = 0; u < x->p[k].n_upd; u++)
+            pbytes += 2 * node_bytes(g, &g->nodes[x->p[k].upd_param[u]], al);
+        if (x->p[k].st.planned_bytes > x->act_bytes) x->act_bytes = x->p[k].st.planned_bytes;
+    }
+    if (!st) st = vf_arena_create(be, pbytes, &x->persist);
+    if (!st) st = vf_arena_create(be, x->act_bytes + al, &x->act);
+    if (!st) st = vf_tensor_alloc(x->persist, VF_I32, 1, (int64_t[]){2}, &x->ctr);
+    for (int i = 0; i < g->n && !st; i++) {
+        if (!x->has_pt[i]) continue;
+        const vf_gnode *N = &g->nodes[i];
+        st = vf_tensor_alloc(x->persist, N->dtype, N->ndim, N->shape, &x->pt[i]);
+        if (st) break;
+        if (N->op == VF_G_PARAM) st = init_param(x, i);
+        else if (N->op == VF_G_CONST) st = vf_fill(&x->pt[i], N->imm);
+        else if (N->dtype == VF_F32) st = vf_fill(&x->pt[i], 0.0f);
+        else {
+            size_t nb = vf_tensor_bytes(&x->pt[i]);
+            void *z = calloc(1, nb);
+            st = z ? vf_tensor_write(&x->pt[i], z, nb) : vf_fail(VF_ERR_OOM, "exec: out of memory");
+            free(z);
+        }
+    }
+    for (int k = 0; k < n_prog && !st; k++) {
+        prog *p = &x->p[k];
+        p->t = calloc((size_t)g->n + 1, sizeof(vf_tensor));
+        p->aux = calloc(2 * (size_t)g->n + 2, sizeof(vf_tensor));
+        p->m = calloc((size_t)p->n_upd + 1, sizeof(vf_tensor));
+        p->v = calloc((size_t)p->n_upd + 1, sizeof(vf_tensor));
+        if (!p->t || !p->aux || !p->m || !p->v) { st = vf_fail(VF_ERR_OOM, "exec: out of memory"); break; }
+        st = vf_tensor_alloc1(x->persist, 2, &p->sched);
+        for (int u = 0; u < p->n_upd && !st; u++) {
+            const vf_gnode *P = &g->nodes[p->upd_param[u]];
+            st = vf_tensor_alloc(x->persist, VF_F32, P->ndim, P->shape, &p->m[u]);
+            if (!st) st = vf_tensor_alloc(x->persist, VF_F32, P->ndim, P->shape, &p->v[u]);
+            if (!st) st = vf_fill(&p->m[u], 0.0f);
+            if (!st) st = vf_fill(&p->v[u], 0.0f);
+        }
+        for (int i = 0; i < g->n && !st; i++) {
+            const vf_gnode *N = &g->nodes[i];
+            if (!p->live[i]) continue;
+            if (x->has_pt[i]) { p->t[i] = x->pt[i]; continue; }
+            if (p->off[i] < 0) continue;
+            size_t o = (size_t)p->off[i];
+            st = view(x->act, o, N->dtype, N, &p->t[i]);
+            o += align_up((size_t)vf_gnode_numel(N) * 4, al);
+            for (int a = 0; a < n_aux(N) && !st; a++) {
+                int64_t len = aux_len(g, N);
+                st = vf_tensor_view(x->act, o, VF_F32, 1, &len, &p->aux[2 * i + a]);
+                o += align_up((size_t)len * 4, al);
+            }
+        }
+        for (int i = 0; i < g->n && !st; i++) /* aux views */
+            if (p->live[i] && g->nodes[i].op == VF_G_AUX)
+                p->t[i] = p->aux[2 * g->nodes[i].in[0] + g->nodes[i].axis];
+        if (!st && opts->capture) {
+            st = vf_capture_begin(be);
+            if (!st) {
+                vf_status es = emit(x, p);
+                vf_status cs = vf_capture_end(be, &p->cap);
+                st = es ? es : cs;
+            }
+        }
+    }
+    if (st) {
+        vf_exec_destroy(x);
+        return st;
+    }
+    *out = x;
+    return VF_OK;
+}
+
+void vf_exec_destroy(vf_exec *x) {
+    if (!x) return;
+    for (int k = 0; k < x->n_prog; k++) prog_free(&x->p[k]);
+    free(x->p);
+    free(x->pt);
+    free(x->has_pt);
+    if (x->act) vf_arena_destroy(x->act);
+    if (x->persist) vf_arena_destroy(x->persist);
+    free(x);
+}
+
+/* ---------------------------------------------------------------- lowering */
+
+static vf_status emit_node(vf_exec *x, prog *p, int i) {
+    const vf_gnode *N = &x->g->nodes[i];
+    const vf_tensor *t = p->t;
+    const vf_tensor *y = &t[i];
+    const int *in = N->in;
+    switch (N->op) {
+    case VF_G_MATMUL: return vf_matmul(&t[in[0]], N->ta, &t[in[1]], N->tb, y, 1.0f, 0.0f);
+    case VF_G_SUM: return vf_sum_forward((vf_reduce_axis)N->axis, N->mean, &t[in[0]], y);
+    case VF_G_CONCAT: {
+        const vf_tensor *xs[64];
+        const vf_tensor **xp = N->n_in <= 64 ? xs : malloc((size_t)N->n_in * sizeof *xp);
+        if (!xp) return vf_fail(VF_ERR_OOM, "concat: out of memory");
+        for (int k = 0; k < N->n_in; k++) xp[k] = &t[in[k]];
+        vf_status s = vf_concat_forward(N->n_in, xp, y);
+        if (xp != xs) free(xp);
+        return s;
+    }
+    case VF_G_SLICE: return vf_slice_forward(&t[in[0]], N->start, y);
+    case VF_G_PAD: return vf_slice_backward(&t[in[0]], N->start, y);
+    case VF_G_SOFTMAX: return vf_softmax_forward(&t[in[0]], y);
+    case VF_G_LOG_SOFTMAX: return vf_log_softmax_forward(&t[in[0]], y);
+    case VF_G_SOFTMAX_BWD: return vf_softmax_backward(&t[in[0]], &t[in[1]], y);
+    case VF_G_LOG_SOFTMAX_BWD: return vf_log_softmax_backward(&t[in[0]], &t[in[1]], y);
+    case VF_G_BATCHNORM:
+        return vf_batchnorm_train_forward(&t[in[0]], &t[in[1]], &t[in[2]], N->imm, 0.1f, y, &p->aux[2 * i],
+                                          &p->aux[2 * i + 1], NULL, NULL);
+    case VF_G_LAYERNORM:
+        return vf_layernorm_forward(&t[in[0]], &t[in[1]], &t[in[2]], N->imm, y, &p->aux[2 * i], &p->aux[2 * i + 1]);
+    case VF_G_NORM_BWD: {
+        int f = in[2];
+        vf_status (*fn)(const vf_tensor *, const vf_tensor *, const vf_tensor *, const vf_tensor *,
+                        const vf_tensor *, const vf_tensor *, const vf_tensor *, const vf_tensor *) =
+            N->axis == VF_G_BATCHNORM ? vf_batchnorm_backward : vf_layernorm_backward;
+        return fn(&t[in[0]], &t[in[1]], &p->aux[2 * f], &p->aux[2 * f + 1], &t[in[3]], y, &p->aux[2 * i],
+                  &p->aux[2 * i + 1]);
+    }
+    case VF_G_EMBEDDING: return vf_embedding_forward(&t[in[0]], &t[in[1]], y);
+    case VF_G_EMBEDDING_BWD: return vf_embedding_backward(&t[in[0]], &t[in[1]], y);
+    case VF_G_NOISE:
+        return N->uniform ? vf_rng_uniform(x->o.seed, N->stream, &x->ctr, y)
+                          : vf_rng_normal(x->o.seed, N->stream, &x->ctr, y);
+    default: return vf_fail(VF_ERR_UNSUPPORTED, "exec: cannot lower %s", vf_gop_name(N->op));
+    }
+}
+
+static vf_status emit(vf_exec *x, prog *p) {
+    for (int k = 0; k < p->n_steps; k++) {
+        step *s = &p->steps[k];
+        vf_status st;
+        if (s->kind == ST_NODE) {
+            st = emit_node(x, p, s->node);
+        } else if (s->kind == ST_EW) {
+            const vf_tensor *in[VF_EW_MAX_IN], *out[VF_EW_MAX_OUT];
+            for (int i = 0; i < s->n_in; i++) in[i] = &p->t[s->in_node[i]];
+            for (int i = 0; i < s->n_out; i++) out[i] = &p->t[s->out_node[i]];
+            st = vf_elementwise(&s->ew, in, out);
+        } else {
+            int u = s->node;
+            st = vf_adam_update(&p->t[p->upd_param[u]], &p->t[p->upd_grad[u]], &p->m[u], &p->v[u], &p->sched,
+                                &p->adam);
+        }
+        if (st) {
+            const vf_gnode *N = &x->g->nodes[s->node];
+            return vf_fail(st, "program '%s', step %d (%s%s%s): %s", p->name, k,
+                           s->kind == ST_ADAM ? "adam" : vf_gop_name(N->op), N->name ? " " : "",
+                           N->name ? N->name : "", vf_last_error());
+        }
+    }
+    return VF_OK;
+}
+
+vf_status vf_exec_run(vf_exec *x, int pi) {
+    if (!x || pi < 0 || pi >= x->n_prog) return vf_fail(VF_ERR_ARG, "exec_run: no program %d", pi);
+    prog *p = &x->p[pi];
+    double t0 = now_s();
+    x->runs++;
+    p->runs++;
+    /* per-step scalars: the Philox block base {lo, hi} (a fresh 2^32-block
+     * range per run) and Adam's {lr, t} */
+    int32_t ctr[2] = {0, (int32_t)x->runs};
+    TRY(vf_tensor_write(&x->ctr, ctr, sizeof ctr));
+    if (p->n_upd) {
+        float sched[2] = {p->lr, (float)p->runs};
+        TRY(vf_tensor_write(&p->sched, sched, sizeof sched));
+    }
+    double t1 = now_s();
+    if (p->cap) {
+        TRY(vf_program_run(p->cap));
+    } else {
+        TRY(emit(x, p));
+        TRY(vf_backend_sync(x->be));
+    }
+    p->t_scalars = t1 - t0;
+    p->t_total = now_s() - t0;
+    return VF_OK;
+}
+
+int vf_exec_program(const vf_exec *x, const char *name) {
+    for (int i = 0; i < x->n_prog; i++)
+        if (!strcmp(x->p[i].name, name)) return i;
+    return -1;
+}
+
+vf_status vf_exec_tensor(const vf_exec *x, int pi, int node, vf_tensor *out) {
+    if (node < 0 || node >= x->g->n) return vf_fail(VF_ERR_ARG, "exec: node %d does not exist", node);
+    if (x->has_pt[node]) { *out = x->pt[node]; return VF_OK; }
+    if (pi < 0 || pi >= x->n_prog) return vf_fail(VF_ERR_ARG, "exec: no program %d", pi);
+    const prog *p = &x->p[pi];
+    if (!p->live[node] || !p->t[node].arena)
+        return vf_fail(VF_ERR_ARG, "exec: node %d has no storage in program '%s' (not an output?)", node, p->name);
+    *out = p->t[node];
+    return VF_OK;
+}
+
+vf_status vf_exec_write(vf_exec *x, int node, const void *src, size_t bytes) {
+    vf_tensor t;
+    TRY(vf_exec_tensor(x, -1, node, &t));
+    return vf_tensor_write(&t, src, bytes);
+}
+
+vf_status vf_exec_read(vf_exec *x, int pi, int node, void *dst, size_t bytes) {
+    vf_tensor t;
+    TRY(vf_exec_tensor(x, pi, node, &t));
+    return vf_tensor_read(&t, dst, bytes);
+}
+
+vf_status vf_exec_set_lr(vf_exec *x, int pi, float lr) {
+    if (pi < 0 || pi >= x->n_prog) return vf_fail(VF_ERR_ARG, "exec: no program %d", pi);
+    x->p[pi].lr = lr;
+    return VF_OK;
+}
+
+const vf_prog_stats *vf_exec_stats(const vf_exec *x, int pi) { return &x->p[pi].st; }
+const bool *vf_exec_live(const vf_exec *x, int pi) { return x->p[pi].live; }
+vf_program *vf_exec_captured(const vf_exec *x, int pi) { return x->p[pi].cap; }
+size_t vf_exec_activation_bytes(const vf_exec *x) { return x->act_bytes; }
+
+int64_t vf_exec_param_count(const vf_exec *x) {
+    int64_t n = 0;
+    for (int i = 0; i < x->g->n; i++)
+        if (x->has_pt[i] && x->g->nodes[i].op == VF_G_PARAM) n += vf_gnode_numel(&x->g->nodes[i]);
+    return n;
+}
+
+void vf_exec_last_times(const vf_exec *x, int pi, double *scalars_s, double *total_s) {
+    *scalars_s = x->p[pi].t_scalars;
+    *total_s = x->p[pi].t_total;
+}
