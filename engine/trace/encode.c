@@ -304,7 +304,9 @@ fail:
     return st;
 }
 
-static float unit(double x, double lo, double hi) { return (float)clampd((x - lo) / (hi - lo), 0, 1); }
+static float unit(double x, double lo, double hi) {
+    return hi > lo ? (float)clampd((x - lo) / (hi - lo), 0, 1) : 0.0f;
+}
 
 /* writes one field's encoding of value/record at dst */
 static void enc_field(const vf_encoder *e, const vf_field_spec *s, const vf_record *r, float *dst) {
@@ -422,7 +424,9 @@ vf_status vf_encode(const vf_encoder *e, const vf_trace *t, vf_encoded **out) {
             int tags = e->attr_dim - 2 * (N + 1); /* flow tags are the last 2(N+1) columns */
             bool has_time = false;
             for (int i = 0; i < e->n_fields; i++) has_time |= e->fields[i].field == VF_F_TIME;
-            if (has_time) A[tags - 1] = unit((double)r0->ts_ns, (double)e->start_lo[c], (double)e->start_hi[c]);
+            /* differences first: epoch ns do not fit a double's 53 bits */
+            if (has_time)
+                A[tags - 1] = unit((double)(r0->ts_ns - e->start_lo[c]), 0, (double)(e->start_hi[c] - e->start_lo[c]));
             A[tags + (first_chunk == c ? 1 : 0)] = 1;
             for (int k = 0; k < N; k++) A[tags + 2 + 2 * k + present[f * (size_t)N + (size_t)k]] = 1;
             /* features, one step per record of this flow in this chunk */
@@ -480,10 +484,8 @@ vf_status vf_decode(const vf_encoder *e, const vf_encoded *chunks, int n_chunks,
                 while (seg < e->n_attr_segs && e->attr_segs[seg].field != (int)s->field) seg++;
                 if (seg < e->n_attr_segs) dec_field(e, s, A + e->attr_segs[seg].offset, &base);
             }
-            double start = (double)e->start_lo[c];
-            if (has_time)
-                start += clampd(A[tags - 1], 0, 1) * (double)(e->start_hi[c] - e->start_lo[c]);
-            int64_t ts = (int64_t)llround(start);
+            int64_t ts = e->start_lo[c];
+            if (has_time) ts += (int64_t)llround(clampd(A[tags - 1], 0, 1) * (double)(e->start_hi[c] - e->start_lo[c]));
             base.ip_version = vf_addr_is_v4(&base.src) && vf_addr_is_v4(&base.dst) ? 4 : 6;
             for (int step = 0; step < E->max_len; step++) {
                 if (E->gen_flag[(size_t)row * (size_t)E->max_len + (size_t)step] < 0.5f) break;
