@@ -771,40 +771,33 @@ static vf_status need_idx(const char *nm, const vf_tensor *idx) {
     return VF_OK;
 }
 
-vf_status vf_embedding_forward(const vf_tensor *idx, const vf_tensor *table, const vf_tensor *y) {
-    const char *nm = "embedding";
+/* Shared by forward (rows = y, table = table) and backward (rows = dy, table
+ * = dtable): rows must be [N, D] for N indices and a [V, D] table. */
+static vf_status embedding_op(const char *nm, vf_op_kind k, const vf_tensor *idx,
+                              const vf_tensor *table, const vf_tensor *rows, const char *rows_name,
+                              const vf_tensor *second, const vf_tensor *third) {
     TRY(need_idx(nm, idx));
-    TRY(need(nm, "table", table));
-    TRY(need(nm, "y", y));
+    TRY(need(nm, k == VF_OP_EMBEDDING ? "table" : "dtable", table));
+    TRY(need(nm, rows_name, rows));
     int64_t N = idx->numel, V = vf_tensor_rows(table), D = vf_tensor_cols(table);
-    if (vf_tensor_rows(y) != N || vf_tensor_cols(y) != D) {
+    if (vf_tensor_rows(rows) != N || vf_tensor_cols(rows) != D) {
         char s[64];
-        return vf_fail(VF_ERR_ARG, "embedding: y has shape %s, expected [%lld, %lld]",
-                       vf_shape_str(y, s, 64), (long long)N, (long long)D);
+        return vf_fail(VF_ERR_ARG, "%s: %s has shape %s, expected [%lld, %lld]", nm, rows_name,
+                       vf_shape_str(rows, s, 64), (long long)N, (long long)D);
     }
-    vf_op op = make(VF_OP_EMBEDDING, 3, idx, table, y);
+    vf_op op = make(k, 3, idx, second, third);
     op.u[0] = u32(N);
     op.u[1] = u32(V);
     op.u[2] = u32(D);
     return submit(nm, &op);
 }
 
+vf_status vf_embedding_forward(const vf_tensor *idx, const vf_tensor *table, const vf_tensor *y) {
+    return embedding_op("embedding", VF_OP_EMBEDDING, idx, table, y, "y", table, y);
+}
+
 vf_status vf_embedding_backward(const vf_tensor *idx, const vf_tensor *dy, const vf_tensor *dtable) {
-    const char *nm = "embedding_backward";
-    TRY(need_idx(nm, idx));
-    TRY(need(nm, "dy", dy));
-    TRY(need(nm, "dtable", dtable));
-    int64_t N = idx->numel, V = vf_tensor_rows(dtable), D = vf_tensor_cols(dtable);
-    if (vf_tensor_rows(dy) != N || vf_tensor_cols(dy) != D) {
-        char s[64];
-        return vf_fail(VF_ERR_ARG, "embedding_backward: dy has shape %s, expected [%lld, %lld]",
-                       vf_shape_str(dy, s, 64), (long long)N, (long long)D);
-    }
-    vf_op op = make(VF_OP_EMBEDDING_BACKWARD, 3, idx, dy, dtable);
-    op.u[0] = u32(N);
-    op.u[1] = u32(V);
-    op.u[2] = u32(D);
-    return submit(nm, &op);
+    return embedding_op("embedding_backward", VF_OP_EMBEDDING_BACKWARD, idx, dtable, dy, "dy", dy, dtable);
 }
 
 /* ------------------------------------------------------------------- Adam */
