@@ -138,7 +138,7 @@ vf_status vf_eval_out_open(vf_eval_out *o, const char *path) {
     if (len < 0 || (size_t)len >= sizeof o->tmp)
         return vf_fail(VF_ERR_ARG, "%s: path too long", path);
     o->f = fopen(o->tmp, "w");
-    if (!o->f) return vf_fail(VF_ERR_IO, "%s: cannot create: %s", o->tmp, strerror(errno));
+    if (!o->f) return vf_fail(VF_ERR_IO, "%s: cannot create (temp file %s): %s", path, o->tmp, strerror(errno));
     return VF_OK;
 }
 
