@@ -22,5 +22,8 @@ int cmd_bench_ingest(int argc, char **argv); /* "vkflow bench ingest" (tools/ben
 int cmd_eval(int argc, char **argv);
 int cmd_baseline(int argc, char **argv);
 int cmd_bench_eval(int argc, char **argv); /* "vkflow bench eval" (tools/bench_eval.c) */
+int cmd_check(int argc, char **argv);  /* tools/cmd_check.c */
+int cmd_graph(int argc, char **argv);  /* tools/cmd_graph.c */
+int cmd_bench_graph(int argc, char **argv); /* "vkflow bench graph" (tools/bench_graph.c) */
 
 #endif

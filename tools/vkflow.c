@@ -11,6 +11,8 @@ static const vf_command commands[] = {
     {"convert", "[--strict] [--layout L] IN OUT", "pcap->flow csv, pcap->pcap, csv->csv", cmd_convert},
     {"eval", "REAL SYN [--json F] [--html F]", "fidelity metrics of a synthetic trace vs a real one", cmd_eval},
     {"baseline", "split|marginals|floors [--seed N] REAL ..", "reference traces for eval: noise floor, marginals", cmd_baseline},
+    {"check", "FILE", "validate a model description; programs, params, memory, kernels", cmd_check},
+    {"graph", "FILE [--program NAME] --dot", "Graphviz DOT of a compiled program", cmd_graph},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 
