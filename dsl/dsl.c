@@ -54,9 +54,17 @@ struct vf_model {
 
 /* ------------------------------------------------------------------ errors */
 
-static const char *file_of(vf_model *m, const config_setting_t *s) {
+/* The file a setting came from; @included files are named relative to the
+ * include folder by libconfig, so that folder is put in front. */
+static const char *file_of(vf_model *m, const config_setting_t *s, char *buf, size_t len) {
     const char *f = s ? config_setting_source_file(s) : NULL;
-    return f ? f : m->path;
+    if (!f) return m->path;
+    const char *dir = config_get_include_dir(&m->cfg);
+    if (f[0] != '/' && dir && strcmp(f, m->path)) {
+        snprintf(buf, len, "%s/%s", dir, f);
+        return buf;
+    }
+    return f;
 }
 
 __attribute__((format(printf, 3, 4))) static void err(vf_model *m, const config_setting_t *s, const char *fmt, ...) {
@@ -65,8 +73,8 @@ __attribute__((format(printf, 3, 4))) static void err(vf_model *m, const config_
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    char line[1024];
-    int n = snprintf(line, sizeof line, "%s:%d: %s\n", file_of(m, s), s ? (int)config_setting_source_line(s) : 0, msg);
+    char line[1024], fb[512];
+    int n = snprintf(line, sizeof line, "%s:%d: %s\n", file_of(m, s, fb, sizeof fb), s ? (int)config_setting_source_line(s) : 0, msg);
     if (n < 0) return;
     size_t len = strlen(line);
     if (m->errs_len + len + 1 > m->errs_cap) {

@@ -1,0 +1,73 @@
+/* Broken model descriptions (tests/dsl_bad/) fail with the expected message
+ * at the expected file:line. The line is the one marked "#!" in the file. */
+#include "dsl.h"
+#include "testutil.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define BAD VKFLOW_SOURCE_DIR "/tests/dsl_bad/"
+
+/* line of the first "#!" marker in path */
+static int marked_line(const char *path) {
+    FILE *f = fopen(path, "r");
+    cr_assert(f, "cannot open %s", path);
+    char buf[512];
+    int line = 0, found = 0;
+    while (fgets(buf, sizeof buf, f)) {
+        line++;
+        if (strstr(buf, "#!")) { found = line; break; }
+    }
+    fclose(f);
+    cr_assert(found, "%s has no #! marker", path);
+    return found;
+}
+
+/* Loading `file` fails; the message has "<where>:<marked line>: " and wording. */
+static void expect_error(const char *file, const char *where, const char *wording) {
+    char path[512], mark[512], want[600];
+    snprintf(path, sizeof path, BAD "%s", file);
+    snprintf(mark, sizeof mark, BAD "%s", where ? where : file);
+    snprintf(want, sizeof want, "%s:%d: ", mark, marked_line(mark));
+    vf_model *m = NULL;
+    vf_status s = vf_model_load(path, &m);
+    cr_assert_neq(s, VF_OK, "%s loaded", file);
+    cr_assert_null(m);
+    const char *msg = vf_last_error();
+    cr_expect(strstr(msg, want), "%s: expected position '%s' in:\n%s", file, want, msg);
+    cr_expect(strstr(msg, wording), "%s: expected '%s' in:\n%s", file, wording, msg);
+}
+
+Test(dsl_errors, unknown_key) {
+    expect_error("unknown_key.cfg", NULL, "unknown key 'unit' in a layer (did you mean 'units'?)");
+}
+Test(dsl_errors, wrong_type) { expect_error("wrong_type.cfg", NULL, "'units' in a layer must be an integer"); }
+Test(dsl_errors, missing_field) {
+    expect_error("missing_field.cfg", NULL, "missing field 'layers' in a network (a list ( ... ))");
+}
+Test(dsl_errors, shape_mismatch) {
+    expect_error("shape_mismatch.cfg", NULL, "shape mismatch: network 'mlp' takes input width 3, got [4, 2]");
+}
+Test(dsl_errors, unknown_layer) {
+    expect_error("unknown_layer.cfg", NULL, "unknown layer type 'tahn' (did you mean 'tanh'?); expected one of: dense, lstm");
+}
+Test(dsl_errors, syntax_error) { expect_error("syntax_error.cfg", NULL, "syntax error"); }
+Test(dsl_errors, bad_expr) {
+    expect_error("bad_expr.cfg", NULL, "unknown tensor 'gaet' (did you mean 'gate'?)");
+}
+Test(dsl_errors, loss_shape) {
+    expect_error("loss_shape.cfg", NULL, "shape mismatch: mse loss input is [4, 2], target is [4, 1]");
+}
+Test(dsl_errors, unknown_algorithm) {
+    expect_error("unknown_algorithm.cfg", NULL,
+                 "unknown training algorithm 'supervized' (did you mean 'supervised'?); expected one of: supervised, "
+                 "wgan_gp, ddgan, ddpm");
+}
+Test(dsl_errors, error_in_included_file) {
+    expect_error("include_main.cfg", "include_part.inc", "unknown key 'netwroks' at top level (did you mean 'networks'?)");
+}
+Test(dsl_errors, missing_file) {
+    vf_model *m = NULL;
+    cr_assert_eq(vf_model_load(BAD "no_such_file.cfg", &m), VF_ERR_IO);
+    cr_expect(strstr(vf_last_error(), "no_such_file.cfg: cannot open"), "%s", vf_last_error());
+}
