@@ -390,6 +390,8 @@ static int bench_ops(int argc, char **argv) {
 static const struct { const char *name; int (*fn)(int, char **); } subjects[] = {
     {"ops", bench_ops},
     {"eval", cmd_bench_eval},
+    {"ingest", cmd_bench_ingest},
+    {"graph", cmd_bench_graph},
 };
 
 int cmd_bench(int argc, char **argv) {

@@ -257,6 +257,7 @@ static bool parse_datetime(const char *s, const char *e, int64_t *ns) {
     tm.tm_min = m;
     tm.tm_sec = sec;
     int64_t t = (int64_t)timegm(&tm);
+    if (t < 0 || t >= INT64_MAX / 1000000000 - 1) return false; /* ns since 1970 end in 2262 */
     int64_t frac = 0;
     if (buf[19]) {
         if (buf[19] != '.') return false;
@@ -543,6 +544,10 @@ vf_status vf_csv_read_mem(const char *name, const char *src, size_t len,
             if (bad) bad_col = i;
         }
         if (st) break;
+        if (!bad && !have_te && r.dur_ns > INT64_MAX - r.ts_ns) {
+            bad = "a duration that puts the end past year 2262";
+            bad_col = col_of_role(&L, VF_COL_TD);
+        }
         if (!bad && have_te) {
             r.ts_ns = te - r.dur_ns;
             if (r.ts_ns < 0) { bad = "end time before the duration's start"; bad_col = col_of_role(&L, VF_COL_TE); }

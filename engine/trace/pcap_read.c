@@ -5,6 +5,7 @@
  * else is skipped and counted by reason. */
 #include "trace/trace_internal.h"
 
+#include <errno.h>
 #include <pcap/pcap.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,9 +168,22 @@ int vf_parse_frame(int lt, const uint8_t *d, uint32_t n, vf_record *r, const cha
 }
 
 vf_status vf_pcap_read(const char *path, const vf_read_options *opt, vf_trace *out) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return vf_fail(VF_ERR_IO, "%s: %s", path, strerror(errno));
+    return vf_pcap_read_fp(f, path, opt, out); /* closes f */
+}
+
+vf_status vf_pcap_read_fp(FILE *fp, const char *path, const vf_read_options *opt, vf_trace *out) {
+    static const vf_read_options defaults = {0};
+    if (!opt) opt = &defaults;
+    memset(out, 0, sizeof *out);
+    out->linktype = -1;
     char errbuf[PCAP_ERRBUF_SIZE] = "";
-    pcap_t *pc = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_NANO, errbuf);
-    if (!pc) return vf_fail(VF_ERR_FORMAT, "%s: %s", path, errbuf);
+    pcap_t *pc = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_NANO, errbuf);
+    if (!pc) {
+        fclose(fp);
+        return vf_fail(VF_ERR_FORMAT, "%s: %s", path, errbuf);
+    }
     int lt = pcap_datalink(pc);
     if (!vf_linktype_supported(lt)) {
         const char *nm = pcap_datalink_val_to_name(lt);
@@ -208,6 +222,13 @@ vf_status vf_pcap_read(const char *path, const vf_read_options *opt, vf_trace *o
             st = vf_trace_skip(out, opt->strict, (vf_skip_reason)skip,
                                "%s: packet %llu: %s (%u of %u bytes captured)", path,
                                (unsigned long long)no, why, h->caplen, h->len);
+            if (st) break;
+            continue;
+        }
+        if (h->ts.tv_sec < 0 || h->ts.tv_sec >= INT64_MAX / 1000000000 - 1) {
+            st = vf_trace_skip(out, opt->strict, VF_SKIP_BAD_TIME,
+                               "%s: packet %llu: timestamp %lld s is outside 1970..2262", path,
+                               (unsigned long long)no, (long long)h->ts.tv_sec);
             if (st) break;
             continue;
         }

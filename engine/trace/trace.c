@@ -13,7 +13,7 @@
 
 static const char *const skip_names[VF_SKIP_COUNT] = {
     "not IP", "truncated link header", "truncated IP header", "truncated L4 header",
-    "bad IP header", "CSV wrong column count", "CSV bad field", "truncated file",
+    "bad IP header", "CSV wrong column count", "CSV bad field", "truncated file", "bad timestamp",
 };
 
 const char *vf_skip_reason_name(vf_skip_reason r) {

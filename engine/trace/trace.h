@@ -33,6 +33,7 @@ typedef enum vf_skip_reason {
     VF_SKIP_CSV_COLUMNS,     /* CSV row with the wrong number of columns */
     VF_SKIP_CSV_FIELD,       /* CSV field not parsable or out of range */
     VF_SKIP_TRUNC_FILE,      /* file ends inside a record (the rest is lost) */
+    VF_SKIP_BAD_TIME,        /* timestamp beyond what int64 ns since 1970 holds */
     VF_SKIP_COUNT
 } vf_skip_reason;
 

@@ -31,6 +31,8 @@ vf_status vf_trace_skip(vf_trace *t, bool strict, vf_skip_reason why, const char
 
 vf_status vf_csv_read(const char *path, const vf_read_options *opt, vf_trace *out);
 vf_status vf_pcap_read(const char *path, const vf_read_options *opt, vf_trace *out);
+/* Same from an open stream (closed on return; the fuzzer passes fmemopen). */
+vf_status vf_pcap_read_fp(FILE *fp, const char *name, const vf_read_options *opt, vf_trace *out);
 /* Reads CSV from a memory buffer (the fuzzer's entry point); name is used in
  * messages. */
 vf_status vf_csv_read_mem(const char *name, const char *buf, size_t len,
