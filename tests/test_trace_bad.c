@@ -320,3 +320,48 @@ Test(trace_bad, csv_auto_layouts) {
     vf_trace_free(&t);
     unlink(p);
 }
+
+/* ------------------------------------------------- found by the fuzzers */
+
+Test(trace_bad, fuzz_datetime_fraction_written_back) {
+    /* the writer once printed "00:06:480.53" for a fractional date-time */
+    const char *p = write_text("frac.csv", UGR_HEADER
+        "2016-04-11 00:06:48.53,0.044,1.2.3.4,5.6.7.8,1,2,TCP,.AP.S.,0,0,2,138,bg\n");
+    vf_trace t, u;
+    cr_assert_eq(vf_trace_read(p, NULL, &t), VF_OK, "%s", vf_last_error());
+    cr_assert_eq(t.n, 1);
+    cr_assert_eq(vf_trace_write(p, &t), VF_OK);
+    cr_assert_eq(vf_trace_read(p, NULL, &u), VF_OK, "%s", vf_last_error());
+    cr_assert_eq(u.n, 1, "%s", u.first_skip);
+    cr_assert_eq(u.recs[0].ts_ns, t.recs[0].ts_ns);
+    FILE *f = fopen(p, "r");
+    char line[256];
+    cr_assert(fgets(line, sizeof line, f) && fgets(line, sizeof line, f));
+    fclose(f);
+    cr_assert(!strncmp(line, "2016-04-11 00:06:48.53,", 23), "%s", line);
+    vf_trace_free(&t);
+    vf_trace_free(&u);
+    unlink(p);
+}
+
+Test(trace_bad, fuzz_time_overflow) {
+    /* year 9999 parses as a date but is past int64 ns: a field error, not UB */
+    expect_error(write_text("y.csv", UGR_HEADER "9999-04-11 00:06:48,0.044,1.2.3.4,5.6.7.8,1,2,TCP,.AP.S.,0,0,2,138,bg\n"),
+                 true, VF_ERR_FORMAT, "field 'te': '9999-04-11 00:06:48' is not a date-time");
+    expect_error(write_text("y2.csv", "srcip,dstip,srcport,dstport,proto,ts,td,pkt,byt,type\n"
+                                      "1,2,3,4,TCP,9000000000000000,9000000000,1,1,x\n"),
+                 true, VF_ERR_FORMAT, "field 'td'");
+    /* a pcap packet with a timestamp past 2262 */
+    uint8_t b[256], fr[42];
+    size_t n = pcap_header(b, 1, 65535);
+    udp_frame(fr);
+    n += pcap_packet(b + n, fr, 42, 42);
+    le32(b + 24, 0xffffffffu); /* seconds of packet 1 (fits 2106 in unsigned 32 bits: fine) */
+    const char *p = write_file("ts.pcap", b, n);
+    vf_trace t;
+    cr_assert_eq(vf_trace_read(p, NULL, &t), VF_OK, "%s", vf_last_error());
+    cr_assert_eq(t.n, 1);
+    cr_assert_eq(t.recs[0].ts_ns, 4294967295ll * 1000000000 + 1000);
+    vf_trace_free(&t);
+    unlink(p);
+}

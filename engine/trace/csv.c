@@ -629,7 +629,14 @@ static void put_datetime(FILE *f, int64_t ns) {
     char b[32];
     strftime(b, sizeof b, "%Y-%m-%d %H:%M:%S", &tm);
     fputs(b, f);
-    if (fr) put_scaled(f, fr, 1000000000, 0), (void)0;
+    if (fr) {
+        /* ".frac" with trailing zeros dropped (not put_scaled: it would print "0.") */
+        char d[10];
+        for (int i = 8; i >= 0; i--, fr /= 10) d[i] = (char)('0' + fr % 10);
+        int keep = 9;
+        while (keep > 0 && d[keep - 1] == '0') keep--;
+        fprintf(f, ".%.*s", keep, d);
+    }
 }
 
 static void put_text(FILE *f, const char *s) {
