@@ -356,12 +356,7 @@ Test(trace_bad, fuzz_time_overflow) {
     size_t n = pcap_header(b, 1, 65535);
     udp_frame(fr);
     n += pcap_packet(b + n, fr, 42, 42);
-    le32(b + 24, 0xffffffffu); /* seconds of packet 1 (fits 2106 in unsigned 32 bits: fine) */
-    const char *p = write_file("ts.pcap", b, n);
-    vf_trace t;
-    cr_assert_eq(vf_trace_read(p, NULL, &t), VF_OK, "%s", vf_last_error());
-    cr_assert_eq(t.n, 1);
-    cr_assert_eq(t.recs[0].ts_ns, 4294967295ll * 1000000000 + 1000);
-    vf_trace_free(&t);
-    unlink(p);
+    le32(b + 24, 0xffffffffu); /* seconds of packet 1: libpcap reads them signed, -1 */
+    expect_skip(write_file("ts.pcap", b, n), VF_SKIP_BAD_TIME, 1, 0, "packet 1: timestamp -1 s is outside 1970..2262");
+    expect_error(write_file("ts.pcap", b, n), true, VF_ERR_FORMAT, "packet 1: timestamp -1 s");
 }
