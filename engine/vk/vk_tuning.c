@@ -31,15 +31,22 @@ void vf_vk_choose_tuning(uint32_t vendor_id, uint32_t driver_id, int device_type
     t.subgroup_size = subgroup_size;
 
     if (driver_id == VK_DRIVER_ID_MESA_LLVMPIPE || device_type == VK_PHYSICAL_DEVICE_TYPE_CPU) {
-        /* lavapipe / CPU drivers: invocations run as SIMD lanes of one CPU
-         * thread, barriers are coroutine switches, and "shared memory" is just
-         * more cache traffic. Register-blocked GEMM reading A and B directly
-         * (no shared staging, no barriers). Sizes measured with
-         * tests/test_ops_vk's matmul timing (see shaders/README.md). */
-        t.wg_size = 256;
-        t.reduce_wg = 64;
-        mm(&t, 32, 32, 8, 4, 4, false);
-        t.why = "CPU Vulkan driver (lavapipe): register-blocked GEMM without shared memory";
+        /* lavapipe / CPU drivers: invocations run as 8-wide SIMD lanes of one
+         * CPU thread (256-bit), barriers are coroutine switches and "shared
+         * memory" is more cache traffic. Measured on the 2-core dev machine
+         * (vkflow bench ops --backend vk --quick, VKFLOW_MATMUL / VKFLOW_WG
+         * sweeps, best of 2-3 runs under load; see shaders/README.md):
+         *  - GEMM 64x64 tiles, 8x8 per thread, no shared memory: 8-10 GFLOP/s
+         *    on 128^3 and 100x512x512; 32x32/4x4 direct 4-6, 64x64/8x8 with
+         *    shared staging 4.6-5.1;
+         *  - row reductions (softmax, layernorm, sum_rows 1000x512) fastest
+         *    with 8-thread workgroups: sum_rows 1.1 ms at 8 vs 3.8 ms at 64;
+         *  - elementwise: 256-1024 within noise; 512. */
+        t.wg_size = 512;
+        t.reduce_wg = 8;
+        mm(&t, 64, 64, 8, 8, 8, false);
+        t.why = "CPU Vulkan driver (lavapipe): register-blocked GEMM without shared memory, "
+                "8-wide reductions";
     } else if (vendor_id == VENDOR_NVIDIA) {
         /* 128x128 tile, 8x8 per thread = 256 threads (8 warps): enough reuse
          * per shared-memory load to be FMA-bound; 17 KB of shared memory. */
@@ -84,6 +91,20 @@ void vf_vk_choose_tuning(uint32_t vendor_id, uint32_t driver_id, int device_type
         } else {
             fprintf(stderr, "vkflow: ignoring VKFLOW_MATMUL=\"%s\" (want BM,BN,BK,TM,TN,SHARED "
                             "with BM %% TM == 0, BN %% TN == 0, <= 1024 threads)\n", env);
+        }
+    }
+    /* VKFLOW_WG="WG,REDUCE_WG" overrides the elementwise and row-reduction
+     * workgroup sizes (REDUCE_WG a power of two), for measurements. */
+    env = getenv("VKFLOW_WG");
+    if (env && *env) {
+        unsigned w, r;
+        if (sscanf(env, "%u,%u", &w, &r) == 2 && w >= 1 && w <= 1024 && r >= 1 && r <= 1024 &&
+            (r & (r - 1)) == 0) {
+            t.wg_size = w;
+            t.reduce_wg = r;
+        } else {
+            fprintf(stderr, "vkflow: ignoring VKFLOW_WG=\"%s\" (want WG,REDUCE_WG <= 1024, "
+                            "REDUCE_WG a power of two)\n", env);
         }
     }
     *out = t;
