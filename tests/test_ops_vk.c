@@ -751,6 +751,71 @@ Test(ops_vk, rng_uniform_bits_and_normal) {
     pair_free(&p);
 }
 
+/* ------------------------------------------------ grids and determinism */
+
+/* 70001 rows: one workgroup per row is more groups than lavapipe's
+ * maxComputeWorkGroupCount[0] (65535), so the runtime folds the grid into y
+ * and the shaders must index with vf_linear_group() and guard the tail. */
+Test(ops_vk, row_ops_on_a_folded_grid) {
+    pair p;
+    pair_init(&p, 19);
+    const int64_t R = 70001, C = 3;
+    vf_tensor x[2], y[2], mu[2], rs[2], gm[2], bt[2];
+    mkr(&p, x, R, C, -3, 3);
+    mk2(&p, y, R, C, NULL);
+    BOTH(vf_softmax_forward(&x[s], &y[s]));
+    check(y, TRANSC, "softmax [70001, 3]");
+    mk1(&p, gm, C, rnd(&p, (size_t)C, 0.5f, 1.5f));
+    mk1(&p, bt, C, rnd(&p, (size_t)C, -1, 1));
+    mk1(&p, mu, R, NULL);
+    mk1(&p, rs, R, NULL);
+    BOTH(vf_layernorm_forward(&x[s], &gm[s], &bt[s], 1e-5f, &y[s], &mu[s], &rs[s]));
+    check(y, TRANSC, "layernorm [70001, 3]");
+    check(rs, TRANSC, "layernorm rstd [70001]");
+    pair_free(&p);
+}
+
+/* Reductions and GEMM run twice on the same inputs give the same bits: no
+ * atomics, fixed summation order. */
+Test(ops_vk, reductions_are_bit_identical_run_to_run) {
+    vf_backend *vk = tu_vk();
+    if (!vk) cr_skip_test("no Vulkan device");
+    vf_arena *a = tu_arena(vk, 4u << 20);
+    tu_rng r = tu_rng_make(20);
+    const int64_t R = 37, C = 1031;
+    float *xd = malloc((size_t)(R * C) * sizeof(float)), *wd = malloc(1031 * 64 * sizeof(float));
+    cr_assert(xd && wd);
+    tu_fill_uniform(&r, xd, (size_t)(R * C), -1, 1);
+    tu_fill_uniform(&r, wd, 1031 * 64, -1, 1);
+    vf_tensor x = tu_tensor2(a, R, C, xd), w = tu_tensor2(a, C, 64, wd);
+    vf_tensor out[2][6];
+    int64_t one = 1;
+    for (int run = 0; run < 2; run++) {
+        out[run][0] = tu_tensor(a, 1, &one, NULL);
+        out[run][1] = tu_tensor1(a, R, NULL);
+        out[run][2] = tu_tensor1(a, C, NULL);
+        out[run][3] = tu_tensor2(a, R, C, NULL);
+        out[run][4] = tu_tensor2(a, R, 64, NULL);
+        out[run][5] = tu_tensor1(a, 1, NULL);
+        TU_OK(vf_sum_forward(VF_REDUCE_ALL, false, &x, &out[run][0]));
+        TU_OK(vf_sum_forward(VF_REDUCE_ROWS, true, &x, &out[run][1]));
+        TU_OK(vf_sum_forward(VF_REDUCE_COLS, false, &x, &out[run][2]));
+        TU_OK(vf_log_softmax_forward(&x, &out[run][3]));
+        TU_OK(vf_matmul(&x, false, &w, false, &out[run][4], 1.0f, 0.0f));
+        TU_OK(vf_mse_forward(&out[run][3], &x, &out[run][5]));
+    }
+    for (int i = 0; i < 6; i++) {
+        float *a0 = tu_read(&out[0][i]), *a1 = tu_read(&out[1][i]);
+        cr_expect(memcmp(a0, a1, vf_tensor_bytes(&out[0][i])) == 0, "output %d differs between runs", i);
+        free(a0);
+        free(a1);
+    }
+    free(xd);
+    free(wd);
+    vf_arena_destroy(a);
+    tu_check_validation();
+}
+
 /* ----------------------------------------------------- capture and replay */
 
 /* y = tanh(x W + b); l = mean over rows of y; an Adam step on W from a fixed
