@@ -42,6 +42,7 @@ static void expect_skip(const char *path, vf_skip_reason why, uint64_t skipped, 
     cr_assert_eq(t.n, kept);
     cr_assert(strstr(t.first_skip, needle), "first skip '%s' lacks '%s'", t.first_skip, needle);
     vf_trace_free(&t);
+    unlink(path);
 }
 
 /* ------------------------------------------------------------------ pcap */
@@ -359,4 +360,25 @@ Test(trace_bad, fuzz_time_overflow) {
     le32(b + 24, 0xffffffffu); /* seconds of packet 1: libpcap reads them signed, -1 */
     expect_skip(write_file("ts.pcap", b, n), VF_SKIP_BAD_TIME, 1, 0, "packet 1: timestamp -1 s is outside 1970..2262");
     expect_error(write_file("ts.pcap", b, n), true, VF_ERR_FORMAT, "packet 1: timestamp -1 s");
+}
+
+Test(trace_bad, fuzz_pcap_writer_time_range) {
+    /* pcapng holds 64-bit times; classic pcap only up to 2038: an error, not a wrap */
+    vf_trace t;
+    memset(&t, 0, sizeof t);
+    t.kind = VF_TRACE_PACKETS;
+    vf_record r;
+    memset(&r, 0, sizeof r);
+    vf_addr_from_v4(&r.src, 1);
+    vf_addr_from_v4(&r.dst, 2);
+    r.proto = 17;
+    r.length = 28;
+    r.ts_ns = 4102444800ll * 1000000000; /* 2100-01-01 */
+    cr_assert_eq(vf_trace_append(&t, &r), VF_OK);
+    snprintf(path_buf, sizeof path_buf, "/tmp/vkflow_bad_%d_late.pcap", (int)getpid());
+    cr_assert_eq(vf_trace_write(path_buf, &t), VF_ERR_ARG);
+    cr_assert(strstr(vf_last_error(), "record 0: time 4102444800000000000 ns is outside what pcap holds"), "%s",
+              vf_last_error());
+    cr_assert(access(path_buf, F_OK) != 0, "no partial output left behind");
+    vf_trace_free(&t);
 }

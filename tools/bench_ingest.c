@@ -9,9 +9,12 @@
  *   bare       pcap_open_offline + pcap_next_ex over every packet
  *   read       vf_trace_read (libpcap + header parsing into vf_records)
  *   aggregate  vf_trace_aggregate (5-tuple hash table -> flow records)
- *   encode     vf_encoder_fit + vf_encode of the flow records (NetShare
- *              NetFlow fields: IP bits, word2vec ports/proto, log+min-max
- *              counts, 10 time chunks) */
+ *   fit        vf_encoder_fit on the flow records (NetShare NetFlow fields:
+ *              IP bits, word2vec ports/proto, log+min-max counts, 10 time
+ *              chunks); dominated by training word2vec (5 epochs)
+ *   encode     vf_encode: flow records -> per-chunk attribute/feature tensors
+ * The headline is read + aggregate + encode against the bare loop; fit is a
+ * one-off per trace and is reported beside it. */
 #include "commands.h"
 #include "trace/encode.h"
 
@@ -128,7 +131,7 @@ int cmd_bench_ingest(int argc, char **argv) {
     close(fd);
     long npk = 0;
     if (replicate(file, tmp, min_pkts, &npk)) { unlink(tmp); return 1; }
-    double best[4] = {1e30, 1e30, 1e30, 1e30};
+    double best[5] = {1e30, 1e30, 1e30, 1e30, 1e30};
     size_t n_rec = 0, n_flows = 0;
     int rc = 0;
     for (int r = 0; r < repeat && !rc; r++) {
@@ -156,15 +159,24 @@ int cmd_bench_ingest(int argc, char **argv) {
         vf_data_desc_default(VF_TRACE_FLOWS, &dd);
         vf_encoder enc;
         vf_encoded *ch = NULL;
-        if (vf_encoder_fit(&dd, &fl, &enc) || vf_encode(&enc, &fl, &ch)) {
+        double d2 = 0;
+        if (vf_encoder_fit(&dd, &fl, &enc)) {
             fprintf(stderr, "vkflow bench ingest: %s\n", vf_last_error());
             rc = 1;
+        } else {
+            d2 = now();
+            if (vf_encode(&enc, &fl, &ch)) {
+                fprintf(stderr, "vkflow bench ingest: %s\n", vf_last_error());
+                vf_encoder_free(&enc);
+                rc = 1;
+            }
         }
         double e = now();
         if (!rc) vf_encoded_free(ch, enc.n_chunks), vf_encoder_free(&enc);
         if (b - a < best[1]) best[1] = b - a;
         if (c - b < best[2]) best[2] = c - b;
-        if (e - c < best[3]) best[3] = e - c;
+        if (!rc && d2 - c < best[3]) best[3] = d2 - c;
+        if (!rc && e - d2 < best[4]) best[4] = e - d2;
         n_rec = t.n;
         n_flows = fl.n;
         vf_trace_free(&t);
@@ -173,15 +185,17 @@ int cmd_bench_ingest(int argc, char **argv) {
     if (keep && rename(tmp, keep) != 0) perror("vkflow bench ingest: --keep");
     unlink(tmp);
     if (rc) return rc;
-    double total = best[1] + best[2] + best[3];
+    double total = best[1] + best[2] + best[4];
     printf("ingest %s: %ld packets (replicated), %zu IP packets, %zu flows; best of %d\n", file, npk, n_rec, n_flows, repeat);
     printf("  %-28s %9.3f s  %12.0f packets/s\n", "bare pcap_next_ex loop", best[0], (double)npk / best[0]);
     printf("  %-28s %9.3f s  %12.0f packets/s\n", "read (parse to records)", best[1], (double)npk / best[1]);
     printf("  %-28s %9.3f s  %12.0f packets/s  %10.0f flows/s\n", "aggregate (5-tuple flows)", best[2],
            (double)npk / best[2], (double)n_flows / best[2]);
-    printf("  %-28s %9.3f s  %12.0f flows/s\n", "encode (fit + encode flows)", best[3], (double)n_flows / best[3]);
+    printf("  %-28s %9.3f s  %12.0f flows/s\n", "fit (ranges + word2vec)", best[3], (double)n_flows / best[3]);
+    printf("  %-28s %9.3f s  %12.0f flows/s\n", "encode (flows -> tensors)", best[4], (double)n_flows / best[4]);
     printf("  %-28s %9.3f s  %12.0f packets/s  %10.0f flows/s  = %.0f%% of the bare loop\n",
            "read + aggregate + encode", total, (double)npk / total, (double)n_flows / total,
            100.0 * best[0] / total);
+    printf("  %-28s %9.3f s  %12.0f packets/s\n", "... plus fit", total + best[3], (double)npk / (total + best[3]));
     return 0;
 }

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <pcap/pcap.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -194,6 +195,17 @@ vf_status vf_pcap_read_fp(FILE *fp, const char *path, const vf_read_options *opt
     }
     out->kind = VF_TRACE_PACKETS;
     out->linktype = lt;
+    /* reserve for the likely packet count (file bytes / 64) so the record
+     * array is not copied at every doubling */
+    struct stat sb;
+    int fd = fileno(pcap_file(pc));
+    if (fd >= 0 && fstat(fd, &sb) == 0 && sb.st_size > 0) {
+        size_t want = (size_t)sb.st_size / 64 + 16;
+        if (opt->max_records && want > opt->max_records) want = opt->max_records;
+        if (want > ((size_t)1 << 28)) want = (size_t)1 << 28;
+        vf_record *p = malloc(want * sizeof *p);
+        if (p) { out->recs = p; out->cap = want; }
+    }
     vf_status st = VF_OK;
     struct pcap_pkthdr *h;
     const u_char *data;

@@ -162,7 +162,14 @@ vf_status vf_trace_write_pcap(const char *path, const vf_trace *t) {
         size_t clear = (size_t)r->length + 68;   /* headers + payload of this packet */
         memset(buf, 0, clear > 65535 + 128 ? 65535 + 128 : clear);
         uint32_t len = build(r, buf);
-        int64_t ts = r->ts_ns < 0 ? 0 : r->ts_ns;
+        int64_t ts = r->ts_ns;
+        if (ts < 0 || ts / 1000000000 > INT32_MAX) {
+            /* pcap's seconds field is read as signed 32 bits by libpcap */
+            free(buf);
+            vf_atomic_abort(&af);
+            return vf_fail(VF_ERR_ARG, "%s: record %zu: time %lld ns is outside what pcap holds (1970 to 2038-01-19)",
+                           path, i, (long long)ts);
+        }
         uint8_t ph[16];
         le32(ph, (uint32_t)(ts / 1000000000));
         le32(ph + 4, (uint32_t)(ts % 1000000000));
