@@ -1,0 +1,108 @@
+/* The end-to-end job (NetShare's pipeline): a run configuration binds a data
+ * description, a model file and run settings; the pipeline ingests the trace,
+ * fits and saves the encoder, encodes time chunks, trains chunk 0 from
+ * scratch and chunks 1..N-1 warm-started from chunk 0's final checkpoint,
+ * generates per chunk, merges flows across chunks by their flow tags,
+ * decodes, truncates each chunk's records to its time window, sorts by time,
+ * writes the input's format and evaluates against the real trace.
+ *
+ * Everything lives in a run directory (docs/RUNNING.md):
+ *   config.cfg      copy of the run configuration
+ *   run.state       absolute paths of config, data and model; real flows per chunk
+ *   encoder.txt     the fitted encoder (vf_encoder_save)
+ *   chunk_NN.ckpt   per-chunk checkpoints (vf_gan_save), chunk_NN.done when finished
+ *   synthetic.pcap | synthetic.csv, report.html, metrics.json, run.log
+ * No global state: the chunk loop only shares the run directory, so chunks
+ * could be handed to several devices later. */
+#ifndef VKFLOW_TRAIN_PIPELINE_H
+#define VKFLOW_TRAIN_PIPELINE_H
+
+#include "vkflow.h"
+#include "trace/encode.h"
+
+typedef struct vf_run_config {
+    char path[4096];            /* the configuration file (as named) */
+    vf_data_desc data;          /* its `data` group (engine/trace) */
+    char model[4096];           /* model file, resolved against the config's folder */
+    int64_t iterations;         /* generator steps for chunk 0 */
+    double warm_fraction;       /* chunks 1..N-1 train ceil(iterations * warm_fraction) */
+    int64_t checkpoint_every;   /* iterations between checkpoints */
+    uint64_t seed;
+    char backend[8];            /* "auto", "cpu" or "vk" */
+    int64_t count;              /* flows to generate in all; 0 = as many as the real chunks */
+    char output[8];             /* "auto" (the input's format), "pcap" or "csv" */
+    bool as_flows;              /* aggregate a packet capture into flow records first */
+    int64_t flow_timeout_ns;    /* inactive timeout of that aggregation (0 = none) */
+    bool evaluate;              /* vkflow run: compare against the real trace */
+} vf_run_config;
+
+/* Parses a run configuration (libconfig): `data = {...}` (docs/TRACES.md),
+ * `model = "file"` and `run = {...}`; errors as file:line. */
+vf_status vf_run_config_load(const char *path, vf_run_config *rc);
+/* Same from text; name is used in messages and as the base of relative paths. */
+vf_status vf_run_config_parse_string(const char *name, const char *text, vf_run_config *rc);
+/* Iterations chunk c trains (chunk 0: iterations; others the warm-start share, at least 1). */
+int64_t vf_run_chunk_iterations(const vf_run_config *rc, int chunk);
+
+typedef enum vf_phase {
+    VF_PHASE_INGEST = 0, VF_PHASE_ENCODE, VF_PHASE_TRAIN, VF_PHASE_GENERATE, VF_PHASE_WRITE, VF_PHASE_EVAL,
+    VF_PHASE_DONE
+} vf_phase;
+const char *vf_phase_name(vf_phase p);
+
+/* What the pipeline reports: a message (message != NULL) or a training
+ * progress tick. */
+typedef struct vf_pipeline_event {
+    vf_phase phase;
+    int chunk, n_chunks;
+    int64_t iter, total;
+    float d_loss, g_loss, gp;
+    double it_per_s, eta_s;
+    const char *message;
+} vf_pipeline_event;
+typedef void (*vf_pipeline_event_fn)(const vf_pipeline_event *e, void *user);
+
+typedef struct vf_pipeline_opts {
+    const char *run_dir;
+    bool resume;                /* continue from the run directory's checkpoints */
+    volatile int *stop;         /* set by a SIGINT handler: checkpoint and return */
+    vf_pipeline_event_fn on_event;
+    void *user;
+    int progress_every;         /* iterations between progress events (default 10) */
+    double log_every_s;         /* seconds between progress lines in run.log (default 10) */
+} vf_pipeline_opts;
+
+/* Ingest, encode and train every chunk into o->run_dir. *stopped is set when
+ * o->stop interrupted it (checkpoints written; rerun with resume). */
+vf_status vf_pipeline_train(const vf_run_config *rc, const vf_pipeline_opts *o, bool *stopped);
+/* Generates from a trained run directory: count flows (0 = as the real
+ * chunks), merged, decoded, truncated, sorted, written to out_path
+ * (atomically; the format is the run's output setting). */
+vf_status vf_pipeline_generate(const char *run_dir, int64_t count, const char *out_path,
+                               const vf_pipeline_opts *o, bool *stopped);
+/* train + generate into run_dir/synthetic.* + (rc->evaluate) report.html and
+ * metrics.json. report_path (>= 4096 bytes, may be NULL) gets the report's path. */
+vf_status vf_pipeline_run(const vf_run_config *rc, const vf_pipeline_opts *o, bool *stopped,
+                          char *report_path);
+
+/* ---- steps, public for tests ---- */
+
+/* NetShare's attribute merge by flow tags. gen[c] are the generated chunks
+ * (gen[c].chunk == c). Chunk c keeps its rows whose start flag and presence
+ * bit c are set; each kept row is copied, start flag cleared, into every later
+ * chunk whose presence bit it has set. A copied row keeps the 5-tuple
+ * attributes and flow tags of the flow it continues; its flow start,
+ * features and generation flags come from a row the later chunk's own model
+ * generated as a continuing flow (start flag clear), or, when it generated
+ * too few, from its rows in order, cyclically: vf_gan_generate samples
+ * attributes and features together (gan.h) and cannot condition features on
+ * given attributes. Flows carried into a chunk that generated nothing are
+ * dropped. *out: n_chunks new chunks. */
+vf_status vf_merge_flow_tags(const vf_encoder *enc, const vf_encoded *gen, int n_chunks, vf_encoded **out);
+/* Removes records t->recs[from..n) whose time is outside [begin, end),
+ * keeping the order of the rest. Returns how many were removed. */
+size_t vf_truncate_window(vf_trace *t, size_t from, int64_t begin, int64_t end);
+/* Stable sort of t's records by time. */
+vf_status vf_trace_sort_time(vf_trace *t);
+
+#endif
