@@ -1,0 +1,174 @@
+/* Generation bookkeeping (engine/train/pipeline_merge.c) on hand-built
+ * chunks: NetShare's merge by flow tags, per-chunk window truncation and the
+ * stable sort by time. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "train/pipeline.h"
+
+/* 3 chunks; attributes: 2 payload columns (stand-ins for the 5-tuple), the
+ * flow start (time), then the flow tags as engine/trace lays them out: start
+ * flag [not, yes], presence of chunk k [absent, present]. Features: 1 column,
+ * 2 steps. */
+enum { N = 3, A = 3 + 2 * (N + 1), T = 2, F = 1, TAGS = 3 };
+
+static void make_encoder(vf_encoder *e) {
+    memset(e, 0, sizeof *e);
+    e->n_chunks = N;
+    e->attr_dim = A;
+    e->feat_dim = F;
+    e->max_len = T;
+    e->n_fields = 1;
+    e->fields[0].field = VF_F_TIME;
+    e->fields[0].enc = VF_ENC_INTERARRIVAL;
+}
+
+/* One generated row: payload p, flow start t, start flag, presence bits,
+ * feature value f for both steps (gen flags 1, 0). */
+static void row(vf_encoded *E, int r, float p, float t, int start, const int pres[N], float f) {
+    float *a = E->attr + (size_t)r * A;
+    memset(a, 0, A * sizeof *a);
+    a[0] = p;
+    a[2] = t;
+    a[TAGS + (start ? 1 : 0)] = 1;
+    for (int k = 0; k < N; k++) a[TAGS + 2 + 2 * k + (pres[k] ? 1 : 0)] = 1;
+    E->feat[(size_t)r * T * F] = f;
+    E->feat[(size_t)r * T * F + 1] = f;
+    E->gen_flag[(size_t)r * T] = 1;
+    E->gen_flag[(size_t)r * T + 1] = 0;
+}
+
+static void alloc_chunk(vf_encoded *E, int c, int n) {
+    memset(E, 0, sizeof *E);
+    E->chunk = c;
+    E->n_flows = n;
+    E->attr_dim = A;
+    E->feat_dim = F;
+    E->max_len = T;
+    E->attr = calloc((size_t)(n ? n : 1) * A, sizeof(float));
+    E->feat = calloc((size_t)(n ? n : 1) * T * F, sizeof(float));
+    E->gen_flag = calloc((size_t)(n ? n : 1) * T, sizeof(float));
+}
+
+static void expect_row(const vf_encoded *E, int r, float p, float t, int start, float f) {
+    const float *a = E->attr + (size_t)r * A;
+    cr_assert_eq(a[0], p, "chunk %d row %d: payload %g, want %g", E->chunk, r, a[0], p);
+    cr_assert_eq(a[2], t, "chunk %d row %d: flow start %g, want %g", E->chunk, r, a[2], t);
+    cr_assert_eq(a[TAGS + 1] > a[TAGS], start != 0, "chunk %d row %d: start flag", E->chunk, r);
+    cr_assert_eq(a[TAGS] + a[TAGS + 1], 1.0f, "chunk %d row %d: start flag is one-hot", E->chunk, r);
+    cr_assert_eq(E->feat[(size_t)r * T * F], f, "chunk %d row %d: features from %g, want %g", E->chunk, r,
+                 E->feat[(size_t)r * T * F], f);
+    cr_assert_eq(E->gen_flag[(size_t)r * T], 1.0f);
+    cr_assert_eq(E->gen_flag[(size_t)r * T + 1], 0.0f);
+}
+
+Test(pipeline_merge, flow_tags_keep_and_carry) {
+    vf_encoder e;
+    make_encoder(&e);
+    vf_encoded gen[N];
+    alloc_chunk(&gen[0], 0, 4);
+    row(&gen[0], 0, 10, .1f, 1, (int[N]){1, 1, 0}, 100); /* kept, carried into chunk 1 */
+    row(&gen[0], 1, 11, .2f, 1, (int[N]){1, 0, 1}, 101); /* kept, carried into chunk 2 only */
+    row(&gen[0], 2, 12, .3f, 0, (int[N]){1, 1, 0}, 102); /* not started here: dropped */
+    row(&gen[0], 3, 13, .4f, 1, (int[N]){0, 1, 0}, 103); /* not present here: dropped */
+    alloc_chunk(&gen[1], 1, 2);
+    row(&gen[1], 0, 20, .5f, 0, (int[N]){1, 1, 0}, 200); /* a continuation: the donor for 10 */
+    row(&gen[1], 1, 21, .6f, 1, (int[N]){0, 1, 1}, 201); /* kept, carried into chunk 2 */
+    alloc_chunk(&gen[2], 2, 1);
+    row(&gen[2], 0, 30, .7f, 1, (int[N]){0, 0, 1}, 300); /* kept; no continuations: donors cycle */
+    vf_encoded *m = NULL;
+    cr_assert_eq(vf_merge_flow_tags(&e, gen, N, &m), VF_OK, "%s", vf_last_error());
+    cr_assert_eq(m[0].n_flows, 2);
+    expect_row(&m[0], 0, 10, .1f, 1, 100);
+    expect_row(&m[0], 1, 11, .2f, 1, 101);
+    cr_assert_eq(m[1].n_flows, 2);
+    expect_row(&m[1], 0, 21, .6f, 1, 201);
+    expect_row(&m[1], 1, 10, .5f, 0, 200); /* 5-tuple of 10, start and features of the continuation */
+    cr_assert_eq(m[2].n_flows, 3);
+    expect_row(&m[2], 0, 30, .7f, 1, 300);
+    expect_row(&m[2], 1, 11, .7f, 0, 300);
+    expect_row(&m[2], 2, 21, .7f, 0, 300);
+    /* carried rows keep the flow's presence bits */
+    for (int k = 0; k < N; k++) {
+        const float *a = m[2].attr + 1 * A + TAGS + 2 + 2 * k;
+        cr_assert_eq(a[1] > a[0], k != 1, "flow 11 presence in chunk %d", k);
+    }
+    for (int c = 0; c < N; c++) cr_assert_eq(m[c].chunk, c);
+    vf_encoded_free(m, N);
+    for (int c = 0; c < N; c++) { free(gen[c].attr); free(gen[c].feat); free(gen[c].gen_flag); }
+}
+
+Test(pipeline_merge, nothing_generated_in_a_chunk_drops_carried_flows) {
+    vf_encoder e;
+    make_encoder(&e);
+    vf_encoded gen[N];
+    alloc_chunk(&gen[0], 0, 1);
+    row(&gen[0], 0, 10, .1f, 1, (int[N]){1, 1, 1}, 100);
+    alloc_chunk(&gen[1], 1, 0);
+    alloc_chunk(&gen[2], 2, 1);
+    row(&gen[2], 0, 30, .7f, 0, (int[N]){1, 1, 1}, 300);
+    vf_encoded *m = NULL;
+    cr_assert_eq(vf_merge_flow_tags(&e, gen, N, &m), VF_OK, "%s", vf_last_error());
+    cr_assert_eq(m[0].n_flows, 1);
+    cr_assert_eq(m[1].n_flows, 0);
+    cr_assert_eq(m[2].n_flows, 1); /* 30 itself did not start in chunk 2: only the carried 10 */
+    expect_row(&m[2], 0, 10, .7f, 0, 300);
+    vf_encoded_free(m, N);
+    for (int c = 0; c < N; c++) { free(gen[c].attr); free(gen[c].feat); free(gen[c].gen_flag); }
+}
+
+Test(pipeline_merge, shape_mismatch_is_an_error) {
+    vf_encoder e;
+    make_encoder(&e);
+    vf_encoded gen[N];
+    for (int c = 0; c < N; c++) alloc_chunk(&gen[c], c, 1);
+    gen[1].feat_dim = 2;
+    vf_encoded *m = NULL;
+    cr_assert_eq(vf_merge_flow_tags(&e, gen, N, &m), VF_ERR_ARG);
+    cr_assert(strstr(vf_last_error(), "chunk 1 does not match"), "%s", vf_last_error());
+    cr_assert_eq(m, NULL);
+    cr_assert_eq(vf_merge_flow_tags(&e, gen, 2, &m), VF_ERR_ARG);
+    for (int c = 0; c < N; c++) { free(gen[c].attr); free(gen[c].feat); free(gen[c].gen_flag); }
+}
+
+static void trace_of(vf_trace *t, const int64_t *ts, size_t n) {
+    memset(t, 0, sizeof *t);
+    for (size_t i = 0; i < n; i++) {
+        vf_record r;
+        memset(&r, 0, sizeof r);
+        r.ts_ns = ts[i];
+        r.sport = (uint16_t)i; /* identity, to check order */
+        cr_assert_eq(vf_trace_append(t, &r), VF_OK);
+    }
+}
+
+Test(pipeline_merge, truncate_to_the_chunk_window) {
+    vf_trace t;
+    trace_of(&t, (int64_t[]){5, 10, 25, 15, 19, 20, 9}, 7);
+    /* records before `from` belong to earlier chunks and stay as they are */
+    size_t removed = vf_truncate_window(&t, 1, 10, 20);
+    cr_assert_eq(removed, 3); /* 25, 20 (the end is exclusive) and 9 */
+    cr_assert_eq(t.n, 4);
+    int64_t want_ts[] = {5, 10, 15, 19};
+    uint16_t want_id[] = {0, 1, 3, 4};
+    for (size_t i = 0; i < t.n; i++) {
+        cr_assert_eq(t.recs[i].ts_ns, want_ts[i]);
+        cr_assert_eq(t.recs[i].sport, want_id[i]);
+    }
+    cr_assert_eq(vf_truncate_window(&t, 4, 0, 1), 0); /* nothing after from */
+    vf_trace_free(&t);
+}
+
+Test(pipeline_merge, sort_by_time_is_stable) {
+    vf_trace t;
+    trace_of(&t, (int64_t[]){30, 10, 20, 10, 30, -5}, 6);
+    cr_assert_eq(vf_trace_sort_time(&t), VF_OK);
+    int64_t want_ts[] = {-5, 10, 10, 20, 30, 30};
+    uint16_t want_id[] = {5, 1, 3, 2, 0, 4};
+    for (size_t i = 0; i < t.n; i++) {
+        cr_assert_eq(t.recs[i].ts_ns, want_ts[i]);
+        cr_assert_eq(t.recs[i].sport, want_id[i], "record %zu", i);
+    }
+    vf_trace_free(&t);
+}
