@@ -13,7 +13,9 @@
 
 #define MAX_SYMS 512
 #define MAX_NETS 32
-#define MAX_PROGS 4
+#define MAX_PROGS 6
+#define MAX_DIMS 64
+#define TRY_DSL(x) do { vf_status s_ = (x); if (s_) return s_; } while (0)
 
 typedef struct sym { char *name; int node; } sym;
 
@@ -50,6 +52,14 @@ struct vf_model {
     vf_adam_config adam;
     float lr;
     uint32_t next_stream;
+    /* symbolic dimensions: the caller's first (they win), then the file's `dims` */
+    int n_dims;
+    struct { char *name; int64_t value; } dims[MAX_DIMS];
+    int n_caller_dims;
+    vf_model_env env;
+    /* wgan_gp: programs d_step / g_step / sample */
+    int d_loss, g_loss, d_steps, g_steps;
+    config_setting_t *training;
 };
 
 /* ------------------------------------------------------------------ errors */
@@ -137,7 +147,7 @@ static void join(const char *const *names, int n, char *buf, size_t len) {
 
 /* ----------------------------------------------------------- key checking */
 
-enum { T_INT = 1, T_NUM, T_STR, T_BOOL, T_ARRAY, T_LIST, T_GROUP, T_STR_OR_ARRAY };
+enum { T_INT = 1, T_NUM, T_STR, T_BOOL, T_ARRAY, T_LIST, T_GROUP, T_STR_OR_ARRAY, T_DIM };
 
 typedef struct key { const char *name; int type; bool required; } key;
 
@@ -150,6 +160,7 @@ static const char *type_word(int t) {
     case T_ARRAY: return "an array [ ... ]";
     case T_LIST: return "a list ( ... )";
     case T_GROUP: return "a group { ... }";
+    case T_DIM: return "an integer or a dimension expression string such as \"max_len / sample_len\"";
     default: return "a string or an array of strings";
     }
 }
@@ -164,6 +175,7 @@ static bool type_ok(const config_setting_t *s, int t) {
     case T_ARRAY: return ct == CONFIG_TYPE_ARRAY;
     case T_LIST: return ct == CONFIG_TYPE_LIST;
     case T_GROUP: return ct == CONFIG_TYPE_GROUP;
+    case T_DIM: return ct == CONFIG_TYPE_INT || ct == CONFIG_TYPE_INT64 || ct == CONFIG_TYPE_STRING;
     default: return ct == CONFIG_TYPE_STRING || ct == CONFIG_TYPE_ARRAY;
     }
 }
@@ -218,6 +230,158 @@ static int64_t get_int(config_setting_t *g, const char *k, int64_t def) {
     return t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64 ? config_setting_get_int64(s) : def;
 }
 
+/* ------------------------------------------------------ symbolic dimensions */
+
+/* Integer expressions over the dims table: numbers, names, + - * / % and
+ * parentheses; '/' is integer division rounding down ((a + b - 1) / b rounds
+ * up), '%' the remainder. */
+typedef struct dparser {
+    vf_model *m;
+    config_setting_t *s;
+    const char *src, *p;
+    bool failed, quiet;
+} dparser;
+
+static void dperr(dparser *P, const char *msg) {
+    if (P->failed) return;
+    P->failed = true;
+    if (!P->quiet) err(P->m, P->s, "dimension \"%s\", at column %d: %s", P->src, (int)(P->p - P->src) + 1, msg);
+}
+
+static int64_t dim_lookup(const vf_model *m, const char *name, bool *found) {
+    for (int i = 0; i < m->n_dims; i++)
+        if (!strcmp(m->dims[i].name, name)) { *found = true; return m->dims[i].value; }
+    *found = false;
+    return 0;
+}
+
+static int64_t dparse_sum(dparser *P);
+
+static int64_t dparse_atom(dparser *P) {
+    while (isspace((unsigned char)*P->p)) P->p++;
+    if (*P->p == '(') {
+        P->p++;
+        int64_t v = dparse_sum(P);
+        while (isspace((unsigned char)*P->p)) P->p++;
+        if (*P->p != ')') { dperr(P, "expected ')'"); return 0; }
+        P->p++;
+        return v;
+    }
+    if (*P->p == '-') { P->p++; return -dparse_atom(P); }
+    if (isdigit((unsigned char)*P->p)) {
+        char *end;
+        long long v = strtoll(P->p, &end, 10);
+        P->p = end;
+        return v;
+    }
+    if (isalpha((unsigned char)*P->p) || *P->p == '_') {
+        char name[64];
+        size_t n = 0;
+        while ((isalnum((unsigned char)*P->p) || *P->p == '_') && n < sizeof name - 1) name[n++] = *P->p++;
+        name[n] = 0;
+        bool found;
+        int64_t v = dim_lookup(P->m, name, &found);
+        if (!found) {
+            const char *names[MAX_DIMS];
+            for (int i = 0; i < P->m->n_dims; i++) names[i] = P->m->dims[i].name;
+            char sug[96], all[512], msg[800];
+            join(names, P->m->n_dims, all, sizeof all);
+            snprintf(msg, sizeof msg, "unknown dimension '%s'%s; known: %s (the caller's and the file's `dims`)", name,
+                     suggest(name, names, P->m->n_dims, sug, sizeof sug), P->m->n_dims ? all : "none");
+            dperr(P, msg);
+        }
+        return v;
+    }
+    dperr(P, *P->p ? "expected a number, a dimension name or '('" : "unexpected end");
+    return 0;
+}
+
+static int64_t dparse_prod(dparser *P) {
+    int64_t v = dparse_atom(P);
+    for (;;) {
+        while (isspace((unsigned char)*P->p)) P->p++;
+        char c = *P->p;
+        if (c != '*' && c != '/' && c != '%') return v;
+        P->p++;
+        int64_t r = dparse_atom(P);
+        if (P->failed) return 0;
+        if (c == '*') {
+            if (v > ((int64_t)1 << 40) || r > ((int64_t)1 << 40)) { dperr(P, "value too large"); return 0; }
+            v *= r;
+        } else if (r == 0) {
+            dperr(P, "division by zero");
+            return 0;
+        } else if (c == '%') {
+            v %= r;
+        } else {
+            v /= r;
+        }
+    }
+}
+
+static int64_t dparse_sum(dparser *P) {
+    int64_t v = dparse_prod(P);
+    for (;;) {
+        while (isspace((unsigned char)*P->p)) P->p++;
+        char c = *P->p;
+        if (c != '+' && c != '-') return v;
+        P->p++;
+        int64_t r = dparse_prod(P);
+        v = c == '+' ? v + r : v - r;
+    }
+}
+
+/* Value of setting e (an integer or an expression string). quiet: report
+ * nothing (the setting was checked before). */
+static bool dim_value(vf_model *m, config_setting_t *e, bool quiet, int64_t *out) {
+    int t = config_setting_type(e);
+    if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64) { *out = config_setting_get_int64(e); return true; }
+    if (t != CONFIG_TYPE_STRING) {
+        if (!quiet) err(m, e, "expected %s", type_word(T_DIM));
+        return false;
+    }
+    const char *src = config_setting_get_string(e);
+    dparser P = {m, e, src, src, false, quiet};
+    int64_t v = dparse_sum(&P);
+    while (isspace((unsigned char)*P.p)) P.p++;
+    if (!P.failed && *P.p) dperr(&P, "unexpected text after the expression");
+    if (P.failed) return false;
+    *out = v;
+    return true;
+}
+
+static int64_t get_dim(vf_model *m, config_setting_t *g, const char *k, int64_t def) {
+    config_setting_t *s = config_setting_get_member(g, k);
+    int64_t v;
+    return s && dim_value(m, s, true, &v) ? v : def;
+}
+
+static void add_dim(vf_model *m, config_setting_t *s, const char *name, int64_t v) {
+    if (m->n_dims == MAX_DIMS || !(m->dims[m->n_dims].name = strdup(name))) {
+        err(m, s, "too many dimensions (at most %d)", MAX_DIMS);
+        return;
+    }
+    m->dims[m->n_dims++].value = v;
+}
+
+/* dims = { batch = 100; steps = "(max_len + sample_len - 1) / sample_len"; };
+ * in order, each may use the ones above and the caller's. A name the caller
+ * gives keeps the caller's value (the file's is a default). */
+static void load_dims(vf_model *m, config_setting_t *d) {
+    for (int i = 0; i < config_setting_length(d); i++) {
+        config_setting_t *e = config_setting_get_elem(d, (unsigned)i);
+        const char *nm = config_setting_name(e);
+        bool given = false;
+        for (int k = 0; k < m->n_caller_dims; k++) given |= !strcmp(m->dims[k].name, nm);
+        if (!type_ok(e, T_DIM)) { err(m, e, "dimension '%s' must be %s", nm, type_word(T_DIM)); continue; }
+        int64_t v;
+        if (!dim_value(m, e, false, &v)) continue;
+        if (given) continue;
+        if (v < 1) { err(m, e, "dimension '%s' = %lld; dimensions must be >= 1", nm, (long long)v); continue; }
+        add_dim(m, e, nm, v);
+    }
+}
+
 /* ----------------------------------------------------------------- symbols */
 
 static int lookup(vf_model *m, const char *name) {
@@ -265,6 +429,11 @@ static int ref(vf_model *m, config_setting_t *s, const char *k) {
 static bool read_shape(vf_model *m, config_setting_t *g, int *ndim, int64_t *shape) {
     config_setting_t *s = config_setting_get_member(g, "shape");
     if (!s) return false;
+    if (!config_setting_is_array(s) && !config_setting_is_list(s)) {
+        err(m, s, "shape must be an array [ ... ] of integers or dimension names");
+        return false;
+    }
+    if (!s) return false;
     int n = config_setting_length(s);
     if (n < 1 || n > 3) {
         err(m, s, "shape must have 1 to 3 dimensions, got %d", n);
@@ -273,8 +442,7 @@ static bool read_shape(vf_model *m, config_setting_t *g, int *ndim, int64_t *sha
     int64_t d[3];
     for (int i = 0; i < n; i++) {
         config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
-        int t = config_setting_type(e);
-        d[i] = t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64 ? config_setting_get_int64(e) : -1;
+        if (!dim_value(m, e, false, &d[i])) return false;
         if (d[i] < 1 || d[i] > (1 << 28)) {
             err(m, s, "shape entry %d must be a positive integer", i);
             return false;
@@ -444,7 +612,8 @@ static int expression(vf_model *m, config_setting_t *s, const char *src) {
 /* ---------------------------------------------------------------- networks */
 
 static const char *const layer_types[] = {"dense", "lstm", "embedding", "relu", "leaky_relu", "tanh", "sigmoid",
-                                          "softplus", "batchnorm", "layernorm", "slice", "softmax", "log_softmax"};
+                                          "softplus", "batchnorm", "layernorm", "slice", "softmax", "log_softmax",
+                                          "heads"};
 #define N_LAYER_TYPES (int)(sizeof layer_types / sizeof layer_types[0])
 
 static const char *const init_names[] = {"zeros", "ones", "const", "normal", "uniform", "xavier", "he"};
@@ -467,13 +636,79 @@ static int layer_param(vf_model *m, net *n, int li, int slot, config_setting_t *
     return *pp;
 }
 
+
+static const vf_head_table *find_heads(vf_model *m, const char *name) {
+    for (int k = 0; k < m->env.n_heads; k++)
+        if (m->env.heads[k].name && !strcmp(m->env.heads[k].name, name)) return &m->env.heads[k];
+    return NULL;
+}
+
+/* Output heads from a segment table over the last axis: softmax on each
+ * softmax segment, sigmoid on unit segments, tanh on tanh segments. The
+ * table covers W columns; an input [B, R*W] is R records of W (per-record
+ * features), handled as [B*R, W]. Consecutive segments of one kind are one
+ * slice: a run of k softmax segments of width w is reshaped to [rows*k, w]
+ * and takes one softmax (IP bits: 32 2-way softmaxes -> one kernel). */
+static int apply_heads(vf_model *m, config_setting_t *L, int x) {
+    vf_graph *g = m->g;
+    const char *tn = get_str(L, "segments", "");
+    const vf_head_table *T = find_heads(m, tn);
+    const vf_gnode *X = &g->nodes[x];
+    int64_t B = vf_gnode_rows(X), C = vf_gnode_cols(X);
+    vf_head_seg one = {0, (int)C, VF_HEAD_SIGMOID};
+    vf_head_table ph = {tn, 1, &one};
+    if (!T) T = &ph; /* placeholder (vkflow check without data): one sigmoid head */
+    int64_t W = 0;
+    for (int k = 0; k < T->n; k++) {
+        const vf_head_seg *S = &T->segs[k];
+        if (S->offset != W || S->width < 1 || S->kind < 0 || S->kind > 2) {
+            err(m, L, "segment table '%s': segment %d (offset %d, width %d, kind %d) does not continue at column %lld", tn,
+                k, S->offset, S->width, S->kind, (long long)W);
+            return -1;
+        }
+        W += S->width;
+    }
+    if (W < 1 || C % W) {
+        err(m, L, "shape mismatch: heads '%s' cover %lld columns, the input has %lld (not a multiple)", tn, (long long)W,
+            (long long)C);
+        return -1;
+    }
+    int64_t R = C / W, rows = B * R;
+    int h = x;
+    if (R > 1) h = vf_g_reshape(g, x, 2, (int64_t[]){rows, W});
+    int *parts = malloc((size_t)T->n * sizeof(int));
+    if (!parts) return -1;
+    int np = 0;
+    for (int k = 0; k < T->n;) {
+        const vf_head_seg *S = &T->segs[k];
+        int e = k + 1;
+        while (e < T->n && T->segs[e].kind == S->kind && (S->kind != VF_HEAD_SOFTMAX || T->segs[e].width == S->width)) e++;
+        int64_t w = (int64_t)T->segs[e - 1].offset + T->segs[e - 1].width - S->offset;
+        int p = W == w ? h : vf_g_slice(g, h, S->offset, w);
+        if (S->kind == VF_HEAD_SIGMOID) p = vf_g_un(g, VF_EW_SIGMOID, p);
+        else if (S->kind == VF_HEAD_TANH) p = vf_g_un(g, VF_EW_TANH, p);
+        else if (e - k == 1) p = vf_g_softmax(g, p, false);
+        else {
+            p = vf_g_reshape(g, p, 2, (int64_t[]){rows * (e - k), S->width});
+            p = vf_g_reshape(g, vf_g_softmax(g, p, false), 2, (int64_t[]){rows, w});
+        }
+        parts[np++] = p;
+        k = e;
+    }
+    int y = np == 1 ? parts[0] : vf_g_concat(g, np, parts);
+    free(parts);
+    if (R > 1) y = vf_g_reshape(g, y, 2, (int64_t[]){B, C});
+    if (y >= 0 && X->ndim == 1) y = vf_g_reshape(g, y, 1, (int64_t[]){C});
+    return gerr(m, L, y);
+}
+
 static int apply_layer(vf_model *m, net *n, int li, config_setting_t *L, int x) {
     vf_graph *g = m->g;
     const char *type = get_str(L, "type", "");
     const vf_gnode *X = &g->nodes[x];
     int64_t cols = vf_gnode_cols(X), rows = vf_gnode_rows(X);
     if (!strcmp(type, "dense")) {
-        int64_t units = get_int(L, "units", 0);
+        int64_t units = get_dim(m, L, "units", 0);
         const char *in = get_str(L, "init", "xavier");
         int init = VF_INIT_XAVIER;
         for (int k = 0; k < VF_INIT_COUNT; k++)
@@ -487,8 +722,8 @@ static int apply_layer(vf_model *m, net *n, int li, config_setting_t *L, int x) 
         return gerr(m, L, vf_g_dense(g, x, w, b));
     }
     if (!strcmp(type, "lstm")) {
-        int64_t H = get_int(L, "units", 0), T = get_int(L, "steps", 1), S = get_int(L, "emit", 0);
-        int64_t Fo = get_int(L, "features", 0);
+        int64_t H = get_dim(m, L, "units", 0), T = get_dim(m, L, "steps", 1), S = get_dim(m, L, "emit", 0);
+        int64_t Fo = get_dim(m, L, "features", 0);
         const char *out = get_str(L, "output", "last");
         if (X->ndim != 2 || cols % T) {
             err(m, L, "shape mismatch: lstm with steps = %lld needs [B, steps * F] input, got %lld columns", (long long)T,
@@ -519,7 +754,7 @@ static int apply_layer(vf_model *m, net *n, int li, config_setting_t *L, int x) 
         return gerr(m, L, h);
     }
     if (!strcmp(type, "embedding")) {
-        int64_t V = get_int(L, "vocab", 0), D = get_int(L, "dim", 0);
+        int64_t V = get_dim(m, L, "vocab", 0), D = get_dim(m, L, "dim", 0);
         if (X->dtype != VF_I32) { err(m, L, "embedding needs an int32 index input"); return -1; }
         int t = layer_param(m, n, li, 0, L, "table", 2, V, D, VF_INIT_NORMAL, 1.0f);
         return gerr(m, L, vf_g_embedding(g, x, t));
@@ -537,17 +772,18 @@ static int apply_layer(vf_model *m, net *n, int li, config_setting_t *L, int x) 
         float eps = (float)get_num(L, "eps", 1e-5);
         return gerr(m, L, type[0] == 'b' ? vf_g_batchnorm(g, x, ga, be, eps) : vf_g_layernorm(g, x, ga, be, eps));
     }
-    if (!strcmp(type, "slice")) return gerr(m, L, vf_g_slice(g, x, get_int(L, "start", 0), get_int(L, "width", 0)));
+    if (!strcmp(type, "slice")) return gerr(m, L, vf_g_slice(g, x, get_dim(m, L, "start", 0), get_dim(m, L, "width", 0)));
+    if (!strcmp(type, "heads")) return apply_heads(m, L, x);
     (void)rows;
     return -1;
 }
 
-static const key layer_keys[] = {{"type", T_STR, true}, {"units", T_INT, false}, {"init", T_STR, false},
+static const key layer_keys[] = {{"type", T_STR, true}, {"units", T_DIM, false}, {"init", T_STR, false},
                                  {"scale", T_NUM, false}, {"bias", T_BOOL, false}, {"slope", T_NUM, false},
-                                 {"eps", T_NUM, false}, {"steps", T_INT, false}, {"output", T_STR, false},
-                                 {"emit", T_INT, false}, {"features", T_INT, false}, {"vocab", T_INT, false},
-                                 {"dim", T_INT, false}, {"start", T_INT, false}, {"width", T_INT, false},
-                                 {NULL, 0, false}};
+                                 {"eps", T_NUM, false}, {"steps", T_DIM, false}, {"output", T_STR, false},
+                                 {"emit", T_DIM, false}, {"features", T_DIM, false}, {"vocab", T_DIM, false},
+                                 {"dim", T_DIM, false}, {"start", T_DIM, false}, {"width", T_DIM, false},
+                                 {"segments", T_STR, false}, {NULL, 0, false}};
 
 /* Validates one layer's keys and required fields for its type. */
 static bool check_layer(vf_model *m, config_setting_t *L) {
@@ -572,11 +808,30 @@ static bool check_layer(vf_model *m, config_setting_t *L) {
                     err(m, L, "missing field '%s' in a %s layer (an integer)", req[r].need[k], type);
                     ok = false;
                 }
-    static const char *const pos[] = {"units", "steps", "vocab", "dim", "width"};
-    for (int k = 0; k < 5; k++) {
+    static const char *const pos[] = {"units", "steps", "vocab", "dim", "width", "emit", "features", "start"};
+    for (int k = 0; k < 8; k++) {
         config_setting_t *e = config_setting_get_member(L, pos[k]);
-        if (e && type_ok(e, T_INT) && config_setting_get_int64(e) < 1) {
-            err(m, e, "'%s' must be >= 1", pos[k]);
+        int64_t v;
+        if (!e) continue;
+        if (!dim_value(m, e, false, &v)) { ok = false; continue; }
+        if (v < (k == 7 ? 0 : 1)) {
+            err(m, e, "'%s' must be >= %d, got %lld", pos[k], k == 7 ? 0 : 1, (long long)v);
+            ok = false;
+        }
+    }
+    if (!strcmp(type, "heads")) {
+        const char *tn = get_str(L, "segments", NULL);
+        if (!tn) {
+            err(m, L, "missing field 'segments' in a heads layer (a string naming the caller's segment table, e.g. \"attr\")");
+            ok = false;
+        } else if (!find_heads(m, tn) && !m->env.placeholder_heads) {
+            const char *names[16];
+            int nn = 0;
+            for (int k = 0; k < m->env.n_heads && nn < 16; k++) names[nn++] = m->env.heads[k].name;
+            char sug[96], all[256];
+            join(names, nn, all, sizeof all);
+            err(m, config_setting_get_member(L, "segments"), "unknown segment table '%s'%s; the caller gives: %s", tn,
+                suggest(tn, names, nn, sug, sizeof sug), nn ? all : "none");
             ok = false;
         }
     }
@@ -620,7 +875,7 @@ int vf_model_apply(vf_model *m, const char *name, int x) {
 
 /* ---------------------------------------------------------------- sections */
 
-static const char *const top_keys[] = {"inputs", "noise", "networks", "tensors", "losses", "optimizer", "training"};
+static const char *const top_keys[] = {"inputs", "noise", "networks", "tensors", "losses", "optimizer", "training", "dims"};
 
 static void load_inputs(vf_model *m, config_setting_t *list, bool noise) {
     static const key in_keys[] = {{"name", T_STR, true}, {"shape", T_ARRAY, true}, {"dtype", T_STR, false},
@@ -679,7 +934,7 @@ static void load_inputs(vf_model *m, config_setting_t *list, bool noise) {
 }
 
 static void load_networks(vf_model *m, config_setting_t *list) {
-    static const key keys[] = {{"name", T_STR, true}, {"input", T_INT, true}, {"layers", T_LIST, true}, {NULL, 0, false}};
+    static const key keys[] = {{"name", T_STR, true}, {"input", T_DIM, true}, {"layers", T_LIST, true}, {NULL, 0, false}};
     for (int i = 0; i < config_setting_length(list); i++) {
         config_setting_t *s = config_setting_get_elem(list, (unsigned)i);
         if (!config_setting_is_group(s)) { err(m, s, "a network must be a group { name; input; layers; }"); continue; }
@@ -697,7 +952,7 @@ static void load_networks(vf_model *m, config_setting_t *list) {
         n->name = get_str(s, "name", "");
         n->s = s;
         n->layers = layers;
-        n->in_width = get_int(s, "input", 0);
+        if (!dim_value(m, config_setting_get_member(s, "input"), false, &n->in_width)) continue;
         int nl = config_setting_length(layers);
         n->params = malloc((size_t)(nl ? nl : 1) * 6 * sizeof(int));
         if (!n->params) continue;
@@ -709,17 +964,22 @@ static void load_networks(vf_model *m, config_setting_t *list) {
 static void load_tensors(vf_model *m, config_setting_t *list) {
     static const key keys[] = {{"name", T_STR, true}, {"net", T_STR, false}, {"input", T_STR, false},
                                {"expr", T_STR, false}, {"concat", T_ARRAY, false}, {"slice", T_STR, false},
-                               {"start", T_INT, false}, {"width", T_INT, false}, {NULL, 0, false}};
+                               {"start", T_DIM, false}, {"width", T_DIM, false}, {"reshape", T_STR, false},
+                               {"shape", T_ARRAY, false}, {"repeat", T_STR, false}, {"times", T_DIM, false},
+                               {"detach", T_STR, false}, {"cumsum", T_STR, false}, {"exclusive", T_BOOL, false},
+                               {NULL, 0, false}};
     for (int i = 0; i < config_setting_length(list); i++) {
         config_setting_t *s = config_setting_get_elem(list, (unsigned)i);
         if (!config_setting_is_group(s)) { err(m, s, "a tensor must be a group { name = ...; ... }"); continue; }
         if (!check_keys(m, s, "a tensor", keys)) continue;
         const char *name = get_str(s, "name", "");
         int id = -1;
-        int forms = !!config_setting_get_member(s, "net") + !!config_setting_get_member(s, "expr") +
-                    !!config_setting_get_member(s, "concat") + !!config_setting_get_member(s, "slice");
+        static const char *const form_keys[] = {"net", "expr", "concat", "slice", "reshape", "repeat", "detach", "cumsum"};
+        int forms = 0;
+        for (int k = 0; k < 8; k++) forms += !!config_setting_get_member(s, form_keys[k]);
         if (forms != 1) {
-            err(m, s, "tensor '%s' needs exactly one of: net (with input), expr, concat, slice", name);
+            err(m, s, "tensor '%s' needs exactly one of: net (with input), expr, concat, slice, reshape (with shape), "
+                      "repeat (with times), detach, cumsum", name);
             continue;
         }
         if (config_setting_get_member(s, "net")) {
@@ -757,9 +1017,43 @@ static void load_tensors(vf_model *m, config_setting_t *list) {
                 }
             }
             if (ok) id = gerr(m, s, vf_g_concat(m->g, n, xs));
-        } else {
+        } else if (config_setting_get_member(s, "slice")) {
+            int64_t st = 0, w = 0;
+            config_setting_t *a = config_setting_get_member(s, "start"), *b = config_setting_get_member(s, "width");
+            if (!b) { err(m, s, "missing field 'width' in slice tensor '%s'", name); continue; }
+            if ((a && !dim_value(m, a, false, &st)) || !dim_value(m, b, false, &w)) continue;
             int x = ref(m, s, "slice");
-            if (x >= 0) id = gerr(m, s, vf_g_slice(m->g, x, get_int(s, "start", 0), get_int(s, "width", 0)));
+            if (x >= 0) id = gerr(m, s, vf_g_slice(m->g, x, st, w));
+        } else if (config_setting_get_member(s, "reshape")) {
+            int nd;
+            int64_t sh[2];
+            if (!config_setting_get_member(s, "shape")) { err(m, s, "missing field 'shape' in reshape tensor '%s'", name); continue; }
+            if (!read_shape(m, s, &nd, sh)) continue;
+            int x = ref(m, s, "reshape");
+            if (x >= 0) id = gerr(m, s, vf_g_reshape(m->g, x, nd, sh));
+        } else if (config_setting_get_member(s, "repeat")) {
+            /* tile along the last axis: [B, F] -> [B, times * F] (concat of copies;
+             * its gradient sums the copies) */
+            int64_t k = 0;
+            config_setting_t *t = config_setting_get_member(s, "times");
+            if (!t) { err(m, s, "missing field 'times' in repeat tensor '%s'", name); continue; }
+            if (!dim_value(m, t, false, &k)) continue;
+            if (k < 1 || k > 4096) { err(m, t, "'times' must be 1..4096, got %lld", (long long)k); continue; }
+            int x = ref(m, s, "repeat");
+            if (x < 0) continue;
+            int *xs = malloc((size_t)k * sizeof(int));
+            if (!xs) continue;
+            for (int64_t q = 0; q < k; q++) xs[q] = x;
+            id = gerr(m, s, k == 1 ? vf_g_ew(m->g, VF_EW_LOAD, 1, &x, 0.0f) : vf_g_concat(m->g, (int)k, xs));
+            free(xs);
+        } else if (config_setting_get_member(s, "detach")) {
+            int x = ref(m, s, "detach");
+            if (x >= 0) id = gerr(m, s, vf_g_detach(m->g, x));
+        } else {
+            int x = ref(m, s, "cumsum");
+            int ex = 0;
+            config_setting_lookup_bool(s, "exclusive", &ex);
+            if (x >= 0) id = gerr(m, s, vf_g_cumsum(m->g, x, ex != 0));
         }
         if (id >= 0) define(m, s, name, id);
     }
@@ -768,14 +1062,34 @@ static void load_tensors(vf_model *m, config_setting_t *list) {
 static const char *const loss_types[] = {"mse", "bce_logits", "mean", "softmax_xent", "wgan_gp", "r1"};
 
 static void load_losses(vf_model *m, config_setting_t *list) {
-    static const key keys[] = {{"name", T_STR, true}, {"type", T_STR, true}, {"input", T_STR, true},
+    static const key keys[] = {{"name", T_STR, true}, {"type", T_STR, false}, {"input", T_STR, false},
                                {"target", T_STR, false}, {"net", T_STR, false}, {"weight", T_NUM, false},
-                               {NULL, 0, false}};
+                               {"expr", T_STR, false}, {NULL, 0, false}};
     for (int i = 0; i < config_setting_length(list); i++) {
         config_setting_t *s = config_setting_get_elem(list, (unsigned)i);
         if (!config_setting_is_group(s)) { err(m, s, "a loss must be a group { name; type; input; }"); continue; }
         if (!check_keys(m, s, "a loss", keys)) continue;
         const char *type = get_str(s, "type", ""), *name = get_str(s, "name", "");
+        if (config_setting_get_member(s, "expr")) {
+            /* a scalar combination of earlier losses and tensors */
+            if (config_setting_get_member(s, "type") || config_setting_get_member(s, "input")) {
+                err(m, s, "loss '%s': 'expr' replaces 'type' and 'input'", name);
+                continue;
+            }
+            int id = expression(m, config_setting_get_member(s, "expr"), get_str(s, "expr", ""));
+            if (id >= 0 && vf_gnode_numel(&m->g->nodes[id]) != 1) {
+                err(m, config_setting_get_member(s, "expr"), "shape mismatch: loss '%s' must be a scalar [1] (use mean())", name);
+                continue;
+            }
+            double w = get_num(s, "weight", 1.0);
+            if (id >= 0 && w != 1.0) id = gerr(m, s, vf_g_scale(m->g, id, (float)w));
+            if (id >= 0) define(m, s, name, id);
+            continue;
+        }
+        if (!config_setting_get_member(s, "type") || !config_setting_get_member(s, "input")) {
+            err(m, s, "missing field '%s' in a loss (a string)", config_setting_get_member(s, "type") ? "input" : "type");
+            continue;
+        }
         int t = 0;
         while (t < 6 && strcmp(type, loss_types[t])) t++;
         if (t == 6) {
@@ -850,10 +1164,12 @@ static void load_training(vf_model *m, config_setting_t *root) {
     m->loss = -1;
     snprintf(m->algorithm, sizeof m->algorithm, "none");
     if (!t) return;
-    static const key keys[] = {{"algorithm", T_STR, true}, {"loss", T_STR, false}, {"steps", T_INT, false},
+    static const key keys[] = {{"algorithm", T_STR, true}, {"loss", T_STR, false}, {"steps", T_DIM, false},
                                {"seed", T_INT, false}, {"d_loss", T_STR, false}, {"g_loss", T_STR, false},
                                {"d_steps", T_INT, false}, {"g_steps", T_INT, false}, {"lambda", T_NUM, false},
-                               {"timesteps", T_INT, false}, {NULL, 0, false}};
+                               {"timesteps", T_INT, false}, {"d_nets", T_STR_OR_ARRAY, false},
+                               {"g_nets", T_STR_OR_ARRAY, false}, {"gp", T_STR_OR_ARRAY, false},
+                               {"sample", T_ARRAY, false}, {NULL, 0, false}};
     if (!check_keys(m, t, "training", keys)) return;
     const char *a = get_str(t, "algorithm", "");
     int k = 0;
@@ -869,12 +1185,154 @@ static void load_training(vf_model *m, config_setting_t *root) {
     m->steps = (int)get_int(t, "steps", 100);
     m->seed = (uint64_t)get_int(t, "seed", 1);
     if (m->steps < 1) err(m, config_setting_get_member(t, "steps"), "'steps' must be >= 1");
+    m->training = t;
+    m->d_steps = (int)get_int(t, "d_steps", 1);
+    m->g_steps = (int)get_int(t, "g_steps", 1);
+    if (m->d_steps < 1 || m->g_steps < 1) err(m, t, "'d_steps' and 'g_steps' must be >= 1");
+    if (k == 1) {
+        /* d_step / g_step exist when their loss is named; each must be a scalar */
+        static const char *const lk[2] = {"d_loss", "g_loss"};
+        int *dst[2] = {&m->d_loss, &m->g_loss};
+        for (int q = 0; q < 2; q++) {
+            *dst[q] = -1;
+            if (!config_setting_get_member(t, lk[q])) continue;
+            *dst[q] = ref(m, t, lk[q]);
+            if (*dst[q] >= 0 && vf_gnode_numel(&m->g->nodes[*dst[q]]) != 1)
+                err(m, config_setting_get_member(t, lk[q]), "shape mismatch: '%s' must be a scalar [1]", lk[q]);
+        }
+        static const char *const nk[2] = {"d_nets", "g_nets"};
+        for (int q = 0; q < 2; q++) {
+            config_setting_t *e = config_setting_get_member(t, nk[q]);
+            int n = !e ? 0 : config_setting_is_array(e) ? config_setting_length(e) : 1;
+            for (int j = 0; j < n; j++) {
+                const char *nm = config_setting_is_array(e) ? config_setting_get_string_elem(e, (unsigned)j)
+                                                            : config_setting_get_string(e);
+                bool found = false;
+                const char *names[MAX_NETS];
+                for (int i = 0; i < m->n_nets; i++) {
+                    names[i] = m->nets[i].name;
+                    found |= nm && !strcmp(nm, names[i]);
+                }
+                char sug[96];
+                if (!found) err(m, e, "unknown network '%s' in %s%s", nm ? nm : "?", nk[q], nm ? suggest(nm, names, m->n_nets, sug, sizeof sug) : "");
+            }
+        }
+        static const char *const tk[2] = {"gp", "sample"};
+        for (int q = 0; q < 2; q++) {
+            config_setting_t *e = config_setting_get_member(t, tk[q]);
+            int n = !e ? 0 : config_setting_is_array(e) ? config_setting_length(e) : 1;
+            for (int j = 0; j < n; j++) {
+                const char *nm = config_setting_is_array(e) ? config_setting_get_string_elem(e, (unsigned)j)
+                                                            : config_setting_get_string(e);
+                char sug[96];
+                if (!nm || lookup(m, nm) < 0)
+                    err(m, e, "unknown tensor '%s' in %s%s", nm ? nm : "?", tk[q], nm ? suggest_sym(m, nm, sug, sizeof sug) : "");
+            }
+        }
+    }
     if (k == 0) {
         if (!config_setting_get_member(t, "loss")) { err(m, t, "missing field 'loss' in training (a string)"); return; }
         m->loss = ref(m, t, "loss");
         if (m->loss >= 0 && vf_gnode_numel(&m->g->nodes[m->loss]) != 1)
             err(m, config_setting_get_member(t, "loss"), "shape mismatch: the training loss must be a scalar [1]");
     }
+}
+
+/* Parameters of the networks named by training key k (a string or an array),
+ * or every parameter when the key is absent. Returns the count, -1 on error. */
+static int net_params(vf_model *m, const char *k, int **out) {
+    config_setting_t *e = m->training ? config_setting_get_member(m->training, k) : NULL;
+    int cap = 0;
+    for (int i = 0; i < m->g->n; i++) cap += m->g->nodes[i].op == VF_G_PARAM;
+    int *p = malloc((size_t)(cap + 1) * sizeof(int));
+    if (!p) return -1;
+    int n = 0;
+    if (!e) {
+        for (int i = 0; i < m->g->n; i++)
+            if (m->g->nodes[i].op == VF_G_PARAM) p[n++] = i;
+    } else {
+        int ne = config_setting_is_array(e) ? config_setting_length(e) : 1;
+        for (int j = 0; j < ne; j++) {
+            const char *nm = config_setting_is_array(e) ? config_setting_get_string_elem(e, (unsigned)j)
+                                                        : config_setting_get_string(e);
+            for (int i = 0; i < m->n_nets && nm; i++) {
+                net *N = &m->nets[i];
+                if (strcmp(N->name, nm)) continue;
+                int before = n;
+                for (int q = 0; q < config_setting_length(N->layers) * 6; q++)
+                    if (N->params[q] >= 0) p[n++] = N->params[q];
+                if (n == before) {
+                    free(p);
+                    return vf_fail(VF_ERR_FORMAT, "%s: network '%s' in training.%s has no parameters (never applied?)",
+                                   m->path, nm, k), -1;
+                }
+            }
+        }
+    }
+    *out = p;
+    return n;
+}
+
+/* One optimizer program: loss, its gradient w.r.t. params, Adam; outputs the
+ * loss and `extra`. */
+static vf_status opt_program(vf_model *m, const char *name, int loss, int np, int *par, int n_extra, const int *extra) {
+    int *gr = malloc((size_t)(np + 1) * sizeof(int)), *lo = malloc((size_t)(n_extra + 1) * sizeof(int));
+    if (!gr || !lo) { free(gr); free(lo); free(par); return vf_fail(VF_ERR_OOM, "dsl: out of memory"); }
+    vf_status s = vf_graph_vjp(m->g, loss, -1, np, par, gr);
+    if (s) { free(gr); free(lo); free(par); return s; }
+    lo[0] = loss;
+    for (int i = 0; i < n_extra; i++) lo[1 + i] = extra[i];
+    m->prog[m->n_prog] = (vf_prog_desc){.name = name, .n_out = 1 + n_extra, .outs = lo, .n_upd = np,
+                                        .upd_param = par, .upd_grad = gr, .adam = m->adam, .lr = m->lr};
+    m->prog_arrays[m->n_prog][0] = lo;
+    m->prog_arrays[m->n_prog][1] = par;
+    m->prog_arrays[m->n_prog++][2] = gr;
+    return VF_OK;
+}
+
+/* Names in training key k (string or array) -> nodes. */
+static int named_nodes(vf_model *m, const char *k, int *out, int max) {
+    config_setting_t *e = m->training ? config_setting_get_member(m->training, k) : NULL;
+    if (!e) return 0;
+    int ne = config_setting_is_array(e) ? config_setting_length(e) : 1, n = 0;
+    for (int j = 0; j < ne && n < max; j++) {
+        const char *nm = config_setting_is_array(e) ? config_setting_get_string_elem(e, (unsigned)j)
+                                                    : config_setting_get_string(e);
+        int id = nm ? lookup(m, nm) : -1;
+        if (id >= 0) out[n++] = id;
+    }
+    return n;
+}
+
+/* wgan_gp: d_step (d_loss w.r.t. d_nets' parameters, Adam; outputs d_loss and
+ * the `gp` terms), g_step (g_loss w.r.t. g_nets' parameters), sample (the
+ * `sample` tensors, forward only). Each program updates only its own
+ * networks, so the generator's backward pass is not built into d_step. */
+static vf_status gan_programs(vf_model *m) {
+    int gp[8];
+    int n_gp = named_nodes(m, "gp", gp, 8);
+    if (m->d_loss >= 0) {
+        int *par = NULL;
+        int np = net_params(m, "d_nets", &par);
+        if (np < 0) return VF_ERR_FORMAT;
+        TRY_DSL(opt_program(m, "d_step", m->d_loss, np, par, n_gp, gp));
+    }
+    if (m->g_loss >= 0) {
+        int *par = NULL;
+        int np = net_params(m, "g_nets", &par);
+        if (np < 0) return VF_ERR_FORMAT;
+        TRY_DSL(opt_program(m, "g_step", m->g_loss, np, par, 0, NULL));
+    }
+    int smp[16];
+    int ns = named_nodes(m, "sample", smp, 16);
+    if (ns) {
+        int *o = malloc((size_t)ns * sizeof(int));
+        if (!o) return vf_fail(VF_ERR_OOM, "dsl: out of memory");
+        memcpy(o, smp, (size_t)ns * sizeof(int));
+        m->prog[m->n_prog] = (vf_prog_desc){.name = "sample", .n_out = ns, .outs = o};
+        m->prog_arrays[m->n_prog++][0] = o;
+    }
+    return VF_OK;
 }
 
 /* train_step (supervised) and eval: every named tensor and loss. */
@@ -904,16 +1362,47 @@ static vf_status make_programs(vf_model *m) {
         m->prog_arrays[m->n_prog][1] = par;
         m->prog_arrays[m->n_prog++][2] = gr;
     }
-    if (n == 0) { free(outs); return VF_OK; }
+    if (!strcmp(m->algorithm, "wgan_gp")) {
+        vf_status s = gan_programs(m);
+        if (s) { free(outs); return s; }
+    }
+    /* wgan_gp models have their own programs; an `eval` of every named tensor
+     * would hold the whole GAN (penalties included) in one program */
+    if (n == 0 || !strcmp(m->algorithm, "wgan_gp")) { free(outs); return VF_OK; }
     m->prog[m->n_prog] = (vf_prog_desc){.name = "eval", .n_out = n, .outs = outs};
     m->prog_arrays[m->n_prog++][0] = outs;
     return VF_OK;
 }
 
-vf_status vf_model_load(const char *path, vf_model **out) {
+vf_status vf_model_load(const char *path, vf_model **out) { return vf_model_load_env(path, NULL, out); }
+
+vf_status vf_model_load_dims(const char *path, const vf_dim *dims, int n, vf_model **out) {
+    vf_model_env env = {.dims = dims, .n_dims = n};
+    return vf_model_load_env(path, &env, out);
+}
+
+vf_status vf_model_load_env(const char *path, const vf_model_env *env, vf_model **out) {
     *out = NULL;
+    if (env && ((env->n_dims && !env->dims) || (env->n_heads && !env->heads) || env->n_dims < 0 || env->n_heads < 0 ||
+                env->n_dims > MAX_DIMS / 2))
+        return vf_fail(VF_ERR_ARG, "dsl: bad environment (%d dims, %d segment tables)", env->n_dims, env->n_heads);
     vf_model *m = calloc(1, sizeof *m);
     if (!m) return vf_fail(VF_ERR_OOM, "dsl: out of memory");
+    if (env) m->env = *env;
+    m->d_loss = m->g_loss = -1;
+    for (int i = 0; env && i < env->n_dims; i++) {
+        const char *nm = env->dims[i].name;
+        bool ok = nm && (isalpha((unsigned char)nm[0]) || nm[0] == '_');
+        for (const char *q = nm; ok && *q; q++) ok = isalnum((unsigned char)*q) || *q == '_';
+        if (!ok || env->dims[i].value < 1) {
+            vf_model_destroy(m);
+            return vf_fail(VF_ERR_ARG, "dsl: dimension %d ('%s' = %lld) needs a name [A-Za-z_][A-Za-z0-9_]* and a value >= 1", i,
+                           nm ? nm : "(null)", (long long)env->dims[i].value);
+        }
+        m->dims[m->n_dims].name = strdup(nm);
+        m->dims[m->n_dims++].value = env->dims[i].value;
+    }
+    m->n_caller_dims = m->n_dims;
     m->path = strdup(path ? path : "");
     m->g = vf_graph_create();
     config_init(&m->cfg);
@@ -942,11 +1431,11 @@ vf_status vf_model_load(const char *path, vf_model **out) {
         config_setting_t *e = config_setting_get_elem(root, (unsigned)i);
         const char *nm = config_setting_name(e);
         int k = 0;
-        while (k < 7 && strcmp(nm, top_keys[k])) k++;
-        if (k == 7) {
+        while (k < 8 && strcmp(nm, top_keys[k])) k++;
+        if (k == 8) {
             char sug[96], all[256];
-            join(top_keys, 7, all, sizeof all);
-            err(m, e, "unknown key '%s' at top level%s; expected one of: %s", nm, suggest(nm, top_keys, 7, sug, sizeof sug), all);
+            join(top_keys, 8, all, sizeof all);
+            err(m, e, "unknown key '%s' at top level%s; expected one of: %s", nm, suggest(nm, top_keys, 8, sug, sizeof sug), all);
         } else if (k < 5 && !config_setting_is_list(e)) {
             err(m, e, "'%s' must be a list ( { ... }, { ... } )", nm);
         } else if (k >= 5 && !config_setting_is_group(e)) {
@@ -955,6 +1444,7 @@ vf_status vf_model_load(const char *path, vf_model **out) {
     }
     if (!m->n_errs) {
         config_setting_t *s;
+        if ((s = config_setting_get_member(root, "dims"))) load_dims(m, s);
         if ((s = config_setting_get_member(root, "inputs"))) load_inputs(m, s, false);
         if ((s = config_setting_get_member(root, "noise"))) load_inputs(m, s, true);
         if ((s = config_setting_get_member(root, "networks"))) load_networks(m, s);
@@ -982,6 +1472,7 @@ void vf_model_destroy(vf_model *m) {
     config_destroy(&m->cfg);
     vf_graph_destroy(m->g);
     for (int i = 0; i < m->n_syms; i++) free(m->syms[i].name);
+    for (int i = 0; i < m->n_dims; i++) free(m->dims[i].name);
     for (int i = 0; i < m->n_nets; i++) free(m->nets[i].params);
     for (int i = 0; i < m->n_data; i++) free(m->data[i].data);
     for (int i = 0; i < m->n_prog; i++)
@@ -1005,9 +1496,54 @@ vf_status vf_model_compile(vf_model *m, vf_backend *be, const vf_exec_opts *opts
     return s;
 }
 
+int64_t vf_model_dim(const vf_model *m, const char *name, int64_t def) {
+    bool found;
+    int64_t v = dim_lookup(m, name, &found);
+    return found ? v : def;
+}
+
+int vf_model_d_steps(const vf_model *m) { return m->d_steps > 0 ? m->d_steps : 1; }
+int vf_model_g_steps(const vf_model *m) { return m->g_steps > 0 ? m->g_steps : 1; }
+int vf_model_loss(const vf_model *m, const char *which) {
+    if (!strcmp(which, "d_loss")) return m->d_loss;
+    if (!strcmp(which, "g_loss")) return m->g_loss;
+    if (!strcmp(which, "loss")) return m->loss;
+    return -1;
+}
+
+/* wgan_gp on the inputs as written (inline data or the caller's): steps
+ * iterations of d_steps d_step runs and g_steps g_step runs. vf_gan
+ * (engine/train/gan.h) runs the same loop with real batches from a dataset. */
+static vf_status train_wgan_gp(vf_model *m, vf_exec *x, float *losses) {
+    int pd = vf_exec_program(x, "d_step"), pg = vf_exec_program(x, "g_step");
+    if (pd < 0 && pg < 0) return vf_fail(VF_ERR_ARG, "wgan_gp: the model names neither d_loss nor g_loss");
+    for (int k = 0; k < m->steps; k++) {
+        float dl = 0, gl = 0;
+        for (int r = 0; pd >= 0 && r < vf_model_d_steps(m); r++) {
+            TRY_DSL(vf_exec_run(x, pd));
+            TRY_DSL(vf_exec_read(x, pd, m->d_loss, &dl, sizeof dl));
+            if (!isfinite(dl)) return vf_fail(VF_ERR_ARG, "training diverged: d_loss is %g at iteration %d", (double)dl, k);
+        }
+        for (int r = 0; pg >= 0 && r < vf_model_g_steps(m); r++) {
+            TRY_DSL(vf_exec_run(x, pg));
+            TRY_DSL(vf_exec_read(x, pg, m->g_loss, &gl, sizeof gl));
+            if (!isfinite(gl)) return vf_fail(VF_ERR_ARG, "training diverged: g_loss is %g at iteration %d", (double)gl, k);
+        }
+        if (losses) losses[k] = pg >= 0 ? gl : dl;
+    }
+    return VF_OK;
+}
+
+vf_status vf_model_train(vf_model *m, vf_exec *x, float *losses) {
+    if (!strcmp(m->algorithm, "supervised")) return vf_train_supervised(m, x, losses);
+    if (!strcmp(m->algorithm, "wgan_gp")) return train_wgan_gp(m, x, losses);
+    return vf_fail(VF_ERR_UNSUPPORTED, "training algorithm '%s' is not implemented yet (supervised and wgan_gp are)",
+                   m->algorithm);
+}
+
 vf_status vf_train_supervised(vf_model *m, vf_exec *x, float *losses) {
     if (strcmp(m->algorithm, "supervised"))
-        return vf_fail(VF_ERR_UNSUPPORTED, "training algorithm '%s' is not implemented yet (only 'supervised' is)",
+        return vf_fail(VF_ERR_UNSUPPORTED, "training algorithm '%s' is not supervised (use vf_model_train)",
                        m->algorithm);
     int p = vf_exec_program(x, "train_step");
     if (p < 0) return vf_fail(VF_ERR_ARG, "model has no train_step program (no training loss?)");

@@ -30,7 +30,12 @@ static void expect_error(const char *file, const char *where, const char *wordin
     snprintf(mark, sizeof mark, BAD "%s", where ? where : file);
     snprintf(want, sizeof want, "%s:%d: ", mark, marked_line(mark));
     vf_model *m = NULL;
-    vf_status s = vf_model_load(path, &m);
+    /* what a GAN caller gives: a dimension and two segment tables */
+    static const vf_dim dims[1] = {{"attr_dim", 3}};
+    static const vf_head_seg seg[1] = {{0, 2, VF_HEAD_SOFTMAX}};
+    static const vf_head_table heads[2] = {{"attr", 1, seg}, {"feat", 1, seg}};
+    vf_model_env env = {.dims = dims, .n_dims = 1, .heads = heads, .n_heads = 2};
+    vf_status s = vf_model_load_env(path, &env, &m);
     cr_assert_neq(s, VF_OK, "%s loaded", file);
     cr_assert_null(m);
     const char *msg = vf_last_error();
@@ -41,7 +46,16 @@ static void expect_error(const char *file, const char *where, const char *wordin
 Test(dsl_errors, unknown_key) {
     expect_error("unknown_key.cfg", NULL, "unknown key 'unit' in a layer (did you mean 'units'?)");
 }
-Test(dsl_errors, wrong_type) { expect_error("wrong_type.cfg", NULL, "'units' in a layer must be an integer"); }
+Test(dsl_errors, wrong_type) { expect_error("wrong_type.cfg", NULL, "'units' in a layer must be an integer or a dimension expression"); }
+Test(dsl_errors, unknown_dimension) {
+    expect_error("unknown_dim.cfg", NULL, "unknown dimension 'atr_dim' (did you mean 'attr_dim'?); known: attr_dim, batch");
+}
+Test(dsl_errors, unknown_segment_table) {
+    expect_error("unknown_heads.cfg", NULL, "unknown segment table 'atr' (did you mean 'attr'?); the caller gives: attr, feat");
+}
+Test(dsl_errors, unknown_network_in_d_nets) {
+    expect_error("unknown_net_param.cfg", NULL, "unknown network 'Dx' in d_nets (did you mean 'D'?)");
+}
 Test(dsl_errors, missing_field) {
     expect_error("missing_field.cfg", NULL, "missing field 'layers' in a network (a list ( ... ))");
 }

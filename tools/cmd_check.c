@@ -18,7 +18,10 @@ int cmd_check(int argc, char **argv) {
         return 2;
     }
     vf_model *m;
-    if (vf_model_load(argv[1], &m)) {
+    /* `heads` layers take their segment tables from the data's encoder; without
+     * data each becomes one sigmoid head of the same width */
+    vf_model_env env = {.placeholder_heads = true};
+    if (vf_model_load_env(argv[1], &env, &m)) {
         fprintf(stderr, "%s\n", vf_last_error());
         return 1;
     }
@@ -43,8 +46,12 @@ int cmd_check(int argc, char **argv) {
         }
     const char *alg = vf_model_algorithm(m);
     printf("%s: ok\n", argv[1]);
-    printf("algorithm   %s%s", alg, !strcmp(alg, "supervised") ? "" : !strcmp(alg, "none") ? "" : " (not implemented yet: only 'supervised' runs)");
+    bool runs = !strcmp(alg, "supervised") || !strcmp(alg, "wgan_gp") || !strcmp(alg, "none");
+    printf("algorithm   %s%s", alg, runs ? "" : " (not implemented yet: supervised and wgan_gp run)");
     if (!strcmp(alg, "supervised")) printf(", %d steps, seed %llu", vf_model_steps(m), (unsigned long long)vf_model_seed(m));
+    if (!strcmp(alg, "wgan_gp"))
+        printf(", %d d_step + %d g_step per iteration, %d iterations", vf_model_d_steps(m), vf_model_g_steps(m),
+               vf_model_steps(m));
     printf("\nparameters  %lld in %d tensors (%.1f KiB)\n", (long long)params, nparam, (double)params * 4 / 1024);
     printf("graph       %d nodes (forward, backward and second-order together)\n\n", g->n);
     printf("%-12s %6s %6s %8s %8s %7s %12s %12s\n", "program", "nodes", "ew", "kernels", "unfused", "groups",

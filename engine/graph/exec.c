@@ -45,7 +45,7 @@ typedef struct prog {
     vf_tensor sched;
     vf_program *cap;
     vf_prog_stats st;
-    int runs;
+    int64_t runs;
     double t_scalars, t_total;
 } prog;
 
@@ -66,7 +66,19 @@ struct vf_exec {
 static size_t align_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
 
 static bool persistent(const vf_gnode *n) {
-    return n->op == VF_G_INPUT || n->op == VF_G_PARAM || n->op == VF_G_CONST;
+    return n->op == VF_G_INPUT || n->op == VF_G_PARAM || n->op == VF_G_CONST || n->op == VF_G_TRI;
+}
+
+/* Upper-triangular ones of a VF_G_TRI node, written once at creation. */
+static vf_status fill_tri(vf_tensor *t, const vf_gnode *N) {
+    int64_t n = N->shape[0];
+    float *h = calloc((size_t)(n * n), sizeof(float));
+    if (!h) return vf_fail(VF_ERR_OOM, "tri: out of memory");
+    for (int64_t s = 0; s < n; s++)
+        for (int64_t c = N->imm != 0 ? s + 1 : s; c < n; c++) h[s * n + c] = 1.0f;
+    vf_status st = vf_tensor_write(t, h, (size_t)(n * n) * sizeof(float));
+    free(h);
+    return st;
 }
 
 static int n_aux(const vf_gnode *n) {
@@ -560,6 +572,7 @@ vf_status vf_exec_create(vf_graph *g, vf_backend *be, int n_prog, const vf_prog_
         if (st) break;
         if (N->op == VF_G_PARAM) st = init_param(x, i);
         else if (N->op == VF_G_CONST) st = vf_fill(&x->pt[i], N->imm);
+        else if (N->op == VF_G_TRI) st = fill_tri(&x->pt[i], N);
         else if (N->dtype == VF_F32) st = vf_fill(&x->pt[i], 0.0f);
         else {
             size_t nb = vf_tensor_bytes(&x->pt[i]);
@@ -667,6 +680,12 @@ static vf_status emit_node(vf_exec *x, prog *p, int i) {
                   &p->aux[2 * i + 1]);
     }
     case VF_G_EMBEDDING: return vf_embedding_forward(&t[in[0]], &t[in[1]], y);
+    case VF_G_RESHAPE: { /* the input's bytes seen with the output's shape, copied */
+        vf_tensor src = t[in[0]];
+        src.ndim = y->ndim;
+        memcpy(src.shape, y->shape, sizeof src.shape);
+        return vf_copy(&src, y);
+    }
     case VF_G_EMBEDDING_BWD: return vf_embedding_backward(&t[in[0]], &t[in[1]], y);
     case VF_G_NOISE:
         return N->uniform ? vf_rng_uniform(x->o.seed, N->stream, &x->ctr, y)
@@ -777,4 +796,26 @@ int64_t vf_exec_param_count(const vf_exec *x) {
 void vf_exec_last_times(const vf_exec *x, int pi, double *scalars_s, double *total_s) {
     *scalars_s = x->p[pi].t_scalars;
     *total_s = x->p[pi].t_total;
+}
+
+int64_t vf_exec_rng_runs(const vf_exec *x) { return x->runs; }
+void vf_exec_set_rng_runs(vf_exec *x, int64_t runs) { x->runs = runs; }
+int64_t vf_exec_prog_runs(const vf_exec *x, int pi) { return pi >= 0 && pi < x->n_prog ? x->p[pi].runs : -1; }
+
+vf_status vf_exec_set_prog_runs(vf_exec *x, int pi, int64_t runs) {
+    if (pi < 0 || pi >= x->n_prog || runs < 0) return vf_fail(VF_ERR_ARG, "exec: no program %d (or runs < 0)", pi);
+    x->p[pi].runs = runs;
+    return VF_OK;
+}
+
+int vf_exec_n_updates(const vf_exec *x, int pi) { return pi >= 0 && pi < x->n_prog ? x->p[pi].n_upd : 0; }
+
+vf_status vf_exec_adam_state(const vf_exec *x, int pi, int u, int *param, vf_tensor *m, vf_tensor *v) {
+    if (pi < 0 || pi >= x->n_prog || u < 0 || u >= x->p[pi].n_upd)
+        return vf_fail(VF_ERR_ARG, "exec: program %d has no update %d", pi, u);
+    const prog *p = &x->p[pi];
+    if (param) *param = p->upd_param[u];
+    if (m) *m = p->m[u];
+    if (v) *v = p->v[u];
+    return VF_OK;
 }

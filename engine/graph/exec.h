@@ -63,6 +63,16 @@ vf_status vf_exec_write(vf_exec *x, int node, const void *src, size_t bytes);
 vf_status vf_exec_read(vf_exec *x, int p, int node, void *dst, size_t bytes);
 /* Sets a program's Adam learning rate (picked up by the next run). */
 vf_status vf_exec_set_lr(vf_exec *x, int p, float lr);
+/* Training state beyond the parameters, for checkpoints that resume
+ * bit-identically: the run counter that keys the Philox noise (every run of
+ * any program bumps it), each program's Adam step (its run count), and each
+ * update's Adam moments m, v (same shape as the parameter). */
+int64_t vf_exec_rng_runs(const vf_exec *x);
+void vf_exec_set_rng_runs(vf_exec *x, int64_t runs);
+int64_t vf_exec_prog_runs(const vf_exec *x, int p);
+vf_status vf_exec_set_prog_runs(vf_exec *x, int p, int64_t runs);
+int vf_exec_n_updates(const vf_exec *x, int p);
+vf_status vf_exec_adam_state(const vf_exec *x, int p, int u, int *param, vf_tensor *m, vf_tensor *v);
 const vf_prog_stats *vf_exec_stats(const vf_exec *x, int p);
 int64_t vf_exec_param_count(const vf_exec *x);
 size_t vf_exec_activation_bytes(const vf_exec *x);

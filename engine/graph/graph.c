@@ -12,7 +12,7 @@
 static const char *const gop_names[VF_G_OP_COUNT] = {
     "input", "param", "noise", "const", "matmul", "ew", "sum", "concat", "slice", "pad",
     "softmax", "log_softmax", "softmax_backward", "log_softmax_backward", "batchnorm",
-    "layernorm", "norm_backward", "aux", "embedding", "embedding_backward",
+    "layernorm", "norm_backward", "aux", "embedding", "embedding_backward", "reshape", "tri",
 };
 
 static const char *const ew_names[VF_EW_OP_COUNT] = {
@@ -402,6 +402,42 @@ int vf_g_embedding(vf_graph *g, int idx, int table) {
     return add_node(g, VF_G_EMBEDDING, 2, in, 2, I->shape[0], T->shape[1]);
 }
 
+int vf_g_reshape(vf_graph *g, int x, int ndim, const int64_t *shape) {
+    if (g->err) return -1;
+    if (!valid(g, x)) return gfail(g, "reshape: input is not a node (an earlier error?)");
+    if (ndim < 1 || ndim > 2 || !shape) return gfail(g, "reshape: shape must have 1 or 2 dimensions");
+    const vf_gnode *X = &g->nodes[x];
+    int64_t n = ndim == 2 ? shape[0] * shape[1] : shape[0];
+    if (X->dtype != VF_F32) return gfail(g, "reshape: float32 input needed");
+    if (n != vf_gnode_numel(X)) {
+        char a[48];
+        return gfail(g, "reshape: %s has %lld elements, the new shape %lld", vf_gnode_shape_str(X, a, sizeof a),
+                     (long long)vf_gnode_numel(X), (long long)n);
+    }
+    return add_shaped(g, VF_G_RESHAPE, 1, &x, ndim, shape);
+}
+
+int vf_g_detach(vf_graph *g, int x) {
+    if (g->err) return -1;
+    if (!valid(g, x)) return gfail(g, "detach: input is not a node (an earlier error?)");
+    int id = vf_g_ew(g, VF_EW_LOAD, 1, &x, 0.0f);
+    if (id >= 0) g->nodes[id].stop = true;
+    return id;
+}
+
+int vf_g_tri(vf_graph *g, int64_t n, bool strict) {
+    int id = add_node(g, VF_G_TRI, 0, NULL, 2, n, n);
+    if (id >= 0) g->nodes[id].imm = strict ? 1.0f : 0.0f;
+    return id;
+}
+
+int vf_g_cumsum(vf_graph *g, int x, bool exclusive) {
+    if (g->err) return -1;
+    if (!valid(g, x)) return gfail(g, "cumsum: input is not a node (an earlier error?)");
+    if (g->nodes[x].ndim != 2) return gfail(g, "cumsum: x must be [R, T]");
+    return vf_g_matmul(g, x, false, vf_g_tri(g, g->nodes[x].shape[1], exclusive), false);
+}
+
 /* -------------------------------------------------------------- composites */
 
 int vf_g_dense(vf_graph *g, int x, int w, int b) {
@@ -487,6 +523,7 @@ static vf_status ew_vjp(vf_graph *g, int y, int dy, int *grad) {
 #define E1(op, x, bx) ew_as(g, y, op, 1, (int[]){x}, (uint8_t[]){bx}, 0.0f)
     int one = vf_g_scalar(g, 1.0f), zero = vf_g_scalar(g, 0.0f);
     const uint8_t S = VF_BC_SCALAR;
+    if (N.stop) return VF_OK; /* detach: no gradient flows back */
     switch (N.ew) {
     case VF_EW_LOAD: c[0] = dy; break;
     case VF_EW_ADD: c[0] = dy; c[1] = dy; break;
@@ -583,7 +620,13 @@ vf_status vf_graph_vjp(vf_graph *g, int y, int dy, int n_wrt, const int *wrt, in
         vf_gnode N = g->nodes[i]; /* by value: builders may move the array */
         int d = grad[i];
         switch (N.op) {
-        case VF_G_INPUT: case VF_G_PARAM: case VF_G_NOISE: case VF_G_CONST: break;
+        case VF_G_INPUT: case VF_G_PARAM: case VF_G_NOISE: case VF_G_CONST: case VF_G_TRI: break;
+        case VF_G_RESHAPE: {
+            const vf_gnode *X = &g->nodes[N.in[0]];
+            int64_t sh[2] = {X->shape[0], X->shape[1]};
+            acc(g, grad, N.in[0], vf_g_reshape(g, d, X->ndim, sh));
+            break;
+        }
         case VF_G_MATMUL: {
             int A = N.in[0], B = N.in[1];
             int da, db;

@@ -41,6 +41,8 @@ typedef enum vf_gop {
     VF_G_AUX,        /* aux output `index` of node in[0] */
     VF_G_EMBEDDING,  /* (idx int32 [N], table [V, D]) -> [N, D] */
     VF_G_EMBEDDING_BWD, /* (idx, dy) -> dtable [V, D] */
+    VF_G_RESHAPE,    /* same elements, another shape ([B, T*F] <-> [B*T, F] <-> [B*T*F]): a copy */
+    VF_G_TRI,        /* leaf: [n, n] upper-triangular ones, U[s][t] = s < t (imm != 0: strict) or s <= t */
     VF_G_OP_COUNT
 } vf_gop;
 
@@ -66,6 +68,7 @@ typedef struct vf_gnode {
     int init;               /* PARAM: vf_ginit */
     bool uniform;           /* NOISE: uniform (0,1) instead of normal */
     uint32_t stream;        /* NOISE */
+    bool stop;              /* EW LOAD: stop-gradient (detach): autodiff passes nothing back */
     char *name;             /* INPUT/PARAM/NOISE name; optional label otherwise */
 } vf_gnode;
 
@@ -129,6 +132,18 @@ int vf_g_softmax(vf_graph *g, int x, bool log);
 int vf_g_batchnorm(vf_graph *g, int x, int gamma, int beta, float eps);
 int vf_g_layernorm(vf_graph *g, int x, int gamma, int beta, float eps);
 int vf_g_embedding(vf_graph *g, int idx, int table);
+/* Same elements in row-major order with another shape (numel must match):
+ * [B, T*F] -> [B*T, F] turns per-record work into per-row work; [B, T] ->
+ * [B*T] makes a per-row (COL-broadcast) value. Lowered to one copy. */
+int vf_g_reshape(vf_graph *g, int x, int ndim, const int64_t *shape);
+/* Identity whose gradient is zero (stop-gradient). An EW LOAD, so it fuses. */
+int vf_g_detach(vf_graph *g, int x);
+/* [n, n] constant upper-triangular ones; strict: zero diagonal. */
+int vf_g_tri(vf_graph *g, int64_t n, bool strict);
+/* Running sum along the last axis: x [R, T] -> [R, T], y_t = sum_{s<=t} x_s
+ * (exclusive: s < t). A matmul with a VF_G_TRI constant, so it is
+ * differentiable (twice) and runs as one GEMM. */
+int vf_g_cumsum(vf_graph *g, int x, bool exclusive);
 
 /* ---- composites built from the primitives */
 int vf_g_dense(vf_graph *g, int x, int w, int b);     /* x [B, I] @ w [I, O] + b [O] */

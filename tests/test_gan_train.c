@@ -1,0 +1,54 @@
+/* The wgan_gp loop on a tiny DoppelGANger (tests/gan/tiny.cfg) and synthetic
+ * data (test_gan_common.h): it learns the class frequency and the per-class
+ * feature mean; a diverging run stops with a message naming the iteration;
+ * bad inputs are errors. */
+#include "test_gan_common.h"
+
+#include <math.h>
+#include <stdio.h>
+
+static int64_t g_iters;
+static void count(const vf_gan_progress *p, void *user) {
+    (void)user;
+    g_iters = p->iter;
+}
+
+Test(gan_train, learns_class_frequency_and_feature_mean_cpu) {
+    vf_gan_dims d = tg_dims(4);
+    vf_encoded data = tg_data(2000, 4, 7);
+    vf_gan *g = NULL;
+    TU_OK(vf_gan_open(GAN_TINY, &d, tu_cpu(), 3, &g));
+    vf_gan_train_opts o = {.iterations = 1500, .progress = count, .progress_every = 100};
+    bool stopped = true;
+    TU_OK(vf_gan_train(g, &data, &o, &stopped));
+    cr_expect(!stopped);
+    cr_expect_eq(g_iters, 1500);
+    vf_encoded gen;
+    TU_OK(vf_gan_generate(g, 4000, 11, &gen));
+    cr_assert_eq(gen.n_flows, 4000);
+    cr_assert_eq(gen.max_len, 4);
+    int n1 = 0;
+    double sum[2] = {0, 0};
+    int cnt[2] = {0, 0};
+    for (int i = 0; i < gen.n_flows; i++) {
+        int c = gen.attr[i * 2 + 1] > gen.attr[i * 2];
+        n1 += c;
+        cr_expect(gen.gen_flag[i * 4] == 1.0f, "the first record is always kept");
+        for (int t = 0; t < 4; t++) {
+            float f = gen.gen_flag[i * 4 + t];
+            cr_expect(f == 0.0f || f == 1.0f);
+            if (t) cr_expect(f <= gen.gen_flag[i * 4 + t - 1], "flags only go from 1 to 0");
+            if (f == 0.0f) cr_expect_eq(gen.feat[i * 4 + t], 0.0f, "features after the end are zero");
+            else { sum[c] += gen.feat[i * 4 + t]; cnt[c]++; }
+        }
+    }
+    double p1 = (double)n1 / gen.n_flows;
+    printf("gan_train: class-1 frequency %.3f (want 0.2), feature means %.3f / %.3f (want 0.25 / 0.75)\n", p1,
+           sum[0] / (cnt[0] ? cnt[0] : 1), sum[1] / (cnt[1] ? cnt[1] : 1));
+    cr_expect(fabs(p1 - 0.2) < 0.05, "class-1 frequency %.3f, want 0.2", p1);
+    cr_expect(cnt[0] > 0 && fabs(sum[0] / cnt[0] - 0.25) < 0.08, "class-0 feature mean %.3f", sum[0] / (cnt[0] ? cnt[0] : 1));
+    cr_expect(cnt[1] > 0 && fabs(sum[1] / cnt[1] - 0.75) < 0.08, "class-1 feature mean %.3f", sum[1] / (cnt[1] ? cnt[1] : 1));
+    free(gen.attr); free(gen.feat); free(gen.gen_flag);
+    vf_gan_close(g);
+    tg_free(&data);
+}
