@@ -665,7 +665,12 @@ vf_status vf_trace_write_csv(const char *path, const vf_trace *t, const vf_csv_l
         put_text(f, layout->col_name[i]);
     }
     fputc('\n', f);
-    int64_t unit = unit_ns[layout->time_unit];
+    vf_time_unit tu = layout->time_unit;
+    /* An "auto" layout's unit was guessed from its first row; a guess on
+     * what we write could differ (µs before 1973 look like ms). Epoch
+     * seconds are always guessed right (below 1e11 until 2262). */
+    if (!strcmp(layout->name, "auto") && tu != VF_TIME_DATETIME) tu = VF_TIME_S;
+    int64_t unit = unit_ns[tu];
     for (size_t k = 0; k < t->n; k++) {
         const vf_record *r = &t->recs[k];
         for (int i = 0; i < layout->n_cols; i++) {
@@ -695,8 +700,8 @@ vf_status vf_trace_write_csv(const char *path, const vf_trace *t, const vf_csv_l
             }
             case VF_COL_TS: case VF_COL_TE: {
                 int64_t v = r->ts_ns + (layout->role[i] == VF_COL_TE ? r->dur_ns : 0);
-                if (layout->time_unit == VF_TIME_DATETIME) put_datetime(f, v);
-                else put_scaled(f, v, unit, layout->time_unit == VF_TIME_S ? 6 : 0);
+                if (tu == VF_TIME_DATETIME) put_datetime(f, v);
+                else put_scaled(f, v, unit, tu == VF_TIME_S ? 6 : 0);
                 break;
             }
             case VF_COL_TD: put_scaled(f, r->dur_ns, 1000000000, 3); break;
