@@ -392,6 +392,7 @@ static const struct { const char *name; int (*fn)(int, char **); } subjects[] = 
     {"eval", cmd_bench_eval},
     {"ingest", cmd_bench_ingest},
     {"graph", cmd_bench_graph},
+    {"gan", cmd_bench_gan},
 };
 
 int cmd_bench(int argc, char **argv) {

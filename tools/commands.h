@@ -25,5 +25,9 @@ int cmd_bench_eval(int argc, char **argv); /* "vkflow bench eval" (tools/bench_e
 int cmd_check(int argc, char **argv);  /* tools/cmd_check.c */
 int cmd_graph(int argc, char **argv);  /* tools/cmd_graph.c */
 int cmd_bench_graph(int argc, char **argv); /* "vkflow bench graph" (tools/bench_graph.c) */
+int cmd_bench_gan(int argc, char **argv);   /* "vkflow bench gan" (tools/bench_gan.c) */
+int cmd_run(int argc, char **argv);      /* tools/cmd_run.c */
+int cmd_train(int argc, char **argv);    /* tools/cmd_train.c */
+int cmd_generate(int argc, char **argv); /* tools/cmd_generate.c */
 
 #endif

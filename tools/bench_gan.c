@@ -1,0 +1,138 @@
+/* vkflow bench gan [--backend cpu|vk|all] [--iters N] [--model FILE]
+ *
+ * Training iterations per second (d_steps D steps + one G step, real batches
+ * written each D step, losses read back) of a DoppelGANger model on
+ * UGR16-like shapes: attr_dim 181 (64 IP-bit 2-way softmaxes, 30 word2vec
+ * tanh columns, flow start, 11 2-way flow-tag softmaxes), feat_dim 9 (4 unit
+ * columns, a 5-way label softmax), max_len 34. Default model:
+ * models/doppelganger.cfg (NetShare's sizes: batch 100, 5 D rounds). Also the
+ * generation rate (flows/s). Data are random flows of those shapes: the time
+ * per iteration does not depend on the values. */
+#include "commands.h"
+#include "train/gan.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+#define N_FLOWS 1000
+#define MAX_LEN 34
+
+static int n_attr, n_feat;
+static vf_segment attr_segs[128], feat_segs[8];
+
+static void shapes(void) {
+    int off = 0;
+    for (int i = 0; i < 64; i++, off += 2) attr_segs[n_attr++] = (vf_segment){off, 2, VF_SEG_SOFTMAX, VF_F_SRCIP};
+    attr_segs[n_attr++] = (vf_segment){off, 30, VF_SEG_TANH, VF_F_SRCPORT};
+    off += 30;
+    attr_segs[n_attr++] = (vf_segment){off, 1, VF_SEG_UNIT, VF_F_TIME};
+    off += 1;
+    for (int i = 0; i < 11; i++, off += 2) attr_segs[n_attr++] = (vf_segment){off, 2, VF_SEG_SOFTMAX, -1};
+    feat_segs[n_feat++] = (vf_segment){0, 4, VF_SEG_UNIT, VF_F_TD};
+    feat_segs[n_feat++] = (vf_segment){4, 5, VF_SEG_SOFTMAX, VF_F_LABEL};
+}
+
+static uint64_t rs = 88172645463325252ull;
+static float rnd(void) {
+    rs ^= rs << 13;
+    rs ^= rs >> 7;
+    rs ^= rs << 17;
+    return (float)(rs >> 40) / 16777216.0f;
+}
+
+static int run_one(const char *name, vf_backend *be, const char *model, int iters) {
+    vf_gan_dims d = {.attr_dim = 181, .feat_dim = 9, .max_len = MAX_LEN, .n_attr_segs = n_attr,
+                     .n_feat_segs = n_feat, .attr_segs = attr_segs, .feat_segs = feat_segs};
+    vf_encoded e = {.n_flows = N_FLOWS, .max_len = MAX_LEN, .attr_dim = 181, .feat_dim = 9};
+    e.attr = malloc((size_t)N_FLOWS * 181 * sizeof(float));
+    e.feat = malloc((size_t)N_FLOWS * MAX_LEN * 9 * sizeof(float));
+    e.gen_flag = calloc((size_t)N_FLOWS * MAX_LEN, sizeof(float));
+    if (!e.attr || !e.feat || !e.gen_flag) { fprintf(stderr, "out of memory\n"); return 1; }
+    for (int i = 0; i < N_FLOWS * 181; i++) e.attr[i] = rnd();
+    for (int i = 0; i < N_FLOWS * MAX_LEN * 9; i++) e.feat[i] = rnd();
+    for (int i = 0; i < N_FLOWS; i++) {
+        int len = 1 + (int)(rnd() * MAX_LEN);
+        for (int t = 0; t < len && t < MAX_LEN; t++) e.gen_flag[i * MAX_LEN + t] = 1;
+    }
+    vf_gan *g = NULL;
+    double t0 = now_s();
+    vf_status st = vf_gan_open(model, &d, be, 1, &g);
+    double t_open = now_s() - t0;
+    vf_gan_train_opts o = {.iterations = 2};
+    if (!st) st = vf_gan_train(g, &e, &o, NULL); /* warm-up: first replays, caches */
+    double t_train = 0;
+    if (!st) {
+        o.iterations = iters;
+        t0 = now_s();
+        st = vf_gan_train(g, &e, &o, NULL);
+        t_train = now_s() - t0;
+    }
+    vf_encoded out = {0};
+    double t_gen = 0;
+    if (!st) {
+        t0 = now_s();
+        st = vf_gan_generate(g, 1000, 1, &out);
+        t_gen = now_s() - t0;
+    }
+    if (st) {
+        fprintf(stderr, "bench gan (%s): %s\n", name, vf_last_error());
+    } else {
+        printf("%-6s %10.3f %12.1f %10.1f %12.0f\n", name, iters / t_train, 1000 * t_train / iters, t_open,
+               1000 / t_gen);
+    }
+    free(out.attr); free(out.feat); free(out.gen_flag);
+    vf_gan_close(g);
+    free(e.attr); free(e.feat); free(e.gen_flag);
+    return st ? 1 : 0;
+}
+
+int cmd_bench_gan(int argc, char **argv) {
+    const char *backend = "all", *model = NULL;
+    int iters = 10;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--backend") && i + 1 < argc) backend = argv[++i];
+        else if (!strcmp(argv[i], "--iters") && i + 1 < argc) iters = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--model") && i + 1 < argc) model = argv[++i];
+        else {
+            fprintf(stderr, "usage: vkflow bench gan [--backend cpu|vk|all] [--iters N] [--model FILE]\n");
+            return 2;
+        }
+    }
+    if (iters < 1) iters = 1;
+    static char def[4200];
+    if (!model) {
+        /* models/ next to the binary's source tree, or the working directory's */
+        snprintf(def, sizeof def, "%s", "models/doppelganger.cfg");
+        model = def;
+    }
+    shapes();
+    printf("gan: %s, attr 181, feat 9, max_len %d, %d flows; OPENBLAS_NUM_THREADS=%s; %d timed iterations\n", model,
+           MAX_LEN, N_FLOWS, getenv("OPENBLAS_NUM_THREADS") ? getenv("OPENBLAS_NUM_THREADS") : "unset", iters);
+    printf("%-6s %10s %12s %10s %12s\n", "device", "it/s", "ms/it", "open s", "gen flows/s");
+    int rc = 0;
+    if (!strcmp(backend, "cpu") || !strcmp(backend, "all")) {
+        vf_backend *be;
+        if (vf_cpu_create(&be)) { fprintf(stderr, "%s\n", vf_last_error()); return 1; }
+        rc |= run_one("cpu", be, model, iters);
+        vf_backend_destroy(be);
+    }
+    if (!strcmp(backend, "vk") || !strcmp(backend, "all")) {
+        vf_backend *be;
+        if (vf_vk_create(&be)) {
+            fprintf(stderr, "vk: %s\n", vf_last_error());
+            return !strcmp(backend, "vk") ? 1 : rc;
+        }
+        printf("(vk device: %s)\n", vf_backend_name(be));
+        rc |= run_one("vk", be, model, iters);
+        vf_backend_destroy(be);
+    }
+    return rc;
+}
