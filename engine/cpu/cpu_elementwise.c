@@ -6,6 +6,7 @@
  * Outputs are stored after the whole block is computed, which is what makes an
  * output aliasing a FULL input safe. */
 #include "../backend.h"
+#include "cpu_math.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -68,7 +69,7 @@ vf_status vf_cpu_elementwise(const vf_op *op) {
             case VF_EW_EXP: for (size_t k = 0; k < n; k++) r[k] = expf(a[k]); break;
             case VF_EW_LOG: for (size_t k = 0; k < n; k++) r[k] = logf(a[k]); break;
             case VF_EW_LOG1P: for (size_t k = 0; k < n; k++) r[k] = log1pf(a[k]); break;
-            case VF_EW_TANH: for (size_t k = 0; k < n; k++) r[k] = tanhf(a[k]); break;
+            case VF_EW_TANH: for (size_t k = 0; k < n; k++) r[k] = vf_fast_tanhf(a[k]); break;
             case VF_EW_SIGMOID: for (size_t k = 0; k < n; k++) r[k] = 1.0f / (1.0f + expf(-a[k])); break;
             case VF_EW_SOFTPLUS:
                 for (size_t k = 0; k < n; k++) r[k] = fmaxf(a[k], 0.0f) + log1pf(expf(-fabsf(a[k])));

@@ -3,6 +3,7 @@
  * loops with the op kind decided outside the loop. Reductions accumulate in
  * double so the reference is more accurate than the kernels it checks. */
 #include "../backend.h"
+#include "cpu_math.h"
 #include "../philox.h"
 
 #include <cblas.h>
@@ -33,7 +34,7 @@ static void k_unary(const vf_op *op) {
     switch ((vf_unary_kind)op->u[1]) {
     case VF_RELU: for (uint32_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0.0f; break;
     case VF_LEAKY_RELU: for (uint32_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : a * x[i]; break;
-    case VF_TANH: for (uint32_t i = 0; i < n; i++) y[i] = tanhf(x[i]); break;
+    case VF_TANH: for (uint32_t i = 0; i < n; i++) y[i] = vf_fast_tanhf(x[i]); break;
     case VF_SIGMOID: for (uint32_t i = 0; i < n; i++) y[i] = sigmoidf(x[i]); break;
     case VF_SOFTPLUS:
         for (uint32_t i = 0; i < n; i++) y[i] = fmaxf(x[i], 0.0f) + log1pf(expf(-fabsf(x[i])));
@@ -166,10 +167,10 @@ static void k_lstm_cell(const vf_op *op) {
         float *h = ARG_F(2) + (size_t)b * H, *c = ARG_F(3) + (size_t)b * H;
         for (uint32_t j = 0; j < H; j++) {
             float ig = sigmoidf(g[j]), fg = sigmoidf(g[H + j]);
-            float gg = tanhf(g[2 * H + j]), og = sigmoidf(g[3 * H + j]);
+            float gg = vf_fast_tanhf(g[2 * H + j]), og = sigmoidf(g[3 * H + j]);
             float cn = fg * cp[j] + ig * gg;
             c[j] = cn;
-            h[j] = og * tanhf(cn);
+            h[j] = og * vf_fast_tanhf(cn);
         }
     }
 }
@@ -184,8 +185,8 @@ static void k_lstm_cell_backward(const vf_op *op) {
         float *dg = ARG_F(5) + (size_t)b * 4 * H, *dcp = ARG_F(6) + (size_t)b * H;
         for (uint32_t j = 0; j < H; j++) {
             float ig = sigmoidf(g[j]), fg = sigmoidf(g[H + j]);
-            float gg = tanhf(g[2 * H + j]), og = sigmoidf(g[3 * H + j]);
-            float tc = tanhf(c[j]);
+            float gg = vf_fast_tanhf(g[2 * H + j]), og = sigmoidf(g[3 * H + j]);
+            float tc = vf_fast_tanhf(c[j]);
             float dct = dh[j] * og * (1.0f - tc * tc) + (dc ? dc[j] : 0.0f);
             dg[j] = dct * gg * ig * (1.0f - ig);
             dg[H + j] = dct * cp[j] * fg * (1.0f - fg);
