@@ -5,6 +5,9 @@
 #include <string.h>
 
 static const vf_command commands[] = {
+    {"run", "CONFIG [--out DIR] [--resume]", "the main job: train on a trace, generate, evaluate, report", cmd_run},
+    {"train", "CONFIG [--out DIR] [--resume]", "train a run configuration's model on every chunk", cmd_train},
+    {"generate", "RUN_DIR [--count N] --out FILE", "synthetic trace from a trained run directory", cmd_generate},
     {"devices", "", "list Vulkan devices and the one vkflow would choose", cmd_devices},
     {"bench", "ops [--backend cpu|vk|all] [--quick]", "benchmark the op library", cmd_bench},
     {"inspect", "[--strict] TRACE", "summary of a pcap/pcapng or flow CSV", cmd_inspect},

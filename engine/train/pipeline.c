@@ -1,0 +1,751 @@
+/* The end-to-end job: ingest -> encode -> chunked warm-started training ->
+ * generation -> merge by flow tags -> decode -> truncate -> sort -> write ->
+ * evaluate. See pipeline.h for the run directory and docs/RUNNING.md. */
+#include "train/pipeline.h"
+#include "train/gan.h"
+#include "eval/eval.h"
+#include "trace/trace_internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *vf_phase_name(vf_phase p) {
+    static const char *const n[] = {"ingest", "encode", "train", "generate", "write", "eval", "done"};
+    return (unsigned)p <= VF_PHASE_DONE ? n[p] : "?";
+}
+
+/* ------------------------------------------------------------ small helpers */
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Copies src into dst[cap], cut to fit (paths here are bounded by PATH_MAX
+ * in practice; the cut keeps GCC's truncation checks quiet without %s). */
+static void copy_str(char *dst, size_t cap, const char *src) {
+    size_t n = strlen(src);
+    if (n >= cap) n = cap - 1;
+    memcpy(dst, src, n);
+    dst[n] = 0;
+}
+
+static bool exists(const char *p) {
+    struct stat sb;
+    return stat(p, &sb) == 0;
+}
+
+static void join(char *out, size_t cap, const char *dir, const char *name) {
+    snprintf(out, cap, "%s/%s", dir, name);
+}
+
+static void chunk_file(char *out, size_t cap, const char *dir, int c, const char *ext) {
+    char name[64];
+    snprintf(name, sizeof name, "chunk_%02d.%s", c, ext);
+    join(out, cap, dir, name);
+}
+
+/* mkdir -p */
+static vf_status make_dirs(const char *path) {
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(tmp, 0777) && errno != EEXIST) return vf_fail(VF_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(tmp, 0777) && errno != EEXIST) return vf_fail(VF_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+    struct stat sb;
+    if (stat(tmp, &sb) || !S_ISDIR(sb.st_mode)) return vf_fail(VF_ERR_IO, "%s: exists and is not a folder", tmp);
+    return VF_OK;
+}
+
+static char *slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 4096, n = 0;
+    char *b = malloc(cap);
+    while (b) {
+        size_t r = fread(b + n, 1, cap - n - 1, f);
+        n += r;
+        if (n + 1 < cap) break;
+        char *nb = realloc(b, cap * 2);
+        if (!nb) { free(b); b = NULL; break; }
+        b = nb;
+        cap *= 2;
+    }
+    fclose(f);
+    if (b) b[n] = 0;
+    if (len) *len = n;
+    return b;
+}
+
+static vf_status write_text(const char *path, const char *text, size_t n) {
+    vf_atomic_file af;
+    vf_status st = vf_atomic_open(&af, path);
+    if (st) return st;
+    if (fwrite(text, 1, n, af.f) != n) {
+        vf_atomic_abort(&af);
+        return vf_fail(VF_ERR_IO, "%s: write failed", path);
+    }
+    return vf_atomic_commit(&af);
+}
+
+static void abs_path(const char *p, char *out, size_t cap) {
+    char buf[PATH_MAX];
+    if (realpath(p, buf)) snprintf(out, cap, "%s", buf);
+    else snprintf(out, cap, "%s", p);
+}
+
+/* ------------------------------------------------------------------ logging */
+
+typedef struct plog {
+    const vf_pipeline_opts *o;
+    FILE *f;                 /* run.log, appended */
+    double t0, last_line;
+} plog;
+
+static void plog_open(plog *L, const vf_pipeline_opts *o, const char *dir) {
+    memset(L, 0, sizeof *L);
+    L->o = o;
+    L->t0 = now_s();
+    L->last_line = -1e9;
+    if (dir) {
+        char p[4200];
+        join(p, sizeof p, dir, "run.log");
+        L->f = fopen(p, "a");
+    }
+}
+
+static void plog_close(plog *L) {
+    if (L->f) fclose(L->f);
+    L->f = NULL;
+}
+
+static void stamp(FILE *f) {
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    fprintf(f, "%04d-%02d-%02dT%02d:%02d:%02dZ ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+            tm.tm_sec);
+}
+
+static void __attribute__((format(printf, 4, 5))) say(plog *L, vf_phase ph, int chunk, const char *fmt, ...) {
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (L->f) {
+        stamp(L->f);
+        fprintf(L->f, "%s: %s\n", vf_phase_name(ph), msg);
+        fflush(L->f);
+    }
+    if (L->o && L->o->on_event) {
+        vf_pipeline_event e = {0};
+        e.phase = ph;
+        e.chunk = chunk;
+        e.message = msg;
+        L->o->on_event(&e, L->o->user);
+    }
+}
+
+/* ------------------------------------------------------------------ backend */
+
+static vf_status open_backend(const char *which, plog *L, vf_backend **be) {
+    *be = NULL;
+    if (!strcmp(which, "cpu")) return vf_cpu_create(be);
+    if (!strcmp(which, "vk")) return vf_vk_create(be);
+    /* auto: a real GPU when there is one; a software Vulkan device (lavapipe)
+     * is slower than the cpu backend, so it does not count */
+    vf_vk_device_info *dev = NULL;
+    int n = 0;
+    bool gpu = false;
+    if (vf_vk_list_devices(&dev, &n) == VF_OK) {
+        for (int i = 0; i < n; i++)
+            if (dev[i].chosen && dev[i].usable && strcmp(dev[i].type, "cpu")) gpu = true;
+        free(dev);
+    }
+    if (gpu) {
+        if (vf_vk_create(be) == VF_OK) return VF_OK;
+        say(L, VF_PHASE_TRAIN, -1, "backend auto: the Vulkan device failed (%s); using the cpu backend",
+            vf_last_error());
+    }
+    return vf_cpu_create(be);
+}
+
+/* ---------------------------------------------------------------- run state */
+
+typedef struct run_state {
+    char config[4096], data[4096], model[4096];
+    char output[8];          /* pcap | csv */
+    int n_chunks;
+    int64_t *real_flows;     /* [n_chunks] */
+} run_state;
+
+static void run_state_free(run_state *s) {
+    free(s->real_flows);
+    memset(s, 0, sizeof *s);
+}
+
+static vf_status run_state_save(const char *dir, const run_state *s) {
+    char p[4200];
+    join(p, sizeof p, dir, "run.state");
+    vf_atomic_file af;
+    vf_status st = vf_atomic_open(&af, p);
+    if (st) return st;
+    fprintf(af.f, "vkflow-run 1\nconfig %s\ndata %s\nmodel %s\noutput %s\nchunks %d\n", s->config, s->data,
+            s->model, s->output, s->n_chunks);
+    for (int c = 0; c < s->n_chunks; c++) fprintf(af.f, "real_flows %d %lld\n", c, (long long)s->real_flows[c]);
+    fprintf(af.f, "end\n");
+    return vf_atomic_commit(&af);
+}
+
+static bool read_line_value(FILE *f, const char *key, char *out, size_t cap) {
+    char line[4400];
+    if (!fgets(line, sizeof line, f)) return false;
+    size_t k = strlen(key);
+    if (strncmp(line, key, k) || line[k] != ' ') return false;
+    line[strcspn(line, "\n")] = 0;
+    copy_str(out, cap, line + k + 1);
+    return true;
+}
+
+static vf_status run_state_load(const char *dir, run_state *s) {
+    memset(s, 0, sizeof *s);
+    char p[4200];
+    join(p, sizeof p, dir, "run.state");
+    FILE *f = fopen(p, "r");
+    if (!f) return vf_fail(VF_ERR_IO, "%s: not a run directory (no run.state: %s)", dir, strerror(errno));
+    char v[4096], chunks[32];
+    bool ok = read_line_value(f, "vkflow-run", v, sizeof v) && !strcmp(v, "1") &&
+              read_line_value(f, "config", s->config, sizeof s->config) &&
+              read_line_value(f, "data", s->data, sizeof s->data) &&
+              read_line_value(f, "model", s->model, sizeof s->model) &&
+              read_line_value(f, "output", s->output, sizeof s->output) &&
+              (!strcmp(s->output, "pcap") || !strcmp(s->output, "csv")) &&
+              read_line_value(f, "chunks", chunks, sizeof chunks);
+    s->n_chunks = ok ? atoi(chunks) : 0;
+    ok = ok && s->n_chunks >= 1 && s->n_chunks <= 1000;
+    if (ok) {
+        s->real_flows = calloc((size_t)s->n_chunks, sizeof *s->real_flows);
+        ok = s->real_flows != NULL;
+    }
+    for (int c = 0; ok && c < s->n_chunks; c++) {
+        int cc;
+        long long n;
+        ok = fscanf(f, " real_flows %d %lld", &cc, &n) == 2 && cc == c && n >= 0;
+        if (ok) s->real_flows[c] = n;
+    }
+    char end[8] = "";
+    ok = ok && fscanf(f, " %7s", end) == 1 && !strcmp(end, "end");
+    fclose(f);
+    if (!ok) {
+        run_state_free(s);
+        return vf_fail(VF_ERR_FORMAT, "%s: damaged run.state", p);
+    }
+    return VF_OK;
+}
+
+/* ---------------------------------------------------------------- ingest */
+
+static vf_status ingest(const vf_run_config *rc, plog *L, vf_trace *t) {
+    memset(t, 0, sizeof *t);
+    double t0 = now_s();
+    say(L, VF_PHASE_INGEST, -1, "reading %s", rc->data.path);
+    vf_status st = vf_data_desc_read_trace(&rc->data, t);
+    if (st) return st;
+    uint64_t sk = vf_trace_skipped_total(t);
+    if (sk)
+        say(L, VF_PHASE_INGEST, -1, "skipped %llu of %llu input records (first: %s)", (unsigned long long)sk,
+            (unsigned long long)t->n_input, t->first_skip);
+    if (rc->as_flows && t->kind == VF_TRACE_PACKETS) {
+        vf_trace fl;
+        memset(&fl, 0, sizeof fl);
+        st = vf_trace_aggregate(t, rc->flow_timeout_ns, &fl);
+        vf_trace_free(t);
+        if (st) return st;
+        *t = fl;
+    }
+    if (t->n == 0) {
+        vf_trace_free(t);
+        return vf_fail(VF_ERR_FORMAT, "%s: no usable records", rc->data.path);
+    }
+    say(L, VF_PHASE_INGEST, -1, "%zu %s in %.1f s", t->n, t->kind == VF_TRACE_PACKETS ? "packets" : "flows",
+        now_s() - t0);
+    return VF_OK;
+}
+
+/* ------------------------------------------------------------------- train */
+
+typedef struct tick_ctx {
+    plog *L;
+    int chunk, n_chunks;
+    int64_t later;           /* iterations of the chunks after this one */
+    int64_t first_iter;
+    double first_s;
+    bool have_first;
+} tick_ctx;
+
+static void on_tick(const vf_gan_progress *p, void *user) {
+    tick_ctx *k = user;
+    if (!k->have_first) {
+        k->have_first = true;
+        k->first_iter = p->iter;
+        k->first_s = p->seconds;
+    }
+    double dt = p->seconds - k->first_s;
+    double rate = dt > 0 && p->iter > k->first_iter ? (double)(p->iter - k->first_iter) / dt : 0;
+    double eta = rate > 0 ? (double)(p->total - p->iter + k->later) / rate : -1;
+    plog *L = k->L;
+    double now = now_s();
+    double every = L->o && L->o->log_every_s > 0 ? L->o->log_every_s : 10;
+    if (L->f && (now - L->last_line >= every || p->iter >= p->total)) {
+        L->last_line = now;
+        stamp(L->f);
+        fprintf(L->f, "train: chunk %d/%d iteration %lld/%lld d_loss %.4g g_loss %.4g gp %.4g %.2f it/s eta %.0f s\n",
+                k->chunk + 1, k->n_chunks, (long long)p->iter, (long long)p->total, (double)p->d_loss,
+                (double)p->g_loss, (double)p->gp, rate, eta);
+        fflush(L->f);
+    }
+    if (L->o && L->o->on_event) {
+        vf_pipeline_event e = {0};
+        e.phase = VF_PHASE_TRAIN;
+        e.chunk = k->chunk;
+        e.n_chunks = k->n_chunks;
+        e.iter = p->iter;
+        e.total = p->total;
+        e.d_loss = p->d_loss;
+        e.g_loss = p->g_loss;
+        e.gp = p->gp;
+        e.it_per_s = rate;
+        e.eta_s = eta;
+        L->o->on_event(&e, L->o->user);
+    }
+}
+
+static uint64_t mix(uint64_t x) {
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+/* Per-chunk seeds: distinct streams for training and generation of each chunk. */
+static uint64_t train_seed(const vf_run_config *rc, int c) { return mix(rc->seed * 2 + 0) ^ (uint64_t)c; }
+static uint64_t gen_seed(const vf_run_config *rc, int c) { return mix(rc->seed * 2 + 1) ^ (uint64_t)c; }
+
+/* The data the steps share while one command runs. */
+typedef struct job {
+    const vf_run_config *rc;
+    const char *dir;
+    plog L;
+    vf_trace real;
+    vf_encoder enc;
+    bool have_enc;
+    run_state state;
+    vf_backend *be;
+} job;
+
+static void job_free(job *J) {
+    vf_trace_free(&J->real);
+    if (J->have_enc) vf_encoder_free(&J->enc);
+    run_state_free(&J->state);
+    if (J->be) vf_backend_destroy(J->be);
+    plog_close(&J->L);
+}
+
+static vf_status train_chunk(job *J, const vf_pipeline_opts *o, const vf_encoded *ch, int c, int64_t later,
+                             bool *stopped) {
+    const vf_run_config *rc = J->rc;
+    int N = J->enc.n_chunks;
+    char ckpt[4200], done[4200], ckpt0[4200];
+    chunk_file(ckpt, sizeof ckpt, J->dir, c, "ckpt");
+    chunk_file(done, sizeof done, J->dir, c, "done");
+    chunk_file(ckpt0, sizeof ckpt0, J->dir, 0, "ckpt");
+    int64_t iters = vf_run_chunk_iterations(rc, c);
+    if (exists(done)) {
+        say(&J->L, VF_PHASE_TRAIN, c, "chunk %d/%d: already trained", c + 1, N);
+        return VF_OK;
+    }
+    if (ch->n_flows == 0) {
+        say(&J->L, VF_PHASE_TRAIN, c, "chunk %d/%d: no flows, nothing to train", c + 1, N);
+        return write_text(done, "empty\n", 6);
+    }
+    bool have = exists(ckpt);
+    if (have && !o->resume)
+        return vf_fail(VF_ERR_ARG, "%s exists: pass --resume to continue that run, or choose another folder", ckpt);
+    vf_gan_dims dims;
+    vf_gan_dims_from_encoder(&J->enc, &dims);
+    vf_gan *g = NULL;
+    vf_status st = vf_gan_open(rc->model, &dims, J->be, train_seed(rc, c), &g);
+    if (st) return st;
+    if (have) {
+        say(&J->L, VF_PHASE_TRAIN, c, "chunk %d/%d: resuming from %s", c + 1, N, ckpt);
+    } else if (c > 0) {
+        /* NetShare's warm start: every later chunk begins at chunk 0's final weights */
+        if ((st = vf_gan_load(g, ckpt0))) { vf_gan_close(g); return st; }
+        say(&J->L, VF_PHASE_TRAIN, c, "chunk %d/%d: %d flows, warm start from chunk 1, %lld iterations", c + 1, N,
+            ch->n_flows, (long long)iters);
+    } else {
+        say(&J->L, VF_PHASE_TRAIN, c, "chunk %d/%d: %d flows, %lld iterations from scratch", c + 1, N, ch->n_flows,
+            (long long)iters);
+    }
+    tick_ctx k = {.L = &J->L, .chunk = c, .n_chunks = N, .later = later};
+    vf_gan_train_opts to = {0};
+    to.iterations = iters;
+    to.checkpoint = ckpt;
+    to.checkpoint_every = rc->checkpoint_every;
+    to.resume = have;
+    to.stop = o->stop;
+    to.progress = on_tick;
+    to.progress_user = &k;
+    to.progress_every = o->progress_every > 0 ? o->progress_every : 10;
+    double t0 = now_s();
+    st = vf_gan_train(g, ch, &to, stopped);
+    if (st) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", vf_last_error());
+        vf_gan_close(g);
+        return vf_fail(st, "chunk %d: %s%s%s", c, msg, exists(ckpt) ? "; the last good checkpoint is kept: " : "",
+                       exists(ckpt) ? ckpt : "");
+    }
+    if (*stopped) {
+        vf_gan_close(g);
+        say(&J->L, VF_PHASE_TRAIN, c, "chunk %d/%d: stopped; checkpoint %s", c + 1, N, ckpt);
+        return VF_OK;
+    }
+    st = vf_gan_save(g, ckpt);
+    vf_gan_close(g);
+    if (st) return st;
+    char txt[64];
+    int n = snprintf(txt, sizeof txt, "%lld\n", (long long)iters);
+    if ((st = write_text(done, txt, (size_t)n))) return st;
+    say(&J->L, VF_PHASE_TRAIN, c, "chunk %d/%d: %lld iterations in %.1f s", c + 1, N, (long long)iters,
+        now_s() - t0);
+    return VF_OK;
+}
+
+static vf_status check_config_copy(const vf_run_config *rc, const char *dir, bool resume, char **text_out) {
+    size_t n;
+    char *text = slurp(rc->path, &n);
+    if (!text) return vf_fail(VF_ERR_IO, "%s: cannot open", rc->path);
+    char copy[4200];
+    join(copy, sizeof copy, dir, "config.cfg");
+    char state[4200];
+    join(state, sizeof state, dir, "run.state");
+    if (exists(state)) {
+        if (!resume) {
+            free(text);
+            return vf_fail(VF_ERR_ARG, "%s already holds a run: pass --resume to continue it, or choose another "
+                                       "--out folder", dir);
+        }
+        size_t m;
+        char *old = slurp(copy, &m);
+        bool same = old && m == n && !memcmp(old, text, n);
+        free(old);
+        if (!same) {
+            free(text);
+            return vf_fail(VF_ERR_ARG, "%s: the configuration differs from the one this run started with (%s); "
+                                       "a resumed run must use the same settings", rc->path, copy);
+        }
+    }
+    *text_out = text;
+    return VF_OK;
+}
+
+/* Everything up to trained checkpoints; keeps the real trace and encoder in J. */
+static vf_status train_job(job *J, const vf_pipeline_opts *o, bool *stopped) {
+    const vf_run_config *rc = J->rc;
+    *stopped = false;
+    char *text = NULL;
+    vf_status st = make_dirs(J->dir);
+    if (st) return st;
+    if ((st = check_config_copy(rc, J->dir, o->resume, &text))) return st;
+    plog_open(&J->L, o, J->dir);
+    say(&J->L, VF_PHASE_INGEST, -1, "%s run of %s into %s", o->resume ? "resumed" : "new", rc->path, J->dir);
+    char p[4200];
+    join(p, sizeof p, J->dir, "config.cfg");
+    st = write_text(p, text, strlen(text));
+    free(text);
+    if (st) return st;
+    if ((st = ingest(rc, &J->L, &J->real))) return st;
+    if (o->stop && *o->stop) { *stopped = true; return VF_OK; }
+    /* the encoder is fitted once per run and always used as saved, so a
+     * resumed run and an uninterrupted one decode with the same numbers */
+    char encp[4200];
+    join(encp, sizeof encp, J->dir, "encoder.txt");
+    double t0 = now_s();
+    if (!(o->resume && exists(encp))) {
+        say(&J->L, VF_PHASE_ENCODE, -1, "fitting the encoder (%d chunks)", rc->data.n_chunks);
+        vf_encoder fit;
+        if ((st = vf_encoder_fit(&rc->data, &J->real, &fit))) return st;
+        st = vf_encoder_save(&fit, encp);
+        vf_encoder_free(&fit);
+        if (st) return st;
+    }
+    if ((st = vf_encoder_load(encp, &J->enc))) return st;
+    J->have_enc = true;
+    vf_encoded *ch = NULL;
+    if ((st = vf_encode(&J->enc, &J->real, &ch))) return st;
+    int N = J->enc.n_chunks;
+    int64_t trunc = 0;
+    for (int c = 0; c < N; c++) trunc += ch[c].n_truncated;
+    say(&J->L, VF_PHASE_ENCODE, -1, "%d chunks, attributes %d, features %d x %d steps, %lld flows cut at max_len "
+        "(%.1f s)", N, J->enc.attr_dim, J->enc.feat_dim, J->enc.max_len, (long long)trunc, now_s() - t0);
+    run_state *S = &J->state;
+    memset(S, 0, sizeof *S);
+    abs_path(rc->path, S->config, sizeof S->config);
+    abs_path(rc->data.path, S->data, sizeof S->data);
+    abs_path(rc->model, S->model, sizeof S->model);
+    snprintf(S->output, sizeof S->output, "%s",
+             !strcmp(rc->output, "auto") ? (J->enc.kind == VF_TRACE_PACKETS ? "pcap" : "csv") : rc->output);
+    if (!strcmp(S->output, "pcap") && J->enc.kind != VF_TRACE_PACKETS) {
+        vf_encoded_free(ch, N);
+        return vf_fail(VF_ERR_ARG, "%s: output 'pcap' but the trace holds flows", rc->path);
+    }
+    S->n_chunks = N;
+    S->real_flows = calloc((size_t)N, sizeof *S->real_flows);
+    if (!S->real_flows) { vf_encoded_free(ch, N); return vf_fail(VF_ERR_OOM, "out of memory"); }
+    for (int c = 0; c < N; c++) S->real_flows[c] = ch[c].n_flows;
+    if ((st = run_state_save(J->dir, S))) { vf_encoded_free(ch, N); return st; }
+    if ((st = open_backend(rc->backend, &J->L, &J->be))) { vf_encoded_free(ch, N); return st; }
+    say(&J->L, VF_PHASE_TRAIN, -1, "backend %s, model %s", vf_backend_name(J->be), rc->model);
+    for (int c = 0; c < N && !st; c++) {
+        int64_t later = 0;
+        for (int k = c + 1; k < N; k++)
+            if (ch[k].n_flows) later += vf_run_chunk_iterations(rc, k);
+        st = train_chunk(J, o, &ch[c], c, later, stopped);
+        if (!st && !*stopped && o->stop && *o->stop) *stopped = true;
+        if (*stopped) break;
+    }
+    vf_encoded_free(ch, N);
+    return st;
+}
+
+/* --------------------------------------------------------------- generate */
+
+/* Per-chunk flow counts: the real ones, or `count` split in proportion to
+ * them (largest remainder, ties to the earlier chunk). */
+static void split_count(const run_state *S, int64_t count, int64_t *n) {
+    int N = S->n_chunks;
+    int64_t total = 0;
+    for (int c = 0; c < N; c++) total += S->real_flows[c];
+    if (count <= 0 || total == 0) {
+        for (int c = 0; c < N; c++) n[c] = count <= 0 ? S->real_flows[c] : 0;
+        return;
+    }
+    int64_t given = 0;
+    for (int c = 0; c < N; c++) {
+        n[c] = (int64_t)((__int128)count * S->real_flows[c] / total);
+        given += n[c];
+    }
+    while (given < count) {
+        int best = -1;
+        __int128 best_rem = -1;
+        for (int c = 0; c < N; c++) {
+            if (!S->real_flows[c]) continue;
+            __int128 rem = ((__int128)count * S->real_flows[c]) % total;
+            /* one extra per chunk at most: compare remainders of chunks not yet topped up */
+            if (n[c] > (int64_t)((__int128)count * S->real_flows[c] / total)) continue;
+            if (rem > best_rem) { best_rem = rem; best = c; }
+        }
+        if (best < 0) break;
+        n[best]++;
+        given++;
+    }
+}
+
+static vf_status generate_job(job *J, const vf_pipeline_opts *o, int64_t count, const char *out_path,
+                              vf_trace *syn, bool *stopped) {
+    const vf_run_config *rc = J->rc;
+    const run_state *S = &J->state;
+    int N = J->enc.n_chunks;
+    *stopped = false;
+    if (S->n_chunks != N) return vf_fail(VF_ERR_FORMAT, "%s: run.state has %d chunks, the encoder %d", J->dir,
+                                         S->n_chunks, N);
+    memset(syn, 0, sizeof *syn);
+    int64_t *n = calloc((size_t)N, sizeof *n);
+    vf_encoded *gen = calloc((size_t)N, sizeof *gen), *merged = NULL;
+    vf_status st = VF_OK;
+    if (!n || !gen) { st = vf_fail(VF_ERR_OOM, "generate: out of memory"); goto done; }
+    split_count(S, count, n);
+    vf_gan_dims dims;
+    vf_gan_dims_from_encoder(&J->enc, &dims);
+    double t0 = now_s();
+    for (int c = 0; c < N; c++) {
+        gen[c].chunk = c;
+        gen[c].attr_dim = J->enc.attr_dim;
+        gen[c].feat_dim = J->enc.feat_dim;
+        gen[c].max_len = J->enc.max_len;
+        if (n[c] == 0) continue;
+        if (n[c] > INT_MAX) { st = vf_fail(VF_ERR_ARG, "generate: %lld flows for one chunk", (long long)n[c]); goto done; }
+        char ckpt[4200], donep[4200];
+        chunk_file(ckpt, sizeof ckpt, J->dir, c, "ckpt");
+        chunk_file(donep, sizeof donep, J->dir, c, "done");
+        if (!exists(donep)) {
+            st = vf_fail(VF_ERR_ARG, "%s: chunk %d is not trained yet (run vkflow train --resume first)", J->dir, c);
+            goto done;
+        }
+        if (!exists(ckpt)) continue; /* an empty chunk: no model */
+        vf_gan *g = NULL;
+        if ((st = vf_gan_open(S->model, &dims, J->be, train_seed(rc, c), &g))) goto done;
+        st = vf_gan_load(g, ckpt);
+        if (!st) st = vf_gan_generate(g, (int)n[c], gen_seed(rc, c), &gen[c]);
+        vf_gan_close(g);
+        if (st) goto done;
+        gen[c].chunk = c;
+        say(&J->L, VF_PHASE_GENERATE, c, "chunk %d/%d: %d flows", c + 1, N, gen[c].n_flows);
+        if (o->stop && *o->stop) { *stopped = true; goto done; }
+    }
+    if ((st = vf_merge_flow_tags(&J->enc, gen, N, &merged))) goto done;
+    size_t cut = 0;
+    int64_t flows = 0;
+    for (int c = 0; c < N; c++) {
+        size_t from = syn->n;
+        if ((st = vf_decode(&J->enc, &merged[c], 1, syn))) goto done;
+        /* NetShare's per_chunk truncation: a chunk's model speaks only for its window */
+        cut += vf_truncate_window(syn, from, J->enc.chunk_begin[c], J->enc.chunk_begin[c + 1]);
+        flows += merged[c].n_flows;
+    }
+    if ((st = vf_trace_sort_time(syn))) goto done;
+    say(&J->L, VF_PHASE_GENERATE, -1, "%lld flows after the merge, %zu records (%zu outside their chunk's window "
+        "dropped) in %.1f s", (long long)flows, syn->n, cut, now_s() - t0);
+    if (syn->n == 0) { st = vf_fail(VF_ERR_FORMAT, "generate: the model produced no records"); goto done; }
+    if (out_path) {
+        if (!strcmp(S->output, "pcap")) {
+            st = vf_trace_write_pcap(out_path, syn);
+        } else {
+            /* the input's CSV layout when it was a CSV; NetShare's otherwise */
+            vf_csv_layout lay;
+            bool have_lay = false;
+            if (!rc->as_flows) {
+                vf_trace head;
+                memset(&head, 0, sizeof head);
+                vf_read_options ro = {0};
+                ro.max_records = 1;
+                if (rc->data.has_columns) ro.layout = &rc->data.layout;
+                if (vf_trace_read(S->data, &ro, &head) == VF_OK && head.layout.n_cols) {
+                    lay = head.layout;
+                    have_lay = true;
+                }
+                vf_trace_free(&head);
+            }
+            st = vf_trace_write_csv(out_path, syn, have_lay ? &lay : NULL);
+        }
+        if (st) goto done;
+        say(&J->L, VF_PHASE_WRITE, -1, "wrote %s (%zu records)", out_path, syn->n);
+    }
+done:
+    if (merged) vf_encoded_free(merged, N);
+    if (gen) {
+        for (int c = 0; c < N; c++) { free(gen[c].attr); free(gen[c].feat); free(gen[c].gen_flag); }
+        free(gen);
+    }
+    free(n);
+    if (st) vf_trace_free(syn);
+    return st;
+}
+
+/* ------------------------------------------------------------- entry points */
+
+vf_status vf_pipeline_train(const vf_run_config *rc, const vf_pipeline_opts *o, bool *stopped) {
+    job J;
+    memset(&J, 0, sizeof J);
+    J.rc = rc;
+    J.dir = o->run_dir;
+    vf_status st = train_job(&J, o, stopped);
+    if (st) say(&J.L, VF_PHASE_TRAIN, -1, "error: %s", vf_last_error());
+    else if (!*stopped) say(&J.L, VF_PHASE_DONE, -1, "trained: %s", J.dir);
+    char keep[2048];
+    snprintf(keep, sizeof keep, "%s", vf_last_error());
+    job_free(&J);
+    if (st) vf_fail(st, "%s", keep);
+    return st;
+}
+
+vf_status vf_pipeline_generate(const char *run_dir, int64_t count, const char *out_path,
+                               const vf_pipeline_opts *o, bool *stopped) {
+    job J;
+    memset(&J, 0, sizeof J);
+    J.dir = run_dir;
+    *stopped = false;
+    vf_run_config rc;
+    vf_status st = run_state_load(run_dir, &J.state);
+    if (st) return st;
+    char p[4200];
+    join(p, sizeof p, run_dir, "config.cfg");
+    size_t n;
+    char *text = slurp(p, &n);
+    if (!text) { run_state_free(&J.state); return vf_fail(VF_ERR_IO, "%s: cannot open", p); }
+    /* parsed under the original name so that relative paths mean what they meant */
+    st = vf_run_config_parse_string(J.state.config, text, &rc);
+    free(text);
+    if (st) { run_state_free(&J.state); return st; }
+    J.rc = &rc;
+    plog_open(&J.L, o, run_dir);
+    join(p, sizeof p, run_dir, "encoder.txt");
+    vf_trace syn;
+    memset(&syn, 0, sizeof syn);
+    if (!(st = vf_encoder_load(p, &J.enc))) {
+        J.have_enc = true;
+        if (!(st = open_backend(rc.backend, &J.L, &J.be)))
+            st = generate_job(&J, o, count, out_path, &syn, stopped);
+    }
+    vf_trace_free(&syn);
+    char keep[2048];
+    snprintf(keep, sizeof keep, "%s", vf_last_error());
+    if (st) say(&J.L, VF_PHASE_GENERATE, -1, "error: %s", keep);
+    job_free(&J);
+    if (st) vf_fail(st, "%s", keep);
+    return st;
+}
+
+vf_status vf_pipeline_run(const vf_run_config *rc, const vf_pipeline_opts *o, bool *stopped, char *report_path) {
+    job J;
+    memset(&J, 0, sizeof J);
+    J.rc = rc;
+    J.dir = o->run_dir;
+    vf_trace syn;
+    memset(&syn, 0, sizeof syn);
+    vf_eval_result *r = NULL;
+    vf_status st = train_job(&J, o, stopped);
+    if (st || *stopped) goto done;
+    char out[4200];
+    join(out, sizeof out, J.dir, !strcmp(J.state.output, "pcap") ? "synthetic.pcap" : "synthetic.csv");
+    if ((st = generate_job(&J, o, rc->count, out, &syn, stopped)) || *stopped) goto done;
+    if (rc->evaluate) {
+        double t0 = now_s();
+        r = malloc(sizeof *r);
+        if (!r) { st = vf_fail(VF_ERR_OOM, "eval: out of memory"); goto done; }
+        if ((st = vf_eval_compare(&J.real, &syn, r))) goto done;
+        copy_str(r->real_name, sizeof r->real_name, J.state.data);
+        copy_str(r->syn_name, sizeof r->syn_name, out);
+        char js[4200], html[4200];
+        join(js, sizeof js, J.dir, "metrics.json");
+        join(html, sizeof html, J.dir, "report.html");
+        if ((st = vf_eval_write_json(js, r))) goto done;
+        if ((st = vf_eval_write_html(html, r))) goto done;
+        if (report_path) copy_str(report_path, 4096, html);
+        say(&J.L, VF_PHASE_EVAL, -1, "wrote %s and %s (%.1f s)", html, js, now_s() - t0);
+    }
+    say(&J.L, VF_PHASE_DONE, -1, "finished: %s", J.dir);
+done:;
+    char keep[2048];
+    snprintf(keep, sizeof keep, "%s", vf_last_error());
+    if (st) say(&J.L, VF_PHASE_DONE, -1, "error: %s", keep);
+    free(r);
+    vf_trace_free(&syn);
+    job_free(&J);
+    if (st) vf_fail(st, "%s", keep);
+    return st;
+}
