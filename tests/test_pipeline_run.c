@@ -166,6 +166,71 @@ Test(pipeline_run, end_to_end_resume_and_generate, .init = setup, .fini = teardo
     vf_trace_free(&syn);
 }
 
+/* tests/models/dg_tiny.cfg copied into the temp folder with learning rate
+ * lr (its @include made to reach models/ from there). */
+static void write_model(const char *path, const char *lr) {
+    size_t n;
+    char *t = slurp(TINY_MODEL, &n);
+    FILE *f = fopen(path, "w");
+    cr_assert(f);
+    for (char *line = strtok(t, "\n"); line; line = strtok(NULL, "\n")) {
+        if (!strncmp(line, "@include", 8))
+            fprintf(f, "@include \"../..%s/models/doppelganger_body.inc\"\n", VKFLOW_SOURCE_DIR);
+        else if (!strncmp(line, "optimizer", 9))
+            fprintf(f, "optimizer = { type = \"adam\"; lr = %s; beta1 = 0.5; beta2 = 0.999; eps = 1e-8; };\n", lr);
+        else
+            fprintf(f, "%s\n", line);
+    }
+    fclose(f);
+    free(t);
+}
+
+/* A loss that turns NaN/Inf stops the run with a message naming the chunk and
+ * the iteration, and the last good checkpoint stays as it was: the run is
+ * stopped at iteration 3 with a sane model, the model file is then given a
+ * learning rate of 1e30, and the resumed run diverges at iteration 4. */
+Test(pipeline_run, diverging_loss_stops_and_keeps_the_checkpoint, .init = setup, .fini = teardown, .timeout = 120) {
+    cr_assert(!strncmp(g_tmp, "/tmp/", 5) && !strchr(g_tmp + 5, '/'), "the include path assumes /tmp/<dir>");
+    char p[512], model[512];
+    snprintf(model, sizeof model, "%s/model.cfg", g_tmp);
+    write_model(model, "1e-3");
+    snprintf(p, sizeof p, "%s/diverge.cfg", g_tmp);
+    FILE *f = fopen(p, "w");
+    cr_assert(f);
+    fprintf(f, "data = { path = \"slice.pcap\"; n_chunks = 1; max_flow_len = 4; };\n"
+               "model = \"model.cfg\";\n"
+               "run = { iterations = 8; checkpoint_every = 100; backend = \"cpu\"; };\n");
+    fclose(f);
+    vf_run_config rc;
+    cr_assert_eq(vf_run_config_load(p, &rc), VF_OK, "%s", vf_last_error());
+    char dir[512], ck[600], saved[600];
+    snprintf(dir, sizeof dir, "%s/d", g_tmp);
+    snprintf(ck, sizeof ck, "%s/chunk_00.ckpt", dir);
+    bool stopped = false;
+    stopper s1 = {.chunk = 0, .iter = 3};
+    cr_assert_eq(run_into(&rc, dir, false, &s1, &stopped), VF_OK, "%s", vf_last_error());
+    cr_assert(stopped);
+    size_t n;
+    char *before = slurp(ck, &n);
+    snprintf(saved, sizeof saved, "%s/before.ckpt", g_tmp);
+    f = fopen(saved, "wb");
+    cr_assert(f && fwrite(before, 1, n, f) == n);
+    fclose(f);
+    free(before);
+    write_model(model, "1e30");
+    stopper never = {.chunk = -1};
+    cr_assert_eq(run_into(&rc, dir, true, &never, &stopped), VF_ERR_FORMAT, "%s", vf_last_error());
+    char msg[2048];
+    snprintf(msg, sizeof msg, "%s", vf_last_error());
+    cr_assert(strstr(msg, "chunk 0: ") && strstr(msg, "diverged at iteration 4"), "%s", msg);
+    cr_assert(strstr(msg, "the last good checkpoint is kept: ") && strstr(msg, ck), "%s", msg);
+    same_bytes(ck, saved);
+    snprintf(ck, sizeof ck, "%s/chunk_00.done", dir);
+    cr_assert(access(ck, F_OK) != 0, "a diverged chunk was marked done");
+    snprintf(ck, sizeof ck, "%s/synthetic.pcap", dir);
+    cr_assert(access(ck, F_OK) != 0, "a diverged run wrote a synthetic trace");
+}
+
 Test(pipeline_run, generate_needs_a_run_directory, .init = setup, .fini = teardown) {
     vf_pipeline_opts o = {0};
     bool stopped;
