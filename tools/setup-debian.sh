@@ -9,6 +9,7 @@ packages="
   glslc libshaderc-dev spirv-tools glslang-dev
   libconfig-dev libpcap-dev libcriterion-dev libopenblas-dev
   gnuplot-nox chromium
+  tshark tcpdump clang
 "
 
 SUDO=""
