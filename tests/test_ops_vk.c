@@ -164,9 +164,11 @@ Test(ops_vk, fill_and_copy) {
         pair_reset(&p);
     }
     /* int32: the bits of the int go through f[0] unchanged (small ints are
-     * float denormals, -1 is a NaN pattern) */
-    const int32_t vals[] = {-1, 3, 16777216, -16777215}; /* exact as floats */
-    for (int i = 0; i < 4; i++) {
+     * float denormals, -1 is a quiet NaN pattern, -8388607 = 0xff800001 a
+     * signalling NaN that any float arithmetic would quiet); all are exact
+     * as floats, which vf_fill's value parameter needs */
+    const int32_t vals[] = {-1, 3, 16777216, -16777215, -8388607};
+    for (int i = 0; i < 5; i++) {
         int64_t n = 13;
         vf_tensor t[2], y[2];
         for (int s = 0; s < 2; s++) {
