@@ -550,7 +550,7 @@ Test(ops_vk, mse_and_bce) {
 Test(ops_vk, lstm_cell) {
     pair p;
     pair_init(&p, 13);
-    const int64_t bh[][2] = {{1, 1}, {7, 13}, {3, 97}};
+    const int64_t bh[][2] = {{1, 1}, {7, 13}, {7, 97}}; /* 679 units > a workgroup */
     for (int i = 0; i < 3; i++)
         for (int with_dc = 0; with_dc < 2; with_dc++) {
             int64_t B = bh[i][0], H = bh[i][1];
@@ -582,8 +582,8 @@ Test(ops_vk, lstm_cell) {
 Test(ops_vk, batchnorm) {
     pair p;
     pair_init(&p, 14);
-    const int64_t sh[][2] = {{2, 1}, {97, 13}, {300, 31}};
-    for (int i = 0; i < 3; i++)
+    const int64_t sh[][2] = {{2, 1}, {97, 13}, {300, 31}, {3, 1031}}; /* 1031 > a workgroup of columns */
+    for (int i = 0; i < 4; i++)
         for (int run = 0; run < 2; run++) {
             int64_t R = sh[i][0], C = sh[i][1];
             vf_tensor x[2], gm[2], bt[2], y[2], mu[2], rs[2], rm[2], rv[2];
@@ -669,8 +669,8 @@ Test(ops_vk, layernorm) {
 Test(ops_vk, embedding) {
     pair p;
     pair_init(&p, 16);
-    const int64_t nvd[][3] = {{1, 1, 1}, {13, 7, 31}, {97, 5, 300}}; /* N V D */
-    for (int i = 0; i < 3; i++) {
+    const int64_t nvd[][3] = {{1, 1, 1}, {13, 7, 31}, {97, 5, 300}, {31, 3, 1031}}; /* N V D */
+    for (int i = 0; i < 4; i++) {
         int64_t N = nvd[i][0], V = nvd[i][1], D = nvd[i][2];
         int32_t *idx = keep(&p, malloc((size_t)N * 4));
         for (int64_t n = 0; n < N; n++) /* repeats, and -1 / V out of range */
@@ -731,9 +731,9 @@ Test(ops_vk, rng_uniform_bits_and_normal) {
     /* counter bases: 0, and one whose low word carries into the high word
      * inside the fill (blocks 0xfffffffe, 0xffffffff, 0x1_00000000, ...) */
     const uint32_t bases[][2] = {{0, 0}, {0xfffffffeu, 7}};
-    const int64_t ns[] = {1, 7, 1031};
+    const int64_t ns[] = {1, 7, 1031, 4099}; /* 1025 Philox blocks > a workgroup */
     for (int b = 0; b < 2; b++)
-        for (int i = 0; i < 3; i++) {
+        for (int i = 0; i < 4; i++) {
             int64_t n = ns[i];
             vf_tensor ctr[2], u[2], z[2];
             mki(&p, ctr, 2, (const int32_t *)bases[b]);
