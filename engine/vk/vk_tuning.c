@@ -37,10 +37,10 @@ void vf_vk_choose_tuning(uint32_t vendor_id, uint32_t driver_id, int device_type
          * (vkflow bench ops --backend vk --quick, VKFLOW_MATMUL / VKFLOW_WG
          * sweeps, best of 2-3 runs under load; see shaders/README.md):
          *  - GEMM 64x64 tiles, 8x8 per thread, no shared memory: 8-10 GFLOP/s
-         *    on 128^3 and 100x512x512; 32x32/4x4 direct 4-6, 64x64/8x8 with
+         *    on 128^3 and 100x512x512; 32x32/4x4 direct 2.4-5.5, 64x64/8x8 with
          *    shared staging 4.6-5.1;
          *  - row reductions (softmax, layernorm, sum_rows 1000x512) fastest
-         *    with 8-thread workgroups: sum_rows 1.1 ms at 8 vs 3.8 ms at 64;
+         *    with 8-thread workgroups: sum_rows 1.1 ms at 8 vs 3.5 ms at 64;
          *  - elementwise: 256-1024 within noise; 512. */
         t.wg_size = 512;
         t.reduce_wg = 8;
