@@ -85,12 +85,14 @@ struct vf_backend {
     size_t max_arena_bytes;   /* largest single arena (maxStorageBufferRange) */
     bool capturing;
     int validation_errors;
+    vf_arena *arenas;         /* live arenas: destroyed with the backend */
 };
 
 struct vf_arena {
     vf_backend *be;
     void *handle;             /* backend storage */
     size_t capacity, used;
+    vf_arena *prev, *next;    /* the backend's list of live arenas */
 };
 
 /* Programs: the backend fills in run/destroy. */

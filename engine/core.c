@@ -37,7 +37,11 @@ const char *vf_status_name(vf_status s) {
 /* --------------------------------------------------------------- backends */
 
 void vf_backend_destroy(vf_backend *be) {
-    if (be) be->ops->destroy(be);
+    if (!be) return;
+    /* arenas still alive (a caller bailed out early) go first: the device's
+     * memory must be freed before the device, or the driver leaks it */
+    while (be->arenas) vf_arena_destroy(be->arenas);
+    be->ops->destroy(be);
 }
 
 vf_backend_kind vf_backend_kind_of(const vf_backend *be) { return be->kind; }
@@ -86,12 +90,18 @@ vf_status vf_arena_create(vf_backend *be, size_t bytes, vf_arena **out) {
     }
     a->be = be;
     a->capacity = bytes;
+    a->next = be->arenas;
+    if (be->arenas) be->arenas->prev = a;
+    be->arenas = a;
     *out = a;
     return VF_OK;
 }
 
 void vf_arena_destroy(vf_arena *a) {
     if (!a) return;
+    if (a->prev) a->prev->next = a->next;
+    else a->be->arenas = a->next;
+    if (a->next) a->next->prev = a->prev;
     a->be->ops->arena_free(a->be, a->handle);
     free(a);
 }

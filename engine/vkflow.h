@@ -50,6 +50,7 @@ vf_status vf_cpu_create(vf_backend **out);
  * (VKFLOW_DEVICE=<index|name substring> overrides; VKFLOW_VALIDATE=1 turns on
  * the Khronos validation layer). */
 vf_status vf_vk_create(vf_backend **out);
+/* Destroys the backend and every arena still allocated on it. */
 void vf_backend_destroy(vf_backend *be);
 
 /* What `vkflow devices` prints: one entry per Vulkan physical device. */
@@ -154,7 +155,8 @@ double vf_program_last_gpu_seconds(const vf_program *p);
 /* Shapes use [rows, cols] for the row/column view described above. Unless
  * stated otherwise outputs must not alias inputs. */
 
-/* t[:] = value */
+/* t[:] = value. For an int32 tensor the value is converted to int32, so it
+ * is exact only for |value| <= 2^24. */
 vf_status vf_fill(const vf_tensor *t, float value);
 /* y = x (same numel, same dtype) */
 vf_status vf_copy(const vf_tensor *x, const vf_tensor *y);
