@@ -32,8 +32,26 @@ static void fmt_eta(double s, char *buf, size_t n) {
     else snprintf(buf, n, "%dh%02dm", (int)(s / 3600), (int)(s / 60) % 60);
 }
 
+static volatile int g_stop;
+static void on_sigint(int sig);
+
+/* Loading a Vulkan driver can replace the SIGINT handler (lavapipe's LLVM
+ * installs its own, which then kills the process), so every event puts ours
+ * back while no Ctrl-C has been seen. */
+static void rearm(void) {
+    struct sigaction cur;
+    if (g_stop || sigaction(SIGINT, NULL, &cur) || cur.sa_handler == on_sigint) return;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND; /* the second Ctrl-C is the usual kill */
+    sigaction(SIGINT, &sa, NULL);
+}
+
 void run_ui_event(const vf_pipeline_event *e, void *user) {
     run_ui *u = user;
+    rearm();
     if (e->message) {
         run_ui_newline(u);
         fprintf(stderr, "[%s] %s\n", vf_phase_name(e->phase), e->message);
@@ -59,19 +77,12 @@ void run_ui_event(const vf_pipeline_event *e, void *user) {
     fflush(stderr);
 }
 
-static volatile int g_stop;
-
 static void on_sigint(int sig) {
     (void)sig;
     g_stop = 1;
 }
 
 volatile int *run_ui_stop_flag(void) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESETHAND; /* the second Ctrl-C is the usual kill */
-    sigaction(SIGINT, &sa, NULL);
+    rearm();
     return &g_stop;
 }
