@@ -159,6 +159,12 @@ Test(pipeline_run, end_to_end_resume_and_generate, .init = setup, .fini = teardo
     o.run_dir = a;
     cr_assert_eq(vf_pipeline_generate(a, 0, q, &o, &stopped), VF_OK, "%s", vf_last_error());
     same_bytes(p, q);
+    /* a name that says the other format is refused, nothing written */
+    char wrong[600];
+    snprintf(wrong, sizeof wrong, "%s/again.csv", g_tmp);
+    cr_assert_eq(vf_pipeline_generate(a, 0, wrong, &o, &stopped), VF_ERR_ARG);
+    cr_assert(strstr(vf_last_error(), "this run writes a pcap"), "%s", vf_last_error());
+    cr_assert(access(wrong, F_OK) != 0);
     /* --count: a different number of flows, still a valid trace */
     cr_assert_eq(vf_pipeline_generate(a, 50, q, &o, &stopped), VF_OK, "%s", vf_last_error());
     cr_assert_eq(vf_trace_read(q, NULL, &syn), VF_OK, "%s", vf_last_error());

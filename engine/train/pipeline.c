@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -682,6 +683,19 @@ vf_status vf_pipeline_generate(const char *run_dir, int64_t count, const char *o
     vf_run_config rc;
     vf_status st = run_state_load(run_dir, &J.state);
     if (st) return st;
+    /* the writer picks the format from the run, not from the name: refuse a
+     * name that says otherwise rather than write pcap bytes into x.csv */
+    const char *dot = out_path ? strrchr(out_path, '.') : NULL;
+    if (dot && !strchr(dot, '/')) {
+        bool says_csv = !strcasecmp(dot, ".csv");
+        bool says_pcap = !strcasecmp(dot, ".pcap") || !strcasecmp(dot, ".pcapng");
+        bool is_pcap = !strcmp(J.state.output, "pcap");
+        if ((says_csv && is_pcap) || (says_pcap && !is_pcap)) {
+            run_state_free(&J.state);
+            return vf_fail(VF_ERR_ARG, "%s: this run writes %s (name it .%s)", out_path,
+                           is_pcap ? "a pcap" : "a flow CSV", is_pcap ? "pcap" : "csv");
+        }
+    }
     char p[4200];
     join(p, sizeof p, run_dir, "config.cfg");
     size_t n;
