@@ -3,8 +3,9 @@
  * Elements are processed in blocks of EW_BLOCK: each instruction runs as one
  * tight loop over the block (the opcode switch is outside the loop, so the
  * loops vectorise), registers are EW_BLOCK-float rows of a scratch array.
- * Outputs are stored after the whole block is computed, which is what makes an
- * output aliasing a FULL input safe. */
+ * A FULL input is read in place (its register points into the tensor) unless
+ * an output aliases an input, in which case loads copy: outputs are stored
+ * after the whole block is computed, which keeps aliasing safe. */
 #include "../backend.h"
 #include "cpu_math.h"
 
@@ -39,21 +40,42 @@ static void load(const vf_op *op, int input, int bcast, size_t e0, size_t n, flo
     }
 }
 
+/* Does any output overlap any input? */
+static bool outputs_alias_inputs(const vf_op *op, const vf_ew_program *p) {
+    for (int k = 0; k < p->n_out; k++) {
+        const vf_tensor *y = op->args[p->n_in + k];
+        for (int i = 0; i < p->n_in; i++) {
+            const vf_tensor *x = op->args[i];
+            if (x->arena == y->arena && x->offset < y->offset + vf_tensor_bytes(y) &&
+                y->offset < x->offset + vf_tensor_bytes(x))
+                return true;
+        }
+    }
+    return false;
+}
+
 vf_status vf_cpu_elementwise(const vf_op *op) {
     const vf_ew_program *p = op->ew;
     const size_t total = (size_t)op->u[0] * op->u[1];
+    const bool in_place_loads = !outputs_alias_inputs(op, p);
     float *reg = malloc((size_t)p->n_code * EW_BLOCK * sizeof *reg);
     if (!reg) return vf_fail(VF_ERR_OOM, "elementwise: out of host memory");
+    const float *rp[VF_EW_MAX_CODE]; /* where register i's block is */
     for (size_t e0 = 0; e0 < total; e0 += EW_BLOCK) {
         const size_t n = total - e0 < EW_BLOCK ? total - e0 : EW_BLOCK;
         for (int i = 0; i < p->n_code; i++) {
             const vf_ew_instr *c = &p->code[i];
             float *r = reg + (size_t)i * EW_BLOCK;
-            const float *a = reg + (size_t)c->a * EW_BLOCK, *b = reg + (size_t)c->b * EW_BLOCK,
-                        *d = reg + (size_t)c->c * EW_BLOCK;
+            rp[i] = r;
+            const float *a = rp[c->a], *b = rp[c->b], *d = rp[c->c];
             const float imm = c->imm;
             switch ((vf_ew_op)c->op) {
-            case VF_EW_LOAD: load(op, c->a, p->in_bcast[c->a], e0, n, r); break;
+            case VF_EW_LOAD:
+                if (in_place_loads && p->in_bcast[c->a] == VF_BC_FULL)
+                    rp[i] = (const float *)vf_cpu_ptr(op->args[c->a]) + e0;
+                else
+                    load(op, c->a, p->in_bcast[c->a], e0, n, r);
+                break;
             case VF_EW_CONST: for (size_t k = 0; k < n; k++) r[k] = imm; break;
             case VF_EW_ADD: for (size_t k = 0; k < n; k++) r[k] = a[k] + b[k]; break;
             case VF_EW_SUB: for (size_t k = 0; k < n; k++) r[k] = a[k] - b[k]; break;
@@ -83,7 +105,7 @@ vf_status vf_cpu_elementwise(const vf_op *op) {
         }
         for (int k = 0; k < p->n_out; k++) {
             float *y = (float *)vf_cpu_ptr(op->args[p->n_in + k]);
-            memcpy(y + e0, reg + (size_t)p->out_reg[k] * EW_BLOCK, n * sizeof *y);
+            memcpy(y + e0, rp[p->out_reg[k]], n * sizeof *y);
         }
     }
     free(reg);
