@@ -1,5 +1,6 @@
 /* vkflow run CONFIG [--out DIR] [--resume]: the main job (ingest, train,
- * generate, evaluate) into a run directory (engine/train/pipeline.h). */
+ * generate, evaluate) into a run directory (engine/train/pipeline.h); and
+ * run_or_train(), which vkflow train shares. */
 #include "commands.h"
 #include "run_ui.h"
 
@@ -7,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void usage(FILE *f) {
+static void usage_run(FILE *f) {
     fprintf(f, "usage: vkflow run CONFIG [--out DIR] [--resume]\n"
                "  CONFIG: a run configuration (docs/RUNNING.md; examples/*.cfg)\n"
                "  --out DIR: the run directory (default runs/<config name>); it gets the config copy,\n"
@@ -15,6 +16,13 @@ static void usage(FILE *f) {
                "             and metrics.json\n"
                "  --resume: continue an interrupted run in DIR from its last checkpoints\n"
                "  Ctrl-C checkpoints the current chunk and stops; --resume continues it.\n");
+}
+
+static void usage_train(FILE *f) {
+    fprintf(f, "usage: vkflow train CONFIG [--out DIR] [--resume]\n"
+               "  trains the run configuration's model on every chunk into DIR (default\n"
+               "  runs/<config name>); vkflow generate DIR then samples from it.\n"
+               "  --resume: continue an interrupted training from its last checkpoints\n");
 }
 
 /* runs/<basename of CONFIG without .cfg> */
@@ -26,7 +34,11 @@ void run_default_dir(const char *config, char *out, size_t cap) {
     snprintf(out, cap, "runs/%.*s", (int)n, b);
 }
 
-int cmd_run(int argc, char **argv) {
+/* vkflow run (train_only = false) and vkflow train (true): same arguments,
+ * same run directory, the second stops before generation. */
+int run_or_train(int argc, char **argv, bool train_only) {
+    const char *name = train_only ? "vkflow train" : "vkflow run";
+    void (*usage)(FILE *) = train_only ? usage_train : usage_run;
     const char *config = NULL, *out = NULL;
     bool resume = false;
     for (int i = 1; i < argc; i++) {
@@ -34,25 +46,25 @@ int cmd_run(int argc, char **argv) {
         else if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
         else if (!strcmp(argv[i], "--resume")) resume = true;
         else if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "vkflow run: unknown or incomplete option '%s'\n", argv[i]);
+            fprintf(stderr, "%s: unknown or incomplete option '%s'\n", name, argv[i]);
             usage(stderr);
             return 2;
         } else if (!config) config = argv[i];
-        else { fprintf(stderr, "vkflow run: unexpected argument '%s'\n", argv[i]); return 2; }
+        else { fprintf(stderr, "%s: unexpected argument '%s'\n", name, argv[i]); return 2; }
     }
     if (!config) { usage(stderr); return 2; }
     char dir[4096];
     if (out) snprintf(dir, sizeof dir, "%s", out);
     else run_default_dir(config, dir, sizeof dir);
     vf_run_config *rc = malloc(sizeof *rc);
-    if (!rc) { fprintf(stderr, "vkflow run: out of memory\n"); return 1; }
+    if (!rc) { fprintf(stderr, "%s: out of memory\n", name); return 1; }
     if (vf_run_config_load(config, rc) != VF_OK) {
-        fprintf(stderr, "vkflow run: %s\n", vf_last_error());
+        fprintf(stderr, "%s: %s\n", name, vf_last_error());
         free(rc);
         return 1;
     }
     run_ui ui;
-    run_ui_init(&ui, "vkflow run");
+    run_ui_init(&ui, name);
     vf_pipeline_opts o = {0};
     o.run_dir = dir;
     o.resume = resume;
@@ -61,19 +73,26 @@ int cmd_run(int argc, char **argv) {
     o.user = &ui;
     bool stopped = false;
     char report[4096] = "";
-    vf_status st = vf_pipeline_run(rc, &o, &stopped, report);
+    vf_status st = train_only ? vf_pipeline_train(rc, &o, &stopped)
+                              : vf_pipeline_run(rc, &o, &stopped, report);
     run_ui_newline(&ui);
     free(rc);
     if (st) {
-        fprintf(stderr, "vkflow run: %s\n(the log is %s/run.log)\n", vf_last_error(), dir);
+        fprintf(stderr, "%s: %s\n(the log is %s/run.log)\n", name, vf_last_error(), dir);
         return 1;
     }
     if (stopped) {
-        fprintf(stderr, "vkflow run: stopped; the checkpoints are in %s. Continue with:\n  vkflow run %s --out %s "
-                        "--resume\n", dir, config, dir);
+        fprintf(stderr, "%s: stopped; the checkpoints are in %s. Continue with:\n  %s %s --out %s --resume\n",
+                name, dir, name, config, dir);
         return 130;
+    }
+    if (train_only) {
+        printf("trained: %s (generate with: vkflow generate %s --out FILE)\n", dir, dir);
+        return 0;
     }
     if (report[0]) printf("report: %s\n", report);
     printf("run directory: %s (synthetic trace, metrics.json, run.log)\n", dir);
     return 0;
 }
+
+int cmd_run(int argc, char **argv) { return run_or_train(argc, argv, false); }

@@ -26,5 +26,8 @@ volatile int *run_ui_stop_flag(void);
 
 /* runs/<basename of CONFIG without .cfg> (tools/cmd_run.c) */
 void run_default_dir(const char *config, char *out, size_t cap);
+/* vkflow run (train_only false) or vkflow train (true): argv[0] is the
+ * command's name; returns the exit status (tools/cmd_run.c). */
+int run_or_train(int argc, char **argv, bool train_only);
 
 #endif
