@@ -1,4 +1,5 @@
 /* vkflow bench gan [--backend cpu|vk|all] [--iters N] [--model FILE]
+ * vkflow bench train [MODEL] [--backend ...] [--iters N]   (the same; MODEL positional)
  *
  * Training iterations per second (d_steps D steps + one G step, real batches
  * written each D step, losses read back) of a DoppelGANger model on
@@ -7,7 +8,10 @@
  * columns, a 5-way label softmax), max_len 34. Default model:
  * models/doppelganger.cfg (NetShare's sizes: batch 100, 5 D rounds). Also the
  * generation rate (flows/s). Data are random flows of those shapes: the time
- * per iteration does not depend on the values. */
+ * per iteration does not depend on the values. Reported: the median time of
+ * one iteration (from the training loop's per-iteration progress callback)
+ * and the mean rate over all timed iterations. The peer, the same model in
+ * PyTorch, is tools/bench/doppelganger_torch.py. */
 #include "commands.h"
 #include "train/gan.h"
 
@@ -48,6 +52,19 @@ static float rnd(void) {
     return (float)(rs >> 40) / 16777216.0f;
 }
 
+/* Per-iteration end times from the progress callback. */
+typedef struct iter_clock { double *t; int n, cap; } iter_clock;
+
+static void on_progress(const vf_gan_progress *p, void *user) {
+    iter_clock *c = user;
+    if (c->n < c->cap) c->t[c->n++] = p->seconds;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 static int run_one(const char *name, vf_backend *be, const char *model, int iters) {
     vf_gan_dims d = {.attr_dim = 181, .feat_dim = 9, .max_len = MAX_LEN, .n_attr_segs = n_attr,
                      .n_feat_segs = n_feat, .attr_segs = attr_segs, .feat_segs = feat_segs};
@@ -68,13 +85,25 @@ static int run_one(const char *name, vf_backend *be, const char *model, int iter
     double t_open = now_s() - t0;
     vf_gan_train_opts o = {.iterations = 2};
     if (!st) st = vf_gan_train(g, &e, &o, NULL); /* warm-up: first replays, caches */
-    double t_train = 0;
+    double t_train = 0, t_median = 0;
+    iter_clock clk = {calloc((size_t)iters + 1, sizeof(double)), 0, iters + 1};
+    if (!st && !clk.t) st = vf_fail(VF_ERR_OOM, "bench gan: out of memory");
     if (!st) {
         o.iterations = iters;
+        o.progress = on_progress;
+        o.progress_user = &clk;
+        o.progress_every = 1;
         t0 = now_s();
         st = vf_gan_train(g, &e, &o, NULL);
         t_train = now_s() - t0;
     }
+    if (!st && clk.n > 0) {
+        /* per-iteration durations from the cumulative end times */
+        for (int i = clk.n - 1; i > 0; i--) clk.t[i] -= clk.t[i - 1];
+        qsort(clk.t, (size_t)clk.n, sizeof(double), cmp_double);
+        t_median = clk.t[clk.n / 2];
+    }
+    free(clk.t);
     vf_encoded out = {0};
     double t_gen = 0;
     if (!st) {
@@ -85,8 +114,8 @@ static int run_one(const char *name, vf_backend *be, const char *model, int iter
     if (st) {
         fprintf(stderr, "bench gan (%s): %s\n", name, vf_last_error());
     } else {
-        printf("%-6s %10.3f %12.1f %10.1f %12.0f\n", name, iters / t_train, 1000 * t_train / iters, t_open,
-               1000 / t_gen);
+        printf("%-6s %10.3f %12.1f %12.1f %10.1f %12.0f\n", name, iters / t_train, 1000 * t_train / iters,
+               1000 * t_median, t_open, 1000 / t_gen);
     }
     free(out.attr); free(out.feat); free(out.gen_flag);
     vf_gan_close(g);
@@ -97,12 +126,15 @@ static int run_one(const char *name, vf_backend *be, const char *model, int iter
 int cmd_bench_gan(int argc, char **argv) {
     const char *backend = "all", *model = NULL;
     int iters = 10;
+    const bool positional_model = !strcmp(argv[0], "train"); /* vkflow bench train MODEL */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--backend") && i + 1 < argc) backend = argv[++i];
         else if (!strcmp(argv[i], "--iters") && i + 1 < argc) iters = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--model") && i + 1 < argc) model = argv[++i];
+        else if (positional_model && argv[i][0] != '-' && !model) model = argv[i];
         else {
-            fprintf(stderr, "usage: vkflow bench gan [--backend cpu|vk|all] [--iters N] [--model FILE]\n");
+            fprintf(stderr, "usage: vkflow bench gan [--backend cpu|vk|all] [--iters N] [--model FILE]\n"
+                            "       vkflow bench train [MODEL] [--backend cpu|vk|all] [--iters N]\n");
             return 2;
         }
     }
@@ -116,7 +148,8 @@ int cmd_bench_gan(int argc, char **argv) {
     shapes();
     printf("gan: %s, attr 181, feat 9, max_len %d, %d flows; OPENBLAS_NUM_THREADS=%s; %d timed iterations\n", model,
            MAX_LEN, N_FLOWS, getenv("OPENBLAS_NUM_THREADS") ? getenv("OPENBLAS_NUM_THREADS") : "unset", iters);
-    printf("%-6s %10s %12s %10s %12s\n", "device", "it/s", "ms/it", "open s", "gen flows/s");
+    printf("%-6s %10s %12s %12s %10s %12s\n", "device", "it/s", "mean ms/it", "median ms/it", "open s",
+           "gen flows/s");
     int rc = 0;
     if (!strcmp(backend, "cpu") || !strcmp(backend, "all")) {
         vf_backend *be;

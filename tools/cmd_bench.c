@@ -393,6 +393,7 @@ static const struct { const char *name; int (*fn)(int, char **); } subjects[] = 
     {"ingest", cmd_bench_ingest},
     {"graph", cmd_bench_graph},
     {"gan", cmd_bench_gan},
+    {"train", cmd_bench_gan}, /* issue 6's name: vkflow bench train MODEL */
 };
 
 int cmd_bench(int argc, char **argv) {

@@ -3,7 +3,7 @@
 on the same UGR16-like shapes, eager mode, timed the same way (median-free
 mean over N iterations after 2 warm-up iterations).
 
-    OPENBLAS_NUM_THREADS=2 /usr/bin/python3 tools/peer/doppelganger_torch.py [--iters N] [--threads T]
+    OPENBLAS_NUM_THREADS=2 /usr/bin/python3 tools/bench/doppelganger_torch.py [--iters N] [--threads T]
 
 Shapes: batch 100, attr 181 (64 2-way softmaxes, 30 tanh, 1 sigmoid, 11 2-way
 softmaxes), feat 9 (4 sigmoid, a 5-way softmax), max_len 34 -> 4 LSTM steps of
