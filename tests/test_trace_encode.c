@@ -69,11 +69,27 @@ static double span_bound(const vf_encoder *e, vf_field f, double x) {
     return d * 0x1p-23;
 }
 
+static bool time_log(const vf_encoder *e) {
+    for (int i = 0; i < e->n_fields; i++)
+        if (e->fields[i].field == VF_F_TIME) return e->fields[i].enc == VF_ENC_INTERARRIVAL_LOG;
+    return false;
+}
+
+/* Bound on the decoded error of one within-flow gap of gap_ns in chunk c:
+ * linear, iat_hi * 2^-23 (+1 ns rounding); log, d expm1(u L) = (1 + g_us) L du
+ * with L = log1p(iat_hi_us), du = 2^-23, in ns (+1 ns). */
+static double gap_bound(const vf_encoder *e, int c, double gap_ns) {
+    if (!time_log(e)) return (double)e->iat_hi[c] * 0x1p-23 + 1;
+    double L = log1p((double)e->iat_hi[c] * 1e-3);
+    return (1e3 + gap_ns) * L * 0x1p-23 + 1;
+}
+
 static void check_round_trip(const vf_encoder *e, const vf_trace *t, const vf_trace *d) {
     size_t n;
     int *steps;
     size_t *ord = expected_order(e, t, &n, &steps);
     cr_assert_eq(d->n, n, "decoded %zu records, expected %zu", d->n, n);
+    double tb = 0;
     for (size_t k = 0; k < n; k++) {
         const vf_record *x = &t->recs[ord[k]], *y = &d->recs[k];
         cr_assert(!memcmp(&x->src, &y->src, 16) && !memcmp(&x->dst, &y->dst, 16), "record %zu: addresses", k);
@@ -81,8 +97,11 @@ static void check_round_trip(const vf_encoder *e, const vf_trace *t, const vf_tr
         cr_assert_eq(x->dport, y->dport, "record %zu: dport", k);
         cr_assert_eq(x->proto, y->proto, "record %zu: proto", k);
         int c = chunk_of(e, x->ts_ns);
-        double tb = (double)(e->start_hi[c] - e->start_lo[c]) * 0x1p-23 + 1 +
-                    steps[k] * ((double)e->iat_hi[c] * 0x1p-23 + 1);
+        /* start within span 2^-23 (+1 ns), then each step's gap error adds up */
+        if (steps[k] == 0)
+            tb = (double)(e->start_hi[c] - e->start_lo[c]) * 0x1p-23 + 1;
+        else
+            tb += gap_bound(e, c, (double)(x->ts_ns - t->recs[ord[k - 1]].ts_ns));
         cr_assert_leq(fabs((double)(y->ts_ns - x->ts_ns)), tb, "record %zu: ts %lld vs %lld (bound %g)", k,
                       (long long)y->ts_ns, (long long)x->ts_ns, tb);
         if (t->kind == VF_TRACE_FLOWS) {
@@ -109,7 +128,13 @@ static void check_round_trip(const vf_encoder *e, const vf_trace *t, const vf_tr
     free(steps);
 }
 
-static void round_trip(const char *path, size_t n, int n_chunks, vf_chunking ch) {
+static void set_time_encoding(vf_data_desc *dd, vf_encoding enc) {
+    for (int i = 0; i < dd->n_fields; i++)
+        if (dd->fields[i].field == VF_F_TIME) { dd->fields[i].enc = enc; return; }
+    cr_assert_fail("no time field");
+}
+
+static void round_trip_enc(const char *path, size_t n, int n_chunks, vf_chunking ch, vf_encoding time_enc) {
     vf_trace t, d;
     read_n(path, n, &t);
     vf_data_desc dd;
@@ -117,6 +142,7 @@ static void round_trip(const char *path, size_t n, int n_chunks, vf_chunking ch)
     dd.n_chunks = n_chunks;
     dd.chunking = ch;
     dd.w2v_epochs = 1;
+    set_time_encoding(&dd, time_enc);
     vf_encoder e;
     cr_assert_eq(vf_encoder_fit(&dd, &t, &e), VF_OK, "%s", vf_last_error());
     vf_encoded *chunks;
@@ -155,6 +181,7 @@ static void round_trip(const char *path, size_t n, int n_chunks, vf_chunking ch)
     cr_assert_eq(vf_encoder_load(path_enc, &e2), VF_OK, "%s", vf_last_error());
     cr_assert_eq(e2.attr_dim, e.attr_dim);
     cr_assert_eq(e2.feat_dim, e.feat_dim);
+    cr_assert_eq(time_log(&e2), time_enc == VF_ENC_INTERARRIVAL_LOG);
     vf_trace d2;
     memset(&d2, 0, sizeof d2);
     cr_assert_eq(vf_decode(&e2, chunks, e.n_chunks, &d2), VF_OK, "%s", vf_last_error());
@@ -169,10 +196,93 @@ static void round_trip(const char *path, size_t n, int n_chunks, vf_chunking ch)
     vf_trace_free(&d);
 }
 
+static void round_trip(const char *path, size_t n, int n_chunks, vf_chunking ch) {
+    round_trip_enc(path, n, n_chunks, ch, VF_ENC_INTERARRIVAL);
+}
+
 Test(trace_encode, round_trip_ugr16) { round_trip(UGR, 3000, 10, VF_CHUNK_FIXED_TIME); }
 Test(trace_encode, round_trip_zeek_fixed_size) { round_trip(ZEEK, 3000, 4, VF_CHUNK_FIXED_SIZE); }
 Test(trace_encode, round_trip_pathspider) { round_trip(PATHSPIDER, 5000, 5, VF_CHUNK_FIXED_TIME); }
 Test(trace_encode, round_trip_caida) { round_trip(CAIDA, 10000, 1, VF_CHUNK_FIXED_TIME); }
+
+Test(trace_encode, round_trip_pathspider_interarrival_log) {
+    round_trip_enc(PATHSPIDER, 5000, 5, VF_CHUNK_FIXED_TIME, VF_ENC_INTERARRIVAL_LOG);
+}
+Test(trace_encode, round_trip_ugr16_interarrival_log) {
+    round_trip_enc(UGR, 3000, 10, VF_CHUNK_FIXED_TIME, VF_ENC_INTERARRIVAL_LOG);
+}
+
+/* Decoded gaps of the flow whose source port is sport (records in decode order). */
+static int flow_gaps(const vf_trace *d, uint16_t sport, int64_t *gap, int max) {
+    int n = 0;
+    int64_t prev = 0;
+    bool seen = false;
+    for (size_t i = 0; i < d->n; i++) {
+        if (d->recs[i].sport != sport) continue;
+        if (seen && n < max) gap[n++] = d->recs[i].ts_ns - prev;
+        prev = d->recs[i].ts_ns;
+        seen = true;
+    }
+    return n;
+}
+
+/* Encodes pathspider's first 500 packets plus a flow with gaps of 100 us and
+ * 100 s (one chunk, so the chunk's largest gap is >= 100 s), decodes, and
+ * returns that flow's two decoded gaps; with nudge != 0 every encoded
+ * inter-arrival is moved by nudge first (a generator's output error). */
+static void gaps_100us_100s(vf_encoding time_enc, float nudge, int64_t out[2]) {
+    vf_trace t, d;
+    read_n(PATHSPIDER, 500, &t);
+    vf_record r = t.recs[0];
+    r.sport = 1; /* a 5-tuple of its own: no packet of the sample has source port 1 */
+    for (size_t i = 0; i < t.n; i++) cr_assert_neq(t.recs[i].sport, 1);
+    int64_t t0 = t.recs[0].ts_ns;
+    const int64_t ts[3] = {t0, t0 + 100000, t0 + 100000 + 100000000000LL};
+    for (int k = 0; k < 3; k++) {
+        r.ts_ns = ts[k];
+        cr_assert_eq(vf_trace_append(&t, &r), VF_OK);
+    }
+    vf_data_desc dd;
+    vf_data_desc_default(t.kind, &dd);
+    dd.n_chunks = 1;
+    dd.w2v_epochs = 1;
+    set_time_encoding(&dd, time_enc);
+    vf_encoder e;
+    cr_assert_eq(vf_encoder_fit(&dd, &t, &e), VF_OK, "%s", vf_last_error());
+    cr_assert_geq(e.iat_hi[0], 100000000000LL);
+    vf_encoded *ch;
+    cr_assert_eq(vf_encode(&e, &t, &ch), VF_OK, "%s", vf_last_error());
+    int toff = -1;
+    for (int s = 0; s < e.n_feat_segs; s++)
+        if (e.feat_segs[s].field == VF_F_TIME) toff = e.feat_segs[s].offset;
+    cr_assert_geq(toff, 0);
+    for (size_t i = 0; nudge != 0 && i < (size_t)ch[0].n_flows * (size_t)ch[0].max_len; i++)
+        ch[0].feat[i * (size_t)e.feat_dim + (size_t)toff] += nudge;
+    memset(&d, 0, sizeof d);
+    cr_assert_eq(vf_decode(&e, ch, 1, &d), VF_OK, "%s", vf_last_error());
+    cr_assert_eq(flow_gaps(&d, 1, out, 2), 2);
+    vf_encoded_free(ch, 1);
+    vf_encoder_free(&e);
+    vf_trace_free(&t);
+    vf_trace_free(&d);
+}
+
+Test(trace_encode, interarrival_log_keeps_100us_and_100s) {
+    int64_t g[2];
+    gaps_100us_100s(VF_ENC_INTERARRIVAL_LOG, 0, g);
+    cr_assert_leq(fabs((double)g[0] - 1e5) / 1e5, 1e-5, "100 us decoded as %lld ns", (long long)g[0]);
+    cr_assert_leq(fabs((double)g[1] - 1e11) / 1e11, 1e-5, "100 s decoded as %lld ns", (long long)g[1]);
+    /* an output error of 1e-3 moves the 100 us gap by a few percent under
+     * log1p (L = log1p(1e8) ~ 18.4: factor e^0.0184), by 100 ms (1000x) under
+     * NetShare's linear scaling: what makes sub-ms gaps learnable */
+    gaps_100us_100s(VF_ENC_INTERARRIVAL_LOG, 1e-3f, g);
+    cr_assert_leq(fabs((double)g[0] - 1e5) / 1e5, 0.03, "log, nudged: 100 us -> %lld ns", (long long)g[0]);
+    cr_assert_leq(fabs((double)g[1] - 1e11) / 1e11, 0.03, "log, nudged: 100 s -> %lld ns", (long long)g[1]);
+    gaps_100us_100s(VF_ENC_INTERARRIVAL, 0, g);
+    cr_assert_leq(fabs((double)g[0] - 1e5) / 1e5, 1e-3, "linear: 100 us -> %lld ns", (long long)g[0]);
+    gaps_100us_100s(VF_ENC_INTERARRIVAL, 1e-3f, g);
+    cr_assert_geq((double)g[0] / 1e5, 100, "linear, nudged: 100 us -> %lld ns", (long long)g[0]);
+}
 
 Test(trace_encode, netshare_attribute_width) {
     /* REFERENCE 1.2: at 10 chunks 128 + 30 + 2 + 20 + 1 = 181 */
@@ -305,7 +415,7 @@ Test(trace_encode, data_desc_full) {
         "             { name = \"dstip\"; encoding = \"bits\"; },\n"
         "             { name = \"dstport\"; encoding = \"word2vec\"; dim = 6; },\n"
         "             { name = \"proto\"; encoding = \"onehot\"; },\n"
-        "             { name = \"time\"; encoding = \"interarrival\"; },\n"
+        "             { name = \"time\"; encoding = \"interarrival_log\"; },\n"
         "             { name = \"pkt\"; encoding = \"log_minmax\"; range = [0, 1000000]; },\n"
         "             { name = \"label\"; encoding = \"onehot\"; } );\n"
         "};\n";
@@ -314,6 +424,7 @@ Test(trace_encode, data_desc_full) {
     cr_assert_eq(dd.n_chunks, 3);
     cr_assert_eq(dd.chunking, VF_CHUNK_FIXED_SIZE);
     cr_assert_eq(dd.n_fields, 7);
+    cr_assert_eq(dd.fields[4].enc, VF_ENC_INTERARRIVAL_LOG);
     cr_assert_eq(dd.fields[5].enc, VF_ENC_LOG_MINMAX);
     cr_assert(dd.fields[5].fixed_range);
     cr_assert_eq(dd.layout.n_cols, 10);
@@ -364,6 +475,8 @@ Test(trace_encode, data_desc_errors) {
     desc_error("data = { path = \"x\"; columns = { source = \"sa\"; }; };", "columns: unknown role 'source'");
     desc_error("data = { path = \"x\";\n fields = ( { name = \"pkt\"; encoding = \"minmax\"; range = [5, 1]; } ); };",
                "bad.cfg:2: fields: 'pkt': range needs lo < hi");
+    desc_error("data = { path = \"x\";\n fields = ( { name = \"td\"; encoding = \"interarrival_log\"; } ); };",
+               "bad.cfg:2: fields: 'time' takes encoding interarrival or interarrival_log");
     desc_error("other = 1;", "no 'data' group");
 }
 

@@ -13,9 +13,10 @@ static const char *const field_names[VF_F_COUNT] = {
 };
 const char *vf_field_name(vf_field f) { return (unsigned)f < VF_F_COUNT ? field_names[f] : "?"; }
 
-static const char *const enc_names[] = {"bits", "word2vec", "onehot", "log_minmax", "minmax", "interarrival"};
+static const char *const enc_names[] = {"bits", "word2vec", "onehot", "log_minmax", "minmax", "interarrival",
+                                          "interarrival_log"};
 const char *vf_encoding_name(vf_encoding e) {
-    return (unsigned)e <= VF_ENC_INTERARRIVAL ? enc_names[e] : "?";
+    return (unsigned)e <= VF_ENC_LAST ? enc_names[e] : "?";
 }
 
 static void add(vf_data_desc *dd, vf_field f, vf_encoding e, bool fixed, double lo, double hi) {
@@ -231,12 +232,12 @@ static vf_status parse_data(const char *name, config_t *cfg, vf_data_desc *dd) {
             int f = -1, enc = -1;
             for (int k = 0; k < VF_F_COUNT; k++)
                 if (!strcmp(fn, field_names[k])) f = k;
-            for (int k = 0; k <= VF_ENC_INTERARRIVAL; k++)
+            for (int k = 0; k <= VF_ENC_LAST; k++)
                 if (!strcmp(en, enc_names[k])) enc = k;
             if (f < 0) return FAIL(e, "fields: unknown field '%s' (srcip dstip srcport dstport proto time td pkt byt "
                                       "label flags tos len ttl ipid fragflag fragoff)", fn);
             if (enc < 0) return FAIL(e, "fields: '%s': unknown encoding '%s' (bits word2vec onehot log_minmax minmax "
-                                        "interarrival)", fn, en);
+                                        "interarrival interarrival_log)", fn, en);
             for (int k = 0; k < dd->n_fields; k++)
                 if ((int)dd->fields[k].field == f) return FAIL(e, "fields: '%s' appears twice", fn);
             bool ip = f == VF_F_SRCIP || f == VF_F_DSTIP;
@@ -245,8 +246,8 @@ static vf_status parse_data(const char *name, config_t *cfg, vf_data_desc *dd) {
                 return FAIL(e, "fields: '%s': encoding '%s' does not apply (bits is for srcip/dstip)", fn, en);
             if (enc == VF_ENC_WORD2VEC && !w2v_ok)
                 return FAIL(e, "fields: '%s': word2vec is for srcport, dstport and proto", fn);
-            if ((enc == VF_ENC_INTERARRIVAL) != (f == VF_F_TIME))
-                return FAIL(e, "fields: 'time' takes encoding interarrival (and only it)");
+            if ((enc == VF_ENC_INTERARRIVAL || enc == VF_ENC_INTERARRIVAL_LOG) != (f == VF_F_TIME))
+                return FAIL(e, "fields: 'time' takes encoding interarrival or interarrival_log (and only it)");
             add(dd, (vf_field)f, (vf_encoding)enc, false, 0, 0);
             vf_field_spec *sp = &dd->fields[dd->n_fields - 1];
             if ((st = get_int(name, e, "dim", 1, 256, &sp->dim))) return st;

@@ -66,6 +66,7 @@ static int field_width(const vf_encoder *e, const vf_field_spec *s) {
     case VF_ENC_WORD2VEC: return w2v_of(e, s->field)->dim;
     case VF_ENC_ONEHOT: return e->n_vocab[s->field];
     case VF_ENC_INTERARRIVAL: return 1;
+    case VF_ENC_INTERARRIVAL_LOG: return 1;
     default: return 1;
     }
 }
@@ -308,6 +309,29 @@ static float unit(double x, double lo, double hi) {
     return hi > lo ? (float)clampd((x - lo) / (hi - lo), 0, 1) : 0.0f;
 }
 
+/* Whether the time field uses interarrival_log. */
+static bool time_is_log(const vf_encoder *e) {
+    for (int i = 0; i < e->n_fields; i++)
+        if (e->fields[i].field == VF_F_TIME) return e->fields[i].enc == VF_ENC_INTERARRIVAL_LOG;
+    return false;
+}
+
+/* Within-flow gap (ns) of chunk c to [0, 1]: gap / iat_hi (interarrival), or
+ * log1p(gap_us) / log1p(iat_hi_us) (interarrival_log; log1p(0) = 0 is the
+ * minimum, so this is min-max of log1p(gap_us) over [0, chunk's largest]). */
+static float enc_gap(const vf_encoder *e, bool lg, int c, int64_t gap_ns) {
+    if (!lg) return unit((double)gap_ns, 0, (double)e->iat_hi[c]);
+    return unit(log1p((double)gap_ns * 1e-3), 0, log1p((double)e->iat_hi[c] * 1e-3));
+}
+
+/* Exact inverse of enc_gap (expm1 for interarrival_log), rounded to ns. */
+static int64_t dec_gap(const vf_encoder *e, bool lg, int c, float u) {
+    double x = clampd(u, 0, 1);
+    if (!lg) return (int64_t)llround(x * (double)e->iat_hi[c]);
+    double g = expm1(x * log1p((double)e->iat_hi[c] * 1e-3)) * 1e3;
+    return (int64_t)llround(clampd(g, 0, (double)e->iat_hi[c]));
+}
+
 /* writes one field's encoding of value/record at dst */
 static void enc_field(const vf_encoder *e, const vf_field_spec *s, const vf_record *r, float *dst) {
     vf_field f = s->field;
@@ -378,6 +402,7 @@ void vf_encoded_free(vf_encoded *ch, int n) {
 
 vf_status vf_encode(const vf_encoder *e, const vf_trace *t, vf_encoded **out) {
     *out = NULL;
+    const bool lg = time_is_log(e);
     vf_flow_index fi;
     vf_status st = time_sorted_flows(t, &fi);
     if (st) return st;
@@ -440,7 +465,7 @@ vf_status vf_encode(const vf_encoder *e, const vf_trace *t, vf_encoded **out) {
                 for (int s = 0; s < e->n_feat_segs; s++) {
                     const vf_segment *g = &e->feat_segs[s];
                     if (g->field == VF_F_TIME) {
-                        F[g->offset] = unit((double)(r->ts_ns - prev), 0, (double)e->iat_hi[c]);
+                        F[g->offset] = enc_gap(e, lg, c, r->ts_ns - prev);
                         continue;
                     }
                     for (int i = 0; i < e->n_fields; i++)
@@ -461,6 +486,7 @@ done:
 
 vf_status vf_decode(const vf_encoder *e, const vf_encoded *chunks, int n_chunks, vf_trace *out) {
     int N = e->n_chunks;
+    const bool lg = time_is_log(e);
     out->kind = e->kind;
     if (out->n == 0 && out->linktype == 0 && !out->layout.n_cols) out->linktype = -1;
     bool has_time = false;
@@ -494,7 +520,7 @@ vf_status vf_decode(const vf_encoder *e, const vf_encoded *chunks, int n_chunks,
                 for (int s = 0; s < e->n_feat_segs; s++) {
                     const vf_segment *g = &e->feat_segs[s];
                     if (g->field == VF_F_TIME) {
-                        if (step > 0) ts += (int64_t)llround(clampd(F[g->offset], 0, 1) * (double)e->iat_hi[c]);
+                        if (step > 0) ts += dec_gap(e, lg, c, F[g->offset]);
                         continue;
                     }
                     for (int i = 0; i < e->n_fields; i++)
@@ -579,7 +605,7 @@ vf_status vf_encoder_load(const char *path, vf_encoder *e) {
         int fld, enc, fixed;
         vf_field_spec *s = &e->fields[i];
         NEED(fscanf(f, " field %d %d %d %d %lg %lg", &fld, &enc, &s->dim, &fixed, &s->lo, &s->hi) == 6, "field line");
-        NEED(fld >= 0 && fld < VF_F_COUNT && enc >= 0 && enc <= VF_ENC_INTERARRIVAL && s->dim >= 0 && s->dim <= 256,
+        NEED(fld >= 0 && fld < VF_F_COUNT && enc >= 0 && enc <= VF_ENC_LAST && s->dim >= 0 && s->dim <= 256,
              "field out of range");
         s->field = (vf_field)fld;
         s->enc = (vf_encoding)enc;

@@ -32,7 +32,10 @@ typedef enum vf_encoding {
     VF_ENC_LOG_MINMAX,   /* (log1p(x) - lo) / (hi - lo) in [0, 1] */
     VF_ENC_MINMAX,       /* (x - lo) / (hi - lo) in [0, 1] */
     VF_ENC_INTERARRIVAL, /* time only: start (attr) + inter-arrival (feat), per-chunk min-max */
+    VF_ENC_INTERARRIVAL_LOG, /* time only: start per-chunk min-max (attr) + inter-arrival as
+                              * log1p(gap in us) / log1p(chunk's largest gap in us) (feat) */
 } vf_encoding;
+#define VF_ENC_LAST VF_ENC_INTERARRIVAL_LOG
 const char *vf_encoding_name(vf_encoding e);
 
 typedef struct vf_field_spec {
