@@ -1169,7 +1169,7 @@ static void load_training(vf_model *m, config_setting_t *root) {
                                {"d_steps", T_INT, false}, {"g_steps", T_INT, false}, {"lambda", T_NUM, false},
                                {"timesteps", T_INT, false}, {"d_nets", T_STR_OR_ARRAY, false},
                                {"g_nets", T_STR_OR_ARRAY, false}, {"gp", T_STR_OR_ARRAY, false},
-                               {"sample", T_ARRAY, false}, {NULL, 0, false}};
+                               {"sample", T_ARRAY, false}, {"sample_cond", T_ARRAY, false}, {NULL, 0, false}};
     if (!check_keys(m, t, "training", keys)) return;
     const char *a = get_str(t, "algorithm", "");
     int k = 0;
@@ -1217,8 +1217,8 @@ static void load_training(vf_model *m, config_setting_t *root) {
                 if (!found) err(m, e, "unknown network '%s' in %s%s", nm ? nm : "?", nk[q], nm ? suggest(nm, names, m->n_nets, sug, sizeof sug) : "");
             }
         }
-        static const char *const tk[2] = {"gp", "sample"};
-        for (int q = 0; q < 2; q++) {
+        static const char *const tk[3] = {"gp", "sample", "sample_cond"};
+        for (int q = 0; q < 3; q++) {
             config_setting_t *e = config_setting_get_member(t, tk[q]);
             int n = !e ? 0 : config_setting_is_array(e) ? config_setting_length(e) : 1;
             for (int j = 0; j < n; j++) {
@@ -1323,13 +1323,18 @@ static vf_status gan_programs(vf_model *m) {
         if (np < 0) return VF_ERR_FORMAT;
         TRY_DSL(opt_program(m, "g_step", m->g_loss, np, par, 0, NULL));
     }
-    int smp[16];
-    int ns = named_nodes(m, "sample", smp, 16);
-    if (ns) {
+    /* sample: the generator from noise; sample_cond (optional): the tensors
+     * the model computes from an input it is given (DoppelGANger: features
+     * for given attributes), forward only as well */
+    static const char *const fwd[2] = {"sample", "sample_cond"};
+    for (int q = 0; q < 2; q++) {
+        int smp[16];
+        int ns = named_nodes(m, fwd[q], smp, 16);
+        if (!ns) continue;
         int *o = malloc((size_t)ns * sizeof(int));
         if (!o) return vf_fail(VF_ERR_OOM, "dsl: out of memory");
         memcpy(o, smp, (size_t)ns * sizeof(int));
-        m->prog[m->n_prog] = (vf_prog_desc){.name = "sample", .n_out = ns, .outs = o};
+        m->prog[m->n_prog] = (vf_prog_desc){.name = fwd[q], .n_out = ns, .outs = o};
         m->prog_arrays[m->n_prog++][0] = o;
     }
     return VF_OK;

@@ -78,7 +78,7 @@ Test(pipeline_merge, flow_tags_keep_and_carry) {
     alloc_chunk(&gen[2], 2, 1);
     row(&gen[2], 0, 30, .7f, 1, (int[N]){0, 0, 1}, 300); /* kept; no continuations: donors cycle */
     vf_encoded *m = NULL;
-    cr_assert_eq(vf_merge_flow_tags(&e, gen, N, &m), VF_OK, "%s", vf_last_error());
+    cr_assert_eq(vf_merge_flow_tags(&e, gen, NULL, N, &m), VF_OK, "%s", vf_last_error());
     cr_assert_eq(m[0].n_flows, 2);
     expect_row(&m[0], 0, 10, .1f, 1, 100);
     expect_row(&m[0], 1, 11, .2f, 1, 101);
@@ -99,6 +99,84 @@ Test(pipeline_merge, flow_tags_keep_and_carry) {
     for (int c = 0; c < N; c++) { free(gen[c].attr); free(gen[c].feat); free(gen[c].gen_flag); }
 }
 
+/* NetShare's merge: the flows carried into a later chunk are given to that
+ * chunk's model as attributes (vf_merge_carried: start flag cleared, flow
+ * start from a continuation of that chunk) and take the features it
+ * generated for them (cond), not another flow's. */
+Test(pipeline_merge, carried_flows_take_features_generated_for_their_attributes) {
+    vf_encoder e;
+    make_encoder(&e);
+    vf_encoded gen[N], cond[N];
+    alloc_chunk(&gen[0], 0, 2);
+    row(&gen[0], 0, 10, .1f, 1, (int[N]){1, 1, 1}, 100); /* carried into chunks 1 and 2 */
+    row(&gen[0], 1, 11, .2f, 1, (int[N]){1, 0, 1}, 101); /* carried into chunk 2 */
+    alloc_chunk(&gen[1], 1, 2);
+    row(&gen[1], 0, 20, .5f, 1, (int[N]){0, 1, 0}, 200); /* kept */
+    row(&gen[1], 1, 21, .6f, 0, (int[N]){1, 1, 0}, 201); /* a continuation: flow start for 10 */
+    alloc_chunk(&gen[2], 2, 1);
+    row(&gen[2], 0, 30, .7f, 0, (int[N]){0, 1, 1}, 300);
+    float *ca = NULL;
+    int nc = -1;
+    cr_assert_eq(vf_merge_carried(&e, gen, 0, &ca, &nc), VF_OK, "%s", vf_last_error());
+    cr_assert_eq(nc, 0);
+    free(ca);
+    /* chunk 1 needs gen[0..1] only: chunk 2 is not generated yet */
+    vf_encoded later = gen[2];
+    gen[2].n_flows = -1;
+    cr_assert_eq(vf_merge_carried(&e, gen, 1, &ca, &nc), VF_OK, "%s", vf_last_error());
+    gen[2] = later;
+    cr_assert_eq(nc, 1);
+    cr_assert_eq(ca[0], 10);
+    cr_assert_eq(ca[2], .6f, "flow start from chunk 1's continuation");
+    cr_assert(ca[TAGS] == 1 && ca[TAGS + 1] == 0, "start flag cleared");
+    for (int k = 0; k < N; k++) cr_assert_eq(ca[TAGS + 2 + 2 * k + 1], 1.0f, "presence bits kept");
+    /* cond[1]: what chunk 1's model generated for them (a 2-record flow) */
+    alloc_chunk(&cond[1], 1, nc);
+    memcpy(cond[1].attr, ca, A * sizeof(float));
+    cond[1].feat[0] = 900;
+    cond[1].feat[1] = 901;
+    cond[1].gen_flag[0] = cond[1].gen_flag[1] = 1;
+    free(ca);
+    cr_assert_eq(vf_merge_carried(&e, gen, 2, &ca, &nc), VF_OK, "%s", vf_last_error());
+    cr_assert_eq(nc, 2);
+    cr_assert(ca[0] == 10 && ca[A] == 11, "carried in merge order");
+    cr_assert(ca[2] == .7f && ca[A + 2] == .7f);
+    alloc_chunk(&cond[2], 2, nc);
+    memcpy(cond[2].attr, ca, (size_t)nc * A * sizeof(float));
+    for (int r = 0; r < nc; r++) {
+        cond[2].feat[r * T] = 950.0f + (float)r;
+        cond[2].gen_flag[r * T] = 1;
+    }
+    free(ca);
+    alloc_chunk(&cond[0], 0, 0);
+    vf_encoded *m = NULL;
+    cr_assert_eq(vf_merge_flow_tags(&e, gen, cond, N, &m), VF_OK, "%s", vf_last_error());
+    cr_assert_eq(m[0].n_flows, 2);
+    expect_row(&m[0], 0, 10, .1f, 1, 100);
+    cr_assert_eq(m[1].n_flows, 2);
+    expect_row(&m[1], 0, 20, .5f, 1, 200);
+    const float *a = m[1].attr + A;
+    cr_assert(a[0] == 10 && a[2] == .6f && a[TAGS] == 1 && a[TAGS + 1] == 0);
+    cr_assert(m[1].feat[T] == 900 && m[1].feat[T + 1] == 901, "the features generated for flow 10");
+    cr_assert(m[1].gen_flag[T] == 1 && m[1].gen_flag[T + 1] == 1, "and their length");
+    cr_assert_eq(m[2].n_flows, 2, "30 did not start in chunk 2: only the carried 10 and 11");
+    for (int r = 0; r < 2; r++) {
+        cr_assert_eq(m[2].attr[r * A], 10.0f + (float)r);
+        cr_assert_eq(m[2].feat[r * T], 950.0f + (float)r);
+        cr_assert_eq(m[2].gen_flag[r * T + 1], 0.0f);
+    }
+    vf_encoded_free(m, N);
+    /* conditioned flows that do not match the carried ones are an error */
+    cond[2].n_flows = 1;
+    cr_assert_eq(vf_merge_flow_tags(&e, gen, cond, N, &m), VF_ERR_ARG);
+    cr_assert(strstr(vf_last_error(), "1 conditioned flows for chunk 2, 2 carried"), "%s", vf_last_error());
+    cr_assert_eq(m, NULL);
+    for (int c = 0; c < N; c++) {
+        free(gen[c].attr); free(gen[c].feat); free(gen[c].gen_flag);
+        free(cond[c].attr); free(cond[c].feat); free(cond[c].gen_flag);
+    }
+}
+
 Test(pipeline_merge, nothing_generated_in_a_chunk_drops_carried_flows) {
     vf_encoder e;
     make_encoder(&e);
@@ -109,7 +187,7 @@ Test(pipeline_merge, nothing_generated_in_a_chunk_drops_carried_flows) {
     alloc_chunk(&gen[2], 2, 1);
     row(&gen[2], 0, 30, .7f, 0, (int[N]){1, 1, 1}, 300);
     vf_encoded *m = NULL;
-    cr_assert_eq(vf_merge_flow_tags(&e, gen, N, &m), VF_OK, "%s", vf_last_error());
+    cr_assert_eq(vf_merge_flow_tags(&e, gen, NULL, N, &m), VF_OK, "%s", vf_last_error());
     cr_assert_eq(m[0].n_flows, 1);
     cr_assert_eq(m[1].n_flows, 0);
     cr_assert_eq(m[2].n_flows, 1); /* 30 itself did not start in chunk 2: only the carried 10 */
@@ -125,10 +203,10 @@ Test(pipeline_merge, shape_mismatch_is_an_error) {
     for (int c = 0; c < N; c++) alloc_chunk(&gen[c], c, 1);
     gen[1].feat_dim = 2;
     vf_encoded *m = NULL;
-    cr_assert_eq(vf_merge_flow_tags(&e, gen, N, &m), VF_ERR_ARG);
+    cr_assert_eq(vf_merge_flow_tags(&e, gen, NULL, N, &m), VF_ERR_ARG);
     cr_assert(strstr(vf_last_error(), "chunk 1 does not match"), "%s", vf_last_error());
     cr_assert_eq(m, NULL);
-    cr_assert_eq(vf_merge_flow_tags(&e, gen, 2, &m), VF_ERR_ARG);
+    cr_assert_eq(vf_merge_flow_tags(&e, gen, NULL, 2, &m), VF_ERR_ARG);
     for (int c = 0; c < N; c++) { free(gen[c].attr); free(gen[c].feat); free(gen[c].gen_flag); }
 }
 

@@ -133,6 +133,10 @@ Test(pipeline_run, end_to_end_resume_and_generate, .init = setup, .fini = teardo
     snprintf(q, sizeof q, "%s/run.log", a);
     char *log = slurp(q, &n);
     cr_assert(strstr(log, "iteration 8/8"), "run.log has no progress lines");
+    /* NetShare's merge: chunk 1's model generated the features of the flows
+     * chunk 0 carries into it, for their attributes (dg_tiny has sample_cond) */
+    cr_assert(strstr(log, "chunk 2/2: ") && strstr(log, "flows carried in"), "no features for carried flows:\n%s", log);
+    cr_assert(!strstr(log, "take their features from flows"), "the merge fell back:\n%s", log);
     free(log);
 
     /* interrupted in chunk 0, resumed, interrupted in the warm-started chunk
@@ -173,8 +177,9 @@ Test(pipeline_run, end_to_end_resume_and_generate, .init = setup, .fini = teardo
 }
 
 /* tests/models/dg_tiny.cfg copied into the temp folder with learning rate
- * lr (its @include made to reach models/ from there). */
-static void write_model(const char *path, const char *lr) {
+ * lr (its @include made to reach models/ from there), without its
+ * training.sample_cond when cond is false. */
+static void write_model_cond(const char *path, const char *lr, bool cond) {
     size_t n;
     char *t = slurp(TINY_MODEL, &n);
     FILE *f = fopen(path, "w");
@@ -184,12 +189,16 @@ static void write_model(const char *path, const char *lr) {
             fprintf(f, "@include \"../..%s/models/doppelganger_body.inc\"\n", VKFLOW_SOURCE_DIR);
         else if (!strncmp(line, "optimizer", 9))
             fprintf(f, "optimizer = { type = \"adam\"; lr = %s; beta1 = 0.5; beta2 = 0.999; eps = 1e-8; };\n", lr);
+        else if (!cond && strstr(line, "sample_cond ="))
+            continue;
         else
             fprintf(f, "%s\n", line);
     }
     fclose(f);
     free(t);
 }
+
+static void write_model(const char *path, const char *lr) { write_model_cond(path, lr, true); }
 
 /* A loss that turns NaN/Inf stops the run with a message naming the chunk and
  * the iteration, and the last good checkpoint stays as it was: the run is
@@ -245,4 +254,40 @@ Test(pipeline_run, generate_needs_a_run_directory, .init = setup, .fini = teardo
     cr_assert_neq(vf_pipeline_generate(g_tmp, 0, out, &o, &stopped), VF_OK);
     cr_assert(strstr(vf_last_error(), "not a run directory"), "%s", vf_last_error());
     cr_assert(access(out, F_OK) != 0);
+}
+
+/* A model that cannot generate features for given attributes (no
+ * training.sample_cond): the run says so and merges as before, carried
+ * flows taking the features of flows the later chunk generated. */
+Test(pipeline_run, merge_without_sample_cond_falls_back, .init = setup, .fini = teardown, .timeout = 120) {
+    cr_assert(!strncmp(g_tmp, "/tmp/", 5) && !strchr(g_tmp + 5, '/'), "the include path assumes /tmp/<dir>");
+    char p[512], model[512];
+    snprintf(model, sizeof model, "%s/model.cfg", g_tmp);
+    write_model_cond(model, "1e-3", false);
+    snprintf(p, sizeof p, "%s/nocond.cfg", g_tmp);
+    FILE *f = fopen(p, "w");
+    cr_assert(f);
+    fprintf(f, "data = { path = \"slice.pcap\"; n_chunks = 2; max_flow_len = 4; };\n"
+               "model = \"model.cfg\";\n"
+               "run = { iterations = 2; checkpoint_every = 100; seed = 7; backend = \"cpu\"; evaluate = false; };\n");
+    fclose(f);
+    vf_run_config rc;
+    cr_assert_eq(vf_run_config_load(p, &rc), VF_OK, "%s", vf_last_error());
+    char dir[512], q[600];
+    snprintf(dir, sizeof dir, "%s/d", g_tmp);
+    bool stopped = true;
+    stopper never = {.chunk = -1};
+    cr_assert_eq(run_into(&rc, dir, false, &never, &stopped), VF_OK, "%s", vf_last_error());
+    cr_assert(!stopped);
+    snprintf(q, sizeof q, "%s/run.log", dir);
+    size_t n;
+    char *log = slurp(q, &n);
+    cr_assert(strstr(log, "cannot generate features for given attributes") &&
+              strstr(log, "take their features from flows the later chunk generated"), "%s", log);
+    free(log);
+    snprintf(q, sizeof q, "%s/synthetic.pcap", dir);
+    vf_trace syn;
+    cr_assert_eq(vf_trace_read(q, NULL, &syn), VF_OK, "%s", vf_last_error());
+    cr_assert_gt(syn.n, 0);
+    vf_trace_free(&syn);
 }

@@ -29,7 +29,10 @@ struct vf_gan {
     vf_backend *be;
     char *path;
     int pd, pg, ps;                 /* programs d_step, g_step, sample */
+    int pc;                         /* program sample_cond, -1 when the model has none */
     int in_attr, in_feat, in_flag;  /* input nodes */
+    int in_cond;                    /* input cond_attr (sample_cond) */
+    int out_cfeat, out_cflag;       /* sample_cond's features and flags */
     int d_loss, g_loss;
     int n_gp, gp[8];
     int out_attr, out_feat, out_flag;
@@ -164,12 +167,29 @@ vf_status vf_gan_open(const char *model_path, const vf_gan_dims *dims, vf_backen
                 g->out_flag = pr[i].outs[2];
             }
         }
+        for (int i = 0; i < np && !st; i++) {
+            if (strcmp(pr[i].name, "sample_cond")) continue;
+            g->in_cond = vf_model_node(g->m, "cond_attr");
+            if (pr[i].n_out != 2 || g->in_cond < 0) {
+                st = vf_fail(VF_ERR_FORMAT, "%s: training.sample_cond must name 2 tensors (features, flags) computed "
+                             "from the input cond_attr (got %d tensors%s)", model_path, pr[i].n_out,
+                             g->in_cond < 0 ? ", no cond_attr" : "");
+                break;
+            }
+            g->out_cfeat = pr[i].outs[0];
+            g->out_cflag = pr[i].outs[1];
+        }
         if (!st && !g->out_attr && !g->out_feat)
             st = vf_fail(VF_ERR_FORMAT, "%s: training.sample is missing (attributes, features, flags)", model_path);
     }
     if (!st) st = check_shape(g, g->out_attr, g->batch, g->attr_dim, "sample[0]: attributes");
     if (!st) st = check_shape(g, g->out_feat, g->batch, g->seq_len * g->feat_dim, "sample[1]: features");
     if (!st) st = check_shape(g, g->out_flag, g->batch, g->seq_len * 2, "sample[2]: flags");
+    if (!st && g->out_cfeat) {
+        st = check_shape(g, g->in_cond, g->batch, g->attr_dim, "cond_attr: batch, attr_dim");
+        if (!st) st = check_shape(g, g->out_cfeat, g->batch, g->seq_len * g->feat_dim, "sample_cond[0]: features");
+        if (!st) st = check_shape(g, g->out_cflag, g->batch, g->seq_len * 2, "sample_cond[1]: flags");
+    }
     if (!st) {
         g->d_steps = vf_model_d_steps(g->m);
         g->g_steps = vf_model_g_steps(g->m);
@@ -180,6 +200,7 @@ vf_status vf_gan_open(const char *model_path, const vf_gan_dims *dims, vf_backen
         g->pd = vf_exec_program(g->x, "d_step");
         g->pg = vf_exec_program(g->x, "g_step");
         g->ps = vf_exec_program(g->x, "sample");
+        g->pc = g->out_cfeat ? vf_exec_program(g->x, "sample_cond") : -1;
         g->h_attr = malloc((size_t)(g->batch * g->attr_dim) * sizeof(float));
         g->h_feat = malloc((size_t)(g->batch * g->seq_len * g->feat_dim) * sizeof(float));
         g->h_flag = malloc((size_t)(g->batch * g->seq_len * 2) * sizeof(float));
@@ -585,11 +606,15 @@ vf_status vf_gan_load(vf_gan *g, const char *path) {
 
 /* ------------------------------------------------------------------ sampling */
 
-vf_status vf_gan_generate(vf_gan *g, int n, uint64_t seed, vf_encoded *out) {
-    if (!g || !out) return vf_fail(VF_ERR_ARG, "gan_generate: gan and out are required");
+static void free_encoded(vf_encoded *out) {
+    free(out->attr);
+    free(out->feat);
+    free(out->gen_flag);
     memset(out, 0, sizeof *out);
-    if (n < 0) return vf_fail(VF_ERR_ARG, "gan_generate: n = %d < 0", n);
-    int64_t A = g->attr_dim, F = g->feat_dim, T = g->seq_len, L = g->max_len, B = g->batch;
+}
+
+static vf_status alloc_out(vf_gan *g, int n, vf_encoded *out, const char *what) {
+    int64_t A = g->attr_dim, F = g->feat_dim, L = g->max_len;
     out->n_flows = n;
     out->max_len = (int)L;
     out->attr_dim = (int)A;
@@ -598,37 +623,83 @@ vf_status vf_gan_generate(vf_gan *g, int n, uint64_t seed, vf_encoded *out) {
     out->feat = malloc((size_t)((int64_t)n * L * F + 1) * sizeof(float));
     out->gen_flag = malloc((size_t)((int64_t)n * L + 1) * sizeof(float));
     if (!out->attr || !out->feat || !out->gen_flag) {
-        free(out->attr); free(out->feat); free(out->gen_flag);
-        memset(out, 0, sizeof *out);
-        return vf_fail(VF_ERR_OOM, "gan_generate: out of memory (%d flows)", n);
+        free_encoded(out);
+        return vf_fail(VF_ERR_OOM, "%s: out of memory (%d flows)", what, n);
     }
-    /* Noise for generation comes from a counter range of its own, keyed by
-     * seed (training uses runs < 2^30), and training's counter is restored. */
-    int64_t saved = vf_exec_rng_runs(g->x);
+    return VF_OK;
+}
+
+/* Noise for generation comes from a counter range of its own, keyed by seed
+ * (training uses runs < 2^30); the caller restores training's counter. */
+static void gen_rng(vf_gan *g, uint64_t seed) {
     uint64_t s = seed;
     vf_exec_set_rng_runs(g->x, ((int64_t)1 << 30) + (int64_t)(mix64(&s) & (((uint64_t)1 << 29) - 1)));
+}
+
+/* Batch rows [0, nb) of the host features / flags (seq_len records) into
+ * out's rows b0.. (max_len records): the mask is in the flags, [continue,
+ * end] sum to 1 while the flow goes on. */
+static void put_rows(vf_gan *g, vf_encoded *out, int64_t b0, int64_t nb) {
+    int64_t F = g->feat_dim, T = g->seq_len, L = g->max_len;
+    for (int64_t b = 0; b < nb; b++) {
+        int64_t i = b0 + b;
+        for (int64_t t = 0; t < L; t++) {
+            float on = g->h_flag[(b * T + t) * 2] + g->h_flag[(b * T + t) * 2 + 1] > 0.5f ? 1.0f : 0.0f;
+            out->gen_flag[i * L + t] = on;
+            for (int64_t k = 0; k < F; k++) out->feat[(i * L + t) * F + k] = on * g->h_feat[(b * T + t) * F + k];
+        }
+    }
+}
+
+vf_status vf_gan_generate(vf_gan *g, int n, uint64_t seed, vf_encoded *out) {
+    if (!g || !out) return vf_fail(VF_ERR_ARG, "gan_generate: gan and out are required");
+    memset(out, 0, sizeof *out);
+    if (n < 0) return vf_fail(VF_ERR_ARG, "gan_generate: n = %d < 0", n);
+    int64_t A = g->attr_dim, F = g->feat_dim, T = g->seq_len, B = g->batch;
+    TRY(alloc_out(g, n, out, "gan_generate"));
+    int64_t saved = vf_exec_rng_runs(g->x);
+    gen_rng(g, seed);
     vf_status st = VF_OK;
     for (int64_t b0 = 0; b0 < n && !st; b0 += B) {
         st = vf_exec_run(g->x, g->ps);
         if (!st) st = vf_exec_read(g->x, g->ps, g->out_attr, g->h_attr, (size_t)(B * A) * sizeof(float));
         if (!st) st = vf_exec_read(g->x, g->ps, g->out_feat, g->h_feat, (size_t)(B * T * F) * sizeof(float));
         if (!st) st = vf_exec_read(g->x, g->ps, g->out_flag, g->h_flag, (size_t)(B * T * 2) * sizeof(float));
+        if (st) break;
         int64_t nb = n - b0 < B ? n - b0 : B;
-        for (int64_t b = 0; b < nb && !st; b++) {
-            int64_t i = b0 + b;
-            memcpy(out->attr + i * A, g->h_attr + b * A, (size_t)A * sizeof(float));
-            /* the mask is in the flags: [continue, end] sum to 1 while the flow goes on */
-            for (int64_t t = 0; t < L; t++) {
-                float on = g->h_flag[(b * T + t) * 2] + g->h_flag[(b * T + t) * 2 + 1] > 0.5f ? 1.0f : 0.0f;
-                out->gen_flag[i * L + t] = on;
-                for (int64_t k = 0; k < F; k++) out->feat[(i * L + t) * F + k] = on * g->h_feat[(b * T + t) * F + k];
-            }
-        }
+        memcpy(out->attr + b0 * A, g->h_attr, (size_t)(nb * A) * sizeof(float));
+        put_rows(g, out, b0, nb);
     }
     vf_exec_set_rng_runs(g->x, saved);
-    if (st) {
-        free(out->attr); free(out->feat); free(out->gen_flag);
-        memset(out, 0, sizeof *out);
+    if (st) free_encoded(out);
+    return st;
+}
+
+vf_status vf_gan_generate_features(vf_gan *g, const float *attr, int n, uint64_t seed, vf_encoded *out) {
+    if (!g || !out || (!attr && n > 0)) return vf_fail(VF_ERR_ARG, "gan_generate_features: gan, attr and out are required");
+    memset(out, 0, sizeof *out);
+    if (n < 0) return vf_fail(VF_ERR_ARG, "gan_generate_features: n = %d < 0", n);
+    if (g->pc < 0)
+        return vf_fail(VF_ERR_UNSUPPORTED, "%s: the model cannot generate features for given attributes (it has no "
+                       "input cond_attr and training.sample_cond; see models/doppelganger.cfg)", g->path);
+    int64_t A = g->attr_dim, F = g->feat_dim, T = g->seq_len, B = g->batch;
+    TRY(alloc_out(g, n, out, "gan_generate_features"));
+    if (n > 0) memcpy(out->attr, attr, (size_t)((int64_t)n * A) * sizeof(float));
+    int64_t saved = vf_exec_rng_runs(g->x);
+    gen_rng(g, seed ^ 0xC0DEC0DEC0DEC0DEull);
+    vf_status st = VF_OK;
+    for (int64_t b0 = 0; b0 < n && !st; b0 += B) {
+        int64_t nb = n - b0 < B ? n - b0 : B;
+        /* a short last batch is padded with its first row: rows are independent */
+        for (int64_t b = 0; b < B; b++)
+            memcpy(g->h_attr + b * A, attr + (b0 + (b < nb ? b : 0)) * A, (size_t)A * sizeof(float));
+        st = vf_exec_write(g->x, g->in_cond, g->h_attr, (size_t)(B * A) * sizeof(float));
+        if (!st) st = vf_exec_run(g->x, g->pc);
+        if (!st) st = vf_exec_read(g->x, g->pc, g->out_cfeat, g->h_feat, (size_t)(B * T * F) * sizeof(float));
+        if (!st) st = vf_exec_read(g->x, g->pc, g->out_cflag, g->h_flag, (size_t)(B * T * 2) * sizeof(float));
+        if (!st) put_rows(g, out, b0, nb);
     }
+    vf_exec_set_rng_runs(g->x, saved);
+    if (st) free_encoded(out);
     return st;
 }

@@ -68,4 +68,13 @@ vf_status vf_gan_load(vf_gan *g, const char *path);
  * zero), in the same layout as vf_encode's chunks, ready for vf_decode. */
 vf_status vf_gan_generate(vf_gan *g, int n, uint64_t seed, vf_encoded *out);
 
+/* Generates features for given attributes (NetShare's merge: a flow carried
+ * into a later chunk gets that chunk's features for its own attributes).
+ * attr is [n, attr_dim], decoded attribute vectors as vf_gan_generate or the
+ * encoder produce them. out gets a malloc'd copy of attr, feat and gen_flag
+ * laid out as vf_gan_generate's. Needs a model with the program sample_cond
+ * (input cond_attr, training.sample_cond = features, flags; see
+ * models/doppelganger.cfg); VF_ERR_UNSUPPORTED without it. */
+vf_status vf_gan_generate_features(vf_gan *g, const float *attr, int n, uint64_t seed, vf_encoded *out);
+
 #endif

@@ -577,8 +577,13 @@ static vf_status generate_job(job *J, const vf_pipeline_opts *o, int64_t count, 
     memset(syn, 0, sizeof *syn);
     int64_t *n = calloc((size_t)N, sizeof *n);
     vf_encoded *gen = calloc((size_t)N, sizeof *gen), *merged = NULL;
+    /* cond[c]: features chunk c's model generated for the flows carried into
+     * it (NetShare's merge); NULL after a model that cannot do that */
+    vf_encoded *cond = calloc((size_t)N, sizeof *cond);
+    bool use_cond = true;
+    float *carried = NULL;
     vf_status st = VF_OK;
-    if (!n || !gen) { st = vf_fail(VF_ERR_OOM, "generate: out of memory"); goto done; }
+    if (!n || !gen || !cond) { st = vf_fail(VF_ERR_OOM, "generate: out of memory"); goto done; }
     split_count(S, count, n);
     vf_gan_dims dims;
     vf_gan_dims_from_encoder(&J->enc, &dims);
@@ -602,13 +607,33 @@ static vf_status generate_job(job *J, const vf_pipeline_opts *o, int64_t count, 
         if ((st = vf_gan_open(S->model, &dims, J->be, train_seed(rc, c), &g))) goto done;
         st = vf_gan_load(g, ckpt);
         if (!st) st = vf_gan_generate(g, (int)n[c], gen_seed(rc, c), &gen[c]);
+        gen[c].chunk = c;
+        /* the flows earlier chunks carry into this one get this model's
+         * features for their attributes (start flag cleared) */
+        int n_car = 0;
+        if (!st && use_cond) st = vf_merge_carried(&J->enc, gen, c, &carried, &n_car);
+        if (!st && use_cond && n_car > 0) {
+            st = vf_gan_generate_features(g, carried, n_car, gen_seed(rc, c) ^ 0x6D657267ull, &cond[c]);
+            if (st == VF_ERR_UNSUPPORTED) {
+                say(&J->L, VF_PHASE_GENERATE, c, "%s; flows carried across chunks take their features from flows "
+                    "the later chunk generated instead", vf_last_error());
+                use_cond = false;
+                st = VF_OK;
+            }
+        }
+        free(carried);
+        carried = NULL;
         vf_gan_close(g);
         if (st) goto done;
-        gen[c].chunk = c;
-        say(&J->L, VF_PHASE_GENERATE, c, "chunk %d/%d: %d flows", c + 1, N, gen[c].n_flows);
+        cond[c].chunk = c;
+        if (n_car > 0 && use_cond)
+            say(&J->L, VF_PHASE_GENERATE, c, "chunk %d/%d: %d flows, features for %d flows carried in", c + 1, N,
+                gen[c].n_flows, n_car);
+        else
+            say(&J->L, VF_PHASE_GENERATE, c, "chunk %d/%d: %d flows", c + 1, N, gen[c].n_flows);
         if (o->stop && *o->stop) { *stopped = true; goto done; }
     }
-    if ((st = vf_merge_flow_tags(&J->enc, gen, N, &merged))) goto done;
+    if ((st = vf_merge_flow_tags(&J->enc, gen, use_cond ? cond : NULL, N, &merged))) goto done;
     size_t cut = 0;
     int64_t flows = 0;
     for (int c = 0; c < N; c++) {
@@ -652,6 +677,11 @@ done:
         for (int c = 0; c < N; c++) { free(gen[c].attr); free(gen[c].feat); free(gen[c].gen_flag); }
         free(gen);
     }
+    if (cond) {
+        for (int c = 0; c < N; c++) { free(cond[c].attr); free(cond[c].feat); free(cond[c].gen_flag); }
+        free(cond);
+    }
+    free(carried);
     free(n);
     if (st) vf_trace_free(syn);
     return st;

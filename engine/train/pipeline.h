@@ -90,15 +90,23 @@ vf_status vf_pipeline_run(const vf_run_config *rc, const vf_pipeline_opts *o, bo
 /* NetShare's attribute merge by flow tags. gen[c] are the generated chunks
  * (gen[c].chunk == c). Chunk c keeps its rows whose start flag and presence
  * bit c are set; each kept row is copied, start flag cleared, into every later
- * chunk whose presence bit it has set. A copied row keeps the 5-tuple
- * attributes and flow tags of the flow it continues; its flow start,
- * features and generation flags come from a row the later chunk's own model
- * generated as a continuing flow (start flag clear), or, when it generated
- * too few, from its rows in order, cyclically: vf_gan_generate samples
- * attributes and features together (gan.h) and cannot condition features on
- * given attributes. Flows carried into a chunk that generated nothing are
+ * chunk j whose presence bit it has set, after j's kept rows. A copied row
+ * keeps the attributes and flow tags of the flow it continues except the flow
+ * start (a time within chunk j's window, not the earlier chunk's), which comes
+ * from a row chunk j's model generated as a continuing flow (start flag
+ * clear), or, when it generated too few, from its rows in order, cyclically.
+ * Its features and generation flags are cond[j]'s, features chunk j's model
+ * generated for exactly those attributes (vf_merge_carried, then
+ * vf_gan_generate_features), as NetShare does; where cond is NULL or cond[j]
+ * is empty (a model that cannot condition on given attributes), they are
+ * that same row's. Flows carried into a chunk that generated nothing are
  * dropped. *out: n_chunks new chunks. */
-vf_status vf_merge_flow_tags(const vf_encoder *enc, const vf_encoded *gen, int n_chunks, vf_encoded **out);
+vf_status vf_merge_flow_tags(const vf_encoder *enc, const vf_encoded *gen, const vf_encoded *cond, int n_chunks,
+                             vf_encoded **out);
+/* The attribute rows vf_merge_flow_tags carries into chunk j, in its order
+ * (malloc'd [*n, attr_dim]): needs gen[0..j] only, so a chunk's model can
+ * generate their features right after its own flows. */
+vf_status vf_merge_carried(const vf_encoder *enc, const vf_encoded *gen, int j, float **attr, int *n);
 /* Removes records t->recs[from..n) whose time is outside [begin, end),
  * keeping the order of the rest. Returns how many were removed. */
 size_t vf_truncate_window(vf_trace *t, size_t from, int64_t begin, int64_t end);

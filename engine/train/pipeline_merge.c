@@ -9,6 +9,8 @@
 
 /* ------------------------------------------------------------ merge, window */
 
+#define TRY_MERGE(x) do { vf_status s_ = (x); if (s_) return s_; } while (0)
+
 static bool hot(const float *pair) { return pair[1] > pair[0]; }
 
 static bool has_time_field(const vf_encoder *enc) {
@@ -17,36 +19,112 @@ static bool has_time_field(const vf_encoder *enc) {
     return false;
 }
 
-vf_status vf_merge_flow_tags(const vf_encoder *enc, const vf_encoded *gen, int N, vf_encoded **out) {
-    *out = NULL;
+/* The merge's common checks (on gen[0..n_gen)); *tags and *time_col: where the flow tags and
+ * the flow start column are (-1: none). */
+static vf_status merge_check(const vf_encoder *enc, const vf_encoded *gen, int n_gen, int N, int *tags,
+                             int *time_col) {
     if (N < 1 || N != enc->n_chunks)
         return vf_fail(VF_ERR_ARG, "merge: %d chunks, the encoder has %d", N, enc->n_chunks);
     if (enc->attr_dim < 1 || enc->max_len < 1 || enc->feat_dim < 0)
         return vf_fail(VF_ERR_ARG, "merge: encoder shapes attr %d, len %d, feat %d", enc->attr_dim, enc->max_len,
                        enc->feat_dim);
     int A = enc->attr_dim, T = enc->max_len, F = enc->feat_dim;
-    int tags = A - 2 * (N + 1); /* start flag, then presence per chunk (engine/trace/encode.c) */
-    if (tags < 0) return vf_fail(VF_ERR_ARG, "merge: attribute width %d has no room for %d chunks' flow tags", A, N);
-    int time_col = has_time_field(enc) ? tags - 1 : -1;
-    for (int c = 0; c < N; c++)
+    *tags = A - 2 * (N + 1); /* start flag, then presence per chunk (engine/trace/encode.c) */
+    if (*tags < 0) return vf_fail(VF_ERR_ARG, "merge: attribute width %d has no room for %d chunks' flow tags", A, N);
+    *time_col = has_time_field(enc) ? *tags - 1 : -1;
+    for (int c = 0; c < n_gen; c++)
         if (gen[c].n_flows < 0 || (gen[c].n_flows && (gen[c].attr_dim != A || gen[c].max_len != T ||
                                                       gen[c].feat_dim != F || !gen[c].attr || !gen[c].feat ||
                                                       !gen[c].gen_flag)))
             return vf_fail(VF_ERR_ARG, "merge: generated chunk %d does not match the encoder (attr %d/%d, len %d/%d, "
                            "feat %d/%d)", c, gen[c].attr_dim, A, gen[c].max_len, T, gen[c].feat_dim, F);
+    return VF_OK;
+}
+
+/* The rows carried into chunk j, in merge order: their count; with dst, their
+ * attributes (start flag cleared, flow start from a continuation chunk j
+ * generated, see pipeline.h) and, with donor, the row of gen[j] each one
+ * takes its flow start (and, without conditioned features, its features)
+ * from. */
+static int64_t carry_into(const vf_encoded *gen, int j, int A, int tags, int time_col, float *dst, int *donor) {
+    if (gen[j].n_flows == 0) return 0;
+    int64_t n = 0;
+    int next_donor = 0, cyclic = 0;
+    for (int i = 0; i < j; i++)
+        for (int r = 0; r < gen[i].n_flows; r++) {
+            const float *a = gen[i].attr + (size_t)r * (size_t)A;
+            if (!hot(a + tags) || !hot(a + tags + 2 + 2 * i) || !hot(a + tags + 2 + 2 * j)) continue;
+            if (dst || donor) {
+                int d = -1;
+                while (next_donor < gen[j].n_flows) {
+                    int k = next_donor++;
+                    if (!hot(gen[j].attr + (size_t)k * (size_t)A + tags)) { d = k; break; }
+                }
+                if (d < 0) d = cyclic++ % gen[j].n_flows;
+                if (donor) donor[n] = d;
+                if (dst) {
+                    float *o = dst + (size_t)n * (size_t)A;
+                    memcpy(o, a, (size_t)A * sizeof(float));
+                    o[tags] = 1; /* start flag cleared: the flow began earlier */
+                    o[tags + 1] = 0;
+                    if (time_col >= 0) o[time_col] = gen[j].attr[(size_t)d * (size_t)A + (size_t)time_col];
+                }
+            }
+            n++;
+        }
+    return n;
+}
+
+vf_status vf_merge_carried(const vf_encoder *enc, const vf_encoded *gen, int j, float **attr, int *n) {
+    if (!attr || !n) return vf_fail(VF_ERR_ARG, "merge_carried: attr and n are required");
+    *attr = NULL;
+    *n = 0;
+    int tags, time_col, N = enc->n_chunks;
+    if (j < 0 || j >= N) return vf_fail(VF_ERR_ARG, "merge_carried: chunk %d of %d", j, N);
+    /* the chunks after j need not be generated yet */
+    TRY_MERGE(merge_check(enc, gen, j + 1, N, &tags, &time_col));
+    int64_t k = carry_into(gen, j, enc->attr_dim, tags, time_col, NULL, NULL);
+    if (k > INT_MAX) return vf_fail(VF_ERR_ARG, "merge: chunk %d gets too many flows", j);
+    float *a = malloc(((size_t)k + 1) * (size_t)enc->attr_dim * sizeof(float));
+    if (!a) return vf_fail(VF_ERR_OOM, "merge: out of memory");
+    carry_into(gen, j, enc->attr_dim, tags, time_col, a, NULL);
+    *attr = a;
+    *n = (int)k;
+    return VF_OK;
+}
+
+vf_status vf_merge_flow_tags(const vf_encoder *enc, const vf_encoded *gen, const vf_encoded *cond, int N,
+                             vf_encoded **out) {
+    *out = NULL;
+    int tags, time_col;
+    TRY_MERGE(merge_check(enc, gen, N, N, &tags, &time_col));
+    int A = enc->attr_dim, T = enc->max_len, F = enc->feat_dim;
     vf_encoded *m = calloc((size_t)N, sizeof *m);
-    int64_t *count = calloc((size_t)N, sizeof *count);
+    int64_t *count = calloc((size_t)N, sizeof *count), *carried = calloc((size_t)N, sizeof *carried);
+    int *donor = NULL;
     vf_status st = VF_OK;
-    if (!m || !count) { st = vf_fail(VF_ERR_OOM, "merge: out of memory"); goto fail; }
+    if (!m || !count || !carried) { st = vf_fail(VF_ERR_OOM, "merge: out of memory"); goto fail; }
     /* sizes: kept rows, plus rows carried in from earlier chunks */
     for (int i = 0; i < N; i++)
         for (int r = 0; r < gen[i].n_flows; r++) {
             const float *a = gen[i].attr + (size_t)r * (size_t)A;
-            if (!hot(a + tags) || !hot(a + tags + 2 + 2 * i)) continue;
-            count[i]++;
-            for (int j = i + 1; j < N; j++)
-                if (hot(a + tags + 2 + 2 * j) && gen[j].n_flows > 0) count[j]++;
+            if (hot(a + tags) && hot(a + tags + 2 + 2 * i)) count[i]++;
         }
+    for (int j = 0; j < N; j++) {
+        carried[j] = carry_into(gen, j, A, tags, time_col, NULL, NULL);
+        count[j] += carried[j];
+        if (cond && cond[j].n_flows && cond[j].n_flows != carried[j]) {
+            st = vf_fail(VF_ERR_ARG, "merge: %d conditioned flows for chunk %d, %lld carried into it", cond[j].n_flows,
+                         j, (long long)carried[j]);
+            goto fail;
+        }
+        if (cond && cond[j].n_flows && (cond[j].max_len != T || cond[j].feat_dim != F || !cond[j].feat ||
+                                        !cond[j].gen_flag)) {
+            st = vf_fail(VF_ERR_ARG, "merge: conditioned flows of chunk %d do not match the encoder (len %d/%d, "
+                         "feat %d/%d)", j, cond[j].max_len, T, cond[j].feat_dim, F);
+            goto fail;
+        }
+    }
     for (int j = 0; j < N; j++) {
         m[j].chunk = j;
         m[j].attr_dim = A;
@@ -70,38 +148,35 @@ vf_status vf_merge_flow_tags(const vf_encoder *enc, const vf_encoded *gen, int N
                    (size_t)T * (size_t)F * sizeof(float));
             memcpy(m[i].gen_flag + w * (size_t)T, gen[i].gen_flag + (size_t)r * (size_t)T, (size_t)T * sizeof(float));
         }
-    /* carried rows: the earlier chunk's 5-tuple and tags, this chunk's continuation */
+    /* carried rows: the earlier chunk's attributes and tags (start flag
+     * cleared); features generated for them (cond) or a continuation's */
     for (int j = 1; j < N; j++) {
-        if (gen[j].n_flows == 0) continue;
-        int next_donor = 0, cyclic = 0;
-        for (int i = 0; i < j; i++)
-            for (int r = 0; r < gen[i].n_flows; r++) {
-                const float *a = gen[i].attr + (size_t)r * (size_t)A;
-                if (!hot(a + tags) || !hot(a + tags + 2 + 2 * i) || !hot(a + tags + 2 + 2 * j)) continue;
-                int d = -1;
-                while (next_donor < gen[j].n_flows) {
-                    int k = next_donor++;
-                    if (!hot(gen[j].attr + (size_t)k * (size_t)A + tags)) { d = k; break; }
-                }
-                if (d < 0) d = cyclic++ % gen[j].n_flows;
-                size_t w = (size_t)m[j].n_flows++;
-                float *dst = m[j].attr + w * (size_t)A;
-                const float *don = gen[j].attr + (size_t)d * (size_t)A;
-                memcpy(dst, a, (size_t)A * sizeof(float));
-                dst[tags] = 1;       /* start flag cleared: the flow began earlier */
-                dst[tags + 1] = 0;
-                if (time_col >= 0) dst[time_col] = don[time_col];
-                memcpy(m[j].feat + w * (size_t)T * (size_t)F, gen[j].feat + (size_t)d * (size_t)T * (size_t)F,
-                       (size_t)T * (size_t)F * sizeof(float));
-                memcpy(m[j].gen_flag + w * (size_t)T, gen[j].gen_flag + (size_t)d * (size_t)T,
-                       (size_t)T * sizeof(float));
-            }
+        if (!carried[j]) continue;
+        free(donor);
+        donor = malloc((size_t)carried[j] * sizeof *donor);
+        if (!donor) { st = vf_fail(VF_ERR_OOM, "merge: out of memory"); goto fail; }
+        size_t w0 = (size_t)m[j].n_flows;
+        carry_into(gen, j, A, tags, time_col, m[j].attr + w0 * (size_t)A, donor);
+        bool given = cond && cond[j].n_flows;
+        for (int64_t k = 0; k < carried[j]; k++) {
+            size_t w = w0 + (size_t)k;
+            const vf_encoded *src = given ? &cond[j] : &gen[j];
+            size_t r = given ? (size_t)k : (size_t)donor[k];
+            memcpy(m[j].feat + w * (size_t)T * (size_t)F, src->feat + r * (size_t)T * (size_t)F,
+                   (size_t)T * (size_t)F * sizeof(float));
+            memcpy(m[j].gen_flag + w * (size_t)T, src->gen_flag + r * (size_t)T, (size_t)T * sizeof(float));
+        }
+        m[j].n_flows += (int)carried[j];
     }
+    free(donor);
     free(count);
+    free(carried);
     *out = m;
     return VF_OK;
 fail:
+    free(donor);
     free(count);
+    free(carried);
     vf_encoded_free(m, m ? N : 0);
     return st;
 }
