@@ -680,8 +680,8 @@ vf_status vf_gan_generate_features(vf_gan *g, const float *attr, int n, uint64_t
     memset(out, 0, sizeof *out);
     if (n < 0) return vf_fail(VF_ERR_ARG, "gan_generate_features: n = %d < 0", n);
     if (g->pc < 0)
-        return vf_fail(VF_ERR_UNSUPPORTED, "%s: the model cannot generate features for given attributes (it has no "
-                       "input cond_attr and training.sample_cond; see models/doppelganger.cfg)", g->path);
+        return vf_fail(VF_ERR_UNSUPPORTED, "%s: the model cannot generate features for given attributes (it names no "
+                       "training.sample_cond computed from an input cond_attr; see models/doppelganger.cfg)", g->path);
     int64_t A = g->attr_dim, F = g->feat_dim, T = g->seq_len, B = g->batch;
     TRY(alloc_out(g, n, out, "gan_generate_features"));
     if (n > 0) memcpy(out->attr, attr, (size_t)((int64_t)n * A) * sizeof(float));
