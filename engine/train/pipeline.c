@@ -71,26 +71,6 @@ static vf_status make_dirs(const char *path) {
     return VF_OK;
 }
 
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 4096, n = 0;
-    char *b = malloc(cap);
-    while (b) {
-        size_t r = fread(b + n, 1, cap - n - 1, f);
-        n += r;
-        if (n + 1 < cap) break;
-        char *nb = realloc(b, cap * 2);
-        if (!nb) { free(b); b = NULL; break; }
-        b = nb;
-        cap *= 2;
-    }
-    fclose(f);
-    if (b) b[n] = 0;
-    if (len) *len = n;
-    return b;
-}
-
 static vf_status write_text(const char *path, const char *text, size_t n) {
     vf_atomic_file af;
     vf_status st = vf_atomic_open(&af, path);
@@ -438,7 +418,7 @@ static vf_status train_chunk(job *J, const vf_pipeline_opts *o, const vf_encoded
 
 static vf_status check_config_copy(const vf_run_config *rc, const char *dir, bool resume, char **text_out) {
     size_t n;
-    char *text = slurp(rc->path, &n);
+    char *text = vf_read_text_file(rc->path, &n);
     if (!text) return vf_fail(VF_ERR_IO, "%s: cannot open", rc->path);
     char copy[4200];
     join(copy, sizeof copy, dir, "config.cfg");
@@ -451,7 +431,7 @@ static vf_status check_config_copy(const vf_run_config *rc, const char *dir, boo
                                        "--out folder", dir);
         }
         size_t m;
-        char *old = slurp(copy, &m);
+        char *old = vf_read_text_file(copy, &m);
         bool same = old && m == n && !memcmp(old, text, n);
         free(old);
         if (!same) {
@@ -729,7 +709,7 @@ vf_status vf_pipeline_generate(const char *run_dir, int64_t count, const char *o
     char p[4200];
     join(p, sizeof p, run_dir, "config.cfg");
     size_t n;
-    char *text = slurp(p, &n);
+    char *text = vf_read_text_file(p, &n);
     if (!text) { run_state_free(&J.state); return vf_fail(VF_ERR_IO, "%s: cannot open", p); }
     /* parsed under the original name so that relative paths mean what they meant */
     st = vf_run_config_parse_string(J.state.config, text, &rc);

@@ -158,7 +158,7 @@ static vf_status finish(const char *name, config_t *cfg, int ok, const char *tex
     return vf_data_desc_parse_string(name, text, &rc->data);
 }
 
-static char *slurp(const char *path, size_t *len) {
+char *vf_read_text_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     size_t cap = 4096, n = 0;
@@ -188,7 +188,7 @@ vf_status vf_run_config_parse_string(const char *name, const char *text, vf_run_
 
 vf_status vf_run_config_load(const char *path, vf_run_config *rc) {
     size_t n;
-    char *text = slurp(path, &n);
+    char *text = vf_read_text_file(path, &n);
     if (!text) return vf_fail(VF_ERR_IO, "%s: cannot open", path);
     if (strlen(text) != n) { free(text); return vf_fail(VF_ERR_FORMAT, "%s: not a text file (NUL byte)", path); }
     vf_status st = vf_run_config_parse_string(path, text, rc);
