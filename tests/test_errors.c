@@ -400,3 +400,23 @@ Test(errors, missing_device) {
     }
     unsetenv("VKFLOW_DEVICE");
 }
+
+/* Destroying an arena while ops on it are recorded but not yet submitted, and
+ * destroying a backend with arenas still alive: both must free in the right
+ * order (the validation layer reports a use after free or a leaked
+ * VkDeviceMemory otherwise). */
+Test(errors, vk_arena_lifetimes) {
+    vf_backend *be = NULL;
+    if (vf_vk_create(&be) != VF_OK) cr_skip_test("no Vulkan device: %s", vf_last_error());
+    vf_arena *a = tu_arena(be, 1 << 16), *b = tu_arena(be, 1 << 16);
+    vf_tensor x = tu_tensor1(a, 1000, NULL), y = tu_tensor1(b, 1000, NULL);
+    TU_OK(vf_fill(&x, 2.0f)); /* recorded, not submitted */
+    vf_arena_destroy(a);
+    TU_OK(vf_fill(&y, 3.0f));
+    float *got = tu_read(&y);
+    cr_expect_eq(got[999], 3.0f);
+    free(got);
+    TU_OK(vf_backend_sync(be));
+    cr_expect_eq(vf_backend_validation_errors(be), 0, "validation messages (see stderr)");
+    vf_backend_destroy(be); /* b is still alive: the backend frees it */
+}

@@ -191,11 +191,16 @@ static vf_status vk_arena_alloc(vf_backend *be, size_t bytes, void **handle) {
     return VF_OK;
 }
 
+static vf_status flush(vk_backend *b);
+
 static void vk_arena_free(vf_backend *be, void *handle) {
     vk_backend *b = (vk_backend *)be;
     vk_mem *m = handle;
     if (!m) return;
-    vkDeviceWaitIdle(b->dev); /* a pending batch may still use it */
+    /* ops recorded but not yet submitted may use it: run them first (their
+     * error, if any, stays in vf_last_error), then wait for the device */
+    flush(b);
+    vkDeviceWaitIdle(b->dev);
     mem_destroy(b, m);
     free(m);
 }
