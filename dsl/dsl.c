@@ -1456,6 +1456,13 @@ vf_status vf_model_load_env(const char *path, const vf_model_env *env, vf_model 
         if ((s = config_setting_get_member(root, "tensors"))) load_tensors(m, s);
         if ((s = config_setting_get_member(root, "losses"))) load_losses(m, s);
         load_training(m, root);
+        /* after the other checks, so a broken file reports its real problem */
+        if (!m->n_errs && !config_setting_get_member(root, "tensors") && !config_setting_get_member(root, "losses")) {
+            vf_status s2 = vf_fail(VF_ERR_FORMAT, "%s:1: declares no tensors and no losses: nothing to compute "
+                                   "(dsl/README.md; models/ has complete examples)", m->path);
+            vf_model_destroy(m);
+            return s2;
+        }
     }
     vf_status st = VF_OK;
     if (m->n_errs) {

@@ -85,3 +85,7 @@ Test(dsl_errors, missing_file) {
     cr_assert_eq(vf_model_load(BAD "no_such_file.cfg", &m), VF_ERR_IO);
     cr_expect(strstr(vf_last_error(), "no_such_file.cfg: cannot open"), "%s", vf_last_error());
 }
+
+Test(dsl_errors, nothing_to_compute) {
+    expect_error("nothing.cfg", NULL, "declares no tensors and no losses: nothing to compute");
+}

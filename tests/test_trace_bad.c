@@ -83,6 +83,10 @@ Test(trace_bad, empty_file) {
     expect_error(write_file("empty.pcap", "", 0), false, VF_ERR_FORMAT, "empty file");
 }
 
+Test(trace_bad, folder) {
+    expect_error("/tmp", false, VF_ERR_IO, "is a folder");
+}
+
 Test(trace_bad, wrong_magic) {
     const uint8_t junk[] = {0x01, 0x02, 0x03, 0x04, 0xff, 0x00, 0x10, 0x20};
     expect_error(write_file("magic.pcap", junk, sizeof junk), false, VF_ERR_FORMAT, "unknown file format");

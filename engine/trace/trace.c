@@ -202,6 +202,9 @@ vf_status vf_trace_read(const char *path, const vf_read_options *opt, vf_trace *
     if (!opt) opt = &defaults;
     memset(out, 0, sizeof *out);
     out->linktype = -1;
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return vf_fail(VF_ERR_IO, "%s: is a folder; give one .pcap, .pcapng or .csv file", path);
     FILE *f = fopen(path, "rb");
     if (!f) return vf_fail(VF_ERR_IO, "%s: %s", path, strerror(errno));
     uint8_t m[4] = {0};
