@@ -868,9 +868,14 @@ vf_status vf_ew_validate(const vf_ew_program *p) {
         return vf_fail(VF_ERR_ARG, "elementwise: %d inputs (0..%d allowed)", p->n_in, VF_EW_MAX_IN);
     if (p->n_out < 1 || p->n_out > VF_EW_MAX_OUT)
         return vf_fail(VF_ERR_ARG, "elementwise: %d outputs (1..%d allowed)", p->n_out, VF_EW_MAX_OUT);
-    for (int i = 0; i < p->n_in; i++)
+    for (int i = 0; i < p->n_in; i++) {
         if (p->in_bcast[i] > VF_BC_SCALAR)
             return vf_fail(VF_ERR_ARG, "elementwise: input %d has unknown broadcast %d", i, p->in_bcast[i]);
+        if (p->in_cols[i] && p->in_bcast[i] != VF_BC_FULL)
+            return vf_fail(VF_ERR_ARG, "elementwise: input %d has a column window but is not a FULL input", i);
+        if (!p->in_cols[i] && p->in_col_off[i])
+            return vf_fail(VF_ERR_ARG, "elementwise: input %d has a column offset without a window", i);
+    }
     for (int i = 0; i < p->n_code; i++) {
         const vf_ew_instr *c = &p->code[i];
         if (c->op >= VF_EW_OP_COUNT)
@@ -914,11 +919,18 @@ vf_status vf_elementwise(const vf_ew_program *p, const vf_tensor *const *in,
         snprintf(name, sizeof name, "input %d", i);
         static const char *const what[] = {"the outputs' shape", "one per column", "one per row", "a scalar"};
         const int64_t want[] = {R * C, C, R, 1};
-        TRY(need_numel(nm, name, in[i], want[p->in_bcast[i]], what[p->in_bcast[i]]));
-        if (p->in_bcast[i] != VF_BC_FULL)
+        if (p->in_cols[i]) {
+            TRY(need_numel(nm, name, in[i], R * (int64_t)p->in_cols[i], "the outputs' rows x its window's columns"));
+            if (vf_tensor_cols(in[i]) != (int64_t)p->in_cols[i])
+                return vf_fail(VF_ERR_ARG, "%s: %s has %lld columns, its window says %u", nm, name,
+                               (long long)vf_tensor_cols(in[i]), p->in_cols[i]);
+        } else {
+            TRY(need_numel(nm, name, in[i], want[p->in_bcast[i]], what[p->in_bcast[i]]));
+        }
+        if (p->in_bcast[i] != VF_BC_FULL || p->in_cols[i])
             for (int k = 0; k < p->n_out; k++)
                 if (tensors_overlap(in[i], out[k]))
-                    return vf_fail(VF_ERR_ARG, "%s: output %d overlaps broadcast input %d", nm, k, i);
+                    return vf_fail(VF_ERR_ARG, "%s: output %d overlaps broadcast or windowed input %d", nm, k, i);
     }
     vf_op op;
     memset(&op, 0, sizeof op);

@@ -357,6 +357,12 @@ typedef struct vf_ew_program {
     vf_ew_instr code[VF_EW_MAX_CODE];
     int n_in;
     uint8_t in_bcast[VF_EW_MAX_IN];   /* vf_ew_bcast per input */
+    /* Column window of a FULL input (0 = none): the input is [R, in_cols] and
+     * element (r, c) reads its column c + in_col_off, or 0 outside
+     * [0, in_cols). A slice of a wider tensor (offset +start) or a zero-padded
+     * narrower one (offset -start) is read in place, without a copy kernel. */
+    uint32_t in_cols[VF_EW_MAX_IN];
+    int32_t in_col_off[VF_EW_MAX_IN];
     int n_out;
     uint8_t out_reg[VF_EW_MAX_OUT];   /* register stored to each output */
 } vf_ew_program;

@@ -18,6 +18,17 @@
 static void load(const vf_op *op, int input, int bcast, size_t e0, size_t n, float *r) {
     const float *x = (const float *)vf_cpu_ptr(op->args[input]);
     const size_t C = op->u[1];
+    const uint32_t wc = op->ew->in_cols[input];
+    if (wc) { /* column window: x is [R, wc], column c reads c + off */
+        const int64_t off = op->ew->in_col_off[input];
+        size_t row = e0 / C, c = e0 % C;
+        for (size_t i = 0; i < n; i++) {
+            const int64_t cc = (int64_t)c + off;
+            r[i] = cc >= 0 && cc < (int64_t)wc ? x[row * wc + (size_t)cc] : 0.0f;
+            if (++c == C) { c = 0; row++; }
+        }
+        return;
+    }
     switch (bcast) {
     case VF_BC_FULL: memcpy(r, x + e0, n * sizeof *r); break;
     case VF_BC_SCALAR: for (size_t i = 0; i < n; i++) r[i] = x[0]; break;
@@ -71,7 +82,7 @@ vf_status vf_cpu_elementwise(const vf_op *op) {
             const float imm = c->imm;
             switch ((vf_ew_op)c->op) {
             case VF_EW_LOAD:
-                if (in_place_loads && p->in_bcast[c->a] == VF_BC_FULL)
+                if (in_place_loads && p->in_bcast[c->a] == VF_BC_FULL && !p->in_cols[c->a])
                     rp[i] = (const float *)vf_cpu_ptr(op->args[c->a]) + e0;
                 else
                     load(op, c->a, p->in_bcast[c->a], e0, n, r);

@@ -48,7 +48,14 @@ static void emit_instr(strbuf *b, const vf_ew_program *p, int i) {
     switch ((vf_ew_op)c->op) {
     case VF_EW_LOAD: {
         static const char *const idx[] = {"e", "e % C", "e / C", "0u"};
-        sb_printf(b, "in%d.d[%s]", a, idx[p->in_bcast[a]]);
+        if (p->in_cols[a]) { /* column window: 0 outside [0, cols) */
+            const long cols = (long)p->in_cols[a], off = (long)p->in_col_off[a];
+            sb_printf(b, "(int(e %% C) + (%ld) >= 0 && int(e %% C) + (%ld) < %ld) ? in%d.d[(e / C) * %ldu + "
+                         "uint(int(e %% C) + (%ld))] : 0.0",
+                      off, off, cols, a, cols, off);
+        } else {
+            sb_printf(b, "in%d.d[%s]", a, idx[p->in_bcast[a]]);
+        }
         break;
     }
     case VF_EW_CONST: sb_printf(b, "uintBitsToFloat(0x%08xu)", imm_bits); break;
