@@ -36,6 +36,7 @@ typedef struct prog {
     float lr;
     bool *live;
     int *group;               /* per node: group id of a fused EW node, else -1 */
+    bool *virt;               /* per node: a SLICE/PAD read in place by its EW consumers (no kernel) */
     step *steps;
     int n_steps;
     int64_t *off;             /* per node: activation offset, -1 none */
@@ -174,15 +175,28 @@ static bool codegen(const vf_graph *g, const prog *p, const cons *c, const group
                     creg[n_const++] = found = e->n_code++;
                 }
             } else {
+                /* a virtual SLICE/PAD is read from its source through a column window */
+                uint32_t cols = 0;
+                int32_t off = 0;
+                if (p->virt[src]) {
+                    const vf_gnode *V = &g->nodes[src];
+                    off = (int32_t)(V->op == VF_G_SLICE ? V->start : -V->start);
+                    src = V->in[0];
+                    cols = (uint32_t)vf_gnode_cols(&g->nodes[src]);
+                }
                 int idx = -1;
                 for (int j = 0; j < s->n_in; j++)
-                    if (s->in_node[j] == src && in_bc[j] == N->bc[k]) idx = j;
+                    if (s->in_node[j] == src && in_bc[j] == N->bc[k] && e->in_cols[j] == cols &&
+                        e->in_col_off[j] == off)
+                        idx = j;
                 if (idx < 0) {
                     if (s->n_in >= VF_EW_MAX_IN) return false;
                     idx = s->n_in++;
                     s->in_node[idx] = src;
                     in_bc[idx] = N->bc[k];
                     e->in_bcast[idx] = N->bc[k];
+                    e->in_cols[idx] = cols;
+                    e->in_col_off[idx] = off;
                 }
                 /* one LOAD per input, reused */
                 for (int j = 0; j < e->n_code && found < 0; j++)
@@ -293,7 +307,7 @@ static size_t plan(buf *b, int n, size_t al) {
 
 static void prog_free(prog *p) {
     free(p->name); free(p->outs); free(p->upd_param); free(p->upd_grad);
-    free(p->live); free(p->group); free(p->steps); free(p->off); free(p->t); free(p->aux);
+    free(p->live); free(p->group); free(p->virt); free(p->steps); free(p->off); free(p->t); free(p->aux);
     free(p->m); free(p->v);
     if (p->cap) vf_program_destroy(p->cap);
     memset(p, 0, sizeof *p);
@@ -319,8 +333,9 @@ static vf_status compile(vf_graph *g, const vf_prog_desc *d, bool fuse, bool do_
     p->lr = d->lr;
     p->live = calloc((size_t)n, 1);
     p->group = malloc((size_t)n * sizeof(int));
+    p->virt = calloc((size_t)n, sizeof(bool));
     p->off = malloc((size_t)n * sizeof(int64_t));
-    if (!p->name || !p->outs || !p->upd_param || !p->upd_grad || !p->live || !p->group || !p->off)
+    if (!p->name || !p->outs || !p->upd_param || !p->upd_grad || !p->live || !p->group || !p->virt || !p->off)
         return vf_fail(VF_ERR_OOM, "compile: out of memory");
     for (int k = 0; k < d->n_out; k++)
         if (d->outs[k] < 0 || d->outs[k] >= n) return vf_fail(VF_ERR_ARG, "program '%s': output %d is not a node", pname, k);
@@ -346,6 +361,23 @@ static vf_status compile(vf_graph *g, const vf_prog_desc *d, bool fuse, bool do_
     group *gr = calloc((size_t)n + 1, sizeof(group));
     int n_gr = 0;
     if (!st && !gr) st = vf_fail(VF_ERR_OOM, "compile: out of memory");
+    /* SLICE/PAD nodes whose every reader is an elementwise node taking them
+     * whole (FULL) need no kernel: those readers load the source through a
+     * column window (vf_ew_program.in_cols). Not for a slice of such a node. */
+    for (int i = 0; fuse && i < n && !st; i++) {
+        const vf_gnode *V = &g->nodes[i];
+        if (!p->live[i] || (V->op != VF_G_SLICE && V->op != VF_G_PAD) || V->dtype != VF_F32) continue;
+        const vf_gnode *S = &g->nodes[V->in[0]];
+        if (p->virt[V->in[0]] || S->dtype != VF_F32 || vf_gnode_rows(S) != vf_gnode_rows(V)) continue;
+        bool ok = c.start[i] < c.start[i + 1];
+        for (int q = c.start[i]; q < c.start[i + 1] && ok; q++) {
+            int x = c.list[q];
+            if (x == END || g->nodes[x].op != VF_G_EW) { ok = false; break; }
+            for (int k = 0; k < g->nodes[x].n_in; k++)
+                if (g->nodes[x].in[k] == i && g->nodes[x].bc[k] != VF_BC_FULL) ok = false;
+        }
+        p->virt[i] = ok;
+    }
     /* fusion: each EW node joins a producer's group when it can */
     for (int i = 0; i < n && !st; i++) {
         const vf_gnode *N = &g->nodes[i];
@@ -375,7 +407,7 @@ static vf_status compile(vf_graph *g, const vf_prog_desc *d, bool fuse, bool do_
         const vf_gnode *N = &g->nodes[i];
         if (!p->live[i]) continue;
         p->st.nodes++;
-        if (persistent(N) || N->op == VF_G_AUX) continue;
+        if (persistent(N) || N->op == VF_G_AUX || p->virt[i]) continue;
         if (N->op == VF_G_EW) {
             p->st.ew_nodes++;
             group *G = &gr[p->group[i]];
@@ -427,8 +459,8 @@ static vf_status compile(vf_graph *g, const vf_prog_desc *d, bool fuse, bool do_
         for (int q = c.start[i]; q < c.start[i + 1]; q++) {
             int x = c.list[q];
             int at = x == END ? p->n_steps : step_of[x];
-            if (x != END && g->nodes[x].op == VF_G_AUX) {
-                /* readers of the aux view keep the owner alive */
+            if (x != END && (g->nodes[x].op == VF_G_AUX || p->virt[x])) {
+                /* readers of an aux view, or of a virtual slice/pad, keep the owner alive */
                 for (int r = c.start[x]; r < c.start[x + 1]; r++) {
                     int y = c.list[r];
                     int a2 = y == END ? p->n_steps : step_of[y];
