@@ -9,7 +9,7 @@ static const vf_command commands[] = {
     {"train", "CONFIG [--out DIR] [--resume]", "train a run configuration's model on every chunk", cmd_train},
     {"generate", "RUN_DIR [--count N] --out FILE", "synthetic trace from a trained run directory", cmd_generate},
     {"devices", "", "list Vulkan devices and the one vkflow would choose", cmd_devices},
-    {"bench", "ops|graph|gan|eval|ingest [ARGS]", "benchmarks (docs/BENCHMARKS.md)", cmd_bench},
+    {"bench", "ops|graph|train|gan|eval|ingest [ARGS]", "benchmarks (docs/BENCHMARKS.md)", cmd_bench},
     {"inspect", "[--strict] TRACE", "summary of a pcap/pcapng or flow CSV", cmd_inspect},
     {"convert", "[--strict] [--layout L] IN OUT", "pcap->flow csv, pcap->pcap, csv->csv", cmd_convert},
     {"eval", "REAL SYN [--json F] [--html F]", "fidelity metrics of a synthetic trace vs a real one", cmd_eval},
