@@ -26,7 +26,9 @@ int cmd_graph(int argc, char **argv) {
         return 2;
     }
     vf_model *m;
-    if (vf_model_load(file, &m)) {
+    /* as vkflow check: without data, one placeholder head per segment table */
+    vf_model_env env = {.placeholder_heads = true};
+    if (vf_model_load_env(file, &env, &m)) {
         fprintf(stderr, "%s\n", vf_last_error());
         return 1;
     }
@@ -38,6 +40,12 @@ int cmd_graph(int argc, char **argv) {
         p = -1;
         for (int i = 0; i < np; i++)
             if (!strcmp(progs[i].name, prog)) p = i;
+    }
+    if (np == 0) {
+        fprintf(stderr, "%s: the model defines no programs (training needs a loss: `loss` for "
+                        "supervised, `d_loss`/`g_loss` for wgan_gp; dsl/README.md)\n", file);
+        vf_model_destroy(m);
+        return 1;
     }
     if (p < 0) {
         fprintf(stderr, "%s: no program '%s'; programs:", file, prog ? prog : "");
