@@ -168,3 +168,39 @@ Test(dsl_models, wgan_gp_dispatch) {
     vf_exec_destroy(x);
     vf_model_destroy(m);
 }
+
+/* Every shipped model loads as `vkflow check` and `vkflow graph` load it
+ * (placeholder output heads, no data), has at least one program, and every
+ * program compiles (statistics) and prints as DOT. */
+Test(dsl_models, every_shipped_model_has_programs_and_dot) {
+    static const char *const files[] = {"xor.cfg", "regression2d.cfg", "mlp_d.cfg", "lstm_d.cfg",
+                                        "doppelganger.cfg", "doppelganger_small.cfg"};
+    for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
+        char path[512];
+        snprintf(path, sizeof path, MODEL("%s"), files[f]);
+        vf_model *m = NULL;
+        vf_model_env env = {.placeholder_heads = true};
+        cr_assert_eq(vf_model_load_env(path, &env, &m), VF_OK, "%s: %s", files[f], vf_last_error());
+        int np = 0;
+        const vf_prog_desc *progs = vf_model_programs(m, &np);
+        cr_expect_gt(np, 0, "%s defines no programs", files[f]);
+        if (np == 0) {
+            vf_model_destroy(m);
+            continue;
+        }
+        vf_prog_stats st[8];
+        cr_assert_leq(np, 8);
+        cr_expect_eq(vf_exec_analyze(vf_model_graph(m), np, progs, true, 64, st), VF_OK, "%s: %s", files[f],
+                     vf_last_error());
+        FILE *out = tmpfile();
+        cr_assert_not_null(out);
+        vf_graph *g = vf_model_graph(m);
+        bool *keep = calloc((size_t)g->n + 1, 1);
+        for (int i = 0; i < g->n; i++) keep[i] = true;
+        vf_graph_dot(g, keep, progs[0].name, out);
+        cr_expect_gt(ftell(out), 100, "%s: DOT output is empty", files[f]);
+        free(keep);
+        fclose(out);
+        vf_model_destroy(m);
+    }
+}
