@@ -3,6 +3,8 @@
  * within-flow gaps, flow sizes, top ports), errors, the JSON writer and the
  * two baselines' invariants. */
 #include <criterion/criterion.h>
+
+#include "testutil.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,16 +208,8 @@ Test(eval_metrics, errors_name_the_problem) {
 }
 
 static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    cr_assert(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    cr_assert(s);
-    cr_assert_eq(fread(s, 1, (size_t)n, f), (size_t)n);
-    s[n] = 0;
-    fclose(f);
+    char *s = tu_read_file(path, NULL);
+    cr_assert(s, "cannot open %s", path);
     return s;
 }
 

@@ -5,6 +5,8 @@
  * and a screenshot that is far from blank. Chromium tests skip when
  * chromium is not installed. */
 #include <criterion/criterion.h>
+
+#include "testutil.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,20 +49,7 @@ static void make(vf_trace *t, size_t n, int variant) {
     }
 }
 
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    cr_assert(s);
-    cr_assert_eq(fread(s, 1, (size_t)n, f), (size_t)n);
-    s[n] = 0;
-    fclose(f);
-    if (len) *len = (size_t)n;
-    return s;
-}
+static char *slurp(const char *path, size_t *len) { return tu_read_file(path, len); }
 
 static int count(const char *s, const char *needle) {
     int k = 0;

@@ -12,16 +12,9 @@
 #define K_IT 5
 
 static char *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    cr_assert(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)len + 1);
-    cr_assert_eq(fread(b, 1, (size_t)len, f), (size_t)len);
-    fclose(f);
-    *n = (size_t)len;
-    return b;
+    char *s = tu_read_file(path, n);
+    cr_assert(s, "cannot open %s", path);
+    return s;
 }
 
 /* Checkpoints equal except the iteration counter (bytes 16..23: the count of

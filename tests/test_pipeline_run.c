@@ -5,6 +5,8 @@
  * an uninterrupted one; vkflow generate reproduces run's output; a second run
  * into the same folder without --resume is refused. */
 #include <criterion/criterion.h>
+
+#include "testutil.h"
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,17 +58,9 @@ static void load_cfg(vf_run_config *rc) {
 }
 
 static char *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    cr_assert(f, "%s missing", path);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)len + 1);
-    cr_assert_eq(fread(b, 1, (size_t)len, f), (size_t)len);
-    fclose(f);
-    b[len] = 0;
-    *n = (size_t)len;
-    return b;
+    char *s = tu_read_file(path, n);
+    cr_assert(s, "cannot open %s", path);
+    return s;
 }
 
 static void same_bytes(const char *a, const char *b) {

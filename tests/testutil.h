@@ -31,6 +31,9 @@ vf_tensor tu_tensor1(vf_arena *a, int64_t n, const float *data);
 /* Downloads a tensor into a malloc'd array (caller frees). */
 float *tu_read(const vf_tensor *t);
 vf_arena *tu_arena(vf_backend *be, size_t bytes);
+/* The whole file, NUL-terminated (malloc'd; *len its length if len is not
+ * NULL), or NULL when it cannot be opened. */
+char *tu_read_file(const char *path, size_t *len);
 
 /* Normalised mean squared error sum((a-b)^2) / sum(b^2) (ggml's NMSE), with
  * b the reference; 0 when both are all zero. */
