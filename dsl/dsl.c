@@ -3,6 +3,7 @@
  * "file:line: message" (libconfig's source positions); the loader collects
  * them all, never stops at the first, and never crashes on bad input. */
 #include "dsl.h"
+#include "util.h"
 
 #include <ctype.h>
 #include <libconfig.h>
@@ -15,7 +16,6 @@
 #define MAX_NETS 32
 #define MAX_PROGS 6
 #define MAX_DIMS 64
-#define TRY_DSL(x) do { vf_status s_ = (x); if (s_) return s_; } while (0)
 
 typedef struct sym { char *name; int node; } sym;
 
@@ -1315,13 +1315,13 @@ static vf_status gan_programs(vf_model *m) {
         int *par = NULL;
         int np = net_params(m, "d_nets", &par);
         if (np < 0) return VF_ERR_FORMAT;
-        TRY_DSL(opt_program(m, "d_step", m->d_loss, np, par, n_gp, gp));
+        VF_TRY(opt_program(m, "d_step", m->d_loss, np, par, n_gp, gp));
     }
     if (m->g_loss >= 0) {
         int *par = NULL;
         int np = net_params(m, "g_nets", &par);
         if (np < 0) return VF_ERR_FORMAT;
-        TRY_DSL(opt_program(m, "g_step", m->g_loss, np, par, 0, NULL));
+        VF_TRY(opt_program(m, "g_step", m->g_loss, np, par, 0, NULL));
     }
     /* sample: the generator from noise; sample_cond (optional): the tensors
      * the model computes from an input it is given (DoppelGANger: features
@@ -1532,13 +1532,13 @@ static vf_status train_wgan_gp(vf_model *m, vf_exec *x, float *losses) {
     for (int k = 0; k < m->steps; k++) {
         float dl = 0, gl = 0;
         for (int r = 0; pd >= 0 && r < vf_model_d_steps(m); r++) {
-            TRY_DSL(vf_exec_run(x, pd));
-            TRY_DSL(vf_exec_read(x, pd, m->d_loss, &dl, sizeof dl));
+            VF_TRY(vf_exec_run(x, pd));
+            VF_TRY(vf_exec_read(x, pd, m->d_loss, &dl, sizeof dl));
             if (!isfinite(dl)) return vf_fail(VF_ERR_ARG, "training diverged: d_loss is %g at iteration %d", (double)dl, k);
         }
         for (int r = 0; pg >= 0 && r < vf_model_g_steps(m); r++) {
-            TRY_DSL(vf_exec_run(x, pg));
-            TRY_DSL(vf_exec_read(x, pg, m->g_loss, &gl, sizeof gl));
+            VF_TRY(vf_exec_run(x, pg));
+            VF_TRY(vf_exec_read(x, pg, m->g_loss, &gl, sizeof gl));
             if (!isfinite(gl)) return vf_fail(VF_ERR_ARG, "training diverged: g_loss is %g at iteration %d", (double)gl, k);
         }
         if (losses) losses[k] = pg >= 0 ? gl : dl;

@@ -2,6 +2,7 @@
  * hands it to the tensors' backend. Each op's record layout is documented in
  * backend.h; the kernels are engine/cpu/cpu_ops.c and shaders/<op>.comp. */
 #include "backend.h"
+#include "util.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -53,7 +54,6 @@ const char *vf_unary_name(vf_unary_kind k) {
 
 /* ------------------------------------------------------------ arg checks */
 
-#define TRY(x) do { vf_status s_ = (x); if (s_ != VF_OK) return s_; } while (0)
 
 /* A required float tensor. */
 static vf_status need(const char *op, const char *name, const vf_tensor *t) {
@@ -65,7 +65,7 @@ static vf_status need(const char *op, const char *name, const vf_tensor *t) {
 
 static vf_status need_shape(const char *op, const char *name, const vf_tensor *t,
                             const char *ref_name, const vf_tensor *ref) {
-    TRY(need(op, name, t));
+    VF_TRY(need(op, name, t));
     if (!vf_tensor_same_shape(t, ref)) {
         char a[64], b[64];
         return vf_fail(VF_ERR_ARG, "%s: %s has shape %s but %s has %s", op, name,
@@ -76,7 +76,7 @@ static vf_status need_shape(const char *op, const char *name, const vf_tensor *t
 
 static vf_status need_numel(const char *op, const char *name, const vf_tensor *t,
                             int64_t n, const char *what) {
-    TRY(need(op, name, t));
+    VF_TRY(need(op, name, t));
     if (t->numel != n) {
         char a[64];
         return vf_fail(VF_ERR_ARG, "%s: %s has shape %s, expected %lld elements (%s)", op,
@@ -145,7 +145,7 @@ vf_status vf_copy(const vf_tensor *x, const vf_tensor *y) {
 /* Splits a 2-D or 3-D operand into (batch, rows, cols). */
 static vf_status mm_dims(const char *name, const vf_tensor *t, int64_t *batch,
                          int64_t *r, int64_t *c) {
-    TRY(need("matmul", name, t));
+    VF_TRY(need("matmul", name, t));
     if (t->ndim == 2) {
         *batch = 1;
         *r = t->shape[0];
@@ -164,9 +164,9 @@ static vf_status mm_dims(const char *name, const vf_tensor *t, int64_t *batch,
 vf_status vf_matmul(const vf_tensor *a, bool trans_a, const vf_tensor *b, bool trans_b,
                     const vf_tensor *c, float alpha, float beta) {
     int64_t ba = 0, ar = 0, ac = 0, bb = 0, br = 0, bc = 0, bcc = 0, cr = 0, cc = 0;
-    TRY(mm_dims("A", a, &ba, &ar, &ac));
-    TRY(mm_dims("B", b, &bb, &br, &bc));
-    TRY(mm_dims("C", c, &bcc, &cr, &cc));
+    VF_TRY(mm_dims("A", a, &ba, &ar, &ac));
+    VF_TRY(mm_dims("B", b, &bb, &br, &bc));
+    VF_TRY(mm_dims("C", c, &bcc, &cr, &cc));
     int64_t m = trans_a ? ac : ar, k = trans_a ? ar : ac;
     int64_t kb = trans_b ? bc : br, n = trans_b ? br : bc;
     char sa[64], sb[64], sc[64];
@@ -215,9 +215,9 @@ vf_status vf_matmul_backward(const vf_tensor *a, bool trans_a, const vf_tensor *
                              bool trans_b, const vf_tensor *dc, const vf_tensor *da,
                              const vf_tensor *db, bool accumulate) {
     const char *nm = "matmul_backward";
-    TRY(need(nm, "A", a));
-    TRY(need(nm, "B", b));
-    TRY(need(nm, "dC", dc));
+    VF_TRY(need(nm, "A", a));
+    VF_TRY(need(nm, "B", b));
+    VF_TRY(need(nm, "dC", dc));
     if (a->ndim < 2 || a->ndim > 3 || b->ndim < 2 || b->ndim > 3 || dc->ndim < 2 || dc->ndim > 3)
         return vf_fail(VF_ERR_ARG, "%s: A, B and dC must be 2-D or 3-D", nm);
     /* dC must be op(A) op(B)'s shape: checked here so the message names dC
@@ -230,17 +230,17 @@ vf_status vf_matmul_backward(const vf_tensor *a, bool trans_a, const vf_tensor *
     }
     float beta = accumulate ? 1.0f : 0.0f;
     if (da) {
-        TRY(need_shape("matmul_backward", "dA", da, "A", a));
+        VF_TRY(need_shape("matmul_backward", "dA", da, "A", a));
         if (a->ndim == 2 && dc->ndim == 3)
             return vf_fail(VF_ERR_UNSUPPORTED,
                            "matmul_backward: gradient of a 2-D A shared across a batch");
         if (!trans_a) /* dA [M,K] = dC [M,N] @ op(B)^T */
-            TRY(vf_matmul(dc, false, b, !trans_b, da, 1.0f, beta));
+            VF_TRY(vf_matmul(dc, false, b, !trans_b, da, 1.0f, beta));
         else /* A is [K,M]: dA = op(B) @ dC^T */
-            TRY(vf_matmul(b, trans_b, dc, true, da, 1.0f, beta));
+            VF_TRY(vf_matmul(b, trans_b, dc, true, da, 1.0f, beta));
     }
     if (db) {
-        TRY(need_shape("matmul_backward", "dB", db, "B", b));
+        VF_TRY(need_shape("matmul_backward", "dB", db, "B", b));
         if (b->ndim == 2 && dc->ndim == 3) {
             if (a->ndim != 3 || trans_a)
                 return vf_fail(VF_ERR_UNSUPPORTED,
@@ -258,9 +258,9 @@ vf_status vf_matmul_backward(const vf_tensor *a, bool trans_a, const vf_tensor *
             return vf_matmul(&dc2, true, &a2, false, db, 1.0f, beta); /* dB [N,K] = dC2^T A2 */
         }
         if (!trans_b) /* dB [K,N] = op(A)^T @ dC */
-            TRY(vf_matmul(a, !trans_a, dc, false, db, 1.0f, beta));
+            VF_TRY(vf_matmul(a, !trans_a, dc, false, db, 1.0f, beta));
         else /* B is [N,K]: dB = dC^T @ op(A) */
-            TRY(vf_matmul(dc, true, a, trans_a, db, 1.0f, beta));
+            VF_TRY(vf_matmul(dc, true, a, trans_a, db, 1.0f, beta));
     }
     return VF_OK;
 }
@@ -268,9 +268,9 @@ vf_status vf_matmul_backward(const vf_tensor *a, bool trans_a, const vf_tensor *
 /* ------------------------------------------------------------ elementwise */
 
 vf_status vf_bias_add_forward(const vf_tensor *x, const vf_tensor *bias, const vf_tensor *y) {
-    TRY(need("bias_add", "x", x));
-    TRY(need_shape("bias_add", "y", y, "x", x));
-    TRY(need_numel("bias_add", "bias", bias, vf_tensor_cols(x), "one per column of x"));
+    VF_TRY(need("bias_add", "x", x));
+    VF_TRY(need_shape("bias_add", "y", y, "x", x));
+    VF_TRY(need_numel("bias_add", "bias", bias, vf_tensor_cols(x), "one per column of x"));
     vf_op op = make(VF_OP_BIAS_ADD, 3, x, bias, y);
     op.u[0] = u32(vf_tensor_rows(x));
     op.u[1] = u32(vf_tensor_cols(x));
@@ -278,17 +278,17 @@ vf_status vf_bias_add_forward(const vf_tensor *x, const vf_tensor *bias, const v
 }
 
 vf_status vf_bias_add_backward(const vf_tensor *dy, const vf_tensor *dbias) {
-    TRY(need("bias_add_backward", "dy", dy));
-    TRY(need_numel("bias_add_backward", "dbias", dbias, vf_tensor_cols(dy), "one per column of dy"));
+    VF_TRY(need("bias_add_backward", "dy", dy));
+    VF_TRY(need_numel("bias_add_backward", "dbias", dbias, vf_tensor_cols(dy), "one per column of dy"));
     return vf_sum_forward(VF_REDUCE_COLS, false, dy, dbias);
 }
 
 vf_status vf_binary_forward(vf_binary_kind k, const vf_tensor *a, const vf_tensor *b,
                             const vf_tensor *y) {
     if ((unsigned)k > VF_MUL) return vf_fail(VF_ERR_ARG, "binary: unknown kind %d", (int)k);
-    TRY(need("binary", "a", a));
-    TRY(need_shape("binary", "b", b, "a", a));
-    TRY(need_shape("binary", "y", y, "a", a));
+    VF_TRY(need("binary", "a", a));
+    VF_TRY(need_shape("binary", "b", b, "a", a));
+    VF_TRY(need_shape("binary", "y", y, "a", a));
     vf_op op = make(VF_OP_BINARY, 3, a, b, y);
     op.u[0] = u32(a->numel);
     op.u[1] = (uint32_t)k;
@@ -298,35 +298,35 @@ vf_status vf_binary_forward(vf_binary_kind k, const vf_tensor *a, const vf_tenso
 vf_status vf_binary_backward(vf_binary_kind k, const vf_tensor *a, const vf_tensor *b,
                              const vf_tensor *dy, const vf_tensor *da, const vf_tensor *db) {
     if ((unsigned)k > VF_MUL) return vf_fail(VF_ERR_ARG, "binary_backward: unknown kind %d", (int)k);
-    TRY(need("binary_backward", "dy", dy));
-    if (da) TRY(need_shape("binary_backward", "da", da, "dy", dy));
-    if (db) TRY(need_shape("binary_backward", "db", db, "dy", dy));
+    VF_TRY(need("binary_backward", "dy", dy));
+    if (da) VF_TRY(need_shape("binary_backward", "da", da, "dy", dy));
+    if (db) VF_TRY(need_shape("binary_backward", "db", db, "dy", dy));
     if (k == VF_MUL) {
         /* da = dy * b, db = dy * a */
         if (da) {
-            TRY(need_shape("binary_backward", "b", b, "dy", dy));
+            VF_TRY(need_shape("binary_backward", "b", b, "dy", dy));
             vf_op op = make(VF_OP_BINARY, 3, b, dy, da);
             op.u[0] = u32(dy->numel);
             op.u[1] = VF_MUL;
-            TRY(submit("binary_backward", &op));
+            VF_TRY(submit("binary_backward", &op));
         }
         if (db) {
-            TRY(need_shape("binary_backward", "a", a, "dy", dy));
+            VF_TRY(need_shape("binary_backward", "a", a, "dy", dy));
             vf_op op = make(VF_OP_BINARY, 3, a, dy, db);
             op.u[0] = u32(dy->numel);
             op.u[1] = VF_MUL;
-            TRY(submit("binary_backward", &op));
+            VF_TRY(submit("binary_backward", &op));
         }
         return VF_OK;
     }
-    if (da) TRY(vf_scale(dy, da, 1.0f, 0.0f));
-    if (db) TRY(vf_scale(dy, db, k == VF_SUB ? -1.0f : 1.0f, 0.0f));
+    if (da) VF_TRY(vf_scale(dy, da, 1.0f, 0.0f));
+    if (db) VF_TRY(vf_scale(dy, db, k == VF_SUB ? -1.0f : 1.0f, 0.0f));
     return VF_OK;
 }
 
 vf_status vf_scale(const vf_tensor *x, const vf_tensor *y, float alpha, float beta) {
-    TRY(need("scale", "x", x));
-    TRY(need_numel("scale", "y", y, x->numel, "same as x"));
+    VF_TRY(need("scale", "x", x));
+    VF_TRY(need_numel("scale", "y", y, x->numel, "same as x"));
     vf_op op = make(VF_OP_SCALE, 2, x, y);
     op.u[0] = u32(x->numel);
     op.f[0] = alpha;
@@ -336,8 +336,8 @@ vf_status vf_scale(const vf_tensor *x, const vf_tensor *y, float alpha, float be
 
 vf_status vf_unary_forward(vf_unary_kind k, float alpha, const vf_tensor *x, const vf_tensor *y) {
     if ((unsigned)k >= VF_UNARY_COUNT) return vf_fail(VF_ERR_ARG, "unary: unknown kind %d", (int)k);
-    TRY(need(vf_unary_name(k), "x", x));
-    TRY(need_shape(vf_unary_name(k), "y", y, "x", x));
+    VF_TRY(need(vf_unary_name(k), "x", x));
+    VF_TRY(need_shape(vf_unary_name(k), "y", y, "x", x));
     vf_op op = make(VF_OP_UNARY, 2, x, y);
     op.u[0] = u32(x->numel);
     op.u[1] = (uint32_t)k;
@@ -350,10 +350,10 @@ vf_status vf_unary_backward(vf_unary_kind k, float alpha, const vf_tensor *x,
     if ((unsigned)k >= VF_UNARY_COUNT)
         return vf_fail(VF_ERR_ARG, "unary_backward: unknown kind %d", (int)k);
     const char *nm = vf_unary_name(k);
-    TRY(need(nm, "x", x));
-    TRY(need_shape(nm, "y", y, "x", x));
-    TRY(need_shape(nm, "dy", dy, "x", x));
-    TRY(need_shape(nm, "dx", dx, "x", x));
+    VF_TRY(need(nm, "x", x));
+    VF_TRY(need_shape(nm, "y", y, "x", x));
+    VF_TRY(need_shape(nm, "dy", dy, "x", x));
+    VF_TRY(need_shape(nm, "dx", dx, "x", x));
     vf_op op = make(VF_OP_UNARY_BACKWARD, 4, x, y, dy, dx);
     op.u[0] = u32(x->numel);
     op.u[1] = (uint32_t)k;
@@ -364,8 +364,8 @@ vf_status vf_unary_backward(vf_unary_kind k, float alpha, const vf_tensor *x,
 /* ---------------------------------------------------------------- softmax */
 
 static vf_status softmax_fwd(const char *nm, bool log, const vf_tensor *x, const vf_tensor *y) {
-    TRY(need(nm, "x", x));
-    TRY(need_shape(nm, "y", y, "x", x));
+    VF_TRY(need(nm, "x", x));
+    VF_TRY(need_shape(nm, "y", y, "x", x));
     vf_op op = make(VF_OP_SOFTMAX, 2, x, y);
     op.u[0] = u32(vf_tensor_rows(x));
     op.u[1] = u32(vf_tensor_cols(x));
@@ -375,9 +375,9 @@ static vf_status softmax_fwd(const char *nm, bool log, const vf_tensor *x, const
 
 static vf_status softmax_bwd(const char *nm, bool log, const vf_tensor *y,
                              const vf_tensor *dy, const vf_tensor *dx) {
-    TRY(need(nm, "y", y));
-    TRY(need_shape(nm, "dy", dy, "y", y));
-    TRY(need_shape(nm, "dx", dx, "y", y));
+    VF_TRY(need(nm, "y", y));
+    VF_TRY(need_shape(nm, "dy", dy, "y", y));
+    VF_TRY(need_shape(nm, "dx", dx, "y", y));
     vf_op op = make(VF_OP_SOFTMAX_BACKWARD, 3, y, dy, dx);
     op.u[0] = u32(vf_tensor_rows(y));
     op.u[1] = u32(vf_tensor_cols(y));
@@ -414,7 +414,7 @@ static vf_status copy_cols(const char *nm, const vf_tensor *x, int64_t x_start,
 
 static vf_status same_rows(const char *nm, const char *name, const vf_tensor *t,
                            const vf_tensor *ref) {
-    TRY(need(nm, name, t));
+    VF_TRY(need(nm, name, t));
     if (vf_tensor_rows(t) != vf_tensor_rows(ref))
         return vf_fail(VF_ERR_ARG, "%s: %s has %lld rows, expected %lld", nm, name,
                        (long long)vf_tensor_rows(t), (long long)vf_tensor_rows(ref));
@@ -423,7 +423,7 @@ static vf_status same_rows(const char *nm, const char *name, const vf_tensor *t,
 
 static vf_status concat_check(const char *nm, int n, const vf_tensor *y,
                               const vf_tensor *const *xs, bool allow_null) {
-    TRY(need(nm, "y", y));
+    VF_TRY(need(nm, "y", y));
     if (n < 1) return vf_fail(VF_ERR_ARG, "%s: no inputs", nm);
     if (!xs) return vf_fail(VF_ERR_ARG, "%s: the array of parts is NULL", nm);
     int64_t total = 0;
@@ -434,7 +434,7 @@ static vf_status concat_check(const char *nm, int n, const vf_tensor *y,
         }
         char name[32];
         snprintf(name, sizeof name, "part %d", i);
-        TRY(same_rows(nm, name, xs[i], y));
+        VF_TRY(same_rows(nm, name, xs[i], y));
         total += vf_tensor_cols(xs[i]);
     }
     if (total != vf_tensor_cols(y))
@@ -444,20 +444,20 @@ static vf_status concat_check(const char *nm, int n, const vf_tensor *y,
 }
 
 vf_status vf_concat_forward(int n, const vf_tensor *const *xs, const vf_tensor *y) {
-    TRY(concat_check("concat", n, y, xs, false));
+    VF_TRY(concat_check("concat", n, y, xs, false));
     int64_t at = 0;
     for (int i = 0; i < n; i++) {
-        TRY(copy_cols("concat", xs[i], 0, y, at, vf_tensor_cols(xs[i])));
+        VF_TRY(copy_cols("concat", xs[i], 0, y, at, vf_tensor_cols(xs[i])));
         at += vf_tensor_cols(xs[i]);
     }
     return VF_OK;
 }
 
 vf_status vf_concat_backward(int n, const vf_tensor *dy, const vf_tensor *const *dxs) {
-    TRY(concat_check("concat_backward", n, dy, dxs, true));
+    VF_TRY(concat_check("concat_backward", n, dy, dxs, true));
     int64_t at = 0;
     for (int i = 0; i < n; i++) {
-        TRY(copy_cols("concat_backward", dy, at, dxs[i], 0, vf_tensor_cols(dxs[i])));
+        VF_TRY(copy_cols("concat_backward", dy, at, dxs[i], 0, vf_tensor_cols(dxs[i])));
         at += vf_tensor_cols(dxs[i]);
     }
     return VF_OK;
@@ -465,8 +465,8 @@ vf_status vf_concat_backward(int n, const vf_tensor *dy, const vf_tensor *const 
 
 static vf_status slice_check(const char *nm, const vf_tensor *full, int64_t start,
                              const vf_tensor *part) {
-    TRY(need(nm, "x", full));
-    TRY(same_rows(nm, "y", part, full));
+    VF_TRY(need(nm, "x", full));
+    VF_TRY(same_rows(nm, "y", part, full));
     if (start < 0 || start + vf_tensor_cols(part) > vf_tensor_cols(full))
         return vf_fail(VF_ERR_ARG, "%s: columns [%lld, %lld) outside [0, %lld)", nm,
                        (long long)start, (long long)(start + vf_tensor_cols(part)),
@@ -475,13 +475,13 @@ static vf_status slice_check(const char *nm, const vf_tensor *full, int64_t star
 }
 
 vf_status vf_slice_forward(const vf_tensor *x, int64_t start, const vf_tensor *y) {
-    TRY(slice_check("slice", x, start, y));
+    VF_TRY(slice_check("slice", x, start, y));
     return copy_cols("slice", x, start, y, 0, vf_tensor_cols(y));
 }
 
 vf_status vf_slice_backward(const vf_tensor *dy, int64_t start, const vf_tensor *dx) {
-    TRY(slice_check("slice_backward", dx, start, dy));
-    TRY(vf_fill(dx, 0.0f));
+    VF_TRY(slice_check("slice_backward", dx, start, dy));
+    VF_TRY(vf_fill(dx, 0.0f));
     return copy_cols("slice_backward", dy, 0, dx, start, vf_tensor_cols(dy));
 }
 
@@ -502,8 +502,8 @@ static const char *axis_what(vf_reduce_axis ax) {
 static vf_status reduce(const char *nm, vf_reduce_axis ax, bool square, float scale,
                         const vf_tensor *x, const vf_tensor *y) {
     if ((unsigned)ax > VF_REDUCE_ALL) return vf_fail(VF_ERR_ARG, "%s: unknown axis %d", nm, (int)ax);
-    TRY(need(nm, "x", x));
-    TRY(need_numel(nm, "y", y, reduced_len(ax, x), axis_what(ax)));
+    VF_TRY(need(nm, "x", x));
+    VF_TRY(need_numel(nm, "y", y, reduced_len(ax, x), axis_what(ax)));
     vf_op op = make(VF_OP_REDUCE, 2, x, y);
     op.u[0] = u32(vf_tensor_rows(x));
     op.u[1] = u32(vf_tensor_cols(x));
@@ -522,8 +522,8 @@ vf_status vf_sum_forward(vf_reduce_axis ax, bool mean, const vf_tensor *x, const
 vf_status vf_sum_backward(vf_reduce_axis ax, bool mean, const vf_tensor *dy, const vf_tensor *dx) {
     const char *nm = mean ? "mean_backward" : "sum_backward";
     if ((unsigned)ax > VF_REDUCE_ALL) return vf_fail(VF_ERR_ARG, "%s: unknown axis %d", nm, (int)ax);
-    TRY(need(nm, "dx", dx));
-    TRY(need_numel(nm, "dy", dy, reduced_len(ax, dx), axis_what(ax)));
+    VF_TRY(need(nm, "dx", dx));
+    VF_TRY(need_numel(nm, "dy", dy, reduced_len(ax, dx), axis_what(ax)));
     vf_op op = make(VF_OP_BROADCAST, 2, dy, dx);
     op.u[0] = u32(vf_tensor_rows(dx));
     op.u[1] = u32(vf_tensor_cols(dx));
@@ -537,9 +537,9 @@ vf_status vf_sqnorm_rows_forward(const vf_tensor *x, const vf_tensor *y) {
 }
 
 vf_status vf_sqnorm_rows_backward(const vf_tensor *x, const vf_tensor *dy, const vf_tensor *dx) {
-    TRY(need("sqnorm_rows_backward", "x", x));
-    TRY(need_shape("sqnorm_rows_backward", "dx", dx, "x", x));
-    TRY(need_numel("sqnorm_rows_backward", "dy", dy, vf_tensor_rows(x), "one per row"));
+    VF_TRY(need("sqnorm_rows_backward", "x", x));
+    VF_TRY(need_shape("sqnorm_rows_backward", "dx", dx, "x", x));
+    VF_TRY(need_numel("sqnorm_rows_backward", "dy", dy, vf_tensor_rows(x), "one per row"));
     vf_op op = make(VF_OP_SQNORM_BACKWARD, 3, x, dy, dx);
     op.u[0] = u32(vf_tensor_rows(x));
     op.u[1] = u32(vf_tensor_cols(x));
@@ -549,9 +549,9 @@ vf_status vf_sqnorm_rows_backward(const vf_tensor *x, const vf_tensor *dy, const
 /* ----------------------------------------------------------------- losses */
 
 vf_status vf_mse_forward(const vf_tensor *a, const vf_tensor *b, const vf_tensor *loss) {
-    TRY(need("mse", "a", a));
-    TRY(need_shape("mse", "b", b, "a", a));
-    TRY(need_numel("mse", "loss", loss, 1, "a scalar"));
+    VF_TRY(need("mse", "a", a));
+    VF_TRY(need_shape("mse", "b", b, "a", a));
+    VF_TRY(need_numel("mse", "loss", loss, 1, "a scalar"));
     vf_op op = make(VF_OP_MSE, 3, a, b, loss);
     op.u[0] = u32(a->numel);
     return submit("mse", &op);
@@ -559,25 +559,25 @@ vf_status vf_mse_forward(const vf_tensor *a, const vf_tensor *b, const vf_tensor
 
 vf_status vf_mse_backward(const vf_tensor *a, const vf_tensor *b, const vf_tensor *dloss,
                           const vf_tensor *da, const vf_tensor *db) {
-    TRY(need("mse_backward", "a", a));
-    TRY(need_shape("mse_backward", "b", b, "a", a));
-    TRY(need_numel("mse_backward", "dloss", dloss, 1, "a scalar"));
+    VF_TRY(need("mse_backward", "a", a));
+    VF_TRY(need_shape("mse_backward", "b", b, "a", a));
+    VF_TRY(need_numel("mse_backward", "dloss", dloss, 1, "a scalar"));
     for (int i = 0; i < 2; i++) {
         const vf_tensor *d = i ? db : da;
         if (!d) continue;
-        TRY(need_shape("mse_backward", i ? "db" : "da", d, "a", a));
+        VF_TRY(need_shape("mse_backward", i ? "db" : "da", d, "a", a));
         vf_op op = make(VF_OP_MSE_BACKWARD, 4, a, b, dloss, d);
         op.u[0] = u32(a->numel);
         op.f[0] = i ? -1.0f : 1.0f;
-        TRY(submit("mse_backward", &op));
+        VF_TRY(submit("mse_backward", &op));
     }
     return VF_OK;
 }
 
 vf_status vf_bce_logits_forward(const vf_tensor *x, const vf_tensor *t, const vf_tensor *loss) {
-    TRY(need("bce_logits", "x", x));
-    TRY(need_shape("bce_logits", "t", t, "x", x));
-    TRY(need_numel("bce_logits", "loss", loss, 1, "a scalar"));
+    VF_TRY(need("bce_logits", "x", x));
+    VF_TRY(need_shape("bce_logits", "t", t, "x", x));
+    VF_TRY(need_numel("bce_logits", "loss", loss, 1, "a scalar"));
     vf_op op = make(VF_OP_BCE, 3, x, t, loss);
     op.u[0] = u32(x->numel);
     return submit("bce_logits", &op);
@@ -585,10 +585,10 @@ vf_status vf_bce_logits_forward(const vf_tensor *x, const vf_tensor *t, const vf
 
 vf_status vf_bce_logits_backward(const vf_tensor *x, const vf_tensor *t,
                                  const vf_tensor *dloss, const vf_tensor *dx) {
-    TRY(need("bce_logits_backward", "x", x));
-    TRY(need_shape("bce_logits_backward", "t", t, "x", x));
-    TRY(need_numel("bce_logits_backward", "dloss", dloss, 1, "a scalar"));
-    TRY(need_shape("bce_logits_backward", "dx", dx, "x", x));
+    VF_TRY(need("bce_logits_backward", "x", x));
+    VF_TRY(need_shape("bce_logits_backward", "t", t, "x", x));
+    VF_TRY(need_numel("bce_logits_backward", "dloss", dloss, 1, "a scalar"));
+    VF_TRY(need_shape("bce_logits_backward", "dx", dx, "x", x));
     vf_op op = make(VF_OP_BCE_BACKWARD, 4, x, t, dloss, dx);
     op.u[0] = u32(x->numel);
     return submit("bce_logits_backward", &op);
@@ -597,7 +597,7 @@ vf_status vf_bce_logits_backward(const vf_tensor *x, const vf_tensor *t,
 /* ------------------------------------------------------------------- LSTM */
 
 static vf_status lstm_dims(const char *nm, const vf_tensor *gates, int64_t *B, int64_t *H) {
-    TRY(need(nm, "gates", gates));
+    VF_TRY(need(nm, "gates", gates));
     *B = vf_tensor_rows(gates);
     int64_t g = vf_tensor_cols(gates);
     if (g % 4) return vf_fail(VF_ERR_ARG, "%s: gates has %lld columns, not a multiple of 4 (i, f, g, o)",
@@ -607,7 +607,7 @@ static vf_status lstm_dims(const char *nm, const vf_tensor *gates, int64_t *B, i
 }
 
 static vf_status need_bh(const char *nm, const char *name, const vf_tensor *t, int64_t B, int64_t H) {
-    TRY(need(nm, name, t));
+    VF_TRY(need(nm, name, t));
     if (vf_tensor_rows(t) != B || vf_tensor_cols(t) != H) {
         char s[64];
         return vf_fail(VF_ERR_ARG, "%s: %s has shape %s, expected [%lld, %lld]", nm, name,
@@ -620,10 +620,10 @@ vf_status vf_lstm_cell_forward(const vf_tensor *gates, const vf_tensor *c_prev,
                                const vf_tensor *h, const vf_tensor *c) {
     const char *nm = "lstm_cell";
     int64_t B = 0, H = 0;
-    TRY(lstm_dims(nm, gates, &B, &H));
-    TRY(need_bh(nm, "c_prev", c_prev, B, H));
-    TRY(need_bh(nm, "h", h, B, H));
-    TRY(need_bh(nm, "c", c, B, H));
+    VF_TRY(lstm_dims(nm, gates, &B, &H));
+    VF_TRY(need_bh(nm, "c_prev", c_prev, B, H));
+    VF_TRY(need_bh(nm, "h", h, B, H));
+    VF_TRY(need_bh(nm, "c", c, B, H));
     vf_op op = make(VF_OP_LSTM_CELL, 4, gates, c_prev, h, c);
     op.u[0] = u32(B);
     op.u[1] = u32(H);
@@ -635,13 +635,13 @@ vf_status vf_lstm_cell_backward(const vf_tensor *gates, const vf_tensor *c_prev,
                                 const vf_tensor *dgates, const vf_tensor *dc_prev) {
     const char *nm = "lstm_cell_backward";
     int64_t B = 0, H = 0;
-    TRY(lstm_dims(nm, gates, &B, &H));
-    TRY(need_bh(nm, "c_prev", c_prev, B, H));
-    TRY(need_bh(nm, "c", c, B, H));
-    TRY(need_bh(nm, "dh", dh, B, H));
-    if (dc) TRY(need_bh(nm, "dc", dc, B, H));
-    TRY(need_shape(nm, "dgates", dgates, "gates", gates));
-    TRY(need_bh(nm, "dc_prev", dc_prev, B, H));
+    VF_TRY(lstm_dims(nm, gates, &B, &H));
+    VF_TRY(need_bh(nm, "c_prev", c_prev, B, H));
+    VF_TRY(need_bh(nm, "c", c, B, H));
+    VF_TRY(need_bh(nm, "dh", dh, B, H));
+    if (dc) VF_TRY(need_bh(nm, "dc", dc, B, H));
+    VF_TRY(need_shape(nm, "dgates", dgates, "gates", gates));
+    VF_TRY(need_bh(nm, "dc_prev", dc_prev, B, H));
     vf_op op = make(VF_OP_LSTM_CELL_BACKWARD, 7, gates, c_prev, c, dh, dc, dgates, dc_prev);
     op.u[0] = u32(B);
     op.u[1] = u32(H);
@@ -662,18 +662,18 @@ vf_status vf_batchnorm_train_forward(const vf_tensor *x, const vf_tensor *gamma,
                                      const vf_tensor *rstd, const vf_tensor *running_mean,
                                      const vf_tensor *running_var) {
     const char *nm = "batchnorm_train";
-    TRY(need(nm, "x", x));
+    VF_TRY(need(nm, "x", x));
     int64_t C = vf_tensor_cols(x), R = vf_tensor_rows(x);
-    TRY(need_cols(nm, "gamma", gamma, C, "one per column"));
-    TRY(need_cols(nm, "beta", beta, C, "one per column"));
-    TRY(need_shape(nm, "y", y, "x", x));
-    TRY(need_cols(nm, "mean", mean, C, "one per column"));
-    TRY(need_cols(nm, "rstd", rstd, C, "one per column"));
+    VF_TRY(need_cols(nm, "gamma", gamma, C, "one per column"));
+    VF_TRY(need_cols(nm, "beta", beta, C, "one per column"));
+    VF_TRY(need_shape(nm, "y", y, "x", x));
+    VF_TRY(need_cols(nm, "mean", mean, C, "one per column"));
+    VF_TRY(need_cols(nm, "rstd", rstd, C, "one per column"));
     if ((running_mean == NULL) != (running_var == NULL))
         return vf_fail(VF_ERR_ARG, "%s: give both running_mean and running_var or neither", nm);
     if (running_mean) {
-        TRY(need_cols(nm, "running_mean", running_mean, C, "one per column"));
-        TRY(need_cols(nm, "running_var", running_var, C, "one per column"));
+        VF_TRY(need_cols(nm, "running_mean", running_mean, C, "one per column"));
+        VF_TRY(need_cols(nm, "running_var", running_var, C, "one per column"));
         if (R < 2) return vf_fail(VF_ERR_ARG, "%s: running variance needs at least 2 rows", nm);
     }
     if (!(eps > 0)) return vf_fail(VF_ERR_ARG, "%s: eps must be > 0", nm);
@@ -692,13 +692,13 @@ vf_status vf_batchnorm_infer_forward(const vf_tensor *x, const vf_tensor *gamma,
                                      const vf_tensor *running_var, float eps,
                                      const vf_tensor *y) {
     const char *nm = "batchnorm_infer";
-    TRY(need(nm, "x", x));
+    VF_TRY(need(nm, "x", x));
     int64_t C = vf_tensor_cols(x);
-    TRY(need_cols(nm, "gamma", gamma, C, "one per column"));
-    TRY(need_cols(nm, "beta", beta, C, "one per column"));
-    TRY(need_cols(nm, "running_mean", running_mean, C, "one per column"));
-    TRY(need_cols(nm, "running_var", running_var, C, "one per column"));
-    TRY(need_shape(nm, "y", y, "x", x));
+    VF_TRY(need_cols(nm, "gamma", gamma, C, "one per column"));
+    VF_TRY(need_cols(nm, "beta", beta, C, "one per column"));
+    VF_TRY(need_cols(nm, "running_mean", running_mean, C, "one per column"));
+    VF_TRY(need_cols(nm, "running_var", running_var, C, "one per column"));
+    VF_TRY(need_shape(nm, "y", y, "x", x));
     if (!(eps > 0)) return vf_fail(VF_ERR_ARG, "%s: eps must be > 0", nm);
     vf_op op = make(VF_OP_BATCHNORM_INFER, 6, x, gamma, beta, running_mean, running_var, y);
     op.u[0] = u32(vf_tensor_rows(x));
@@ -713,13 +713,13 @@ static vf_status norm_bwd(const char *nm, vf_op_kind k, int64_t n_stat, const ch
                           const vf_tensor *rstd, const vf_tensor *dy, const vf_tensor *dx,
                           const vf_tensor *dgamma, const vf_tensor *dbeta) {
     int64_t C = vf_tensor_cols(x);
-    TRY(need_cols(nm, "gamma", gamma, C, "one per column"));
-    TRY(need_cols(nm, "mean", mean, n_stat, stat_what));
-    TRY(need_cols(nm, "rstd", rstd, n_stat, stat_what));
-    TRY(need_shape(nm, "dy", dy, "x", x));
-    TRY(need_shape(nm, "dx", dx, "x", x));
-    TRY(need_cols(nm, "dgamma", dgamma, C, "one per column"));
-    TRY(need_cols(nm, "dbeta", dbeta, C, "one per column"));
+    VF_TRY(need_cols(nm, "gamma", gamma, C, "one per column"));
+    VF_TRY(need_cols(nm, "mean", mean, n_stat, stat_what));
+    VF_TRY(need_cols(nm, "rstd", rstd, n_stat, stat_what));
+    VF_TRY(need_shape(nm, "dy", dy, "x", x));
+    VF_TRY(need_shape(nm, "dx", dx, "x", x));
+    VF_TRY(need_cols(nm, "dgamma", dgamma, C, "one per column"));
+    VF_TRY(need_cols(nm, "dbeta", dbeta, C, "one per column"));
     vf_op op = make(k, 8, x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
     op.u[0] = u32(vf_tensor_rows(x));
     op.u[1] = u32(C);
@@ -730,7 +730,7 @@ vf_status vf_batchnorm_backward(const vf_tensor *x, const vf_tensor *gamma,
                                 const vf_tensor *mean, const vf_tensor *rstd,
                                 const vf_tensor *dy, const vf_tensor *dx,
                                 const vf_tensor *dgamma, const vf_tensor *dbeta) {
-    TRY(need("batchnorm_backward", "x", x));
+    VF_TRY(need("batchnorm_backward", "x", x));
     return norm_bwd("batchnorm_backward", VF_OP_BATCHNORM_BACKWARD, vf_tensor_cols(x),
                     "one per column", x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
 }
@@ -739,13 +739,13 @@ vf_status vf_layernorm_forward(const vf_tensor *x, const vf_tensor *gamma, const
                                float eps, const vf_tensor *y, const vf_tensor *mean,
                                const vf_tensor *rstd) {
     const char *nm = "layernorm";
-    TRY(need(nm, "x", x));
+    VF_TRY(need(nm, "x", x));
     int64_t C = vf_tensor_cols(x), R = vf_tensor_rows(x);
-    TRY(need_cols(nm, "gamma", gamma, C, "one per column"));
-    TRY(need_cols(nm, "beta", beta, C, "one per column"));
-    TRY(need_shape(nm, "y", y, "x", x));
-    TRY(need_cols(nm, "mean", mean, R, "one per row"));
-    TRY(need_cols(nm, "rstd", rstd, R, "one per row"));
+    VF_TRY(need_cols(nm, "gamma", gamma, C, "one per column"));
+    VF_TRY(need_cols(nm, "beta", beta, C, "one per column"));
+    VF_TRY(need_shape(nm, "y", y, "x", x));
+    VF_TRY(need_cols(nm, "mean", mean, R, "one per row"));
+    VF_TRY(need_cols(nm, "rstd", rstd, R, "one per row"));
     if (!(eps > 0)) return vf_fail(VF_ERR_ARG, "%s: eps must be > 0", nm);
     vf_op op = make(VF_OP_LAYERNORM, 6, x, gamma, beta, y, mean, rstd);
     op.u[0] = u32(R);
@@ -758,7 +758,7 @@ vf_status vf_layernorm_backward(const vf_tensor *x, const vf_tensor *gamma,
                                 const vf_tensor *mean, const vf_tensor *rstd,
                                 const vf_tensor *dy, const vf_tensor *dx,
                                 const vf_tensor *dgamma, const vf_tensor *dbeta) {
-    TRY(need("layernorm_backward", "x", x));
+    VF_TRY(need("layernorm_backward", "x", x));
     return norm_bwd("layernorm_backward", VF_OP_LAYERNORM_BACKWARD, vf_tensor_rows(x),
                     "one per row", x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
 }
@@ -776,9 +776,9 @@ static vf_status need_idx(const char *nm, const vf_tensor *idx) {
 static vf_status embedding_op(const char *nm, vf_op_kind k, const vf_tensor *idx,
                               const vf_tensor *table, const vf_tensor *rows, const char *rows_name,
                               const vf_tensor *second, const vf_tensor *third) {
-    TRY(need_idx(nm, idx));
-    TRY(need(nm, k == VF_OP_EMBEDDING ? "table" : "dtable", table));
-    TRY(need(nm, rows_name, rows));
+    VF_TRY(need_idx(nm, idx));
+    VF_TRY(need(nm, k == VF_OP_EMBEDDING ? "table" : "dtable", table));
+    VF_TRY(need(nm, rows_name, rows));
     int64_t N = idx->numel, V = vf_tensor_rows(table), D = vf_tensor_cols(table);
     if (vf_tensor_rows(rows) != N || vf_tensor_cols(rows) != D) {
         char s[64];
@@ -805,11 +805,11 @@ vf_status vf_embedding_backward(const vf_tensor *idx, const vf_tensor *dy, const
 vf_status vf_adam_update(const vf_tensor *param, const vf_tensor *grad, const vf_tensor *m,
                          const vf_tensor *v, const vf_tensor *sched, const vf_adam_config *cfg) {
     const char *nm = "adam";
-    TRY(need(nm, "param", param));
-    TRY(need_shape(nm, "grad", grad, "param", param));
-    TRY(need_shape(nm, "m", m, "param", param));
-    TRY(need_shape(nm, "v", v, "param", param));
-    TRY(need_numel(nm, "sched", sched, 2, "{lr, step}"));
+    VF_TRY(need(nm, "param", param));
+    VF_TRY(need_shape(nm, "grad", grad, "param", param));
+    VF_TRY(need_shape(nm, "m", m, "param", param));
+    VF_TRY(need_shape(nm, "v", v, "param", param));
+    VF_TRY(need_numel(nm, "sched", sched, 2, "{lr, step}"));
     if (!cfg) return vf_fail(VF_ERR_ARG, "adam: config is NULL");
     if (!(cfg->beta1 >= 0 && cfg->beta1 < 1) || !(cfg->beta2 >= 0 && cfg->beta2 < 1) ||
         !(cfg->eps > 0))
@@ -830,7 +830,7 @@ static vf_status rng(const char *nm, bool normal, uint64_t seed, uint32_t stream
                      const vf_tensor *ctr, const vf_tensor *out) {
     if (!ctr || !ctr->arena || ctr->dtype != VF_I32 || ctr->numel != 2)
         return vf_fail(VF_ERR_ARG, "%s: ctr must be an int32 tensor of 2 elements {lo, hi}", nm);
-    TRY(need(nm, "out", out));
+    VF_TRY(need(nm, "out", out));
     vf_op op = make(VF_OP_RNG, 2, ctr, out);
     op.u[0] = u32(out->numel);
     op.u[1] = (uint32_t)seed;
@@ -904,14 +904,14 @@ static bool tensors_overlap(const vf_tensor *a, const vf_tensor *b) {
 vf_status vf_elementwise(const vf_ew_program *p, const vf_tensor *const *in,
                          const vf_tensor *const *out) {
     const char *nm = "elementwise";
-    TRY(vf_ew_validate(p));
+    VF_TRY(vf_ew_validate(p));
     if (!out) return vf_fail(VF_ERR_ARG, "%s: outputs are NULL", nm);
-    TRY(need(nm, "output 0", out[0]));
+    VF_TRY(need(nm, "output 0", out[0]));
     const int64_t R = vf_tensor_rows(out[0]), C = vf_tensor_cols(out[0]);
     for (int k = 1; k < p->n_out; k++) {
         char name[32];
         snprintf(name, sizeof name, "output %d", k);
-        TRY(need_shape(nm, name, out[k], "output 0", out[0]));
+        VF_TRY(need_shape(nm, name, out[k], "output 0", out[0]));
     }
     if (p->n_in && !in) return vf_fail(VF_ERR_ARG, "%s: inputs are NULL", nm);
     for (int i = 0; i < p->n_in; i++) {
@@ -920,12 +920,12 @@ vf_status vf_elementwise(const vf_ew_program *p, const vf_tensor *const *in,
         static const char *const what[] = {"the outputs' shape", "one per column", "one per row", "a scalar"};
         const int64_t want[] = {R * C, C, R, 1};
         if (p->in_cols[i]) {
-            TRY(need_numel(nm, name, in[i], R * (int64_t)p->in_cols[i], "the outputs' rows x its window's columns"));
+            VF_TRY(need_numel(nm, name, in[i], R * (int64_t)p->in_cols[i], "the outputs' rows x its window's columns"));
             if (vf_tensor_cols(in[i]) != (int64_t)p->in_cols[i])
                 return vf_fail(VF_ERR_ARG, "%s: %s has %lld columns, its window says %u", nm, name,
                                (long long)vf_tensor_cols(in[i]), p->in_cols[i]);
         } else {
-            TRY(need_numel(nm, name, in[i], want[p->in_bcast[i]], what[p->in_bcast[i]]));
+            VF_TRY(need_numel(nm, name, in[i], want[p->in_bcast[i]], what[p->in_bcast[i]]));
         }
         if (p->in_bcast[i] != VF_BC_FULL || p->in_cols[i])
             for (int k = 0; k < p->n_out; k++)

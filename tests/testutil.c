@@ -1,4 +1,5 @@
 #include "testutil.h"
+#include "util.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -111,18 +112,4 @@ double tu_max_rel(const float *a, const float *ref, size_t n, double atol, doubl
     return worst;
 }
 
-char *tu_read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    cr_assert_geq(n, 0, "%s: cannot tell its size", path);
-    char *s = malloc((size_t)n + 1);
-    cr_assert_not_null(s);
-    cr_assert_eq(fread(s, 1, (size_t)n, f), (size_t)n, "%s: short read", path);
-    s[n] = 0;
-    fclose(f);
-    if (len) *len = (size_t)n;
-    return s;
-}
+char *tu_read_file(const char *path, size_t *len) { return vf_read_file(path, len); }

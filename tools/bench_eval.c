@@ -5,6 +5,7 @@
  * ports, 85% TCP / 12% UDP / 3% ICMP, log-normal packets and bytes, times
  * spread over a day. The two traces use different seeds. */
 #include "commands.h"
+#include "util.h"
 #include "eval/eval.h"
 #include "philox.h"
 
@@ -14,11 +15,6 @@
 #include <string.h>
 #include <time.h>
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static vf_status make_trace(vf_trace_kind kind, size_t n, uint64_t seed, vf_trace *t) {
     memset(t, 0, sizeof *t);
@@ -88,13 +84,13 @@ int cmd_bench_eval(int argc, char **argv) {
     int rc = 0;
     double best = INFINITY;
     for (int k = 0; k < reps && r; k++) {
-        double t = now_s();
+        double t = vf_now_s();
         if (vf_eval_compare(&a, &b, r) != VF_OK) {
             fprintf(stderr, "bench eval: %s\n", vf_last_error());
             rc = 1;
             break;
         }
-        t = now_s() - t;
+        t = vf_now_s() - t;
         if (t < best) best = t;
         printf("eval %s %zu vs %zu records: %.3f s\n", kind == VF_TRACE_FLOWS ? "flows" : "packets",
                n, n, t);

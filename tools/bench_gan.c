@@ -13,6 +13,7 @@
  * and the mean rate over all timed iterations. The peer, the same model in
  * PyTorch, is tools/bench/doppelganger_torch.py. */
 #include "commands.h"
+#include "util.h"
 #include "train/gan.h"
 
 #include <stdio.h>
@@ -20,11 +21,6 @@
 #include <string.h>
 #include <time.h>
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 #define N_FLOWS 1000
 #define MAX_LEN 34
@@ -80,9 +76,9 @@ static int run_one(const char *name, vf_backend *be, const char *model, int iter
         for (int t = 0; t < len && t < MAX_LEN; t++) e.gen_flag[i * MAX_LEN + t] = 1;
     }
     vf_gan *g = NULL;
-    double t0 = now_s();
+    double t0 = vf_now_s();
     vf_status st = vf_gan_open(model, &d, be, 1, &g);
-    double t_open = now_s() - t0;
+    double t_open = vf_now_s() - t0;
     vf_gan_train_opts o = {.iterations = 2};
     if (!st) st = vf_gan_train(g, &e, &o, NULL); /* warm-up: first replays, caches */
     double t_train = 0, t_median = 0;
@@ -93,9 +89,9 @@ static int run_one(const char *name, vf_backend *be, const char *model, int iter
         o.progress = on_progress;
         o.progress_user = &clk;
         o.progress_every = 1;
-        t0 = now_s();
+        t0 = vf_now_s();
         st = vf_gan_train(g, &e, &o, NULL);
-        t_train = now_s() - t0;
+        t_train = vf_now_s() - t0;
     }
     if (!st && clk.n > 0) {
         /* per-iteration durations from the cumulative end times */
@@ -107,9 +103,9 @@ static int run_one(const char *name, vf_backend *be, const char *model, int iter
     vf_encoded out = {0};
     double t_gen = 0;
     if (!st) {
-        t0 = now_s();
+        t0 = vf_now_s();
         st = vf_gan_generate(g, 1000, 1, &out);
-        t_gen = now_s() - t0;
+        t_gen = vf_now_s() - t0;
     }
     if (st) {
         fprintf(stderr, "bench gan (%s): %s\n", name, vf_last_error());

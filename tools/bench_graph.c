@@ -10,6 +10,7 @@
  *   vkflow bench graph [--backend cpu|vk|all] [--steps N] [--width W]
  */
 #include "commands.h"
+#include "util.h"
 #include "graph/exec.h"
 
 #include <math.h>
@@ -18,11 +19,6 @@
 #include <string.h>
 #include <time.h>
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 enum { B = 100, ZD = 64, XD = 64, LAYERS = 5 };
 
@@ -100,10 +96,10 @@ static vf_status run_mode(gan *m, vf_backend *be, bool compiled, int steps, resu
     /* one warm-up step (pipelines compile, caches fill), then the timed ones */
     double best = INFINITY;
     for (int k = 0; k <= steps && !s; k++) {
-        double t0 = now_s();
+        double t0 = vf_now_s();
         s = vf_exec_run(x, 0);
         if (!s) s = vf_exec_run(x, 1);
-        double t = now_s() - t0;
+        double t = vf_now_s() - t0;
         if (k && t < best) best = t;
     }
     if (!s) {

@@ -9,6 +9,7 @@
  * relative to the cpu backend. GEMM also gets a row for a direct cblas_sgemm
  * call, the peer the cpu backend must keep up with. */
 #include "commands.h"
+#include "util.h"
 #include "vkflow.h"
 
 #include <cblas.h>
@@ -18,11 +19,6 @@
 #include <string.h>
 #include <time.h>
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -97,7 +93,6 @@ static vf_status alloc2(bench_data *d, int i, int64_t r, int64_t c, float lo, fl
     return s;
 }
 
-#define TRY(x) do { vf_status s_ = (x); if (s_) return s_; } while (0)
 
 static vf_status setup(const bench_case *c, vf_backend *be, bench_data *d) {
     memset(d, 0, sizeof *d);
@@ -111,14 +106,14 @@ static vf_status setup(const bench_case *c, vf_backend *be, bench_data *d) {
     case C_LSTM: case C_LSTM_BWD: bytes = (size_t)(a * b * 16) * 4; break;
     default: bytes = (size_t)(a * (b ? b : 1) * 3 + 4 * (b ? b : 1) + 4 * a) * 4; break;
     }
-    TRY(vf_arena_create(be, bytes + 64 * 1024, &d->arena));
+    VF_TRY(vf_arena_create(be, bytes + 64 * 1024, &d->arena));
     switch (c->kind) {
     case C_MATMUL: case C_MATMUL_TN: case C_MATMUL_NT: {
         /* C [a, b] = op(A) [a, k] op(B) [k, b] */
         bool ta = c->kind == C_MATMUL_TN, tb = c->kind == C_MATMUL_NT;
-        TRY(alloc2(d, 0, ta ? k : a, ta ? a : k, -1, 1, 1));
-        TRY(alloc2(d, 1, tb ? b : k, tb ? k : b, -1, 1, 2));
-        TRY(alloc2(d, 2, a, b, 0, 1, 3));
+        VF_TRY(alloc2(d, 0, ta ? k : a, ta ? a : k, -1, 1, 1));
+        VF_TRY(alloc2(d, 1, tb ? b : k, tb ? k : b, -1, 1, 2));
+        VF_TRY(alloc2(d, 2, a, b, 0, 1, 3));
         d->flops = 2.0 * (double)a * (double)b * (double)k;
         snprintf(d->shape, sizeof d->shape, "%lldx%lldx%lld", (long long)a, (long long)b, (long long)k);
         break;
@@ -126,8 +121,8 @@ static vf_status setup(const bench_case *c, vf_backend *be, bench_data *d) {
     case C_MATMUL_BATCHED: {
         int64_t s3[3] = {a, b, k};
         for (int i = 0; i < 3; i++) {
-            TRY(vf_tensor_alloc(d->arena, VF_F32, 3, s3, &d->t[i]));
-            TRY(vf_fill(&d->t[i], 0.5f));
+            VF_TRY(vf_tensor_alloc(d->arena, VF_F32, 3, s3, &d->t[i]));
+            VF_TRY(vf_fill(&d->t[i], 0.5f));
         }
         d->flops = 2.0 * (double)a * (double)b * (double)b * (double)k;
         snprintf(d->shape, sizeof d->shape, "%lldx[%lldx%lld]", (long long)a, (long long)b, (long long)k);
@@ -135,49 +130,49 @@ static vf_status setup(const bench_case *c, vf_backend *be, bench_data *d) {
     }
     case C_BIAS_ADD: case C_SOFTMAX: case C_SUM_ROWS: case C_SUM_COLS: case C_LAYERNORM:
     case C_BATCHNORM:
-        TRY(alloc2(d, 0, a, b, -2, 2, 1));
-        TRY(alloc2(d, 1, a, b, 0, 1, 2));
-        TRY(alloc2(d, 2, 1, b, 0.5f, 1.5f, 3));  /* bias / gamma */
-        TRY(alloc2(d, 3, 1, b, -0.5f, 0.5f, 4)); /* beta */
-        TRY(alloc2(d, 4, 1, a > b ? a : b, 0, 1, 5)); /* per-row / per-col outputs */
-        TRY(alloc2(d, 5, 1, a > b ? a : b, 0, 1, 6));
+        VF_TRY(alloc2(d, 0, a, b, -2, 2, 1));
+        VF_TRY(alloc2(d, 1, a, b, 0, 1, 2));
+        VF_TRY(alloc2(d, 2, 1, b, 0.5f, 1.5f, 3));  /* bias / gamma */
+        VF_TRY(alloc2(d, 3, 1, b, -0.5f, 0.5f, 4)); /* beta */
+        VF_TRY(alloc2(d, 4, 1, a > b ? a : b, 0, 1, 5)); /* per-row / per-col outputs */
+        VF_TRY(alloc2(d, 5, 1, a > b ? a : b, 0, 1, 6));
         d->bytes = 2.0 * (double)(a * b) * 4;
         snprintf(d->shape, sizeof d->shape, "%lldx%lld", (long long)a, (long long)b);
         break;
     case C_ADD: case C_RELU: case C_TANH: case C_RNG_NORMAL:
-        TRY(alloc2(d, 0, 1, a, -2, 2, 1));
-        TRY(alloc2(d, 1, 1, a, -2, 2, 2));
-        TRY(alloc2(d, 2, 1, a, 0, 1, 3));
-        TRY(vf_tensor_alloc(d->arena, VF_I32, 1, (int64_t[]){2}, &d->t[3]));
-        TRY(vf_fill(&d->t[3], 0));
+        VF_TRY(alloc2(d, 0, 1, a, -2, 2, 1));
+        VF_TRY(alloc2(d, 1, 1, a, -2, 2, 2));
+        VF_TRY(alloc2(d, 2, 1, a, 0, 1, 3));
+        VF_TRY(vf_tensor_alloc(d->arena, VF_I32, 1, (int64_t[]){2}, &d->t[3]));
+        VF_TRY(vf_fill(&d->t[3], 0));
         d->bytes = (c->kind == C_ADD ? 3.0 : c->kind == C_RNG_NORMAL ? 1.0 : 2.0) * (double)a * 4;
         snprintf(d->shape, sizeof d->shape, "%lld", (long long)a);
         break;
     case C_LSTM: case C_LSTM_BWD:
-        TRY(alloc2(d, 0, a, 4 * b, -2, 2, 1)); /* gates */
-        for (int i = 1; i <= 6; i++) TRY(alloc2(d, i, a, b, -1, 1, (unsigned)i + 1));
-        TRY(alloc2(d, 7, a, 4 * b, 0, 1, 9));  /* dgates */
+        VF_TRY(alloc2(d, 0, a, 4 * b, -2, 2, 1)); /* gates */
+        for (int i = 1; i <= 6; i++) VF_TRY(alloc2(d, i, a, b, -1, 1, (unsigned)i + 1));
+        VF_TRY(alloc2(d, 7, a, 4 * b, 0, 1, 9));  /* dgates */
         d->bytes = (c->kind == C_LSTM ? 8.0 : 16.0) * (double)(a * b) * 4;
         snprintf(d->shape, sizeof d->shape, "B%lld H%lld", (long long)a, (long long)b);
         break;
     case C_EMBEDDING: {
-        TRY(vf_tensor_alloc(d->arena, VF_I32, 1, &a, &d->t[0]));
+        VF_TRY(vf_tensor_alloc(d->arena, VF_I32, 1, &a, &d->t[0]));
         int32_t *idx = malloc((size_t)a * sizeof *idx);
         if (!idx) return vf_fail(VF_ERR_OOM, "bench: out of host memory");
         for (int64_t i = 0; i < a; i++) idx[i] = (int32_t)((i * 2654435761u) % (uint64_t)b);
         vf_status s = vf_tensor_write(&d->t[0], idx, (size_t)a * sizeof *idx);
         free(idx);
-        TRY(s);
-        TRY(alloc2(d, 1, b, k, -1, 1, 2));
-        TRY(alloc2(d, 2, a, k, 0, 1, 3));
+        VF_TRY(s);
+        VF_TRY(alloc2(d, 1, b, k, -1, 1, 2));
+        VF_TRY(alloc2(d, 2, a, k, 0, 1, 3));
         d->bytes = 2.0 * (double)(a * k) * 4;
         snprintf(d->shape, sizeof d->shape, "%lld of %lldx%lld", (long long)a, (long long)b, (long long)k);
         break;
     }
     case C_ADAM:
-        for (int i = 0; i < 4; i++) TRY(alloc2(d, i, 1, a, 0, 1, (unsigned)i + 1));
-        TRY(vf_tensor_alloc1(d->arena, 2, &d->t[4]));
-        TRY(vf_tensor_write(&d->t[4], (float[]){1e-3f, 1.0f}, 8));
+        for (int i = 0; i < 4; i++) VF_TRY(alloc2(d, i, 1, a, 0, 1, (unsigned)i + 1));
+        VF_TRY(vf_tensor_alloc1(d->arena, 2, &d->t[4]));
+        VF_TRY(vf_tensor_write(&d->t[4], (float[]){1e-3f, 1.0f}, 8));
         d->bytes = 7.0 * (double)a * 4;
         snprintf(d->shape, sizeof d->shape, "%lld", (long long)a);
         break;
@@ -231,9 +226,9 @@ static vf_status run_case(const bench_case *c, bench_data *d) {
 static vf_status time_case(const bench_case *c, vf_backend *be, bench_data *d, int reps, int runs,
                            double *sec) {
     vf_program *p = NULL;
-    TRY(run_case(c, d)); /* warm-up: pipelines, caches */
-    TRY(vf_backend_sync(be));
-    TRY(vf_capture_begin(be));
+    VF_TRY(run_case(c, d)); /* warm-up: pipelines, caches */
+    VF_TRY(vf_backend_sync(be));
+    VF_TRY(vf_capture_begin(be));
     vf_status s = VF_OK;
     for (int r = 0; r < reps && s == VF_OK; r++) s = run_case(c, d);
     vf_program *tmp = NULL;
@@ -249,9 +244,9 @@ static vf_status time_case(const bench_case *c, vf_backend *be, bench_data *d, i
         return vf_fail(VF_ERR_OOM, "bench: out of host memory");
     }
     for (int r = 0; r < runs && s == VF_OK; r++) {
-        double t0 = now_s();
+        double t0 = vf_now_s();
         s = vf_program_run(p);
-        t[r] = (now_s() - t0) / reps;
+        t[r] = (vf_now_s() - t0) / reps;
     }
     *sec = median(t, runs);
     free(t);
@@ -278,12 +273,12 @@ static vf_status compare_with_cblas(const bench_case *c, bench_data *d, int runs
     for (int64_t i = 0; s == VF_OK && i < m * k; i++) a[i] = (float)(i % 7) * 0.1f;
     for (int64_t i = 0; s == VF_OK && i < k * n; i++) b[i] = (float)(i % 5) * 0.1f;
     for (int r = -1; s == VF_OK && r < runs; r++) { /* r = -1: warm-up */
-        double t0 = now_s();
+        double t0 = vf_now_s();
         s = vf_program_run(p);
-        double t1 = now_s();
+        double t1 = vf_now_s();
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)k, 1, a, (int)k, b,
                     (int)n, 0, cm, (int)n);
-        double t2 = now_s();
+        double t2 = vf_now_s();
         if (r >= 0) {
             tb[r] = t1 - t0;
             td[r] = t2 - t1;

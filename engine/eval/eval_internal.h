@@ -3,6 +3,7 @@
 #define VKFLOW_EVAL_INTERNAL_H
 
 #include "eval/eval.h"
+#include "util.h"
 
 /* numpy's reduction buffer: np.add.reduce sums blocks of this many elements
  * pairwise and adds the block sums left to right. */
@@ -52,16 +53,6 @@ uint64_t vf_eval_hash(const void *key, size_t size);
 void vf_key_tuple(const vf_record *r, uint8_t key[VF_KEY_TUPLE]);
 void vf_key_pair(const vf_record *r, uint8_t key[VF_KEY_PAIR]);
 
-/* Atomic text output: write to path.tmp.<pid>, fsync-free rename on close. */
-typedef struct vf_eval_out {
-    FILE *f;
-    char tmp[4200];
-    const char *path;
-} vf_eval_out;
-vf_status vf_eval_out_open(vf_eval_out *o, const char *path);
-/* Checks write errors, closes and renames; removes the temp file on error. */
-vf_status vf_eval_out_commit(vf_eval_out *o);
-void vf_eval_out_abort(vf_eval_out *o);
 
 /* Descriptions written next to the numbers. */
 extern const char *const vf_eval_jsd_basis[VF_JSD_COUNT];

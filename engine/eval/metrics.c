@@ -7,6 +7,7 @@
  * merging sorted arrays, privacy by looking synthetic keys up in the real
  * maps. Cost: O(n) hashing plus radix sorts. */
 #include "eval/eval.h"
+#include "util.h"
 #include "eval/eval_internal.h"
 
 #include <math.h>
@@ -395,11 +396,6 @@ static size_t nonzero(const double *c, size_t n) {
     return k;
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 vf_status vf_eval_compare(const vf_trace *real, const vf_trace *syn, vf_eval_result *out) {
     if (!real || !syn || !out) return vf_fail(VF_ERR_ARG, "eval: NULL argument");
@@ -412,7 +408,7 @@ vf_status vf_eval_compare(const vf_trace *real, const vf_trace *syn, vf_eval_res
     if (syn->n == 0) return vf_fail(VF_ERR_ARG, "eval: the synthetic trace has no records");
     if (real->n >= UINT32_MAX || syn->n >= UINT32_MAX)
         return vf_fail(VF_ERR_ARG, "eval: traces of 2^32 records or more are not supported");
-    double t_start = now_s();
+    double t_start = vf_now_s();
     memset(out, 0, sizeof *out);
     out->kind = real->kind;
 
@@ -544,7 +540,7 @@ vf_status vf_eval_compare(const vf_trace *real, const vf_trace *syn, vf_eval_res
             pv->syn_pairs_in_real++;
             pv->syn_records_pair_in_real += S[1].pair.count[j];
         }
-    out->seconds = now_s() - t_start;
+    out->seconds = vf_now_s() - t_start;
 
 done:
     free(pa);

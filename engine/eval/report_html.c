@@ -336,8 +336,8 @@ static void share_cell(FILE *f, size_t k, size_t n) {
 }
 
 vf_status vf_eval_write_html(const char *path, const vf_eval_result *r) {
-    vf_eval_out o;
-    vf_status st = vf_eval_out_open(&o, path);
+    vf_atomic_file o;
+    vf_status st = vf_atomic_open(&o, path);
     if (st != VF_OK) return st;
     FILE *f = o.f;
     bool flows = r->kind == VF_TRACE_FLOWS;
@@ -444,7 +444,7 @@ vf_status vf_eval_write_html(const char *path, const vf_eval_result *r) {
     FILE *pf = open_memstream(&pbuf, &plen);
     if (!pf) {
         if (have_dir) rmdir(p.dir);
-        vf_eval_out_abort(&o);
+        vf_atomic_abort(&o);
         return vf_fail(VF_ERR_OOM, "%s: out of memory", path);
     }
     fputs("<h2>Distributions</h2>\n", pf);
@@ -476,5 +476,5 @@ vf_status vf_eval_write_html(const char *path, const vf_eval_result *r) {
     fwrite(pbuf, 1, plen, f);
     free(pbuf);
     fputs("<p class=conv>Written by vkflow eval. Plots: gnuplot SVG.</p>\n</body></html>\n", f);
-    return vf_eval_out_commit(&o);
+    return vf_atomic_commit(&o);
 }

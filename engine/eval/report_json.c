@@ -42,8 +42,8 @@ static void side(FILE *f, const char *key, const char *name, const vf_eval_side 
 }
 
 vf_status vf_eval_write_json(const char *path, const vf_eval_result *r) {
-    vf_eval_out o;
-    vf_status st = vf_eval_out_open(&o, path);
+    vf_atomic_file o;
+    vf_status st = vf_atomic_open(&o, path);
     if (st != VF_OK) return st;
     FILE *f = o.f;
     bool flows = r->kind == VF_TRACE_FLOWS;
@@ -131,5 +131,5 @@ vf_status vf_eval_write_json(const char *path, const vf_eval_result *r) {
     fputs("  \"seconds\": ", f);
     jnum(f, r->seconds);
     fputs("\n}\n", f);
-    return vf_eval_out_commit(&o);
+    return vf_atomic_commit(&o);
 }

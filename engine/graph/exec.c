@@ -1,6 +1,7 @@
 /* vkflow graph executor: DCE, elementwise fusion, memory planning, lowering
  * to engine calls, capture and replay. See exec.h for the model. */
 #include "exec.h"
+#include "util.h"
 
 #include <limits.h>
 #include <math.h>
@@ -8,14 +9,8 @@
 #include <string.h>
 #include <time.h>
 
-#define TRY(x) do { vf_status s_ = (x); if (s_) return s_; } while (0)
 #define END INT_MAX /* position of the program's outputs and optimizer updates */
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 enum { ST_NODE, ST_EW, ST_ADAM };
 
@@ -496,7 +491,7 @@ static vf_status compile(vf_graph *g, const vf_prog_desc *d, bool fuse, bool do_
 
 vf_status vf_exec_analyze(vf_graph *g, int n_prog, const vf_prog_desc *progs, bool fuse, size_t alignment,
                           vf_prog_stats *stats) {
-    TRY(vf_graph_status(g));
+    VF_TRY(vf_graph_status(g));
     for (int i = 0; i < n_prog; i++) {
         prog p;
         vf_status s = compile(g, &progs[i], fuse, true, alignment, &p);
@@ -509,14 +504,8 @@ vf_status vf_exec_analyze(vf_graph *g, int n_prog, const vf_prog_desc *progs, bo
 
 /* ------------------------------------------------------------- creation */
 
-/* splitmix64: host-side parameter initialisation, identical on every backend */
-static uint64_t mix(uint64_t *s) {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-static double unif(uint64_t *s) { return ((double)(mix(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0); }
+/* host-side parameter initialisation (splitmix64), identical on every backend */
+static double unif(uint64_t *s) { return ((double)(vf_splitmix64(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0); }
 
 static vf_status init_param(vf_exec *x, int id) {
     const vf_gnode *N = &x->g->nodes[id];
@@ -561,7 +550,7 @@ static vf_status emit(vf_exec *x, prog *p);
 vf_status vf_exec_create(vf_graph *g, vf_backend *be, int n_prog, const vf_prog_desc *progs,
                          const vf_exec_opts *opts, vf_exec **out) {
     *out = NULL;
-    TRY(vf_graph_status(g));
+    VF_TRY(vf_graph_status(g));
     vf_exec *x = calloc(1, sizeof *x);
     if (!x) return vf_fail(VF_ERR_OOM, "exec: out of memory");
     x->g = g;
@@ -755,26 +744,26 @@ static vf_status emit(vf_exec *x, prog *p) {
 vf_status vf_exec_run(vf_exec *x, int pi) {
     if (!x || pi < 0 || pi >= x->n_prog) return vf_fail(VF_ERR_ARG, "exec_run: no program %d", pi);
     prog *p = &x->p[pi];
-    double t0 = now_s();
+    double t0 = vf_now_s();
     x->runs++;
     p->runs++;
     /* per-step scalars: the Philox block base {lo, hi} (a fresh 2^32-block
      * range per run) and Adam's {lr, t} */
     int32_t ctr[2] = {0, (int32_t)x->runs};
-    TRY(vf_tensor_write(&x->ctr, ctr, sizeof ctr));
+    VF_TRY(vf_tensor_write(&x->ctr, ctr, sizeof ctr));
     if (p->n_upd) {
         float sched[2] = {p->lr, (float)p->runs};
-        TRY(vf_tensor_write(&p->sched, sched, sizeof sched));
+        VF_TRY(vf_tensor_write(&p->sched, sched, sizeof sched));
     }
-    double t1 = now_s();
+    double t1 = vf_now_s();
     if (p->cap) {
-        TRY(vf_program_run(p->cap));
+        VF_TRY(vf_program_run(p->cap));
     } else {
-        TRY(emit(x, p));
-        TRY(vf_backend_sync(x->be));
+        VF_TRY(emit(x, p));
+        VF_TRY(vf_backend_sync(x->be));
     }
     p->t_scalars = t1 - t0;
-    p->t_total = now_s() - t0;
+    p->t_total = vf_now_s() - t0;
     return VF_OK;
 }
 
@@ -797,13 +786,13 @@ vf_status vf_exec_tensor(const vf_exec *x, int pi, int node, vf_tensor *out) {
 
 vf_status vf_exec_write(vf_exec *x, int node, const void *src, size_t bytes) {
     vf_tensor t;
-    TRY(vf_exec_tensor(x, -1, node, &t));
+    VF_TRY(vf_exec_tensor(x, -1, node, &t));
     return vf_tensor_write(&t, src, bytes);
 }
 
 vf_status vf_exec_read(vf_exec *x, int pi, int node, void *dst, size_t bytes) {
     vf_tensor t;
-    TRY(vf_exec_tensor(x, pi, node, &t));
+    VF_TRY(vf_exec_tensor(x, pi, node, &t));
     return vf_tensor_read(&t, dst, bytes);
 }
 

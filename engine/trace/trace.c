@@ -1,5 +1,5 @@
 /* vf_trace basics: growth, labels, skip accounting, address/protocol helpers,
- * read/write dispatch and atomic output files. */
+ * read/write dispatch. */
 #include "trace/trace_internal.h"
 
 #include <arpa/inet.h>
@@ -238,48 +238,3 @@ vf_status vf_trace_write(const char *path, const vf_trace *t) {
     return vf_fail(VF_ERR_ARG, "%s: output format from extension: expected .pcap or .csv", path);
 }
 
-/* ------------------------------------------------------------ atomic I/O */
-
-vf_status vf_atomic_open(vf_atomic_file *af, const char *path) {
-    memset(af, 0, sizeof *af);
-    if (strlen(path) + 16 > sizeof af->tmp)
-        return vf_fail(VF_ERR_ARG, "%s: path too long", path);
-    snprintf(af->path, sizeof af->path, "%s", path);
-    snprintf(af->tmp, sizeof af->tmp, "%s.tmpXXXXXX", path);
-    int fd = mkstemp(af->tmp);
-    if (fd < 0) return vf_fail(VF_ERR_IO, "%s: cannot create temp file: %s", path, strerror(errno));
-    /* mkstemp makes 0600; outputs are ordinary files */
-    if (fchmod(fd, 0644) != 0) { /* not fatal: the file stays private */ }
-    af->f = fdopen(fd, "wb");
-    if (!af->f) {
-        close(fd);
-        unlink(af->tmp);
-        return vf_fail(VF_ERR_IO, "%s: %s", path, strerror(errno));
-    }
-    return VF_OK;
-}
-
-vf_status vf_atomic_commit(vf_atomic_file *af) {
-    bool bad = ferror(af->f) != 0;
-    if (fflush(af->f) != 0) bad = true;
-    if (fsync(fileno(af->f)) != 0 && errno != EINVAL) bad = true;
-    if (fclose(af->f) != 0) bad = true;
-    af->f = NULL;
-    if (bad) {
-        int e = errno;
-        unlink(af->tmp);
-        return vf_fail(VF_ERR_IO, "%s: write failed: %s", af->path, strerror(e));
-    }
-    if (rename(af->tmp, af->path) != 0) {
-        int e = errno;
-        unlink(af->tmp);
-        return vf_fail(VF_ERR_IO, "%s: rename failed: %s", af->path, strerror(e));
-    }
-    return VF_OK;
-}
-
-void vf_atomic_abort(vf_atomic_file *af) {
-    if (af->f) fclose(af->f);
-    af->f = NULL;
-    if (af->tmp[0]) unlink(af->tmp);
-}

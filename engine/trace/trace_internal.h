@@ -3,6 +3,7 @@
 #define VKFLOW_TRACE_INTERNAL_H
 
 #include "trace/trace.h"
+#include "util.h"
 
 /* Parses one captured frame of link type `linktype` (a DLT_ value as libpcap
  * reports it) into r (ts_ns is left to the caller). Returns -1 when the frame
@@ -13,16 +14,6 @@ int vf_parse_frame(int linktype, const uint8_t *data, uint32_t caplen, vf_record
 /* Whether libpcap link type lt is one vf_parse_frame understands. */
 bool vf_linktype_supported(int linktype);
 
-/* Atomic output: writes go to a temp file next to path, renamed over path by
- * vf_atomic_commit (or removed by vf_atomic_abort). */
-typedef struct vf_atomic_file {
-    FILE *f;
-    char tmp[4096];
-    char path[4096];
-} vf_atomic_file;
-vf_status vf_atomic_open(vf_atomic_file *af, const char *path);
-vf_status vf_atomic_commit(vf_atomic_file *af);
-void vf_atomic_abort(vf_atomic_file *af);
 
 /* Records a skipped record: counts it, keeps the first message, and in
  * strict mode returns the error (VF_ERR_FORMAT with msg). */

@@ -2,6 +2,7 @@
  * generation -> merge by flow tags -> decode -> truncate -> sort -> write ->
  * evaluate. See pipeline.h for the run directory and docs/RUNNING.md. */
 #include "train/pipeline.h"
+#include "util.h"
 #include "train/gan.h"
 #include "eval/eval.h"
 #include "trace/trace_internal.h"
@@ -25,11 +26,6 @@ const char *vf_phase_name(vf_phase p) {
 
 /* ------------------------------------------------------------ small helpers */
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* Copies src into dst[cap], cut to fit (paths here are bounded by PATH_MAX
  * in practice; the cut keeps GCC's truncation checks quiet without %s). */
@@ -99,7 +95,7 @@ typedef struct plog {
 static void plog_open(plog *L, const vf_pipeline_opts *o, const char *dir) {
     memset(L, 0, sizeof *L);
     L->o = o;
-    L->t0 = now_s();
+    L->t0 = vf_now_s();
     L->last_line = -1e9;
     if (dir) {
         char p[4200];
@@ -242,7 +238,7 @@ static vf_status run_state_load(const char *dir, run_state *s) {
 
 static vf_status ingest(const vf_run_config *rc, plog *L, vf_trace *t) {
     memset(t, 0, sizeof *t);
-    double t0 = now_s();
+    double t0 = vf_now_s();
     say(L, VF_PHASE_INGEST, -1, "reading %s", rc->data.path);
     vf_status st = vf_data_desc_read_trace(&rc->data, t);
     if (st) return st;
@@ -263,7 +259,7 @@ static vf_status ingest(const vf_run_config *rc, plog *L, vf_trace *t) {
         return vf_fail(VF_ERR_FORMAT, "%s: no usable records", rc->data.path);
     }
     say(L, VF_PHASE_INGEST, -1, "%zu %s in %.1f s", t->n, t->kind == VF_TRACE_PACKETS ? "packets" : "flows",
-        now_s() - t0);
+        vf_now_s() - t0);
     return VF_OK;
 }
 
@@ -289,7 +285,7 @@ static void on_tick(const vf_gan_progress *p, void *user) {
     double rate = dt > 0 && p->iter > k->first_iter ? (double)(p->iter - k->first_iter) / dt : 0;
     double eta = rate > 0 ? (double)(p->total - p->iter + k->later) / rate : -1;
     plog *L = k->L;
-    double now = now_s();
+    double now = vf_now_s();
     double every = L->o && L->o->log_every_s > 0 ? L->o->log_every_s : 10;
     if (L->f && (now - L->last_line >= every || p->iter >= p->total)) {
         L->last_line = now;
@@ -315,15 +311,9 @@ static void on_tick(const vf_gan_progress *p, void *user) {
     }
 }
 
-static uint64_t mix(uint64_t x) {
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
 /* Per-chunk seeds: distinct streams for training and generation of each chunk. */
-static uint64_t train_seed(const vf_run_config *rc, int c) { return mix(rc->seed * 2 + 0) ^ (uint64_t)c; }
-static uint64_t gen_seed(const vf_run_config *rc, int c) { return mix(rc->seed * 2 + 1) ^ (uint64_t)c; }
+static uint64_t train_seed(const vf_run_config *rc, int c) { return vf_mix64(rc->seed * 2 + 0) ^ (uint64_t)c; }
+static uint64_t gen_seed(const vf_run_config *rc, int c) { return vf_mix64(rc->seed * 2 + 1) ^ (uint64_t)c; }
 
 /* The data the steps share while one command runs. */
 typedef struct job {
@@ -391,7 +381,7 @@ static vf_status train_chunk(job *J, const vf_pipeline_opts *o, const vf_encoded
     to.progress = on_tick;
     to.progress_user = &k;
     to.progress_every = o->progress_every > 0 ? o->progress_every : 10;
-    double t0 = now_s();
+    double t0 = vf_now_s();
     st = vf_gan_train(g, ch, &to, stopped);
     if (st) {
         char msg[1024];
@@ -412,13 +402,13 @@ static vf_status train_chunk(job *J, const vf_pipeline_opts *o, const vf_encoded
     int n = snprintf(txt, sizeof txt, "%lld\n", (long long)iters);
     if ((st = write_text(done, txt, (size_t)n))) return st;
     say(&J->L, VF_PHASE_TRAIN, c, "chunk %d/%d: %lld iterations in %.1f s", c + 1, N, (long long)iters,
-        now_s() - t0);
+        vf_now_s() - t0);
     return VF_OK;
 }
 
 static vf_status check_config_copy(const vf_run_config *rc, const char *dir, bool resume, char **text_out) {
     size_t n;
-    char *text = vf_read_text_file(rc->path, &n);
+    char *text = vf_read_file(rc->path, &n);
     if (!text) return vf_fail(VF_ERR_IO, "%s: cannot open", rc->path);
     char copy[4200];
     join(copy, sizeof copy, dir, "config.cfg");
@@ -431,7 +421,7 @@ static vf_status check_config_copy(const vf_run_config *rc, const char *dir, boo
                                        "--out folder", dir);
         }
         size_t m;
-        char *old = vf_read_text_file(copy, &m);
+        char *old = vf_read_file(copy, &m);
         bool same = old && m == n && !memcmp(old, text, n);
         free(old);
         if (!same) {
@@ -465,7 +455,7 @@ static vf_status train_job(job *J, const vf_pipeline_opts *o, bool *stopped) {
      * resumed run and an uninterrupted one decode with the same numbers */
     char encp[4200];
     join(encp, sizeof encp, J->dir, "encoder.txt");
-    double t0 = now_s();
+    double t0 = vf_now_s();
     if (!(o->resume && exists(encp))) {
         say(&J->L, VF_PHASE_ENCODE, -1, "fitting the encoder (%d chunks)", rc->data.n_chunks);
         vf_encoder fit;
@@ -482,7 +472,7 @@ static vf_status train_job(job *J, const vf_pipeline_opts *o, bool *stopped) {
     int64_t trunc = 0;
     for (int c = 0; c < N; c++) trunc += ch[c].n_truncated;
     say(&J->L, VF_PHASE_ENCODE, -1, "%d chunks, attributes %d, features %d x %d steps, %lld flows cut at max_len "
-        "(%.1f s)", N, J->enc.attr_dim, J->enc.feat_dim, J->enc.max_len, (long long)trunc, now_s() - t0);
+        "(%.1f s)", N, J->enc.attr_dim, J->enc.feat_dim, J->enc.max_len, (long long)trunc, vf_now_s() - t0);
     run_state *S = &J->state;
     memset(S, 0, sizeof *S);
     abs_path(rc->path, S->config, sizeof S->config);
@@ -567,7 +557,7 @@ static vf_status generate_job(job *J, const vf_pipeline_opts *o, int64_t count, 
     split_count(S, count, n);
     vf_gan_dims dims;
     vf_gan_dims_from_encoder(&J->enc, &dims);
-    double t0 = now_s();
+    double t0 = vf_now_s();
     for (int c = 0; c < N; c++) {
         gen[c].chunk = c;
         gen[c].attr_dim = J->enc.attr_dim;
@@ -625,7 +615,7 @@ static vf_status generate_job(job *J, const vf_pipeline_opts *o, int64_t count, 
     }
     if ((st = vf_trace_sort_time(syn))) goto done;
     say(&J->L, VF_PHASE_GENERATE, -1, "%lld flows after the merge, %zu records (%zu outside their chunk's window "
-        "dropped) in %.1f s", (long long)flows, syn->n, cut, now_s() - t0);
+        "dropped) in %.1f s", (long long)flows, syn->n, cut, vf_now_s() - t0);
     if (syn->n == 0) { st = vf_fail(VF_ERR_FORMAT, "generate: the model produced no records"); goto done; }
     if (out_path) {
         if (!strcmp(S->output, "pcap")) {
@@ -709,7 +699,7 @@ vf_status vf_pipeline_generate(const char *run_dir, int64_t count, const char *o
     char p[4200];
     join(p, sizeof p, run_dir, "config.cfg");
     size_t n;
-    char *text = vf_read_text_file(p, &n);
+    char *text = vf_read_file(p, &n);
     if (!text) { run_state_free(&J.state); return vf_fail(VF_ERR_IO, "%s: cannot open", p); }
     /* parsed under the original name so that relative paths mean what they meant */
     st = vf_run_config_parse_string(J.state.config, text, &rc);
@@ -748,7 +738,7 @@ vf_status vf_pipeline_run(const vf_run_config *rc, const vf_pipeline_opts *o, bo
     join(out, sizeof out, J.dir, !strcmp(J.state.output, "pcap") ? "synthetic.pcap" : "synthetic.csv");
     if ((st = generate_job(&J, o, rc->count, out, &syn, stopped)) || *stopped) goto done;
     if (rc->evaluate) {
-        double t0 = now_s();
+        double t0 = vf_now_s();
         r = malloc(sizeof *r);
         if (!r) { st = vf_fail(VF_ERR_OOM, "eval: out of memory"); goto done; }
         if ((st = vf_eval_compare(&J.real, &syn, r))) goto done;
@@ -760,7 +750,7 @@ vf_status vf_pipeline_run(const vf_run_config *rc, const vf_pipeline_opts *o, bo
         if ((st = vf_eval_write_json(js, r))) goto done;
         if ((st = vf_eval_write_html(html, r))) goto done;
         if (report_path) copy_str(report_path, 4096, html);
-        say(&J.L, VF_PHASE_EVAL, -1, "wrote %s and %s (%.1f s)", html, js, now_s() - t0);
+        say(&J.L, VF_PHASE_EVAL, -1, "wrote %s and %s (%.1f s)", html, js, vf_now_s() - t0);
     }
     say(&J.L, VF_PHASE_DONE, -1, "finished: %s", J.dir);
 done:;

@@ -41,9 +41,6 @@ typedef struct vf_run_config {
 vf_status vf_run_config_load(const char *path, vf_run_config *rc);
 /* Same from text; name is used in messages and as the base of relative paths. */
 vf_status vf_run_config_parse_string(const char *name, const char *text, vf_run_config *rc);
-/* The whole file as a NUL-terminated string (malloc'd; *len its length), or
- * NULL when it cannot be read (errno says why). */
-char *vf_read_text_file(const char *path, size_t *len);
 /* Iterations chunk c trains (chunk 0: iterations; others the warm-start share, at least 1). */
 int64_t vf_run_chunk_iterations(const vf_run_config *rc, int chunk);
 

@@ -2,6 +2,7 @@
  * per-chunk time-window truncation and the final sort by time. Free of any
  * model code so it can be tested on hand-built chunks. */
 #include "train/pipeline.h"
+#include "util.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -9,7 +10,6 @@
 
 /* ------------------------------------------------------------ merge, window */
 
-#define TRY_MERGE(x) do { vf_status s_ = (x); if (s_) return s_; } while (0)
 
 static bool hot(const float *pair) { return pair[1] > pair[0]; }
 
@@ -82,7 +82,7 @@ vf_status vf_merge_carried(const vf_encoder *enc, const vf_encoded *gen, int j, 
     int tags, time_col, N = enc->n_chunks;
     if (j < 0 || j >= N) return vf_fail(VF_ERR_ARG, "merge_carried: chunk %d of %d", j, N);
     /* the chunks after j need not be generated yet */
-    TRY_MERGE(merge_check(enc, gen, j + 1, N, &tags, &time_col));
+    VF_TRY(merge_check(enc, gen, j + 1, N, &tags, &time_col));
     int64_t k = carry_into(gen, j, enc->attr_dim, tags, time_col, NULL, NULL);
     if (k > INT_MAX) return vf_fail(VF_ERR_ARG, "merge: chunk %d gets too many flows", j);
     float *a = malloc(((size_t)k + 1) * (size_t)enc->attr_dim * sizeof(float));
@@ -97,7 +97,7 @@ vf_status vf_merge_flow_tags(const vf_encoder *enc, const vf_encoded *gen, const
                              vf_encoded **out) {
     *out = NULL;
     int tags, time_col;
-    TRY_MERGE(merge_check(enc, gen, N, N, &tags, &time_col));
+    VF_TRY(merge_check(enc, gen, N, N, &tags, &time_col));
     int A = enc->attr_dim, T = enc->max_len, F = enc->feat_dim;
     vf_encoded *m = calloc((size_t)N, sizeof *m);
     int64_t *count = calloc((size_t)N, sizeof *count), *carried = calloc((size_t)N, sizeof *carried);

@@ -1,6 +1,7 @@
 /* Run configuration: the `data` group (parsed by engine/trace), the model
  * file and the `run` group. See docs/RUNNING.md. */
 #include "train/pipeline.h"
+#include "util.h"
 
 #include <libconfig.h>
 #include <math.h>
@@ -158,26 +159,6 @@ static vf_status finish(const char *name, config_t *cfg, int ok, const char *tex
     return vf_data_desc_parse_string(name, text, &rc->data);
 }
 
-char *vf_read_text_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 4096, n = 0;
-    char *b = malloc(cap);
-    while (b) {
-        size_t r = fread(b + n, 1, cap - n - 1, f);
-        n += r;
-        if (n + 1 < cap) break;
-        char *nb = realloc(b, cap * 2);
-        if (!nb) { free(b); b = NULL; break; }
-        b = nb;
-        cap *= 2;
-    }
-    fclose(f);
-    if (b) b[n] = 0;
-    if (len) *len = n;
-    return b;
-}
-
 vf_status vf_run_config_parse_string(const char *name, const char *text, vf_run_config *rc) {
     defaults(rc, name);
     config_t cfg;
@@ -188,7 +169,7 @@ vf_status vf_run_config_parse_string(const char *name, const char *text, vf_run_
 
 vf_status vf_run_config_load(const char *path, vf_run_config *rc) {
     size_t n;
-    char *text = vf_read_text_file(path, &n);
+    char *text = vf_read_file(path, &n);
     if (!text) return vf_fail(VF_ERR_IO, "%s: cannot open", path);
     if (strlen(text) != n) { free(text); return vf_fail(VF_ERR_FORMAT, "%s: not a text file (NUL byte)", path); }
     vf_status st = vf_run_config_parse_string(path, text, rc);

@@ -13,6 +13,7 @@
  * that an earlier op since the last barrier wrote (or writes a range read). */
 #include "vk_internal.h"
 #include "vk_ew.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -707,27 +708,8 @@ static void save_pipeline_cache(vk_backend *b) {
     if (vkGetPipelineCacheData(b->dev, b->pcache, &n, NULL) != VK_SUCCESS || n == 0) return;
     void *data = malloc(n);
     if (data && vkGetPipelineCacheData(b->dev, b->pcache, &n, data) == VK_SUCCESS)
-        vf_write_file_atomic(b->pcache_path, data, n, NULL, 0);
+        (void)vf_write_file_atomic(b->pcache_path, data, n);
     free(data);
-}
-
-static void *load_file(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    void *data = NULL;
-    if (fseek(f, 0, SEEK_END) == 0) {
-        long len = ftell(f);
-        if (len > 0 && len < (64l << 20) && fseek(f, 0, SEEK_SET) == 0) {
-            data = malloc((size_t)len);
-            if (data && fread(data, 1, (size_t)len, f) != (size_t)len) {
-                free(data);
-                data = NULL;
-            }
-            *n = (size_t)len;
-        }
-    }
-    fclose(f);
-    return data;
 }
 
 static void vk_destroy(vf_backend *be) {
@@ -836,7 +818,7 @@ static vf_status create_device(vk_backend *b, const vf_vk_device_info *info) {
     VKCHECK(vkCreateFence(b->dev, &fi, NULL, &b->fence), "vkCreateFence");
     pipeline_cache_path(b);
     size_t blob_len = 0;
-    void *blob = b->pcache_path[0] ? load_file(b->pcache_path, &blob_len) : NULL;
+    void *blob = b->pcache_path[0] ? vf_read_file(b->pcache_path, &blob_len) : NULL;
     VkPipelineCacheCreateInfo pci = {.sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO,
                                      .initialDataSize = blob ? blob_len : 0,
                                      .pInitialData = blob};

@@ -4,6 +4,7 @@
  * ~/.cache/vkflow/spirv), named by a hash of the source. A cache file holds
  * the source too, so a hash collision can never load the wrong kernel. */
 #include "vk_ew.h"
+#include "util.h"
 
 #include <errno.h>
 #include <shaderc/shaderc.h>
@@ -141,18 +142,6 @@ bool vf_cache_dir(char *out, size_t len) {
     return true;
 }
 
-bool vf_write_file_atomic(const char *path, const void *a, size_t na, const void *b, size_t nb) {
-    char tmp[1100];
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= sizeof tmp) return false;
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return false;
-    bool ok = fwrite(a, 1, na, f) == na && (nb == 0 || fwrite(b, 1, nb, f) == nb);
-    ok = (fclose(f) == 0) && ok;
-    if (ok) ok = rename(tmp, path) == 0;
-    if (!ok) unlink(tmp);
-    return ok;
-}
-
 static const char CACHE_MAGIC[8] = {'V', 'K', 'F', 'S', 'P', 'V', '0', '1'};
 
 /* Reads a cache file: magic, u32 source length, source, SPIR-V. Returns the
@@ -188,13 +177,14 @@ out:
 
 static void cache_store(const char *path, const char *src, size_t src_len, const void *code, size_t bytes) {
     size_t hdr_len = 12 + src_len;
-    char *hdr = malloc(hdr_len);
+    char *hdr = malloc(hdr_len + bytes);
     if (!hdr) return;
     memcpy(hdr, CACHE_MAGIC, 8);
     uint32_t n = (uint32_t)src_len;
     memcpy(hdr + 8, &n, 4);
     memcpy(hdr + 12, src, src_len);
-    vf_write_file_atomic(path, hdr, hdr_len, code, bytes); /* best effort: a cache */
+    memcpy(hdr + hdr_len, code, bytes);
+    (void)vf_write_file_atomic(path, hdr, hdr_len + bytes); /* best effort: a cache */
     free(hdr);
 }
 

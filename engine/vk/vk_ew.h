@@ -21,7 +21,5 @@ void vf_ew_compiler_release(void *compiler);
 
 /* $XDG_CACHE_HOME/vkflow or ~/.cache/vkflow, created; false if unavailable. */
 bool vf_cache_dir(char *out, size_t len);
-/* Writes a then b to path through a temporary file and rename. */
-bool vf_write_file_atomic(const char *path, const void *a, size_t na, const void *b, size_t nb);
 
 #endif

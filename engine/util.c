@@ -1,0 +1,106 @@
+/* Host utilities (util.h). */
+#include "util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+double vf_now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+uint64_t vf_splitmix64(uint64_t *state) {
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+uint64_t vf_mix64(uint64_t x) { return vf_splitmix64(&x); }
+
+vf_status vf_atomic_open(vf_atomic_file *af, const char *path) {
+    memset(af, 0, sizeof *af);
+    if (strlen(path) + 16 > sizeof af->tmp) return vf_fail(VF_ERR_ARG, "%s: path too long", path);
+    snprintf(af->path, sizeof af->path, "%s", path);
+    snprintf(af->tmp, sizeof af->tmp, "%s.tmpXXXXXX", path);
+    int fd = mkstemp(af->tmp);
+    if (fd < 0) {
+        af->tmp[0] = 0;
+        return vf_fail(VF_ERR_IO, "%s: cannot create temp file: %s", path, strerror(errno));
+    }
+    /* mkstemp makes 0600; outputs are ordinary files */
+    if (fchmod(fd, 0644) != 0) { /* not fatal: the file stays private */ }
+    af->f = fdopen(fd, "wb");
+    if (!af->f) {
+        int e = errno;
+        close(fd);
+        unlink(af->tmp);
+        af->tmp[0] = 0;
+        return vf_fail(VF_ERR_IO, "%s: %s", path, strerror(e));
+    }
+    return VF_OK;
+}
+
+vf_status vf_atomic_commit(vf_atomic_file *af) {
+    int e = 0;
+    if (ferror(af->f)) e = EIO;
+    if (fflush(af->f) != 0 && !e) e = errno;
+    if (fsync(fileno(af->f)) != 0 && errno != EINVAL && !e) e = errno;
+    if (fclose(af->f) != 0 && !e) e = errno;
+    af->f = NULL;
+    if (e) {
+        unlink(af->tmp);
+        return vf_fail(VF_ERR_IO, "%s: write failed: %s", af->path, strerror(e));
+    }
+    if (rename(af->tmp, af->path) != 0) {
+        e = errno;
+        unlink(af->tmp);
+        return vf_fail(VF_ERR_IO, "%s: rename failed: %s", af->path, strerror(e));
+    }
+    return VF_OK;
+}
+
+void vf_atomic_abort(vf_atomic_file *af) {
+    if (af->f) fclose(af->f);
+    af->f = NULL;
+    if (af->tmp[0]) unlink(af->tmp);
+}
+
+vf_status vf_write_file_atomic(const char *path, const void *data, size_t n) {
+    vf_atomic_file af;
+    VF_TRY(vf_atomic_open(&af, path));
+    if (n && fwrite(data, 1, n, af.f) != n) {
+        int e = errno;
+        vf_atomic_abort(&af);
+        return vf_fail(VF_ERR_IO, "%s: write failed: %s", path, strerror(e));
+    }
+    return vf_atomic_commit(&af);
+}
+
+char *vf_read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 4096, n = 0;
+    char *b = malloc(cap);
+    while (b) {
+        size_t r = fread(b + n, 1, cap - n - 1, f);
+        n += r;
+        if (r == 0 || n + 1 < cap) {
+            if (ferror(f)) { free(b); b = NULL; errno = EIO; }
+            break;
+        }
+        char *nb = realloc(b, cap * 2);
+        if (!nb) { free(b); b = NULL; errno = ENOMEM; break; }
+        b = nb;
+        cap *= 2;
+    }
+    fclose(f);
+    if (b) b[n] = 0;
+    if (len) *len = b ? n : 0;
+    return b;
+}
