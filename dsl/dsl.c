@@ -3,6 +3,7 @@
  * "file:line: message" (libconfig's source positions); the loader collects
  * them all, never stops at the first, and never crashes on bad input. */
 #include "dsl.h"
+#include "settings.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -14,7 +15,7 @@
 
 #define MAX_SYMS 512
 #define MAX_NETS 32
-#define MAX_PROGS 6
+#define MAX_OVERRIDES 64
 #define MAX_DIMS 64
 
 typedef struct sym { char *name; int node; } sym;
@@ -41,25 +42,28 @@ struct vf_model {
     /* inline data of inputs */
     int n_data;
     struct { int node; void *data; size_t bytes; } data[64];
-    /* programs */
-    int n_prog;
-    vf_prog_desc prog[MAX_PROGS];
-    int *prog_arrays[MAX_PROGS][3];
+    /* programs (declared in `programs`) and what they share */
+    int n_prog, cap_prog;
+    vf_prog_desc *prog;
+    vf_optimizer_config opt;          /* the model's optimizer; programs may override it */
+    float ema_decay[MAX_NETS];        /* per network, 0 = no EMA */
+    /* training: the driver's name, iterations and seed defaults, the group
+     * its settings are read from, and which of its members were read */
     char algorithm[32];
-    int steps;
+    int64_t steps;
     uint64_t seed;
-    int loss;
-    vf_adam_config adam;
-    float lr;
+    bool steps_set, seed_set;
+    config_setting_t *training;
+    bool read[64];
     uint32_t next_stream;
     /* symbolic dimensions: the caller's first (they win), then the file's `dims` */
     int n_dims;
     struct { char *name; int64_t value; } dims[MAX_DIMS];
     int n_caller_dims;
     vf_model_env env;
-    /* wgan_gp: programs d_step / g_step / sample */
-    int d_loss, g_loss, d_steps, g_steps;
-    config_setting_t *training;
+    /* settings changed by the caller (overrides), for messages naming them */
+    int n_ovr;
+    struct { const config_setting_t *s; char *origin; } ovr[MAX_OVERRIDES];
 };
 
 /* ------------------------------------------------------------------ errors */
@@ -84,7 +88,12 @@ __attribute__((format(printf, 3, 4))) static void err(vf_model *m, const config_
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     char line[1024], fb[512];
-    int n = snprintf(line, sizeof line, "%s:%d: %s\n", file_of(m, s, fb, sizeof fb), s ? (int)config_setting_source_line(s) : 0, msg);
+    const char *origin = NULL;
+    for (int i = 0; i < m->n_ovr && s; i++)
+        if (m->ovr[i].s == s) origin = m->ovr[i].origin;
+    int n = origin ? snprintf(line, sizeof line, "%s: %s\n", origin, msg)
+                   : snprintf(line, sizeof line, "%s:%d: %s\n", file_of(m, s, fb, sizeof fb),
+                              s ? (int)config_setting_source_line(s) : 0, msg);
     if (n < 0) return;
     size_t len = strlen(line);
     if (m->errs_len + len + 1 > m->errs_cap) {
@@ -127,7 +136,7 @@ static int edit_distance(const char *a, const char *b) {
 }
 
 /* " (did you mean 'x'?)" for the closest of names within distance 2, or "". */
-static const char *suggest(const char *word, const char *const *names, int n, char *buf, size_t len) {
+const char *vf_suggest(const char *word, const char *const *names, int n, char *buf, size_t len) {
     int best = 3;
     const char *bn = NULL;
     for (int i = 0; i < n; i++) {
@@ -196,7 +205,7 @@ static bool check_keys(vf_model *m, config_setting_t *g, const char *what, const
         if (k == nk) {
             char sug[96], all[512];
             join(names, nk, all, sizeof all);
-            err(m, e, "unknown key '%s' in %s%s; expected one of: %s", nm, what, suggest(nm, names, nk, sug, sizeof sug), all);
+            err(m, e, "unknown key '%s' in %s%s; expected one of: %s", nm, what, vf_suggest(nm, names, nk, sug, sizeof sug), all);
             ok = false;
         } else if (!type_ok(e, keys[k].type)) {
             err(m, e, "'%s' in %s must be %s", nm, what, type_word(keys[k].type));
@@ -287,7 +296,7 @@ static int64_t dparse_atom(dparser *P) {
             char sug[96], all[512], msg[800];
             join(names, P->m->n_dims, all, sizeof all);
             snprintf(msg, sizeof msg, "unknown dimension '%s'%s; known: %s (the caller's and the file's `dims`)", name,
-                     suggest(name, names, P->m->n_dims, sug, sizeof sug), P->m->n_dims ? all : "none");
+                     vf_suggest(name, names, P->m->n_dims, sug, sizeof sug), P->m->n_dims ? all : "none");
             dperr(P, msg);
         }
         return v;
@@ -393,7 +402,7 @@ static int lookup(vf_model *m, const char *name) {
 static const char *suggest_sym(vf_model *m, const char *name, char *buf, size_t len) {
     const char *names[MAX_SYMS];
     for (int i = 0; i < m->n_syms; i++) names[i] = m->syms[i].name;
-    return suggest(name, names, m->n_syms, buf, len);
+    return vf_suggest(name, names, m->n_syms, buf, len);
 }
 
 static bool define(vf_model *m, config_setting_t *s, const char *name, int node) {
@@ -406,6 +415,8 @@ static bool define(vf_model *m, config_setting_t *s, const char *name, int node)
         return false;
     }
     m->syms[m->n_syms++].node = node;
+    /* the node carries the name (DOT, messages, the trainer's metrics) unless it has one */
+    if (!m->g->nodes[node].name) vf_g_label(m->g, node, name);
     return true;
 }
 
@@ -524,7 +535,7 @@ static int parse_primary(parser *P) {
             const char *names[N_FUNCS];
             for (int i = 0; i < N_FUNCS; i++) names[i] = funcs[i].name;
             char sug[96], msg[200];
-            snprintf(msg, sizeof msg, "unknown function '%%s'%s", suggest(name, names, N_FUNCS, sug, sizeof sug));
+            snprintf(msg, sizeof msg, "unknown function '%%s'%s", vf_suggest(name, names, N_FUNCS, sug, sizeof sug));
             perr(P, msg, name);
             return -1;
         }
@@ -795,7 +806,7 @@ static bool check_layer(vf_model *m, config_setting_t *L) {
         char sug[96], all[512];
         join(layer_types, N_LAYER_TYPES, all, sizeof all);
         err(m, config_setting_get_member(L, "type"), "unknown layer type '%s'%s; expected one of: %s", type,
-            suggest(type, layer_types, N_LAYER_TYPES, sug, sizeof sug), all);
+            vf_suggest(type, layer_types, N_LAYER_TYPES, sug, sizeof sug), all);
         return false;
     }
     static const struct { const char *type, *need[3]; } req[] = {
@@ -831,7 +842,7 @@ static bool check_layer(vf_model *m, config_setting_t *L) {
             char sug[96], all[256];
             join(names, nn, all, sizeof all);
             err(m, config_setting_get_member(L, "segments"), "unknown segment table '%s'%s; the caller gives: %s", tn,
-                suggest(tn, names, nn, sug, sizeof sug), nn ? all : "none");
+                vf_suggest(tn, names, nn, sug, sizeof sug), nn ? all : "none");
             ok = false;
         }
     }
@@ -843,7 +854,7 @@ static bool check_layer(vf_model *m, config_setting_t *L) {
             char sug[96], all[256];
             join(init_names, VF_INIT_COUNT, all, sizeof all);
             err(m, config_setting_get_member(L, "init"), "unknown initialiser '%s'%s; expected one of: %s", in,
-                suggest(in, init_names, VF_INIT_COUNT, sug, sizeof sug), all);
+                vf_suggest(in, init_names, VF_INIT_COUNT, sug, sizeof sug), all);
             ok = false;
         }
     }
@@ -875,7 +886,10 @@ int vf_model_apply(vf_model *m, const char *name, int x) {
 
 /* ---------------------------------------------------------------- sections */
 
-static const char *const top_keys[] = {"inputs", "noise", "networks", "tensors", "losses", "optimizer", "training", "dims"};
+static const char *const top_keys[] = {"inputs", "noise", "networks", "tensors", "losses", "programs",
+                                       "optimizer", "training", "dims", "ema"};
+#define N_LIST_KEYS 6 /* top_keys[0..5] are lists, the rest groups */
+#define N_TOP_KEYS 10
 
 static void load_inputs(vf_model *m, config_setting_t *list, bool noise) {
     static const key in_keys[] = {{"name", T_STR, true}, {"shape", T_ARRAY, true}, {"dtype", T_STR, false},
@@ -993,7 +1007,7 @@ static void load_tensors(vf_model *m, config_setting_t *list) {
             if (!found) {
                 char sug[96];
                 err(m, config_setting_get_member(s, "net"), "unknown network '%s'%s", nn,
-                    suggest(nn, names, m->n_nets, sug, sizeof sug));
+                    vf_suggest(nn, names, m->n_nets, sug, sizeof sug));
                 continue;
             }
             if (!config_setting_get_member(s, "input")) { err(m, s, "missing field 'input' in tensor '%s' (a string)", name); continue; }
@@ -1096,7 +1110,7 @@ static void load_losses(vf_model *m, config_setting_t *list) {
             char sug[96], all[256];
             join(loss_types, 6, all, sizeof all);
             err(m, config_setting_get_member(s, "type"), "unknown loss type '%s'%s; expected one of: %s", type,
-                suggest(type, loss_types, 6, sug, sizeof sug), all);
+                vf_suggest(type, loss_types, 6, sug, sizeof sug), all);
             continue;
         }
         int x = ref(m, s, "input");
@@ -1133,250 +1147,336 @@ static void load_losses(vf_model *m, config_setting_t *list) {
     }
 }
 
-static const char *const algorithms[] = {"supervised", "wgan_gp", "ddgan", "ddpm"};
+/* ---------------------------------------------------------------- optimizer */
 
-static void load_training(vf_model *m, config_setting_t *root) {
-    config_setting_t *o = config_setting_get_member(root, "optimizer");
-    m->adam = (vf_adam_config){0.9f, 0.999f, 1e-8f, 0.0f};
-    m->lr = 1e-3f;
-    if (o) {
-        static const key keys[] = {{"type", T_STR, true}, {"lr", T_NUM, false}, {"beta1", T_NUM, false},
-                                   {"beta2", T_NUM, false}, {"eps", T_NUM, false}, {"weight_decay", T_NUM, false},
-                                   {NULL, 0, false}};
-        if (check_keys(m, o, "the optimizer", keys)) {
-            const char *t = get_str(o, "type", "");
-            if (strcmp(t, "adam")) {
-                const char *names[] = {"adam"};
-                char sug[96];
-                err(m, config_setting_get_member(o, "type"), "unknown optimizer '%s'%s; expected: adam", t,
-                    suggest(t, names, 1, sug, sizeof sug));
-            }
-            m->lr = (float)get_num(o, "lr", 1e-3);
-            m->adam.beta1 = (float)get_num(o, "beta1", 0.9);
-            m->adam.beta2 = (float)get_num(o, "beta2", 0.999);
-            m->adam.eps = (float)get_num(o, "eps", 1e-8);
-            m->adam.weight_decay = (float)get_num(o, "weight_decay", 0);
-            if (!(m->lr > 0) || !(m->adam.beta1 >= 0 && m->adam.beta1 < 1) || !(m->adam.beta2 >= 0 && m->adam.beta2 < 1))
-                err(m, o, "optimizer needs lr > 0 and 0 <= beta1, beta2 < 1");
+static const char *const opt_types[] = {"adam", "adamw", "sgd"};
+static const char *const schedules[] = {"constant", "linear", "cosine"};
+
+/* The optimizer group o (the model's, or a program's override merged over
+ * base): type, lr, beta1, beta2, eps, weight_decay, momentum, schedule,
+ * warmup_steps, decay_steps, min_lr. */
+static void load_optimizer(vf_model *m, config_setting_t *o, const vf_optimizer_config *base, vf_optimizer_config *out,
+                           const char *what) {
+    *out = *base;
+    if (!o) return;
+    static const key keys[] = {{"type", T_STR, false}, {"lr", T_NUM, false}, {"beta1", T_NUM, false},
+                               {"beta2", T_NUM, false}, {"eps", T_NUM, false}, {"weight_decay", T_NUM, false},
+                               {"momentum", T_NUM, false}, {"schedule", T_STR, false}, {"warmup_steps", T_INT, false},
+                               {"decay_steps", T_INT, false}, {"min_lr", T_NUM, false}, {NULL, 0, false}};
+    if (!config_setting_is_group(o)) { err(m, o, "%s must be a group { type = \"adam\"; lr = ...; }", what); return; }
+    if (!check_keys(m, o, what, keys)) return;
+    if (config_setting_get_member(o, "type")) {
+        const char *t = get_str(o, "type", "");
+        int k = 0;
+        while (k < VF_OPT_COUNT && strcmp(t, opt_types[k])) k++;
+        if (k == VF_OPT_COUNT) {
+            char sug[96];
+            err(m, config_setting_get_member(o, "type"), "unknown optimizer '%s'%s; expected one of: adam, adamw, sgd", t,
+                vf_suggest(t, opt_types, VF_OPT_COUNT, sug, sizeof sug));
+            return;
+        }
+        if ((vf_opt_kind)k != out->kind) {
+            /* a new type starts from that type's defaults (lr and schedule carry over) */
+            out->kind = (vf_opt_kind)k;
+            out->weight_decay = k == VF_OPT_ADAMW ? 0.01f : 0.0f;
         }
     }
-    config_setting_t *t = config_setting_get_member(root, "training");
-    m->loss = -1;
-    snprintf(m->algorithm, sizeof m->algorithm, "none");
-    if (!t) return;
-    static const key keys[] = {{"algorithm", T_STR, true}, {"loss", T_STR, false}, {"steps", T_DIM, false},
-                               {"seed", T_INT, false}, {"d_loss", T_STR, false}, {"g_loss", T_STR, false},
-                               {"d_steps", T_INT, false}, {"g_steps", T_INT, false}, {"lambda", T_NUM, false},
-                               {"timesteps", T_INT, false}, {"d_nets", T_STR_OR_ARRAY, false},
-                               {"g_nets", T_STR_OR_ARRAY, false}, {"gp", T_STR_OR_ARRAY, false},
-                               {"sample", T_ARRAY, false}, {"sample_cond", T_ARRAY, false}, {NULL, 0, false}};
-    if (!check_keys(m, t, "training", keys)) return;
-    const char *a = get_str(t, "algorithm", "");
-    int k = 0;
-    while (k < 4 && strcmp(a, algorithms[k])) k++;
-    if (k == 4) {
-        char sug[96], all[128];
-        join(algorithms, 4, all, sizeof all);
-        err(m, config_setting_get_member(t, "algorithm"), "unknown training algorithm '%s'%s; expected one of: %s", a,
-            suggest(a, algorithms, 4, sug, sizeof sug), all);
+    if (out->kind == VF_OPT_ADAM && config_setting_get_member(o, "weight_decay"))
+        err(m, config_setting_get_member(o, "weight_decay"),
+            "adam has no weight decay; use type = \"adamw\" (decoupled) or \"sgd\" (L2)");
+    if (out->kind == VF_OPT_SGD && (config_setting_get_member(o, "beta1") || config_setting_get_member(o, "beta2")))
+        err(m, o, "%s: sgd takes momentum, not beta1/beta2", what);
+    if (out->kind != VF_OPT_SGD && config_setting_get_member(o, "momentum"))
+        err(m, config_setting_get_member(o, "momentum"), "%s: momentum is sgd's; adam and adamw take beta1, beta2", what);
+    out->lr = (float)get_num(o, "lr", out->lr);
+    out->beta1 = (float)get_num(o, "beta1", out->beta1);
+    out->beta2 = (float)get_num(o, "beta2", out->beta2);
+    out->eps = (float)get_num(o, "eps", out->eps);
+    out->weight_decay = (float)get_num(o, "weight_decay", out->weight_decay);
+    out->momentum = (float)get_num(o, "momentum", out->momentum);
+    out->warmup_steps = get_int(o, "warmup_steps", out->warmup_steps);
+    out->decay_steps = get_int(o, "decay_steps", out->decay_steps);
+    out->min_lr = (float)get_num(o, "min_lr", out->min_lr);
+    if (config_setting_get_member(o, "schedule")) {
+        const char *t = get_str(o, "schedule", "");
+        int k = 0;
+        while (k < VF_LR_COUNT && strcmp(t, schedules[k])) k++;
+        if (k == VF_LR_COUNT) {
+            char sug[96];
+            err(m, config_setting_get_member(o, "schedule"), "unknown schedule '%s'%s; expected one of: constant, linear, cosine",
+                t, vf_suggest(t, schedules, VF_LR_COUNT, sug, sizeof sug));
+            return;
+        }
+        out->schedule = (vf_lr_schedule)k;
+    }
+    if (!(out->lr > 0) || !(out->beta1 >= 0 && out->beta1 < 1) || !(out->beta2 >= 0 && out->beta2 < 1) || !(out->eps > 0))
+        err(m, o, "%s needs lr > 0, 0 <= beta1, beta2 < 1 and eps > 0", what);
+    if (!(out->weight_decay >= 0) || !(out->momentum >= 0 && out->momentum < 1))
+        err(m, o, "%s needs weight_decay >= 0 and 0 <= momentum < 1", what);
+    if (out->warmup_steps < 0 || out->decay_steps < 0 || !(out->min_lr >= 0 && out->min_lr <= out->lr))
+        err(m, o, "%s needs warmup_steps, decay_steps >= 0 and 0 <= min_lr <= lr", what);
+    if (out->schedule != VF_LR_CONSTANT && out->decay_steps < 1)
+        err(m, o, "%s: schedule '%s' needs decay_steps >= 1 (program runs after the warm-up)", what,
+            schedules[out->schedule]);
+}
+
+/* ----------------------------------------------------------------- programs */
+
+static int find_net(const vf_model *m, const char *name) {
+    for (int i = 0; i < m->n_nets; i++)
+        if (!strcmp(m->nets[i].name, name)) return i;
+    return -1;
+}
+
+static const char *suggest_net(vf_model *m, const char *name, char *buf, size_t len) {
+    const char *names[MAX_NETS];
+    for (int i = 0; i < m->n_nets; i++) names[i] = m->nets[i].name;
+    return vf_suggest(name, names, m->n_nets, buf, len);
+}
+
+/* Names in a string-or-array setting e: count, and name j. */
+static int n_names(const config_setting_t *e) {
+    return !e ? 0 : config_setting_is_array(e) ? config_setting_length(e) : 1;
+}
+static const char *name_at(const config_setting_t *e, int j) {
+    return config_setting_is_array(e) ? config_setting_get_string_elem(e, (unsigned)j) : config_setting_get_string(e);
+}
+
+/* ema = { NET = decay; ... }: decay per network, 0 for none. */
+static void load_ema(vf_model *m, config_setting_t *root) {
+    config_setting_t *e = config_setting_get_member(root, "ema");
+    if (!e) return;
+    for (int i = 0; i < config_setting_length(e); i++) {
+        config_setting_t *s = config_setting_get_elem(e, (unsigned)i);
+        const char *nm = config_setting_name(s);
+        int n = find_net(m, nm);
+        char sug[96];
+        if (n < 0) { err(m, s, "ema: unknown network '%s'%s", nm, suggest_net(m, nm, sug, sizeof sug)); continue; }
+        if (!type_ok(s, T_NUM)) { err(m, s, "ema: '%s' must be a decay in (0, 1) such as 0.999", nm); continue; }
+        double d = get_num(e, nm, 0);
+        if (!(d > 0 && d < 1)) { err(m, s, "ema: decay of '%s' = %g must be in (0, 1)", nm, d); continue; }
+        m->ema_decay[n] = (float)d;
+    }
+}
+
+static vf_status grow_programs(vf_model *m) {
+    if (m->n_prog < m->cap_prog) return VF_OK;
+    int cap = m->cap_prog ? 2 * m->cap_prog : 8;
+    vf_prog_desc *p = realloc(m->prog, (size_t)cap * sizeof *p);
+    if (!p) return vf_fail(VF_ERR_OOM, "dsl: out of memory");
+    m->prog = p;
+    m->cap_prog = cap;
+    return VF_OK;
+}
+
+/* One entry of `programs`: a training program (loss, update, optional
+ * outputs, optimizer, transforms) or a forward-only one (outputs). */
+static void load_program(vf_model *m, config_setting_t *s) {
+    static const key keys[] = {{"name", T_STR, true}, {"loss", T_STR, false}, {"update", T_STR_OR_ARRAY, false},
+                               {"outputs", T_STR_OR_ARRAY, false}, {"optimizer", T_GROUP, false},
+                               {"transforms", T_LIST, false}, {"weights", T_STR, false}, {NULL, 0, false}};
+    if (!config_setting_is_group(s)) { err(m, s, "a program must be a group { name = ...; loss = ...; update = [...]; }"); return; }
+    if (!check_keys(m, s, "a program", keys)) return;
+    const char *name = get_str(s, "name", "");
+    char what[160];
+    snprintf(what, sizeof what, "program '%.100s'", name);
+    for (int i = 0; i < m->n_prog; i++)
+        if (!strcmp(m->prog[i].name, name)) { err(m, s, "%s is declared twice", what); return; }
+    config_setting_t *loss_s = config_setting_get_member(s, "loss"), *upd_s = config_setting_get_member(s, "update"),
+                     *out_s = config_setting_get_member(s, "outputs"), *tf_s = config_setting_get_member(s, "transforms");
+    if (!loss_s) {
+        if (upd_s || tf_s || config_setting_get_member(s, "optimizer")) {
+            err(m, s, "%s has no loss, so it updates nothing: 'update', 'optimizer' and 'transforms' need a 'loss'", what);
+            return;
+        }
+        if (!out_s || !n_names(out_s)) { err(m, s, "%s: a forward-only program (no loss) needs 'outputs'", what); return; }
+    } else if (!upd_s || !n_names(upd_s)) {
+        err(m, s, "%s minimises '%s' and needs 'update': the networks whose parameters it trains", what,
+            get_str(s, "loss", ""));
         return;
     }
-    snprintf(m->algorithm, sizeof m->algorithm, "%s", a);
-    m->steps = (int)get_int(t, "steps", 100);
-    m->seed = (uint64_t)get_int(t, "seed", 1);
-    if (m->steps < 1) err(m, config_setting_get_member(t, "steps"), "'steps' must be >= 1");
-    m->training = t;
-    m->d_steps = (int)get_int(t, "d_steps", 1);
-    m->g_steps = (int)get_int(t, "g_steps", 1);
-    if (m->d_steps < 1 || m->g_steps < 1) err(m, t, "'d_steps' and 'g_steps' must be >= 1");
-    if (k == 1) {
-        /* d_step / g_step exist when their loss is named; each must be a scalar */
-        static const char *const lk[2] = {"d_loss", "g_loss"};
-        int *dst[2] = {&m->d_loss, &m->g_loss};
-        for (int q = 0; q < 2; q++) {
-            *dst[q] = -1;
-            if (!config_setting_get_member(t, lk[q])) continue;
-            *dst[q] = ref(m, t, lk[q]);
-            if (*dst[q] >= 0 && vf_gnode_numel(&m->g->nodes[*dst[q]]) != 1)
-                err(m, config_setting_get_member(t, lk[q]), "shape mismatch: '%s' must be a scalar [1]", lk[q]);
-        }
-        static const char *const nk[2] = {"d_nets", "g_nets"};
-        for (int q = 0; q < 2; q++) {
-            config_setting_t *e = config_setting_get_member(t, nk[q]);
-            int n = !e ? 0 : config_setting_is_array(e) ? config_setting_length(e) : 1;
-            for (int j = 0; j < n; j++) {
-                const char *nm = config_setting_is_array(e) ? config_setting_get_string_elem(e, (unsigned)j)
-                                                            : config_setting_get_string(e);
-                bool found = false;
-                const char *names[MAX_NETS];
-                for (int i = 0; i < m->n_nets; i++) {
-                    names[i] = m->nets[i].name;
-                    found |= nm && !strcmp(nm, names[i]);
-                }
-                char sug[96];
-                if (!found) err(m, e, "unknown network '%s' in %s%s", nm ? nm : "?", nk[q], nm ? suggest(nm, names, m->n_nets, sug, sizeof sug) : "");
-            }
-        }
-        static const char *const tk[3] = {"gp", "sample", "sample_cond"};
-        for (int q = 0; q < 3; q++) {
-            config_setting_t *e = config_setting_get_member(t, tk[q]);
-            int n = !e ? 0 : config_setting_is_array(e) ? config_setting_length(e) : 1;
-            for (int j = 0; j < n; j++) {
-                const char *nm = config_setting_is_array(e) ? config_setting_get_string_elem(e, (unsigned)j)
-                                                            : config_setting_get_string(e);
-                char sug[96];
-                if (!nm || lookup(m, nm) < 0)
-                    err(m, e, "unknown tensor '%s' in %s%s", nm ? nm : "?", tk[q], nm ? suggest_sym(m, nm, sug, sizeof sug) : "");
-            }
-        }
+    int loss = loss_s ? ref(m, s, "loss") : -1;
+    if (loss_s && loss < 0) return;
+    if (loss >= 0 && vf_gnode_numel(&m->g->nodes[loss]) != 1) {
+        err(m, loss_s, "shape mismatch: the loss of %s must be a scalar [1]", what);
+        return;
     }
-    if (k == 0) {
-        if (!config_setting_get_member(t, "loss")) { err(m, t, "missing field 'loss' in training (a string)"); return; }
-        m->loss = ref(m, t, "loss");
-        if (m->loss >= 0 && vf_gnode_numel(&m->g->nodes[m->loss]) != 1)
-            err(m, config_setting_get_member(t, "loss"), "shape mismatch: the training loss must be a scalar [1]");
+    bool ok = true;
+    int n_out = (loss >= 0) + n_names(out_s);
+    int *outs = malloc((size_t)(n_out + 1) * sizeof(int));
+    int np_cap = 1;
+    for (int i = 0; i < m->g->n; i++) np_cap += m->g->nodes[i].op == VF_G_PARAM;
+    int *par = malloc((size_t)np_cap * sizeof(int)), *gr = malloc((size_t)np_cap * sizeof(int));
+    float *ema = calloc((size_t)np_cap, sizeof(float));
+    vf_grad_transform *tf = calloc(VF_MAX_GRAD_TRANSFORMS, sizeof *tf);
+    if (!outs || !par || !gr || !ema || !tf || grow_programs(m)) {
+        free(outs); free(par); free(gr); free(ema); free(tf);
+        err(m, s, "out of memory");
+        return;
     }
-}
-
-/* Parameters of the networks named by training key k (a string or an array),
- * or every parameter when the key is absent. Returns the count, -1 on error. */
-static int net_params(vf_model *m, const char *k, int **out) {
-    config_setting_t *e = m->training ? config_setting_get_member(m->training, k) : NULL;
-    int cap = 0;
-    for (int i = 0; i < m->g->n; i++) cap += m->g->nodes[i].op == VF_G_PARAM;
-    int *p = malloc((size_t)(cap + 1) * sizeof(int));
-    if (!p) return -1;
-    int n = 0;
-    if (!e) {
-        for (int i = 0; i < m->g->n; i++)
-            if (m->g->nodes[i].op == VF_G_PARAM) p[n++] = i;
-    } else {
-        int ne = config_setting_is_array(e) ? config_setting_length(e) : 1;
-        for (int j = 0; j < ne; j++) {
-            const char *nm = config_setting_is_array(e) ? config_setting_get_string_elem(e, (unsigned)j)
-                                                        : config_setting_get_string(e);
-            for (int i = 0; i < m->n_nets && nm; i++) {
-                net *N = &m->nets[i];
-                if (strcmp(N->name, nm)) continue;
-                int before = n;
-                for (int q = 0; q < config_setting_length(N->layers) * 6; q++)
-                    if (N->params[q] >= 0) p[n++] = N->params[q];
-                if (n == before) {
-                    free(p);
-                    return vf_fail(VF_ERR_FORMAT, "%s: network '%s' in training.%s has no parameters (never applied?)",
-                                   m->path, nm, k), -1;
-                }
-            }
-        }
-    }
-    *out = p;
-    return n;
-}
-
-/* One optimizer program: loss, its gradient w.r.t. params, Adam; outputs the
- * loss and `extra`. */
-static vf_status opt_program(vf_model *m, const char *name, int loss, int np, int *par, int n_extra, const int *extra) {
-    int *gr = malloc((size_t)(np + 1) * sizeof(int)), *lo = malloc((size_t)(n_extra + 1) * sizeof(int));
-    if (!gr || !lo) { free(gr); free(lo); free(par); return vf_fail(VF_ERR_OOM, "dsl: out of memory"); }
-    vf_status s = vf_graph_vjp(m->g, loss, -1, np, par, gr);
-    if (s) { free(gr); free(lo); free(par); return s; }
-    lo[0] = loss;
-    for (int i = 0; i < n_extra; i++) lo[1 + i] = extra[i];
-    m->prog[m->n_prog] = (vf_prog_desc){.name = name, .n_out = 1 + n_extra, .outs = lo, .n_upd = np,
-                                        .upd_param = par, .upd_grad = gr, .adam = m->adam, .lr = m->lr};
-    m->prog_arrays[m->n_prog][0] = lo;
-    m->prog_arrays[m->n_prog][1] = par;
-    m->prog_arrays[m->n_prog++][2] = gr;
-    return VF_OK;
-}
-
-/* Names in training key k (string or array) -> nodes. */
-static int named_nodes(vf_model *m, const char *k, int *out, int max) {
-    config_setting_t *e = m->training ? config_setting_get_member(m->training, k) : NULL;
-    if (!e) return 0;
-    int ne = config_setting_is_array(e) ? config_setting_length(e) : 1, n = 0;
-    for (int j = 0; j < ne && n < max; j++) {
-        const char *nm = config_setting_is_array(e) ? config_setting_get_string_elem(e, (unsigned)j)
-                                                    : config_setting_get_string(e);
+    int k = 0;
+    if (loss >= 0) outs[k++] = loss;
+    for (int j = 0; j < n_names(out_s); j++) {
+        const char *nm = name_at(out_s, j);
         int id = nm ? lookup(m, nm) : -1;
-        if (id >= 0) out[n++] = id;
+        char sug[96];
+        if (id < 0) {
+            err(m, out_s, "%s: unknown tensor '%s' in outputs%s", what, nm ? nm : "?", nm ? suggest_sym(m, nm, sug, sizeof sug) : "");
+            ok = false;
+        } else {
+            outs[k++] = id;
+        }
     }
-    return n;
+    /* the parameters of the `update` networks, each once */
+    int np = 0;
+    for (int j = 0; j < n_names(upd_s); j++) {
+        const char *nm = name_at(upd_s, j);
+        int n = nm ? find_net(m, nm) : -1;
+        char sug[96];
+        if (n < 0) {
+            err(m, upd_s, "%s: unknown network '%s' in update%s", what, nm ? nm : "?", nm ? suggest_net(m, nm, sug, sizeof sug) : "");
+            ok = false;
+            continue;
+        }
+        net *N = &m->nets[n];
+        int before = np;
+        for (int q = 0; q < config_setting_length(N->layers) * 6; q++) {
+            int pa = N->params[q];
+            bool dup = pa < 0;
+            for (int r = 0; r < np && !dup; r++) dup = par[r] == pa;
+            if (dup) continue;
+            ema[np] = m->ema_decay[n];
+            par[np++] = pa;
+        }
+        if (np == before) {
+            err(m, upd_s, "%s: network '%s' has no parameters (never applied, or listed twice)", what, nm);
+            ok = false;
+        }
+    }
+    int n_tf = 0;
+    for (int j = 0; tf_s && j < config_setting_length(tf_s); j++) {
+        config_setting_t *t = config_setting_get_elem(tf_s, (unsigned)j);
+        static const key tkeys[] = {{"type", T_STR, true}, {"max_norm", T_NUM, false}, {NULL, 0, false}};
+        if (!config_setting_is_group(t)) { err(m, t, "a transform must be a group { type = \"clip_global_norm\"; max_norm = 1.0; }"); ok = false; continue; }
+        if (!check_keys(m, t, "a gradient transform", tkeys)) { ok = false; continue; }
+        const char *ty = get_str(t, "type", "");
+        static const char *const tnames[] = {"clip_global_norm"};
+        if (strcmp(ty, tnames[0])) {
+            char sug[96];
+            err(m, config_setting_get_member(t, "type"), "unknown gradient transform '%s'%s; expected one of: clip_global_norm",
+                ty, vf_suggest(ty, tnames, 1, sug, sizeof sug));
+            ok = false;
+            continue;
+        }
+        if (n_tf == VF_MAX_GRAD_TRANSFORMS) { err(m, t, "at most %d transforms per program", VF_MAX_GRAD_TRANSFORMS); ok = false; continue; }
+        double mx = get_num(t, "max_norm", 1.0);
+        if (!(mx > 0)) { err(m, t, "clip_global_norm needs max_norm > 0 (got %g)", mx); ok = false; continue; }
+        tf[n_tf++] = (vf_grad_transform){VF_GT_CLIP_GLOBAL_NORM, (float)mx};
+    }
+    const char *w = get_str(s, "weights", "params");
+    if (strcmp(w, "params") && strcmp(w, "ema")) {
+        err(m, config_setting_get_member(s, "weights"), "%s: weights must be \"params\" or \"ema\", got \"%s\"", what, w);
+        ok = false;
+    }
+    bool any_ema = false;
+    for (int i = 0; i < m->n_nets; i++) any_ema |= m->ema_decay[i] > 0;
+    if (!strcmp(w, "ema") && !any_ema) {
+        err(m, config_setting_get_member(s, "weights"), "%s reads EMA weights, but no network has one (ema = { NET = 0.999; })", what);
+        ok = false;
+    }
+    vf_optimizer_config opt = m->opt;
+    char ow[200];
+    snprintf(ow, sizeof ow, "the optimizer of %s", what);
+    if (loss >= 0) load_optimizer(m, config_setting_get_member(s, "optimizer"), &m->opt, &opt, ow);
+    if (ok && loss >= 0) {
+        vf_status st = vf_graph_vjp(m->g, loss, -1, np, par, gr);
+        if (st) { err(m, loss_s, "%s: %s", what, vf_last_error()); ok = false; }
+    }
+    if (!ok) { free(outs); free(par); free(gr); free(ema); free(tf); return; }
+    m->prog[m->n_prog++] = (vf_prog_desc){.name = name, .n_out = k, .outs = outs, .n_upd = loss >= 0 ? np : 0,
+                                          .upd_param = par, .upd_grad = gr, .upd_ema = ema, .opt = opt,
+                                          .n_transforms = n_tf, .transforms = tf, .ema_weights = !strcmp(w, "ema")};
 }
 
-/* wgan_gp: d_step (d_loss w.r.t. d_nets' parameters, Adam; outputs d_loss and
- * the `gp` terms), g_step (g_loss w.r.t. g_nets' parameters), sample (the
- * `sample` tensors, forward only). Each program updates only its own
- * networks, so the generator's backward pass is not built into d_step. */
-static vf_status gan_programs(vf_model *m) {
-    int gp[8];
-    int n_gp = named_nodes(m, "gp", gp, 8);
-    if (m->d_loss >= 0) {
-        int *par = NULL;
-        int np = net_params(m, "d_nets", &par);
-        if (np < 0) return VF_ERR_FORMAT;
-        VF_TRY(opt_program(m, "d_step", m->d_loss, np, par, n_gp, gp));
-    }
-    if (m->g_loss >= 0) {
-        int *par = NULL;
-        int np = net_params(m, "g_nets", &par);
-        if (np < 0) return VF_ERR_FORMAT;
-        VF_TRY(opt_program(m, "g_step", m->g_loss, np, par, 0, NULL));
-    }
-    /* sample: the generator from noise; sample_cond (optional): the tensors
-     * the model computes from an input it is given (DoppelGANger: features
-     * for given attributes), forward only as well */
-    static const char *const fwd[2] = {"sample", "sample_cond"};
-    for (int q = 0; q < 2; q++) {
-        int smp[16];
-        int ns = named_nodes(m, fwd[q], smp, 16);
-        if (!ns) continue;
-        int *o = malloc((size_t)ns * sizeof(int));
-        if (!o) return vf_fail(VF_ERR_OOM, "dsl: out of memory");
-        memcpy(o, smp, (size_t)ns * sizeof(int));
-        m->prog[m->n_prog] = (vf_prog_desc){.name = fwd[q], .n_out = ns, .outs = o};
-        m->prog_arrays[m->n_prog++][0] = o;
-    }
-    return VF_OK;
+static void load_programs(vf_model *m, config_setting_t *root) {
+    m->opt = (vf_optimizer_config){.kind = VF_OPT_ADAM, .lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
+                                   .momentum = 0.9f, .schedule = VF_LR_CONSTANT};
+    vf_optimizer_config base = m->opt;
+    load_optimizer(m, config_setting_get_member(root, "optimizer"), &base, &m->opt, "the optimizer");
+    load_ema(m, root);
+    config_setting_t *list = config_setting_get_member(root, "programs");
+    for (int i = 0; list && i < config_setting_length(list); i++) load_program(m, config_setting_get_elem(list, (unsigned)i));
 }
 
-/* train_step (supervised) and eval: every named tensor and loss. */
-static vf_status make_programs(vf_model *m) {
-    int *outs = malloc((size_t)(m->n_syms + 1) * sizeof(int));
-    if (!outs) return vf_fail(VF_ERR_OOM, "dsl: out of memory");
-    int n = 0;
-    for (int i = 0; i < m->n_syms; i++) {
-        const vf_gnode *N = &m->g->nodes[m->syms[i].node];
-        if (N->op != VF_G_INPUT) outs[n++] = m->syms[i].node;
+/* ----------------------------------------------------------------- training */
+
+/* training = { algorithm = "..."; steps; seed; driver settings }: the DSL reads
+ * algorithm, steps and seed; the driver reads its own keys through
+ * vf_model_setting_*, and vf_model_check_read reports any key nobody read. */
+static void load_training(vf_model *m, config_setting_t *root) {
+    config_setting_t *t = config_setting_get_member(root, "training");
+    snprintf(m->algorithm, sizeof m->algorithm, "none");
+    m->steps = 100;
+    m->seed = 1;
+    if (!t) return;
+    m->training = t;
+    config_setting_t *a = config_setting_get_member(t, "algorithm");
+    if (!a) { err(m, t, "missing field 'algorithm' in training (a string: the driver, e.g. \"wgan_gp\")"); return; }
+    if (!type_ok(a, T_STR)) { err(m, a, "'algorithm' in training must be a string"); return; }
+    snprintf(m->algorithm, sizeof m->algorithm, "%s", config_setting_get_string(a));
+    m->read[config_setting_index(a)] = true;
+    config_setting_t *st = config_setting_get_member(t, "steps");
+    if (st) {
+        int64_t v = 0;
+        m->read[config_setting_index(st)] = true;
+        if (!dim_value(m, st, false, &v)) return;
+        if (v < 1) err(m, st, "'steps' must be >= 1");
+        m->steps = v;
+        m->steps_set = true;
     }
-    if (m->loss >= 0) {
-        int np = 0;
-        for (int i = 0; i < m->g->n; i++) np += m->g->nodes[i].op == VF_G_PARAM;
-        int *par = malloc((size_t)(np + 1) * sizeof(int)), *gr = malloc((size_t)(np + 1) * sizeof(int));
-        int *lo = malloc(sizeof(int));
-        if (!par || !gr || !lo) { free(par); free(gr); free(lo); free(outs); return vf_fail(VF_ERR_OOM, "dsl: out of memory"); }
-        np = 0;
-        for (int i = 0; i < m->g->n; i++)
-            if (m->g->nodes[i].op == VF_G_PARAM) par[np++] = i;
-        vf_status s = vf_graph_vjp(m->g, m->loss, -1, np, par, gr);
-        if (s) { free(par); free(gr); free(lo); free(outs); return s; }
-        *lo = m->loss;
-        m->prog[m->n_prog] = (vf_prog_desc){.name = "train_step", .n_out = 1, .outs = lo, .n_upd = np,
-                                            .upd_param = par, .upd_grad = gr, .adam = m->adam, .lr = m->lr};
-        m->prog_arrays[m->n_prog][0] = lo;
-        m->prog_arrays[m->n_prog][1] = par;
-        m->prog_arrays[m->n_prog++][2] = gr;
+    config_setting_t *sd = config_setting_get_member(t, "seed");
+    if (sd) {
+        m->read[config_setting_index(sd)] = true;
+        if (!type_ok(sd, T_INT) || config_setting_get_int64(sd) < 0) { err(m, sd, "'seed' in training must be an integer >= 0"); return; }
+        m->seed = (uint64_t)config_setting_get_int64(sd);
+        m->seed_set = true;
     }
-    if (!strcmp(m->algorithm, "wgan_gp")) {
-        vf_status s = gan_programs(m);
-        if (s) { free(outs); return s; }
+}
+
+/* ---------------------------------------------------------------- overrides */
+
+/* Applies one override (dsl.h vf_setting) to the parsed file. Only the
+ * groups of settings can be changed, not the model's structure. */
+static void apply_setting(vf_model *m, const vf_setting *st) {
+    config_setting_t *root = config_root_setting(&m->cfg);
+    const char *key = st->key ? st->key : "";
+    const char *origin = st->origin ? st->origin : key;
+    char top[64];
+    size_t tl = strcspn(key, ".");
+    snprintf(top, sizeof top, "%.*s", (int)(tl < 63 ? tl : 63), key);
+    int k = 0;
+    while (k < N_TOP_KEYS && strcmp(top, top_keys[k])) k++;
+    if (k == N_TOP_KEYS || !key[tl] || k < N_LIST_KEYS - 1) {
+        char sug[96];
+        err(m, NULL, "%s: '%s' is not a model setting: the settings are dims.*, optimizer.*, training.*, ema.* and "
+                     "programs.NAME.* (the run's are run.*)%s", origin, key,
+            k == N_TOP_KEYS ? vf_suggest(top, top_keys, N_TOP_KEYS, sug, sizeof sug) : "");
+        return;
     }
-    /* wgan_gp models have their own programs; an `eval` of every named tensor
-     * would hold the whole GAN (penalties included) in one program */
-    if (n == 0 || !strcmp(m->algorithm, "wgan_gp")) { free(outs); return VF_OK; }
-    m->prog[m->n_prog] = (vf_prog_desc){.name = "eval", .n_out = n, .outs = outs};
-    m->prog_arrays[m->n_prog++][0] = outs;
-    return VF_OK;
+    if (!config_setting_get_member(root, top) &&
+        !config_setting_add(root, top, k < N_LIST_KEYS ? CONFIG_TYPE_LIST : CONFIG_TYPE_GROUP)) {
+        err(m, NULL, "%s: cannot set '%s'", origin, key);
+        return;
+    }
+    const char *why = "";
+    config_setting_t *s = vf_config_set(root, key, st->value, &why);
+    if (!s) { err(m, NULL, "%s: cannot set '%s': %s", origin, key, why); return; }
+    /* messages about s (and groups an override created) name the override */
+    for (config_setting_t *q = s; q && q != root && m->n_ovr < MAX_OVERRIDES; q = config_setting_parent(q)) {
+        if (q != s && config_setting_source_line(q) != 0) break;
+        m->ovr[m->n_ovr].s = q;
+        m->ovr[m->n_ovr++].origin = strdup(origin);
+    }
 }
 
 vf_status vf_model_load(const char *path, vf_model **out) { return vf_model_load_env(path, NULL, out); }
@@ -1394,7 +1494,6 @@ vf_status vf_model_load_env(const char *path, const vf_model_env *env, vf_model 
     vf_model *m = calloc(1, sizeof *m);
     if (!m) return vf_fail(VF_ERR_OOM, "dsl: out of memory");
     if (env) m->env = *env;
-    m->d_loss = m->g_loss = -1;
     for (int i = 0; env && i < env->n_dims; i++) {
         const char *nm = env->dims[i].name;
         bool ok = nm && (isalpha((unsigned char)nm[0]) || nm[0] == '_');
@@ -1432,18 +1531,19 @@ vf_status vf_model_load_env(const char *path, const vf_model_env *env, vf_model 
         return s;
     }
     config_setting_t *root = config_root_setting(&m->cfg);
+    for (int i = 0; env && i < env->n_settings; i++) apply_setting(m, &env->settings[i]);
     for (int i = 0; i < config_setting_length(root); i++) {
         config_setting_t *e = config_setting_get_elem(root, (unsigned)i);
         const char *nm = config_setting_name(e);
         int k = 0;
-        while (k < 8 && strcmp(nm, top_keys[k])) k++;
-        if (k == 8) {
+        while (k < N_TOP_KEYS && strcmp(nm, top_keys[k])) k++;
+        if (k == N_TOP_KEYS) {
             char sug[96], all[256];
-            join(top_keys, 8, all, sizeof all);
-            err(m, e, "unknown key '%s' at top level%s; expected one of: %s", nm, suggest(nm, top_keys, 8, sug, sizeof sug), all);
-        } else if (k < 5 && !config_setting_is_list(e)) {
+            join(top_keys, N_TOP_KEYS, all, sizeof all);
+            err(m, e, "unknown key '%s' at top level%s; expected one of: %s", nm, vf_suggest(nm, top_keys, N_TOP_KEYS, sug, sizeof sug), all);
+        } else if (k < N_LIST_KEYS && !config_setting_is_list(e)) {
             err(m, e, "'%s' must be a list ( { ... }, { ... } )", nm);
-        } else if (k >= 5 && !config_setting_is_group(e)) {
+        } else if (k >= N_LIST_KEYS && !config_setting_is_group(e)) {
             err(m, e, "'%s' must be a group { ... }", nm);
         }
     }
@@ -1455,6 +1555,7 @@ vf_status vf_model_load_env(const char *path, const vf_model_env *env, vf_model 
         if ((s = config_setting_get_member(root, "networks"))) load_networks(m, s);
         if ((s = config_setting_get_member(root, "tensors"))) load_tensors(m, s);
         if ((s = config_setting_get_member(root, "losses"))) load_losses(m, s);
+        load_programs(m, root);
         load_training(m, root);
         /* after the other checks, so a broken file reports its real problem */
         if (!m->n_errs && !config_setting_get_member(root, "tensors") && !config_setting_get_member(root, "losses")) {
@@ -1468,8 +1569,6 @@ vf_status vf_model_load_env(const char *path, const vf_model_env *env, vf_model 
     if (m->n_errs) {
         if (m->errs_len && m->errs[m->errs_len - 1] == '\n') m->errs[--m->errs_len] = 0;
         st = vf_fail(VF_ERR_FORMAT, "%s", m->errs);
-    } else {
-        st = make_programs(m);
     }
     if (st) {
         vf_model_destroy(m);
@@ -1487,8 +1586,15 @@ void vf_model_destroy(vf_model *m) {
     for (int i = 0; i < m->n_dims; i++) free(m->dims[i].name);
     for (int i = 0; i < m->n_nets; i++) free(m->nets[i].params);
     for (int i = 0; i < m->n_data; i++) free(m->data[i].data);
-    for (int i = 0; i < m->n_prog; i++)
-        for (int k = 0; k < 3; k++) free(m->prog_arrays[i][k]);
+    for (int i = 0; i < m->n_prog; i++) {
+        free((void *)m->prog[i].outs);
+        free((void *)m->prog[i].upd_param);
+        free((void *)m->prog[i].upd_grad);
+        free((void *)m->prog[i].upd_ema);
+        free((void *)m->prog[i].transforms);
+    }
+    free(m->prog);
+    for (int i = 0; i < m->n_ovr; i++) free(m->ovr[i].origin);
     free(m->errs);
     free(m->path);
     free(m);
@@ -1496,10 +1602,16 @@ void vf_model_destroy(vf_model *m) {
 
 vf_graph *vf_model_graph(vf_model *m) { return m->g; }
 const vf_prog_desc *vf_model_programs(const vf_model *m, int *n) { *n = m->n_prog; return m->prog; }
+int vf_model_program(const vf_model *m, const char *name) {
+    for (int i = 0; i < m->n_prog; i++)
+        if (!strcmp(m->prog[i].name, name)) return i;
+    return -1;
+}
 int vf_model_node(const vf_model *m, const char *name) { return lookup((vf_model *)m, name); }
 const char *vf_model_algorithm(const vf_model *m) { return m->algorithm; }
-int vf_model_steps(const vf_model *m) { return m->steps; }
-uint64_t vf_model_seed(const vf_model *m) { return m->seed; }
+int64_t vf_model_steps(const vf_model *m, bool *set) { if (set) *set = m->steps_set; return m->steps; }
+uint64_t vf_model_seed(const vf_model *m, bool *set) { if (set) *set = m->seed_set; return m->seed; }
+const char *vf_model_path(const vf_model *m) { return m->path; }
 
 vf_status vf_model_compile(vf_model *m, vf_backend *be, const vf_exec_opts *opts, vf_exec **out) {
     vf_status s = vf_exec_create(m->g, be, m->n_prog, m->prog, opts, out);
@@ -1514,59 +1626,94 @@ int64_t vf_model_dim(const vf_model *m, const char *name, int64_t def) {
     return found ? v : def;
 }
 
-int vf_model_d_steps(const vf_model *m) { return m->d_steps > 0 ? m->d_steps : 1; }
-int vf_model_g_steps(const vf_model *m) { return m->g_steps > 0 ? m->g_steps : 1; }
-int vf_model_loss(const vf_model *m, const char *which) {
-    if (!strcmp(which, "d_loss")) return m->d_loss;
-    if (!strcmp(which, "g_loss")) return m->g_loss;
-    if (!strcmp(which, "loss")) return m->loss;
-    return -1;
+/* ------------------------------------------------------- driver settings */
+
+static const char *where(const vf_model *m, const config_setting_t *s, char *buf, size_t len) {
+    char fb[512];
+    for (int i = 0; i < m->n_ovr; i++)
+        if (m->ovr[i].s == s) { snprintf(buf, len, "%s", m->ovr[i].origin); return buf; }
+    snprintf(buf, len, "%s:%d", file_of((vf_model *)m, s, fb, sizeof fb), s ? (int)config_setting_source_line(s) : 0);
+    return buf;
 }
 
-/* wgan_gp on the inputs as written (inline data or the caller's): steps
- * iterations of d_steps d_step runs and g_steps g_step runs. vf_gan
- * (engine/train/gan.h) runs the same loop with real batches from a dataset. */
-static vf_status train_wgan_gp(vf_model *m, vf_exec *x, float *losses) {
-    int pd = vf_exec_program(x, "d_step"), pg = vf_exec_program(x, "g_step");
-    if (pd < 0 && pg < 0) return vf_fail(VF_ERR_ARG, "wgan_gp: the model names neither d_loss nor g_loss");
-    for (int k = 0; k < m->steps; k++) {
-        float dl = 0, gl = 0;
-        for (int r = 0; pd >= 0 && r < vf_model_d_steps(m); r++) {
-            VF_TRY(vf_exec_run(x, pd));
-            VF_TRY(vf_exec_read(x, pd, m->d_loss, &dl, sizeof dl));
-            if (!isfinite(dl)) return vf_fail(VF_ERR_ARG, "training diverged: d_loss is %g at iteration %d", (double)dl, k);
-        }
-        for (int r = 0; pg >= 0 && r < vf_model_g_steps(m); r++) {
-            VF_TRY(vf_exec_run(x, pg));
-            VF_TRY(vf_exec_read(x, pg, m->g_loss, &gl, sizeof gl));
-            if (!isfinite(gl)) return vf_fail(VF_ERR_ARG, "training diverged: g_loss is %g at iteration %d", (double)gl, k);
-        }
-        if (losses) losses[k] = pg >= 0 ? gl : dl;
-    }
+static config_setting_t *training_member(vf_model *m, const char *key) {
+    config_setting_t *s = m->training ? config_setting_get_member(m->training, key) : NULL;
+    int i = s ? config_setting_index(s) : -1;
+    if (i >= 0 && i < 64) m->read[i] = true;
+    return s;
+}
+
+const char *vf_model_training_where(const vf_model *m, const char *key, char *buf, size_t len) {
+    config_setting_t *s = m->training ? config_setting_get_member(m->training, key) : NULL;
+    return where(m, s ? s : m->training, buf, len);
+}
+
+vf_status vf_model_setting_int(vf_model *m, const char *key, int64_t lo, int64_t hi, int64_t def, int64_t *out) {
+    config_setting_t *s = training_member(m, key);
+    *out = def;
+    if (!s) return VF_OK;
+    char w[600];
+    if (!type_ok(s, T_INT)) return vf_fail(VF_ERR_FORMAT, "%s: training.%s must be an integer", where(m, s, w, sizeof w), key);
+    int64_t v = config_setting_get_int64(s);
+    if (v < lo || v > hi)
+        return vf_fail(VF_ERR_FORMAT, "%s: training.%s = %lld is outside %lld..%lld", where(m, s, w, sizeof w), key,
+                       (long long)v, (long long)lo, (long long)hi);
+    *out = v;
     return VF_OK;
 }
 
-vf_status vf_model_train(vf_model *m, vf_exec *x, float *losses) {
-    if (!strcmp(m->algorithm, "supervised")) return vf_train_supervised(m, x, losses);
-    if (!strcmp(m->algorithm, "wgan_gp")) return train_wgan_gp(m, x, losses);
-    return vf_fail(VF_ERR_UNSUPPORTED, "training algorithm '%s' is not implemented yet (supervised and wgan_gp are)",
-                   m->algorithm);
+vf_status vf_model_setting_num(vf_model *m, const char *key, double lo, double hi, double def, double *out) {
+    config_setting_t *s = training_member(m, key);
+    *out = def;
+    if (!s) return VF_OK;
+    char w[600];
+    if (!type_ok(s, T_NUM)) return vf_fail(VF_ERR_FORMAT, "%s: training.%s must be a number", where(m, s, w, sizeof w), key);
+    double v = get_num(m->training, key, def);
+    if (!(v >= lo && v <= hi))
+        return vf_fail(VF_ERR_FORMAT, "%s: training.%s = %g is outside %g..%g", where(m, s, w, sizeof w), key, v, lo, hi);
+    *out = v;
+    return VF_OK;
 }
 
-vf_status vf_train_supervised(vf_model *m, vf_exec *x, float *losses) {
-    if (strcmp(m->algorithm, "supervised"))
-        return vf_fail(VF_ERR_UNSUPPORTED, "training algorithm '%s' is not supervised (use vf_model_train)",
-                       m->algorithm);
-    int p = vf_exec_program(x, "train_step");
-    if (p < 0) return vf_fail(VF_ERR_ARG, "model has no train_step program (no training loss?)");
-    for (int k = 0; k < m->steps; k++) {
-        vf_status s = vf_exec_run(x, p);
-        if (s) return s;
-        if (losses) {
-            s = vf_exec_read(x, p, m->loss, &losses[k], sizeof(float));
-            if (s) return s;
-            if (!isfinite(losses[k])) return vf_fail(VF_ERR_ARG, "training diverged: loss is %g at step %d", (double)losses[k], k);
-        }
+vf_status vf_model_setting_str(vf_model *m, const char *key, const char *def, const char **out) {
+    config_setting_t *s = training_member(m, key);
+    *out = def;
+    if (!s) return VF_OK;
+    char w[600];
+    if (!type_ok(s, T_STR)) return vf_fail(VF_ERR_FORMAT, "%s: training.%s must be a string", where(m, s, w, sizeof w), key);
+    *out = config_setting_get_string(s);
+    return VF_OK;
+}
+
+vf_status vf_model_check_read(const vf_model *m, const char *driver_keys) {
+    if (!m->training) return VF_OK;
+    char msg[2048];
+    size_t k = 0;
+    int bad = 0;
+    msg[0] = 0;
+    static const char *const old_keys[] = {"d_loss", "g_loss", "loss", "d_nets", "g_nets", "gp", "sample", "sample_cond"};
+    for (int i = 0; i < config_setting_length(m->training) && i < 64; i++) {
+        if (m->read[i]) continue;
+        config_setting_t *s = config_setting_get_elem(m->training, (unsigned)i);
+        const char *nm = config_setting_name(s);
+        bool old = false;
+        for (int q = 0; q < 8; q++) old |= !strcmp(nm, old_keys[q]);
+        char w[600];
+        k += (size_t)snprintf(msg + k, k < sizeof msg ? sizeof msg - k : 0,
+                              "%s%s: training.%s: nothing reads this key (algorithm '%s' reads: algorithm, steps, seed%s%s)%s",
+                              bad ? "\n" : "", where(m, s, w, sizeof w), nm, m->algorithm,
+                              driver_keys && *driver_keys ? ", " : "", driver_keys ? driver_keys : "",
+                              old ? "; programs are declared in `programs` now (dsl/README.md, \"programs\")" : "");
+        bad++;
     }
+    return bad ? vf_fail(VF_ERR_FORMAT, "%s", msg) : VF_OK;
+}
+
+vf_status vf_model_write_settings(const vf_model *m, const char *path) {
+    /* libconfig writes the whole tree (includes expanded, overrides applied) */
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if (!config_write_file((config_t *)&m->cfg, tmp)) return vf_fail(VF_ERR_IO, "%s: cannot write", tmp);
+    if (rename(tmp, path)) { remove(tmp); return vf_fail(VF_ERR_IO, "%s: cannot rename", path); }
     return VF_OK;
 }

@@ -2,8 +2,11 @@
  *
  * vf_model_load parses and validates a description (every error with
  * file:line and what was expected), builds the graph (networks, named
- * tensors, losses, gradients) and the program descriptions the training
- * algorithm needs. See dsl/README.md for the language. */
+ * tensors, losses, gradients) and the programs the file declares
+ * (`programs`: each a loss to minimise and the networks it updates, with an
+ * optimizer, gradient transforms and EMA, or a forward-only sampler). The
+ * DSL runs nothing: the training drivers (engine/train/trainer.h) sequence
+ * the programs. See dsl/README.md for the language. */
 #ifndef VKFLOW_DSL_H
 #define VKFLOW_DSL_H
 
@@ -23,10 +26,19 @@ typedef enum vf_head_kind { VF_HEAD_SOFTMAX = 0, VF_HEAD_SIGMOID = 1, VF_HEAD_TA
 typedef struct vf_head_seg { int offset, width, kind; } vf_head_seg;
 /* A named segment table for `heads` layers; segments tile [0, W) in order. */
 typedef struct vf_head_table { const char *name; int n; const vf_head_seg *segs; } vf_head_table;
+/* A setting override "key=value" (`vkflow run --set optimizer.lr=2e-4`, or a
+ * run configuration's model groups). key is a dotted path: dims.NAME,
+ * optimizer.KEY, training.KEY, ema.NET, programs.NAME.KEY (list entries by
+ * their name); value an integer, a number, true/false or a string. origin
+ * names it in messages instead of file:line ("--set optimizer.lr=2e-4",
+ * "run.cfg:12"). Applied in order (the last wins), before validation: a key
+ * nothing reads is an error naming the origin. */
+typedef struct vf_setting { const char *key, *value, *origin; } vf_setting;
 typedef struct vf_model_env {
     const vf_dim *dims; int n_dims;          /* override the file's `dims` of the same name */
     const vf_head_table *heads; int n_heads;
     bool placeholder_heads;  /* unknown tables become one sigmoid head (vkflow check without data) */
+    const vf_setting *settings; int n_settings;
 } vf_model_env;
 vf_status vf_model_load_dims(const char *path, const vf_dim *dims, int n, vf_model **out);
 vf_status vf_model_load_env(const char *path, const vf_model_env *env, vf_model **out);
@@ -35,31 +47,40 @@ int64_t vf_model_dim(const vf_model *m, const char *name, int64_t def);
 void vf_model_destroy(vf_model *m);
 
 vf_graph *vf_model_graph(vf_model *m);
-/* The programs ("train_step", "eval", ...) as exec descriptions. */
+/* The declared programs, in file order, as exec descriptions. A training
+ * program's outs[0] is its loss; forward-only programs have no updates. */
 const vf_prog_desc *vf_model_programs(const vf_model *m, int *n);
+int vf_model_program(const vf_model *m, const char *name);   /* index or -1 */
 /* Node of a named input, noise, tensor or loss; -1 if none. */
 int vf_model_node(const vf_model *m, const char *name);
 /* Applies network `net` to node x (shares the network's parameters). */
 int vf_model_apply(vf_model *m, const char *net, int x);
+const char *vf_model_path(const vf_model *m);
+
+/* training.algorithm ("none" without a training group), and training.steps /
+ * training.seed (defaults 100 and 1; *set says whether the file gave them:
+ * a run configuration's run.iterations / run.seed win over them). */
 const char *vf_model_algorithm(const vf_model *m);
-int vf_model_steps(const vf_model *m);
-uint64_t vf_model_seed(const vf_model *m);
-/* wgan_gp: D / G runs per iteration, and the node of "d_loss", "g_loss" or
- * "loss" (-1 when the model has none). */
-int vf_model_d_steps(const vf_model *m);
-int vf_model_g_steps(const vf_model *m);
-int vf_model_loss(const vf_model *m, const char *which);
+int64_t vf_model_steps(const vf_model *m, bool *set);
+uint64_t vf_model_seed(const vf_model *m, bool *set);
+/* A driver's own settings, training.KEY (default def when absent), checked
+ * for type and range with file:line errors; each call marks KEY as read. */
+vf_status vf_model_setting_int(vf_model *m, const char *key, int64_t lo, int64_t hi, int64_t def, int64_t *out);
+vf_status vf_model_setting_num(vf_model *m, const char *key, double lo, double hi, double def, double *out);
+vf_status vf_model_setting_str(vf_model *m, const char *key, const char *def, const char **out);
+/* "file:line" (or the override's origin) of training.KEY, for messages. */
+const char *vf_model_training_where(const vf_model *m, const char *key, char *buf, size_t len);
+/* " (did you mean 'x'?)" for the closest of names within 2 edits, or "". */
+const char *vf_suggest(const char *word, const char *const *names, int n, char *buf, size_t len);
+/* VF_ERR_FORMAT naming (file:line or override) every training key no one
+ * read; driver_keys lists the driver's keys for the message. */
+vf_status vf_model_check_read(const vf_model *m, const char *driver_keys);
+/* The effective description (overrides applied, includes expanded), as
+ * libconfig text: the run directory's record of the settings used. */
+vf_status vf_model_write_settings(const vf_model *m, const char *path);
 
 /* Compiles the model's programs on a backend and writes the inline data of
  * its inputs. */
 vf_status vf_model_compile(vf_model *m, vf_backend *be, const vf_exec_opts *opts, vf_exec **out);
-/* Runs the model's training algorithm on the inputs as written: supervised
- * (below) or wgan_gp (`steps` iterations of d_steps d_step runs + g_steps
- * g_step runs; losses[k] = g_loss). A non-finite loss stops with a message
- * naming the iteration. */
-vf_status vf_model_train(vf_model *m, vf_exec *x, float *losses);
-/* The `supervised` algorithm: `steps` runs of train_step; losses[k] (may be
- * NULL) gets the loss of step k. Other algorithms report "not implemented". */
-vf_status vf_train_supervised(vf_model *m, vf_exec *x, float *losses);
 
 #endif

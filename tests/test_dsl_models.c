@@ -3,6 +3,7 @@
  * bit-identical losses; the DSL's penalty models against finite differences. */
 #include "dsl.h"
 #include "test_graph_common.h"
+#include "train/trainer.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -15,42 +16,54 @@ static vf_model *load(const char *path) {
     return m;
 }
 
-static vf_exec *compile(vf_model *m, vf_backend *be) {
-    vf_exec_opts o = {.fuse = true, .plan = true, .capture = true, .seed = vf_model_seed(m)};
-    vf_exec *x = NULL;
-    TU_OK(vf_model_compile(m, be, &o, &x));
-    return x;
+/* A trainer on a model with inline data; *steps gets training.steps. */
+static vf_trainer *open_trainer(const char *path, vf_backend *be, int64_t *steps) {
+    vf_model *m = load(path);
+    uint64_t seed = vf_model_seed(m, NULL);
+    *steps = vf_model_steps(m, NULL);
+    vf_model_destroy(m);
+    vf_trainer_opts o = {.model = path, .be = be, .seed = seed};
+    vf_trainer *t = NULL;
+    TU_OK(vf_trainer_open(&o, &t));
+    return t;
+}
+
+/* steps driver iterations; losses[k] gets metric `loss` of step k. */
+static void train(vf_trainer *t, int64_t steps, float *losses) {
+    for (int64_t k = 0; k < steps; k++) {
+        vf_metrics ms;
+        TU_OK(vf_trainer_step(t, &ms));
+        losses[k] = (float)vf_metrics_get(&ms, "loss", NAN);
+    }
 }
 
 static void xor_on(vf_backend *be) {
-    vf_model *m = load(MODEL("xor.cfg"));
-    vf_exec *x = compile(m, be);
-    float *losses = malloc((size_t)vf_model_steps(m) * sizeof(float));
-    TU_OK(vf_train_supervised(m, x, losses));
+    int64_t n;
+    vf_trainer *t = open_trainer(MODEL("xor.cfg"), be, &n);
+    float *losses = malloc((size_t)n * sizeof(float));
+    train(t, n, losses);
+    vf_exec *x = vf_trainer_exec(t);
     int ev = vf_exec_program(x, "eval");
     TU_OK(vf_exec_run(x, ev));
     float p[4];
-    TU_OK(vf_exec_read(x, ev, vf_model_node(m, "p"), p, sizeof p));
+    TU_OK(vf_trainer_read(t, ev, "p", p, sizeof p));
     const float want[4] = {0, 1, 1, 0};
     int correct = 0;
     for (int i = 0; i < 4; i++) correct += (p[i] > 0.5f) == (want[i] > 0.5f);
     cr_expect_eq(correct, 4, "XOR accuracy %d/4 (p = %g %g %g %g), final loss %g", correct, (double)p[0],
-                 (double)p[1], (double)p[2], (double)p[3], (double)losses[vf_model_steps(m) - 1]);
+                 (double)p[1], (double)p[2], (double)p[3], (double)losses[n - 1]);
     free(losses);
-    vf_exec_destroy(x);
-    vf_model_destroy(m);
+    vf_trainer_close(t);
 }
 
 static void regression_on(vf_backend *be) {
-    vf_model *m = load(MODEL("regression2d.cfg"));
-    vf_exec *x = compile(m, be);
-    int n = vf_model_steps(m);
+    int64_t n;
+    vf_trainer *t = open_trainer(MODEL("regression2d.cfg"), be, &n);
     float *losses = malloc((size_t)n * sizeof(float));
-    TU_OK(vf_train_supervised(m, x, losses));
-    cr_expect_lt(losses[n - 1], 1e-3f, "regression MSE %g after %d steps", (double)losses[n - 1], n);
+    train(t, n, losses);
+    cr_expect_lt(losses[n - 1], 1e-3f, "regression MSE %g after %lld steps", (double)losses[n - 1], (long long)n);
     free(losses);
-    vf_exec_destroy(x);
-    vf_model_destroy(m);
+    vf_trainer_close(t);
 }
 
 Test(dsl_models, xor_cpu) { xor_on(tu_cpu()); }
@@ -70,18 +83,20 @@ Test(dsl_models, regression2d_vk) {
 
 /* Two trainings from the same seed on one device: identical bits. */
 static void repeat_on(vf_backend *be) {
-    vf_model *m = load(MODEL("xor.cfg"));
-    int n = vf_model_steps(m);
-    float *a = malloc((size_t)n * sizeof(float)), *b = malloc((size_t)n * sizeof(float));
+    int64_t n;
+    float *a = NULL, *b = NULL;
     for (int r = 0; r < 2; r++) {
-        vf_exec *x = compile(m, be);
-        TU_OK(vf_train_supervised(m, x, r ? b : a));
-        vf_exec_destroy(x);
+        vf_trainer *t = open_trainer(MODEL("xor.cfg"), be, &n);
+        if (!a) {
+            a = malloc((size_t)n * sizeof(float));
+            b = malloc((size_t)n * sizeof(float));
+        }
+        train(t, n, r ? b : a);
+        vf_trainer_close(t);
     }
     cr_expect(memcmp(a, b, (size_t)n * sizeof(float)) == 0, "losses differ between two runs with the same seed");
     free(a);
     free(b);
-    vf_model_destroy(m);
 }
 Test(dsl_models, same_seed_bit_identical_cpu) { repeat_on(tu_cpu()); }
 Test(dsl_models, same_seed_bit_identical_vk) {
@@ -142,31 +157,29 @@ static void dsl_penalty_fd(const char *path, const char *loss) {
 Test(dsl_models, mlp_d_wgan_gp_fd) { dsl_penalty_fd(MODEL("mlp_d.cfg"), "gp"); }
 Test(dsl_models, lstm_d_r1_fd) { dsl_penalty_fd(MODEL("lstm_d.cfg"), "r1"); }
 
-/* wgan_gp runs through vf_model_train (mlp_d.cfg: d_step minimises mean
- * D(fake) w.r.t. every parameter, the inputs as written); the supervised
- * runtime refuses it with a clear message. */
-Test(dsl_models, wgan_gp_dispatch) {
-    vf_model *m = load(MODEL("mlp_d.cfg"));
-    cr_expect_str_eq(vf_model_algorithm(m), "wgan_gp");
-    vf_exec *x = compile(m, tu_cpu());
-    vf_status s = vf_train_supervised(m, x, NULL);
-    cr_expect_eq(s, VF_ERR_UNSUPPORTED);
-    cr_expect(strstr(vf_last_error(), "'wgan_gp' is not supervised"), "%s", vf_last_error());
+/* The wgan_gp driver on mlp_d.cfg (d_step minimises mean D(fake) over D,
+ * the inputs as written, no g_step): d_loss goes down; `steps` of the file. */
+Test(dsl_models, wgan_gp_driver_on_inline_inputs) {
+    int64_t n;
+    vf_trainer *t = open_trainer(MODEL("mlp_d.cfg"), tu_cpu(), &n);
+    cr_expect_str_eq(vf_trainer_algorithm(t), "wgan_gp");
     float fake[18];
     for (int i = 0; i < 18; i++) fake[i] = 0.1f * (float)(i % 7) - 0.3f;
-    TU_OK(vf_exec_write(x, vf_model_node(m, "fake"), fake, sizeof fake));
-    cr_assert_eq(vf_model_d_steps(m), 5);
-    float *l = malloc((size_t)vf_model_steps(m) * sizeof(float));
-    TU_OK(vf_model_train(m, x, l));
-    float first, last;
-    int pd = vf_exec_program(x, "d_step");
-    cr_assert_geq(pd, 0);
-    TU_OK(vf_exec_read(x, pd, vf_model_loss(m, "d_loss"), &last, sizeof last));
-    first = l[0];
-    cr_expect_lt(last, first, "d_loss (mean D(fake)) %g -> %g", (double)first, (double)last);
+    TU_OK(vf_trainer_write(t, "fake", fake, sizeof fake));
+    float *l = malloc((size_t)n * sizeof(float));
+    for (int64_t k = 0; k < n; k++) {
+        vf_metrics ms;
+        TU_OK(vf_trainer_step(t, &ms));
+        l[k] = (float)vf_metrics_get(&ms, "w", NAN);
+        cr_assert(isfinite(vf_metrics_get(&ms, "gp", NAN)) && isfinite(vf_metrics_get(&ms, "r1", NAN)),
+                  "the d_step outputs are metrics");
+    }
+    cr_expect_eq(vf_trainer_iteration(t), n);
+    /* 5 d_step runs per iteration (training.d_steps) */
+    cr_expect_eq(vf_exec_prog_runs(vf_trainer_exec(t), vf_trainer_program(t, "d_step")), 5 * n);
+    cr_expect_lt(l[n - 1], l[0], "w (mean D(fake)) %g -> %g", (double)l[0], (double)l[n - 1]);
     free(l);
-    vf_exec_destroy(x);
-    vf_model_destroy(m);
+    vf_trainer_close(t);
 }
 
 /* Every shipped model loads as `vkflow check` and `vkflow graph` load it

@@ -5,7 +5,8 @@
 #ifndef TEST_GAN_COMMON_H
 #define TEST_GAN_COMMON_H
 
-#include "train/gan.h"
+#include "train/flowmodel.h"
+#include "util.h"
 #include "testutil.h"
 
 #include <stdlib.h>
@@ -16,8 +17,8 @@
 static const vf_segment tg_attr_segs[1] = {{0, 2, VF_SEG_SOFTMAX, VF_F_PROTO}};
 static const vf_segment tg_feat_segs[1] = {{0, 1, VF_SEG_UNIT, VF_F_LEN}};
 
-static inline vf_gan_dims tg_dims(int max_len) {
-    vf_gan_dims d = {.attr_dim = 2, .feat_dim = 1, .max_len = max_len, .n_attr_segs = 1, .n_feat_segs = 1,
+static inline vf_flow_dims tg_dims(int max_len) {
+    vf_flow_dims d = {.attr_dim = 2, .feat_dim = 1, .max_len = max_len, .n_attr_segs = 1, .n_feat_segs = 1,
                      .attr_segs = tg_attr_segs, .feat_segs = tg_feat_segs};
     return d;
 }
@@ -44,6 +45,12 @@ static inline vf_encoded tg_data(int n, int max_len, uint64_t seed) {
         }
     }
     return e;
+}
+
+/* Binds the chunk and trains (what the pipeline does per chunk). */
+static inline vf_status tg_train(vf_flowmodel *f, const vf_encoded *chunk, const vf_train_opts *o, bool *stopped) {
+    VF_TRY(vf_flowmodel_bind(f, chunk));
+    return vf_trainer_train(vf_flowmodel_trainer(f), o, stopped);
 }
 
 static inline void tg_free(vf_encoded *e) {

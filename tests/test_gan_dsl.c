@@ -47,7 +47,8 @@ Test(gan_dsl, dims_reshape_repeat_cumsum) {
         "  { name = \"t\"; repeat = \"x\"; times = 2; },\n"
         "  { name = \"cs\"; cumsum = \"x\"; },\n"
         "  { name = \"cx\"; cumsum = \"x\"; exclusive = true; }\n"
-        ");\n",
+        ");\n"
+        "programs = ( { name = \"eval\"; outputs = [\"r\", \"t\", \"cs\", \"cx\", \"flat\"]; } );\n",
         &env);
     cr_expect_eq(vf_model_dim(m, "cols", 0), 3, "the caller's value wins over the file's default");
     cr_expect_eq(vf_model_dim(m, "twice", 0), 6);
@@ -115,7 +116,8 @@ Test(gan_dsl, heads_per_record) {
         "inputs = ( { name = \"x\"; shape = [2, 12]; data = [0.0, 1.0, 2.0, -1.0, 0.5, 0.5,  3.0, 3.0, -2.0, 1.0, -1.0, 2.0,\n"
         "   1.0, 0.0, 0.0, 0.0, 2.0, -0.3,  -1.0, 1.0, 5.0, 4.0, 0.0, -4.0]; } );\n"
         "networks = ( { name = \"h\"; input = 12; layers = ( { type = \"heads\"; segments = \"rec\"; } ); } );\n"
-        "tensors = ( { name = \"y\"; net = \"h\"; input = \"x\"; } );\n",
+        "tensors = ( { name = \"y\"; net = \"h\"; input = \"x\"; } );\n"
+        "programs = ( { name = \"eval\"; outputs = [\"y\"]; } );\n",
         &env);
     vf_exec *x = compile_cpu(m);
     TU_OK(vf_exec_run(x, vf_exec_program(x, "eval")));

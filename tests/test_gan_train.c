@@ -10,23 +10,23 @@
 #include <string.h>
 
 static int64_t g_iters;
-static void count(const vf_gan_progress *p, void *user) {
+static void count(const vf_train_progress *p, void *user) {
     (void)user;
     g_iters = p->iter;
 }
 
 Test(gan_train, learns_class_frequency_and_feature_mean_cpu) {
-    vf_gan_dims d = tg_dims(4);
+    vf_flow_dims d = tg_dims(4);
     vf_encoded data = tg_data(2000, 4, 7);
-    vf_gan *g = NULL;
-    TU_OK(vf_gan_open(GAN_TINY, &d, tu_cpu(), 3, &g));
-    vf_gan_train_opts o = {.iterations = 1500, .progress = count, .progress_every = 100};
+    vf_flowmodel *g = NULL;
+    TU_OK(vf_flowmodel_open(GAN_TINY, &d, NULL, 0, tu_cpu(), 3, &g));
+    vf_train_opts o = {.iterations = 1500, .progress = count, .progress_every = 100};
     bool stopped = true;
-    TU_OK(vf_gan_train(g, &data, &o, &stopped));
+    TU_OK(tg_train(g, &data, &o, &stopped));
     cr_expect(!stopped);
     cr_expect_eq(g_iters, 1500);
     vf_encoded gen;
-    TU_OK(vf_gan_generate(g, 4000, 11, &gen));
+    TU_OK(vf_flowmodel_generate(g, 4000, 11, &gen));
     cr_assert_eq(gen.n_flows, 4000);
     cr_assert_eq(gen.max_len, 4);
     int n1 = 0;
@@ -58,7 +58,7 @@ Test(gan_train, learns_class_frequency_and_feature_mean_cpu) {
     cr_assert(attr);
     for (int k = 0; k < 2; k++) {
         for (int i = 0; i < NC; i++) { attr[i * 2 + k] = 1.0f; attr[i * 2 + 1 - k] = 0.0f; }
-        TU_OK(vf_gan_generate_features(g, attr, NC, 13 + (uint64_t)k, &gen));
+        TU_OK(vf_flowmodel_generate_features(g, attr, NC, 13 + (uint64_t)k, &gen));
         cr_assert(gen.n_flows == NC && gen.max_len == 4 && gen.attr_dim == 2 && gen.feat_dim == 1);
         cr_expect(!memcmp(gen.attr, attr, NC * 2 * sizeof(float)), "out->attr is a copy of attr");
         double fs = 0;
@@ -81,18 +81,18 @@ Test(gan_train, learns_class_frequency_and_feature_mean_cpu) {
     }
     /* the same seed gives the same features; generation leaves training's noise counter alone */
     vf_encoded a1, a2;
-    TU_OK(vf_gan_generate_features(g, attr, 70, 5, &a1));
-    TU_OK(vf_gan_generate_features(g, attr, 70, 5, &a2));
+    TU_OK(vf_flowmodel_generate_features(g, attr, 70, 5, &a1));
+    TU_OK(vf_flowmodel_generate_features(g, attr, 70, 5, &a2));
     cr_expect(!memcmp(a1.feat, a2.feat, 70 * 4 * sizeof(float)) && !memcmp(a1.gen_flag, a2.gen_flag, 70 * 4 * sizeof(float)));
     free(a1.attr); free(a1.feat); free(a1.gen_flag);
     free(a2.attr); free(a2.feat); free(a2.gen_flag);
-    TU_OK(vf_gan_generate_features(g, attr, 0, 5, &a1));
+    TU_OK(vf_flowmodel_generate_features(g, attr, 0, 5, &a1));
     cr_expect_eq(a1.n_flows, 0);
     free(a1.attr); free(a1.feat); free(a1.gen_flag);
-    cr_expect_eq(vf_gan_generate_features(g, attr, -1, 5, &a1), VF_ERR_ARG);
-    cr_expect_eq(vf_gan_generate_features(g, NULL, 3, 5, &a1), VF_ERR_ARG);
+    cr_expect_eq(vf_flowmodel_generate_features(g, attr, -1, 5, &a1), VF_ERR_ARG);
+    cr_expect_eq(vf_flowmodel_generate_features(g, NULL, 3, 5, &a1), VF_ERR_ARG);
     free(attr);
-    vf_gan_close(g);
+    vf_flowmodel_close(g);
     tg_free(&data);
 }
 
@@ -100,13 +100,13 @@ Test(gan_train, learns_class_frequency_and_feature_mean_cpu) {
  * features for given attributes: VF_ERR_UNSUPPORTED with a message saying
  * what the model lacks. */
 Test(gan_train, generate_features_needs_sample_cond) {
-    vf_gan_dims d = tg_dims(4);
-    vf_gan *g = NULL;
-    TU_OK(vf_gan_open(VKFLOW_SOURCE_DIR "/tests/gan/diverge.cfg", &d, tu_cpu(), 1, &g));
+    vf_flow_dims d = tg_dims(4);
+    vf_flowmodel *g = NULL;
+    TU_OK(vf_flowmodel_open(VKFLOW_SOURCE_DIR "/tests/gan/diverge.cfg", &d, NULL, 0, tu_cpu(), 1, &g));
     float attr[4] = {1, 0, 0, 1};
     vf_encoded out;
-    cr_assert_eq(vf_gan_generate_features(g, attr, 2, 1, &out), VF_ERR_UNSUPPORTED);
+    cr_assert_eq(vf_flowmodel_generate_features(g, attr, 2, 1, &out), VF_ERR_UNSUPPORTED);
     cr_expect(strstr(vf_last_error(), "sample_cond"), "%s", vf_last_error());
     cr_expect(out.attr == NULL && out.n_flows == 0);
-    vf_gan_close(g);
+    vf_flowmodel_close(g);
 }

@@ -48,7 +48,7 @@ static void build_sink(sink *s) {
 static vf_exec *sink_exec(sink *s, vf_backend *be, bool fuse, bool plan, bool capture) {
     int outs[1] = {s->loss};
     vf_prog_desc d = {.name = "step", .n_out = 1, .outs = outs, .n_upd = s->n_p, .upd_param = s->p,
-                      .upd_grad = s->gr, .adam = {0.9f, 0.999f, 1e-8f, 0}, .lr = 0.01f};
+                      .upd_grad = s->gr, .opt = {.kind = VF_OPT_ADAM, .lr = 0.01f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f}};
     vf_exec_opts o = {.fuse = fuse, .plan = plan, .capture = capture, .seed = 3};
     vf_exec *x;
     TU_OK(vf_exec_create(s->g, be, 1, &d, &o, &x));

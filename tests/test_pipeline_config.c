@@ -69,7 +69,6 @@ Test(pipeline_config, errors_name_file_and_line) {
         {GOOD_DATA "model = \"m.cfg\";\nrun = { iterations = 0; };\n", "'iterations' = 0 is outside", 3},
         {GOOD_DATA "model = \"m.cfg\";\nrun = {\n  iterations = 5;\n  itterations = 5; };\n",
          "unknown key 'itterations' in run", 5},
-        {GOOD_DATA "model = \"m.cfg\";\nrun = { };\n", "'iterations' (generator steps of chunk 0) is required", 3},
         {GOOD_DATA "model = \"m.cfg\";\nrun = { iterations = 5;\n backend = \"gpu\"; };\n",
          "backend 'gpu': expected one of auto, cpu, vk", 4},
         {GOOD_DATA "model = \"m.cfg\";\nrun = { iterations = 5;\n warm_start_fraction = 1.5; };\n",

@@ -172,7 +172,7 @@ Test(pipeline_run, end_to_end_resume_and_generate, .init = setup, .fini = teardo
 
 /* tests/models/dg_tiny.cfg copied into the temp folder with learning rate
  * lr (its @include made to reach models/ from there), without its
- * training.sample_cond when cond is false. */
+ * program sample_cond when cond is false. */
 static void write_model_cond(const char *path, const char *lr, bool cond) {
     size_t n;
     char *t = slurp(TINY_MODEL, &n);
@@ -183,8 +183,10 @@ static void write_model_cond(const char *path, const char *lr, bool cond) {
             fprintf(f, "@include \"../..%s/models/doppelganger_body.inc\"\n", VKFLOW_SOURCE_DIR);
         else if (!strncmp(line, "optimizer", 9))
             fprintf(f, "optimizer = { type = \"adam\"; lr = %s; beta1 = 0.5; beta2 = 0.999; eps = 1e-8; };\n", lr);
-        else if (!cond && strstr(line, "sample_cond ="))
+        else if (!cond && strstr(line, "\"sample_cond\""))
             continue;
+        else if (!cond && strstr(line, "name = \"sample\";"))
+            fprintf(f, "%.*s\n", (int)(strrchr(line, ',') - line), line); /* the list ends here now */
         else
             fprintf(f, "%s\n", line);
     }
@@ -250,8 +252,8 @@ Test(pipeline_run, generate_needs_a_run_directory, .init = setup, .fini = teardo
     cr_assert(access(out, F_OK) != 0);
 }
 
-/* A model that cannot generate features for given attributes (no
- * training.sample_cond): the run says so and merges as before, carried
+/* A model that cannot generate features for given attributes (no program
+ * sample_cond): the run says so and merges as before, carried
  * flows taking the features of flows the later chunk generated. */
 Test(pipeline_run, merge_without_sample_cond_falls_back, .init = setup, .fini = teardown, .timeout = 120) {
     cr_assert(!strncmp(g_tmp, "/tmp/", 5) && !strchr(g_tmp + 5, '/'), "the include path assumes /tmp/<dir>");

@@ -14,7 +14,7 @@
  * PyTorch, is tools/bench/doppelganger_torch.py. */
 #include "commands.h"
 #include "util.h"
-#include "train/gan.h"
+#include "train/flowmodel.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,7 +51,7 @@ static float rnd(void) {
 /* Per-iteration end times from the progress callback. */
 typedef struct iter_clock { double *t; int n, cap; } iter_clock;
 
-static void on_progress(const vf_gan_progress *p, void *user) {
+static void on_progress(const vf_train_progress *p, void *user) {
     iter_clock *c = user;
     if (c->n < c->cap) c->t[c->n++] = p->seconds;
 }
@@ -62,7 +62,7 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 static int run_one(const char *name, vf_backend *be, const char *model, int iters) {
-    vf_gan_dims d = {.attr_dim = 181, .feat_dim = 9, .max_len = MAX_LEN, .n_attr_segs = n_attr,
+    vf_flow_dims d = {.attr_dim = 181, .feat_dim = 9, .max_len = MAX_LEN, .n_attr_segs = n_attr,
                      .n_feat_segs = n_feat, .attr_segs = attr_segs, .feat_segs = feat_segs};
     vf_encoded e = {.n_flows = N_FLOWS, .max_len = MAX_LEN, .attr_dim = 181, .feat_dim = 9};
     e.attr = malloc((size_t)N_FLOWS * 181 * sizeof(float));
@@ -75,12 +75,13 @@ static int run_one(const char *name, vf_backend *be, const char *model, int iter
         int len = 1 + (int)(rnd() * MAX_LEN);
         for (int t = 0; t < len && t < MAX_LEN; t++) e.gen_flag[i * MAX_LEN + t] = 1;
     }
-    vf_gan *g = NULL;
+    vf_flowmodel *g = NULL;
     double t0 = vf_now_s();
-    vf_status st = vf_gan_open(model, &d, be, 1, &g);
+    vf_status st = vf_flowmodel_open(model, &d, NULL, 0, be, 1, &g);
     double t_open = vf_now_s() - t0;
-    vf_gan_train_opts o = {.iterations = 2};
-    if (!st) st = vf_gan_train(g, &e, &o, NULL); /* warm-up: first replays, caches */
+    vf_train_opts o = {.iterations = 2};
+    if (!st) st = vf_flowmodel_bind(g, &e);
+    if (!st) st = vf_trainer_train(vf_flowmodel_trainer(g), &o, NULL); /* warm-up: first replays, caches */
     double t_train = 0, t_median = 0;
     iter_clock clk = {calloc((size_t)iters + 1, sizeof(double)), 0, iters + 1};
     if (!st && !clk.t) st = vf_fail(VF_ERR_OOM, "bench gan: out of memory");
@@ -90,7 +91,7 @@ static int run_one(const char *name, vf_backend *be, const char *model, int iter
         o.progress_user = &clk;
         o.progress_every = 1;
         t0 = vf_now_s();
-        st = vf_gan_train(g, &e, &o, NULL);
+        st = vf_trainer_train(vf_flowmodel_trainer(g), &o, NULL);
         t_train = vf_now_s() - t0;
     }
     if (!st && clk.n > 0) {
@@ -104,7 +105,7 @@ static int run_one(const char *name, vf_backend *be, const char *model, int iter
     double t_gen = 0;
     if (!st) {
         t0 = vf_now_s();
-        st = vf_gan_generate(g, 1000, 1, &out);
+        st = vf_flowmodel_generate(g, 1000, 1, &out);
         t_gen = vf_now_s() - t0;
     }
     if (st) {
@@ -114,7 +115,7 @@ static int run_one(const char *name, vf_backend *be, const char *model, int iter
                1000 * t_median, t_open, 1000 / t_gen);
     }
     free(out.attr); free(out.feat); free(out.gen_flag);
-    vf_gan_close(g);
+    vf_flowmodel_close(g);
     free(e.attr); free(e.feat); free(e.gen_flag);
     return st ? 1 : 0;
 }

@@ -76,14 +76,17 @@ static vf_status build(gan *m, int width) {
     return s;
 }
 
+/* Adam 1e-4, beta1 0.5, beta2 0.9 (WGAN-GP's setting) */
+#define ADAM {.kind = VF_OPT_ADAM, .lr = 1e-4f, .beta1 = 0.5f, .beta2 = 0.9f, .eps = 1e-8f}
+
 typedef struct result { double step_s, host_share; vf_prog_stats d, gs; int ok; } result;
 
 static vf_status run_mode(gan *m, vf_backend *be, bool compiled, int steps, result *r) {
     vf_prog_desc pd[2] = {
         {.name = "d_step", .n_out = 1, .outs = &m->d_loss, .n_upd = m->nd, .upd_param = m->dp, .upd_grad = m->dgr,
-         .adam = {0.5f, 0.9f, 1e-8f, 0}, .lr = 1e-4f},
+         .opt = ADAM},
         {.name = "g_step", .n_out = 1, .outs = &m->g_loss, .n_upd = m->ng, .upd_param = m->gp, .upd_grad = m->ggr,
-         .adam = {0.5f, 0.9f, 1e-8f, 0}, .lr = 1e-4f},
+         .opt = ADAM},
     };
     vf_exec_opts o = {.fuse = compiled, .plan = compiled, .capture = compiled, .seed = 1};
     vf_exec *x;
@@ -120,7 +123,7 @@ static vf_status host_share(gan *m, vf_backend *be, int steps, double *share) {
     vf_status s = vf_profile_enable(be, true);
     if (s) return s;
     vf_prog_desc pd = {.name = "d_step", .n_out = 1, .outs = &m->d_loss, .n_upd = m->nd, .upd_param = m->dp,
-                       .upd_grad = m->dgr, .adam = {0.5f, 0.9f, 1e-8f, 0}, .lr = 1e-4f};
+                       .upd_grad = m->dgr, .opt = ADAM};
     vf_exec_opts o = {.fuse = true, .plan = true, .capture = true, .seed = 1};
     vf_exec *x;
     s = vf_exec_create(m->g, be, 1, &pd, &o, &x);

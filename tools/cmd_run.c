@@ -9,20 +9,24 @@
 #include <string.h>
 
 static void usage_run(FILE *f) {
-    fprintf(f, "usage: vkflow run CONFIG [--out DIR] [--resume]\n"
+    fprintf(f, "usage: vkflow run CONFIG [--out DIR] [--resume] [--set KEY=VALUE]...\n"
                "  CONFIG: a run configuration (docs/RUNNING.md; examples/*.cfg)\n"
                "  --out DIR: the run directory (default runs/<config name>); it gets the config copy,\n"
                "             encoder, per-chunk checkpoints, run.log, the synthetic trace, report.html\n"
                "             and metrics.json\n"
                "  --resume: continue an interrupted run in DIR from its last checkpoints\n"
+               "  --set KEY=VALUE: override a setting, e.g. --set optimizer.lr=2e-4 --set run.iterations=400\n"
+               "             --set dims.batch=200 --set programs.d_step.optimizer.lr=1e-4 (docs/RUNNING.md,\n"
+               "             \"Settings\": model file < run configuration < --set, the last --set wins)\n"
                "  Ctrl-C checkpoints the current chunk and stops; --resume continues it.\n");
 }
 
 static void usage_train(FILE *f) {
-    fprintf(f, "usage: vkflow train CONFIG [--out DIR] [--resume]\n"
+    fprintf(f, "usage: vkflow train CONFIG [--out DIR] [--resume] [--set KEY=VALUE]...\n"
                "  trains the run configuration's model on every chunk into DIR (default\n"
                "  runs/<config name>); vkflow generate DIR then samples from it.\n"
-               "  --resume: continue an interrupted training from its last checkpoints\n");
+               "  --resume: continue an interrupted training from its last checkpoints\n"
+               "  --set KEY=VALUE: override a setting (see vkflow run --help)\n");
 }
 
 /* runs/<basename of CONFIG without .cfg> */
@@ -41,10 +45,16 @@ int run_or_train(int argc, char **argv, bool train_only) {
     void (*usage)(FILE *) = train_only ? usage_train : usage_run;
     const char *config = NULL, *out = NULL;
     bool resume = false;
+    const char *sets[VF_RUN_MAX_SETTINGS];
+    int n_sets = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(stdout); return 0; }
         else if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
         else if (!strcmp(argv[i], "--resume")) resume = true;
+        else if (!strcmp(argv[i], "--set") && i + 1 < argc) {
+            if (n_sets == VF_RUN_MAX_SETTINGS) { fprintf(stderr, "%s: too many --set\n", name); return 2; }
+            sets[n_sets++] = argv[++i];
+        }
         else if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "%s: unknown or incomplete option '%s'\n", name, argv[i]);
             usage(stderr);
@@ -58,7 +68,7 @@ int run_or_train(int argc, char **argv, bool train_only) {
     else run_default_dir(config, dir, sizeof dir);
     vf_run_config *rc = malloc(sizeof *rc);
     if (!rc) { fprintf(stderr, "%s: out of memory\n", name); return 1; }
-    if (vf_run_config_load(config, rc) != VF_OK) {
+    if (vf_run_config_load_with(config, sets, n_sets, rc) != VF_OK) {
         fprintf(stderr, "%s: %s\n", name, vf_last_error());
         free(rc);
         return 1;

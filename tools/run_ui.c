@@ -59,10 +59,10 @@ void run_ui_event(const vf_pipeline_event *e, void *user) {
     }
     char eta[32];
     fmt_eta(e->eta_s, eta, sizeof eta);
-    char line[256];
-    snprintf(line, sizeof line, "[%s] chunk %d/%d  iter %lld/%lld  d %.4g  g %.4g  gp %.3g  %.1f it/s  ETA %s",
-             vf_phase_name(e->phase), e->chunk + 1, e->n_chunks, (long long)e->iter, (long long)e->total,
-             (double)e->d_loss, (double)e->g_loss, (double)e->gp, e->it_per_s, eta);
+    char line[512], ms[256];
+    snprintf(line, sizeof line, "[%s] chunk %d/%d  iter %lld/%lld  %s  %.1f it/s  ETA %s", vf_phase_name(e->phase),
+             e->chunk + 1, e->n_chunks, (long long)e->iter, (long long)e->total,
+             vf_metrics_format(e->metrics, ms, sizeof ms), e->it_per_s, eta);
     if (u->tty) {
         fprintf(stderr, "\r%s\033[K", line);
         u->line_open = true;

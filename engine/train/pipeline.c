@@ -3,7 +3,8 @@
  * evaluate. See pipeline.h for the run directory and docs/RUNNING.md. */
 #include "train/pipeline.h"
 #include "util.h"
-#include "train/gan.h"
+#include "train/flowmodel.h"
+#include "train/rundir.h"
 #include "eval/eval.h"
 #include "trace/trace_internal.h"
 
@@ -24,122 +25,9 @@ const char *vf_phase_name(vf_phase p) {
     return (unsigned)p <= VF_PHASE_DONE ? n[p] : "?";
 }
 
-/* ------------------------------------------------------------ small helpers */
-
-
-/* Copies src into dst[cap], cut to fit (paths here are bounded by PATH_MAX
- * in practice; the cut keeps GCC's truncation checks quiet without %s). */
-static void copy_str(char *dst, size_t cap, const char *src) {
-    size_t n = strlen(src);
-    if (n >= cap) n = cap - 1;
-    memcpy(dst, src, n);
-    dst[n] = 0;
-}
-
-static bool exists(const char *p) {
-    struct stat sb;
-    return stat(p, &sb) == 0;
-}
-
-static void join(char *out, size_t cap, const char *dir, const char *name) {
-    snprintf(out, cap, "%s/%s", dir, name);
-}
-
-static void chunk_file(char *out, size_t cap, const char *dir, int c, const char *ext) {
-    char name[64];
-    snprintf(name, sizeof name, "chunk_%02d.%s", c, ext);
-    join(out, cap, dir, name);
-}
-
-/* mkdir -p */
-static vf_status make_dirs(const char *path) {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(tmp, 0777) && errno != EEXIST) return vf_fail(VF_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(tmp, 0777) && errno != EEXIST) return vf_fail(VF_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-    struct stat sb;
-    if (stat(tmp, &sb) || !S_ISDIR(sb.st_mode)) return vf_fail(VF_ERR_IO, "%s: exists and is not a folder", tmp);
-    return VF_OK;
-}
-
-static vf_status write_text(const char *path, const char *text, size_t n) {
-    vf_atomic_file af;
-    vf_status st = vf_atomic_open(&af, path);
-    if (st) return st;
-    if (fwrite(text, 1, n, af.f) != n) {
-        vf_atomic_abort(&af);
-        return vf_fail(VF_ERR_IO, "%s: write failed", path);
-    }
-    return vf_atomic_commit(&af);
-}
-
-static void abs_path(const char *p, char *out, size_t cap) {
-    char buf[PATH_MAX];
-    if (realpath(p, buf)) snprintf(out, cap, "%s", buf);
-    else snprintf(out, cap, "%s", p);
-}
-
-/* ------------------------------------------------------------------ logging */
-
-typedef struct plog {
-    const vf_pipeline_opts *o;
-    FILE *f;                 /* run.log, appended */
-    double t0, last_line;
-} plog;
-
-static void plog_open(plog *L, const vf_pipeline_opts *o, const char *dir) {
-    memset(L, 0, sizeof *L);
-    L->o = o;
-    L->t0 = vf_now_s();
-    L->last_line = -1e9;
-    if (dir) {
-        char p[4200];
-        join(p, sizeof p, dir, "run.log");
-        L->f = fopen(p, "a");
-    }
-}
-
-static void plog_close(plog *L) {
-    if (L->f) fclose(L->f);
-    L->f = NULL;
-}
-
-static void stamp(FILE *f) {
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    fprintf(f, "%04d-%02d-%02dT%02d:%02d:%02dZ ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-            tm.tm_sec);
-}
-
-static void __attribute__((format(printf, 4, 5))) say(plog *L, vf_phase ph, int chunk, const char *fmt, ...) {
-    char msg[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (L->f) {
-        stamp(L->f);
-        fprintf(L->f, "%s: %s\n", vf_phase_name(ph), msg);
-        fflush(L->f);
-    }
-    if (L->o && L->o->on_event) {
-        vf_pipeline_event e = {0};
-        e.phase = ph;
-        e.chunk = chunk;
-        e.message = msg;
-        L->o->on_event(&e, L->o->user);
-    }
-}
-
 /* ------------------------------------------------------------------ backend */
 
-static vf_status open_backend(const char *which, plog *L, vf_backend **be) {
+static vf_status open_backend(const char *which, vf_run_log *L, vf_backend **be) {
     *be = NULL;
     if (!strcmp(which, "cpu")) return vf_cpu_create(be);
     if (!strcmp(which, "vk")) return vf_vk_create(be);
@@ -155,96 +43,23 @@ static vf_status open_backend(const char *which, plog *L, vf_backend **be) {
     }
     if (gpu) {
         if (vf_vk_create(be) == VF_OK) return VF_OK;
-        say(L, VF_PHASE_TRAIN, -1, "backend auto: the Vulkan device failed (%s); using the cpu backend",
+        vf_run_say(L, VF_PHASE_TRAIN, -1, "backend auto: the Vulkan device failed (%s); using the cpu backend",
             vf_last_error());
     }
     return vf_cpu_create(be);
 }
 
-/* ---------------------------------------------------------------- run state */
-
-typedef struct run_state {
-    char config[4096], data[4096], model[4096];
-    char output[8];          /* pcap | csv */
-    int n_chunks;
-    int64_t *real_flows;     /* [n_chunks] */
-} run_state;
-
-static void run_state_free(run_state *s) {
-    free(s->real_flows);
-    memset(s, 0, sizeof *s);
-}
-
-static vf_status run_state_save(const char *dir, const run_state *s) {
-    char p[4200];
-    join(p, sizeof p, dir, "run.state");
-    vf_atomic_file af;
-    vf_status st = vf_atomic_open(&af, p);
-    if (st) return st;
-    fprintf(af.f, "vkflow-run 1\nconfig %s\ndata %s\nmodel %s\noutput %s\nchunks %d\n", s->config, s->data,
-            s->model, s->output, s->n_chunks);
-    for (int c = 0; c < s->n_chunks; c++) fprintf(af.f, "real_flows %d %lld\n", c, (long long)s->real_flows[c]);
-    fprintf(af.f, "end\n");
-    return vf_atomic_commit(&af);
-}
-
-static bool read_line_value(FILE *f, const char *key, char *out, size_t cap) {
-    char line[4400];
-    if (!fgets(line, sizeof line, f)) return false;
-    size_t k = strlen(key);
-    if (strncmp(line, key, k) || line[k] != ' ') return false;
-    line[strcspn(line, "\n")] = 0;
-    copy_str(out, cap, line + k + 1);
-    return true;
-}
-
-static vf_status run_state_load(const char *dir, run_state *s) {
-    memset(s, 0, sizeof *s);
-    char p[4200];
-    join(p, sizeof p, dir, "run.state");
-    FILE *f = fopen(p, "r");
-    if (!f) return vf_fail(VF_ERR_IO, "%s: not a run directory (no run.state: %s)", dir, strerror(errno));
-    char v[4096], chunks[32];
-    bool ok = read_line_value(f, "vkflow-run", v, sizeof v) && !strcmp(v, "1") &&
-              read_line_value(f, "config", s->config, sizeof s->config) &&
-              read_line_value(f, "data", s->data, sizeof s->data) &&
-              read_line_value(f, "model", s->model, sizeof s->model) &&
-              read_line_value(f, "output", s->output, sizeof s->output) &&
-              (!strcmp(s->output, "pcap") || !strcmp(s->output, "csv")) &&
-              read_line_value(f, "chunks", chunks, sizeof chunks);
-    s->n_chunks = ok ? atoi(chunks) : 0;
-    ok = ok && s->n_chunks >= 1 && s->n_chunks <= 1000;
-    if (ok) {
-        s->real_flows = calloc((size_t)s->n_chunks, sizeof *s->real_flows);
-        ok = s->real_flows != NULL;
-    }
-    for (int c = 0; ok && c < s->n_chunks; c++) {
-        int cc;
-        long long n;
-        ok = fscanf(f, " real_flows %d %lld", &cc, &n) == 2 && cc == c && n >= 0;
-        if (ok) s->real_flows[c] = n;
-    }
-    char end[8] = "";
-    ok = ok && fscanf(f, " %7s", end) == 1 && !strcmp(end, "end");
-    fclose(f);
-    if (!ok) {
-        run_state_free(s);
-        return vf_fail(VF_ERR_FORMAT, "%s: damaged run.state", p);
-    }
-    return VF_OK;
-}
-
 /* ---------------------------------------------------------------- ingest */
 
-static vf_status ingest(const vf_run_config *rc, plog *L, vf_trace *t) {
+static vf_status ingest(const vf_run_config *rc, vf_run_log *L, vf_trace *t) {
     memset(t, 0, sizeof *t);
     double t0 = vf_now_s();
-    say(L, VF_PHASE_INGEST, -1, "reading %s", rc->data.path);
+    vf_run_say(L, VF_PHASE_INGEST, -1, "reading %s", rc->data.path);
     vf_status st = vf_data_desc_read_trace(&rc->data, t);
     if (st) return st;
     uint64_t sk = vf_trace_skipped_total(t);
     if (sk)
-        say(L, VF_PHASE_INGEST, -1, "skipped %llu of %llu input records (first: %s)", (unsigned long long)sk,
+        vf_run_say(L, VF_PHASE_INGEST, -1, "skipped %llu of %llu input records (first: %s)", (unsigned long long)sk,
             (unsigned long long)t->n_input, t->first_skip);
     if (rc->as_flows && t->kind == VF_TRACE_PACKETS) {
         vf_trace fl;
@@ -258,7 +73,7 @@ static vf_status ingest(const vf_run_config *rc, plog *L, vf_trace *t) {
         vf_trace_free(t);
         return vf_fail(VF_ERR_FORMAT, "%s: no usable records", rc->data.path);
     }
-    say(L, VF_PHASE_INGEST, -1, "%zu %s in %.1f s", t->n, t->kind == VF_TRACE_PACKETS ? "packets" : "flows",
+    vf_run_say(L, VF_PHASE_INGEST, -1, "%zu %s in %.1f s", t->n, t->kind == VF_TRACE_PACKETS ? "packets" : "flows",
         vf_now_s() - t0);
     return VF_OK;
 }
@@ -266,7 +81,7 @@ static vf_status ingest(const vf_run_config *rc, plog *L, vf_trace *t) {
 /* ------------------------------------------------------------------- train */
 
 typedef struct tick_ctx {
-    plog *L;
+    vf_run_log *L;
     int chunk, n_chunks;
     int64_t later;           /* iterations of the chunks after this one */
     int64_t first_iter;
@@ -274,7 +89,7 @@ typedef struct tick_ctx {
     bool have_first;
 } tick_ctx;
 
-static void on_tick(const vf_gan_progress *p, void *user) {
+static void on_tick(const vf_train_progress *p, void *user) {
     tick_ctx *k = user;
     if (!k->have_first) {
         k->have_first = true;
@@ -284,15 +99,15 @@ static void on_tick(const vf_gan_progress *p, void *user) {
     double dt = p->seconds - k->first_s;
     double rate = dt > 0 && p->iter > k->first_iter ? (double)(p->iter - k->first_iter) / dt : 0;
     double eta = rate > 0 ? (double)(p->total - p->iter + k->later) / rate : -1;
-    plog *L = k->L;
+    vf_run_log *L = k->L;
     double now = vf_now_s();
     double every = L->o && L->o->log_every_s > 0 ? L->o->log_every_s : 10;
     if (L->f && (now - L->last_line >= every || p->iter >= p->total)) {
         L->last_line = now;
-        stamp(L->f);
-        fprintf(L->f, "train: chunk %d/%d iteration %lld/%lld d_loss %.4g g_loss %.4g gp %.4g %.2f it/s eta %.0f s\n",
-                k->chunk + 1, k->n_chunks, (long long)p->iter, (long long)p->total, (double)p->d_loss,
-                (double)p->g_loss, (double)p->gp, rate, eta);
+        vf_run_stamp(L->f);
+        char ms[512];
+        fprintf(L->f, "train: chunk %d/%d iteration %lld/%lld %s %.2f it/s eta %.0f s\n", k->chunk + 1, k->n_chunks,
+                (long long)p->iter, (long long)p->total, vf_metrics_format(p->metrics, ms, sizeof ms), rate, eta);
         fflush(L->f);
     }
     if (L->o && L->o->on_event) {
@@ -302,9 +117,7 @@ static void on_tick(const vf_gan_progress *p, void *user) {
         e.n_chunks = k->n_chunks;
         e.iter = p->iter;
         e.total = p->total;
-        e.d_loss = p->d_loss;
-        e.g_loss = p->g_loss;
-        e.gp = p->gp;
+        e.metrics = p->metrics;
         e.it_per_s = rate;
         e.eta_s = eta;
         L->o->on_event(&e, L->o->user);
@@ -319,20 +132,20 @@ static uint64_t gen_seed(const vf_run_config *rc, int c) { return vf_mix64(rc->s
 typedef struct job {
     const vf_run_config *rc;
     const char *dir;
-    plog L;
+    vf_run_log L;
     vf_trace real;
     vf_encoder enc;
     bool have_enc;
-    run_state state;
+    vf_run_state state;
     vf_backend *be;
 } job;
 
 static void job_free(job *J) {
     vf_trace_free(&J->real);
     if (J->have_enc) vf_encoder_free(&J->enc);
-    run_state_free(&J->state);
+    vf_run_state_free(&J->state);
     if (J->be) vf_backend_destroy(J->be);
-    plog_close(&J->L);
+    vf_run_log_close(&J->L);
 }
 
 static vf_status train_chunk(job *J, const vf_pipeline_opts *o, const vf_encoded *ch, int c, int64_t later,
@@ -340,39 +153,41 @@ static vf_status train_chunk(job *J, const vf_pipeline_opts *o, const vf_encoded
     const vf_run_config *rc = J->rc;
     int N = J->enc.n_chunks;
     char ckpt[4200], done[4200], ckpt0[4200];
-    chunk_file(ckpt, sizeof ckpt, J->dir, c, "ckpt");
-    chunk_file(done, sizeof done, J->dir, c, "done");
-    chunk_file(ckpt0, sizeof ckpt0, J->dir, 0, "ckpt");
+    vf_run_chunk_path(ckpt, sizeof ckpt, J->dir, c, "ckpt");
+    vf_run_chunk_path(done, sizeof done, J->dir, c, "done");
+    vf_run_chunk_path(ckpt0, sizeof ckpt0, J->dir, 0, "ckpt");
     int64_t iters = vf_run_chunk_iterations(rc, c);
-    if (exists(done)) {
-        say(&J->L, VF_PHASE_TRAIN, c, "chunk %d/%d: already trained", c + 1, N);
+    if (vf_run_exists(done)) {
+        vf_run_say(&J->L, VF_PHASE_TRAIN, c, "chunk %d/%d: already trained", c + 1, N);
         return VF_OK;
     }
     if (ch->n_flows == 0) {
-        say(&J->L, VF_PHASE_TRAIN, c, "chunk %d/%d: no flows, nothing to train", c + 1, N);
-        return write_text(done, "empty\n", 6);
+        vf_run_say(&J->L, VF_PHASE_TRAIN, c, "chunk %d/%d: no flows, nothing to train", c + 1, N);
+        return vf_run_write_text(done, "empty\n", 6);
     }
-    bool have = exists(ckpt);
+    bool have = vf_run_exists(ckpt);
     if (have && !o->resume)
         return vf_fail(VF_ERR_ARG, "%s exists: pass --resume to continue that run, or choose another folder", ckpt);
-    vf_gan_dims dims;
-    vf_gan_dims_from_encoder(&J->enc, &dims);
-    vf_gan *g = NULL;
-    vf_status st = vf_gan_open(rc->model, &dims, J->be, train_seed(rc, c), &g);
+    vf_flow_dims dims;
+    vf_flow_dims_from_encoder(&J->enc, &dims);
+    vf_flowmodel *f = NULL;
+    vf_status st = vf_flowmodel_open(rc->model, &dims, rc->settings, rc->n_settings, J->be, train_seed(rc, c), &f);
     if (st) return st;
+    vf_trainer *t = vf_flowmodel_trainer(f);
     if (have) {
-        say(&J->L, VF_PHASE_TRAIN, c, "chunk %d/%d: resuming from %s", c + 1, N, ckpt);
+        vf_run_say(&J->L, VF_PHASE_TRAIN, c, "chunk %d/%d: resuming from %s", c + 1, N, ckpt);
     } else if (c > 0) {
         /* NetShare's warm start: every later chunk begins at chunk 0's final weights */
-        if ((st = vf_gan_load(g, ckpt0))) { vf_gan_close(g); return st; }
-        say(&J->L, VF_PHASE_TRAIN, c, "chunk %d/%d: %d flows, warm start from chunk 1, %lld iterations", c + 1, N,
+        if ((st = vf_trainer_load(t, ckpt0))) { vf_flowmodel_close(f); return st; }
+        vf_run_say(&J->L, VF_PHASE_TRAIN, c, "chunk %d/%d: %d flows, warm start from chunk 1, %lld iterations", c + 1, N,
             ch->n_flows, (long long)iters);
     } else {
-        say(&J->L, VF_PHASE_TRAIN, c, "chunk %d/%d: %d flows, %lld iterations from scratch", c + 1, N, ch->n_flows,
-            (long long)iters);
+        vf_run_say(&J->L, VF_PHASE_TRAIN, c, "chunk %d/%d: %d flows, %lld iterations from scratch (%s)", c + 1, N, ch->n_flows,
+            (long long)iters, vf_trainer_algorithm(t));
     }
+    if ((st = vf_flowmodel_bind(f, ch))) { vf_flowmodel_close(f); return st; }
     tick_ctx k = {.L = &J->L, .chunk = c, .n_chunks = N, .later = later};
-    vf_gan_train_opts to = {0};
+    vf_train_opts to = {0};
     to.iterations = iters;
     to.checkpoint = ckpt;
     to.checkpoint_every = rc->checkpoint_every;
@@ -382,28 +197,41 @@ static vf_status train_chunk(job *J, const vf_pipeline_opts *o, const vf_encoded
     to.progress_user = &k;
     to.progress_every = o->progress_every > 0 ? o->progress_every : 10;
     double t0 = vf_now_s();
-    st = vf_gan_train(g, ch, &to, stopped);
+    st = vf_trainer_train(t, &to, stopped);
     if (st) {
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", vf_last_error());
-        vf_gan_close(g);
-        return vf_fail(st, "chunk %d: %s%s%s", c, msg, exists(ckpt) ? "; the last good checkpoint is kept: " : "",
-                       exists(ckpt) ? ckpt : "");
+        vf_flowmodel_close(f);
+        return vf_fail(st, "chunk %d: %s%s%s", c, msg, vf_run_exists(ckpt) ? "; the last good checkpoint is kept: " : "",
+                       vf_run_exists(ckpt) ? ckpt : "");
     }
     if (*stopped) {
-        vf_gan_close(g);
-        say(&J->L, VF_PHASE_TRAIN, c, "chunk %d/%d: stopped; checkpoint %s", c + 1, N, ckpt);
+        vf_flowmodel_close(f);
+        vf_run_say(&J->L, VF_PHASE_TRAIN, c, "chunk %d/%d: stopped; checkpoint %s", c + 1, N, ckpt);
         return VF_OK;
     }
-    st = vf_gan_save(g, ckpt);
-    vf_gan_close(g);
+    st = vf_trainer_save(t, ckpt);
+    vf_flowmodel_close(f);
     if (st) return st;
     char txt[64];
     int n = snprintf(txt, sizeof txt, "%lld\n", (long long)iters);
-    if ((st = write_text(done, txt, (size_t)n))) return st;
-    say(&J->L, VF_PHASE_TRAIN, c, "chunk %d/%d: %lld iterations in %.1f s", c + 1, N, (long long)iters,
+    if ((st = vf_run_write_text(done, txt, (size_t)n))) return st;
+    vf_run_say(&J->L, VF_PHASE_TRAIN, c, "chunk %d/%d: %lld iterations in %.1f s", c + 1, N, (long long)iters,
         vf_now_s() - t0);
     return VF_OK;
+}
+
+/* The --set settings of rc, one "key=value" per line (overrides.txt). */
+static char *cli_overrides(const vf_run_config *rc) {
+    size_t cap = 1, k = 0;
+    for (int i = rc->n_settings - rc->n_cli; i < rc->n_settings; i++)
+        cap += strlen(rc->settings[i].key) + strlen(rc->settings[i].value) + 2;
+    char *t = malloc(cap);
+    if (!t) return NULL;
+    t[0] = 0;
+    for (int i = rc->n_settings - rc->n_cli; i < rc->n_settings; i++)
+        k += (size_t)snprintf(t + k, cap - k, "%s=%s\n", rc->settings[i].key, rc->settings[i].value);
+    return t;
 }
 
 static vf_status check_config_copy(const vf_run_config *rc, const char *dir, bool resume, char **text_out) {
@@ -411,10 +239,10 @@ static vf_status check_config_copy(const vf_run_config *rc, const char *dir, boo
     char *text = vf_read_file(rc->path, &n);
     if (!text) return vf_fail(VF_ERR_IO, "%s: cannot open", rc->path);
     char copy[4200];
-    join(copy, sizeof copy, dir, "config.cfg");
+    vf_run_path(copy, sizeof copy, dir, "config.cfg");
     char state[4200];
-    join(state, sizeof state, dir, "run.state");
-    if (exists(state)) {
+    vf_run_path(state, sizeof state, dir, "run.state");
+    if (vf_run_exists(state)) {
         if (!resume) {
             free(text);
             return vf_fail(VF_ERR_ARG, "%s already holds a run: pass --resume to continue it, or choose another "
@@ -429,6 +257,20 @@ static vf_status check_config_copy(const vf_run_config *rc, const char *dir, boo
             return vf_fail(VF_ERR_ARG, "%s: the configuration differs from the one this run started with (%s); "
                                        "a resumed run must use the same settings", rc->path, copy);
         }
+        char ov[4200], *now = cli_overrides(rc);
+        vf_run_path(ov, sizeof ov, dir, "overrides.txt");
+        old = vf_read_file(ov, &m);
+        same = now && strcmp(old ? old : "", now) == 0;
+        if (!same) {
+            vf_status e = vf_fail(VF_ERR_ARG, "%s: a resumed run must use the same --set settings as it started with "
+                                  "(%s: %s; given: %s)", dir, ov, old && *old ? old : "none", now && *now ? now : "none");
+            free(old);
+            free(now);
+            free(text);
+            return e;
+        }
+        free(old);
+        free(now);
     }
     *text_out = text;
     return VF_OK;
@@ -439,25 +281,37 @@ static vf_status train_job(job *J, const vf_pipeline_opts *o, bool *stopped) {
     const vf_run_config *rc = J->rc;
     *stopped = false;
     char *text = NULL;
-    vf_status st = make_dirs(J->dir);
+    vf_status st = vf_run_make_dirs(J->dir);
     if (st) return st;
     if ((st = check_config_copy(rc, J->dir, o->resume, &text))) return st;
-    plog_open(&J->L, o, J->dir);
-    say(&J->L, VF_PHASE_INGEST, -1, "%s run of %s into %s", o->resume ? "resumed" : "new", rc->path, J->dir);
+    vf_run_log_open(&J->L, o, J->dir);
+    vf_run_say(&J->L, VF_PHASE_INGEST, -1, "%s run of %s into %s", o->resume ? "resumed" : "new", rc->path, J->dir);
     char p[4200];
-    join(p, sizeof p, J->dir, "config.cfg");
-    st = write_text(p, text, strlen(text));
+    vf_run_path(p, sizeof p, J->dir, "config.cfg");
+    st = vf_run_write_text(p, text, strlen(text));
     free(text);
     if (st) return st;
+    /* the settings this run uses: the --set list (resume and generate apply
+     * it again) and the effective model description */
+    char *ov = cli_overrides(rc);
+    vf_run_path(p, sizeof p, J->dir, "overrides.txt");
+    st = ov ? vf_run_write_text(p, ov, strlen(ov)) : vf_fail(VF_ERR_OOM, "out of memory");
+    free(ov);
+    if (st) return st;
+    vf_run_path(p, sizeof p, J->dir, "model.cfg");
+    if ((st = vf_run_config_write_model(rc, p))) return st;
+    vf_run_say(&J->L, VF_PHASE_INGEST, -1, "%lld iterations for chunk 1 (%s), seed %llu, %d setting overrides; effective "
+               "model settings in %s", (long long)rc->iterations, rc->iterations_set ? "run.iterations" : "training.steps",
+               (unsigned long long)rc->seed, rc->n_settings, p);
     if ((st = ingest(rc, &J->L, &J->real))) return st;
     if (o->stop && *o->stop) { *stopped = true; return VF_OK; }
     /* the encoder is fitted once per run and always used as saved, so a
      * resumed run and an uninterrupted one decode with the same numbers */
     char encp[4200];
-    join(encp, sizeof encp, J->dir, "encoder.txt");
+    vf_run_path(encp, sizeof encp, J->dir, "encoder.txt");
     double t0 = vf_now_s();
-    if (!(o->resume && exists(encp))) {
-        say(&J->L, VF_PHASE_ENCODE, -1, "fitting the encoder (%d chunks)", rc->data.n_chunks);
+    if (!(o->resume && vf_run_exists(encp))) {
+        vf_run_say(&J->L, VF_PHASE_ENCODE, -1, "fitting the encoder (%d chunks)", rc->data.n_chunks);
         vf_encoder fit;
         if ((st = vf_encoder_fit(&rc->data, &J->real, &fit))) return st;
         st = vf_encoder_save(&fit, encp);
@@ -471,13 +325,13 @@ static vf_status train_job(job *J, const vf_pipeline_opts *o, bool *stopped) {
     int N = J->enc.n_chunks;
     int64_t trunc = 0;
     for (int c = 0; c < N; c++) trunc += ch[c].n_truncated;
-    say(&J->L, VF_PHASE_ENCODE, -1, "%d chunks, attributes %d, features %d x %d steps, %lld flows cut at max_len "
+    vf_run_say(&J->L, VF_PHASE_ENCODE, -1, "%d chunks, attributes %d, features %d x %d steps, %lld flows cut at max_len "
         "(%.1f s)", N, J->enc.attr_dim, J->enc.feat_dim, J->enc.max_len, (long long)trunc, vf_now_s() - t0);
-    run_state *S = &J->state;
+    vf_run_state *S = &J->state;
     memset(S, 0, sizeof *S);
-    abs_path(rc->path, S->config, sizeof S->config);
-    abs_path(rc->data.path, S->data, sizeof S->data);
-    abs_path(rc->model, S->model, sizeof S->model);
+    vf_abs_path(rc->path, S->config, sizeof S->config);
+    vf_abs_path(rc->data.path, S->data, sizeof S->data);
+    vf_abs_path(rc->model, S->model, sizeof S->model);
     snprintf(S->output, sizeof S->output, "%s",
              !strcmp(rc->output, "auto") ? (J->enc.kind == VF_TRACE_PACKETS ? "pcap" : "csv") : rc->output);
     if (!strcmp(S->output, "pcap") && J->enc.kind != VF_TRACE_PACKETS) {
@@ -488,9 +342,9 @@ static vf_status train_job(job *J, const vf_pipeline_opts *o, bool *stopped) {
     S->real_flows = calloc((size_t)N, sizeof *S->real_flows);
     if (!S->real_flows) { vf_encoded_free(ch, N); return vf_fail(VF_ERR_OOM, "out of memory"); }
     for (int c = 0; c < N; c++) S->real_flows[c] = ch[c].n_flows;
-    if ((st = run_state_save(J->dir, S))) { vf_encoded_free(ch, N); return st; }
+    if ((st = vf_run_state_save(J->dir, S))) { vf_encoded_free(ch, N); return st; }
     if ((st = open_backend(rc->backend, &J->L, &J->be))) { vf_encoded_free(ch, N); return st; }
-    say(&J->L, VF_PHASE_TRAIN, -1, "backend %s, model %s", vf_backend_name(J->be), rc->model);
+    vf_run_say(&J->L, VF_PHASE_TRAIN, -1, "backend %s, model %s", vf_backend_name(J->be), rc->model);
     for (int c = 0; c < N && !st; c++) {
         int64_t later = 0;
         for (int k = c + 1; k < N; k++)
@@ -507,7 +361,7 @@ static vf_status train_job(job *J, const vf_pipeline_opts *o, bool *stopped) {
 
 /* Per-chunk flow counts: the real ones, or `count` split in proportion to
  * them (largest remainder, ties to the earlier chunk). */
-static void split_count(const run_state *S, int64_t count, int64_t *n) {
+static void split_count(const vf_run_state *S, int64_t count, int64_t *n) {
     int N = S->n_chunks;
     int64_t total = 0;
     for (int c = 0; c < N; c++) total += S->real_flows[c];
@@ -539,7 +393,7 @@ static void split_count(const run_state *S, int64_t count, int64_t *n) {
 static vf_status generate_job(job *J, const vf_pipeline_opts *o, int64_t count, const char *out_path,
                               vf_trace *syn, bool *stopped) {
     const vf_run_config *rc = J->rc;
-    const run_state *S = &J->state;
+    const vf_run_state *S = &J->state;
     int N = J->enc.n_chunks;
     *stopped = false;
     if (S->n_chunks != N) return vf_fail(VF_ERR_FORMAT, "%s: run.state has %d chunks, the encoder %d", J->dir,
@@ -555,8 +409,8 @@ static vf_status generate_job(job *J, const vf_pipeline_opts *o, int64_t count, 
     vf_status st = VF_OK;
     if (!n || !gen || !cond) { st = vf_fail(VF_ERR_OOM, "generate: out of memory"); goto done; }
     split_count(S, count, n);
-    vf_gan_dims dims;
-    vf_gan_dims_from_encoder(&J->enc, &dims);
+    vf_flow_dims dims;
+    vf_flow_dims_from_encoder(&J->enc, &dims);
     double t0 = vf_now_s();
     for (int c = 0; c < N; c++) {
         gen[c].chunk = c;
@@ -566,26 +420,26 @@ static vf_status generate_job(job *J, const vf_pipeline_opts *o, int64_t count, 
         if (n[c] == 0) continue;
         if (n[c] > INT_MAX) { st = vf_fail(VF_ERR_ARG, "generate: %lld flows for one chunk", (long long)n[c]); goto done; }
         char ckpt[4200], donep[4200];
-        chunk_file(ckpt, sizeof ckpt, J->dir, c, "ckpt");
-        chunk_file(donep, sizeof donep, J->dir, c, "done");
-        if (!exists(donep)) {
+        vf_run_chunk_path(ckpt, sizeof ckpt, J->dir, c, "ckpt");
+        vf_run_chunk_path(donep, sizeof donep, J->dir, c, "done");
+        if (!vf_run_exists(donep)) {
             st = vf_fail(VF_ERR_ARG, "%s: chunk %d is not trained yet (run vkflow train --resume first)", J->dir, c);
             goto done;
         }
-        if (!exists(ckpt)) continue; /* an empty chunk: no model */
-        vf_gan *g = NULL;
-        if ((st = vf_gan_open(S->model, &dims, J->be, train_seed(rc, c), &g))) goto done;
-        st = vf_gan_load(g, ckpt);
-        if (!st) st = vf_gan_generate(g, (int)n[c], gen_seed(rc, c), &gen[c]);
+        if (!vf_run_exists(ckpt)) continue; /* an empty chunk: no model */
+        vf_flowmodel *g = NULL;
+        if ((st = vf_flowmodel_open(S->model, &dims, rc->settings, rc->n_settings, J->be, train_seed(rc, c), &g))) goto done;
+        st = vf_trainer_load(vf_flowmodel_trainer(g), ckpt);
+        if (!st) st = vf_flowmodel_generate(g, (int)n[c], gen_seed(rc, c), &gen[c]);
         gen[c].chunk = c;
         /* the flows earlier chunks carry into this one get this model's
          * features for their attributes (start flag cleared) */
         int n_car = 0;
         if (!st && use_cond) st = vf_merge_carried(&J->enc, gen, c, &carried, &n_car);
         if (!st && use_cond && n_car > 0) {
-            st = vf_gan_generate_features(g, carried, n_car, gen_seed(rc, c) ^ 0x6D657267ull, &cond[c]);
+            st = vf_flowmodel_generate_features(g, carried, n_car, gen_seed(rc, c) ^ 0x6D657267ull, &cond[c]);
             if (st == VF_ERR_UNSUPPORTED) {
-                say(&J->L, VF_PHASE_GENERATE, c, "%s; flows carried across chunks take their features from flows "
+                vf_run_say(&J->L, VF_PHASE_GENERATE, c, "%s; flows carried across chunks take their features from flows "
                     "the later chunk generated instead", vf_last_error());
                 use_cond = false;
                 st = VF_OK;
@@ -593,14 +447,14 @@ static vf_status generate_job(job *J, const vf_pipeline_opts *o, int64_t count, 
         }
         free(carried);
         carried = NULL;
-        vf_gan_close(g);
+        vf_flowmodel_close(g);
         if (st) goto done;
         cond[c].chunk = c;
         if (n_car > 0 && use_cond)
-            say(&J->L, VF_PHASE_GENERATE, c, "chunk %d/%d: %d flows, features for %d flows carried in", c + 1, N,
+            vf_run_say(&J->L, VF_PHASE_GENERATE, c, "chunk %d/%d: %d flows, features for %d flows carried in", c + 1, N,
                 gen[c].n_flows, n_car);
         else
-            say(&J->L, VF_PHASE_GENERATE, c, "chunk %d/%d: %d flows", c + 1, N, gen[c].n_flows);
+            vf_run_say(&J->L, VF_PHASE_GENERATE, c, "chunk %d/%d: %d flows", c + 1, N, gen[c].n_flows);
         if (o->stop && *o->stop) { *stopped = true; goto done; }
     }
     if ((st = vf_merge_flow_tags(&J->enc, gen, use_cond ? cond : NULL, N, &merged))) goto done;
@@ -614,7 +468,7 @@ static vf_status generate_job(job *J, const vf_pipeline_opts *o, int64_t count, 
         flows += merged[c].n_flows;
     }
     if ((st = vf_trace_sort_time(syn))) goto done;
-    say(&J->L, VF_PHASE_GENERATE, -1, "%lld flows after the merge, %zu records (%zu outside their chunk's window "
+    vf_run_say(&J->L, VF_PHASE_GENERATE, -1, "%lld flows after the merge, %zu records (%zu outside their chunk's window "
         "dropped) in %.1f s", (long long)flows, syn->n, cut, vf_now_s() - t0);
     if (syn->n == 0) { st = vf_fail(VF_ERR_FORMAT, "generate: the model produced no records"); goto done; }
     if (out_path) {
@@ -639,7 +493,7 @@ static vf_status generate_job(job *J, const vf_pipeline_opts *o, int64_t count, 
             st = vf_trace_write_csv(out_path, syn, have_lay ? &lay : NULL);
         }
         if (st) goto done;
-        say(&J->L, VF_PHASE_WRITE, -1, "wrote %s (%zu records)", out_path, syn->n);
+        vf_run_say(&J->L, VF_PHASE_WRITE, -1, "wrote %s (%zu records)", out_path, syn->n);
     }
 done:
     if (merged) vf_encoded_free(merged, N);
@@ -659,17 +513,24 @@ done:
 
 /* ------------------------------------------------------------- entry points */
 
-vf_status vf_pipeline_train(const vf_run_config *rc, const vf_pipeline_opts *o, bool *stopped) {
+vf_status vf_pipeline_train(const vf_run_config *rc_in, const vf_pipeline_opts *o, bool *stopped) {
+    *stopped = false;
+    vf_run_config *rc = malloc(sizeof *rc);
+    if (!rc) return vf_fail(VF_ERR_OOM, "out of memory");
+    *rc = *rc_in;
+    vf_status rs = vf_run_config_resolve(rc);
+    if (rs) { free(rc); return rs; }
     job J;
     memset(&J, 0, sizeof J);
     J.rc = rc;
     J.dir = o->run_dir;
     vf_status st = train_job(&J, o, stopped);
-    if (st) say(&J.L, VF_PHASE_TRAIN, -1, "error: %s", vf_last_error());
-    else if (!*stopped) say(&J.L, VF_PHASE_DONE, -1, "trained: %s", J.dir);
+    if (st) vf_run_say(&J.L, VF_PHASE_TRAIN, -1, "error: %s", vf_last_error());
+    else if (!*stopped) vf_run_say(&J.L, VF_PHASE_DONE, -1, "trained: %s", J.dir);
     char keep[2048];
     snprintf(keep, sizeof keep, "%s", vf_last_error());
     job_free(&J);
+    free(rc);
     if (st) vf_fail(st, "%s", keep);
     return st;
 }
@@ -680,9 +541,10 @@ vf_status vf_pipeline_generate(const char *run_dir, int64_t count, const char *o
     memset(&J, 0, sizeof J);
     J.dir = run_dir;
     *stopped = false;
-    vf_run_config rc;
-    vf_status st = run_state_load(run_dir, &J.state);
-    if (st) return st;
+    vf_run_config *rcp = malloc(sizeof *rcp);
+    if (!rcp) return vf_fail(VF_ERR_OOM, "out of memory");
+    vf_status st = vf_run_state_load(run_dir, &J.state);
+    if (st) { free(rcp); return st; }
     /* the writer picks the format from the run, not from the name: refuse a
      * name that says otherwise rather than write pcap bytes into x.csv */
     const char *dot = out_path ? strrchr(out_path, '.') : NULL;
@@ -691,40 +553,58 @@ vf_status vf_pipeline_generate(const char *run_dir, int64_t count, const char *o
         bool says_pcap = !strcasecmp(dot, ".pcap") || !strcasecmp(dot, ".pcapng");
         bool is_pcap = !strcmp(J.state.output, "pcap");
         if ((says_csv && is_pcap) || (says_pcap && !is_pcap)) {
-            run_state_free(&J.state);
+            vf_run_state_free(&J.state);
+            free(rcp);
             return vf_fail(VF_ERR_ARG, "%s: this run writes %s (name it .%s)", out_path,
                            is_pcap ? "a pcap" : "a flow CSV", is_pcap ? "pcap" : "csv");
         }
     }
     char p[4200];
-    join(p, sizeof p, run_dir, "config.cfg");
+    vf_run_path(p, sizeof p, run_dir, "config.cfg");
     size_t n;
     char *text = vf_read_file(p, &n);
-    if (!text) { run_state_free(&J.state); return vf_fail(VF_ERR_IO, "%s: cannot open", p); }
-    /* parsed under the original name so that relative paths mean what they meant */
-    st = vf_run_config_parse_string(J.state.config, text, &rc);
+    if (!text) { vf_run_state_free(&J.state); free(rcp); return vf_fail(VF_ERR_IO, "%s: cannot open", p); }
+    /* parsed under the original name so that relative paths mean what they
+     * meant, with the --set settings the run was trained with */
+    char *sets[VF_RUN_MAX_SETTINGS], *ov = NULL;
+    int n_sets = 0;
+    vf_run_path(p, sizeof p, run_dir, "overrides.txt");
+    if ((ov = vf_read_file(p, &n)))
+        for (char *save = NULL, *line = strtok_r(ov, "\n", &save); line && n_sets < VF_RUN_MAX_SETTINGS;
+             line = strtok_r(NULL, "\n", &save))
+            sets[n_sets++] = line;
+    st = vf_run_config_parse_with(J.state.config, text, (const char *const *)sets, n_sets, rcp);
+    free(ov);
     free(text);
-    if (st) { run_state_free(&J.state); return st; }
-    J.rc = &rc;
-    plog_open(&J.L, o, run_dir);
-    join(p, sizeof p, run_dir, "encoder.txt");
+    if (!st) st = vf_run_config_resolve(rcp);
+    if (st) { vf_run_state_free(&J.state); free(rcp); return st; }
+    J.rc = rcp;
+    vf_run_log_open(&J.L, o, run_dir);
+    vf_run_path(p, sizeof p, run_dir, "encoder.txt");
     vf_trace syn;
     memset(&syn, 0, sizeof syn);
     if (!(st = vf_encoder_load(p, &J.enc))) {
         J.have_enc = true;
-        if (!(st = open_backend(rc.backend, &J.L, &J.be)))
+        if (!(st = open_backend(rcp->backend, &J.L, &J.be)))
             st = generate_job(&J, o, count, out_path, &syn, stopped);
     }
     vf_trace_free(&syn);
     char keep[2048];
     snprintf(keep, sizeof keep, "%s", vf_last_error());
-    if (st) say(&J.L, VF_PHASE_GENERATE, -1, "error: %s", keep);
+    if (st) vf_run_say(&J.L, VF_PHASE_GENERATE, -1, "error: %s", keep);
     job_free(&J);
+    free(rcp);
     if (st) vf_fail(st, "%s", keep);
     return st;
 }
 
-vf_status vf_pipeline_run(const vf_run_config *rc, const vf_pipeline_opts *o, bool *stopped, char *report_path) {
+vf_status vf_pipeline_run(const vf_run_config *rc_in, const vf_pipeline_opts *o, bool *stopped, char *report_path) {
+    *stopped = false;
+    vf_run_config *rc = malloc(sizeof *rc);
+    if (!rc) return vf_fail(VF_ERR_OOM, "out of memory");
+    *rc = *rc_in;
+    vf_status rs = vf_run_config_resolve(rc);
+    if (rs) { free(rc); return rs; }
     job J;
     memset(&J, 0, sizeof J);
     J.rc = rc;
@@ -735,31 +615,32 @@ vf_status vf_pipeline_run(const vf_run_config *rc, const vf_pipeline_opts *o, bo
     vf_status st = train_job(&J, o, stopped);
     if (st || *stopped) goto done;
     char out[4200];
-    join(out, sizeof out, J.dir, !strcmp(J.state.output, "pcap") ? "synthetic.pcap" : "synthetic.csv");
+    vf_run_path(out, sizeof out, J.dir, !strcmp(J.state.output, "pcap") ? "synthetic.pcap" : "synthetic.csv");
     if ((st = generate_job(&J, o, rc->count, out, &syn, stopped)) || *stopped) goto done;
     if (rc->evaluate) {
         double t0 = vf_now_s();
         r = malloc(sizeof *r);
         if (!r) { st = vf_fail(VF_ERR_OOM, "eval: out of memory"); goto done; }
         if ((st = vf_eval_compare(&J.real, &syn, r))) goto done;
-        copy_str(r->real_name, sizeof r->real_name, J.state.data);
-        copy_str(r->syn_name, sizeof r->syn_name, out);
+        vf_copy_str(r->real_name, sizeof r->real_name, J.state.data);
+        vf_copy_str(r->syn_name, sizeof r->syn_name, out);
         char js[4200], html[4200];
-        join(js, sizeof js, J.dir, "metrics.json");
-        join(html, sizeof html, J.dir, "report.html");
+        vf_run_path(js, sizeof js, J.dir, "metrics.json");
+        vf_run_path(html, sizeof html, J.dir, "report.html");
         if ((st = vf_eval_write_json(js, r))) goto done;
         if ((st = vf_eval_write_html(html, r))) goto done;
-        if (report_path) copy_str(report_path, 4096, html);
-        say(&J.L, VF_PHASE_EVAL, -1, "wrote %s and %s (%.1f s)", html, js, vf_now_s() - t0);
+        if (report_path) vf_copy_str(report_path, 4096, html);
+        vf_run_say(&J.L, VF_PHASE_EVAL, -1, "wrote %s and %s (%.1f s)", html, js, vf_now_s() - t0);
     }
-    say(&J.L, VF_PHASE_DONE, -1, "finished: %s", J.dir);
+    vf_run_say(&J.L, VF_PHASE_DONE, -1, "finished: %s", J.dir);
 done:;
     char keep[2048];
     snprintf(keep, sizeof keep, "%s", vf_last_error());
-    if (st) say(&J.L, VF_PHASE_DONE, -1, "error: %s", keep);
+    if (st) vf_run_say(&J.L, VF_PHASE_DONE, -1, "error: %s", keep);
     free(r);
     vf_trace_free(&syn);
     job_free(&J);
+    free(rc);
     if (st) vf_fail(st, "%s", keep);
     return st;
 }

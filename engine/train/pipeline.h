@@ -19,6 +19,9 @@
 
 #include "vkflow.h"
 #include "trace/encode.h"
+#include "train/trainer.h"
+
+#define VF_RUN_MAX_SETTINGS 64
 
 typedef struct vf_run_config {
     char path[4096];            /* the configuration file (as named) */
@@ -34,13 +37,36 @@ typedef struct vf_run_config {
     bool as_flows;              /* aggregate a packet capture into flow records first */
     int64_t flow_timeout_ns;    /* inactive timeout of that aggregation (0 = none) */
     bool evaluate;              /* vkflow run: compare against the real trace */
+    bool iterations_set, seed_set; /* given by the run (else the model's training.steps / seed) */
+    /* Model setting overrides, in precedence order (later wins): the run
+     * configuration's model groups (dims, optimizer, training, ema,
+     * programs), then --set arguments. */
+    int n_settings;
+    vf_setting settings[VF_RUN_MAX_SETTINGS];
+    char setting_text[VF_RUN_MAX_SETTINGS][3][256];   /* storage: key, value, origin */
+    int n_cli;                   /* how many of them came from --set (the last ones) */
 } vf_run_config;
 
 /* Parses a run configuration (libconfig): `data = {...}` (docs/TRACES.md),
- * `model = "file"` and `run = {...}`; errors as file:line. */
+ * `model = "file"`, `run = {...}` and optional model setting groups (dims,
+ * optimizer, training, ema, programs) that override the model file's;
+ * errors as file:line. sets: "key=value" overrides from the command line
+ * (--set), applied last: run.KEY changes the run group, any other key is a
+ * model setting (dsl.h vf_setting); an unknown key fails naming the --set. */
 vf_status vf_run_config_load(const char *path, vf_run_config *rc);
+vf_status vf_run_config_load_with(const char *path, const char *const *sets, int n_sets, vf_run_config *rc);
 /* Same from text; name is used in messages and as the base of relative paths. */
 vf_status vf_run_config_parse_string(const char *name, const char *text, vf_run_config *rc);
+vf_status vf_run_config_parse_with(const char *name, const char *text, const char *const *sets, int n_sets,
+                                   vf_run_config *rc);
+/* Loads the model with the run's settings (small placeholder dimensions: no
+ * data is read) to check them and its driver's settings before any work,
+ * and fills what the run leaves to the model: iterations from
+ * training.steps and the seed from training.seed when the run gives none.
+ * The precedence, lowest first: model file, run configuration, --set. */
+vf_status vf_run_config_resolve(vf_run_config *rc);
+/* The effective model description (overrides applied) into path. */
+vf_status vf_run_config_write_model(const vf_run_config *rc, const char *path);
 /* Iterations chunk c trains (chunk 0: iterations; others the warm-start share, at least 1). */
 int64_t vf_run_chunk_iterations(const vf_run_config *rc, int chunk);
 
@@ -56,7 +82,7 @@ typedef struct vf_pipeline_event {
     vf_phase phase;
     int chunk, n_chunks;
     int64_t iter, total;
-    float d_loss, g_loss, gp;
+    const vf_metrics *metrics;  /* the driver's last metrics (d_loss, g_loss, gp, ... for wgan_gp) */
     double it_per_s, eta_s;
     const char *message;
 } vf_pipeline_event;

@@ -1,6 +1,7 @@
 /* Run configuration: the `data` group (parsed by engine/trace), the model
  * file and the `run` group. See docs/RUNNING.md. */
 #include "train/pipeline.h"
+#include "settings.h"
 #include "util.h"
 
 #include <libconfig.h>
@@ -12,6 +13,11 @@
 
 #define FAIL(s, ...) fail_at(name, s, __VA_ARGS__)
 
+/* Settings a --set changed, so that messages about them name the --set
+ * rather than a line of the file (parsing is single-threaded per call). */
+static _Thread_local struct { const config_setting_t *s; const char *origin; } set_origin[VF_RUN_MAX_SETTINGS];
+static _Thread_local int n_set_origin;
+
 static vf_status __attribute__((format(printf, 3, 4)))
 fail_at(const char *name, config_setting_t *s, const char *fmt, ...) {
     char msg[1024];
@@ -19,7 +25,68 @@ fail_at(const char *name, config_setting_t *s, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    for (int i = 0; i < n_set_origin; i++)
+        if (set_origin[i].s == s) return vf_fail(VF_ERR_FORMAT, "%s: %s", set_origin[i].origin, msg);
     return vf_fail(VF_ERR_FORMAT, "%s:%d: %s", name, s ? config_setting_source_line(s) : 0, msg);
+}
+
+static const char *const model_groups[] = {"dims", "optimizer", "training", "ema", "programs", NULL};
+
+static bool is_model_group(const char *k) {
+    for (const char *const *g = model_groups; *g; g++)
+        if (!strcmp(k, *g)) return true;
+    return false;
+}
+
+static vf_status add_setting(vf_run_config *rc, const char *key, const char *value, const char *origin) {
+    if (rc->n_settings == VF_RUN_MAX_SETTINGS)
+        return vf_fail(VF_ERR_ARG, "%s: more than %d setting overrides", origin, VF_RUN_MAX_SETTINGS);
+    char (*t)[256] = rc->setting_text[rc->n_settings];
+    if (strlen(key) >= 256 || strlen(value) >= 256 || strlen(origin) >= 256)
+        return vf_fail(VF_ERR_ARG, "%s: setting too long (255 characters at most)", origin);
+    snprintf(t[0], 256, "%s", key);
+    snprintf(t[1], 256, "%s", value);
+    snprintf(t[2], 256, "%s", origin);
+    rc->settings[rc->n_settings++] = (vf_setting){t[0], t[1], t[2]};
+    return VF_OK;
+}
+
+/* A run configuration's model group, flattened to key=value settings with
+ * file:line origins (list entries of `programs` by their name). */
+static vf_status flatten(const char *name, config_setting_t *s, const char *prefix, vf_run_config *rc) {
+    if (config_setting_is_group(s) || config_setting_is_list(s)) {
+        for (int i = 0; i < config_setting_length(s); i++) {
+            config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+            char key[600];
+            const char *nm = config_setting_name(e);
+            if (!nm) {
+                const char *en;
+                if (!config_setting_is_group(e) || !config_setting_lookup_string(e, "name", &en))
+                    return FAIL(e, "an entry of %s needs a name (the entry it changes)", prefix);
+                nm = en;
+            }
+            if ((size_t)snprintf(key, sizeof key, "%s.%s", prefix, nm) >= 256) return FAIL(e, "setting name too long");
+            if (config_setting_is_group(e) && !config_setting_name(e)) {
+                /* a programs entry: its members */
+                for (int k = 0; k < config_setting_length(e); k++) {
+                    config_setting_t *m = config_setting_get_elem(e, (unsigned)k);
+                    if (!strcmp(config_setting_name(m), "name")) continue;
+                    char sub[600];
+                    if ((size_t)snprintf(sub, sizeof sub, "%s.%s", key, config_setting_name(m)) >= 256)
+                        return FAIL(m, "setting name too long");
+                    VF_TRY(flatten(name, m, sub, rc));
+                }
+                continue;
+            }
+            VF_TRY(flatten(name, e, key, rc));
+        }
+        return VF_OK;
+    }
+    if (config_setting_is_array(s)) return FAIL(s, "%s: arrays cannot override a model setting", prefix);
+    char val[256], origin[256];
+    vf_config_value_text(s, val, sizeof val);
+    snprintf(origin, sizeof origin, "%s:%d", name, config_setting_source_line(s));
+    return add_setting(rc, prefix, val, origin);
 }
 
 static bool is_int(config_setting_t *s) {
@@ -66,8 +133,9 @@ static vf_status parse_run(const char *name, config_t *cfg, vf_run_config *rc) {
     for (int i = 0; i < config_setting_length(root); i++) {
         config_setting_t *c = config_setting_get_elem(root, (unsigned)i);
         const char *k = config_setting_name(c);
-        if (k && strcmp(k, "data") && strcmp(k, "model") && strcmp(k, "run"))
-            return FAIL(c, "unknown top-level key '%s' (a run configuration has data, model and run)", k);
+        if (k && strcmp(k, "data") && strcmp(k, "model") && strcmp(k, "run") && !is_model_group(k))
+            return FAIL(c, "unknown top-level key '%s' (a run configuration has data, model, run and the model "
+                           "setting groups dims, optimizer, training, ema, programs)", k);
     }
     config_setting_t *m = config_setting_get_member(root, "model");
     if (!m) return vf_fail(VF_ERR_FORMAT, "%s: no 'model' (the model file, e.g. model = \"../models/doppelganger.cfg\";)",
@@ -95,8 +163,8 @@ static vf_status parse_run(const char *name, config_t *cfg, vf_run_config *rc) {
                            "count output as_flows flow_timeout_s evaluate)", k);
     }
     vf_status st;
-    if (!config_setting_get_member(g, "iterations"))
-        return FAIL(g, "run: 'iterations' (generator steps of chunk 0) is required");
+    rc->iterations_set = config_setting_get_member(g, "iterations") != NULL;
+    rc->seed_set = config_setting_get_member(g, "seed") != NULL;
     if ((st = get_i64(name, g, "iterations", 1, 1000000000LL, &rc->iterations))) return st;
     config_setting_t *w = config_setting_get_member(g, "warm_start_fraction");
     if (w) {
@@ -130,7 +198,7 @@ static vf_status parse_run(const char *name, config_t *cfg, vf_run_config *rc) {
     }
     if (rc->as_flows && !strcmp(rc->output, "pcap"))
         return FAIL(config_setting_get_member(g, "output"), "output 'pcap' cannot hold flows (as_flows = true)");
-    if (rc->checkpoint_every > rc->iterations) rc->checkpoint_every = rc->iterations;
+    if (rc->iterations_set && rc->checkpoint_every > rc->iterations) rc->checkpoint_every = rc->iterations;
     return VF_OK;
 }
 
@@ -145,35 +213,127 @@ static void defaults(vf_run_config *rc, const char *name) {
     rc->evaluate = true;
 }
 
-static vf_status finish(const char *name, config_t *cfg, int ok, const char *text, vf_run_config *rc) {
-    vf_status st;
-    if (ok != CONFIG_TRUE) {
-        const char *f = config_error_file(cfg);
-        st = vf_fail(VF_ERR_FORMAT, "%s:%d: %s", f ? f : name, config_error_line(cfg), config_error_text(cfg));
-    } else {
-        st = parse_run(name, cfg, rc);
+/* Applies --set overrides: run.KEY to the tree (parsed next), the rest
+ * collected as model settings after the file's own model groups. */
+static vf_status apply_sets(const char *name, config_t *cfg, const char *const *sets, int n_sets, vf_run_config *rc) {
+    config_setting_t *root = config_root_setting(cfg);
+    for (int i = 0; i < n_sets; i++) {
+        char key[256], val[256], origin[300];
+        snprintf(origin, sizeof origin, "--set %.280s", sets[i] ? sets[i] : "");
+        if (!sets[i] || !vf_setting_split(sets[i], key, sizeof key, val, sizeof val))
+            return vf_fail(VF_ERR_ARG, "%s: expected KEY=VALUE, e.g. --set optimizer.lr=2e-4", origin);
+        if (!strncmp(key, "data.", 5) || !strcmp(key, "model") || !strcmp(key, "data"))
+            return vf_fail(VF_ERR_ARG, "%s: the data and the model file are the run configuration's own (edit %s); "
+                           "--set changes run.* and model settings", origin, name);
+        if (!strncmp(key, "run.", 4)) {
+            const char *why = "";
+            config_setting_t *g = config_setting_get_member(root, "run");
+            if (!g && !(g = config_setting_add(root, "run", CONFIG_TYPE_GROUP)))
+                return vf_fail(VF_ERR_ARG, "%s: cannot add a run group", origin);
+            config_setting_t *s = vf_config_set(root, key, val, &why);
+            if (!s) return vf_fail(VF_ERR_ARG, "%s: cannot set %s: %s", origin, key, why);
+            if (n_set_origin < VF_RUN_MAX_SETTINGS) {
+                static _Thread_local char keep[VF_RUN_MAX_SETTINGS][300];
+                snprintf(keep[n_set_origin], sizeof keep[0], "%s", origin);
+                set_origin[n_set_origin].s = s;
+                set_origin[n_set_origin].origin = keep[n_set_origin];
+                n_set_origin++;
+            }
+            continue;
+        }
+        VF_TRY(add_setting(rc, key, val, origin));
+        rc->n_cli++;
     }
-    config_destroy(cfg);
-    if (st) return st;
-    /* the data group: engine/trace parses it itself (it ignores model/run) */
-    return vf_data_desc_parse_string(name, text, &rc->data);
+    return VF_OK;
 }
 
-vf_status vf_run_config_parse_string(const char *name, const char *text, vf_run_config *rc) {
+static vf_status parse_config(const char *name, const char *text, const char *const *sets, int n_sets,
+                              vf_run_config *rc) {
     defaults(rc, name);
     config_t cfg;
     config_init(&cfg);
-    int ok = config_read_string(&cfg, text);
-    return finish(name, &cfg, ok, text, rc);
+    n_set_origin = 0;
+    vf_status st = VF_OK;
+    if (config_read_string(&cfg, text) != CONFIG_TRUE) {
+        const char *f = config_error_file(&cfg);
+        st = vf_fail(VF_ERR_FORMAT, "%s:%d: %s", f ? f : name, config_error_line(&cfg), config_error_text(&cfg));
+    }
+    /* the file's model groups first, then --set (the later wins) */
+    config_setting_t *root = config_root_setting(&cfg);
+    for (const char *const *g = model_groups; !st && *g; g++) {
+        config_setting_t *s = config_setting_get_member(root, *g);
+        if (!s) continue;
+        if (strcmp(*g, "programs") ? !config_setting_is_group(s) : !config_setting_is_list(s))
+            st = FAIL(s, "'%s' must be a %s", *g, strcmp(*g, "programs") ? "group { ... }" : "list ( { name = ...; ... } )");
+        else
+            st = flatten(name, s, *g, rc);
+    }
+    if (!st) st = apply_sets(name, &cfg, sets, n_sets, rc);
+    if (!st) st = parse_run(name, &cfg, rc);
+    n_set_origin = 0;
+    config_destroy(&cfg);
+    if (st) return st;
+    /* the data group: engine/trace parses it itself (it ignores the rest) */
+    return vf_data_desc_parse_string(name, text, &rc->data);
 }
 
-vf_status vf_run_config_load(const char *path, vf_run_config *rc) {
+vf_status vf_run_config_parse_with(const char *name, const char *text, const char *const *sets, int n_sets,
+                                   vf_run_config *rc) {
+    return parse_config(name, text, sets, n_sets, rc);
+}
+
+vf_status vf_run_config_parse_string(const char *name, const char *text, vf_run_config *rc) {
+    return parse_config(name, text, NULL, 0, rc);
+}
+
+vf_status vf_run_config_load_with(const char *path, const char *const *sets, int n_sets, vf_run_config *rc) {
     size_t n;
     char *text = vf_read_file(path, &n);
     if (!text) return vf_fail(VF_ERR_IO, "%s: cannot open", path);
     if (strlen(text) != n) { free(text); return vf_fail(VF_ERR_FORMAT, "%s: not a text file (NUL byte)", path); }
-    vf_status st = vf_run_config_parse_string(path, text, rc);
+    vf_status st = parse_config(path, text, sets, n_sets, rc);
     free(text);
+    return st;
+}
+
+vf_status vf_run_config_load(const char *path, vf_run_config *rc) { return vf_run_config_load_with(path, NULL, 0, rc); }
+
+static vf_status load_model(const vf_run_config *rc, vf_model **m) {
+    /* small stand-ins for the encoder's dimensions (they win over the file's
+     * defaults): enough to build and check the graph quickly */
+    static const vf_dim dims[3] = {{"attr_dim", 8}, {"feat_dim", 4}, {"max_len", 4}};
+    vf_model_env env = {.dims = dims, .n_dims = 3, .placeholder_heads = true, .settings = rc->settings,
+                        .n_settings = rc->n_settings};
+    return vf_model_load_env(rc->model, &env, m);
+}
+
+vf_status vf_run_config_resolve(vf_run_config *rc) {
+    vf_model *m = NULL;
+    vf_status st = load_model(rc, &m);
+    if (!st) st = vf_driver_check(m);
+    if (!st && !rc->iterations_set) {
+        bool set;
+        rc->iterations = vf_model_steps(m, &set);
+        if (!set)
+            st = vf_fail(VF_ERR_FORMAT, "%s: how many iterations? set run.iterations (or training.steps in %s)",
+                         rc->path, rc->model);
+        rc->iterations_set = set;
+    }
+    if (!st && !rc->seed_set) {
+        bool set;
+        uint64_t seed = vf_model_seed(m, &set);
+        if (set) rc->seed = seed;
+    }
+    if (!st && rc->checkpoint_every > rc->iterations) rc->checkpoint_every = rc->iterations;
+    vf_model_destroy(m);
+    return st;
+}
+
+vf_status vf_run_config_write_model(const vf_run_config *rc, const char *path) {
+    vf_model *m = NULL;
+    VF_TRY(load_model(rc, &m));
+    vf_status st = vf_model_write_settings(m, path);
+    vf_model_destroy(m);
     return st;
 }
 

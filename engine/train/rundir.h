@@ -1,0 +1,56 @@
+/* The run directory (docs/RUNNING.md): paths, run.state, run.log and the
+ * pipeline's messages. One owner of the files a run keeps; the pipeline and
+ * a later multi-process driver both go through it.
+ *
+ *   config.cfg      copy of the run configuration
+ *   overrides.txt   the --set settings the run was started with, one per line
+ *   model.cfg       the effective model description (overrides applied)
+ *   run.state       absolute paths of config, data and model; real flows per chunk
+ *   encoder.txt     the fitted encoder (vf_encoder_save)
+ *   chunk_NN.ckpt   per-chunk checkpoints (vf_trainer_save), chunk_NN.done when finished
+ *   synthetic.pcap | synthetic.csv, report.html, metrics.json, run.log */
+#ifndef VKFLOW_TRAIN_RUNDIR_H
+#define VKFLOW_TRAIN_RUNDIR_H
+
+#include "train/pipeline.h"
+
+#include <stdio.h>
+
+/* dir/name and dir/chunk_NN.ext into out[cap]. */
+void vf_run_path(char *out, size_t cap, const char *dir, const char *name);
+void vf_run_chunk_path(char *out, size_t cap, const char *dir, int c, const char *ext);
+bool vf_run_exists(const char *path);
+/* mkdir -p; an existing file that is not a folder is an error. */
+vf_status vf_run_make_dirs(const char *path);
+/* Writes text atomically. */
+vf_status vf_run_write_text(const char *path, const char *text, size_t n);
+/* realpath, or p itself when it does not resolve. */
+void vf_abs_path(const char *p, char *out, size_t cap);
+/* Copies src into dst[cap], cut to fit. */
+void vf_copy_str(char *dst, size_t cap, const char *src);
+
+/* run.log (appended, one stamped line per message) and the caller's events. */
+typedef struct vf_run_log {
+    const vf_pipeline_opts *o;
+    FILE *f;                 /* run.log, appended */
+    double t0, last_line;
+} vf_run_log;
+void vf_run_log_open(vf_run_log *L, const vf_pipeline_opts *o, const char *dir);
+void vf_run_log_close(vf_run_log *L);
+/* "2026-12-02T04:14:04Z " */
+void vf_run_stamp(FILE *f);
+/* A message: a line in run.log and an event for o->on_event. */
+void vf_run_say(vf_run_log *L, vf_phase ph, int chunk, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* run.state: what `vkflow generate RUN_DIR` needs to find everything. */
+typedef struct vf_run_state {
+    char config[4096], data[4096], model[4096];
+    char output[8];          /* pcap | csv */
+    int n_chunks;
+    int64_t *real_flows;     /* [n_chunks] */
+} vf_run_state;
+void vf_run_state_free(vf_run_state *s);
+vf_status vf_run_state_save(const char *dir, const vf_run_state *s);
+vf_status vf_run_state_load(const char *dir, vf_run_state *s);
+
+#endif

@@ -1,0 +1,432 @@
+/* The trainer (trainer.h): driver registry, metrics, opening a model on a
+ * backend, binding data, the batch sampler, the training loop and sampling.
+ * Checkpoints are in checkpoint.c, the algorithms in driver_*.c. */
+#include "train/trainer_internal.h"
+#include "util.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------ metrics */
+
+void vf_metrics_set(vf_metrics *ms, const char *name, double value) {
+    for (int i = 0; i < ms->n; i++)
+        if (!strcmp(ms->m[i].name, name)) { ms->m[i].value = value; return; }
+    if (ms->n == VF_MAX_METRICS) return;
+    size_t n = strlen(name), cap = sizeof ms->m[0].name;
+    if (n >= cap) n = cap - 1; /* names are cut, not refused: metrics are for people */
+    memcpy(ms->m[ms->n].name, name, n);
+    ms->m[ms->n].name[n] = 0;
+    ms->m[ms->n++].value = value;
+}
+
+double vf_metrics_get(const vf_metrics *ms, const char *name, double def) {
+    for (int i = 0; ms && i < ms->n; i++)
+        if (!strcmp(ms->m[i].name, name)) return ms->m[i].value;
+    return def;
+}
+
+const char *vf_metrics_format(const vf_metrics *ms, char *buf, size_t len) {
+    size_t k = 0;
+    buf[0] = 0;
+    for (int i = 0; ms && i < ms->n && k < len; i++)
+        k += (size_t)snprintf(buf + k, len - k, "%s%s %.4g", i ? " " : "", ms->m[i].name, ms->m[i].value);
+    return buf;
+}
+
+/* ------------------------------------------------------------------ drivers */
+
+extern const vf_driver vf_driver_wgan_gp, vf_driver_supervised;
+
+#define MAX_DRIVERS 32
+static const vf_driver *drivers[MAX_DRIVERS];
+static int n_drivers;
+
+static void builtin_drivers(void) {
+    if (n_drivers) return;
+    drivers[n_drivers++] = &vf_driver_supervised;
+    drivers[n_drivers++] = &vf_driver_wgan_gp;
+}
+
+vf_status vf_driver_register(const vf_driver *d) {
+    builtin_drivers();
+    if (!d || !d->name || !d->configure || !d->step || d->persist_size > d->state_size)
+        return vf_fail(VF_ERR_ARG, "driver_register: a driver needs a name, configure, step and persist_size <= state_size");
+    if (vf_driver_find(d->name)) return vf_fail(VF_ERR_ARG, "driver_register: '%s' is registered already", d->name);
+    if (n_drivers == MAX_DRIVERS) return vf_fail(VF_ERR_ARG, "driver_register: at most %d drivers", MAX_DRIVERS);
+    drivers[n_drivers++] = d;
+    return VF_OK;
+}
+
+const vf_driver *vf_driver_find(const char *name) {
+    builtin_drivers();
+    for (int i = 0; name && i < n_drivers; i++)
+        if (!strcmp(drivers[i]->name, name)) return drivers[i];
+    return NULL;
+}
+
+static vf_status find_driver(const vf_model *m, const vf_driver **out) {
+    const char *a = vf_model_algorithm(m);
+    *out = vf_driver_find(a);
+    if (*out) return VF_OK;
+    char all[512], sug[96], w[600];
+    const char *names[MAX_DRIVERS];
+    size_t k = 0;
+    all[0] = 0;
+    for (int i = 0; i < n_drivers && k < sizeof all; i++) {
+        names[i] = drivers[i]->name;
+        k += (size_t)snprintf(all + k, sizeof all - k, "%s%s", i ? ", " : "", drivers[i]->name);
+    }
+    if (!strcmp(a, "none"))
+        return vf_fail(VF_ERR_FORMAT, "%s: no training group: training = { algorithm = \"...\"; } names the driver "
+                       "(one of: %s)", vf_model_path(m), all);
+    return vf_fail(VF_ERR_FORMAT, "%s: unknown training algorithm '%s'%s; expected one of: %s%s",
+                   vf_model_training_where(m, "algorithm", w, sizeof w), a, vf_suggest(a, names, n_drivers, sug, sizeof sug),
+                   all, !strcmp(a, "ddgan") || !strcmp(a, "ddpm") ? " (the diffusion drivers are not built yet)" : "");
+}
+
+static vf_status configure(vf_model *m, const vf_driver *d, void *state) {
+    VF_TRY(d->configure(m, state));
+    return vf_model_check_read(m, d->keys);
+}
+
+vf_status vf_driver_check(vf_model *m) {
+    const vf_driver *d;
+    VF_TRY(find_driver(m, &d));
+    void *state = calloc(1, d->state_size + 1);
+    if (!state) return vf_fail(VF_ERR_OOM, "out of memory");
+    vf_status st = configure(m, d, state);
+    free(state);
+    return st;
+}
+
+vf_status vf_driver_need_program(const vf_model *m, const char *driver, const char *name, bool want_loss, int *out) {
+    int p = vf_model_program(m, name);
+    *out = p;
+    if (p < 0)
+        return vf_fail(VF_ERR_FORMAT, "%s: algorithm '%s' needs a program named '%s' (%s)", vf_model_path(m), driver, name,
+                       want_loss ? "loss = ...; update = [...]" : "outputs = [...]");
+    int n;
+    const vf_prog_desc *d = vf_model_programs(m, &n);
+    if (want_loss && d[p].n_upd == 0)
+        return vf_fail(VF_ERR_FORMAT, "%s: program '%s' must minimise a loss and update networks for algorithm '%s'",
+                       vf_model_path(m), name, driver);
+    return VF_OK;
+}
+
+/* ------------------------------------------------------------------- open */
+
+vf_status vf_trainer_open(const vf_trainer_opts *o, vf_trainer **out) {
+    if (!out) return vf_fail(VF_ERR_ARG, "trainer_open: out is NULL");
+    *out = NULL;
+    if (!o || !o->model || !o->be) return vf_fail(VF_ERR_ARG, "trainer_open: a model file and a backend are required");
+    if (o->batching == VF_BATCH_POISSON && !(o->poisson_rate > 0 && o->poisson_rate <= 1))
+        return vf_fail(VF_ERR_ARG, "trainer_open: Poisson sampling needs a rate in (0, 1] (got %g)", o->poisson_rate);
+    vf_trainer *t = calloc(1, sizeof *t);
+    if (!t) return vf_fail(VF_ERR_OOM, "trainer_open: out of memory");
+    t->be = o->be;
+    t->seed = o->seed;
+    t->samp.kind = o->batching;
+    t->samp.rate = o->poisson_rate;
+    t->samp.state = o->seed ^ 0x5DEECE66Dull;
+    vf_status st = vf_model_load_env(o->model, &o->env, &t->m);
+    if (!st) st = find_driver(t->m, &t->drv);
+    if (!st && !(t->state = calloc(1, t->drv->state_size + 1))) st = vf_fail(VF_ERR_OOM, "trainer_open: out of memory");
+    if (!st) st = configure(t->m, t->drv, t->state);
+    if (!st) {
+        vf_exec_opts eo = {.fuse = true, .plan = true, .capture = true, .seed = o->seed};
+        st = vf_model_compile(t->m, o->be, &eo, &t->x);
+    }
+    t->mask_node = -1;
+    if (!st) {
+        int id = vf_model_node(t->m, "batch_mask");
+        const vf_graph *G = vf_model_graph(t->m);
+        if (id >= 0 && G->nodes[id].op == VF_G_INPUT) t->mask_node = id;
+        if (o->batching == VF_BATCH_POISSON && t->mask_node < 0)
+            st = vf_fail(VF_ERR_FORMAT, "%s: Poisson batches have a variable size: the model needs an input batch_mask "
+                         "[batch] (1 for real rows, 0 for padding) to weight its losses", o->model);
+    }
+    if (st) {
+        vf_trainer_close(t);
+        return st;
+    }
+    *out = t;
+    return VF_OK;
+}
+
+static void free_fields(vf_trainer *t) {
+    for (int k = 0; t->data && k < t->data->n_fields; k++) free(t->field_buf ? t->field_buf[k] : NULL);
+    free(t->field_buf);
+    free(t->field_node);
+    free(t->mask_buf);
+    t->field_buf = NULL;
+    t->field_node = NULL;
+    t->mask_buf = NULL;
+    t->data = NULL;
+}
+
+void vf_trainer_close(vf_trainer *t) {
+    if (!t) return;
+    free_fields(t);
+    vf_exec_destroy(t->x);
+    vf_model_destroy(t->m);
+    free(t->samp.perm);
+    free(t->state);
+    free(t);
+}
+
+vf_model *vf_trainer_model(const vf_trainer *t) { return t->m; }
+vf_exec *vf_trainer_exec(const vf_trainer *t) { return t->x; }
+const char *vf_trainer_algorithm(const vf_trainer *t) { return t->drv->name; }
+int64_t vf_trainer_iteration(const vf_trainer *t) { return t->iter; }
+int vf_trainer_program(const vf_trainer *t, const char *name) { return vf_exec_program(t->x, name); }
+
+/* ------------------------------------------------------------------ sampler */
+
+static void sampler_epoch(vf_sampler *s) {
+    s->epoch_state = s->state;
+    for (int64_t i = 0; i < s->n; i++) s->perm[i] = i;
+    for (int64_t i = s->n - 1; i > 0; i--) {
+        int64_t j = (int64_t)(vf_splitmix64(&s->state) % (uint64_t)(i + 1));
+        int64_t tmp = s->perm[i];
+        s->perm[i] = s->perm[j];
+        s->perm[j] = tmp;
+    }
+    s->pos = 0;
+}
+
+/* Ready for a dataset of n examples: keeps a restored state for the same n
+ * (resume), starts from the seed otherwise. */
+vf_status vf_sampler_bind(vf_trainer *t, int64_t n) {
+    vf_sampler *s = &t->samp;
+    if (s->kind == VF_BATCH_POISSON) {
+        if (s->n != n) {
+            s->n = n;
+            s->state = t->seed ^ 0x5DEECE66Dull;
+        }
+        return VF_OK;
+    }
+    if (s->n != n || !s->perm) {
+        int64_t *p = realloc(s->perm, (size_t)n * sizeof(int64_t));
+        if (!p) return vf_fail(VF_ERR_OOM, "trainer: out of memory (sampler of %lld examples)", (long long)n);
+        s->perm = p;
+        if (s->n != n) {
+            s->n = n;
+            s->state = t->seed ^ 0x5DEECE66Dull;
+            s->ready = false;
+        }
+    }
+    if (!s->ready) {
+        sampler_epoch(s);
+        s->ready = true;
+    } else {
+        /* regenerate the current permutation from its start state */
+        int64_t pos = s->pos;
+        s->state = s->epoch_state;
+        sampler_epoch(s);
+        s->pos = pos;
+    }
+    return VF_OK;
+}
+
+/* The next example of a shuffled epoch. */
+static int64_t sampler_next(vf_sampler *s) {
+    if (s->pos == s->n) sampler_epoch(s);
+    return s->perm[s->pos++];
+}
+
+/* Poisson batch: each example joins with probability q, drawn by geometric
+ * skips (O(batch) per step). Writes up to cap indices; returns the count, or
+ * -1 when more than cap joined. */
+static int64_t sampler_poisson(vf_sampler *s, int64_t *idx, int64_t cap) {
+    int64_t k = 0;
+    double q = s->rate, lq = q < 1 ? log1p(-q) : 0;
+    for (int64_t i = -1;;) {
+        int64_t skip = 0;
+        if (q < 1) {
+            double u = ((double)(vf_splitmix64(&s->state) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+            double g = floor(log(u) / lq);
+            skip = g > (double)s->n ? s->n : (int64_t)g;
+        }
+        i += skip + 1;
+        if (i >= s->n) break;
+        if (k == cap) return -1;
+        idx[k++] = i;
+    }
+    return k;
+}
+
+vf_status vf_trainer_bind(vf_trainer *t, const vf_dataset *d) {
+    if (!t || !d || d->n < 1 || d->n_fields < 1 || !d->fields || !d->fill)
+        return vf_fail(VF_ERR_ARG, "trainer_bind: a dataset needs n >= 1 examples, fields and a fill function");
+    free_fields(t);
+    t->field_node = calloc((size_t)d->n_fields, sizeof(int));
+    t->field_buf = calloc((size_t)d->n_fields, sizeof(float *));
+    if (!t->field_node || !t->field_buf) return vf_fail(VF_ERR_OOM, "trainer_bind: out of memory");
+    t->data = d;
+    const vf_graph *G = vf_model_graph(t->m);
+    for (int k = 0; k < d->n_fields; k++) {
+        const vf_data_field *f = &d->fields[k];
+        int id = f->input ? vf_model_node(t->m, f->input) : -1;
+        if (id < 0 || G->nodes[id].op != VF_G_INPUT)
+            return vf_fail(VF_ERR_FORMAT, "%s: the data has a field '%s' but the model has no input of that name",
+                           vf_model_path(t->m), f->input ? f->input : "?");
+        const vf_gnode *N = &G->nodes[id];
+        int64_t rows = vf_gnode_rows(N), cols = vf_gnode_numel(N) / rows;
+        if (k == 0) t->batch = rows;
+        if (rows != t->batch || cols != f->width || N->dtype != VF_F32) {
+            char sh[48];
+            return vf_fail(VF_ERR_FORMAT, "%s: input '%s' is %s, the data's field is [%lld, %lld] float32",
+                           vf_model_path(t->m), f->input, vf_gnode_shape_str(N, sh, sizeof sh), (long long)t->batch,
+                           (long long)f->width);
+        }
+        t->field_node[k] = id;
+        if (!(t->field_buf[k] = malloc((size_t)(rows * cols) * sizeof(float))))
+            return vf_fail(VF_ERR_OOM, "trainer_bind: out of memory");
+    }
+    if (t->mask_node >= 0) {
+        const vf_gnode *N = &G->nodes[t->mask_node];
+        if (vf_gnode_numel(N) != t->batch)
+            return vf_fail(VF_ERR_FORMAT, "%s: batch_mask has %lld elements, a batch has %lld rows", vf_model_path(t->m),
+                           (long long)vf_gnode_numel(N), (long long)t->batch);
+        if (!(t->mask_buf = malloc((size_t)t->batch * (sizeof(float) + sizeof(int64_t)))))
+            return vf_fail(VF_ERR_OOM, "trainer_bind: out of memory");
+    }
+    return vf_sampler_bind(t, d->n);
+}
+
+bool vf_trainer_has_data(const vf_trainer *t) { return t->data != NULL; }
+
+vf_status vf_trainer_next_batch(vf_trainer *t) {
+    const vf_dataset *d = t->data;
+    if (!d) return vf_fail(VF_ERR_ARG, "trainer: no data bound (vf_trainer_bind)");
+    int64_t B = t->batch, rows = B;
+    int64_t *idx = t->mask_buf ? (int64_t *)(t->mask_buf + B) : NULL;
+    if (t->samp.kind == VF_BATCH_POISSON) {
+        rows = sampler_poisson(&t->samp, idx, B);
+        if (rows < 0)
+            return vf_fail(VF_ERR_ARG, "trainer: a Poisson batch (rate %g of %lld examples) drew more than the model's "
+                           "batch of %lld rows; raise dims.batch to about rate * n + 6 sqrt(rate * n)", t->samp.rate,
+                           (long long)d->n, (long long)B);
+    }
+    for (int64_t b = 0; b < B; b++) {
+        bool real = b < rows;
+        int64_t i = !real ? -1 : t->samp.kind == VF_BATCH_POISSON ? idx[b] : sampler_next(&t->samp);
+        for (int k = 0; k < d->n_fields; k++) {
+            float *dst = t->field_buf[k] + b * d->fields[k].width;
+            if (real) d->fill(d->user, i, k, dst);
+            else memset(dst, 0, (size_t)d->fields[k].width * sizeof(float));
+        }
+        if (t->mask_buf) t->mask_buf[b] = real ? 1.0f : 0.0f;
+    }
+    t->last_batch_rows = rows;
+    for (int k = 0; k < d->n_fields; k++)
+        VF_TRY(vf_exec_write(t->x, t->field_node[k], t->field_buf[k], (size_t)(B * d->fields[k].width) * sizeof(float)));
+    if (t->mask_buf) VF_TRY(vf_exec_write(t->x, t->mask_node, t->mask_buf, (size_t)B * sizeof(float)));
+    return VF_OK;
+}
+
+/* ------------------------------------------------------------------ running */
+
+vf_status vf_trainer_run(vf_trainer *t, int prog, vf_metrics *out) {
+    VF_TRY(vf_exec_run(t->x, prog));
+    const vf_prog_desc *d = vf_exec_desc(t->x, prog);
+    if (!out || !d) return VF_OK;
+    const vf_graph *G = vf_model_graph(t->m);
+    for (int k = 0; k < d->n_out; k++) {
+        const vf_gnode *N = &G->nodes[d->outs[k]];
+        if (vf_gnode_numel(N) != 1 || !N->name) continue;
+        float v;
+        VF_TRY(vf_exec_read(t->x, prog, d->outs[k], &v, sizeof v));
+        if (!isfinite(v))
+            return vf_fail(VF_ERR_FORMAT, "training diverged at iteration %lld: %s (program %s) is %g",
+                           (long long)t->iter + 1, N->name, d->name, (double)v);
+        vf_metrics_set(out, N->name, v);
+    }
+    float gn;
+    bool clips = false;
+    for (int k = 0; k < d->n_transforms; k++) clips |= d->transforms[k].kind == VF_GT_CLIP_GLOBAL_NORM;
+    if (clips && vf_exec_grad_norm(t->x, prog, &gn) == VF_OK) {
+        char nm[64];
+        snprintf(nm, sizeof nm, "%s.grad_norm", d->name);
+        vf_metrics_set(out, nm, gn);
+    }
+    return VF_OK;
+}
+
+vf_status vf_trainer_step(vf_trainer *t, vf_metrics *out) {
+    vf_metrics local;
+    if (!out) out = &local;
+    out->n = 0;
+    if (t->sampling) return vf_fail(VF_ERR_ARG, "trainer_step: inside a sampling session (vf_trainer_sample_end first)");
+    VF_TRY(t->drv->step(t, t->state, out));
+    t->iter++;
+    return VF_OK;
+}
+
+vf_status vf_trainer_train(vf_trainer *t, const vf_train_opts *o, bool *stopped) {
+    if (!t || !o) return vf_fail(VF_ERR_ARG, "trainer_train: trainer and options are required");
+    if (stopped) *stopped = false;
+    if (o->iterations < 0) return vf_fail(VF_ERR_ARG, "trainer_train: iterations %lld < 0", (long long)o->iterations);
+    t->iter = 0;
+    if (o->resume && o->checkpoint && access(o->checkpoint, F_OK) == 0) VF_TRY(vf_trainer_load(t, o->checkpoint));
+    double t0 = vf_now_s();
+    vf_metrics ms = {0};
+    vf_train_progress pr = {.total = o->iterations, .metrics = &ms};
+    int every = o->progress_every > 0 ? o->progress_every : 1;
+    while (t->iter < o->iterations) {
+        if (o->stop && *o->stop) {
+            if (o->checkpoint) VF_TRY(vf_trainer_save(t, o->checkpoint));
+            if (stopped) *stopped = true;
+            return VF_OK;
+        }
+        VF_TRY(vf_trainer_step(t, &ms));
+        if (o->checkpoint && o->checkpoint_every > 0 && t->iter % o->checkpoint_every == 0)
+            VF_TRY(vf_trainer_save(t, o->checkpoint));
+        if (o->progress && (t->iter % every == 0 || t->iter == o->iterations)) {
+            pr.iter = t->iter;
+            pr.seconds = vf_now_s() - t0;
+            o->progress(&pr, o->progress_user);
+        }
+    }
+    return VF_OK;
+}
+
+/* ----------------------------------------------------------------- sampling */
+
+vf_status vf_trainer_sample_begin(vf_trainer *t, uint64_t seed) {
+    if (t->sampling) return vf_fail(VF_ERR_ARG, "trainer: a sampling session is open already");
+    t->saved_runs = vf_exec_rng_runs(t->x);
+    t->sampling = true;
+    /* training uses counters < 2^30; each seed gets a range above */
+    vf_exec_set_rng_runs(t->x, ((int64_t)1 << 30) + (int64_t)(vf_mix64(seed) & (((uint64_t)1 << 29) - 1)));
+    return VF_OK;
+}
+
+vf_status vf_trainer_sample(vf_trainer *t, int prog) {
+    if (!t->sampling) return vf_fail(VF_ERR_ARG, "trainer_sample: call vf_trainer_sample_begin first");
+    if (prog < 0 || prog >= vf_exec_n_programs(t->x)) return vf_fail(VF_ERR_ARG, "trainer_sample: no program %d", prog);
+    if (t->drv->sample) return t->drv->sample(t, t->state, prog);
+    return vf_exec_run(t->x, prog);
+}
+
+void vf_trainer_sample_end(vf_trainer *t) {
+    if (!t->sampling) return;
+    vf_exec_set_rng_runs(t->x, t->saved_runs);
+    t->sampling = false;
+}
+
+vf_status vf_trainer_write(vf_trainer *t, const char *input, const void *src, size_t bytes) {
+    int id = vf_model_node(t->m, input);
+    if (id < 0) return vf_fail(VF_ERR_ARG, "%s: no input '%s'", vf_model_path(t->m), input);
+    return vf_exec_write(t->x, id, src, bytes);
+}
+
+vf_status vf_trainer_read(vf_trainer *t, int prog, const char *tensor, void *dst, size_t bytes) {
+    int id = vf_model_node(t->m, tensor);
+    if (id < 0) return vf_fail(VF_ERR_ARG, "%s: no tensor '%s'", vf_model_path(t->m), tensor);
+    return vf_exec_read(t->x, prog, id, dst, bytes);
+}
