@@ -42,8 +42,8 @@ int cmd_graph(int argc, char **argv) {
             if (!strcmp(progs[i].name, prog)) p = i;
     }
     if (np == 0) {
-        fprintf(stderr, "%s: the model defines no programs (training needs a loss: `loss` for "
-                        "supervised, `d_loss`/`g_loss` for wgan_gp; dsl/README.md)\n", file);
+        fprintf(stderr, "%s: the model declares no programs (programs = ( { name = \"train_step\"; loss = ...; "
+                        "update = [...]; } ); dsl/README.md, \"programs\")\n", file);
         vf_model_destroy(m);
         return 1;
     }
