@@ -150,6 +150,12 @@ int vf_program_op_count(const vf_program *p);
 vf_status vf_profile_enable(vf_backend *be, bool on);
 /* Device time in seconds of the last run of a program (0 on cpu). */
 double vf_program_last_gpu_seconds(const vf_program *p);
+/* cpu: with profiling on, the host time spent in each op kind (GEMM,
+ * elementwise, reductions, ...) since the last reset: up to cap entries,
+ * returns how many (0 on other backends). */
+typedef struct vf_op_time { const char *op; double seconds; int64_t calls; } vf_op_time;
+int vf_profile_op_times(vf_backend *be, vf_op_time *out, int cap);
+void vf_profile_reset(vf_backend *be);
 
 /* -------------------------------------------------------------------- ops */
 /* Shapes use [rows, cols] for the row/column view described above. Unless

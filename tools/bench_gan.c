@@ -11,10 +11,16 @@
  * per iteration does not depend on the values. Reported: the median time of
  * one iteration (from the training loop's per-iteration progress callback)
  * and the mean rate over all timed iterations. The peer, the same model in
- * PyTorch, is tools/bench/doppelganger_torch.py. */
+ * PyTorch, is tools/bench/doppelganger_torch.py.
+ *
+ * --profile (cpu backend): where a step's time goes, per training program:
+ * each program run alone (with a fresh real batch when it reads one), and
+ * the host time per op kind: GEMM against everything else, with the GEMM
+ * rate from the program's matmul FLOPs. */
 #include "commands.h"
 #include "util.h"
 #include "train/flowmodel.h"
+#include "graph/exec.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +66,70 @@ static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
+
+/* 2 M N K of every live matmul of program p. */
+static double program_flops(vf_exec *x, vf_model *m, int p) {
+    const vf_graph *G = vf_model_graph(m);
+    const bool *live = vf_exec_live(x, p);
+    double f = 0;
+    for (int i = 0; i < G->n; i++) {
+        const vf_gnode *N = &G->nodes[i];
+        if (!live[i] || N->op != VF_G_MATMUL) continue;
+        const vf_gnode *A = &G->nodes[N->in[0]];
+        double k = (double)(N->ta ? vf_gnode_rows(A) : vf_gnode_cols(A));
+        f += 2.0 * (double)vf_gnode_rows(N) * (double)vf_gnode_cols(N) * k;
+    }
+    return f;
+}
+
+/* Per training program: runs alone, op-kind time split, GEMM rate. */
+static vf_status profile_programs(vf_flowmodel *g, vf_backend *be, int runs) {
+    vf_trainer *t = vf_flowmodel_trainer(g);
+    vf_exec *x = vf_trainer_exec(t);
+    vf_model *m = vf_trainer_model(t);
+    printf("\nprofile (cpu backend, %d runs per program; host time per op kind):\n", runs);
+    printf("%-10s %9s %9s %7s %10s %9s  %s\n", "program", "ms/run", "gemm ms", "gemm %", "GFLOP/run", "GFLOP/s",
+           "largest other op kinds (ms/run)");
+    for (int p = 0; p < vf_exec_n_programs(x); p++) {
+        if (!vf_exec_n_updates(x, p)) continue;
+        VF_TRY(vf_profile_enable(be, true));
+        vf_profile_reset(be);
+        double t0 = vf_now_s();
+        for (int r = 0; r < runs; r++) {
+            VF_TRY(vf_trainer_next_batch(t));
+            VF_TRY(vf_exec_run(x, p));
+        }
+        double total = (vf_now_s() - t0) / runs;
+        VF_TRY(vf_profile_enable(be, false));
+        vf_op_time ot[64];
+        int n = vf_profile_op_times(be, ot, 64);
+        double gemm = 0, ops = 0;
+        for (int k = 0; k < n; k++) {
+            ops += ot[k].seconds;
+            if (!strcmp(ot[k].op, "matmul")) gemm = ot[k].seconds;
+        }
+        gemm /= runs;
+        double fl = program_flops(x, m, p) / 1e9;
+        char other[256] = "";
+        size_t o = 0;
+        for (int shown = 0; shown < 4; shown++) { /* the four largest non-GEMM kinds */
+            int best = -1;
+            for (int k = 0; k < n; k++)
+                if (strcmp(ot[k].op, "matmul") && ot[k].seconds >= 0 && (best < 0 || ot[k].seconds > ot[best].seconds))
+                    best = k;
+            if (best < 0) break;
+            o += (size_t)snprintf(other + o, sizeof other - o, "%s%s %.1f", shown ? ", " : "", ot[best].op,
+                                  1000 * ot[best].seconds / runs);
+            ot[best].seconds = -1;
+        }
+        printf("%-10s %9.1f %9.1f %6.0f%% %10.2f %9.1f  %s; host outside ops %.1f\n", vf_exec_program_name(x, p),
+               1000 * total, 1000 * gemm, 100 * gemm / total, fl, gemm > 0 ? fl / gemm : 0, other,
+               1000 * (total - ops / runs));
+    }
+    return VF_OK;
+}
+
+static bool g_profile;
 
 static int run_one(const char *name, vf_backend *be, const char *model, int iters) {
     vf_flow_dims d = {.attr_dim = 181, .feat_dim = 9, .max_len = MAX_LEN, .n_attr_segs = n_attr,
@@ -113,6 +183,10 @@ static int run_one(const char *name, vf_backend *be, const char *model, int iter
     } else {
         printf("%-6s %10.3f %12.1f %12.1f %10.1f %12.0f\n", name, iters / t_train, 1000 * t_train / iters,
                1000 * t_median, t_open, 1000 / t_gen);
+        if (g_profile && vf_backend_kind_of(be) == VF_BACKEND_CPU) {
+            st = profile_programs(g, be, iters);
+            if (st) fprintf(stderr, "bench gan (%s): profile: %s\n", name, vf_last_error());
+        }
     }
     free(out.attr); free(out.feat); free(out.gen_flag);
     vf_flowmodel_close(g);
@@ -128,10 +202,11 @@ int cmd_bench_gan(int argc, char **argv) {
         if (!strcmp(argv[i], "--backend") && i + 1 < argc) backend = argv[++i];
         else if (!strcmp(argv[i], "--iters") && i + 1 < argc) iters = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--model") && i + 1 < argc) model = argv[++i];
+        else if (!strcmp(argv[i], "--profile")) g_profile = true;
         else if (positional_model && argv[i][0] != '-' && !model) model = argv[i];
         else {
-            fprintf(stderr, "usage: vkflow bench gan [--backend cpu|vk|all] [--iters N] [--model FILE]\n"
-                            "       vkflow bench train [MODEL] [--backend cpu|vk|all] [--iters N]\n");
+            fprintf(stderr, "usage: vkflow bench gan [--backend cpu|vk|all] [--iters N] [--model FILE] [--profile]\n"
+                            "       vkflow bench train [MODEL] [--backend cpu|vk|all] [--iters N] [--profile]\n");
             return 2;
         }
     }

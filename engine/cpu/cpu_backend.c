@@ -2,6 +2,7 @@
  * vf_cpu_run_op, and a captured program is the list of op records (with
  * copies of their tensor descriptors) replayed in order. */
 #include "../backend.h"
+#include "../util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +27,20 @@ typedef struct cpu_program {
 typedef struct cpu_backend {
     vf_backend base;
     cpu_program *capture; /* while capturing */
+    bool profile;         /* time every op by kind (vf_profile_op_times) */
+    double op_seconds[VF_OP_COUNT];
+    int64_t op_calls[VF_OP_COUNT];
 } cpu_backend;
+
+/* Runs one op, timed by kind when profiling. */
+static vf_status run_timed(cpu_backend *c, const vf_op *op) {
+    if (!c->profile) return vf_cpu_run_op(op);
+    double t0 = vf_now_s();
+    vf_status s = vf_cpu_run_op(op);
+    c->op_seconds[op->kind] += vf_now_s() - t0;
+    c->op_calls[op->kind]++;
+    return s;
+}
 
 static void cpu_destroy(vf_backend *be) {
     cpu_backend *c = (cpu_backend *)be;
@@ -64,7 +78,7 @@ static vf_status cpu_read(vf_backend *be, void *h, size_t off, void *dst, size_t
 
 static vf_status cpu_run_op(vf_backend *be, const vf_op *op) {
     cpu_backend *c = (cpu_backend *)be;
-    if (!c->capture) return vf_cpu_run_op(op);
+    if (!c->capture) return run_timed(c, op);
     cpu_program *p = c->capture;
     if (p->n == p->cap) {
         int cap = p->cap ? p->cap * 2 : 64;
@@ -92,7 +106,7 @@ static vf_status cpu_program_run(vf_program *base) {
         for (int a = 0; a < op.nargs; a++)
             op.args[a] = p->recs[i].t[a].arena ? &p->recs[i].t[a] : NULL;
         if (op.ew) op.ew = &p->recs[i].ew;
-        vf_status s = vf_cpu_run_op(&op);
+        vf_status s = run_timed((cpu_backend *)p->base.be, &op);
         if (s != VF_OK) return s;
     }
     return VF_OK;
@@ -123,7 +137,26 @@ static vf_status cpu_capture_end(vf_backend *be, vf_program **out) {
     return VF_OK;
 }
 
-static vf_status cpu_profile(vf_backend *be, bool on) { (void)be; (void)on; return VF_OK; }
+static vf_status cpu_profile(vf_backend *be, bool on) {
+    ((cpu_backend *)be)->profile = on;
+    return VF_OK;
+}
+
+int vf_profile_op_times(vf_backend *be, vf_op_time *out, int cap) {
+    if (!be || be->kind != VF_BACKEND_CPU) return 0;
+    cpu_backend *c = (cpu_backend *)be;
+    int n = 0;
+    for (int k = 0; k < VF_OP_COUNT && n < cap; k++)
+        if (c->op_calls[k]) out[n++] = (vf_op_time){vf_op_name((vf_op_kind)k), c->op_seconds[k], c->op_calls[k]};
+    return n;
+}
+
+void vf_profile_reset(vf_backend *be) {
+    if (!be || be->kind != VF_BACKEND_CPU) return;
+    cpu_backend *c = (cpu_backend *)be;
+    memset(c->op_seconds, 0, sizeof c->op_seconds);
+    memset(c->op_calls, 0, sizeof c->op_calls);
+}
 
 static const vf_backend_ops cpu_ops = {
     .destroy = cpu_destroy,
