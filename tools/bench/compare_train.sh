@@ -7,6 +7,9 @@
 #
 #   tools/bench/compare_train.sh OLD_VKFLOW NEW_VKFLOW [ROUNDS] [ITERS] [MODEL]
 #
+# OLD_VKFLOW and NEW_VKFLOW are TREE/BUILD/vkflow; MODEL (default
+# models/doppelganger.cfg) is read relative to each binary's TREE.
+#
 # vkflow runs with OPENBLAS_NUM_THREADS=2 (it keeps GEMMs under 64 M
 # multiply-adds single-threaded itself). PyTorch runs OMP 2 / BLAS 1 and
 # OMP 1 / BLAS 2: both pools at 2 threads fight on 2 cores (DEVELOPERS.md).
@@ -17,7 +20,9 @@ py=/usr/bin/python3
 peer="$(dirname "$0")/doppelganger_torch.py"
 out=$(mktemp)
 load() { cut -d' ' -f1 /proc/loadavg; }
-vk() { OPENBLAS_NUM_THREADS=2 "$1" bench train "$model" --backend cpu --iters "$iters" | awk '$1 == "cpu" { print $2 }'; }
+# each binary reads MODEL relative to its own source tree (BIN is TREE/build*/vkflow), so a binary
+# built before a model-format change reads the model file of its own time
+vk() { (cd "$(dirname "$1")/.." && OPENBLAS_NUM_THREADS=2 "$1" bench train "$model" --backend cpu --iters "$iters") | awk '$1 == "cpu" { print $2 }'; }
 torch() { OMP_NUM_THREADS=$1 OPENBLAS_NUM_THREADS=$2 $py "$peer" --iters "$iters" --threads "$1" | sed -n 's/.*: \([0-9.]*\) it\/s.*/\1/p'; }
 for r in $(seq 1 "$rounds"); do
   for who in old new torch_omp2_blas1 torch_omp1_blas2; do
