@@ -2,7 +2,7 @@
  * The language is described in dsl/README.md. Every problem is reported as
  * "file:line: message" (libconfig's source positions); the loader collects
  * them all, never stops at the first, and never crashes on bad input. */
-#include "dsl.h"
+#include "model.h"
 #include "settings.h"
 #include "util.h"
 
@@ -1445,7 +1445,7 @@ static void load_training(vf_model *m, config_setting_t *root) {
 
 /* ---------------------------------------------------------------- overrides */
 
-/* Applies one override (dsl.h vf_setting) to the parsed file. Only the
+/* Applies one override (engine/model.h vf_setting) to the parsed file. Only the
  * groups of settings can be changed, not the model's structure. */
 static void apply_setting(vf_model *m, const vf_setting *st) {
     config_setting_t *root = config_root_setting(&m->cfg);

@@ -1,6 +1,6 @@
 /* Broken model descriptions (tests/dsl_bad/) fail with the expected message
  * at the expected file:line. The line is the one marked "#!" in the file. */
-#include "dsl.h"
+#include "model.h"
 #include "testutil.h"
 #include "train/trainer.h"
 

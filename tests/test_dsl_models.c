@@ -1,7 +1,7 @@
 /* Models from models/ compiled and trained through the DSL on both backends:
  * XOR to 100% accuracy, 2-D regression to MSE < 1e-3, the same seed giving
  * bit-identical losses; the DSL's penalty models against finite differences. */
-#include "dsl.h"
+#include "model.h"
 #include "test_graph_common.h"
 #include "train/trainer.h"
 

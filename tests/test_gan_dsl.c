@@ -3,7 +3,7 @@
  * reshape, repeat, cumsum, detach (no gradient), heads from segment tables
  * (softmax / sigmoid / tanh per record), and per-program parameter subsets
  * (d_step leaves G alone, g_step leaves D alone). */
-#include "dsl.h"
+#include "model.h"
 #include "test_gan_common.h"
 
 #include <math.h>

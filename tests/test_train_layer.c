@@ -4,7 +4,7 @@
  * programs (a forward-only one reading EMA weights) checkpoints and resumes
  * bit-identically; old checkpoints are refused by version; setting
  * overrides; the batch samplers. */
-#include "dsl.h"
+#include "model.h"
 #include "graph/exec.h"
 #include "testutil.h"
 #include "train/pipeline.h"

@@ -2,7 +2,7 @@
  * summary: programs, parameter count, activation memory planned vs
  * unplanned, kernels after fusion. Exit 0 when valid, 1 otherwise. */
 #include "commands.h"
-#include "dsl.h"
+#include "model.h"
 #include "settings.h"
 #include "train/trainer.h"
 

@@ -2,7 +2,7 @@
  * program (forward, backward and second-order nodes after dead-code
  * elimination) on stdout. */
 #include "commands.h"
-#include "dsl.h"
+#include "model.h"
 
 #include <stdio.h>
 #include <stdlib.h>

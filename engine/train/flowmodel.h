@@ -32,7 +32,7 @@ typedef struct vf_flow_dims {
 void vf_flow_dims_from_encoder(const vf_encoder *enc, vf_flow_dims *out);
 
 /* Opens the model on be with the encoder's dimensions and the setting
- * overrides (dsl.h vf_setting; may be NULL) and checks the contract above. */
+ * overrides (model.h vf_setting; may be NULL) and checks the contract above. */
 vf_status vf_flowmodel_open(const char *model_path, const vf_flow_dims *dims, const vf_setting *settings,
                             int n_settings, vf_backend *be, uint64_t seed, vf_flowmodel **out);
 void vf_flowmodel_close(vf_flowmodel *f);

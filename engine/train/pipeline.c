@@ -148,45 +148,50 @@ static void job_free(job *J) {
     vf_run_log_close(&J->L);
 }
 
-static vf_status train_chunk(job *J, const vf_pipeline_opts *o, const vf_encoded *ch, int c, int64_t later,
-                             bool *stopped) {
-    const vf_run_config *rc = J->rc;
-    int N = J->enc.n_chunks;
+/* One chunk: the per-chunk entry point (pipeline.h). A chunk reads only the
+ * run directory (its own checkpoint, chunk 0's for the warm start) and
+ * writes only its own files, so chunks 1..N-1 may run in other processes. */
+static vf_status train_chunk(const vf_chunk_task *T, vf_run_log *L, bool *stopped) {
+    const vf_run_config *rc = T->rc;
+    const vf_pipeline_opts *o = T->o;
+    const vf_encoded *ch = T->chunk;
+    int c = T->index, N = T->enc->n_chunks;
+    int64_t later = T->later_iterations;
     char ckpt[4200], done[4200], ckpt0[4200];
-    vf_run_chunk_path(ckpt, sizeof ckpt, J->dir, c, "ckpt");
-    vf_run_chunk_path(done, sizeof done, J->dir, c, "done");
-    vf_run_chunk_path(ckpt0, sizeof ckpt0, J->dir, 0, "ckpt");
+    vf_run_chunk_path(ckpt, sizeof ckpt, T->run_dir, c, "ckpt");
+    vf_run_chunk_path(done, sizeof done, T->run_dir, c, "done");
+    vf_run_chunk_path(ckpt0, sizeof ckpt0, T->run_dir, 0, "ckpt");
     int64_t iters = vf_run_chunk_iterations(rc, c);
     if (vf_run_exists(done)) {
-        vf_run_say(&J->L, VF_PHASE_TRAIN, c, "chunk %d/%d: already trained", c + 1, N);
+        vf_run_say(L, VF_PHASE_TRAIN, c, "chunk %d/%d: already trained", c + 1, N);
         return VF_OK;
     }
     if (ch->n_flows == 0) {
-        vf_run_say(&J->L, VF_PHASE_TRAIN, c, "chunk %d/%d: no flows, nothing to train", c + 1, N);
+        vf_run_say(L, VF_PHASE_TRAIN, c, "chunk %d/%d: no flows, nothing to train", c + 1, N);
         return vf_run_write_text(done, "empty\n", 6);
     }
     bool have = vf_run_exists(ckpt);
     if (have && !o->resume)
         return vf_fail(VF_ERR_ARG, "%s exists: pass --resume to continue that run, or choose another folder", ckpt);
     vf_flow_dims dims;
-    vf_flow_dims_from_encoder(&J->enc, &dims);
+    vf_flow_dims_from_encoder(T->enc, &dims);
     vf_flowmodel *f = NULL;
-    vf_status st = vf_flowmodel_open(rc->model, &dims, rc->settings, rc->n_settings, J->be, train_seed(rc, c), &f);
+    vf_status st = vf_flowmodel_open(rc->model, &dims, rc->settings, rc->n_settings, T->be, train_seed(rc, c), &f);
     if (st) return st;
     vf_trainer *t = vf_flowmodel_trainer(f);
     if (have) {
-        vf_run_say(&J->L, VF_PHASE_TRAIN, c, "chunk %d/%d: resuming from %s", c + 1, N, ckpt);
+        vf_run_say(L, VF_PHASE_TRAIN, c, "chunk %d/%d: resuming from %s", c + 1, N, ckpt);
     } else if (c > 0) {
         /* NetShare's warm start: every later chunk begins at chunk 0's final weights */
         if ((st = vf_trainer_load(t, ckpt0))) { vf_flowmodel_close(f); return st; }
-        vf_run_say(&J->L, VF_PHASE_TRAIN, c, "chunk %d/%d: %d flows, warm start from chunk 1, %lld iterations", c + 1, N,
+        vf_run_say(L, VF_PHASE_TRAIN, c, "chunk %d/%d: %d flows, warm start from chunk 1, %lld iterations", c + 1, N,
             ch->n_flows, (long long)iters);
     } else {
-        vf_run_say(&J->L, VF_PHASE_TRAIN, c, "chunk %d/%d: %d flows, %lld iterations from scratch (%s)", c + 1, N, ch->n_flows,
+        vf_run_say(L, VF_PHASE_TRAIN, c, "chunk %d/%d: %d flows, %lld iterations from scratch (%s)", c + 1, N, ch->n_flows,
             (long long)iters, vf_trainer_algorithm(t));
     }
     if ((st = vf_flowmodel_bind(f, ch))) { vf_flowmodel_close(f); return st; }
-    tick_ctx k = {.L = &J->L, .chunk = c, .n_chunks = N, .later = later};
+    tick_ctx k = {.L = L, .chunk = c, .n_chunks = N, .later = later};
     vf_train_opts to = {0};
     to.iterations = iters;
     to.checkpoint = ckpt;
@@ -207,7 +212,7 @@ static vf_status train_chunk(job *J, const vf_pipeline_opts *o, const vf_encoded
     }
     if (*stopped) {
         vf_flowmodel_close(f);
-        vf_run_say(&J->L, VF_PHASE_TRAIN, c, "chunk %d/%d: stopped; checkpoint %s", c + 1, N, ckpt);
+        vf_run_say(L, VF_PHASE_TRAIN, c, "chunk %d/%d: stopped; checkpoint %s", c + 1, N, ckpt);
         return VF_OK;
     }
     st = vf_trainer_save(t, ckpt);
@@ -216,9 +221,22 @@ static vf_status train_chunk(job *J, const vf_pipeline_opts *o, const vf_encoded
     char txt[64];
     int n = snprintf(txt, sizeof txt, "%lld\n", (long long)iters);
     if ((st = vf_run_write_text(done, txt, (size_t)n))) return st;
-    vf_run_say(&J->L, VF_PHASE_TRAIN, c, "chunk %d/%d: %lld iterations in %.1f s", c + 1, N, (long long)iters,
+    vf_run_say(L, VF_PHASE_TRAIN, c, "chunk %d/%d: %lld iterations in %.1f s", c + 1, N, (long long)iters,
         vf_now_s() - t0);
     return VF_OK;
+}
+
+vf_status vf_pipeline_train_chunk(const vf_chunk_task *t, bool *stopped) {
+    if (!t || !t->rc || !t->run_dir || !t->enc || !t->chunk || !t->be || !t->o || !stopped)
+        return vf_fail(VF_ERR_ARG, "train_chunk: every field of the task is required");
+    if (t->index < 0 || t->index >= t->enc->n_chunks)
+        return vf_fail(VF_ERR_ARG, "train_chunk: chunk %d of %d", t->index, t->enc->n_chunks);
+    *stopped = false;
+    vf_run_log L;
+    vf_run_log_open(&L, t->o, t->run_dir);
+    vf_status st = train_chunk(t, &L, stopped);
+    vf_run_log_close(&L);
+    return st;
 }
 
 /* The --set settings of rc, one "key=value" per line (overrides.txt). */
@@ -349,7 +367,9 @@ static vf_status train_job(job *J, const vf_pipeline_opts *o, bool *stopped) {
         int64_t later = 0;
         for (int k = c + 1; k < N; k++)
             if (ch[k].n_flows) later += vf_run_chunk_iterations(rc, k);
-        st = train_chunk(J, o, &ch[c], c, later, stopped);
+        vf_chunk_task task = {.rc = rc, .run_dir = J->dir, .enc = &J->enc, .chunk = &ch[c], .index = c,
+                              .later_iterations = later, .be = J->be, .o = o};
+        st = train_chunk(&task, &J->L, stopped);
         if (!st && !*stopped && o->stop && *o->stop) *stopped = true;
         if (*stopped) break;
     }

@@ -10,7 +10,7 @@
  *   config.cfg      copy of the run configuration
  *   run.state       absolute paths of config, data and model; real flows per chunk
  *   encoder.txt     the fitted encoder (vf_encoder_save)
- *   chunk_NN.ckpt   per-chunk checkpoints (vf_gan_save), chunk_NN.done when finished
+ *   chunk_NN.ckpt   per-chunk checkpoints (vf_trainer_save), chunk_NN.done when finished
  *   synthetic.pcap | synthetic.csv, report.html, metrics.json, run.log
  * No global state: the chunk loop only shares the run directory, so chunks
  * could be handed to several devices later. */
@@ -52,7 +52,7 @@ typedef struct vf_run_config {
  * optimizer, training, ema, programs) that override the model file's;
  * errors as file:line. sets: "key=value" overrides from the command line
  * (--set), applied last: run.KEY changes the run group, any other key is a
- * model setting (dsl.h vf_setting); an unknown key fails naming the --set. */
+ * model setting (engine/model.h vf_setting); an unknown key fails naming the --set. */
 vf_status vf_run_config_load(const char *path, vf_run_config *rc);
 vf_status vf_run_config_load_with(const char *path, const char *const *sets, int n_sets, vf_run_config *rc);
 /* Same from text; name is used in messages and as the base of relative paths. */
@@ -101,6 +101,24 @@ typedef struct vf_pipeline_opts {
 /* Ingest, encode and train every chunk into o->run_dir. *stopped is set when
  * o->stop interrupted it (checkpoints written; rerun with resume). */
 vf_status vf_pipeline_train(const vf_run_config *rc, const vf_pipeline_opts *o, bool *stopped);
+/* One chunk's training, the per-chunk entry point (what vf_pipeline_train
+ * runs for each chunk, and what a multi-process driver can run for chunks
+ * 1..N-1 once chunk 0 is done): chunk 0 from scratch, a later chunk warm-
+ * started from chunk 0's checkpoint in run_dir, or resumed from its own;
+ * writes chunk_NN.ckpt and chunk_NN.done, appends to run.log. rc must be
+ * resolved (vf_run_config_resolve); enc is the run's encoder, chunk its
+ * encoded chunk `index`. */
+typedef struct vf_chunk_task {
+    const vf_run_config *rc;
+    const char *run_dir;
+    const vf_encoder *enc;
+    const vf_encoded *chunk;
+    int index;
+    int64_t later_iterations;   /* iterations of the chunks after this one (for the ETA only) */
+    vf_backend *be;
+    const vf_pipeline_opts *o;
+} vf_chunk_task;
+vf_status vf_pipeline_train_chunk(const vf_chunk_task *t, bool *stopped);
 /* Generates from a trained run directory: count flows (0 = as the real
  * chunks), merged, decoded, truncated, sorted, written to out_path
  * (atomically; the format is the run's output setting). */
@@ -123,7 +141,7 @@ vf_status vf_pipeline_run(const vf_run_config *rc, const vf_pipeline_opts *o, bo
  * clear), or, when it generated too few, from its rows in order, cyclically.
  * Its features and generation flags are cond[j]'s, features chunk j's model
  * generated for exactly those attributes (vf_merge_carried, then
- * vf_gan_generate_features), as NetShare does; where cond is NULL or cond[j]
+ * vf_flowmodel_generate_features), as NetShare does; where cond is NULL or cond[j]
  * is empty (a model that cannot condition on given attributes), they are
  * that same row's. Flows carried into a chunk that generated nothing are
  * dropped. *out: n_chunks new chunks. */

@@ -24,7 +24,7 @@
 #define VKFLOW_TRAIN_TRAINER_H
 
 #include "vkflow.h"
-#include "dsl.h"
+#include "model.h"
 
 typedef struct vf_trainer vf_trainer;
 

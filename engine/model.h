@@ -1,4 +1,7 @@
-/* vkflow model description language: libconfig files -> graph IR + programs.
+/* Models: what the training layer needs from a model description. Declared
+ * here, in the engine, and implemented by the model description language
+ * (dsl/dsl.c: libconfig files -> graph IR + programs), so dependencies point
+ * one way: dsl/ builds on engine/, engine/ never includes dsl/.
  *
  * vf_model_load parses and validates a description (every error with
  * file:line and what was expected), builds the graph (networks, named
@@ -7,8 +10,8 @@
  * optimizer, gradient transforms and EMA, or a forward-only sampler). The
  * DSL runs nothing: the training drivers (engine/train/trainer.h) sequence
  * the programs. See dsl/README.md for the language. */
-#ifndef VKFLOW_DSL_H
-#define VKFLOW_DSL_H
+#ifndef VKFLOW_MODEL_H
+#define VKFLOW_MODEL_H
 
 #include "graph/exec.h"
 

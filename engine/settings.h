@@ -1,8 +1,8 @@
 /* Setting overrides on a libconfig tree ("key=value" from the command line
- * or a run configuration), shared by the model loader (dsl.c) and the run
- * configuration (engine/train/run_config.c). */
-#ifndef VKFLOW_DSL_SETTINGS_H
-#define VKFLOW_DSL_SETTINGS_H
+ * or a run configuration), shared by the model loader (dsl/dsl.c) and the
+ * run configuration (engine/train/run_config.c). Internal. */
+#ifndef VKFLOW_SETTINGS_H
+#define VKFLOW_SETTINGS_H
 
 #include <libconfig.h>
 #include <stdbool.h>
