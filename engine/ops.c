@@ -47,7 +47,7 @@ const char *vf_op_name(vf_op_kind k) {
 }
 
 static const char *const unary_names[VF_UNARY_COUNT] = {"relu", "leaky_relu", "tanh",
-                                                        "sigmoid", "softplus"};
+                                                        "sigmoid", "softplus", "sin", "cos"};
 const char *vf_unary_name(vf_unary_kind k) {
     return (unsigned)k < VF_UNARY_COUNT ? unary_names[k] : "?";
 }

@@ -199,6 +199,7 @@ vf_status vf_scale(const vf_tensor *x, const vf_tensor *y, float alpha, float be
 
 typedef enum vf_unary_kind {
     VF_RELU = 0, VF_LEAKY_RELU = 1, VF_TANH = 2, VF_SIGMOID = 3, VF_SOFTPLUS = 4,
+    VF_SIN = 5, VF_COS = 6,
     VF_UNARY_COUNT
 } vf_unary_kind;
 const char *vf_unary_name(vf_unary_kind k);
@@ -339,6 +340,7 @@ typedef enum vf_ew_op {
     VF_EW_LEAKY_RELU, /* r = ra > 0 ? ra : imm * ra */
     VF_EW_STEP,       /* r = ra > 0 ? 1 : 0 */
     VF_EW_SELECT,     /* r = ra > 0 ? rb : rc */
+    VF_EW_SIN, VF_EW_COS,                                                /* r = f(ra) */
     VF_EW_OP_COUNT
 } vf_ew_op;
 

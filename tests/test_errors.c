@@ -264,6 +264,15 @@ static void wrong_dtype_and_null(fx *f) {
     ERR(VF_ERR_ARG, vf_tensor_read(&f->x3, NULL, 12), "tensor_read", "NULL");
 }
 
+/* The ops added after the first release: sin/cos, segment ops, gather,
+ * argmax, categorical sampling, per-example norms. */
+static void shapes_added_ops(fx *f) {
+    ERR(VF_ERR_ARG, vf_unary_forward(VF_SIN, 0, &f->x35, &f->x53), "sin", "[5, 3]", "[3, 5]");
+    ERR(VF_ERR_ARG, vf_unary_backward(VF_COS, 0, &f->x35, &f->y35, &f->x53, &f->y35), "cos", "dy",
+        "[5, 3]");
+    ERR(VF_ERR_ARG, vf_unary_forward(VF_COS, 0, &f->i35, &f->y35), "cos", "float32");
+}
+
 /* ----------------------------------------------------- tensors and arenas */
 
 static void allocation_limits(fx *f) {
@@ -360,6 +369,7 @@ static void run_all(vf_backend *be, vf_backend *other) {
     shapes_reductions_losses(&f);
     shapes_lstm_norms_embedding_adam(&f);
     wrong_dtype_and_null(&f);
+    shapes_added_ops(&f);
     allocation_limits(&f);
     tensor_io_sizes(&f);
     other_backend_tensors(&f, other);

@@ -49,6 +49,8 @@ static void k_unary(const vf_op *op) {
     case VF_SOFTPLUS:
         for (uint32_t i = 0; i < n; i++) y[i] = fmaxf(x[i], 0.0f) + log1pf(expf(-fabsf(x[i])));
         break;
+    case VF_SIN: for (uint32_t i = 0; i < n; i++) y[i] = sinf(x[i]); break;
+    case VF_COS: for (uint32_t i = 0; i < n; i++) y[i] = cosf(x[i]); break;
     default: break;
     }
 }
@@ -63,6 +65,8 @@ static void k_unary_backward(const vf_op *op) {
     case VF_TANH: for (uint32_t i = 0; i < n; i++) dx[i] = dy[i] * (1.0f - y[i] * y[i]); break;
     case VF_SIGMOID: for (uint32_t i = 0; i < n; i++) dx[i] = dy[i] * y[i] * (1.0f - y[i]); break;
     case VF_SOFTPLUS: for (uint32_t i = 0; i < n; i++) dx[i] = dy[i] * sigmoidf(x[i]); break;
+    case VF_SIN: for (uint32_t i = 0; i < n; i++) dx[i] = dy[i] * cosf(x[i]); break;
+    case VF_COS: for (uint32_t i = 0; i < n; i++) dx[i] = -dy[i] * sinf(x[i]); break;
     default: break;
     }
 }
