@@ -42,6 +42,10 @@ typedef enum vf_op_kind {
     VF_OP_ADAM,              /* param, grad, m, v, sched | u0 n; f0 b1, f1 b2, f2 eps, f3 wd */
     VF_OP_RNG,               /* ctr -> out | u0 n, u1 seed lo, u2 seed hi, u3 stream, u4 normal */
     VF_OP_ELEMENTWISE,       /* in[n_in], out[n_out] | u0 R, u1 C; program in op.ew */
+    /* seg: int32 [S, 2] {offset, width} table, or NULL (has_seg 0) for one
+     * segment covering the whole row */
+    VF_OP_SOFTMAX_SEG,       /* x, seg -> y | u0 R, u1 C, u2 S, u3 log, u4 has_seg */
+    VF_OP_SOFTMAX_SEG_BACKWARD, /* y, dy, seg -> dx | u0 R, u1 C, u2 S, u3 log, u4 has_seg */
     VF_OP_COUNT
 } vf_op_kind;
 

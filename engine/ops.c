@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const op_names[VF_OP_COUNT] = {
@@ -40,6 +41,8 @@ static const char *const op_names[VF_OP_COUNT] = {
     [VF_OP_ADAM] = "adam",
     [VF_OP_RNG] = "rng",
     [VF_OP_ELEMENTWISE] = "elementwise",
+    [VF_OP_SOFTMAX_SEG] = "softmax_seg",
+    [VF_OP_SOFTMAX_SEG_BACKWARD] = "softmax_seg_backward",
 };
 
 const char *vf_op_name(vf_op_kind k) {
@@ -944,4 +947,98 @@ vf_status vf_elementwise(const vf_ew_program *p, const vf_tensor *const *in,
     op.u[3] = (uint32_t)p->n_out;
     op.ew = p;
     return submit(nm, &op);
+}
+
+/* --------------------------------------------------------------- segments */
+
+vf_status vf_segments_create(vf_arena *a, int64_t n, const int64_t *widths, vf_segments *out) {
+    const char *nm = "segments_create";
+    if (!out) return vf_fail(VF_ERR_ARG, "%s: out is NULL", nm);
+    memset(out, 0, sizeof *out);
+    if (!a) return vf_fail(VF_ERR_ARG, "%s: arena is NULL", nm);
+    if (n < 1 || !widths) return vf_fail(VF_ERR_ARG, "%s: %lld segments (at least 1, with widths)", nm, (long long)n);
+    int32_t *tab = malloc((size_t)n * 2 * sizeof *tab);
+    if (!tab) return vf_fail(VF_ERR_OOM, "%s: out of host memory", nm);
+    int64_t off = 0;
+    for (int64_t s = 0; s < n; s++) {
+        if (widths[s] < 1 || widths[s] > INT32_MAX - off) {
+            free(tab);
+            return vf_fail(VF_ERR_ARG, "%s: segment %lld has width %lld (must be >= 1, total < 2^31)", nm,
+                           (long long)s, (long long)widths[s]);
+        }
+        tab[2 * s] = (int32_t)off;
+        tab[2 * s + 1] = (int32_t)widths[s];
+        off += widths[s];
+    }
+    int64_t shape[2] = {n, 2};
+    size_t mark = vf_arena_used(a);
+    vf_status st = vf_tensor_alloc(a, VF_I32, 2, shape, &out->table);
+    if (!st) st = vf_tensor_write(&out->table, tab, (size_t)n * 2 * sizeof *tab);
+    free(tab);
+    if (st) {
+        vf_arena_reset(a, mark);
+        memset(out, 0, sizeof *out);
+        return st;
+    }
+    out->n = n;
+    out->cols = off;
+    return VF_OK;
+}
+
+/* Checks a segment table (NULL: the whole row) against x's columns. */
+static vf_status need_seg(const char *nm, const vf_segments *seg, const vf_tensor *x) {
+    if (!seg) return VF_OK;
+    const vf_tensor *t = &seg->table;
+    if (!t->arena || t->dtype != VF_I32 || t->numel != 2 * seg->n || seg->n < 1)
+        return vf_fail(VF_ERR_ARG, "%s: seg is not a table made by vf_segments_create", nm);
+    if (seg->cols != vf_tensor_cols(x)) {
+        char s[64];
+        return vf_fail(VF_ERR_ARG, "%s: the %lld segments cover %lld columns but x has shape %s", nm,
+                       (long long)seg->n, (long long)seg->cols, vf_shape_str(x, s, sizeof s));
+    }
+    return VF_OK;
+}
+
+static vf_status softmax_seg_fwd(const char *nm, bool log, const vf_tensor *x, const vf_segments *seg,
+                                 const vf_tensor *y) {
+    VF_TRY(need(nm, "x", x));
+    VF_TRY(need_seg(nm, seg, x));
+    VF_TRY(need_shape(nm, "y", y, "x", x));
+    vf_op op = make(VF_OP_SOFTMAX_SEG, 3, x, seg ? &seg->table : NULL, y);
+    op.u[0] = u32(vf_tensor_rows(x));
+    op.u[1] = u32(vf_tensor_cols(x));
+    op.u[2] = seg ? u32(seg->n) : 1;
+    op.u[3] = log;
+    op.u[4] = seg != NULL;
+    return submit(nm, &op);
+}
+
+static vf_status softmax_seg_bwd(const char *nm, bool log, const vf_tensor *y, const vf_segments *seg,
+                                 const vf_tensor *dy, const vf_tensor *dx) {
+    VF_TRY(need(nm, "y", y));
+    VF_TRY(need_seg(nm, seg, y));
+    VF_TRY(need_shape(nm, "dy", dy, "y", y));
+    VF_TRY(need_shape(nm, "dx", dx, "y", y));
+    vf_op op = make(VF_OP_SOFTMAX_SEG_BACKWARD, 4, y, dy, seg ? &seg->table : NULL, dx);
+    op.u[0] = u32(vf_tensor_rows(y));
+    op.u[1] = u32(vf_tensor_cols(y));
+    op.u[2] = seg ? u32(seg->n) : 1;
+    op.u[3] = log;
+    op.u[4] = seg != NULL;
+    return submit(nm, &op);
+}
+
+vf_status vf_softmax_seg_forward(const vf_tensor *x, const vf_segments *seg, const vf_tensor *y) {
+    return softmax_seg_fwd("softmax_seg", false, x, seg, y);
+}
+vf_status vf_softmax_seg_backward(const vf_tensor *y, const vf_segments *seg, const vf_tensor *dy,
+                                  const vf_tensor *dx) {
+    return softmax_seg_bwd("softmax_seg_backward", false, y, seg, dy, dx);
+}
+vf_status vf_log_softmax_seg_forward(const vf_tensor *x, const vf_segments *seg, const vf_tensor *y) {
+    return softmax_seg_fwd("log_softmax_seg", true, x, seg, y);
+}
+vf_status vf_log_softmax_seg_backward(const vf_tensor *y, const vf_segments *seg, const vf_tensor *dy,
+                                      const vf_tensor *dx) {
+    return softmax_seg_bwd("log_softmax_seg_backward", true, y, seg, dy, dx);
 }

@@ -394,6 +394,35 @@ vf_status vf_rng_uniform(uint64_t seed, uint32_t stream, const vf_tensor *ctr,
 vf_status vf_rng_normal(uint64_t seed, uint32_t stream, const vf_tensor *ctr,
                         const vf_tensor *out);
 
+/* --------------------------------------------------------------- segments */
+/* A segment table: S consecutive column ranges [offset, offset + width) that
+ * tile the C columns of an [R, C] tensor, e.g. the one-hot fields of an
+ * encoded record. vf_segments_create checks the widths (each >= 1) and writes
+ * the table into the arena as an int32 tensor [S, 2] = {offset, width} that
+ * the kernels read; the struct is a small value that may be copied. Ops that
+ * take a table accept NULL for one segment covering the whole row. */
+typedef struct vf_segments {
+    vf_tensor table;   /* int32 [S, 2]: offset, width of each segment */
+    int64_t n;         /* S */
+    int64_t cols;      /* C: the sum of the widths */
+} vf_segments;
+vf_status vf_segments_create(vf_arena *a, int64_t n, const int64_t *widths,
+                             vf_segments *out);
+
+/* softmax / log_softmax of x [R, C] computed independently within each
+ * segment of seg (NULL: the whole row, the same as vf_softmax_forward /
+ * vf_log_softmax_forward). Backward from the forward output y [R, C]:
+ *   softmax:     dx = y (dy - sum_seg dy y)
+ *   log_softmax: dx = dy - exp(y) sum_seg dy */
+vf_status vf_softmax_seg_forward(const vf_tensor *x, const vf_segments *seg,
+                                 const vf_tensor *y);
+vf_status vf_softmax_seg_backward(const vf_tensor *y, const vf_segments *seg,
+                                  const vf_tensor *dy, const vf_tensor *dx);
+vf_status vf_log_softmax_seg_forward(const vf_tensor *x, const vf_segments *seg,
+                                     const vf_tensor *y);
+vf_status vf_log_softmax_seg_backward(const vf_tensor *y, const vf_segments *seg,
+                                      const vf_tensor *dy, const vf_tensor *dx);
+
 #ifdef __cplusplus
 }
 #endif

@@ -271,6 +271,26 @@ static void shapes_added_ops(fx *f) {
     ERR(VF_ERR_ARG, vf_unary_backward(VF_COS, 0, &f->x35, &f->y35, &f->x53, &f->y35), "cos", "dy",
         "[5, 3]");
     ERR(VF_ERR_ARG, vf_unary_forward(VF_COS, 0, &f->i35, &f->y35), "cos", "float32");
+
+    vf_segments sg, bad;
+    ERR(VF_ERR_ARG, vf_segments_create(f->a, 2, (int64_t[]){3, 0}, &sg), "segments_create",
+        "segment 1", "width 0");
+    ERR(VF_ERR_ARG, vf_segments_create(f->a, 0, (int64_t[]){3}, &sg), "segments_create", "0 segments");
+    ERR(VF_ERR_ARG, vf_segments_create(NULL, 1, (int64_t[]){3}, &sg), "segments_create", "arena");
+    TU_OK(vf_segments_create(f->a, 2, (int64_t[]){1, 3}, &sg)); /* covers 4 columns */
+    ERR(VF_ERR_ARG, vf_log_softmax_seg_forward(&f->x35, &sg, &f->y35), "log_softmax_seg",
+        "cover 4 columns", "[3, 5]");
+    TU_OK(vf_segments_create(f->a, 2, (int64_t[]){2, 3}, &sg));
+    ERR(VF_ERR_ARG, vf_softmax_seg_forward(&f->x35, &sg, &f->x53), "softmax_seg", "y", "[5, 3]");
+    ERR(VF_ERR_ARG, vf_softmax_seg_forward(&f->i35, &sg, &f->y35), "softmax_seg", "x", "float32");
+    ERR(VF_ERR_ARG, vf_log_softmax_seg_backward(&f->x35, &sg, &f->x53, &f->y35),
+        "log_softmax_seg_backward", "dy", "[5, 3]");
+    ERR(VF_ERR_ARG, vf_softmax_seg_backward(&f->x35, &sg, &f->y35, NULL), "softmax_seg_backward",
+        "dx", "NULL");
+    memset(&bad, 0, sizeof bad);
+    bad.n = 2;
+    bad.cols = 5;
+    ERR(VF_ERR_ARG, vf_softmax_seg_forward(&f->x35, &bad, &f->y35), "softmax_seg", "vf_segments_create");
 }
 
 /* ----------------------------------------------------- tensors and arenas */

@@ -46,6 +46,7 @@ struct gcase {
     bool ta, tb, acc, flag;   /* op parameters */
     int ip[4];
     float fp[4];
+    const vf_segments *seg;   /* segment ops: the table (NULL: whole rows) */
 };
 
 static void gc_init(gcase *g, const char *name, uint64_t seed) {
@@ -848,4 +849,41 @@ Test(grad, adam_three_steps_vs_double_reference) {
         free(gv);
     }
     vf_arena_destroy(a);
+}
+
+/* ------------------------------------------------------- segment softmax */
+
+static void f_softmax_seg(gcase *g) {
+    if (g->flag) TU_OK(vf_log_softmax_seg_forward(&g->in[0], g->seg, &g->out[0]));
+    else TU_OK(vf_softmax_seg_forward(&g->in[0], g->seg, &g->out[0]));
+}
+static void b_softmax_seg(gcase *g) {
+    if (g->flag) TU_OK(vf_log_softmax_seg_backward(&g->out[0], g->seg, &g->dout[0], &g->grad[0]));
+    else TU_OK(vf_softmax_seg_backward(&g->out[0], g->seg, &g->dout[0], &g->grad[0]));
+}
+
+Test(grad, softmax_seg_and_log_softmax_seg) {
+    /* R, then the widths (0-terminated; none: seg NULL, the whole row) */
+    const int64_t cases[][5] = {{4, 3, 1, 4, 0}, {1, 2, 5, 0, 0}, {3, 0, 0, 0, 0}};
+    for (int lg = 0; lg < 2; lg++)
+        for (int k = 0; k < 3; k++) {
+            gcase g;
+            gc_init(&g, lg ? "log_softmax_seg" : "softmax_seg", 1700 + (uint64_t)(lg * 10 + k));
+            g.flag = lg;
+            int n = 0;
+            int64_t C = 0;
+            while (n < 4 && cases[k][1 + n]) C += cases[k][1 + n++];
+            if (!n) C = 6;
+            vf_segments sg;
+            if (n) {
+                TU_OK(vf_segments_create(g.arena, n, &cases[k][1], &sg));
+                g.seg = &sg;
+            }
+            gc_input2(&g, "x", cases[k][0], C, true);
+            gc_output2(&g, cases[k][0], C);
+            g.fwd = f_softmax_seg;
+            g.bwd = b_softmax_seg;
+            gc_check(&g, 1e-2, 2e-3); /* as the row-wise softmax */
+            gc_free(&g);
+        }
 }

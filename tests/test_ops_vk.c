@@ -919,3 +919,93 @@ Test(ops_vk, capture_and_replay) {
     }
     tu_check_validation();
 }
+
+/* ------------------------------------------------------- segment tables */
+
+/* The same segment table on both sides. */
+static void mkseg(pair *p, vf_segments seg[2], int n, const int64_t *widths) {
+    for (int s = 0; s < 2; s++) TU_OK(vf_segments_create(p->a[s], n, widths, &seg[s]));
+}
+
+/* Segment tables used by the segment ops: 1-wide segments, a segment wider
+ * than a workgroup (300, 1031), primes, and a single segment. */
+typedef struct seg_case { int64_t R; int n; int64_t w[6]; } seg_case;
+static const seg_case seg_cases[] = {
+    {1, 1, {1}}, {7, 3, {3, 1, 9}}, {5, 3, {300, 2, 31}}, {3, 1, {1031}}, {97, 5, {2, 2, 13, 1, 5}},
+};
+#define NSEG (sizeof seg_cases / sizeof seg_cases[0])
+static int64_t seg_cols(const seg_case *c) {
+    int64_t C = 0;
+    for (int i = 0; i < c->n; i++) C += c->w[i];
+    return C;
+}
+
+Test(ops_vk, softmax_seg_and_log_softmax_seg) {
+    pair p;
+    pair_init(&p, 21);
+    for (int lg = 0; lg < 2; lg++)
+        for (size_t i = 0; i < NSEG; i++) {
+            const seg_case *c = &seg_cases[i];
+            int64_t R = c->R, C = seg_cols(c);
+            vf_segments sg[2];
+            mkseg(&p, sg, c->n, c->w);
+            vf_tensor x[2], y[2], dy[2], dx[2];
+            mkr(&p, x, R, C, -20, 20);
+            mk2(&p, y, R, C, NULL);
+            BOTH((lg ? vf_log_softmax_seg_forward : vf_softmax_seg_forward)(&x[s], &sg[s], &y[s]));
+            char what[96];
+            snprintf(what, sizeof what, "%s [%lld, %lld] %d segments", lg ? "log_softmax_seg" : "softmax_seg",
+                     (long long)R, (long long)C, c->n);
+            check(y, TRANSC, what);
+            float *yc = keep(&p, tu_read(&y[CPU]));
+            TU_OK(vf_tensor_write(&y[VK], yc, vf_tensor_bytes(&y[VK])));
+            mkr(&p, dy, R, C, -1, 1);
+            mk2(&p, dx, R, C, NULL);
+            BOTH((lg ? vf_log_softmax_seg_backward : vf_softmax_seg_backward)(&y[s], &sg[s], &dy[s], &dx[s]));
+            strcat(what, " backward");
+            check(dx, TRANSC, what);
+            pair_reset(&p);
+        }
+    pair_free(&p);
+}
+
+/* One segment covering the row (a table, or NULL) is the row-wise op: the
+ * same bits as vf_softmax_forward / vf_log_softmax_forward on each backend. */
+Test(ops_vk, softmax_seg_one_segment_is_softmax) {
+    pair p;
+    pair_init(&p, 22);
+    const int64_t sh[][2] = {{1, 1}, {7, 13}, {5, 1031}};
+    for (int lg = 0; lg < 2; lg++)
+        for (int i = 0; i < 3; i++) {
+            int64_t R = sh[i][0], C = sh[i][1];
+            vf_segments sg[2];
+            mkseg(&p, sg, 1, &C);
+            vf_tensor x[2], y0[2], y1[2], y2[2], dy[2], d0[2], d1[2];
+            mkr(&p, x, R, C, -20, 20);
+            mkr(&p, dy, R, C, -1, 1);
+            mk2(&p, y0, R, C, NULL);
+            mk2(&p, y1, R, C, NULL);
+            mk2(&p, y2, R, C, NULL);
+            mk2(&p, d0, R, C, NULL);
+            mk2(&p, d1, R, C, NULL);
+            for (int s = 0; s < 2; s++) {
+                TU_OK((lg ? vf_log_softmax_forward : vf_softmax_forward)(&x[s], &y0[s]));
+                TU_OK((lg ? vf_log_softmax_seg_forward : vf_softmax_seg_forward)(&x[s], &sg[s], &y1[s]));
+                TU_OK((lg ? vf_log_softmax_seg_forward : vf_softmax_seg_forward)(&x[s], NULL, &y2[s]));
+                TU_OK((lg ? vf_log_softmax_backward : vf_softmax_backward)(&y0[s], &dy[s], &d0[s]));
+                TU_OK((lg ? vf_log_softmax_seg_backward : vf_softmax_seg_backward)(&y0[s], &sg[s], &dy[s],
+                                                                                   &d1[s]));
+                float *a = keep(&p, tu_read(&y0[s])), *b = keep(&p, tu_read(&y1[s]));
+                float *c = keep(&p, tu_read(&y2[s]));
+                float *da = keep(&p, tu_read(&d0[s])), *db = keep(&p, tu_read(&d1[s]));
+                size_t bytes = (size_t)(R * C) * 4;
+                cr_expect(memcmp(a, b, bytes) == 0 && memcmp(a, c, bytes) == 0,
+                          "%s: %s [%lld, %lld] with one segment differs from the row-wise op", s ? "vk" : "cpu",
+                          lg ? "log_softmax_seg" : "softmax_seg", (long long)R, (long long)C);
+                cr_expect(memcmp(da, db, bytes) == 0, "%s: backward with one segment differs",
+                          s ? "vk" : "cpu");
+            }
+            pair_reset(&p);
+        }
+    pair_free(&p);
+}

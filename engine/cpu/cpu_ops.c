@@ -82,41 +82,44 @@ static void k_binary(const vf_op *op) {
     }
 }
 
+/* softmax / log_softmax of the w values x[0..w) into y (one row or one
+ * segment of a row) */
+static void softmax_span(const float *x, float *y, uint32_t w, bool lg) {
+    float mx = x[0];
+    for (uint32_t c = 1; c < w; c++) mx = fmaxf(mx, x[c]);
+    double s = 0;
+    for (uint32_t c = 0; c < w; c++) s += exp((double)x[c] - mx);
+    if (lg) {
+        float ls = (float)log(s);
+        for (uint32_t c = 0; c < w; c++) y[c] = x[c] - mx - ls;
+    } else {
+        float inv = (float)(1.0 / s);
+        for (uint32_t c = 0; c < w; c++) y[c] = expf(x[c] - mx) * inv;
+    }
+}
+
+static void softmax_span_backward(const float *y, const float *dy, float *dx, uint32_t w, bool lg) {
+    double s = 0;
+    if (lg) {
+        for (uint32_t c = 0; c < w; c++) s += dy[c];
+        for (uint32_t c = 0; c < w; c++) dx[c] = dy[c] - expf(y[c]) * (float)s;
+    } else {
+        for (uint32_t c = 0; c < w; c++) s += (double)dy[c] * y[c];
+        for (uint32_t c = 0; c < w; c++) dx[c] = y[c] * (dy[c] - (float)s);
+    }
+}
+
 static void k_softmax(const vf_op *op) {
     const uint32_t R = op->u[0], C = op->u[1];
-    const bool lg = op->u[2];
-    for (uint32_t r = 0; r < R; r++) {
-        const float *x = ARG_F(0) + (size_t)r * C;
-        float *y = ARG_F(1) + (size_t)r * C;
-        float mx = x[0];
-        for (uint32_t c = 1; c < C; c++) mx = fmaxf(mx, x[c]);
-        double s = 0;
-        for (uint32_t c = 0; c < C; c++) s += exp((double)x[c] - mx);
-        if (lg) {
-            float ls = (float)log(s);
-            for (uint32_t c = 0; c < C; c++) y[c] = x[c] - mx - ls;
-        } else {
-            float inv = (float)(1.0 / s);
-            for (uint32_t c = 0; c < C; c++) y[c] = expf(x[c] - mx) * inv;
-        }
-    }
+    for (uint32_t r = 0; r < R; r++)
+        softmax_span(ARG_F(0) + (size_t)r * C, ARG_F(1) + (size_t)r * C, C, op->u[2]);
 }
 
 static void k_softmax_backward(const vf_op *op) {
     const uint32_t R = op->u[0], C = op->u[1];
-    const bool lg = op->u[2];
-    for (uint32_t r = 0; r < R; r++) {
-        const float *y = ARG_F(0) + (size_t)r * C, *dy = ARG_F(1) + (size_t)r * C;
-        float *dx = ARG_F(2) + (size_t)r * C;
-        double s = 0;
-        if (lg) {
-            for (uint32_t c = 0; c < C; c++) s += dy[c];
-            for (uint32_t c = 0; c < C; c++) dx[c] = dy[c] - expf(y[c]) * (float)s;
-        } else {
-            for (uint32_t c = 0; c < C; c++) s += (double)dy[c] * y[c];
-            for (uint32_t c = 0; c < C; c++) dx[c] = y[c] * (dy[c] - (float)s);
-        }
-    }
+    for (uint32_t r = 0; r < R; r++)
+        softmax_span_backward(ARG_F(0) + (size_t)r * C, ARG_F(1) + (size_t)r * C,
+                              ARG_F(2) + (size_t)r * C, C, op->u[2]);
 }
 
 static void k_reduce(const vf_op *op) {
@@ -395,6 +398,36 @@ static void k_rng(const vf_op *op) {
     }
 }
 
+/* Segment s of a table argument (int32 [S, 2] {offset, width}), or the whole
+ * row [0, C) when the op has no table. */
+static void segment(const vf_op *op, int arg, bool has_seg, uint32_t s, uint32_t C, uint32_t *off,
+                    uint32_t *w) {
+    *off = has_seg ? (uint32_t)ARG_I(arg)[2 * s] : 0;
+    *w = has_seg ? (uint32_t)ARG_I(arg)[2 * s + 1] : C;
+}
+
+static void k_softmax_seg(const vf_op *op) {
+    const uint32_t R = op->u[0], C = op->u[1], S = op->u[2];
+    for (uint32_t r = 0; r < R; r++)
+        for (uint32_t s = 0; s < S; s++) {
+            uint32_t off, w;
+            segment(op, 1, op->u[4], s, C, &off, &w);
+            size_t at = (size_t)r * C + off;
+            softmax_span(ARG_F(0) + at, ARG_F(2) + at, w, op->u[3]);
+        }
+}
+
+static void k_softmax_seg_backward(const vf_op *op) {
+    const uint32_t R = op->u[0], C = op->u[1], S = op->u[2];
+    for (uint32_t r = 0; r < R; r++)
+        for (uint32_t s = 0; s < S; s++) {
+            uint32_t off, w;
+            segment(op, 2, op->u[4], s, C, &off, &w);
+            size_t at = (size_t)r * C + off;
+            softmax_span_backward(ARG_F(0) + at, ARG_F(1) + at, ARG_F(3) + at, w, op->u[3]);
+        }
+}
+
 vf_status vf_cpu_run_op(const vf_op *op) {
     const uint32_t n = op->u[0];
     switch (op->kind) {
@@ -484,6 +517,8 @@ vf_status vf_cpu_run_op(const vf_op *op) {
     case VF_OP_ADAM: k_adam(op); break;
     case VF_OP_RNG: k_rng(op); break;
     case VF_OP_ELEMENTWISE: return vf_cpu_elementwise(op);
+    case VF_OP_SOFTMAX_SEG: k_softmax_seg(op); break;
+    case VF_OP_SOFTMAX_SEG_BACKWARD: k_softmax_seg_backward(op); break;
     default: return vf_fail(VF_ERR_UNSUPPORTED, "cpu: op %s not implemented", vf_op_name(op->kind));
     }
     return VF_OK;

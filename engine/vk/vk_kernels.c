@@ -112,6 +112,10 @@ int vf_vk_plan(const vf_vk_tuning *t, const vf_op *op, vf_vk_dispatch out[VF_VK_
         break;
     case VF_OP_ADAM: linear(add(out, &n, "adam", wg), u[0]); break;
     case VF_OP_RNG: linear(add(out, &n, "rng", wg), ((uint64_t)u[0] + 3) / 4); break;
+    case VF_OP_SOFTMAX_SEG: per_group(add(out, &n, "softmax_seg", rwg), (uint64_t)u[0] * u[2]); break;
+    case VF_OP_SOFTMAX_SEG_BACKWARD:
+        per_group(add(out, &n, "softmax_seg_backward", rwg), (uint64_t)u[0] * u[2]);
+        break;
     default:
         vf_fail(VF_ERR_UNSUPPORTED, "vk: op %s (kind %d) has no kernel",
                 vf_op_name(op->kind), (int)op->kind);
