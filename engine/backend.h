@@ -46,6 +46,8 @@ typedef enum vf_op_kind {
      * segment covering the whole row */
     VF_OP_SOFTMAX_SEG,       /* x, seg -> y | u0 R, u1 C, u2 S, u3 log, u4 has_seg */
     VF_OP_SOFTMAX_SEG_BACKWARD, /* y, dy, seg -> dx | u0 R, u1 C, u2 S, u3 log, u4 has_seg */
+    VF_OP_GATHER,            /* x, idx -> y | u0 R, u1 C, u2 K */
+    VF_OP_GATHER_BACKWARD,   /* idx, dy -> dx | u0 R, u1 C, u2 K */
     VF_OP_COUNT
 } vf_op_kind;
 
@@ -89,6 +91,7 @@ struct vf_backend {
     size_t max_arena_bytes;   /* largest single arena (maxStorageBufferRange) */
     bool capturing;
     int validation_errors;
+    int64_t bad_indices;      /* cpu: out-of-range indices met by embedding/gather */
     vf_arena *arenas;         /* live arenas: destroyed with the backend */
 };
 

@@ -43,6 +43,8 @@ static const char *const op_names[VF_OP_COUNT] = {
     [VF_OP_ELEMENTWISE] = "elementwise",
     [VF_OP_SOFTMAX_SEG] = "softmax_seg",
     [VF_OP_SOFTMAX_SEG_BACKWARD] = "softmax_seg_backward",
+    [VF_OP_GATHER] = "gather",
+    [VF_OP_GATHER_BACKWARD] = "gather_backward",
 };
 
 const char *vf_op_name(vf_op_kind k) {
@@ -1041,4 +1043,36 @@ vf_status vf_log_softmax_seg_forward(const vf_tensor *x, const vf_segments *seg,
 vf_status vf_log_softmax_seg_backward(const vf_tensor *y, const vf_segments *seg, const vf_tensor *dy,
                                       const vf_tensor *dx) {
     return softmax_seg_bwd("log_softmax_seg_backward", true, y, seg, dy, dx);
+}
+
+/* ----------------------------------------------------------------- gather */
+
+/* Shared by forward (full = x, part = y) and backward (full = dx, part =
+ * dy): full [R, C], idx int32 [R, K], part [R, K]. */
+static vf_status gather_op(const char *nm, vf_op_kind k, const vf_tensor *full, const char *full_name,
+                           const vf_tensor *idx, const vf_tensor *part, const char *part_name) {
+    VF_TRY(need(nm, full_name, full));
+    VF_TRY(need_idx(nm, idx));
+    VF_TRY(need(nm, part_name, part));
+    const int64_t R = vf_tensor_rows(full), C = vf_tensor_cols(full), K = vf_tensor_cols(idx);
+    char s1[64], s2[64];
+    if (vf_tensor_rows(idx) != R)
+        return vf_fail(VF_ERR_ARG, "%s: idx has shape %s, expected %lld rows as %s %s", nm,
+                       vf_shape_str(idx, s1, 64), (long long)R, full_name, vf_shape_str(full, s2, 64));
+    if (vf_tensor_rows(part) != R || vf_tensor_cols(part) != K)
+        return vf_fail(VF_ERR_ARG, "%s: %s has shape %s, expected [%lld, %lld] (idx is %s)", nm, part_name,
+                       vf_shape_str(part, s1, 64), (long long)R, (long long)K, vf_shape_str(idx, s2, 64));
+    vf_op op = k == VF_OP_GATHER ? make(k, 3, full, idx, part) : make(k, 3, idx, part, full);
+    op.u[0] = u32(R);
+    op.u[1] = u32(C);
+    op.u[2] = u32(K);
+    return submit(nm, &op);
+}
+
+vf_status vf_gather_forward(const vf_tensor *x, const vf_tensor *idx, const vf_tensor *y) {
+    return gather_op("gather", VF_OP_GATHER, x, "x", idx, y, "y");
+}
+
+vf_status vf_gather_backward(const vf_tensor *idx, const vf_tensor *dy, const vf_tensor *dx) {
+    return gather_op("gather_backward", VF_OP_GATHER_BACKWARD, dx, "dx", idx, dy, "dy");
 }

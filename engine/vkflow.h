@@ -77,6 +77,10 @@ vf_status vf_backend_sync(vf_backend *be);
 /* Number of validation-layer messages of severity warning or error seen so
  * far (always 0 on cpu or when validation is off). Tests fail on any. */
 int vf_backend_validation_errors(const vf_backend *be);
+/* Out-of-range indices the cpu kernels of embedding and gather (forward and
+ * backward) have met so far; each gave a zero (always 0 on vk, whose kernels
+ * zero them too but cannot count them cheaply). */
+int64_t vf_backend_bad_indices(const vf_backend *be);
 
 /* ----------------------------------------------------------------- tensors */
 
@@ -302,7 +306,7 @@ vf_status vf_layernorm_backward(const vf_tensor *x, const vf_tensor *gamma,
                                 const vf_tensor *dgamma, const vf_tensor *dbeta);
 
 /* y [N, D] = table[idx[n]] for int32 idx [N] and table [V, D]. Indices out of
- * [0, V) give a zero row (and are counted on cpu). Backward: dtable is
+ * [0, V) give a zero row (and are counted on cpu: vf_backend_bad_indices). Backward: dtable is
  * overwritten with the scatter-add of dy rows (deterministic order). */
 vf_status vf_embedding_forward(const vf_tensor *idx, const vf_tensor *table,
                                const vf_tensor *y);
@@ -422,6 +426,16 @@ vf_status vf_log_softmax_seg_forward(const vf_tensor *x, const vf_segments *seg,
                                      const vf_tensor *y);
 vf_status vf_log_softmax_seg_backward(const vf_tensor *y, const vf_segments *seg,
                                       const vf_tensor *dy, const vf_tensor *dx);
+
+/* ----------------------------------------------------------------- gather */
+/* Gather along the last axis (take_along_dim): y [R, K] = x[r, idx[r, k]] for
+ * x [R, C] and int32 idx [R, K]. An index outside [0, C) gives 0 (and is
+ * counted on cpu: vf_backend_bad_indices). Backward: dx [R, C] is overwritten
+ * with the scatter-add of dy [R, K] into the indexed columns, in order of k
+ * on both backends (deterministic, no atomics); out-of-range indices add
+ * nothing. */
+vf_status vf_gather_forward(const vf_tensor *x, const vf_tensor *idx, const vf_tensor *y);
+vf_status vf_gather_backward(const vf_tensor *idx, const vf_tensor *dy, const vf_tensor *dx);
 
 #ifdef __cplusplus
 }

@@ -291,6 +291,15 @@ static void shapes_added_ops(fx *f) {
     bad.n = 2;
     bad.cols = 5;
     ERR(VF_ERR_ARG, vf_softmax_seg_forward(&f->x35, &bad, &f->y35), "softmax_seg", "vf_segments_create");
+
+    /* gather: x [3, 5], idx int32 [3, 5] */
+    vf_tensor y37 = tu_tensor2(f->a, 3, 7, NULL);
+    ERR(VF_ERR_ARG, vf_gather_forward(&f->x35, &f->i35, &y37), "gather", "y", "[3, 7]", "[3, 5]");
+    ERR(VF_ERR_ARG, vf_gather_forward(&f->x35, &f->x35, &f->y35), "gather", "idx", "int32");
+    ERR(VF_ERR_ARG, vf_gather_forward(&f->x35, &f->idx7, &f->y35), "gather", "idx", "[7]", "3 rows");
+    ERR(VF_ERR_ARG, vf_gather_forward(&f->i35, &f->i35, &f->y35), "gather", "x", "float32");
+    ERR(VF_ERR_ARG, vf_gather_backward(&f->i35, &f->x53, &f->y35), "gather_backward", "dy", "[5, 3]");
+    ERR(VF_ERR_ARG, vf_gather_backward(&f->i35, &f->y35, NULL), "gather_backward", "dx", "NULL");
 }
 
 /* ----------------------------------------------------- tensors and arenas */

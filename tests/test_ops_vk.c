@@ -1009,3 +1009,41 @@ Test(ops_vk, softmax_seg_one_segment_is_softmax) {
         }
     pair_free(&p);
 }
+
+/* ----------------------------------------------------------------- gather */
+
+/* An int32 [r, c] on both sides. */
+static void mki2(pair *p, vf_tensor t[2], int64_t r, int64_t c, const int32_t *data) {
+    int64_t sh[2] = {r, c};
+    for (int s = 0; s < 2; s++) {
+        TU_OK(vf_tensor_alloc(p->a[s], VF_I32, 2, sh, &t[s]));
+        TU_OK(vf_tensor_write(&t[s], data, (size_t)(r * c) * 4));
+    }
+}
+
+Test(ops_vk, gather) {
+    pair p;
+    pair_init(&p, 23);
+    /* R C K: K > C (repeats), rows longer than a workgroup, more rows than a
+     * workgroup (the backward's thread-per-row pass) */
+    const int64_t rck[][3] = {{1, 1, 1}, {7, 13, 31}, {97, 5, 300}, {3, 1031, 7}, {1031, 3, 2}};
+    for (int i = 0; i < 5; i++) {
+        int64_t R = rck[i][0], C = rck[i][1], K = rck[i][2];
+        int32_t *idx = keep(&p, malloc((size_t)(R * K) * 4));
+        for (int64_t e = 0; e < R * K; e++) /* -1 and C are out of range */
+            idx[e] = (int32_t)(tu_uniform(&p.rng, 0, 1) * (float)(C + 2)) - 1;
+        if (R * K > 2) idx[0] = -1, idx[1] = (int32_t)C;
+        vf_tensor x[2], ix[2], y[2], dy[2], dx[2];
+        mkr(&p, x, R, C, -1, 1);
+        mki2(&p, ix, R, K, idx);
+        mk2(&p, y, R, K, NULL);
+        BOTH(vf_gather_forward(&x[s], &ix[s], &y[s]));
+        check(y, EXACT, "gather");
+        mkr(&p, dy, R, K, -1, 1);
+        mk2(&p, dx, R, C, NULL);
+        BOTH(vf_gather_backward(&ix[s], &dy[s], &dx[s]));
+        check(dx, EXACT, "gather_backward"); /* same summation order as the cpu */
+        pair_reset(&p);
+    }
+    pair_free(&p);
+}

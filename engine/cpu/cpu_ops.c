@@ -345,15 +345,26 @@ static void k_layernorm_backward(const vf_op *op) {
     }
 }
 
+/* Counts out-of-range indices on the op's backend (vf_backend_bad_indices). */
+static void count_bad(const vf_op *op, int64_t n) {
+    if (n) op->args[0]->arena->be->bad_indices += n;
+}
+
 static void k_embedding(const vf_op *op) {
     const uint32_t N = op->u[0], V = op->u[1], D = op->u[2];
     const int32_t *idx = ARG_I(0);
+    int64_t bad = 0;
     for (uint32_t n = 0; n < N; n++) {
         float *y = ARG_F(2) + (size_t)n * D;
         int32_t v = idx[n];
-        if (v >= 0 && (uint32_t)v < V) memcpy(y, ARG_F(1) + (size_t)v * D, D * sizeof(float));
-        else memset(y, 0, D * sizeof(float));
+        if (v >= 0 && (uint32_t)v < V) {
+            memcpy(y, ARG_F(1) + (size_t)v * D, D * sizeof(float));
+        } else {
+            memset(y, 0, D * sizeof(float));
+            bad++;
+        }
     }
+    count_bad(op, bad);
 }
 
 static void k_embedding_backward(const vf_op *op) {
@@ -361,13 +372,18 @@ static void k_embedding_backward(const vf_op *op) {
     const int32_t *idx = ARG_I(0);
     float *dt = ARG_F(2);
     memset(dt, 0, (size_t)V * D * sizeof(float));
+    int64_t bad = 0;
     for (uint32_t n = 0; n < N; n++) {
         int32_t v = idx[n];
-        if (v < 0 || (uint32_t)v >= V) continue;
+        if (v < 0 || (uint32_t)v >= V) {
+            bad++;
+            continue;
+        }
         const float *dy = ARG_F(1) + (size_t)n * D;
         float *row = dt + (size_t)v * D;
         for (uint32_t d = 0; d < D; d++) row[d] += dy[d];
     }
+    count_bad(op, bad);
 }
 
 static void k_adam(const vf_op *op) {
@@ -426,6 +442,39 @@ static void k_softmax_seg_backward(const vf_op *op) {
             size_t at = (size_t)r * C + off;
             softmax_span_backward(ARG_F(0) + at, ARG_F(1) + at, ARG_F(3) + at, w, op->u[3]);
         }
+}
+
+static void k_gather(const vf_op *op) {
+    const uint32_t R = op->u[0], C = op->u[1], K = op->u[2];
+    int64_t bad = 0;
+    for (uint32_t r = 0; r < R; r++) {
+        const float *x = ARG_F(0) + (size_t)r * C;
+        const int32_t *idx = ARG_I(1) + (size_t)r * K;
+        float *y = ARG_F(2) + (size_t)r * K;
+        for (uint32_t k = 0; k < K; k++) {
+            int32_t v = idx[k];
+            y[k] = v >= 0 && (uint32_t)v < C ? x[v] : 0.0f;
+            bad += !(v >= 0 && (uint32_t)v < C);
+        }
+    }
+    count_bad(op, bad);
+}
+
+static void k_gather_backward(const vf_op *op) {
+    const uint32_t R = op->u[0], C = op->u[1], K = op->u[2];
+    int64_t bad = 0;
+    for (uint32_t r = 0; r < R; r++) {
+        const int32_t *idx = ARG_I(0) + (size_t)r * K;
+        const float *dy = ARG_F(1) + (size_t)r * K;
+        float *dx = ARG_F(2) + (size_t)r * C;
+        memset(dx, 0, C * sizeof(float));
+        for (uint32_t k = 0; k < K; k++) {
+            int32_t v = idx[k];
+            if (v >= 0 && (uint32_t)v < C) dx[v] += dy[k];
+            else bad++;
+        }
+    }
+    count_bad(op, bad);
 }
 
 vf_status vf_cpu_run_op(const vf_op *op) {
@@ -519,6 +568,8 @@ vf_status vf_cpu_run_op(const vf_op *op) {
     case VF_OP_ELEMENTWISE: return vf_cpu_elementwise(op);
     case VF_OP_SOFTMAX_SEG: k_softmax_seg(op); break;
     case VF_OP_SOFTMAX_SEG_BACKWARD: k_softmax_seg_backward(op); break;
+    case VF_OP_GATHER: k_gather(op); break;
+    case VF_OP_GATHER_BACKWARD: k_gather_backward(op); break;
     default: return vf_fail(VF_ERR_UNSUPPORTED, "cpu: op %s not implemented", vf_op_name(op->kind));
     }
     return VF_OK;

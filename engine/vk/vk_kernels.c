@@ -116,6 +116,12 @@ int vf_vk_plan(const vf_vk_tuning *t, const vf_op *op, vf_vk_dispatch out[VF_VK_
     case VF_OP_SOFTMAX_SEG_BACKWARD:
         per_group(add(out, &n, "softmax_seg_backward", rwg), (uint64_t)u[0] * u[2]);
         break;
+    case VF_OP_GATHER: linear(add(out, &n, "gather", wg), (uint64_t)u[0] * u[2]); break;
+    case VF_OP_GATHER_BACKWARD:
+        /* pass 0 zeroes dx [R, C]; pass 1: a thread per row */
+        linear(add(out, &n, "gather_backward", wg), (uint64_t)u[0] * u[1]);
+        linear(add(out, &n, "gather_backward", wg), u[0]);
+        break;
     default:
         vf_fail(VF_ERR_UNSUPPORTED, "vk: op %s (kind %d) has no kernel",
                 vf_op_name(op->kind), (int)op->kind);
