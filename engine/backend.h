@@ -48,6 +48,9 @@ typedef enum vf_op_kind {
     VF_OP_SOFTMAX_SEG_BACKWARD, /* y, dy, seg -> dx | u0 R, u1 C, u2 S, u3 log, u4 has_seg */
     VF_OP_GATHER,            /* x, idx -> y | u0 R, u1 C, u2 K */
     VF_OP_GATHER_BACKWARD,   /* idx, dy -> dx | u0 R, u1 C, u2 K */
+    VF_OP_ARGMAX_SEG,        /* x, seg, ctr -> idx, onehot | u0 R, u1 C, u2 S, u3 flags (1 has_seg,
+                                2 gumbel: sample with Philox uniforms from ctr, 4 has onehot),
+                                u4 seed lo, u5 seed hi, u6 stream */
     VF_OP_COUNT
 } vf_op_kind;
 

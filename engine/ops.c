@@ -45,6 +45,7 @@ static const char *const op_names[VF_OP_COUNT] = {
     [VF_OP_SOFTMAX_SEG_BACKWARD] = "softmax_seg_backward",
     [VF_OP_GATHER] = "gather",
     [VF_OP_GATHER_BACKWARD] = "gather_backward",
+    [VF_OP_ARGMAX_SEG] = "argmax_seg",
 };
 
 const char *vf_op_name(vf_op_kind k) {
@@ -1075,4 +1076,46 @@ vf_status vf_gather_forward(const vf_tensor *x, const vf_tensor *idx, const vf_t
 
 vf_status vf_gather_backward(const vf_tensor *idx, const vf_tensor *dy, const vf_tensor *dx) {
     return gather_op("gather_backward", VF_OP_GATHER_BACKWARD, dx, "dx", idx, dy, "dy");
+}
+
+/* ------------------------------------------------- argmax, categorical sampling */
+
+/* Shared by argmax and sampling (gumbel: argmax of x - log(-log u)). */
+static vf_status argmax_op(const char *nm, const char *x_name, const vf_tensor *x, const vf_segments *seg,
+                           bool gumbel, uint64_t seed, uint32_t stream, const vf_tensor *ctr,
+                           const vf_tensor *idx, const vf_tensor *onehot) {
+    VF_TRY(need(nm, x_name, x));
+    VF_TRY(need_seg(nm, seg, x));
+    if (gumbel && (!ctr || !ctr->arena || ctr->dtype != VF_I32 || ctr->numel != 2))
+        return vf_fail(VF_ERR_ARG, "%s: ctr must be an int32 tensor of 2 elements {lo, hi}", nm);
+    const int64_t R = vf_tensor_rows(x), S = seg ? seg->n : 1;
+    if (!idx || !idx->arena) return vf_fail(VF_ERR_ARG, "%s: idx is not allocated", nm);
+    if (idx->dtype != VF_I32) return vf_fail(VF_ERR_ARG, "%s: idx must be int32", nm);
+    if (idx->numel != R * S) {
+        char s1[64], s2[64];
+        return vf_fail(VF_ERR_ARG, "%s: idx has shape %s, expected [%lld, %lld] (a row of %s %s per segment)",
+                       nm, vf_shape_str(idx, s1, 64), (long long)R, (long long)S, x_name,
+                       vf_shape_str(x, s2, 64));
+    }
+    if (onehot) VF_TRY(need_shape(nm, "onehot", onehot, x_name, x));
+    vf_op op = make(VF_OP_ARGMAX_SEG, 5, x, seg ? &seg->table : NULL, gumbel ? ctr : NULL, idx, onehot);
+    op.u[0] = u32(R);
+    op.u[1] = u32(vf_tensor_cols(x));
+    op.u[2] = u32(S);
+    op.u[3] = (seg ? 1u : 0u) | (gumbel ? 2u : 0u) | (onehot ? 4u : 0u);
+    op.u[4] = (uint32_t)seed;
+    op.u[5] = (uint32_t)(seed >> 32);
+    op.u[6] = stream;
+    return submit(nm, &op);
+}
+
+vf_status vf_argmax(const vf_tensor *x, const vf_segments *seg, const vf_tensor *idx,
+                    const vf_tensor *onehot) {
+    return argmax_op("argmax", "x", x, seg, false, 0, 0, NULL, idx, onehot);
+}
+
+vf_status vf_sample_categorical(const vf_tensor *logits, const vf_segments *seg, uint64_t seed,
+                                uint32_t stream, const vf_tensor *ctr, const vf_tensor *idx,
+                                const vf_tensor *onehot) {
+    return argmax_op("sample_categorical", "logits", logits, seg, true, seed, stream, ctr, idx, onehot);
 }

@@ -437,6 +437,28 @@ vf_status vf_log_softmax_seg_backward(const vf_tensor *y, const vf_segments *seg
 vf_status vf_gather_forward(const vf_tensor *x, const vf_tensor *idx, const vf_tensor *y);
 vf_status vf_gather_backward(const vf_tensor *idx, const vf_tensor *dy, const vf_tensor *dx);
 
+/* ---------------------------------------------- argmax, categorical sampling */
+/* idx [R, S] (int32) = the index within each segment of seg (NULL: one
+ * segment, the whole row) of the largest entry of x [R, C]; ties go to the
+ * lowest index, NaN entries are never chosen (a segment of only NaN / -inf
+ * gives 0). onehot [R, C] (may be NULL) gets 1 at each chosen column and 0
+ * elsewhere. Not differentiable: there is no backward. */
+vf_status vf_argmax(const vf_tensor *x, const vf_segments *seg, const vf_tensor *idx,
+                    const vf_tensor *onehot);
+/* Categorical sampling by the Gumbel-max trick: within each segment of
+ * logits [R, C], idx = argmax_c (logits[r, c] - log(-log u[r, c])), which
+ * picks category c with probability softmax(logits) over the segment. u [R, C]
+ * are the uniforms vf_rng_uniform(seed, stream, ctr, u) would write (element
+ * (r, c) is flat index r*C + c: block ctr + i/4, word i%4), the same bits on
+ * every backend; advance ctr by ceil(R*C / 4) blocks between draws (it is
+ * read at run time, so a replayed program picks up a new counter). idx and
+ * onehot as for vf_argmax. cpu and vk agree except where two perturbed logits
+ * tie to within the last bit of the device's log (rare). Not differentiable:
+ * there is no backward. */
+vf_status vf_sample_categorical(const vf_tensor *logits, const vf_segments *seg, uint64_t seed,
+                                uint32_t stream, const vf_tensor *ctr, const vf_tensor *idx,
+                                const vf_tensor *onehot);
+
 #ifdef __cplusplus
 }
 #endif

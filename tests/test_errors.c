@@ -300,6 +300,24 @@ static void shapes_added_ops(fx *f) {
     ERR(VF_ERR_ARG, vf_gather_forward(&f->i35, &f->i35, &f->y35), "gather", "x", "float32");
     ERR(VF_ERR_ARG, vf_gather_backward(&f->i35, &f->x53, &f->y35), "gather_backward", "dy", "[5, 3]");
     ERR(VF_ERR_ARG, vf_gather_backward(&f->i35, &f->y35, NULL), "gather_backward", "dx", "NULL");
+
+    /* argmax / sample_categorical over 2 segments of x [3, 5]: idx int32 [3, 2] */
+    vf_tensor i32;
+    TU_OK(vf_tensor_alloc(f->a, VF_I32, 2, (int64_t[]){3, 2}, &i32));
+    ERR(VF_ERR_ARG, vf_argmax(&f->x35, &sg, &f->i35, NULL), "argmax", "idx", "[3, 5]", "[3, 2]");
+    ERR(VF_ERR_ARG, vf_argmax(&f->x35, NULL, &f->x3, NULL), "argmax", "idx", "int32");
+    ERR(VF_ERR_ARG, vf_argmax(&f->x35, &sg, &i32, &f->x53), "argmax", "onehot", "[5, 3]");
+    ERR(VF_ERR_ARG, vf_argmax(&f->x53, &sg, &i32, NULL), "argmax", "cover 5 columns", "[5, 3]");
+    ERR(VF_ERR_ARG, vf_argmax(&f->i35, &sg, &i32, NULL), "argmax", "x", "float32");
+    ERR(VF_ERR_ARG, vf_argmax(&f->x35, &sg, NULL, &f->y35), "argmax", "idx", "not allocated");
+    ERR(VF_ERR_ARG, vf_sample_categorical(&f->x35, &sg, 1, 0, &f->ctrf, &i32, NULL),
+        "sample_categorical", "ctr", "int32");
+    ERR(VF_ERR_ARG, vf_sample_categorical(&f->x35, &sg, 1, 0, NULL, &i32, NULL), "sample_categorical",
+        "ctr");
+    ERR(VF_ERR_ARG, vf_sample_categorical(&f->x53, NULL, 1, 0, &f->ctr, &i32, NULL),
+        "sample_categorical", "idx", "[5, 1]");
+    ERR(VF_ERR_ARG, vf_sample_categorical(&f->x35, &sg, 1, 0, &f->ctr, &i32, &f->x53),
+        "sample_categorical", "onehot", "logits");
 }
 
 /* ----------------------------------------------------- tensors and arenas */

@@ -1047,3 +1047,217 @@ Test(ops_vk, gather) {
     }
     pair_free(&p);
 }
+
+/* ----------------------------------------------- argmax, categorical sampling */
+
+/* Host argmax within [off, off + w) of z: strict > from -inf (ties: lowest
+ * index, NaN never wins). */
+static int32_t host_argmax(const float *z, int64_t w) {
+    float best = -INFINITY;
+    int32_t bi = 0;
+    for (int64_t c = 0; c < w; c++)
+        if (z[c] > best) best = z[c], bi = (int32_t)c;
+    return bi;
+}
+
+static int32_t *read_i32(pair *p, const vf_tensor *t) {
+    int32_t *x = keep(p, malloc(vf_tensor_bytes(t)));
+    TU_OK(vf_tensor_read(t, x, vf_tensor_bytes(t)));
+    return x;
+}
+
+Test(ops_vk, argmax_seg) {
+    pair p;
+    pair_init(&p, 24);
+    for (size_t i = 0; i < NSEG; i++)
+        for (int null_seg = 0; null_seg < 2; null_seg++) {
+            const seg_case *c = &seg_cases[i];
+            int64_t R = c->R, C = seg_cols(c), S = null_seg ? 1 : c->n;
+            /* values on a coarse grid (many ties), some NaN and -inf, and the
+             * last row all -inf */
+            float *xd = rnd(&p, (size_t)(R * C), -2, 2);
+            for (int64_t e = 0; e < R * C; e++) {
+                xd[e] = roundf(xd[e] * 2) / 2;
+                if (e % 17 == 3) xd[e] = NAN;
+                if (e % 23 == 5 || e >= (R - 1) * C) xd[e] = -INFINITY;
+            }
+            vf_segments sg[2];
+            mkseg(&p, sg, c->n, c->w);
+            vf_tensor x[2], ix[2], oh[2];
+            mk2(&p, x, R, C, xd);
+            for (int s = 0; s < 2; s++) {
+                int64_t sh[2] = {R, S};
+                TU_OK(vf_tensor_alloc(p.a[s], VF_I32, 2, sh, &ix[s]));
+            }
+            mk2(&p, oh, R, C, NULL);
+            BOTH(vf_argmax(&x[s], null_seg ? NULL : &sg[s], &ix[s], &oh[s]));
+            int32_t *want = keep(&p, malloc((size_t)(R * S) * 4));
+            for (int64_t r = 0; r < R; r++) {
+                int64_t off = 0;
+                for (int64_t k = 0; k < S; k++) {
+                    int64_t w = null_seg ? C : c->w[k];
+                    want[r * S + k] = host_argmax(xd + r * C + off, w);
+                    off += w;
+                }
+            }
+            for (int s = 0; s < 2; s++) {
+                int32_t *got = read_i32(&p, &ix[s]);
+                for (int64_t e = 0; e < R * S; e++)
+                    cr_expect_eq(got[e], want[e], "%s argmax [%lld, %lld] %lld segments: idx[%lld] = %d, want %d",
+                                 s ? "vk" : "cpu", (long long)R, (long long)C, (long long)S, (long long)e,
+                                 got[e], want[e]);
+            }
+            check(oh, 0, "argmax onehot");
+            pair_reset(&p);
+        }
+    pair_free(&p);
+}
+
+/* Categorical samples: cpu is exactly the argmax of logits - log(-log u) with
+ * u from vf_rng_uniform; vk agrees on >= 99.9% of the samples (the device's
+ * log may break near-ties the other way); and the same call twice gives the
+ * same samples, another counter others. */
+Test(ops_vk, sample_categorical_cpu_vs_vk) {
+    pair p;
+    pair_init(&p, 25);
+    const int64_t widths[5] = {1, 3, 7, 40, 300}, R = 1500, C = 351, S = 5;
+    const uint64_t seed = 0xfeedbeefcafe1234ull;
+    const uint32_t stream = 9, base[2] = {0xfffffff0u, 3}; /* the block carries into hi */
+    vf_segments sg[2];
+    mkseg(&p, sg, 5, widths);
+    vf_tensor x[2], ctr[2], ix[2], oh[2], u[2], ix2[2];
+    mkr(&p, x, R, C, -3, 3);
+    mki(&p, ctr, 2, (const int32_t *)base);
+    mk2(&p, oh, R, C, NULL);
+    mk2(&p, u, R, C, NULL);
+    for (int s = 0; s < 2; s++) {
+        int64_t sh[2] = {R, S};
+        TU_OK(vf_tensor_alloc(p.a[s], VF_I32, 2, sh, &ix[s]));
+        TU_OK(vf_tensor_alloc(p.a[s], VF_I32, 2, sh, &ix2[s]));
+    }
+    BOTH(vf_sample_categorical(&x[s], &sg[s], seed, stream, &ctr[s], &ix[s], &oh[s]));
+    BOTH(vf_rng_uniform(seed, stream, &ctr[CPU], &u[CPU])); /* the uniforms it used */
+    float *xd = keep(&p, tu_read(&x[CPU])), *ud = keep(&p, tu_read(&u[CPU]));
+    int32_t *ic = read_i32(&p, &ix[CPU]), *iv = read_i32(&p, &ix[VK]);
+    float *ohc = keep(&p, tu_read(&oh[CPU])), *ohv = keep(&p, tu_read(&oh[VK]));
+    float *z = keep(&p, malloc((size_t)C * 4));
+    int64_t same = 0;
+    for (int64_t r = 0; r < R; r++) {
+        for (int64_t c = 0; c < C; c++) z[c] = xd[r * C + c] - logf(-logf(ud[r * C + c]));
+        int64_t off = 0;
+        for (int64_t k = 0; k < S; k++) {
+            int32_t want = host_argmax(z + off, widths[k]);
+            cr_expect_eq(ic[r * S + k], want, "cpu sample [%lld, %lld] = %d, Gumbel-max says %d", (long long)r,
+                         (long long)k, ic[r * S + k], want);
+            same += iv[r * S + k] == ic[r * S + k];
+            for (int64_t j = 0; j < widths[k]; j++) {
+                int64_t e = r * C + off + j;
+                cr_expect(ohc[e] == (j == ic[r * S + k]) && ohv[e] == (j == iv[r * S + k]),
+                          "onehot [%lld, %lld] does not match idx", (long long)r, (long long)(off + j));
+            }
+            off += widths[k];
+        }
+    }
+    double frac = (double)same / (double)(R * S);
+    cr_log_info("sample_categorical: vk == cpu for %.5f of %lld samples", frac, (long long)(R * S));
+    cr_expect(frac >= 0.999, "vk and cpu samples agree on only %.5f", frac);
+    /* determinism, and a new counter gives new samples */
+    for (int s = 0; s < 2; s++) {
+        TU_OK(vf_sample_categorical(&x[s], &sg[s], seed, stream, &ctr[s], &ix2[s], NULL));
+        int32_t *a = read_i32(&p, &ix[s]), *b = read_i32(&p, &ix2[s]);
+        cr_expect(memcmp(a, b, (size_t)(R * S) * 4) == 0, "%s: the same draw twice differs", s ? "vk" : "cpu");
+        int32_t next[2] = {(int32_t)(base[0] + (R * C + 3) / 4), 4};
+        TU_OK(vf_tensor_write(&ctr[s], next, sizeof next));
+        TU_OK(vf_sample_categorical(&x[s], &sg[s], seed, stream, &ctr[s], &ix2[s], NULL));
+        b = read_i32(&p, &ix2[s]);
+        int64_t differ = 0;
+        for (int64_t e = 0; e < R * S; e++) differ += a[e] != b[e];
+        cr_expect(differ > R, "%s: a new counter changed only %lld samples", s ? "vk" : "cpu", (long long)differ);
+    }
+    pair_free(&p);
+}
+
+/* The sampled frequencies follow softmax(logits) within each segment:
+ * Pearson's chi-square over N identical rows against the 0.1% critical
+ * value, on each backend (fixed seeds: the outcome is deterministic). A -inf
+ * logit is never drawn. */
+Test(ops_vk, sample_categorical_distribution) {
+    pair p;
+    pair_init(&p, 26);
+    const int64_t N = 20000, C = 9, S = 3, widths[3] = {5, 2, 2};
+    const float logit[9] = {0.5f, -1.0f, 2.0f, 0.0f, 1.0f, 0.0f, -0.7f, 3.0f, -INFINITY};
+    const double crit[3] = {18.47, 10.83, 0}; /* chi-square 0.999 quantiles, df 4 and 1 */
+    float *xd = keep(&p, malloc((size_t)(N * C) * 4));
+    for (int64_t r = 0; r < N; r++) memcpy(xd + r * C, logit, sizeof logit);
+    vf_segments sg[2];
+    mkseg(&p, sg, 3, widths);
+    vf_tensor x[2], ctr[2], ix[2];
+    mk2(&p, x, N, C, xd);
+    mki(&p, ctr, 2, (const int32_t[]){12345, 0});
+    for (int s = 0; s < 2; s++) {
+        int64_t sh[2] = {N, S};
+        TU_OK(vf_tensor_alloc(p.a[s], VF_I32, 2, sh, &ix[s]));
+    }
+    BOTH(vf_sample_categorical(&x[s], &sg[s], 77, 1, &ctr[s], &ix[s], NULL));
+    for (int s = 0; s < 2; s++) {
+        int32_t *id = read_i32(&p, &ix[s]);
+        int64_t off = 0;
+        for (int k = 0; k < 3; k++) {
+            int64_t w = widths[k], cnt[5] = {0};
+            for (int64_t r = 0; r < N; r++) {
+                int32_t v = id[r * S + k];
+                cr_assert(v >= 0 && v < w, "sample %d outside segment %d", v, k);
+                cnt[v]++;
+            }
+            if (k == 2) { /* the -inf column is never drawn */
+                cr_expect_eq(cnt[1], 0, "%s: a -inf logit was drawn %lld times", s ? "vk" : "cpu",
+                             (long long)cnt[1]);
+                off += w;
+                continue;
+            }
+            double mx = -INFINITY, z = 0, chi2 = 0;
+            for (int64_t j = 0; j < w; j++) mx = fmax(mx, logit[off + j]);
+            for (int64_t j = 0; j < w; j++) z += exp(logit[off + j] - mx);
+            for (int64_t j = 0; j < w; j++) {
+                double e = (double)N * exp(logit[off + j] - mx) / z;
+                chi2 += (cnt[j] - e) * (cnt[j] - e) / e;
+            }
+            cr_log_info("%s segment %d: chi-square %.2f (df %lld, 0.1%% critical %.2f)", s ? "vk" : "cpu", k,
+                        chi2, (long long)(w - 1), crit[k]);
+            cr_expect(chi2 < crit[k], "%s segment %d: chi-square %.2f >= %.2f: not softmax-distributed",
+                      s ? "vk" : "cpu", k, chi2, crit[k]);
+            off += w;
+        }
+    }
+    pair_free(&p);
+}
+
+/* 23339 rows x 3 segments = 70017 workgroups, more than lavapipe's
+ * maxComputeWorkGroupCount[0]: the grid is folded into y. */
+Test(ops_vk, segment_ops_on_a_folded_grid) {
+    pair p;
+    pair_init(&p, 27);
+    const int64_t R = 23339, C = 4, widths[3] = {1, 2, 1};
+    vf_segments sg[2];
+    mkseg(&p, sg, 3, widths);
+    vf_tensor x[2], y[2], ix[2], ctr[2];
+    mkr(&p, x, R, C, -3, 3);
+    mk2(&p, y, R, C, NULL);
+    mki(&p, ctr, 2, (const int32_t[]){5, 0});
+    BOTH(vf_log_softmax_seg_forward(&x[s], &sg[s], &y[s]));
+    check(y, TRANSC, "log_softmax_seg [23339, 4] 3 segments");
+    for (int g = 0; g < 2; g++) {
+        for (int s = 0; s < 2; s++) {
+            int64_t sh[2] = {R, 3};
+            TU_OK(vf_tensor_alloc(p.a[s], VF_I32, 2, sh, &ix[s]));
+            if (g) TU_OK(vf_sample_categorical(&x[s], &sg[s], 3, 0, &ctr[s], &ix[s], &y[s]));
+            else TU_OK(vf_argmax(&x[s], &sg[s], &ix[s], &y[s]));
+        }
+        int32_t *a = read_i32(&p, &ix[CPU]), *b = read_i32(&p, &ix[VK]);
+        int64_t same = 0;
+        for (int64_t e = 0; e < R * 3; e++) same += a[e] == b[e];
+        cr_expect(g ? same >= R * 3 * 999 / 1000 : same == R * 3, "%s [23339, 4]: %lld of %lld equal",
+                  g ? "sample_categorical" : "argmax", (long long)same, (long long)(R * 3));
+    }
+    pair_free(&p);
+}

@@ -477,6 +477,43 @@ static void k_gather_backward(const vf_op *op) {
     count_bad(op, bad);
 }
 
+/* Argmax within each segment, of x or (gumbel) of x - log(-log u) with the
+ * Philox uniforms of vf_rng_uniform over [R, C]. Ties: the lowest index; NaN
+ * never wins (strict > from -inf). */
+static void k_argmax_seg(const vf_op *op) {
+    const uint32_t R = op->u[0], C = op->u[1], S = op->u[2], flags = op->u[3];
+    const bool gumbel = flags & 2, oh = flags & 4;
+    const uint64_t seed = op->u[4] | ((uint64_t)op->u[5] << 32);
+    uint64_t base = 0, cached = UINT64_MAX;
+    if (gumbel) base = (uint32_t)ARG_I(2)[0] | ((uint64_t)(uint32_t)ARG_I(2)[1] << 32);
+    float blk[4] = {0};
+    for (uint32_t r = 0; r < R; r++)
+        for (uint32_t s = 0; s < S; s++) {
+            uint32_t off, w;
+            segment(op, 1, flags & 1, s, C, &off, &w);
+            const size_t at = (size_t)r * C + off;
+            const float *x = ARG_F(0) + at;
+            float best = -INFINITY;
+            uint32_t bi = 0;
+            for (uint32_t c = 0; c < w; c++) {
+                float v = x[c];
+                if (gumbel) {
+                    const uint64_t i = at + c;
+                    if (i / 4 != cached) vf_philox_block(seed, op->u[6], base + i / 4, 0, blk);
+                    cached = i / 4;
+                    v -= logf(-logf(blk[i % 4]));
+                }
+                if (v > best) {
+                    best = v;
+                    bi = c;
+                }
+            }
+            ARG_I(3)[(size_t)r * S + s] = (int32_t)bi;
+            if (oh)
+                for (uint32_t c = 0; c < w; c++) ARG_F(4)[at + c] = c == bi ? 1.0f : 0.0f;
+        }
+}
+
 vf_status vf_cpu_run_op(const vf_op *op) {
     const uint32_t n = op->u[0];
     switch (op->kind) {
@@ -570,6 +607,7 @@ vf_status vf_cpu_run_op(const vf_op *op) {
     case VF_OP_SOFTMAX_SEG_BACKWARD: k_softmax_seg_backward(op); break;
     case VF_OP_GATHER: k_gather(op); break;
     case VF_OP_GATHER_BACKWARD: k_gather_backward(op); break;
+    case VF_OP_ARGMAX_SEG: k_argmax_seg(op); break;
     default: return vf_fail(VF_ERR_UNSUPPORTED, "cpu: op %s not implemented", vf_op_name(op->kind));
     }
     return VF_OK;

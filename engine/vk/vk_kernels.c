@@ -122,6 +122,7 @@ int vf_vk_plan(const vf_vk_tuning *t, const vf_op *op, vf_vk_dispatch out[VF_VK_
         linear(add(out, &n, "gather_backward", wg), (uint64_t)u[0] * u[1]);
         linear(add(out, &n, "gather_backward", wg), u[0]);
         break;
+    case VF_OP_ARGMAX_SEG: per_group(add(out, &n, "argmax_seg", rwg), (uint64_t)u[0] * u[2]); break;
     default:
         vf_fail(VF_ERR_UNSUPPORTED, "vk: op %s (kind %d) has no kernel",
                 vf_op_name(op->kind), (int)op->kind);
@@ -142,6 +143,7 @@ uint32_t vf_vk_write_mask(const vf_op *op) {
     case VF_OP_BATCHNORM_BACKWARD:                                    /* dx, dgamma, dbeta */
     case VF_OP_LAYERNORM_BACKWARD: return BIT(5) | BIT(6) | BIT(7);
     case VF_OP_LAYERNORM: return BIT(3) | BIT(4) | BIT(5);            /* y, mean, rstd */
+    case VF_OP_ARGMAX_SEG: return BIT(3) | BIT(4);                    /* idx, onehot */
     case VF_OP_COUNT: return 0;
     default:
         /* every other op writes only its last argument */
