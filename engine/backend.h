@@ -51,6 +51,7 @@ typedef enum vf_op_kind {
     VF_OP_ARGMAX_SEG,        /* x, seg, ctr -> idx, onehot | u0 R, u1 C, u2 S, u3 flags (1 has_seg,
                                 2 gumbel: sample with Philox uniforms from ctr, 4 has onehot),
                                 u4 seed lo, u5 seed hi, u6 stream */
+    VF_OP_PER_EXAMPLE_SQNORM,/* x, dy -> out | u0 B, u1 T, u2 I, u3 O; x NULL: the bias norm */
     VF_OP_COUNT
 } vf_op_kind;
 

@@ -46,6 +46,7 @@ static const char *const op_names[VF_OP_COUNT] = {
     [VF_OP_GATHER] = "gather",
     [VF_OP_GATHER_BACKWARD] = "gather_backward",
     [VF_OP_ARGMAX_SEG] = "argmax_seg",
+    [VF_OP_PER_EXAMPLE_SQNORM] = "per_example_sqnorm",
 };
 
 const char *vf_op_name(vf_op_kind k) {
@@ -1118,4 +1119,37 @@ vf_status vf_sample_categorical(const vf_tensor *logits, const vf_segments *seg,
                                 uint32_t stream, const vf_tensor *ctr, const vf_tensor *idx,
                                 const vf_tensor *onehot) {
     return argmax_op("sample_categorical", "logits", logits, seg, true, seed, stream, ctr, idx, onehot);
+}
+
+/* ----------------------------------------------------- per-example norms */
+
+/* x [B, T*I] (NULL: the bias norm), dy [B, T*O], out [B]. */
+static vf_status per_example(const char *nm, const vf_tensor *x, const vf_tensor *dy, int64_t T,
+                             const vf_tensor *out) {
+    if (x) VF_TRY(need(nm, "x", x));
+    VF_TRY(need(nm, "dy", dy));
+    const int64_t B = vf_tensor_rows(dy);
+    char s1[64], s2[64];
+    if (T < 1 || vf_tensor_cols(dy) % T || (x && vf_tensor_cols(x) % T))
+        return vf_fail(VF_ERR_ARG, "%s: T = %lld does not divide the columns of dy %s%s%s", nm, (long long)T,
+                       vf_shape_str(dy, s1, 64), x ? " and x " : "", x ? vf_shape_str(x, s2, 64) : "");
+    if (x && vf_tensor_rows(x) != B)
+        return vf_fail(VF_ERR_ARG, "%s: x has shape %s but dy has %s: one row per example in both", nm,
+                       vf_shape_str(x, s1, 64), vf_shape_str(dy, s2, 64));
+    VF_TRY(need_numel(nm, "out", out, B, "one per example (row of dy)"));
+    vf_op op = make(VF_OP_PER_EXAMPLE_SQNORM, 3, x, dy, out);
+    op.u[0] = u32(B);
+    op.u[1] = u32(T);
+    op.u[2] = x ? u32(vf_tensor_cols(x) / T) : 0;
+    op.u[3] = u32(vf_tensor_cols(dy) / T);
+    return submit(nm, &op);
+}
+
+vf_status vf_per_example_sqnorm(const vf_tensor *x, const vf_tensor *dy, int64_t T, const vf_tensor *out) {
+    if (!x) return vf_fail(VF_ERR_ARG, "per_example_sqnorm: x is NULL");
+    return per_example("per_example_sqnorm", x, dy, T, out);
+}
+
+vf_status vf_per_example_sqnorm_bias(const vf_tensor *dy, int64_t T, const vf_tensor *out) {
+    return per_example("per_example_sqnorm_bias", NULL, dy, T, out);
 }

@@ -459,6 +459,21 @@ vf_status vf_sample_categorical(const vf_tensor *logits, const vf_segments *seg,
                                 uint32_t stream, const vf_tensor *ctr, const vf_tensor *idx,
                                 const vf_tensor *onehot);
 
+/* ---------------------------------------------------- per-example norms */
+/* Per-example squared gradient norms (DP-SGD clipping) without materialising
+ * the per-example gradients. A weight W [I, O] used at T steps,
+ * y_t = x_t W (+ b), with the inputs x [B, T*I] (step t is columns t*I..)
+ * and the gradients of the step outputs dy [B, T*O], has per-example
+ * gradient G_b = sum_t x_bt^T dy_bt, and
+ *   out[b] = ||G_b||_F^2 = sum_{t,s} (x_bt . x_bs) (dy_bt . dy_bs)
+ * (the Gram form; T = 1 is a dense layer: ||x_b||^2 ||dy_b||^2, the ghost
+ * norm). The bias b has gradient sum_t dy_bt:
+ *   out[b] = ||sum_t dy_bt||^2.
+ * out is [B]. Not differentiable: there is no backward. */
+vf_status vf_per_example_sqnorm(const vf_tensor *x, const vf_tensor *dy, int64_t T,
+                                const vf_tensor *out);
+vf_status vf_per_example_sqnorm_bias(const vf_tensor *dy, int64_t T, const vf_tensor *out);
+
 #ifdef __cplusplus
 }
 #endif

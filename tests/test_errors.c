@@ -318,6 +318,19 @@ static void shapes_added_ops(fx *f) {
         "sample_categorical", "idx", "[5, 1]");
     ERR(VF_ERR_ARG, vf_sample_categorical(&f->x35, &sg, 1, 0, &f->ctr, &i32, &f->x53),
         "sample_categorical", "onehot", "logits");
+
+    /* per-example norms: x [3, 5], dy [3, 5] with T = 5 (I = O = 1) */
+    ERR(VF_ERR_ARG, vf_per_example_sqnorm(&f->x35, &f->y35, 2, &f->x3), "per_example_sqnorm", "T = 2",
+        "[3, 5]");
+    ERR(VF_ERR_ARG, vf_per_example_sqnorm(&f->x35, &f->y35, 0, &f->x3), "per_example_sqnorm", "T = 0");
+    ERR(VF_ERR_ARG, vf_per_example_sqnorm(&f->x53, &f->y35, 1, &f->x3), "per_example_sqnorm", "x", "[5, 3]",
+        "[3, 5]");
+    ERR(VF_ERR_ARG, vf_per_example_sqnorm(&f->x35, &f->y35, 5, &f->x5), "per_example_sqnorm", "out", "[5]",
+        "3 elements");
+    ERR(VF_ERR_ARG, vf_per_example_sqnorm(NULL, &f->y35, 5, &f->x3), "per_example_sqnorm", "x", "NULL");
+    ERR(VF_ERR_ARG, vf_per_example_sqnorm(&f->x35, &f->i35, 5, &f->x3), "per_example_sqnorm", "dy", "float32");
+    ERR(VF_ERR_ARG, vf_per_example_sqnorm_bias(&f->y35, 3, &f->x3), "per_example_sqnorm_bias", "T = 3");
+    ERR(VF_ERR_ARG, vf_per_example_sqnorm_bias(&f->y35, 5, &f->s1), "per_example_sqnorm_bias", "out");
 }
 
 /* ----------------------------------------------------- tensors and arenas */

@@ -1261,3 +1261,68 @@ Test(ops_vk, segment_ops_on_a_folded_grid) {
     }
     pair_free(&p);
 }
+
+/* ----------------------------------------------------- per-example norms */
+
+/* The per-example gradients written out on the host, in double:
+ * G_b = sum_t x_bt^T dy_bt [I, O] and g_b = sum_t dy_bt [O]; returns
+ * ||G_b||^2 in w[b] and ||g_b||^2 in wb[b]. */
+static void host_per_example(const float *x, const float *dy, int64_t B, int64_t T, int64_t I, int64_t O,
+                             float *w, float *wb) {
+    double *G = malloc((size_t)(I * O) * sizeof *G), *g = malloc((size_t)O * sizeof *g);
+    cr_assert(G && g);
+    for (int64_t b = 0; b < B; b++) {
+        memset(G, 0, (size_t)(I * O) * sizeof *G);
+        memset(g, 0, (size_t)O * sizeof *g);
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t o = 0; o < O; o++) {
+                double d = dy[b * T * O + t * O + o];
+                g[o] += d;
+                for (int64_t i = 0; i < I; i++) G[i * O + o] += (double)x[b * T * I + t * I + i] * d;
+            }
+        double s = 0, sb = 0;
+        for (int64_t e = 0; e < I * O; e++) s += G[e] * G[e];
+        for (int64_t o = 0; o < O; o++) sb += g[o] * g[o];
+        w[b] = (float)s;
+        wb[b] = (float)sb;
+    }
+    free(G);
+    free(g);
+}
+
+Test(ops_vk, per_example_sqnorm_vs_explicit_gradients) {
+    pair p;
+    pair_init(&p, 28);
+    /* B T I O: dense layers (T = 1), one example, primes, an LSTM-like
+     * [B, T*F] x [F, 4H] weight, more pairs than a workgroup (T = 13), long
+     * rows (I = 1031), more examples than a workgroup */
+    const int64_t cases[][4] = {{1, 1, 1, 1},  {7, 1, 13, 31}, {1, 5, 3, 7},   {5, 3, 2, 28},
+                                {3, 13, 5, 17}, {2, 1, 1031, 3}, {97, 2, 3, 5}, {4, 7, 1, 1}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const int64_t B = cases[k][0], T = cases[k][1], I = cases[k][2], O = cases[k][3];
+        vf_tensor x[2], dy[2], w[2], wb[2];
+        mkr(&p, x, B, T * I, -1, 1);
+        mkr(&p, dy, B, T * O, -1, 1);
+        mk1(&p, w, B, NULL);
+        mk1(&p, wb, B, NULL);
+        BOTH(vf_per_example_sqnorm(&x[s], &dy[s], T, &w[s]));
+        BOTH(vf_per_example_sqnorm_bias(&dy[s], T, &wb[s]));
+        float *xd = keep(&p, tu_read(&x[CPU])), *dd = keep(&p, tu_read(&dy[CPU]));
+        float *ew = keep(&p, malloc((size_t)B * 4)), *ewb = keep(&p, malloc((size_t)B * 4));
+        host_per_example(xd, dd, B, T, I, O, ew, ewb);
+        char what[96];
+        snprintf(what, sizeof what, "per_example_sqnorm B %lld T %lld I %lld O %lld", (long long)B, (long long)T,
+                 (long long)I, (long long)O);
+        for (int s = 0; s < 2; s++) {
+            float *gw = keep(&p, tu_read(&w[s])), *gb = keep(&p, tu_read(&wb[s]));
+            /* the Gram form sums T^2 products of fp32 dot products (vk) in
+             * another order than the explicit gradient: a few 1e-6 */
+            double e = tu_max_rel(gw, ew, (size_t)B, 1e-6, 1e-4), eb = tu_max_rel(gb, ewb, (size_t)B, 1e-6, 1e-4);
+            cr_expect(e <= 1 && eb <= 1, "%s on %s: weight %.3g, bias %.3g of tolerance", what, s ? "vk" : "cpu", e, eb);
+        }
+        check(w, TRANSC, what);
+        check(wb, TRANSC, what);
+        pair_reset(&p);
+    }
+    pair_free(&p);
+}

@@ -514,6 +514,34 @@ static void k_argmax_seg(const vf_op *op) {
         }
 }
 
+/* Per-example squared gradient norms, in double: the Gram form over pairs of
+ * steps (s <= t, off-diagonal pairs twice), or the bias norm (no x). */
+static void k_per_example_sqnorm(const vf_op *op) {
+    const uint32_t B = op->u[0], T = op->u[1], ni = op->u[2], no = op->u[3]; /* per step */
+    const bool bias = op->args[0] == NULL;
+    for (uint32_t b = 0; b < B; b++) {
+        const float *dy = ARG_F(1) + (size_t)b * T * no;
+        double acc = 0;
+        if (bias) {
+            for (uint32_t o = 0; o < no; o++) {
+                double s = 0;
+                for (uint32_t t = 0; t < T; t++) s += dy[(size_t)t * no + o];
+                acc += s * s;
+            }
+        } else {
+            const float *x = ARG_F(0) + (size_t)b * T * ni;
+            for (uint32_t t = 0; t < T; t++)
+                for (uint32_t s = 0; s <= t; s++) {
+                    double xx = 0, gg = 0;
+                    for (uint32_t i = 0; i < ni; i++) xx += (double)x[(size_t)t * ni + i] * x[(size_t)s * ni + i];
+                    for (uint32_t o = 0; o < no; o++) gg += (double)dy[(size_t)t * no + o] * dy[(size_t)s * no + o];
+                    acc += (s == t ? 1.0 : 2.0) * xx * gg;
+                }
+        }
+        ARG_F(2)[b] = (float)acc;
+    }
+}
+
 vf_status vf_cpu_run_op(const vf_op *op) {
     const uint32_t n = op->u[0];
     switch (op->kind) {
@@ -608,6 +636,7 @@ vf_status vf_cpu_run_op(const vf_op *op) {
     case VF_OP_GATHER: k_gather(op); break;
     case VF_OP_GATHER_BACKWARD: k_gather_backward(op); break;
     case VF_OP_ARGMAX_SEG: k_argmax_seg(op); break;
+    case VF_OP_PER_EXAMPLE_SQNORM: k_per_example_sqnorm(op); break;
     default: return vf_fail(VF_ERR_UNSUPPORTED, "cpu: op %s not implemented", vf_op_name(op->kind));
     }
     return VF_OK;

@@ -123,6 +123,7 @@ int vf_vk_plan(const vf_vk_tuning *t, const vf_op *op, vf_vk_dispatch out[VF_VK_
         linear(add(out, &n, "gather_backward", wg), u[0]);
         break;
     case VF_OP_ARGMAX_SEG: per_group(add(out, &n, "argmax_seg", rwg), (uint64_t)u[0] * u[2]); break;
+    case VF_OP_PER_EXAMPLE_SQNORM: per_group(add(out, &n, "per_example_sqnorm", rwg), u[0]); break;
     default:
         vf_fail(VF_ERR_UNSUPPORTED, "vk: op %s (kind %d) has no kernel",
                 vf_op_name(op->kind), (int)op->kind);
