@@ -174,7 +174,9 @@ vf_status vf_copy(const vf_tensor *x, const vf_tensor *y);
 /* C[b] = alpha * op(A[b]) @ op(B[b]) + beta * C[b]
  * op(A) is [M, K] (A stored [M, K], or [K, M] if trans_a), op(B) is [K, N]
  * (B stored [K, N], or [N, K] if trans_b), C is [M, N]. A 3-D tensor
- * [batch, r, c] is a batch; a 2-D operand is shared by every batch entry. */
+ * [batch, r, c] is a batch; a 2-D operand is shared by every batch entry.
+ * So the batched GEMM is this function with A [G, M, K], B [G, K, N] and
+ * C [G, M, N] (one dispatch; vf_matmul_backward handles it too). */
 vf_status vf_matmul(const vf_tensor *a, bool trans_a, const vf_tensor *b,
                     bool trans_b, const vf_tensor *c, float alpha, float beta);
 /* Gradients of C = op(A) @ op(B) given dC; da/db may be NULL (not wanted).

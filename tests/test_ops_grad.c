@@ -934,3 +934,13 @@ Test(grad, embedding_counts_bad_indices) {
     cr_expect_eq(vf_backend_bad_indices(tu_cpu()) - bad0, 4);
     vf_arena_destroy(a);
 }
+
+/* ------------------------------------------------------- batched matmul */
+
+/* 3-D operands [G, ., .]: G = 1 and G = 7, every transpose. */
+Test(grad, matmul_batched_g1_g7) {
+    for (int t = 0; t < 4; t++) {
+        matmul_case(1, true, true, 3, 4, 2, t & 1, t & 2, false, true, true, 1900 + (uint64_t)t);
+        matmul_case(7, true, true, 2, 3, 2, t & 1, t & 2, false, true, true, 1910 + (uint64_t)t);
+    }
+}

@@ -1326,3 +1326,43 @@ Test(ops_vk, per_example_sqnorm_vs_explicit_gradients) {
     }
     pair_free(&p);
 }
+
+/* ------------------------------------------------------- batched matmul */
+
+/* vf_matmul / vf_matmul_backward with 3-D operands [G, ., .] are the batched
+ * GEMM (VF_OP_MATMUL's batch): G = 1 and G = 7, every transpose, partial
+ * tiles, forward and backward, vk against cpu. */
+Test(ops_vk, matmul_batched_g1_g7) {
+    pair p;
+    pair_init(&p, 29);
+    const mm_case cases[] = {
+        {5, 7, 3, 1, 1, 1, 1, 0}, {13, 31, 17, 7, 1, 1, 1, 0}, {33, 65, 9, 7, 1, 1, 0.5f, 0.25f},
+        {1, 1, 1, 7, 1, 1, 1, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int t = 0; t < 4; t++) {
+            mm_run(&p, &cases[i], t & 1, t >> 1);
+            pair_reset(&p);
+        }
+    const int64_t dims[][4] = {{7, 13, 31, 1}, {5, 3, 11, 7}}; /* M N K G */
+    for (int i = 0; i < 2; i++)
+        for (int t = 0; t < 4; t++) {
+            bool ta = t & 1, tb = t >> 1;
+            int64_t M = dims[i][0], N = dims[i][1], K = dims[i][2], G = dims[i][3];
+            int64_t sa[3] = {G, ta ? K : M, ta ? M : K}, sb[3] = {G, tb ? N : K, tb ? K : N}, sc[3] = {G, M, N};
+            vf_tensor A[2], B[2], dC[2], dA[2], dB[2];
+            mk(&p, A, 3, sa, rnd(&p, (size_t)(G * M * K), -1, 1));
+            mk(&p, B, 3, sb, rnd(&p, (size_t)(G * K * N), -1, 1));
+            mk(&p, dC, 3, sc, rnd(&p, (size_t)(G * M * N), -1, 1));
+            mk(&p, dA, 3, sa, NULL);
+            mk(&p, dB, 3, sb, NULL);
+            BOTH(vf_matmul_backward(&A[s], ta, &B[s], tb, &dC[s], &dA[s], &dB[s], false));
+            char what[96];
+            snprintf(what, sizeof what, "matmul_backward G %lld M%lld N%lld K%lld ta %d tb %d", (long long)G,
+                     (long long)M, (long long)N, (long long)K, ta, tb);
+            check(dA, MATMUL, what);
+            check(dB, MATMUL, what);
+            pair_reset(&p);
+        }
+    pair_free(&p);
+}
