@@ -469,7 +469,9 @@ vf_status vf_sample_categorical(const vf_tensor *logits, const vf_segments *seg,
  * gradient G_b = sum_t x_bt^T dy_bt, and
  *   out[b] = ||G_b||_F^2 = sum_{t,s} (x_bt . x_bs) (dy_bt . dy_bs)
  * (the Gram form; T = 1 is a dense layer: ||x_b||^2 ||dy_b||^2, the ghost
- * norm). The bias b has gradient sum_t dy_bt:
+ * norm). For an unrolled LSTM, wx takes the step inputs and wh the previous
+ * h's (zero at t = 0) as x, both with the gate gradients [B, T*4H] as dy.
+ * Cost O(B T^2 (I + O)). The bias b has gradient sum_t dy_bt:
  *   out[b] = ||sum_t dy_bt||^2.
  * out is [B]. Not differentiable: there is no backward. */
 vf_status vf_per_example_sqnorm(const vf_tensor *x, const vf_tensor *dy, int64_t T,

@@ -1366,3 +1366,37 @@ Test(ops_vk, matmul_batched_g1_g7) {
         }
     pair_free(&p);
 }
+
+/* A captured sampling op reads the counter at replay: each run with a new
+ * counter gives what an op-by-op call with that counter gives. */
+Test(ops_vk, sample_categorical_replay_reads_counter) {
+    pair p;
+    pair_init(&p, 30);
+    const int64_t R = 37, C = 11, widths[2] = {4, 7};
+    vf_backend *be[2] = {tu_cpu(), tu_vk()};
+    vf_segments sg[2];
+    mkseg(&p, sg, 2, widths);
+    vf_tensor x[2], ctr[2], a[2], b[2];
+    mkr(&p, x, R, C, -2, 2);
+    mki(&p, ctr, 2, (const int32_t[]){0, 0});
+    for (int s = 0; s < 2; s++) {
+        int64_t sh[2] = {R, 2};
+        TU_OK(vf_tensor_alloc(p.a[s], VF_I32, 2, sh, &a[s]));
+        TU_OK(vf_tensor_alloc(p.a[s], VF_I32, 2, sh, &b[s]));
+        vf_program *prog = NULL;
+        TU_OK(vf_capture_begin(be[s]));
+        TU_OK(vf_sample_categorical(&x[s], &sg[s], 5, 2, &ctr[s], &a[s], NULL));
+        TU_OK(vf_capture_end(be[s], &prog));
+        for (int k = 1; k <= 3; k++) {
+            int32_t c[2] = {k * 1000, 0};
+            TU_OK(vf_tensor_write(&ctr[s], c, sizeof c));
+            TU_OK(vf_program_run(prog));
+            TU_OK(vf_sample_categorical(&x[s], &sg[s], 5, 2, &ctr[s], &b[s], NULL));
+            int32_t *ga = read_i32(&p, &a[s]), *gb = read_i32(&p, &b[s]);
+            cr_expect(memcmp(ga, gb, (size_t)(R * 2) * 4) == 0, "%s: replay %d differs from the op",
+                      s ? "vk" : "cpu", k);
+        }
+        vf_program_destroy(prog);
+    }
+    pair_free(&p);
+}
