@@ -42,6 +42,16 @@ typedef enum vf_op_kind {
     VF_OP_ADAM,              /* param, grad, m, v, sched | u0 n; f0 b1, f1 b2, f2 eps, f3 wd */
     VF_OP_RNG,               /* ctr -> out | u0 n, u1 seed lo, u2 seed hi, u3 stream, u4 normal */
     VF_OP_ELEMENTWISE,       /* in[n_in], out[n_out] | u0 R, u1 C; program in op.ew */
+    /* seg: int32 [S, 2] {offset, width} table, or NULL (has_seg 0) for one
+     * segment covering the whole row */
+    VF_OP_SOFTMAX_SEG,       /* x, seg -> y | u0 R, u1 C, u2 S, u3 log, u4 has_seg */
+    VF_OP_SOFTMAX_SEG_BACKWARD, /* y, dy, seg -> dx | u0 R, u1 C, u2 S, u3 log, u4 has_seg */
+    VF_OP_GATHER,            /* x, idx -> y | u0 R, u1 C, u2 K */
+    VF_OP_GATHER_BACKWARD,   /* idx, dy -> dx | u0 R, u1 C, u2 K */
+    VF_OP_ARGMAX_SEG,        /* x, seg, ctr -> idx, onehot | u0 R, u1 C, u2 S, u3 flags (1 has_seg,
+                                2 gumbel: sample with Philox uniforms from ctr, 4 has onehot),
+                                u4 seed lo, u5 seed hi, u6 stream */
+    VF_OP_PER_EXAMPLE_SQNORM,/* x, dy -> out | u0 B, u1 T, u2 I, u3 O; x NULL: the bias norm */
     VF_OP_COUNT
 } vf_op_kind;
 
@@ -85,6 +95,7 @@ struct vf_backend {
     size_t max_arena_bytes;   /* largest single arena (maxStorageBufferRange) */
     bool capturing;
     int validation_errors;
+    int64_t bad_indices;      /* cpu: out-of-range indices met by embedding/gather */
     vf_arena *arenas;         /* live arenas: destroyed with the backend */
 };
 

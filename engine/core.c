@@ -48,6 +48,7 @@ vf_backend_kind vf_backend_kind_of(const vf_backend *be) { return be->kind; }
 const char *vf_backend_name(const vf_backend *be) { return be->name; }
 vf_status vf_backend_sync(vf_backend *be) { return be->ops->sync(be); }
 int vf_backend_validation_errors(const vf_backend *be) { return be->validation_errors; }
+int64_t vf_backend_bad_indices(const vf_backend *be) { return be->bad_indices; }
 
 vf_status vf_profile_enable(vf_backend *be, bool on) { return be->ops->profile(be, on); }
 

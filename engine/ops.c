@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const op_names[VF_OP_COUNT] = {
@@ -40,6 +41,12 @@ static const char *const op_names[VF_OP_COUNT] = {
     [VF_OP_ADAM] = "adam",
     [VF_OP_RNG] = "rng",
     [VF_OP_ELEMENTWISE] = "elementwise",
+    [VF_OP_SOFTMAX_SEG] = "softmax_seg",
+    [VF_OP_SOFTMAX_SEG_BACKWARD] = "softmax_seg_backward",
+    [VF_OP_GATHER] = "gather",
+    [VF_OP_GATHER_BACKWARD] = "gather_backward",
+    [VF_OP_ARGMAX_SEG] = "argmax_seg",
+    [VF_OP_PER_EXAMPLE_SQNORM] = "per_example_sqnorm",
 };
 
 const char *vf_op_name(vf_op_kind k) {
@@ -47,7 +54,7 @@ const char *vf_op_name(vf_op_kind k) {
 }
 
 static const char *const unary_names[VF_UNARY_COUNT] = {"relu", "leaky_relu", "tanh",
-                                                        "sigmoid", "softplus"};
+                                                        "sigmoid", "softplus", "sin", "cos"};
 const char *vf_unary_name(vf_unary_kind k) {
     return (unsigned)k < VF_UNARY_COUNT ? unary_names[k] : "?";
 }
@@ -944,4 +951,205 @@ vf_status vf_elementwise(const vf_ew_program *p, const vf_tensor *const *in,
     op.u[3] = (uint32_t)p->n_out;
     op.ew = p;
     return submit(nm, &op);
+}
+
+/* --------------------------------------------------------------- segments */
+
+vf_status vf_segments_create(vf_arena *a, int64_t n, const int64_t *widths, vf_segments *out) {
+    const char *nm = "segments_create";
+    if (!out) return vf_fail(VF_ERR_ARG, "%s: out is NULL", nm);
+    memset(out, 0, sizeof *out);
+    if (!a) return vf_fail(VF_ERR_ARG, "%s: arena is NULL", nm);
+    if (n < 1 || !widths) return vf_fail(VF_ERR_ARG, "%s: %lld segments (at least 1, with widths)", nm, (long long)n);
+    int32_t *tab = malloc((size_t)n * 2 * sizeof *tab);
+    if (!tab) return vf_fail(VF_ERR_OOM, "%s: out of host memory", nm);
+    int64_t off = 0;
+    for (int64_t s = 0; s < n; s++) {
+        if (widths[s] < 1 || widths[s] > INT32_MAX - off) {
+            free(tab);
+            return vf_fail(VF_ERR_ARG, "%s: segment %lld has width %lld (must be >= 1, total < 2^31)", nm,
+                           (long long)s, (long long)widths[s]);
+        }
+        tab[2 * s] = (int32_t)off;
+        tab[2 * s + 1] = (int32_t)widths[s];
+        off += widths[s];
+    }
+    int64_t shape[2] = {n, 2};
+    size_t mark = vf_arena_used(a);
+    vf_status st = vf_tensor_alloc(a, VF_I32, 2, shape, &out->table);
+    if (!st) st = vf_tensor_write(&out->table, tab, (size_t)n * 2 * sizeof *tab);
+    free(tab);
+    if (st) {
+        vf_arena_reset(a, mark);
+        memset(out, 0, sizeof *out);
+        return st;
+    }
+    out->n = n;
+    out->cols = off;
+    return VF_OK;
+}
+
+/* Checks a segment table (NULL: the whole row) against x's columns. */
+static vf_status need_seg(const char *nm, const vf_segments *seg, const vf_tensor *x) {
+    if (!seg) return VF_OK;
+    const vf_tensor *t = &seg->table;
+    if (!t->arena || t->dtype != VF_I32 || t->numel != 2 * seg->n || seg->n < 1)
+        return vf_fail(VF_ERR_ARG, "%s: seg is not a table made by vf_segments_create", nm);
+    if (seg->cols != vf_tensor_cols(x)) {
+        char s[64];
+        return vf_fail(VF_ERR_ARG, "%s: the %lld segments cover %lld columns but x has shape %s", nm,
+                       (long long)seg->n, (long long)seg->cols, vf_shape_str(x, s, sizeof s));
+    }
+    return VF_OK;
+}
+
+static vf_status softmax_seg_fwd(const char *nm, bool log, const vf_tensor *x, const vf_segments *seg,
+                                 const vf_tensor *y) {
+    VF_TRY(need(nm, "x", x));
+    VF_TRY(need_seg(nm, seg, x));
+    VF_TRY(need_shape(nm, "y", y, "x", x));
+    vf_op op = make(VF_OP_SOFTMAX_SEG, 3, x, seg ? &seg->table : NULL, y);
+    op.u[0] = u32(vf_tensor_rows(x));
+    op.u[1] = u32(vf_tensor_cols(x));
+    op.u[2] = seg ? u32(seg->n) : 1;
+    op.u[3] = log;
+    op.u[4] = seg != NULL;
+    return submit(nm, &op);
+}
+
+static vf_status softmax_seg_bwd(const char *nm, bool log, const vf_tensor *y, const vf_segments *seg,
+                                 const vf_tensor *dy, const vf_tensor *dx) {
+    VF_TRY(need(nm, "y", y));
+    VF_TRY(need_seg(nm, seg, y));
+    VF_TRY(need_shape(nm, "dy", dy, "y", y));
+    VF_TRY(need_shape(nm, "dx", dx, "y", y));
+    vf_op op = make(VF_OP_SOFTMAX_SEG_BACKWARD, 4, y, dy, seg ? &seg->table : NULL, dx);
+    op.u[0] = u32(vf_tensor_rows(y));
+    op.u[1] = u32(vf_tensor_cols(y));
+    op.u[2] = seg ? u32(seg->n) : 1;
+    op.u[3] = log;
+    op.u[4] = seg != NULL;
+    return submit(nm, &op);
+}
+
+vf_status vf_softmax_seg_forward(const vf_tensor *x, const vf_segments *seg, const vf_tensor *y) {
+    return softmax_seg_fwd("softmax_seg", false, x, seg, y);
+}
+vf_status vf_softmax_seg_backward(const vf_tensor *y, const vf_segments *seg, const vf_tensor *dy,
+                                  const vf_tensor *dx) {
+    return softmax_seg_bwd("softmax_seg_backward", false, y, seg, dy, dx);
+}
+vf_status vf_log_softmax_seg_forward(const vf_tensor *x, const vf_segments *seg, const vf_tensor *y) {
+    return softmax_seg_fwd("log_softmax_seg", true, x, seg, y);
+}
+vf_status vf_log_softmax_seg_backward(const vf_tensor *y, const vf_segments *seg, const vf_tensor *dy,
+                                      const vf_tensor *dx) {
+    return softmax_seg_bwd("log_softmax_seg_backward", true, y, seg, dy, dx);
+}
+
+/* ----------------------------------------------------------------- gather */
+
+/* Shared by forward (full = x, part = y) and backward (full = dx, part =
+ * dy): full [R, C], idx int32 [R, K], part [R, K]. */
+static vf_status gather_op(const char *nm, vf_op_kind k, const vf_tensor *full, const char *full_name,
+                           const vf_tensor *idx, const vf_tensor *part, const char *part_name) {
+    VF_TRY(need(nm, full_name, full));
+    VF_TRY(need_idx(nm, idx));
+    VF_TRY(need(nm, part_name, part));
+    const int64_t R = vf_tensor_rows(full), C = vf_tensor_cols(full), K = vf_tensor_cols(idx);
+    char s1[64], s2[64];
+    if (vf_tensor_rows(idx) != R)
+        return vf_fail(VF_ERR_ARG, "%s: idx has shape %s, expected %lld rows as %s %s", nm,
+                       vf_shape_str(idx, s1, 64), (long long)R, full_name, vf_shape_str(full, s2, 64));
+    if (vf_tensor_rows(part) != R || vf_tensor_cols(part) != K)
+        return vf_fail(VF_ERR_ARG, "%s: %s has shape %s, expected [%lld, %lld] (idx is %s)", nm, part_name,
+                       vf_shape_str(part, s1, 64), (long long)R, (long long)K, vf_shape_str(idx, s2, 64));
+    vf_op op = k == VF_OP_GATHER ? make(k, 3, full, idx, part) : make(k, 3, idx, part, full);
+    op.u[0] = u32(R);
+    op.u[1] = u32(C);
+    op.u[2] = u32(K);
+    return submit(nm, &op);
+}
+
+vf_status vf_gather_forward(const vf_tensor *x, const vf_tensor *idx, const vf_tensor *y) {
+    return gather_op("gather", VF_OP_GATHER, x, "x", idx, y, "y");
+}
+
+vf_status vf_gather_backward(const vf_tensor *idx, const vf_tensor *dy, const vf_tensor *dx) {
+    return gather_op("gather_backward", VF_OP_GATHER_BACKWARD, dx, "dx", idx, dy, "dy");
+}
+
+/* ------------------------------------------------- argmax, categorical sampling */
+
+/* Shared by argmax and sampling (gumbel: argmax of x - log(-log u)). */
+static vf_status argmax_op(const char *nm, const char *x_name, const vf_tensor *x, const vf_segments *seg,
+                           bool gumbel, uint64_t seed, uint32_t stream, const vf_tensor *ctr,
+                           const vf_tensor *idx, const vf_tensor *onehot) {
+    VF_TRY(need(nm, x_name, x));
+    VF_TRY(need_seg(nm, seg, x));
+    if (gumbel && (!ctr || !ctr->arena || ctr->dtype != VF_I32 || ctr->numel != 2))
+        return vf_fail(VF_ERR_ARG, "%s: ctr must be an int32 tensor of 2 elements {lo, hi}", nm);
+    const int64_t R = vf_tensor_rows(x), S = seg ? seg->n : 1;
+    if (!idx || !idx->arena) return vf_fail(VF_ERR_ARG, "%s: idx is not allocated", nm);
+    if (idx->dtype != VF_I32) return vf_fail(VF_ERR_ARG, "%s: idx must be int32", nm);
+    if (idx->numel != R * S) {
+        char s1[64], s2[64];
+        return vf_fail(VF_ERR_ARG, "%s: idx has shape %s, expected [%lld, %lld] (a row of %s %s per segment)",
+                       nm, vf_shape_str(idx, s1, 64), (long long)R, (long long)S, x_name,
+                       vf_shape_str(x, s2, 64));
+    }
+    if (onehot) VF_TRY(need_shape(nm, "onehot", onehot, x_name, x));
+    vf_op op = make(VF_OP_ARGMAX_SEG, 5, x, seg ? &seg->table : NULL, gumbel ? ctr : NULL, idx, onehot);
+    op.u[0] = u32(R);
+    op.u[1] = u32(vf_tensor_cols(x));
+    op.u[2] = u32(S);
+    op.u[3] = (seg ? 1u : 0u) | (gumbel ? 2u : 0u) | (onehot ? 4u : 0u);
+    op.u[4] = (uint32_t)seed;
+    op.u[5] = (uint32_t)(seed >> 32);
+    op.u[6] = stream;
+    return submit(nm, &op);
+}
+
+vf_status vf_argmax(const vf_tensor *x, const vf_segments *seg, const vf_tensor *idx,
+                    const vf_tensor *onehot) {
+    return argmax_op("argmax", "x", x, seg, false, 0, 0, NULL, idx, onehot);
+}
+
+vf_status vf_sample_categorical(const vf_tensor *logits, const vf_segments *seg, uint64_t seed,
+                                uint32_t stream, const vf_tensor *ctr, const vf_tensor *idx,
+                                const vf_tensor *onehot) {
+    return argmax_op("sample_categorical", "logits", logits, seg, true, seed, stream, ctr, idx, onehot);
+}
+
+/* ----------------------------------------------------- per-example norms */
+
+/* x [B, T*I] (NULL: the bias norm), dy [B, T*O], out [B]. */
+static vf_status per_example(const char *nm, const vf_tensor *x, const vf_tensor *dy, int64_t T,
+                             const vf_tensor *out) {
+    if (x) VF_TRY(need(nm, "x", x));
+    VF_TRY(need(nm, "dy", dy));
+    const int64_t B = vf_tensor_rows(dy);
+    char s1[64], s2[64];
+    if (T < 1 || vf_tensor_cols(dy) % T || (x && vf_tensor_cols(x) % T))
+        return vf_fail(VF_ERR_ARG, "%s: T = %lld does not divide the columns of dy %s%s%s", nm, (long long)T,
+                       vf_shape_str(dy, s1, 64), x ? " and x " : "", x ? vf_shape_str(x, s2, 64) : "");
+    if (x && vf_tensor_rows(x) != B)
+        return vf_fail(VF_ERR_ARG, "%s: x has shape %s but dy has %s: one row per example in both", nm,
+                       vf_shape_str(x, s1, 64), vf_shape_str(dy, s2, 64));
+    VF_TRY(need_numel(nm, "out", out, B, "one per example (row of dy)"));
+    vf_op op = make(VF_OP_PER_EXAMPLE_SQNORM, 3, x, dy, out);
+    op.u[0] = u32(B);
+    op.u[1] = u32(T);
+    op.u[2] = x ? u32(vf_tensor_cols(x) / T) : 0;
+    op.u[3] = u32(vf_tensor_cols(dy) / T);
+    return submit(nm, &op);
+}
+
+vf_status vf_per_example_sqnorm(const vf_tensor *x, const vf_tensor *dy, int64_t T, const vf_tensor *out) {
+    if (!x) return vf_fail(VF_ERR_ARG, "per_example_sqnorm: x is NULL");
+    return per_example("per_example_sqnorm", x, dy, T, out);
+}
+
+vf_status vf_per_example_sqnorm_bias(const vf_tensor *dy, int64_t T, const vf_tensor *out) {
+    return per_example("per_example_sqnorm_bias", NULL, dy, T, out);
 }

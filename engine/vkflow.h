@@ -77,6 +77,10 @@ vf_status vf_backend_sync(vf_backend *be);
 /* Number of validation-layer messages of severity warning or error seen so
  * far (always 0 on cpu or when validation is off). Tests fail on any. */
 int vf_backend_validation_errors(const vf_backend *be);
+/* Out-of-range indices the cpu kernels of embedding and gather (forward and
+ * backward) have met so far; each gave a zero (always 0 on vk, whose kernels
+ * zero them too but cannot count them cheaply). */
+int64_t vf_backend_bad_indices(const vf_backend *be);
 
 /* ----------------------------------------------------------------- tensors */
 
@@ -170,7 +174,9 @@ vf_status vf_copy(const vf_tensor *x, const vf_tensor *y);
 /* C[b] = alpha * op(A[b]) @ op(B[b]) + beta * C[b]
  * op(A) is [M, K] (A stored [M, K], or [K, M] if trans_a), op(B) is [K, N]
  * (B stored [K, N], or [N, K] if trans_b), C is [M, N]. A 3-D tensor
- * [batch, r, c] is a batch; a 2-D operand is shared by every batch entry. */
+ * [batch, r, c] is a batch; a 2-D operand is shared by every batch entry.
+ * So the batched GEMM is this function with A [G, M, K], B [G, K, N] and
+ * C [G, M, N] (one dispatch; vf_matmul_backward handles it too). */
 vf_status vf_matmul(const vf_tensor *a, bool trans_a, const vf_tensor *b,
                     bool trans_b, const vf_tensor *c, float alpha, float beta);
 /* Gradients of C = op(A) @ op(B) given dC; da/db may be NULL (not wanted).
@@ -199,6 +205,7 @@ vf_status vf_scale(const vf_tensor *x, const vf_tensor *y, float alpha, float be
 
 typedef enum vf_unary_kind {
     VF_RELU = 0, VF_LEAKY_RELU = 1, VF_TANH = 2, VF_SIGMOID = 3, VF_SOFTPLUS = 4,
+    VF_SIN = 5, VF_COS = 6,
     VF_UNARY_COUNT
 } vf_unary_kind;
 const char *vf_unary_name(vf_unary_kind k);
@@ -301,7 +308,7 @@ vf_status vf_layernorm_backward(const vf_tensor *x, const vf_tensor *gamma,
                                 const vf_tensor *dgamma, const vf_tensor *dbeta);
 
 /* y [N, D] = table[idx[n]] for int32 idx [N] and table [V, D]. Indices out of
- * [0, V) give a zero row (and are counted on cpu). Backward: dtable is
+ * [0, V) give a zero row (and are counted on cpu: vf_backend_bad_indices). Backward: dtable is
  * overwritten with the scatter-add of dy rows (deterministic order). */
 vf_status vf_embedding_forward(const vf_tensor *idx, const vf_tensor *table,
                                const vf_tensor *y);
@@ -339,6 +346,7 @@ typedef enum vf_ew_op {
     VF_EW_LEAKY_RELU, /* r = ra > 0 ? ra : imm * ra */
     VF_EW_STEP,       /* r = ra > 0 ? 1 : 0 */
     VF_EW_SELECT,     /* r = ra > 0 ? rb : rc */
+    VF_EW_SIN, VF_EW_COS,                                                /* r = f(ra) */
     VF_EW_OP_COUNT
 } vf_ew_op;
 
@@ -391,6 +399,84 @@ vf_status vf_rng_uniform(uint64_t seed, uint32_t stream, const vf_tensor *ctr,
                          const vf_tensor *out);
 vf_status vf_rng_normal(uint64_t seed, uint32_t stream, const vf_tensor *ctr,
                         const vf_tensor *out);
+
+/* --------------------------------------------------------------- segments */
+/* A segment table: S consecutive column ranges [offset, offset + width) that
+ * tile the C columns of an [R, C] tensor, e.g. the one-hot fields of an
+ * encoded record. vf_segments_create checks the widths (each >= 1) and writes
+ * the table into the arena as an int32 tensor [S, 2] = {offset, width} that
+ * the kernels read; the struct is a small value that may be copied. Ops that
+ * take a table accept NULL for one segment covering the whole row. */
+typedef struct vf_segments {
+    vf_tensor table;   /* int32 [S, 2]: offset, width of each segment */
+    int64_t n;         /* S */
+    int64_t cols;      /* C: the sum of the widths */
+} vf_segments;
+vf_status vf_segments_create(vf_arena *a, int64_t n, const int64_t *widths,
+                             vf_segments *out);
+
+/* softmax / log_softmax of x [R, C] computed independently within each
+ * segment of seg (NULL: the whole row, the same as vf_softmax_forward /
+ * vf_log_softmax_forward). Backward from the forward output y [R, C]:
+ *   softmax:     dx = y (dy - sum_seg dy y)
+ *   log_softmax: dx = dy - exp(y) sum_seg dy */
+vf_status vf_softmax_seg_forward(const vf_tensor *x, const vf_segments *seg,
+                                 const vf_tensor *y);
+vf_status vf_softmax_seg_backward(const vf_tensor *y, const vf_segments *seg,
+                                  const vf_tensor *dy, const vf_tensor *dx);
+vf_status vf_log_softmax_seg_forward(const vf_tensor *x, const vf_segments *seg,
+                                     const vf_tensor *y);
+vf_status vf_log_softmax_seg_backward(const vf_tensor *y, const vf_segments *seg,
+                                      const vf_tensor *dy, const vf_tensor *dx);
+
+/* ----------------------------------------------------------------- gather */
+/* Gather along the last axis (take_along_dim): y [R, K] = x[r, idx[r, k]] for
+ * x [R, C] and int32 idx [R, K]. An index outside [0, C) gives 0 (and is
+ * counted on cpu: vf_backend_bad_indices). Backward: dx [R, C] is overwritten
+ * with the scatter-add of dy [R, K] into the indexed columns, in order of k
+ * on both backends (deterministic, no atomics); out-of-range indices add
+ * nothing. */
+vf_status vf_gather_forward(const vf_tensor *x, const vf_tensor *idx, const vf_tensor *y);
+vf_status vf_gather_backward(const vf_tensor *idx, const vf_tensor *dy, const vf_tensor *dx);
+
+/* ---------------------------------------------- argmax, categorical sampling */
+/* idx [R, S] (int32) = the index within each segment of seg (NULL: one
+ * segment, the whole row) of the largest entry of x [R, C]; ties go to the
+ * lowest index, NaN entries are never chosen (a segment of only NaN / -inf
+ * gives 0). onehot [R, C] (may be NULL) gets 1 at each chosen column and 0
+ * elsewhere. Not differentiable: there is no backward. */
+vf_status vf_argmax(const vf_tensor *x, const vf_segments *seg, const vf_tensor *idx,
+                    const vf_tensor *onehot);
+/* Categorical sampling by the Gumbel-max trick: within each segment of
+ * logits [R, C], idx = argmax_c (logits[r, c] - log(-log u[r, c])), which
+ * picks category c with probability softmax(logits) over the segment. u [R, C]
+ * are the uniforms vf_rng_uniform(seed, stream, ctr, u) would write (element
+ * (r, c) is flat index r*C + c: block ctr + i/4, word i%4), the same bits on
+ * every backend; advance ctr by ceil(R*C / 4) blocks between draws (it is
+ * read at run time, so a replayed program picks up a new counter). idx and
+ * onehot as for vf_argmax. cpu and vk agree except where two perturbed logits
+ * tie to within the last bit of the device's log (rare). Not differentiable:
+ * there is no backward. */
+vf_status vf_sample_categorical(const vf_tensor *logits, const vf_segments *seg, uint64_t seed,
+                                uint32_t stream, const vf_tensor *ctr, const vf_tensor *idx,
+                                const vf_tensor *onehot);
+
+/* ---------------------------------------------------- per-example norms */
+/* Per-example squared gradient norms (DP-SGD clipping) without materialising
+ * the per-example gradients. A weight W [I, O] used at T steps,
+ * y_t = x_t W (+ b), with the inputs x [B, T*I] (step t is columns t*I..)
+ * and the gradients of the step outputs dy [B, T*O], has per-example
+ * gradient G_b = sum_t x_bt^T dy_bt, and
+ *   out[b] = ||G_b||_F^2 = sum_{t,s} (x_bt . x_bs) (dy_bt . dy_bs)
+ * (the Gram form; T = 1 is a dense layer: ||x_b||^2 ||dy_b||^2, the ghost
+ * norm). For an unrolled LSTM, wx takes the step inputs and wh the previous
+ * h's (zero at t = 0) as x, both with the gate gradients [B, T*4H] as dy.
+ * Cost O(B T^2 (I + O)). The bias b has gradient sum_t dy_bt:
+ *   out[b] = ||sum_t dy_bt||^2.
+ * out is [B]. Not differentiable: there is no backward. */
+vf_status vf_per_example_sqnorm(const vf_tensor *x, const vf_tensor *dy, int64_t T,
+                                const vf_tensor *out);
+vf_status vf_per_example_sqnorm_bias(const vf_tensor *dy, int64_t T, const vf_tensor *out);
 
 #ifdef __cplusplus
 }

@@ -3,7 +3,7 @@
 #include "common.glsl"
 // unary_backward: dx = dy * f'(x), using the forward output y where that is
 // cheaper: relu: x > 0; leaky_relu: 1 or f0; tanh: 1 - y^2; sigmoid:
-// y (1 - y); softplus: sigmoid(x). dx may alias dy.
+// y (1 - y); softplus: sigmoid(x); sin: cos(x); cos: -sin(x). dx may alias dy.
 // Bindings: 0 x, 1 y, 2 dy, 3 dx. Push: u0 = n, u1 = kind, f0 = alpha.
 // Dispatch: 1-D, ceil(n / wg) groups.
 
@@ -21,7 +21,9 @@ void main() {
     case 1u: r = x[i] > 0.0 ? g : pc.f[0] * g; break;
     case 2u: { float t = y[i]; r = g * (1.0 - t * t); break; }
     case 3u: { float s = y[i]; r = g * s * (1.0 - s); break; }
-    default: r = g * vf_sigmoid(x[i]); break;
+    case 4u: r = g * vf_sigmoid(x[i]); break;
+    case 5u: r = g * cos(x[i]); break;
+    default: r = -g * sin(x[i]); break;
     }
     dx[i] = r;
 }

@@ -285,3 +285,67 @@ Test(elementwise, column_windows) {
     for (int i = 0; i < 37 * 9; i++) cr_assert_eq(y[i], ref[i], "vk element %d", i);
     tu_check_validation();
 }
+
+/* sin and cos (appended after the every-op program so its cached kernels keep
+ * their hashes): sin(x), cos(x) and sin(x + bias) * cos(s) over several
+ * periods, cpu against libm and vk against cpu. */
+static float *run_trig(vf_backend *be, int64_t R, int64_t C, const float *x, const float *b,
+                       const float *s) {
+    vf_ew_program p = {0};
+    p.n_in = 3;
+    p.in_bcast[1] = VF_BC_ROW;
+    p.in_bcast[2] = VF_BC_COL;
+    int xr = emit(&p, VF_EW_LOAD, 0, 0, 0, 0), br = emit(&p, VF_EW_LOAD, 1, 0, 0, 0);
+    int sr = emit(&p, VF_EW_LOAD, 2, 0, 0, 0);
+    int sn = emit(&p, VF_EW_SIN, xr, 0, 0, 0), cs = emit(&p, VF_EW_COS, xr, 0, 0, 0);
+    int mix = emit(&p, VF_EW_MUL, emit(&p, VF_EW_SIN, emit(&p, VF_EW_ADD, xr, br, 0, 0), 0, 0, 0),
+                   emit(&p, VF_EW_COS, sr, 0, 0, 0), 0, 0);
+    p.n_out = 3;
+    p.out_reg[0] = (uint8_t)sn;
+    p.out_reg[1] = (uint8_t)cs;
+    p.out_reg[2] = (uint8_t)mix;
+    vf_arena *a = tu_arena(be, (size_t)(4 * R * C + C + R) * 4 + 4096);
+    vf_tensor tx = tu_tensor2(a, R, C, x), tb = tu_tensor1(a, C, b), ts = tu_tensor1(a, R, s);
+    vf_tensor o[3];
+    for (int i = 0; i < 3; i++) o[i] = tu_tensor2(a, R, C, NULL);
+    const vf_tensor *in[3] = {&tx, &tb, &ts}, *out[3] = {&o[0], &o[1], &o[2]};
+    TU_OK(vf_elementwise(&p, in, out));
+    float *res = malloc((size_t)(3 * R * C) * sizeof *res);
+    cr_assert_not_null(res);
+    for (int i = 0; i < 3; i++) {
+        float *y = tu_read(&o[i]);
+        memcpy(res + (size_t)i * (size_t)(R * C), y, (size_t)(R * C) * sizeof *y);
+        free(y);
+    }
+    vf_arena_destroy(a);
+    return res;
+}
+
+Test(elementwise, sin_cos) {
+    const ew_case cases[] = {{1, 1}, {7, 13}, {31, 97}};
+    tu_rng r = tu_rng_make(12);
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        const int64_t R = cases[ci].R, C = cases[ci].C, n = R * C;
+        float *x = malloc((size_t)n * 4), *b = malloc((size_t)C * 4), *s = malloc((size_t)R * 4);
+        tu_fill_uniform(&r, x, (size_t)n, -10, 10);
+        tu_fill_uniform(&r, b, (size_t)C, -1, 1);
+        tu_fill_uniform(&r, s, (size_t)R, -4, 4);
+        float *cpu = run_trig(tu_cpu(), R, C, x, b, s), *ref = malloc((size_t)(3 * n) * 4);
+        for (int64_t e = 0; e < n; e++) {
+            ref[e] = sinf(x[e]);
+            ref[n + e] = cosf(x[e]);
+            ref[2 * n + e] = sinf(x[e] + b[e % C]) * cosf(s[e / C]);
+        }
+        cr_expect_leq(tu_max_rel(cpu, ref, (size_t)(3 * n), 1e-7, 1e-6), 1.0,
+                      "cpu interpreter vs libm, shape %lldx%lld", (long long)R, (long long)C);
+        if (tu_vk()) {
+            float *vk = run_trig(tu_vk(), R, C, x, b, s);
+            /* |x| <= 11: device sin/cos after range reduction, a few ulp of 1 */
+            cr_expect_leq(tu_max_rel(vk, cpu, (size_t)(3 * n), 1e-5, 1e-5), 1.0,
+                          "vk vs cpu, shape %lldx%lld", (long long)R, (long long)C);
+            free(vk);
+        }
+        free(x); free(b); free(s); free(cpu); free(ref);
+    }
+    tu_check_validation();
+}

@@ -264,6 +264,75 @@ static void wrong_dtype_and_null(fx *f) {
     ERR(VF_ERR_ARG, vf_tensor_read(&f->x3, NULL, 12), "tensor_read", "NULL");
 }
 
+/* The ops added after the first release: sin/cos, segment ops, gather,
+ * argmax, categorical sampling, per-example norms. */
+static void shapes_added_ops(fx *f) {
+    ERR(VF_ERR_ARG, vf_unary_forward(VF_SIN, 0, &f->x35, &f->x53), "sin", "[5, 3]", "[3, 5]");
+    ERR(VF_ERR_ARG, vf_unary_backward(VF_COS, 0, &f->x35, &f->y35, &f->x53, &f->y35), "cos", "dy",
+        "[5, 3]");
+    ERR(VF_ERR_ARG, vf_unary_forward(VF_COS, 0, &f->i35, &f->y35), "cos", "float32");
+
+    vf_segments sg, bad;
+    ERR(VF_ERR_ARG, vf_segments_create(f->a, 2, (int64_t[]){3, 0}, &sg), "segments_create",
+        "segment 1", "width 0");
+    ERR(VF_ERR_ARG, vf_segments_create(f->a, 0, (int64_t[]){3}, &sg), "segments_create", "0 segments");
+    ERR(VF_ERR_ARG, vf_segments_create(NULL, 1, (int64_t[]){3}, &sg), "segments_create", "arena");
+    TU_OK(vf_segments_create(f->a, 2, (int64_t[]){1, 3}, &sg)); /* covers 4 columns */
+    ERR(VF_ERR_ARG, vf_log_softmax_seg_forward(&f->x35, &sg, &f->y35), "log_softmax_seg",
+        "cover 4 columns", "[3, 5]");
+    TU_OK(vf_segments_create(f->a, 2, (int64_t[]){2, 3}, &sg));
+    ERR(VF_ERR_ARG, vf_softmax_seg_forward(&f->x35, &sg, &f->x53), "softmax_seg", "y", "[5, 3]");
+    ERR(VF_ERR_ARG, vf_softmax_seg_forward(&f->i35, &sg, &f->y35), "softmax_seg", "x", "float32");
+    ERR(VF_ERR_ARG, vf_log_softmax_seg_backward(&f->x35, &sg, &f->x53, &f->y35),
+        "log_softmax_seg_backward", "dy", "[5, 3]");
+    ERR(VF_ERR_ARG, vf_softmax_seg_backward(&f->x35, &sg, &f->y35, NULL), "softmax_seg_backward",
+        "dx", "NULL");
+    memset(&bad, 0, sizeof bad);
+    bad.n = 2;
+    bad.cols = 5;
+    ERR(VF_ERR_ARG, vf_softmax_seg_forward(&f->x35, &bad, &f->y35), "softmax_seg", "vf_segments_create");
+
+    /* gather: x [3, 5], idx int32 [3, 5] */
+    vf_tensor y37 = tu_tensor2(f->a, 3, 7, NULL);
+    ERR(VF_ERR_ARG, vf_gather_forward(&f->x35, &f->i35, &y37), "gather", "y", "[3, 7]", "[3, 5]");
+    ERR(VF_ERR_ARG, vf_gather_forward(&f->x35, &f->x35, &f->y35), "gather", "idx", "int32");
+    ERR(VF_ERR_ARG, vf_gather_forward(&f->x35, &f->idx7, &f->y35), "gather", "idx", "[7]", "3 rows");
+    ERR(VF_ERR_ARG, vf_gather_forward(&f->i35, &f->i35, &f->y35), "gather", "x", "float32");
+    ERR(VF_ERR_ARG, vf_gather_backward(&f->i35, &f->x53, &f->y35), "gather_backward", "dy", "[5, 3]");
+    ERR(VF_ERR_ARG, vf_gather_backward(&f->i35, &f->y35, NULL), "gather_backward", "dx", "NULL");
+
+    /* argmax / sample_categorical over 2 segments of x [3, 5]: idx int32 [3, 2] */
+    vf_tensor i32;
+    TU_OK(vf_tensor_alloc(f->a, VF_I32, 2, (int64_t[]){3, 2}, &i32));
+    ERR(VF_ERR_ARG, vf_argmax(&f->x35, &sg, &f->i35, NULL), "argmax", "idx", "[3, 5]", "[3, 2]");
+    ERR(VF_ERR_ARG, vf_argmax(&f->x35, NULL, &f->x3, NULL), "argmax", "idx", "int32");
+    ERR(VF_ERR_ARG, vf_argmax(&f->x35, &sg, &i32, &f->x53), "argmax", "onehot", "[5, 3]");
+    ERR(VF_ERR_ARG, vf_argmax(&f->x53, &sg, &i32, NULL), "argmax", "cover 5 columns", "[5, 3]");
+    ERR(VF_ERR_ARG, vf_argmax(&f->i35, &sg, &i32, NULL), "argmax", "x", "float32");
+    ERR(VF_ERR_ARG, vf_argmax(&f->x35, &sg, NULL, &f->y35), "argmax", "idx", "not allocated");
+    ERR(VF_ERR_ARG, vf_sample_categorical(&f->x35, &sg, 1, 0, &f->ctrf, &i32, NULL),
+        "sample_categorical", "ctr", "int32");
+    ERR(VF_ERR_ARG, vf_sample_categorical(&f->x35, &sg, 1, 0, NULL, &i32, NULL), "sample_categorical",
+        "ctr");
+    ERR(VF_ERR_ARG, vf_sample_categorical(&f->x53, NULL, 1, 0, &f->ctr, &i32, NULL),
+        "sample_categorical", "idx", "[5, 1]");
+    ERR(VF_ERR_ARG, vf_sample_categorical(&f->x35, &sg, 1, 0, &f->ctr, &i32, &f->x53),
+        "sample_categorical", "onehot", "logits");
+
+    /* per-example norms: x [3, 5], dy [3, 5] with T = 5 (I = O = 1) */
+    ERR(VF_ERR_ARG, vf_per_example_sqnorm(&f->x35, &f->y35, 2, &f->x3), "per_example_sqnorm", "T = 2",
+        "[3, 5]");
+    ERR(VF_ERR_ARG, vf_per_example_sqnorm(&f->x35, &f->y35, 0, &f->x3), "per_example_sqnorm", "T = 0");
+    ERR(VF_ERR_ARG, vf_per_example_sqnorm(&f->x53, &f->y35, 1, &f->x3), "per_example_sqnorm", "x", "[5, 3]",
+        "[3, 5]");
+    ERR(VF_ERR_ARG, vf_per_example_sqnorm(&f->x35, &f->y35, 5, &f->x5), "per_example_sqnorm", "out", "[5]",
+        "3 elements");
+    ERR(VF_ERR_ARG, vf_per_example_sqnorm(NULL, &f->y35, 5, &f->x3), "per_example_sqnorm", "x", "NULL");
+    ERR(VF_ERR_ARG, vf_per_example_sqnorm(&f->x35, &f->i35, 5, &f->x3), "per_example_sqnorm", "dy", "float32");
+    ERR(VF_ERR_ARG, vf_per_example_sqnorm_bias(&f->y35, 3, &f->x3), "per_example_sqnorm_bias", "T = 3");
+    ERR(VF_ERR_ARG, vf_per_example_sqnorm_bias(&f->y35, 5, &f->s1), "per_example_sqnorm_bias", "out");
+}
+
 /* ----------------------------------------------------- tensors and arenas */
 
 static void allocation_limits(fx *f) {
@@ -360,6 +429,7 @@ static void run_all(vf_backend *be, vf_backend *other) {
     shapes_reductions_losses(&f);
     shapes_lstm_norms_embedding_adam(&f);
     wrong_dtype_and_null(&f);
+    shapes_added_ops(&f);
     allocation_limits(&f);
     tensor_io_sizes(&f);
     other_backend_tensors(&f, other);

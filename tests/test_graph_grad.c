@@ -109,3 +109,22 @@ Test(graph_grad, second_order_softmax_refused) {
     cr_assert(strstr(vf_last_error(), "second-order gradient of softmax not supported"), "%s", vf_last_error());
     vf_graph_destroy(g);
 }
+
+/* MLP D with sin and cos activations: the penalties' parameter gradients go
+ * through their second derivatives (-sin, -cos). */
+static void trig_d(dmodel *m, int64_t B, int64_t F, int64_t H) {
+    memset(m, 0, sizeof *m);
+    m->g = vf_graph_create();
+    tg_inputs(m, B, F);
+    vf_graph *g = m->g;
+    int w1 = tg_param(m, "w1", F, H, VF_INIT_XAVIER, 1.5f), b1 = tg_param(m, "b1", H, 0, VF_INIT_UNIFORM, 0.3f);
+    int w2 = tg_param(m, "w2", H, H, VF_INIT_XAVIER, 1.5f), b2 = tg_param(m, "b2", H, 0, VF_INIT_UNIFORM, 0.3f);
+    int w3 = tg_param(m, "w3", H, 1, VF_INIT_XAVIER, 1.5f), b3 = tg_param(m, "b3", 1, 0, VF_INIT_UNIFORM, 0.3f);
+    int h = vf_g_un(g, VF_EW_SIN, vf_g_dense(g, m->xhat, w1, b1));
+    h = vf_g_un(g, VF_EW_COS, vf_g_dense(g, h, w2, b2));
+    m->out = vf_g_dense(g, h, w3, b3);
+}
+
+Test(graph_grad, wgan_gp_sin_cos_cpu) { dmodel m; trig_d(&m, 6, 3, 5); tg_penalty(&m, false); check_fd(&m, tu_cpu(), 6); }
+Test(graph_grad, r1_sin_cos_cpu) { dmodel m; trig_d(&m, 6, 3, 5); tg_penalty(&m, true); check_fd(&m, tu_cpu(), 6); }
+Test(graph_grad, wgan_gp_sin_cos_vk_vs_cpu) { dmodel m; trig_d(&m, 6, 3, 5); tg_penalty(&m, false); vk_vs_cpu(&m); }

@@ -46,6 +46,7 @@ struct gcase {
     bool ta, tb, acc, flag;   /* op parameters */
     int ip[4];
     float fp[4];
+    const vf_segments *seg;   /* segment ops: the table (NULL: whole rows) */
 };
 
 static void gc_init(gcase *g, const char *name, uint64_t seed) {
@@ -848,4 +849,98 @@ Test(grad, adam_three_steps_vs_double_reference) {
         free(gv);
     }
     vf_arena_destroy(a);
+}
+
+/* ------------------------------------------------------- segment softmax */
+
+static void f_softmax_seg(gcase *g) {
+    if (g->flag) TU_OK(vf_log_softmax_seg_forward(&g->in[0], g->seg, &g->out[0]));
+    else TU_OK(vf_softmax_seg_forward(&g->in[0], g->seg, &g->out[0]));
+}
+static void b_softmax_seg(gcase *g) {
+    if (g->flag) TU_OK(vf_log_softmax_seg_backward(&g->out[0], g->seg, &g->dout[0], &g->grad[0]));
+    else TU_OK(vf_softmax_seg_backward(&g->out[0], g->seg, &g->dout[0], &g->grad[0]));
+}
+
+Test(grad, softmax_seg_and_log_softmax_seg) {
+    /* R, then the widths (0-terminated; none: seg NULL, the whole row) */
+    const int64_t cases[][5] = {{4, 3, 1, 4, 0}, {1, 2, 5, 0, 0}, {3, 0, 0, 0, 0}};
+    for (int lg = 0; lg < 2; lg++)
+        for (int k = 0; k < 3; k++) {
+            gcase g;
+            gc_init(&g, lg ? "log_softmax_seg" : "softmax_seg", 1700 + (uint64_t)(lg * 10 + k));
+            g.flag = lg;
+            int n = 0;
+            int64_t C = 0;
+            while (n < 4 && cases[k][1 + n]) C += cases[k][1 + n++];
+            if (!n) C = 6;
+            vf_segments sg;
+            if (n) {
+                TU_OK(vf_segments_create(g.arena, n, &cases[k][1], &sg));
+                g.seg = &sg;
+            }
+            gc_input2(&g, "x", cases[k][0], C, true);
+            gc_output2(&g, cases[k][0], C);
+            g.fwd = f_softmax_seg;
+            g.bwd = b_softmax_seg;
+            gc_check(&g, 1e-2, 2e-3); /* as the row-wise softmax */
+            gc_free(&g);
+        }
+}
+
+/* ----------------------------------------------------------------- gather */
+
+static void f_gather(gcase *g) { TU_OK(vf_gather_forward(&g->in[0], &g->aux[0], &g->out[0])); }
+static void b_gather(gcase *g) { TU_OK(vf_gather_backward(&g->aux[0], &g->dout[0], &g->grad[0])); }
+
+Test(grad, gather) {
+    gcase g;
+    gc_init(&g, "gather", 1800);
+    const int64_t R = 3, C = 4, K = 5;
+    /* row 0 takes column 2 three times (the scatter-add must accumulate) and
+     * never column 3 (its gradient must be 0); -1 and 4 are out of range */
+    const int32_t idx[15] = {2, 0, 2, 2, 1, 3, -1, 0, 4, 3, 1, 1, 1, 1, 0};
+    int64_t si[2] = {R, K};
+    TU_OK(vf_tensor_alloc(g.arena, VF_I32, 2, si, &g.aux[0]));
+    TU_OK(vf_tensor_write(&g.aux[0], idx, sizeof idx));
+    gc_input2(&g, "x", R, C, true);
+    gc_output2(&g, R, K);
+    g.fwd = f_gather;
+    g.bwd = b_gather;
+    gc_check(&g, 1e-2, 1e-4);
+    /* out-of-range entries of y are zero, and counted */
+    int64_t bad0 = vf_backend_bad_indices(tu_cpu());
+    g.fwd(&g);
+    cr_expect_eq(vf_backend_bad_indices(tu_cpu()) - bad0, 2, "bad indices counted: %lld",
+                 (long long)(vf_backend_bad_indices(tu_cpu()) - bad0));
+    float *y = tu_read(&g.out[0]);
+    cr_expect(y[6] == 0.0f && y[8] == 0.0f, "out-of-range index gave %g, %g", y[6], y[8]);
+    free(y);
+    gc_free(&g);
+}
+
+/* embedding counts its out-of-range indices on cpu too, forward and backward */
+Test(grad, embedding_counts_bad_indices) {
+    vf_arena *a = tu_arena(tu_cpu(), 1 << 16);
+    const int32_t idx[5] = {0, -3, 2, 9, 1};
+    vf_tensor ti, tt = tu_tensor2(a, 3, 2, NULL), ty = tu_tensor2(a, 5, 2, NULL);
+    int64_t n = 5;
+    TU_OK(vf_tensor_alloc(a, VF_I32, 1, &n, &ti));
+    TU_OK(vf_tensor_write(&ti, idx, sizeof idx));
+    TU_OK(vf_fill(&tt, 1.0f));
+    int64_t bad0 = vf_backend_bad_indices(tu_cpu());
+    TU_OK(vf_embedding_forward(&ti, &tt, &ty));
+    TU_OK(vf_embedding_backward(&ti, &ty, &tt));
+    cr_expect_eq(vf_backend_bad_indices(tu_cpu()) - bad0, 4);
+    vf_arena_destroy(a);
+}
+
+/* ------------------------------------------------------- batched matmul */
+
+/* 3-D operands [G, ., .]: G = 1 and G = 7, every transpose. */
+Test(grad, matmul_batched_g1_g7) {
+    for (int t = 0; t < 4; t++) {
+        matmul_case(1, true, true, 3, 4, 2, t & 1, t & 2, false, true, true, 1900 + (uint64_t)t);
+        matmul_case(7, true, true, 2, 3, 2, t & 1, t & 2, false, true, true, 1910 + (uint64_t)t);
+    }
 }

@@ -919,3 +919,484 @@ Test(ops_vk, capture_and_replay) {
     }
     tu_check_validation();
 }
+
+/* ------------------------------------------------------- segment tables */
+
+/* The same segment table on both sides. */
+static void mkseg(pair *p, vf_segments seg[2], int n, const int64_t *widths) {
+    for (int s = 0; s < 2; s++) TU_OK(vf_segments_create(p->a[s], n, widths, &seg[s]));
+}
+
+/* Segment tables used by the segment ops: 1-wide segments, a segment wider
+ * than a workgroup (300, 1031), primes, and a single segment. */
+typedef struct seg_case { int64_t R; int n; int64_t w[6]; } seg_case;
+static const seg_case seg_cases[] = {
+    {1, 1, {1}}, {7, 3, {3, 1, 9}}, {5, 3, {300, 2, 31}}, {3, 1, {1031}}, {97, 5, {2, 2, 13, 1, 5}},
+};
+#define NSEG (sizeof seg_cases / sizeof seg_cases[0])
+static int64_t seg_cols(const seg_case *c) {
+    int64_t C = 0;
+    for (int i = 0; i < c->n; i++) C += c->w[i];
+    return C;
+}
+
+Test(ops_vk, softmax_seg_and_log_softmax_seg) {
+    pair p;
+    pair_init(&p, 21);
+    for (int lg = 0; lg < 2; lg++)
+        for (size_t i = 0; i < NSEG; i++) {
+            const seg_case *c = &seg_cases[i];
+            int64_t R = c->R, C = seg_cols(c);
+            vf_segments sg[2];
+            mkseg(&p, sg, c->n, c->w);
+            vf_tensor x[2], y[2], dy[2], dx[2];
+            mkr(&p, x, R, C, -20, 20);
+            mk2(&p, y, R, C, NULL);
+            BOTH((lg ? vf_log_softmax_seg_forward : vf_softmax_seg_forward)(&x[s], &sg[s], &y[s]));
+            char what[96];
+            snprintf(what, sizeof what, "%s [%lld, %lld] %d segments", lg ? "log_softmax_seg" : "softmax_seg",
+                     (long long)R, (long long)C, c->n);
+            check(y, TRANSC, what);
+            float *yc = keep(&p, tu_read(&y[CPU]));
+            TU_OK(vf_tensor_write(&y[VK], yc, vf_tensor_bytes(&y[VK])));
+            mkr(&p, dy, R, C, -1, 1);
+            mk2(&p, dx, R, C, NULL);
+            BOTH((lg ? vf_log_softmax_seg_backward : vf_softmax_seg_backward)(&y[s], &sg[s], &dy[s], &dx[s]));
+            strcat(what, " backward");
+            check(dx, TRANSC, what);
+            pair_reset(&p);
+        }
+    pair_free(&p);
+}
+
+/* One segment covering the row (a table, or NULL) is the row-wise op: the
+ * same bits as vf_softmax_forward / vf_log_softmax_forward on each backend. */
+Test(ops_vk, softmax_seg_one_segment_is_softmax) {
+    pair p;
+    pair_init(&p, 22);
+    const int64_t sh[][2] = {{1, 1}, {7, 13}, {5, 1031}};
+    for (int lg = 0; lg < 2; lg++)
+        for (int i = 0; i < 3; i++) {
+            int64_t R = sh[i][0], C = sh[i][1];
+            vf_segments sg[2];
+            mkseg(&p, sg, 1, &C);
+            vf_tensor x[2], y0[2], y1[2], y2[2], dy[2], d0[2], d1[2];
+            mkr(&p, x, R, C, -20, 20);
+            mkr(&p, dy, R, C, -1, 1);
+            mk2(&p, y0, R, C, NULL);
+            mk2(&p, y1, R, C, NULL);
+            mk2(&p, y2, R, C, NULL);
+            mk2(&p, d0, R, C, NULL);
+            mk2(&p, d1, R, C, NULL);
+            for (int s = 0; s < 2; s++) {
+                TU_OK((lg ? vf_log_softmax_forward : vf_softmax_forward)(&x[s], &y0[s]));
+                TU_OK((lg ? vf_log_softmax_seg_forward : vf_softmax_seg_forward)(&x[s], &sg[s], &y1[s]));
+                TU_OK((lg ? vf_log_softmax_seg_forward : vf_softmax_seg_forward)(&x[s], NULL, &y2[s]));
+                TU_OK((lg ? vf_log_softmax_backward : vf_softmax_backward)(&y0[s], &dy[s], &d0[s]));
+                TU_OK((lg ? vf_log_softmax_seg_backward : vf_softmax_seg_backward)(&y0[s], &sg[s], &dy[s],
+                                                                                   &d1[s]));
+                float *a = keep(&p, tu_read(&y0[s])), *b = keep(&p, tu_read(&y1[s]));
+                float *c = keep(&p, tu_read(&y2[s]));
+                float *da = keep(&p, tu_read(&d0[s])), *db = keep(&p, tu_read(&d1[s]));
+                size_t bytes = (size_t)(R * C) * 4;
+                cr_expect(memcmp(a, b, bytes) == 0 && memcmp(a, c, bytes) == 0,
+                          "%s: %s [%lld, %lld] with one segment differs from the row-wise op", s ? "vk" : "cpu",
+                          lg ? "log_softmax_seg" : "softmax_seg", (long long)R, (long long)C);
+                cr_expect(memcmp(da, db, bytes) == 0, "%s: backward with one segment differs",
+                          s ? "vk" : "cpu");
+            }
+            pair_reset(&p);
+        }
+    pair_free(&p);
+}
+
+/* ----------------------------------------------------------------- gather */
+
+/* An int32 [r, c] on both sides. */
+static void mki2(pair *p, vf_tensor t[2], int64_t r, int64_t c, const int32_t *data) {
+    int64_t sh[2] = {r, c};
+    for (int s = 0; s < 2; s++) {
+        TU_OK(vf_tensor_alloc(p->a[s], VF_I32, 2, sh, &t[s]));
+        TU_OK(vf_tensor_write(&t[s], data, (size_t)(r * c) * 4));
+    }
+}
+
+Test(ops_vk, gather) {
+    pair p;
+    pair_init(&p, 23);
+    /* R C K: K > C (repeats), rows longer than a workgroup, more rows than a
+     * workgroup (the backward's thread-per-row pass) */
+    const int64_t rck[][3] = {{1, 1, 1}, {7, 13, 31}, {97, 5, 300}, {3, 1031, 7}, {1031, 3, 2}};
+    for (int i = 0; i < 5; i++) {
+        int64_t R = rck[i][0], C = rck[i][1], K = rck[i][2];
+        int32_t *idx = keep(&p, malloc((size_t)(R * K) * 4));
+        for (int64_t e = 0; e < R * K; e++) /* -1 and C are out of range */
+            idx[e] = (int32_t)(tu_uniform(&p.rng, 0, 1) * (float)(C + 2)) - 1;
+        if (R * K > 2) idx[0] = -1, idx[1] = (int32_t)C;
+        vf_tensor x[2], ix[2], y[2], dy[2], dx[2];
+        mkr(&p, x, R, C, -1, 1);
+        mki2(&p, ix, R, K, idx);
+        mk2(&p, y, R, K, NULL);
+        BOTH(vf_gather_forward(&x[s], &ix[s], &y[s]));
+        check(y, EXACT, "gather");
+        mkr(&p, dy, R, K, -1, 1);
+        mk2(&p, dx, R, C, NULL);
+        BOTH(vf_gather_backward(&ix[s], &dy[s], &dx[s]));
+        check(dx, EXACT, "gather_backward"); /* same summation order as the cpu */
+        pair_reset(&p);
+    }
+    pair_free(&p);
+}
+
+/* ----------------------------------------------- argmax, categorical sampling */
+
+/* Host argmax within [off, off + w) of z: strict > from -inf (ties: lowest
+ * index, NaN never wins). */
+static int32_t host_argmax(const float *z, int64_t w) {
+    float best = -INFINITY;
+    int32_t bi = 0;
+    for (int64_t c = 0; c < w; c++)
+        if (z[c] > best) best = z[c], bi = (int32_t)c;
+    return bi;
+}
+
+static int32_t *read_i32(pair *p, const vf_tensor *t) {
+    int32_t *x = keep(p, malloc(vf_tensor_bytes(t)));
+    TU_OK(vf_tensor_read(t, x, vf_tensor_bytes(t)));
+    return x;
+}
+
+Test(ops_vk, argmax_seg) {
+    pair p;
+    pair_init(&p, 24);
+    for (size_t i = 0; i < NSEG; i++)
+        for (int null_seg = 0; null_seg < 2; null_seg++) {
+            const seg_case *c = &seg_cases[i];
+            int64_t R = c->R, C = seg_cols(c), S = null_seg ? 1 : c->n;
+            /* values on a coarse grid (many ties), some NaN and -inf, and the
+             * last row all -inf */
+            float *xd = rnd(&p, (size_t)(R * C), -2, 2);
+            for (int64_t e = 0; e < R * C; e++) {
+                xd[e] = roundf(xd[e] * 2) / 2;
+                if (e % 17 == 3) xd[e] = NAN;
+                if (e % 23 == 5 || e >= (R - 1) * C) xd[e] = -INFINITY;
+            }
+            vf_segments sg[2];
+            mkseg(&p, sg, c->n, c->w);
+            vf_tensor x[2], ix[2], oh[2];
+            mk2(&p, x, R, C, xd);
+            for (int s = 0; s < 2; s++) {
+                int64_t sh[2] = {R, S};
+                TU_OK(vf_tensor_alloc(p.a[s], VF_I32, 2, sh, &ix[s]));
+            }
+            mk2(&p, oh, R, C, NULL);
+            BOTH(vf_argmax(&x[s], null_seg ? NULL : &sg[s], &ix[s], &oh[s]));
+            int32_t *want = keep(&p, malloc((size_t)(R * S) * 4));
+            for (int64_t r = 0; r < R; r++) {
+                int64_t off = 0;
+                for (int64_t k = 0; k < S; k++) {
+                    int64_t w = null_seg ? C : c->w[k];
+                    want[r * S + k] = host_argmax(xd + r * C + off, w);
+                    off += w;
+                }
+            }
+            for (int s = 0; s < 2; s++) {
+                int32_t *got = read_i32(&p, &ix[s]);
+                for (int64_t e = 0; e < R * S; e++)
+                    cr_expect_eq(got[e], want[e], "%s argmax [%lld, %lld] %lld segments: idx[%lld] = %d, want %d",
+                                 s ? "vk" : "cpu", (long long)R, (long long)C, (long long)S, (long long)e,
+                                 got[e], want[e]);
+            }
+            check(oh, 0, "argmax onehot");
+            pair_reset(&p);
+        }
+    pair_free(&p);
+}
+
+/* Categorical samples: cpu is exactly the argmax of logits - log(-log u) with
+ * u from vf_rng_uniform; vk agrees on >= 99.9% of the samples (the device's
+ * log may break near-ties the other way); and the same call twice gives the
+ * same samples, another counter others. */
+Test(ops_vk, sample_categorical_cpu_vs_vk) {
+    pair p;
+    pair_init(&p, 25);
+    const int64_t widths[5] = {1, 3, 7, 40, 300}, R = 1500, C = 351, S = 5;
+    const uint64_t seed = 0xfeedbeefcafe1234ull;
+    const uint32_t stream = 9, base[2] = {0xfffffff0u, 3}; /* the block carries into hi */
+    vf_segments sg[2];
+    mkseg(&p, sg, 5, widths);
+    vf_tensor x[2], ctr[2], ix[2], oh[2], u[2], ix2[2];
+    mkr(&p, x, R, C, -3, 3);
+    mki(&p, ctr, 2, (const int32_t *)base);
+    mk2(&p, oh, R, C, NULL);
+    mk2(&p, u, R, C, NULL);
+    for (int s = 0; s < 2; s++) {
+        int64_t sh[2] = {R, S};
+        TU_OK(vf_tensor_alloc(p.a[s], VF_I32, 2, sh, &ix[s]));
+        TU_OK(vf_tensor_alloc(p.a[s], VF_I32, 2, sh, &ix2[s]));
+    }
+    BOTH(vf_sample_categorical(&x[s], &sg[s], seed, stream, &ctr[s], &ix[s], &oh[s]));
+    BOTH(vf_rng_uniform(seed, stream, &ctr[CPU], &u[CPU])); /* the uniforms it used */
+    float *xd = keep(&p, tu_read(&x[CPU])), *ud = keep(&p, tu_read(&u[CPU]));
+    int32_t *ic = read_i32(&p, &ix[CPU]), *iv = read_i32(&p, &ix[VK]);
+    float *ohc = keep(&p, tu_read(&oh[CPU])), *ohv = keep(&p, tu_read(&oh[VK]));
+    float *z = keep(&p, malloc((size_t)C * 4));
+    int64_t same = 0;
+    for (int64_t r = 0; r < R; r++) {
+        for (int64_t c = 0; c < C; c++) z[c] = xd[r * C + c] - logf(-logf(ud[r * C + c]));
+        int64_t off = 0;
+        for (int64_t k = 0; k < S; k++) {
+            int32_t want = host_argmax(z + off, widths[k]);
+            cr_expect_eq(ic[r * S + k], want, "cpu sample [%lld, %lld] = %d, Gumbel-max says %d", (long long)r,
+                         (long long)k, ic[r * S + k], want);
+            same += iv[r * S + k] == ic[r * S + k];
+            for (int64_t j = 0; j < widths[k]; j++) {
+                int64_t e = r * C + off + j;
+                cr_expect(ohc[e] == (j == ic[r * S + k]) && ohv[e] == (j == iv[r * S + k]),
+                          "onehot [%lld, %lld] does not match idx", (long long)r, (long long)(off + j));
+            }
+            off += widths[k];
+        }
+    }
+    double frac = (double)same / (double)(R * S);
+    cr_log_info("sample_categorical: vk == cpu for %.5f of %lld samples", frac, (long long)(R * S));
+    cr_expect(frac >= 0.999, "vk and cpu samples agree on only %.5f", frac);
+    /* determinism, and a new counter gives new samples */
+    for (int s = 0; s < 2; s++) {
+        TU_OK(vf_sample_categorical(&x[s], &sg[s], seed, stream, &ctr[s], &ix2[s], NULL));
+        int32_t *a = read_i32(&p, &ix[s]), *b = read_i32(&p, &ix2[s]);
+        cr_expect(memcmp(a, b, (size_t)(R * S) * 4) == 0, "%s: the same draw twice differs", s ? "vk" : "cpu");
+        int32_t next[2] = {(int32_t)(base[0] + (R * C + 3) / 4), 4};
+        TU_OK(vf_tensor_write(&ctr[s], next, sizeof next));
+        TU_OK(vf_sample_categorical(&x[s], &sg[s], seed, stream, &ctr[s], &ix2[s], NULL));
+        b = read_i32(&p, &ix2[s]);
+        int64_t differ = 0;
+        for (int64_t e = 0; e < R * S; e++) differ += a[e] != b[e];
+        cr_expect(differ > R, "%s: a new counter changed only %lld samples", s ? "vk" : "cpu", (long long)differ);
+    }
+    pair_free(&p);
+}
+
+/* The sampled frequencies follow softmax(logits) within each segment:
+ * Pearson's chi-square over N identical rows against the 0.1% critical
+ * value, on each backend (fixed seeds: the outcome is deterministic). A -inf
+ * logit is never drawn. */
+Test(ops_vk, sample_categorical_distribution) {
+    pair p;
+    pair_init(&p, 26);
+    const int64_t N = 20000, C = 9, S = 3, widths[3] = {5, 2, 2};
+    const float logit[9] = {0.5f, -1.0f, 2.0f, 0.0f, 1.0f, 0.0f, -0.7f, 3.0f, -INFINITY};
+    const double crit[3] = {18.47, 10.83, 0}; /* chi-square 0.999 quantiles, df 4 and 1 */
+    float *xd = keep(&p, malloc((size_t)(N * C) * 4));
+    for (int64_t r = 0; r < N; r++) memcpy(xd + r * C, logit, sizeof logit);
+    vf_segments sg[2];
+    mkseg(&p, sg, 3, widths);
+    vf_tensor x[2], ctr[2], ix[2];
+    mk2(&p, x, N, C, xd);
+    mki(&p, ctr, 2, (const int32_t[]){12345, 0});
+    for (int s = 0; s < 2; s++) {
+        int64_t sh[2] = {N, S};
+        TU_OK(vf_tensor_alloc(p.a[s], VF_I32, 2, sh, &ix[s]));
+    }
+    BOTH(vf_sample_categorical(&x[s], &sg[s], 77, 1, &ctr[s], &ix[s], NULL));
+    for (int s = 0; s < 2; s++) {
+        int32_t *id = read_i32(&p, &ix[s]);
+        int64_t off = 0;
+        for (int k = 0; k < 3; k++) {
+            int64_t w = widths[k], cnt[5] = {0};
+            for (int64_t r = 0; r < N; r++) {
+                int32_t v = id[r * S + k];
+                cr_assert(v >= 0 && v < w, "sample %d outside segment %d", v, k);
+                cnt[v]++;
+            }
+            if (k == 2) { /* the -inf column is never drawn */
+                cr_expect_eq(cnt[1], 0, "%s: a -inf logit was drawn %lld times", s ? "vk" : "cpu",
+                             (long long)cnt[1]);
+                off += w;
+                continue;
+            }
+            double mx = -INFINITY, z = 0, chi2 = 0;
+            for (int64_t j = 0; j < w; j++) mx = fmax(mx, logit[off + j]);
+            for (int64_t j = 0; j < w; j++) z += exp(logit[off + j] - mx);
+            for (int64_t j = 0; j < w; j++) {
+                double e = (double)N * exp(logit[off + j] - mx) / z;
+                chi2 += (cnt[j] - e) * (cnt[j] - e) / e;
+            }
+            cr_log_info("%s segment %d: chi-square %.2f (df %lld, 0.1%% critical %.2f)", s ? "vk" : "cpu", k,
+                        chi2, (long long)(w - 1), crit[k]);
+            cr_expect(chi2 < crit[k], "%s segment %d: chi-square %.2f >= %.2f: not softmax-distributed",
+                      s ? "vk" : "cpu", k, chi2, crit[k]);
+            off += w;
+        }
+    }
+    pair_free(&p);
+}
+
+/* 23339 rows x 3 segments = 70017 workgroups, more than lavapipe's
+ * maxComputeWorkGroupCount[0]: the grid is folded into y. */
+Test(ops_vk, segment_ops_on_a_folded_grid) {
+    pair p;
+    pair_init(&p, 27);
+    const int64_t R = 23339, C = 4, widths[3] = {1, 2, 1};
+    vf_segments sg[2];
+    mkseg(&p, sg, 3, widths);
+    vf_tensor x[2], y[2], ix[2], ctr[2];
+    mkr(&p, x, R, C, -3, 3);
+    mk2(&p, y, R, C, NULL);
+    mki(&p, ctr, 2, (const int32_t[]){5, 0});
+    BOTH(vf_log_softmax_seg_forward(&x[s], &sg[s], &y[s]));
+    check(y, TRANSC, "log_softmax_seg [23339, 4] 3 segments");
+    for (int g = 0; g < 2; g++) {
+        for (int s = 0; s < 2; s++) {
+            int64_t sh[2] = {R, 3};
+            TU_OK(vf_tensor_alloc(p.a[s], VF_I32, 2, sh, &ix[s]));
+            if (g) TU_OK(vf_sample_categorical(&x[s], &sg[s], 3, 0, &ctr[s], &ix[s], &y[s]));
+            else TU_OK(vf_argmax(&x[s], &sg[s], &ix[s], &y[s]));
+        }
+        int32_t *a = read_i32(&p, &ix[CPU]), *b = read_i32(&p, &ix[VK]);
+        int64_t same = 0;
+        for (int64_t e = 0; e < R * 3; e++) same += a[e] == b[e];
+        cr_expect(g ? same >= R * 3 * 999 / 1000 : same == R * 3, "%s [23339, 4]: %lld of %lld equal",
+                  g ? "sample_categorical" : "argmax", (long long)same, (long long)(R * 3));
+    }
+    pair_free(&p);
+}
+
+/* ----------------------------------------------------- per-example norms */
+
+/* The per-example gradients written out on the host, in double:
+ * G_b = sum_t x_bt^T dy_bt [I, O] and g_b = sum_t dy_bt [O]; returns
+ * ||G_b||^2 in w[b] and ||g_b||^2 in wb[b]. */
+static void host_per_example(const float *x, const float *dy, int64_t B, int64_t T, int64_t I, int64_t O,
+                             float *w, float *wb) {
+    double *G = malloc((size_t)(I * O) * sizeof *G), *g = malloc((size_t)O * sizeof *g);
+    cr_assert(G && g);
+    for (int64_t b = 0; b < B; b++) {
+        memset(G, 0, (size_t)(I * O) * sizeof *G);
+        memset(g, 0, (size_t)O * sizeof *g);
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t o = 0; o < O; o++) {
+                double d = dy[b * T * O + t * O + o];
+                g[o] += d;
+                for (int64_t i = 0; i < I; i++) G[i * O + o] += (double)x[b * T * I + t * I + i] * d;
+            }
+        double s = 0, sb = 0;
+        for (int64_t e = 0; e < I * O; e++) s += G[e] * G[e];
+        for (int64_t o = 0; o < O; o++) sb += g[o] * g[o];
+        w[b] = (float)s;
+        wb[b] = (float)sb;
+    }
+    free(G);
+    free(g);
+}
+
+Test(ops_vk, per_example_sqnorm_vs_explicit_gradients) {
+    pair p;
+    pair_init(&p, 28);
+    /* B T I O: dense layers (T = 1), one example, primes, an LSTM-like
+     * [B, T*F] x [F, 4H] weight, more pairs than a workgroup (T = 13), long
+     * rows (I = 1031), more examples than a workgroup */
+    const int64_t cases[][4] = {{1, 1, 1, 1},  {7, 1, 13, 31}, {1, 5, 3, 7},   {5, 3, 2, 28},
+                                {3, 13, 5, 17}, {2, 1, 1031, 3}, {97, 2, 3, 5}, {4, 7, 1, 1}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const int64_t B = cases[k][0], T = cases[k][1], I = cases[k][2], O = cases[k][3];
+        vf_tensor x[2], dy[2], w[2], wb[2];
+        mkr(&p, x, B, T * I, -1, 1);
+        mkr(&p, dy, B, T * O, -1, 1);
+        mk1(&p, w, B, NULL);
+        mk1(&p, wb, B, NULL);
+        BOTH(vf_per_example_sqnorm(&x[s], &dy[s], T, &w[s]));
+        BOTH(vf_per_example_sqnorm_bias(&dy[s], T, &wb[s]));
+        float *xd = keep(&p, tu_read(&x[CPU])), *dd = keep(&p, tu_read(&dy[CPU]));
+        float *ew = keep(&p, malloc((size_t)B * 4)), *ewb = keep(&p, malloc((size_t)B * 4));
+        host_per_example(xd, dd, B, T, I, O, ew, ewb);
+        char what[96];
+        snprintf(what, sizeof what, "per_example_sqnorm B %lld T %lld I %lld O %lld", (long long)B, (long long)T,
+                 (long long)I, (long long)O);
+        for (int s = 0; s < 2; s++) {
+            float *gw = keep(&p, tu_read(&w[s])), *gb = keep(&p, tu_read(&wb[s]));
+            /* the Gram form sums T^2 products of fp32 dot products (vk) in
+             * another order than the explicit gradient: a few 1e-6 */
+            double e = tu_max_rel(gw, ew, (size_t)B, 1e-6, 1e-4), eb = tu_max_rel(gb, ewb, (size_t)B, 1e-6, 1e-4);
+            cr_expect(e <= 1 && eb <= 1, "%s on %s: weight %.3g, bias %.3g of tolerance", what, s ? "vk" : "cpu", e, eb);
+        }
+        check(w, TRANSC, what);
+        check(wb, TRANSC, what);
+        pair_reset(&p);
+    }
+    pair_free(&p);
+}
+
+/* ------------------------------------------------------- batched matmul */
+
+/* vf_matmul / vf_matmul_backward with 3-D operands [G, ., .] are the batched
+ * GEMM (VF_OP_MATMUL's batch): G = 1 and G = 7, every transpose, partial
+ * tiles, forward and backward, vk against cpu. */
+Test(ops_vk, matmul_batched_g1_g7) {
+    pair p;
+    pair_init(&p, 29);
+    const mm_case cases[] = {
+        {5, 7, 3, 1, 1, 1, 1, 0}, {13, 31, 17, 7, 1, 1, 1, 0}, {33, 65, 9, 7, 1, 1, 0.5f, 0.25f},
+        {1, 1, 1, 7, 1, 1, 1, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int t = 0; t < 4; t++) {
+            mm_run(&p, &cases[i], t & 1, t >> 1);
+            pair_reset(&p);
+        }
+    const int64_t dims[][4] = {{7, 13, 31, 1}, {5, 3, 11, 7}}; /* M N K G */
+    for (int i = 0; i < 2; i++)
+        for (int t = 0; t < 4; t++) {
+            bool ta = t & 1, tb = t >> 1;
+            int64_t M = dims[i][0], N = dims[i][1], K = dims[i][2], G = dims[i][3];
+            int64_t sa[3] = {G, ta ? K : M, ta ? M : K}, sb[3] = {G, tb ? N : K, tb ? K : N}, sc[3] = {G, M, N};
+            vf_tensor A[2], B[2], dC[2], dA[2], dB[2];
+            mk(&p, A, 3, sa, rnd(&p, (size_t)(G * M * K), -1, 1));
+            mk(&p, B, 3, sb, rnd(&p, (size_t)(G * K * N), -1, 1));
+            mk(&p, dC, 3, sc, rnd(&p, (size_t)(G * M * N), -1, 1));
+            mk(&p, dA, 3, sa, NULL);
+            mk(&p, dB, 3, sb, NULL);
+            BOTH(vf_matmul_backward(&A[s], ta, &B[s], tb, &dC[s], &dA[s], &dB[s], false));
+            char what[96];
+            snprintf(what, sizeof what, "matmul_backward G %lld M%lld N%lld K%lld ta %d tb %d", (long long)G,
+                     (long long)M, (long long)N, (long long)K, ta, tb);
+            check(dA, MATMUL, what);
+            check(dB, MATMUL, what);
+            pair_reset(&p);
+        }
+    pair_free(&p);
+}
+
+/* A captured sampling op reads the counter at replay: each run with a new
+ * counter gives what an op-by-op call with that counter gives. */
+Test(ops_vk, sample_categorical_replay_reads_counter) {
+    pair p;
+    pair_init(&p, 30);
+    const int64_t R = 37, C = 11, widths[2] = {4, 7};
+    vf_backend *be[2] = {tu_cpu(), tu_vk()};
+    vf_segments sg[2];
+    mkseg(&p, sg, 2, widths);
+    vf_tensor x[2], ctr[2], a[2], b[2];
+    mkr(&p, x, R, C, -2, 2);
+    mki(&p, ctr, 2, (const int32_t[]){0, 0});
+    for (int s = 0; s < 2; s++) {
+        int64_t sh[2] = {R, 2};
+        TU_OK(vf_tensor_alloc(p.a[s], VF_I32, 2, sh, &a[s]));
+        TU_OK(vf_tensor_alloc(p.a[s], VF_I32, 2, sh, &b[s]));
+        vf_program *prog = NULL;
+        TU_OK(vf_capture_begin(be[s]));
+        TU_OK(vf_sample_categorical(&x[s], &sg[s], 5, 2, &ctr[s], &a[s], NULL));
+        TU_OK(vf_capture_end(be[s], &prog));
+        for (int k = 1; k <= 3; k++) {
+            int32_t c[2] = {k * 1000, 0};
+            TU_OK(vf_tensor_write(&ctr[s], c, sizeof c));
+            TU_OK(vf_program_run(prog));
+            TU_OK(vf_sample_categorical(&x[s], &sg[s], 5, 2, &ctr[s], &b[s], NULL));
+            int32_t *ga = read_i32(&p, &a[s]), *gb = read_i32(&p, &b[s]);
+            cr_expect(memcmp(ga, gb, (size_t)(R * 2) * 4) == 0, "%s: replay %d differs from the op",
+                      s ? "vk" : "cpu", k);
+        }
+        vf_program_destroy(prog);
+    }
+    pair_free(&p);
+}

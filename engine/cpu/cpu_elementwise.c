@@ -111,6 +111,8 @@ vf_status vf_cpu_elementwise(const vf_op *op) {
             case VF_EW_LEAKY_RELU: for (size_t k = 0; k < n; k++) r[k] = a[k] > 0 ? a[k] : imm * a[k]; break;
             case VF_EW_STEP: for (size_t k = 0; k < n; k++) r[k] = a[k] > 0 ? 1.0f : 0.0f; break;
             case VF_EW_SELECT: for (size_t k = 0; k < n; k++) r[k] = a[k] > 0 ? b[k] : d[k]; break;
+            case VF_EW_SIN: for (size_t k = 0; k < n; k++) r[k] = sinf(a[k]); break;
+            case VF_EW_COS: for (size_t k = 0; k < n; k++) r[k] = cosf(a[k]); break;
             case VF_EW_OP_COUNT: break;
             }
         }

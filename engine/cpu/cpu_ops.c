@@ -49,6 +49,8 @@ static void k_unary(const vf_op *op) {
     case VF_SOFTPLUS:
         for (uint32_t i = 0; i < n; i++) y[i] = fmaxf(x[i], 0.0f) + log1pf(expf(-fabsf(x[i])));
         break;
+    case VF_SIN: for (uint32_t i = 0; i < n; i++) y[i] = sinf(x[i]); break;
+    case VF_COS: for (uint32_t i = 0; i < n; i++) y[i] = cosf(x[i]); break;
     default: break;
     }
 }
@@ -63,6 +65,8 @@ static void k_unary_backward(const vf_op *op) {
     case VF_TANH: for (uint32_t i = 0; i < n; i++) dx[i] = dy[i] * (1.0f - y[i] * y[i]); break;
     case VF_SIGMOID: for (uint32_t i = 0; i < n; i++) dx[i] = dy[i] * y[i] * (1.0f - y[i]); break;
     case VF_SOFTPLUS: for (uint32_t i = 0; i < n; i++) dx[i] = dy[i] * sigmoidf(x[i]); break;
+    case VF_SIN: for (uint32_t i = 0; i < n; i++) dx[i] = dy[i] * cosf(x[i]); break;
+    case VF_COS: for (uint32_t i = 0; i < n; i++) dx[i] = -dy[i] * sinf(x[i]); break;
     default: break;
     }
 }
@@ -78,41 +82,44 @@ static void k_binary(const vf_op *op) {
     }
 }
 
+/* softmax / log_softmax of the w values x[0..w) into y (one row or one
+ * segment of a row) */
+static void softmax_span(const float *x, float *y, uint32_t w, bool lg) {
+    float mx = x[0];
+    for (uint32_t c = 1; c < w; c++) mx = fmaxf(mx, x[c]);
+    double s = 0;
+    for (uint32_t c = 0; c < w; c++) s += exp((double)x[c] - mx);
+    if (lg) {
+        float ls = (float)log(s);
+        for (uint32_t c = 0; c < w; c++) y[c] = x[c] - mx - ls;
+    } else {
+        float inv = (float)(1.0 / s);
+        for (uint32_t c = 0; c < w; c++) y[c] = expf(x[c] - mx) * inv;
+    }
+}
+
+static void softmax_span_backward(const float *y, const float *dy, float *dx, uint32_t w, bool lg) {
+    double s = 0;
+    if (lg) {
+        for (uint32_t c = 0; c < w; c++) s += dy[c];
+        for (uint32_t c = 0; c < w; c++) dx[c] = dy[c] - expf(y[c]) * (float)s;
+    } else {
+        for (uint32_t c = 0; c < w; c++) s += (double)dy[c] * y[c];
+        for (uint32_t c = 0; c < w; c++) dx[c] = y[c] * (dy[c] - (float)s);
+    }
+}
+
 static void k_softmax(const vf_op *op) {
     const uint32_t R = op->u[0], C = op->u[1];
-    const bool lg = op->u[2];
-    for (uint32_t r = 0; r < R; r++) {
-        const float *x = ARG_F(0) + (size_t)r * C;
-        float *y = ARG_F(1) + (size_t)r * C;
-        float mx = x[0];
-        for (uint32_t c = 1; c < C; c++) mx = fmaxf(mx, x[c]);
-        double s = 0;
-        for (uint32_t c = 0; c < C; c++) s += exp((double)x[c] - mx);
-        if (lg) {
-            float ls = (float)log(s);
-            for (uint32_t c = 0; c < C; c++) y[c] = x[c] - mx - ls;
-        } else {
-            float inv = (float)(1.0 / s);
-            for (uint32_t c = 0; c < C; c++) y[c] = expf(x[c] - mx) * inv;
-        }
-    }
+    for (uint32_t r = 0; r < R; r++)
+        softmax_span(ARG_F(0) + (size_t)r * C, ARG_F(1) + (size_t)r * C, C, op->u[2]);
 }
 
 static void k_softmax_backward(const vf_op *op) {
     const uint32_t R = op->u[0], C = op->u[1];
-    const bool lg = op->u[2];
-    for (uint32_t r = 0; r < R; r++) {
-        const float *y = ARG_F(0) + (size_t)r * C, *dy = ARG_F(1) + (size_t)r * C;
-        float *dx = ARG_F(2) + (size_t)r * C;
-        double s = 0;
-        if (lg) {
-            for (uint32_t c = 0; c < C; c++) s += dy[c];
-            for (uint32_t c = 0; c < C; c++) dx[c] = dy[c] - expf(y[c]) * (float)s;
-        } else {
-            for (uint32_t c = 0; c < C; c++) s += (double)dy[c] * y[c];
-            for (uint32_t c = 0; c < C; c++) dx[c] = y[c] * (dy[c] - (float)s);
-        }
-    }
+    for (uint32_t r = 0; r < R; r++)
+        softmax_span_backward(ARG_F(0) + (size_t)r * C, ARG_F(1) + (size_t)r * C,
+                              ARG_F(2) + (size_t)r * C, C, op->u[2]);
 }
 
 static void k_reduce(const vf_op *op) {
@@ -338,15 +345,26 @@ static void k_layernorm_backward(const vf_op *op) {
     }
 }
 
+/* Counts out-of-range indices on the op's backend (vf_backend_bad_indices). */
+static void count_bad(const vf_op *op, int64_t n) {
+    if (n) op->args[0]->arena->be->bad_indices += n;
+}
+
 static void k_embedding(const vf_op *op) {
     const uint32_t N = op->u[0], V = op->u[1], D = op->u[2];
     const int32_t *idx = ARG_I(0);
+    int64_t bad = 0;
     for (uint32_t n = 0; n < N; n++) {
         float *y = ARG_F(2) + (size_t)n * D;
         int32_t v = idx[n];
-        if (v >= 0 && (uint32_t)v < V) memcpy(y, ARG_F(1) + (size_t)v * D, D * sizeof(float));
-        else memset(y, 0, D * sizeof(float));
+        if (v >= 0 && (uint32_t)v < V) {
+            memcpy(y, ARG_F(1) + (size_t)v * D, D * sizeof(float));
+        } else {
+            memset(y, 0, D * sizeof(float));
+            bad++;
+        }
     }
+    count_bad(op, bad);
 }
 
 static void k_embedding_backward(const vf_op *op) {
@@ -354,13 +372,18 @@ static void k_embedding_backward(const vf_op *op) {
     const int32_t *idx = ARG_I(0);
     float *dt = ARG_F(2);
     memset(dt, 0, (size_t)V * D * sizeof(float));
+    int64_t bad = 0;
     for (uint32_t n = 0; n < N; n++) {
         int32_t v = idx[n];
-        if (v < 0 || (uint32_t)v >= V) continue;
+        if (v < 0 || (uint32_t)v >= V) {
+            bad++;
+            continue;
+        }
         const float *dy = ARG_F(1) + (size_t)n * D;
         float *row = dt + (size_t)v * D;
         for (uint32_t d = 0; d < D; d++) row[d] += dy[d];
     }
+    count_bad(op, bad);
 }
 
 static void k_adam(const vf_op *op) {
@@ -388,6 +411,134 @@ static void k_rng(const vf_op *op) {
     for (uint32_t i = 0; i < n; i += 4) {
         vf_philox_block(seed, op->u[3], base + i / 4, (int)op->u[4], blk);
         for (uint32_t j = 0; j < 4 && i + j < n; j++) out[i + j] = blk[j];
+    }
+}
+
+/* Segment s of a table argument (int32 [S, 2] {offset, width}), or the whole
+ * row [0, C) when the op has no table. */
+static void segment(const vf_op *op, int arg, bool has_seg, uint32_t s, uint32_t C, uint32_t *off,
+                    uint32_t *w) {
+    *off = has_seg ? (uint32_t)ARG_I(arg)[2 * s] : 0;
+    *w = has_seg ? (uint32_t)ARG_I(arg)[2 * s + 1] : C;
+}
+
+static void k_softmax_seg(const vf_op *op) {
+    const uint32_t R = op->u[0], C = op->u[1], S = op->u[2];
+    for (uint32_t r = 0; r < R; r++)
+        for (uint32_t s = 0; s < S; s++) {
+            uint32_t off, w;
+            segment(op, 1, op->u[4], s, C, &off, &w);
+            size_t at = (size_t)r * C + off;
+            softmax_span(ARG_F(0) + at, ARG_F(2) + at, w, op->u[3]);
+        }
+}
+
+static void k_softmax_seg_backward(const vf_op *op) {
+    const uint32_t R = op->u[0], C = op->u[1], S = op->u[2];
+    for (uint32_t r = 0; r < R; r++)
+        for (uint32_t s = 0; s < S; s++) {
+            uint32_t off, w;
+            segment(op, 2, op->u[4], s, C, &off, &w);
+            size_t at = (size_t)r * C + off;
+            softmax_span_backward(ARG_F(0) + at, ARG_F(1) + at, ARG_F(3) + at, w, op->u[3]);
+        }
+}
+
+static void k_gather(const vf_op *op) {
+    const uint32_t R = op->u[0], C = op->u[1], K = op->u[2];
+    int64_t bad = 0;
+    for (uint32_t r = 0; r < R; r++) {
+        const float *x = ARG_F(0) + (size_t)r * C;
+        const int32_t *idx = ARG_I(1) + (size_t)r * K;
+        float *y = ARG_F(2) + (size_t)r * K;
+        for (uint32_t k = 0; k < K; k++) {
+            int32_t v = idx[k];
+            y[k] = v >= 0 && (uint32_t)v < C ? x[v] : 0.0f;
+            bad += !(v >= 0 && (uint32_t)v < C);
+        }
+    }
+    count_bad(op, bad);
+}
+
+static void k_gather_backward(const vf_op *op) {
+    const uint32_t R = op->u[0], C = op->u[1], K = op->u[2];
+    int64_t bad = 0;
+    for (uint32_t r = 0; r < R; r++) {
+        const int32_t *idx = ARG_I(0) + (size_t)r * K;
+        const float *dy = ARG_F(1) + (size_t)r * K;
+        float *dx = ARG_F(2) + (size_t)r * C;
+        memset(dx, 0, C * sizeof(float));
+        for (uint32_t k = 0; k < K; k++) {
+            int32_t v = idx[k];
+            if (v >= 0 && (uint32_t)v < C) dx[v] += dy[k];
+            else bad++;
+        }
+    }
+    count_bad(op, bad);
+}
+
+/* Argmax within each segment, of x or (gumbel) of x - log(-log u) with the
+ * Philox uniforms of vf_rng_uniform over [R, C]. Ties: the lowest index; NaN
+ * never wins (strict > from -inf). */
+static void k_argmax_seg(const vf_op *op) {
+    const uint32_t R = op->u[0], C = op->u[1], S = op->u[2], flags = op->u[3];
+    const bool gumbel = flags & 2, oh = flags & 4;
+    const uint64_t seed = op->u[4] | ((uint64_t)op->u[5] << 32);
+    uint64_t base = 0, cached = UINT64_MAX;
+    if (gumbel) base = (uint32_t)ARG_I(2)[0] | ((uint64_t)(uint32_t)ARG_I(2)[1] << 32);
+    float blk[4] = {0};
+    for (uint32_t r = 0; r < R; r++)
+        for (uint32_t s = 0; s < S; s++) {
+            uint32_t off, w;
+            segment(op, 1, flags & 1, s, C, &off, &w);
+            const size_t at = (size_t)r * C + off;
+            const float *x = ARG_F(0) + at;
+            float best = -INFINITY;
+            uint32_t bi = 0;
+            for (uint32_t c = 0; c < w; c++) {
+                float v = x[c];
+                if (gumbel) {
+                    const uint64_t i = at + c;
+                    if (i / 4 != cached) vf_philox_block(seed, op->u[6], base + i / 4, 0, blk);
+                    cached = i / 4;
+                    v -= logf(-logf(blk[i % 4]));
+                }
+                if (v > best) {
+                    best = v;
+                    bi = c;
+                }
+            }
+            ARG_I(3)[(size_t)r * S + s] = (int32_t)bi;
+            if (oh)
+                for (uint32_t c = 0; c < w; c++) ARG_F(4)[at + c] = c == bi ? 1.0f : 0.0f;
+        }
+}
+
+/* Per-example squared gradient norms, in double: the Gram form over pairs of
+ * steps (s <= t, off-diagonal pairs twice), or the bias norm (no x). */
+static void k_per_example_sqnorm(const vf_op *op) {
+    const uint32_t B = op->u[0], T = op->u[1], ni = op->u[2], no = op->u[3]; /* per step */
+    const bool bias = op->args[0] == NULL;
+    for (uint32_t b = 0; b < B; b++) {
+        const float *dy = ARG_F(1) + (size_t)b * T * no;
+        double acc = 0;
+        if (bias) {
+            for (uint32_t o = 0; o < no; o++) {
+                double s = 0;
+                for (uint32_t t = 0; t < T; t++) s += dy[(size_t)t * no + o];
+                acc += s * s;
+            }
+        } else {
+            const float *x = ARG_F(0) + (size_t)b * T * ni;
+            for (uint32_t t = 0; t < T; t++)
+                for (uint32_t s = 0; s <= t; s++) {
+                    double xx = 0, gg = 0;
+                    for (uint32_t i = 0; i < ni; i++) xx += (double)x[(size_t)t * ni + i] * x[(size_t)s * ni + i];
+                    for (uint32_t o = 0; o < no; o++) gg += (double)dy[(size_t)t * no + o] * dy[(size_t)s * no + o];
+                    acc += (s == t ? 1.0 : 2.0) * xx * gg;
+                }
+        }
+        ARG_F(2)[b] = (float)acc;
     }
 }
 
@@ -480,6 +631,12 @@ vf_status vf_cpu_run_op(const vf_op *op) {
     case VF_OP_ADAM: k_adam(op); break;
     case VF_OP_RNG: k_rng(op); break;
     case VF_OP_ELEMENTWISE: return vf_cpu_elementwise(op);
+    case VF_OP_SOFTMAX_SEG: k_softmax_seg(op); break;
+    case VF_OP_SOFTMAX_SEG_BACKWARD: k_softmax_seg_backward(op); break;
+    case VF_OP_GATHER: k_gather(op); break;
+    case VF_OP_GATHER_BACKWARD: k_gather_backward(op); break;
+    case VF_OP_ARGMAX_SEG: k_argmax_seg(op); break;
+    case VF_OP_PER_EXAMPLE_SQNORM: k_per_example_sqnorm(op); break;
     default: return vf_fail(VF_ERR_UNSUPPORTED, "cpu: op %s not implemented", vf_op_name(op->kind));
     }
     return VF_OK;

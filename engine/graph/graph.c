@@ -18,7 +18,7 @@ static const char *const gop_names[VF_G_OP_COUNT] = {
 static const char *const ew_names[VF_EW_OP_COUNT] = {
     "load", "const", "add", "sub", "mul", "div", "max", "min", "neg", "abs", "square", "sqrt",
     "rsqrt", "exp", "log", "log1p", "tanh", "sigmoid", "softplus", "relu", "leaky_relu", "step",
-    "select",
+    "select", "sin", "cos",
 };
 
 const char *vf_gop_name(vf_gop op) { return op < VF_G_OP_COUNT ? gop_names[op] : "?"; }
@@ -575,6 +575,8 @@ static vf_status ew_vjp(vf_graph *g, int y, int dy, int *grad) {
         c[1] = ew_as(g, y, VF_EW_SELECT, 3, (int[]){a, dy, zero}, (uint8_t[]){ba, F, S}, 0);
         c[2] = ew_as(g, y, VF_EW_SELECT, 3, (int[]){a, zero, dy}, (uint8_t[]){ba, S, F}, 0);
         break;
+    case VF_EW_SIN: c[0] = E2(VF_EW_MUL, dy, F, E1(VF_EW_COS, a, ba), F); break;   /* dy cos(a) */
+    case VF_EW_COS: c[0] = E1(VF_EW_NEG, E2(VF_EW_MUL, dy, F, E1(VF_EW_SIN, a, ba), F), F); break; /* -dy sin(a) */
     default: return vf_fail(VF_ERR_UNSUPPORTED, "autodiff: no rule for elementwise %s", vf_ew_op_name(N.ew));
     }
 #undef E1

@@ -81,6 +81,8 @@ static void emit_instr(strbuf *b, const vf_ew_program *p, int i) {
     case VF_EW_LEAKY_RELU: sb_printf(b, "r%d > 0.0 ? r%d : uintBitsToFloat(0x%08xu) * r%d", a, a, imm_bits, a); break;
     case VF_EW_STEP: sb_printf(b, "r%d > 0.0 ? 1.0 : 0.0", a); break;
     case VF_EW_SELECT: sb_printf(b, "r%d > 0.0 ? r%d : r%d", a, bb, d); break;
+    case VF_EW_SIN: sb_printf(b, "sin(r%d)", a); break;
+    case VF_EW_COS: sb_printf(b, "cos(r%d)", a); break;
     case VF_EW_OP_COUNT: break;
     }
     sb_printf(b, ";\n");

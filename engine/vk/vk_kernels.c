@@ -112,6 +112,18 @@ int vf_vk_plan(const vf_vk_tuning *t, const vf_op *op, vf_vk_dispatch out[VF_VK_
         break;
     case VF_OP_ADAM: linear(add(out, &n, "adam", wg), u[0]); break;
     case VF_OP_RNG: linear(add(out, &n, "rng", wg), ((uint64_t)u[0] + 3) / 4); break;
+    case VF_OP_SOFTMAX_SEG: per_group(add(out, &n, "softmax_seg", rwg), (uint64_t)u[0] * u[2]); break;
+    case VF_OP_SOFTMAX_SEG_BACKWARD:
+        per_group(add(out, &n, "softmax_seg_backward", rwg), (uint64_t)u[0] * u[2]);
+        break;
+    case VF_OP_GATHER: linear(add(out, &n, "gather", wg), (uint64_t)u[0] * u[2]); break;
+    case VF_OP_GATHER_BACKWARD:
+        /* pass 0 zeroes dx [R, C]; pass 1: a thread per row */
+        linear(add(out, &n, "gather_backward", wg), (uint64_t)u[0] * u[1]);
+        linear(add(out, &n, "gather_backward", wg), u[0]);
+        break;
+    case VF_OP_ARGMAX_SEG: per_group(add(out, &n, "argmax_seg", rwg), (uint64_t)u[0] * u[2]); break;
+    case VF_OP_PER_EXAMPLE_SQNORM: per_group(add(out, &n, "per_example_sqnorm", rwg), u[0]); break;
     default:
         vf_fail(VF_ERR_UNSUPPORTED, "vk: op %s (kind %d) has no kernel",
                 vf_op_name(op->kind), (int)op->kind);
@@ -132,6 +144,7 @@ uint32_t vf_vk_write_mask(const vf_op *op) {
     case VF_OP_BATCHNORM_BACKWARD:                                    /* dx, dgamma, dbeta */
     case VF_OP_LAYERNORM_BACKWARD: return BIT(5) | BIT(6) | BIT(7);
     case VF_OP_LAYERNORM: return BIT(3) | BIT(4) | BIT(5);            /* y, mean, rstd */
+    case VF_OP_ARGMAX_SEG: return BIT(3) | BIT(4);                    /* idx, onehot */
     case VF_OP_COUNT: return 0;
     default:
         /* every other op writes only its last argument */
