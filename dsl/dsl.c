@@ -491,7 +491,8 @@ static const struct { const char *name; int op; int args; } funcs[] = {
     {"exp", VF_EW_EXP, 1}, {"log", VF_EW_LOG, 1}, {"log1p", VF_EW_LOG1P, 1}, {"tanh", VF_EW_TANH, 1},
     {"sigmoid", VF_EW_SIGMOID, 1}, {"softplus", VF_EW_SOFTPLUS, 1}, {"relu", VF_EW_RELU, 1},
     {"sqrt", VF_EW_SQRT, 1}, {"rsqrt", VF_EW_RSQRT, 1}, {"abs", VF_EW_ABS, 1}, {"square", VF_EW_SQUARE, 1},
-    {"max", VF_EW_MAX, 2}, {"min", VF_EW_MIN, 2}, {"select", VF_EW_SELECT, 3},
+    {"sin", VF_EW_SIN, 1}, {"cos", VF_EW_COS, 1}, {"max", VF_EW_MAX, 2}, {"min", VF_EW_MIN, 2},
+    {"select", VF_EW_SELECT, 3},
     {"leaky_relu", VF_EW_LEAKY_RELU, 2}, {"sum", -1, 1}, {"mean", -2, 1},
 };
 #define N_FUNCS (int)(sizeof funcs / sizeof funcs[0])

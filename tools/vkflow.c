@@ -5,8 +5,8 @@
 #include <string.h>
 
 static const vf_command commands[] = {
-    {"run", "CONFIG [--out DIR] [--resume]", "the main job: train on a trace, generate, evaluate, report", cmd_run},
-    {"train", "CONFIG [--out DIR] [--resume]", "train a run configuration's model on every chunk", cmd_train},
+    {"run", "CONFIG [--out DIR] [--resume] [--set K=V]..", "the main job: train on a trace, generate, evaluate, report", cmd_run},
+    {"train", "CONFIG [--out DIR] [--resume] [--set K=V]..", "train a run configuration's model on every chunk", cmd_train},
     {"generate", "RUN_DIR [--count N] --out FILE", "synthetic trace from a trained run directory", cmd_generate},
     {"devices", "", "list Vulkan devices and the one vkflow would choose", cmd_devices},
     {"bench", "ops|graph|train|gan|eval|ingest [ARGS]", "benchmarks (docs/BENCHMARKS.md)", cmd_bench},
@@ -14,7 +14,7 @@ static const vf_command commands[] = {
     {"convert", "[--strict] [--layout L] IN OUT", "pcap->flow csv, pcap->pcap, csv->csv", cmd_convert},
     {"eval", "REAL SYN [--json F] [--html F]", "fidelity metrics of a synthetic trace vs a real one", cmd_eval},
     {"baseline", "split|marginals|floors [--seed N] REAL ..", "reference traces for eval: noise floor, marginals", cmd_baseline},
-    {"check", "FILE", "validate a model description; programs, params, memory, kernels", cmd_check},
+    {"check", "FILE [--set K=V]..", "validate a model and its driver's settings; programs, memory, kernels", cmd_check},
     {"graph", "FILE [--program NAME] --dot", "Graphviz DOT of a compiled program", cmd_graph},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
@@ -22,7 +22,7 @@ static const vf_command commands[] = {
 static void usage(FILE *f) {
     fprintf(f, "usage: vkflow COMMAND [ARGS]\n\ncommands:\n");
     for (int i = 0; i < N_COMMANDS; i++)
-        fprintf(f, "  %-9s %-40s %s\n", commands[i].name, commands[i].args, commands[i].summary);
+        fprintf(f, "  %-9s %-46s %s\n", commands[i].name, commands[i].args, commands[i].summary);
     fprintf(f, "\nenvironment: VKFLOW_DEVICE=<index|name> picks the Vulkan device, "
                "VKFLOW_VALIDATE=1 turns on the validation layer\n");
 }
