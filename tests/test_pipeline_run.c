@@ -287,3 +287,47 @@ Test(pipeline_run, merge_without_sample_cond_falls_back, .init = setup, .fini = 
     cr_assert_gt(syn.n, 0);
     vf_trace_free(&syn);
 }
+
+/* --set settings are part of a run: recorded in overrides.txt (and the
+ * effective model in model.cfg), required again on --resume, applied again
+ * by vkflow generate. */
+Test(pipeline_run, set_overrides_are_recorded_and_required_on_resume, .init = setup, .fini = teardown, .timeout = 120) {
+    char p[512], dir[512], q[600];
+    snprintf(p, sizeof p, "%s/run.cfg", g_tmp);
+    snprintf(dir, sizeof dir, "%s/s", g_tmp);
+    const char *sets[] = {"run.iterations=4", "training.d_steps=1", "optimizer.lr=3e-3"};
+    vf_run_config *rc = malloc(sizeof *rc);
+    cr_assert(rc);
+    cr_assert_eq(vf_run_config_load_with(p, sets, 3, rc), VF_OK, "%s", vf_last_error());
+    bool stopped = false;
+    stopper s1 = {.chunk = 0, .iter = 2};
+    cr_assert_eq(run_into(rc, dir, false, &s1, &stopped), VF_OK, "%s", vf_last_error());
+    cr_assert(stopped);
+    snprintf(q, sizeof q, "%s/overrides.txt", dir);
+    size_t n;
+    char *ov = slurp(q, &n);
+    cr_expect_str_eq(ov, "run.iterations=4\ntraining.d_steps=1\noptimizer.lr=3e-3\n");
+    free(ov);
+    snprintf(q, sizeof q, "%s/model.cfg", dir);
+    char *model = slurp(q, &n);
+    cr_expect(strstr(model, "d_steps = 1;") && strstr(model, "lr = 0.003;"), "effective model:\n%s", model);
+    free(model);
+    /* resuming without them is refused, naming both lists */
+    cr_assert_eq(vf_run_config_load_with(p, NULL, 0, rc), VF_OK);
+    stopper never = {.chunk = -1};
+    cr_assert_eq(run_into(rc, dir, true, &never, &stopped), VF_ERR_ARG);
+    cr_expect(strstr(vf_last_error(), "must use the same --set settings") &&
+              strstr(vf_last_error(), "training.d_steps=1") && strstr(vf_last_error(), "given: none"), "%s",
+              vf_last_error());
+    cr_assert_eq(vf_run_config_load_with(p, sets, 3, rc), VF_OK);
+    cr_assert_eq(run_into(rc, dir, true, &never, &stopped), VF_OK, "%s", vf_last_error());
+    cr_assert(!stopped);
+    /* generate applies the recorded settings: the same bytes as the run's output */
+    vf_pipeline_opts o = {0};
+    snprintf(q, sizeof q, "%s/again.pcap", dir);
+    cr_assert_eq(vf_pipeline_generate(dir, 0, q, &o, &stopped), VF_OK, "%s", vf_last_error());
+    char syn[600];
+    snprintf(syn, sizeof syn, "%s/synthetic.pcap", dir);
+    same_bytes(syn, q);
+    free(rc);
+}

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void usage_run(FILE *f) {
     fprintf(f, "usage: vkflow run CONFIG [--out DIR] [--resume] [--set KEY=VALUE]...\n"
@@ -88,7 +89,10 @@ int run_or_train(int argc, char **argv, bool train_only) {
     run_ui_newline(&ui);
     free(rc);
     if (st) {
-        fprintf(stderr, "%s: %s\n(the log is %s/run.log)\n", name, vf_last_error(), dir);
+        char log[4200];
+        snprintf(log, sizeof log, "%s/run.log", dir);
+        fprintf(stderr, "%s: %s\n", name, vf_last_error());
+        if (access(log, F_OK) == 0) fprintf(stderr, "(the log is %s)\n", log);
         return 1;
     }
     if (stopped) {

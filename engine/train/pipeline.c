@@ -239,16 +239,24 @@ vf_status vf_pipeline_train_chunk(const vf_chunk_task *t, bool *stopped) {
     return st;
 }
 
-/* The --set settings of rc, one "key=value" per line (overrides.txt). */
+/* Every --set of rc, one "key=value" per line (overrides.txt). */
 static char *cli_overrides(const vf_run_config *rc) {
     size_t cap = 1, k = 0;
-    for (int i = rc->n_settings - rc->n_cli; i < rc->n_settings; i++)
-        cap += strlen(rc->settings[i].key) + strlen(rc->settings[i].value) + 2;
+    for (int i = 0; i < rc->n_sets; i++) cap += strlen(rc->sets[i]) + 1;
     char *t = malloc(cap);
     if (!t) return NULL;
     t[0] = 0;
-    for (int i = rc->n_settings - rc->n_cli; i < rc->n_settings; i++)
-        k += (size_t)snprintf(t + k, cap - k, "%s=%s\n", rc->settings[i].key, rc->settings[i].value);
+    for (int i = 0; i < rc->n_sets; i++) k += (size_t)snprintf(t + k, cap - k, "%s\n", rc->sets[i]);
+    return t;
+}
+
+/* "a=1, b=2" from the lines of t (in place), or "none". */
+static const char *one_line(char *t) {
+    if (!t || !*t) return "none";
+    size_t n = strlen(t);
+    if (t[n - 1] == '\n') t[--n] = 0;
+    for (char *q = t; *q; q++)
+        if (*q == '\n') *q = ' ';
     return t;
 }
 
@@ -281,7 +289,7 @@ static vf_status check_config_copy(const vf_run_config *rc, const char *dir, boo
         same = now && strcmp(old ? old : "", now) == 0;
         if (!same) {
             vf_status e = vf_fail(VF_ERR_ARG, "%s: a resumed run must use the same --set settings as it started with "
-                                  "(%s: %s; given: %s)", dir, ov, old && *old ? old : "none", now && *now ? now : "none");
+                                  "(%s: %s; given: %s)", dir, ov, one_line(old), one_line(now));
             free(old);
             free(now);
             free(text);

@@ -45,6 +45,8 @@ typedef struct vf_run_config {
     vf_setting settings[VF_RUN_MAX_SETTINGS];
     char setting_text[VF_RUN_MAX_SETTINGS][3][256];   /* storage: key, value, origin */
     int n_cli;                   /* how many of them came from --set (the last ones) */
+    int n_sets;                  /* every --set as given (run.* too), for the run directory */
+    char sets[VF_RUN_MAX_SETTINGS][256];
 } vf_run_config;
 
 /* Parses a run configuration (libconfig): `data = {...}` (docs/TRACES.md),

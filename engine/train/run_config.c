@@ -222,6 +222,13 @@ static vf_status apply_sets(const char *name, config_t *cfg, const char *const *
         snprintf(origin, sizeof origin, "--set %.280s", sets[i] ? sets[i] : "");
         if (!sets[i] || !vf_setting_split(sets[i], key, sizeof key, val, sizeof val))
             return vf_fail(VF_ERR_ARG, "%s: expected KEY=VALUE, e.g. --set optimizer.lr=2e-4", origin);
+        if (rc->n_sets == VF_RUN_MAX_SETTINGS || strlen(key) + strlen(val) + 2 > sizeof rc->sets[0])
+            return vf_fail(VF_ERR_ARG, "%s: too many or too long --set settings", origin);
+        char *dst = rc->sets[rc->n_sets++];   /* key=value, fits: checked above */
+        size_t kl = strlen(key), vl = strlen(val);
+        memcpy(dst, key, kl);
+        dst[kl] = '=';
+        memcpy(dst + kl + 1, val, vl + 1);
         if (!strncmp(key, "data.", 5) || !strcmp(key, "model") || !strcmp(key, "data"))
             return vf_fail(VF_ERR_ARG, "%s: the data and the model file are the run configuration's own (edit %s); "
                            "--set changes run.* and model settings", origin, name);
