@@ -18,8 +18,9 @@ static char *slurp(const char *path, size_t *n) {
 }
 
 /* Checkpoints equal except the iteration counter (the count of the current
- * training call, which differs between the two ways): it follows magic[8],
- * version, and the driver's name (u64 length + bytes). */
+ * training call, which differs between the two ways; it follows magic[8],
+ * version, and the driver's name, u64 length + bytes) and so the checksum
+ * (the last 8 bytes). */
 static void same_state(const char *a, const char *b) {
     size_t na, nb;
     char *x = slurp(a, &na), *y = slurp(b, &nb);
@@ -30,7 +31,7 @@ static void same_state(const char *a, const char *b) {
     cr_assert_lt(it + 8, na);
     cr_expect(memcmp(x, y, it) == 0);
     size_t diff = 0;
-    for (size_t i = it + 8; i < na; i++) diff += x[i] != y[i];
+    for (size_t i = it + 8; i + 8 < na; i++) diff += x[i] != y[i]; /* the last 8 bytes: the checksum */
     cr_expect_eq(diff, 0, "%zu bytes of parameters / optimizer state / counters differ", diff);
     free(x);
     free(y);

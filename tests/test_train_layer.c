@@ -243,7 +243,8 @@ static char *slurp(const char *path, size_t *n) {
     return s;
 }
 
-/* Equal except the iteration field (after magic, version, driver name). */
+/* Equal except the iteration field (after magic, version, driver name) and
+ * the checksum that covers it (the last 8 bytes). */
 static void same_checkpoint(const char *a, const char *b) {
     size_t na, nb;
     char *x = slurp(a, &na), *y = slurp(b, &nb);
@@ -252,7 +253,7 @@ static void same_checkpoint(const char *a, const char *b) {
     memcpy(&name_len, x + 16, 8);
     size_t it = 24 + (size_t)name_len;
     size_t diff = 0;
-    for (size_t i = 0; i < na; i++) diff += (i < it || i >= it + 8) && x[i] != y[i];
+    for (size_t i = 0; i + 8 < na; i++) diff += (i < it || i >= it + 8) && x[i] != y[i]; /* then the checksum */
     cr_expect_eq(diff, 0, "%zu bytes of state differ", diff);
     free(x);
     free(y);
@@ -342,6 +343,34 @@ Test(train_layer, an_old_checkpoint_is_refused_naming_its_version) {
     fclose(f);
     cr_expect_eq(vf_trainer_load(t, p), VF_ERR_FORMAT);
     cr_expect(strstr(vf_last_error(), "version 7"), "%s", vf_last_error());
+    vf_trainer_close(t);
+    remove(p);
+    free(pts.xy);
+}
+
+Test(train_layer, a_damaged_checkpoint_is_refused_naming_the_file) {
+    points pts = make_points(16);
+    vf_dataset ds = {.n = pts.n, .n_fields = 1, .fields = POINT_FIELD, .fill = fill_point, .user = &pts};
+    vf_trainer *t = open_five(tu_cpu(), &ds);
+    char p[256];
+    snprintf(p, sizeof p, "/tmp/vkflow_test_train_%ld_flip.ckpt", (long)getpid());
+    TU_OK(vf_trainer_save(t, p));
+    size_t n;
+    char *b = slurp(p, &n);
+    for (size_t at = 40; at < n; at += n / 7) { /* a flipped bit anywhere after the version */
+        b[at] ^= 4;
+        FILE *f = fopen(p, "wb");
+        cr_assert(f && fwrite(b, 1, n, f) == n);
+        fclose(f);
+        cr_expect_eq(vf_trainer_load(t, p), VF_ERR_FORMAT, "bit flipped at byte %zu", at);
+        cr_expect(strstr(vf_last_error(), p) && strstr(vf_last_error(), "damaged checkpoint"), "%s", vf_last_error());
+        b[at] ^= 4;
+    }
+    FILE *f = fopen(p, "wb");
+    cr_assert(f && fwrite(b, 1, n - 100, f) == n - 100);
+    fclose(f);
+    cr_expect_eq(vf_trainer_load(t, p), VF_ERR_FORMAT, "truncated");
+    free(b);
     vf_trainer_close(t);
     remove(p);
     free(pts.xy);

@@ -10,7 +10,9 @@
  *   programs: count; each name, runs, updates; each parameter name,
  *             state count; each numel, float data
  *   EMA: count; each parameter name, numel, float data
- * Parameters, programs and EMAs are matched by name and shape on load, so a
+ *   checksum: FNV-1a 64 of every byte before it
+ * A truncated or damaged file fails the checksum and is refused naming the
+ * file before anything is loaded. Parameters, programs and EMAs are matched by name and shape on load, so a
  * file written for another model or other data dimensions is refused with a
  * message saying what differs. Version 1 (the GAN-only format before the
  * training layer) is refused by name. */
@@ -55,6 +57,14 @@ static vf_status put_tensor(wbuf *w, const vf_tensor *t) {
     put(w, h, b);
     free(h);
     return st;
+}
+
+/* FNV-1a 64: a damaged or truncated file is caught before it is parsed. */
+static uint64_t fnv1a64(const void *p, size_t n) {
+    const unsigned char *b = p;
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
 }
 
 static const char *node_name(const vf_graph *G, int i) { return G->nodes[i].name ? G->nodes[i].name : ""; }
@@ -114,6 +124,7 @@ vf_status vf_trainer_save(const vf_trainer *t, const char *path) {
         st = vf_exec_ema(t->x, i, &e);
         if (!st) st = put_tensor(&w, &e);
     }
+    if (!st && !w.oom) put_u64(&w, fnv1a64(w.p, w.n));
     if (!st && w.oom) st = vf_fail(VF_ERR_OOM, "checkpoint: out of memory");
     if (!st) st = vf_write_file_atomic(path, w.p, w.n);
     free(w.p);
@@ -177,6 +188,11 @@ static vf_status load_buf(vf_trainer *t, const char *path, rbuf *r) {
     if (ver != VF_CHECKPOINT_VERSION)
         return vf_fail(VF_ERR_FORMAT, "%s: checkpoint format version %llu, this build reads version %u", path,
                        (unsigned long long)ver, VF_CHECKPOINT_VERSION);
+    uint64_t sum;
+    if (r->n < 24 || (memcpy(&sum, r->p + r->n - 8, 8), sum != fnv1a64(r->p, r->n - 8)))
+        return vf_fail(VF_ERR_FORMAT, "%s: damaged checkpoint (truncated, or its checksum does not match its "
+                       "contents); the run directory's other checkpoints are not affected", path);
+    r->n -= 8; /* the checksum is not part of the records */
     char drv[64];
     get_str(r, drv, sizeof drv);
     if (!r->bad && strcmp(drv, t->drv->name))
