@@ -8,6 +8,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define ARG_F(i) ((float *)vf_cpu_ptr(op->args[i]))
@@ -15,11 +16,27 @@
 
 static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
-/* Below this many multiply-adds per GEMM, OpenBLAS's threads cost more in
- * wake-ups and sched_yield than they gain: DoppelGANger's [100, 512] x
- * [512, 512] layers (26 M) train 10% faster single-threaded on 2 cores, while
- * 512^3 (134 M) gains from 2 threads. */
-#define MM_THREADED_MIN_MACS (64.0 * 1024 * 1024)
+/* Below this many multiply-adds per GEMM, GEMMs run single-threaded. On the
+ * 2-core Xeon VM the project was first measured on, OpenBLAS's threads cost
+ * more in wake-ups than they gained for DoppelGANger's [100, 512] x [512, 512]
+ * layers (26 M: 10% faster single-threaded) while 512^3 (134 M) gained; on a
+ * 2-core EPYC VM, threading those layers is 20-35% faster (docs/BENCHMARKS.md).
+ * The default keeps the first machine's choice; VKFLOW_GEMM_THREADED_MIN_MACS
+ * overrides it. OpenBLAS's sums depend on its thread count (measured: 1 and 2
+ * threads give different bits), so a cpu run is bit-reproducible only with
+ * the same OPENBLAS_NUM_THREADS and the same threshold. */
+#define MM_THREADED_MIN_MACS_DEFAULT (64.0 * 1024 * 1024)
+
+static double threaded_min_macs(void) {
+    static double v = -1; /* read once; the same for every GEMM of a process */
+    if (v < 0) {
+        const char *e = getenv("VKFLOW_GEMM_THREADED_MIN_MACS");
+        char *end = NULL;
+        double x = e ? strtod(e, &end) : -1;
+        v = e && end && end != e && !*end && x >= 0 ? x : MM_THREADED_MIN_MACS_DEFAULT;
+    }
+    return v;
+}
 
 static void k_matmul(const vf_op *op) {
     const uint32_t M = op->u[0], N = op->u[1], K = op->u[2], batch = op->u[3];
@@ -28,7 +45,7 @@ static void k_matmul(const vf_op *op) {
     float *C = ARG_F(2);
     const int lda = ta ? (int)M : (int)K, ldb = tb ? (int)K : (int)N;
     const int threads = openblas_get_num_threads();
-    const bool single = threads > 1 && (double)M * N * K < MM_THREADED_MIN_MACS;
+    const bool single = threads > 1 && (double)M * N * K < threaded_min_macs();
     if (single) openblas_set_num_threads(1);
     for (uint32_t b = 0; b < batch; b++)
         cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
