@@ -8,6 +8,7 @@
  * IoT-23 is one 5-tuple for 61% of its records, so its split is not a floor
  * (FLOORS.md); only the marginals-below-split checks run there. */
 #include <criterion/criterion.h>
+#include "testutil.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,11 +22,7 @@
     } while (0)
 
 static void check_file(const char *file, bool split_meaningful) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", VKFLOW_SHARED_DATA, file);
-    FILE *probe = fopen(path, "rb");
-    if (!probe) cr_skip_test("shared data not present: %s", path);
-    fclose(probe);
+    const char *path = tu_shared_data(file);
     vf_trace t, a, b, m;
     vf_read_options opt = {0};
     OK(vf_trace_read(path, &opt, &t));

@@ -4,6 +4,7 @@
  * (rebuilt here from the same integer formulas), and every flow metric
  * between the even and odd data rows of the shared UGR16 and IoT-23 CSVs. */
 #include <criterion/criterion.h>
+#include "testutil.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -245,11 +246,7 @@ static void parity_split(const vf_trace *t, vf_trace *a, vf_trace *b) {
 }
 
 static void check_parity(const char *data_file, const char *golden) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", VKFLOW_SHARED_DATA, data_file);
-    FILE *probe = fopen(path, "r");
-    if (!probe) cr_skip_test("shared data not present: %s", path);
-    fclose(probe);
+    const char *path = tu_shared_data(data_file);
     vf_trace t;
     vf_read_options opt = {.strict = true};
     OK(vf_trace_read(path, &opt, &t));

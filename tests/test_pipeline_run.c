@@ -16,7 +16,7 @@
 
 #include "train/pipeline.h"
 
-#define CAIDA VKFLOW_SHARED_DATA "/pcap_caida_equinix-nyc_2018-03-15_10k.pcapng"
+#define CAIDA tu_shared_data("pcap_caida_equinix-nyc_2018-03-15_10k.pcapng")
 #define TINY_MODEL VKFLOW_SOURCE_DIR "/tests/models/dg_tiny.cfg"
 
 static char g_tmp[256];

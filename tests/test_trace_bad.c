@@ -1,6 +1,7 @@
 /* Bad input: every case gets a clear message naming the place (file, packet
  * number or line, field); lenient mode skips and counts, strict stops. */
 #include <criterion/criterion.h>
+#include "testutil.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +9,7 @@
 
 #include "trace/trace.h"
 
-#define PATHSPIDER VKFLOW_SHARED_DATA "/pcap_enterprise_pathspider_real_2012-11-23.pcap"
+#define PATHSPIDER tu_shared_data("pcap_enterprise_pathspider_real_2012-11-23.pcap")
 
 static char path_buf[256];
 

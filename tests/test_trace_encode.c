@@ -4,6 +4,7 @@
  * quantisation bound for the others (log1p + min-max counts, durations,
  * times); on subsets of the real files so the suite stays fast. */
 #include <criterion/criterion.h>
+#include "testutil.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,11 +13,10 @@
 
 #include "trace/encode.h"
 
-#define DATA VKFLOW_SHARED_DATA "/"
-#define PATHSPIDER DATA "pcap_enterprise_pathspider_real_2012-11-23.pcap"
-#define CAIDA DATA "pcap_caida_equinix-nyc_2018-03-15_10k.pcapng"
-#define UGR DATA "flows_ugr16_netflow_2016-04-11_13hosts.csv"
-#define ZEEK DATA "flows_iot23_zeekconn_ctu-malware-capture-34-1.csv"
+#define PATHSPIDER tu_shared_data("pcap_enterprise_pathspider_real_2012-11-23.pcap")
+#define CAIDA tu_shared_data("pcap_caida_equinix-nyc_2018-03-15_10k.pcapng")
+#define UGR tu_shared_data("flows_ugr16_netflow_2016-04-11_13hosts.csv")
+#define ZEEK tu_shared_data("flows_iot23_zeekconn_ctu-malware-capture-34-1.csv")
 
 static void read_n(const char *path, size_t n, vf_trace *t) {
     vf_read_options o = {0};
@@ -402,9 +402,10 @@ Test(trace_encode, pretrained_embedding_bad_lines) {
 /* ----------------------------------------------------- data description */
 
 Test(trace_encode, data_desc_full) {
-    const char *cfg =
+    char cfg[2048];
+    snprintf(cfg, sizeof cfg,
         "data = {\n"
-        "  path = \"" UGR "\";\n"
+        "  path = \"%s\";\n"
         "  format = \"csv\";\n"
         "  columns = { srcip = \"sa\"; dstip = \"da\"; srcport = \"sp\"; dstport = \"dp\"; proto = \"pr\";\n"
         "              te = \"te\"; td = \"td\"; pkt = \"pkt\"; byt = \"byt\"; label = \"type\"; };\n"
@@ -418,7 +419,7 @@ Test(trace_encode, data_desc_full) {
         "             { name = \"time\"; encoding = \"interarrival_log\"; },\n"
         "             { name = \"pkt\"; encoding = \"log_minmax\"; range = [0, 1000000]; },\n"
         "             { name = \"label\"; encoding = \"onehot\"; } );\n"
-        "};\n";
+        "};\n", UGR);
     vf_data_desc dd;
     cr_assert_eq(vf_data_desc_parse_string("test.cfg", cfg, &dd), VF_OK, "%s", vf_last_error());
     cr_assert_eq(dd.n_chunks, 3);

@@ -4,6 +4,7 @@
  * (when installed) tshark/tcpdump reading the written pcaps without
  * complaint and agreeing on counts. */
 #include <criterion/criterion.h>
+#include "testutil.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,11 +12,10 @@
 
 #include "trace/trace.h"
 
-#define DATA VKFLOW_SHARED_DATA "/"
-#define PATHSPIDER DATA "pcap_enterprise_pathspider_real_2012-11-23.pcap"
-#define CAIDA DATA "pcap_caida_equinix-nyc_2018-03-15_10k.pcapng"
-#define UGR DATA "flows_ugr16_netflow_2016-04-11_13hosts.csv"
-#define ZEEK DATA "flows_iot23_zeekconn_ctu-malware-capture-34-1.csv"
+#define PATHSPIDER tu_shared_data("pcap_enterprise_pathspider_real_2012-11-23.pcap")
+#define CAIDA tu_shared_data("pcap_caida_equinix-nyc_2018-03-15_10k.pcapng")
+#define UGR tu_shared_data("flows_ugr16_netflow_2016-04-11_13hosts.csv")
+#define ZEEK tu_shared_data("flows_iot23_zeekconn_ctu-malware-capture-34-1.csv")
 
 static void read_ok(const char *path, vf_trace *t) {
     vf_status st = vf_trace_read(path, NULL, t);

@@ -113,3 +113,29 @@ double tu_max_rel(const float *a, const float *ref, size_t n, double atol, doubl
 }
 
 char *tu_read_file(const char *path, size_t *len) { return vf_read_file(path, len); }
+
+const char *tu_shared_data(const char *file) {
+    static char ring[8][1024]; /* a few live at once: tu_shared_data(a), tu_shared_data(b) */
+    static int next;
+    char *path = ring[next++ % 8];
+    snprintf(path, sizeof ring[0], "%s/%s", VKFLOW_SHARED_DATA, file);
+    FILE *f = fopen(path, "rb");
+    if (f) {
+        fclose(f);
+        return path;
+    }
+    const char *req = getenv("VKFLOW_REQUIRE_SHARED_DATA");
+    if (req && *req && strcmp(req, "0"))
+        cr_assert_fail("shared development trace missing: %s (VKFLOW_REQUIRE_SHARED_DATA is set: this test must run)",
+                       path);
+    const char *log = getenv("VKFLOW_SKIP_LOG");
+    const struct criterion_test *t = criterion_current_test;
+    FILE *lf = log && *log ? fopen(log, "a") : NULL;
+    if (lf) {
+        fprintf(lf, "%s::%s: needs %s (a shared development trace, not in the repository)\n",
+                t && t->category ? t->category : "?", t && t->name ? t->name : "?", file);
+        fclose(lf);
+    }
+    cr_skip_test("needs the shared development trace %s (not in the repository)", file);
+    return path;
+}

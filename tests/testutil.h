@@ -35,6 +35,14 @@ vf_arena *tu_arena(vf_backend *be, size_t bytes);
  * NULL), or NULL when it cannot be opened. */
 char *tu_read_file(const char *path, size_t *len);
 
+/* The path of a shared development trace (../shared/data/FILE; only this
+ * project's machines and CI have it, the repository must not carry it).
+ * When it is missing the current test is skipped with a one-line reason,
+ * appended to $VKFLOW_SKIP_LOG (ctest prints that list at the end) -- or
+ * failed when VKFLOW_REQUIRE_SHARED_DATA=1 (CI: every such test must run).
+ * Call it from the test body or its .init. Returns one of 8 static buffers. */
+const char *tu_shared_data(const char *file);
+
 /* Normalised mean squared error sum((a-b)^2) / sum(b^2) (ggml's NMSE), with
  * b the reference; 0 when both are all zero. */
 double tu_nmse(const float *a, const float *ref, size_t n);
