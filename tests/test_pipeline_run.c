@@ -16,7 +16,8 @@
 
 #include "train/pipeline.h"
 
-#define CAIDA tu_shared_data("pcap_caida_equinix-nyc_2018-03-15_10k.pcapng")
+/* the enterprise capture: also the default dataset, so these tests run in a fresh clone */
+#define ENTERPRISE tu_shared_data("pcap_enterprise_pathspider_real_2012-11-23.pcap")
 #define TINY_MODEL VKFLOW_SOURCE_DIR "/tests/models/dg_tiny.cfg"
 
 static char g_tmp[256];
@@ -29,11 +30,11 @@ static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ft
 static void setup(void) {
     snprintf(g_tmp, sizeof g_tmp, "/tmp/vkflow_test_pipeline_XXXXXX");
     cr_assert(mkdtemp(g_tmp));
-    /* the slice: the first 300 packets of the CAIDA sample (24 ms of backbone traffic) */
+    /* the slice: the first 300 packets of the enterprise capture */
     vf_trace t;
     vf_read_options o = {0};
     o.max_records = 300;
-    cr_assert_eq(vf_trace_read(CAIDA, &o, &t), VF_OK, "%s", vf_last_error());
+    cr_assert_eq(vf_trace_read(ENTERPRISE, &o, &t), VF_OK, "%s", vf_last_error());
     char p[512];
     snprintf(p, sizeof p, "%s/slice.pcap", g_tmp);
     cr_assert_eq(vf_trace_write_pcap(p, &t), VF_OK, "%s", vf_last_error());

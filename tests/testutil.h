@@ -40,6 +40,8 @@ char *tu_read_file(const char *path, size_t *len);
  * When it is missing the current test is skipped with a one-line reason,
  * appended to $VKFLOW_SKIP_LOG (ctest prints that list at the end) -- or
  * failed when VKFLOW_REQUIRE_SHARED_DATA=1 (CI: every such test must run).
+ * The enterprise capture is also the default dataset: without the shared
+ * copy, data/default/real.pcap (tools/setup-debian.sh) stands in for it.
  * Call it from the test body or its .init. Returns one of 8 static buffers. */
 const char *tu_shared_data(const char *file);
 
