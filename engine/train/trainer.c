@@ -162,9 +162,11 @@ static void free_fields(vf_trainer *t) {
     free(t->field_buf);
     free(t->field_node);
     free(t->mask_buf);
+    free(t->batch_idx);
     t->field_buf = NULL;
     t->field_node = NULL;
     t->mask_buf = NULL;
+    t->batch_idx = NULL;
     t->data = NULL;
 }
 
@@ -292,8 +294,9 @@ vf_status vf_trainer_bind(vf_trainer *t, const vf_dataset *d) {
         if (vf_gnode_numel(N) != t->batch)
             return vf_fail(VF_ERR_FORMAT, "%s: batch_mask has %lld elements, a batch has %lld rows", vf_model_path(t->m),
                            (long long)vf_gnode_numel(N), (long long)t->batch);
-        if (!(t->mask_buf = malloc((size_t)t->batch * (sizeof(float) + sizeof(int64_t)))))
-            return vf_fail(VF_ERR_OOM, "trainer_bind: out of memory");
+        t->mask_buf = malloc((size_t)t->batch * sizeof(float));
+        t->batch_idx = malloc((size_t)t->batch * sizeof(int64_t));
+        if (!t->mask_buf || !t->batch_idx) return vf_fail(VF_ERR_OOM, "trainer_bind: out of memory");
     }
     return vf_sampler_bind(t, d->n);
 }
@@ -304,7 +307,7 @@ vf_status vf_trainer_next_batch(vf_trainer *t) {
     const vf_dataset *d = t->data;
     if (!d) return vf_fail(VF_ERR_ARG, "trainer: no data bound (vf_trainer_bind)");
     int64_t B = t->batch, rows = B;
-    int64_t *idx = t->mask_buf ? (int64_t *)(t->mask_buf + B) : NULL;
+    int64_t *idx = t->batch_idx;
     if (t->samp.kind == VF_BATCH_POISSON) {
         rows = sampler_poisson(&t->samp, idx, B);
         if (rows < 0)

@@ -32,7 +32,8 @@ struct vf_trainer {
     int *field_node;               /* per dataset field: its input node */
     float **field_buf;             /* per field: one host batch [batch, width] */
     int mask_node;                 /* input batch_mask, -1 when the model has none */
-    float *mask_buf;
+    float *mask_buf;               /* [batch] */
+    int64_t *batch_idx;            /* [batch]: the examples of a Poisson batch */
     int64_t last_batch_rows;       /* rows of the last batch (Poisson: B_t) */
     int64_t saved_runs;            /* training's RNG counter while sampling */
     bool sampling;
