@@ -46,16 +46,22 @@ build() {
     fi
     echo "$root" >"$bundle/source_dir"
     git rev-parse --short HEAD >"$bundle/commit" 2>/dev/null || echo unknown >"$bundle/commit"
-    # the tests share most of their bytes (the static libvkflow): one solid xz archive of them
-    # travels in a few MiB instead of hundreds
-    tar -C "$bundle" -cf - bin | xz -T0 -6e >"$bundle/bin.tar.xz"
-    rm -rf "$bundle/bin"
+    # the tests share most of their bytes (the static libvkflow): one archive with a long-range
+    # window (zstd --long) travels in ~40 MiB instead of ~250; zstd itself travels beside it,
+    # with its libraries, in case the machine has none
+    mkdir -p "$bundle/zstd"
+    cp -L "$(command -v zstd)" "$bundle/zstd/"
+    ldd "$(command -v zstd)" | awk '$3 ~ /^\// { print $3 }' | grep -Ev '/(libc|ld-linux-x86-64)\.so' |
+        xargs -r cp -L -t "$bundle/zstd"
+    tar -C "$bundle" -cf - bin lib layers | zstd -q --long=28 -12 -T0 -o "$bundle/bundle.tar.zst" -f
+    rm -rf "$bundle/bin" "$bundle/lib" "$bundle/layers"
     du -sh "$bundle" | awk '{ print "bundle: " $1 " in .gpu/ (carry .gpu and data/default)" }'
 }
 
 run() {
-    [[ -f $bundle/bin.tar.xz ]] || { echo "gpu-check: no bundle in $bundle (run: tools/gpu-check.sh build)" >&2; exit 2; }
-    [[ -d $bundle/bin ]] || xz -dc "$bundle/bin.tar.xz" | tar -C "$bundle" -xf -
+    [[ -f $bundle/bundle.tar.zst ]] || { echo "gpu-check: no bundle in $bundle (run: tools/gpu-check.sh build)" >&2; exit 2; }
+    [[ -d $bundle/bin ]] || LD_LIBRARY_PATH=$bundle/zstd "$bundle/zstd/zstd" -q -d --long=28 -c "$bundle/bundle.tar.zst" |
+        tar -C "$bundle" -xf -
     mkdir -p "$out"
     local src
     src=$(cat "$bundle/source_dir")
