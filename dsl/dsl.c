@@ -1275,7 +1275,8 @@ static vf_status grow_programs(vf_model *m) {
 static void load_program(vf_model *m, config_setting_t *s) {
     static const key keys[] = {{"name", T_STR, true}, {"loss", T_STR, false}, {"update", T_STR_OR_ARRAY, false},
                                {"outputs", T_STR_OR_ARRAY, false}, {"optimizer", T_GROUP, false},
-                               {"transforms", T_LIST, false}, {"weights", T_STR, false}, {NULL, 0, false}};
+                               {"transforms", T_LIST, false}, {"weights", T_STR, false},
+                               {"share_optimizer", T_STR, false}, {NULL, 0, false}};
     if (!config_setting_is_group(s)) { err(m, s, "a program must be a group { name = ...; loss = ...; update = [...]; }"); return; }
     if (!check_keys(m, s, "a program", keys)) return;
     const char *name = get_str(s, "name", "");
@@ -1389,6 +1390,30 @@ static void load_program(vf_model *m, config_setting_t *s) {
     char ow[200];
     snprintf(ow, sizeof ow, "the optimizer of %s", what);
     if (loss >= 0) load_optimizer(m, config_setting_get_member(s, "optimizer"), &m->opt, &opt, ow);
+    /* share_optimizer = "other": one optimizer (state, schedule, step) for two
+     * programs over the same networks, e.g. a lazily regularised D step */
+    const char *share = NULL;
+    config_setting_t *sh = config_setting_get_member(s, "share_optimizer");
+    if (sh) {
+        share = config_setting_get_string(sh);
+        int o = -1;
+        for (int i = 0; i < m->n_prog; i++)
+            if (!strcmp(m->prog[i].name, share)) o = i;
+        bool same = o >= 0 && m->prog[o].n_upd == np && loss >= 0;
+        for (int u = 0; same && u < np; u++) same = m->prog[o].upd_param[u] == par[u];
+        if (config_setting_get_member(s, "optimizer")) {
+            err(m, sh, "%s shares the optimizer of '%s', so it cannot have an optimizer group of its own", what, share);
+            ok = false;
+        } else if (o < 0) {
+            err(m, sh, "%s: share_optimizer names '%s', which is not a program declared above", what, share);
+            ok = false;
+        } else if (!same) {
+            err(m, sh, "%s: share_optimizer '%s' needs the same `update` networks, in the same order", what, share);
+            ok = false;
+        } else {
+            opt = m->prog[o].opt;
+        }
+    }
     if (ok && loss >= 0) {
         vf_status st = vf_graph_vjp(m->g, loss, -1, np, par, gr);
         if (st) { err(m, loss_s, "%s: %s", what, vf_last_error()); ok = false; }
@@ -1396,7 +1421,8 @@ static void load_program(vf_model *m, config_setting_t *s) {
     if (!ok) { free(outs); free(par); free(gr); free(ema); free(tf); return; }
     m->prog[m->n_prog++] = (vf_prog_desc){.name = name, .n_out = k, .outs = outs, .n_upd = loss >= 0 ? np : 0,
                                           .upd_param = par, .upd_grad = gr, .upd_ema = ema, .opt = opt,
-                                          .n_transforms = n_tf, .transforms = tf, .ema_weights = !strcmp(w, "ema")};
+                                          .n_transforms = n_tf, .transforms = tf, .ema_weights = !strcmp(w, "ema"),
+                                          .share_optimizer = share};
 }
 
 static void load_programs(vf_model *m, config_setting_t *root) {

@@ -146,6 +146,40 @@ Test(train_layer, optimizers_transforms_schedules_and_ema_match_the_host_referen
     tu_check_validation();
 }
 
+/* share_optimizer: A, B (sharing A's Adam), A run as three runs of one
+ * program. The programs compute the same gradient, so the parameters must
+ * match bit for bit, and the step count is the runs of both. */
+Test(train_layer, a_shared_optimizer_counts_every_run_of_its_programs) {
+    float w3[2][6];
+    for (int k = 0; k < 2; k++) {
+        toy t = toy_make();
+        vf_prog_desc d[2] = {
+            {.name = "a", .n_out = 1, .outs = &t.loss, .n_upd = 1, .upd_param = &t.w, .upd_grad = &t.grad, .opt = ADAM},
+            {.name = "b", .n_out = 1, .outs = &t.loss, .n_upd = 1, .upd_param = &t.w, .upd_grad = &t.grad, .opt = SGD,
+             .share_optimizer = "a"}};
+        vf_exec_opts eo = {.fuse = true, .plan = true, .capture = true, .seed = 7};
+        vf_exec *x;
+        TU_OK(vf_exec_create(t.g, tu_cpu(), k ? 2 : 1, d, &eo, &x));
+        int order[3] = {0, k, 0};
+        for (int r = 0; r < 3; r++) TU_OK(vf_exec_run(x, order[r]));
+        TU_OK(vf_exec_read(x, -1, t.w, w3[k], sizeof w3[k]));
+        vf_exec_destroy(x);
+        vf_graph_destroy(t.g);
+    }
+    cr_expect(memcmp(w3[0], w3[1], sizeof w3[0]) == 0, "three runs of one Adam differ from A, B (shared), A");
+    /* a program cannot share with a later one or over other parameters */
+    toy t = toy_make();
+    vf_prog_desc bad[2] = {
+        {.name = "a", .n_out = 1, .outs = &t.loss, .n_upd = 1, .upd_param = &t.w, .upd_grad = &t.grad, .opt = ADAM,
+         .share_optimizer = "b"},
+        {.name = "b", .n_out = 1, .outs = &t.loss, .n_upd = 1, .upd_param = &t.w, .upd_grad = &t.grad, .opt = ADAM}};
+    vf_exec_opts eo = {.fuse = true, .plan = true, .capture = true, .seed = 7};
+    vf_exec *x = NULL;
+    cr_expect_eq(vf_exec_create(t.g, tu_cpu(), 2, bad, &eo, &x), VF_ERR_ARG);
+    cr_expect(strstr(vf_last_error(), "not an earlier program"), "%s", vf_last_error());
+    vf_graph_destroy(t.g);
+}
+
 Test(train_layer, learning_rate_schedules) {
     vf_optimizer_config o = {.lr = 1.0f, .warmup_steps = 4, .decay_steps = 10, .min_lr = 0.1f};
     cr_expect_float_eq(vf_optimizer_lr(&o, 1), 0.25f, 1e-7, "warm-up is linear from lr/warmup");

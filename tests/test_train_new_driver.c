@@ -468,7 +468,7 @@ static int64_t saved_d_runs(const char *ckpt, size_t n) {
 }
 
 /* N iterations straight against K, save, a fresh trainer, load, N - K: the
- * same parameters, Adam moments of the three training programs, run counts,
+ * same parameters, Adam moments (d_step and d_step_r1 share one set; g_step has its own), run counts,
  * RNG counter, sampler and D run counter, bit for bit (every byte of the
  * checkpoints but the iteration field, which counts the current
  * vf_trainer_train call, and the checksum over it). K = 5 with r1_every = 4: the resumed half starts

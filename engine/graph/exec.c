@@ -50,6 +50,7 @@ typedef struct prog {
     bool *copy_grad;          /* per update: own_grad is used */
     vf_tensor gsq, gnorm, gscale; /* clip_global_norm: [n_upd] squared norms, [1] norm, [1] scale */
     vf_tensor sched, lr;      /* {lr, t}; lr is a [1] view of its first element */
+    int owner;                /* the program whose optimizer state this one uses (itself when not shared) */
     vf_program *cap;
     vf_prog_stats st;
     int64_t runs;
@@ -684,7 +685,7 @@ static size_t persistent_bytes(vf_exec *x, size_t al) {
         if (p->d.n_transforms) pbytes += 3 * al + align_up((size_t)p->n_upd * 4, al);
         for (int u = 0; u < p->n_upd; u++) {
             size_t pb = node_bytes(g, &g->nodes[p->upd_param[u]], al);
-            pbytes += (size_t)n_opt_state(p->d.opt.kind) * pb;
+            if (p->owner == k) pbytes += (size_t)n_opt_state(p->d.opt.kind) * pb;
             p->copy_grad[u] = p->d.n_transforms && !grad_is_private(g, p, u);
             if (p->copy_grad[u]) pbytes += pb;
         }
@@ -700,7 +701,12 @@ static vf_status bind_program(vf_exec *x, prog *p, size_t al) {
     p->t = calloc((size_t)g->n + 1, sizeof(vf_tensor));
     p->aux = calloc(2 * (size_t)g->n + 2, sizeof(vf_tensor));
     if (!p->t || !p->aux) return vf_fail(VF_ERR_OOM, "exec: out of memory");
-    VF_TRY(vf_tensor_alloc1(x->persist, 2, &p->sched));
+    const prog *own = &x->p[p->owner]; /* bound before p: owners come first */
+    if (own == p) {
+        VF_TRY(vf_tensor_alloc1(x->persist, 2, &p->sched));
+    } else {
+        p->sched = own->sched;
+    }
     p->lr = p->sched;
     p->lr.shape[0] = p->lr.numel = 1;
     if (p->d.n_transforms) {
@@ -712,6 +718,10 @@ static vf_status bind_program(vf_exec *x, prog *p, size_t al) {
     for (int u = 0; u < p->n_upd; u++) {
         const vf_gnode *P = &g->nodes[p->upd_param[u]];
         for (int k = 0; k < n_opt_state(p->d.opt.kind); k++) {
+            if (own != p) {
+                p->state[2 * u + k] = own->state[2 * u + k];
+                continue;
+            }
             VF_TRY(vf_tensor_alloc(x->persist, VF_F32, P->ndim, P->shape, &p->state[2 * u + k]));
             VF_TRY(vf_fill(&p->state[2 * u + k], 0.0f));
         }
@@ -737,6 +747,32 @@ static vf_status bind_program(vf_exec *x, prog *p, size_t al) {
     for (int i = 0; i < g->n; i++) /* aux views */
         if (p->live[i] && g->nodes[i].op == VF_G_AUX) p->t[i] = p->aux[2 * g->nodes[i].in[0] + g->nodes[i].axis];
     for (int u = 0; u < p->n_upd; u++) p->grad[u] = p->copy_grad[u] ? p->own_grad[u] : p->t[p->upd_grad[u]];
+    return VF_OK;
+}
+
+/* Programs that share an earlier program's optimizer: the same parameters
+ * in the same order; the sharer's own optimizer settings are replaced by the
+ * owner's. */
+static vf_status resolve_owners(vf_exec *x) {
+    for (int k = 0; k < x->n_prog; k++) {
+        prog *p = &x->p[k];
+        p->owner = k;
+        const char *nm = p->d.share_optimizer;
+        if (!nm) continue;
+        int o = -1;
+        for (int j = 0; j < k; j++)
+            if (!strcmp(x->p[j].name, nm)) o = j;
+        if (o < 0) return vf_fail(VF_ERR_ARG, "program '%s': shares the optimizer of '%s', which is not an earlier program", p->name, nm);
+        prog *q = &x->p[o];
+        if (q->owner != o) o = q->owner, q = &x->p[o];
+        bool same = q->n_upd == p->n_upd && p->n_upd > 0;
+        for (int u = 0; same && u < p->n_upd; u++) same = q->upd_param[u] == p->upd_param[u];
+        if (!same)
+            return vf_fail(VF_ERR_ARG, "program '%s': shares the optimizer of '%s', so it must update the same parameters "
+                           "in the same order", p->name, q->name);
+        p->owner = o;
+        p->d.opt = q->d.opt;
+    }
     return VF_OK;
 }
 
@@ -789,6 +825,7 @@ vf_status vf_exec_create(vf_graph *g, vf_backend *be, int n_prog, const vf_prog_
             if (!p->state || !p->grad || !p->own_grad || !p->copy_grad) st = vf_fail(VF_ERR_OOM, "exec: out of memory");
         }
     }
+    if (!st) st = resolve_owners(x);
     if (!st) st = collect_ema(x);
     size_t pbytes = st ? 0 : persistent_bytes(x, al);
     if (!st) st = vf_arena_create(be, pbytes, &x->persist);
@@ -1065,7 +1102,11 @@ vf_status vf_exec_run(vf_exec *x, int pi) {
     int32_t ctr[2] = {0, (int32_t)x->runs};
     VF_TRY(vf_tensor_write(&x->ctr, ctr, sizeof ctr));
     if (p->n_upd) {
-        float sched[2] = {vf_optimizer_lr(&p->d.opt, p->runs), (float)p->runs};
+        /* the optimizer's step: runs of every program that uses this optimizer state */
+        int64_t t = 0;
+        for (int k = 0; k < x->n_prog; k++)
+            if (x->p[k].owner == p->owner) t += x->p[k].runs;
+        float sched[2] = {vf_optimizer_lr(&p->d.opt, t), (float)t};
         VF_TRY(vf_tensor_write(&p->sched, sched, sizeof sched));
     }
     double t1 = vf_now_s();

@@ -77,6 +77,12 @@ typedef struct vf_prog_desc {
     int n_transforms;
     const vf_grad_transform *transforms;
     bool ema_weights;
+    /* Name of an earlier training program whose optimizer this one shares:
+     * the same parameters in the same order; its optimizer settings (opt here
+     * is ignored), state, learning rate schedule and step count (Adam's t
+     * counts the runs of both), as a lazily regularised step shares the plain
+     * step's optimizer. NULL: its own. */
+    const char *share_optimizer;
 } vf_prog_desc;
 
 typedef struct vf_exec_opts {

@@ -9,9 +9,9 @@
  * (adversarial loss only): lazy regularisation as in StyleGAN2 and DDGAN
  * (lazy_reg), which computes the double-backward R1 term only every
  * r1_every-th D step. With r1_every = 1 every D run is d_step_r1 and the
- * model needs no d_step. The two are separate programs, so each keeps its
- * own Adam moments and step count for D (the engine keeps optimizer state
- * per program; DDGAN and StyleGAN2 share one optimizer between the two).
+ * model needs no d_step. The two are separate programs; the model makes
+ * d_step_r1 share d_step's optimizer (share_optimizer: one set of Adam
+ * moments and one step count for D, as DDGAN and StyleGAN2 have).
  *
  * Settings: training.d_steps (default 1), training.r1_every (default 1).
  * Metrics: the scalar outputs of the iteration's runs by tensor name (the
