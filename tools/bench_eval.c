@@ -70,8 +70,9 @@ int cmd_bench_eval(int argc, char **argv) {
             else if (!strcmp(k, "packets")) kind = VF_TRACE_PACKETS;
             else { fprintf(stderr, "bench eval: --kind flows|packets\n"); return 2; }
         } else {
-            fprintf(stderr, "usage: vkflow bench eval [--n N] [--kind flows|packets] [--reps R]\n");
-            return 2;
+            bool help = !strcmp(argv[i], "-h") || !strcmp(argv[i], "--help");
+            fprintf(help ? stdout : stderr, "usage: vkflow bench eval [--n N] [--kind flows|packets] [--reps R]\n");
+            return help ? 0 : 2;
         }
     }
     if (n < 1 || reps < 1) { fprintf(stderr, "bench eval: --n and --reps must be >= 1\n"); return 2; }

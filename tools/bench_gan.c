@@ -205,9 +205,11 @@ int cmd_bench_gan(int argc, char **argv) {
         else if (!strcmp(argv[i], "--profile")) g_profile = true;
         else if (positional_model && argv[i][0] != '-' && !model) model = argv[i];
         else {
-            fprintf(stderr, "usage: vkflow bench gan [--backend cpu|vk|all] [--iters N] [--model FILE] [--profile]\n"
-                            "       vkflow bench train [MODEL] [--backend cpu|vk|all] [--iters N] [--profile]\n");
-            return 2;
+            bool help = !strcmp(argv[i], "-h") || !strcmp(argv[i], "--help");
+            fprintf(help ? stdout : stderr,
+                    "usage: vkflow bench gan [--backend cpu|vk|all] [--iters N] [--model FILE] [--profile]\n"
+                    "       vkflow bench train [MODEL] [--backend cpu|vk|all] [--iters N] [--profile]\n");
+            return help ? 0 : 2;
         }
     }
     if (iters < 1) iters = 1;

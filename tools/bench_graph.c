@@ -149,8 +149,9 @@ int cmd_bench_graph(int argc, char **argv) {
         else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--width") && i + 1 < argc) width = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: vkflow bench graph [--backend cpu|vk|all] [--steps N] [--width W]\n");
-            return 2;
+            bool help = !strcmp(argv[i], "-h") || !strcmp(argv[i], "--help");
+            fprintf(help ? stdout : stderr, "usage: vkflow bench graph [--backend cpu|vk|all] [--steps N] [--width W]\n");
+            return help ? 0 : 2;
         }
     }
     if (width < 1 || steps < 0) {

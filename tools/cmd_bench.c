@@ -308,9 +308,10 @@ static int bench_ops(int argc, char **argv) {
         else if (!strcmp(argv[i], "--filter") && i + 1 < argc) filter = argv[++i];
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps_override = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: vkflow bench ops [--backend cpu|vk|all] [--quick] [--full] "
+            bool help = !strcmp(argv[i], "-h") || !strcmp(argv[i], "--help");
+            fprintf(help ? stdout : stderr, "usage: vkflow bench ops [--backend cpu|vk|all] [--quick] [--full] "
                             "[--filter TEXT] [--reps N]\n");
-            return 2;
+            return help ? 0 : 2;
         }
     }
     bool want_cpu = strcmp(which, "vk") != 0, want_vk = strcmp(which, "cpu") != 0;
@@ -395,8 +396,10 @@ int cmd_bench(int argc, char **argv) {
     if (argc >= 2)
         for (size_t i = 0; i < sizeof subjects / sizeof subjects[0]; i++)
             if (!strcmp(argv[1], subjects[i].name)) return subjects[i].fn(argc - 1, argv + 1);
-    fprintf(stderr, "usage: vkflow bench SUBJECT [ARGS]   (subjects:");
-    for (size_t i = 0; i < sizeof subjects / sizeof subjects[0]; i++) fprintf(stderr, " %s", subjects[i].name);
-    fprintf(stderr, ")\n");
-    return 2;
+    bool help = argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"));
+    FILE *f = help ? stdout : stderr;
+    fprintf(f, "usage: vkflow bench SUBJECT [ARGS]   (subjects:");
+    for (size_t i = 0; i < sizeof subjects / sizeof subjects[0]; i++) fprintf(f, " %s", subjects[i].name);
+    fprintf(f, ")\n  vkflow bench SUBJECT --help: a subject's options (docs/BENCHMARKS.md)\n");
+    return help ? 0 : 2;
 }

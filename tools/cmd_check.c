@@ -21,7 +21,14 @@ int cmd_check(int argc, char **argv) {
     int n_set = 0;
     const char *file = NULL;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--set") && i + 1 < argc && n_set < MAX_SET) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            printf("usage: vkflow check FILE [--set KEY=VALUE]...\n"
+                   "  FILE: a model description (man 5 vkflow-model); prints its programs with their\n"
+                   "  optimizers, transforms and EMAs, parameter count, activation memory and kernels\n"
+                   "  after fusion; exit 0 when the model and its driver's settings are valid\n"
+                   "  --set KEY=VALUE: override a model setting first, e.g. --set optimizer.lr=2e-4\n");
+            return 0;
+        } else if (!strcmp(argv[i], "--set") && i + 1 < argc && n_set < MAX_SET) {
             i++;
             if (!vf_setting_split(argv[i], text[n_set][0], 256, text[n_set][1], 256)) {
                 fprintf(stderr, "--set %s: expected KEY=VALUE, e.g. --set optimizer.lr=2e-4\n", argv[i]);

@@ -4,14 +4,19 @@
 #include "vkflow.h"
 #include "vk/vk_kernels.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int cmd_devices(int argc, char **argv) {
-    (void)argv;
     if (argc > 1) {
-        fprintf(stderr, "usage: vkflow devices\n");
-        return 2;
+        bool help = !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help");
+        fprintf(help ? stdout : stderr,
+                "usage: vkflow devices\n"
+                "  lists every Vulkan device and marks (*) the one vkflow would use: VKFLOW_DEVICE\n"
+                "  (an index or a name substring) if set, else discrete GPU > integrated > virtual > CPU\n");
+        return help ? 0 : 2;
     }
     vf_vk_device_info *d = NULL;
     int n = 0;

@@ -12,7 +12,13 @@ int cmd_graph(int argc, char **argv) {
     const char *file = NULL, *prog = NULL;
     bool dot = false;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--dot")) dot = true;
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            printf("usage: vkflow graph FILE [--program NAME] --dot\n"
+                   "  Graphviz DOT of a model's compiled program on stdout (forward, backward and\n"
+                   "  second-order nodes after dead-code elimination)\n"
+                   "  --program NAME: the program to show (default: the model's first)\n");
+            return 0;
+        } else if (!strcmp(argv[i], "--dot")) dot = true;
         else if (!strcmp(argv[i], "--program") && i + 1 < argc) prog = argv[++i];
         else if (argv[i][0] != '-' && !file) file = argv[i];
         else {

@@ -9,7 +9,7 @@ packages="
   glslc libshaderc-dev spirv-tools glslang-dev
   libconfig-dev libpcap-dev libcriterion-dev libopenblas-dev
   gnuplot-nox chromium
-  tshark tcpdump clang
+  tshark tcpdump clang man-db
 "
 
 SUDO=""

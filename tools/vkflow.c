@@ -19,22 +19,55 @@ static const vf_command commands[] = {
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 
+#ifndef VKFLOW_VERSION
+#define VKFLOW_VERSION "unknown"
+#endif
+#ifndef VKFLOW_GIT_DESCRIBE
+#define VKFLOW_GIT_DESCRIBE ""
+#endif
+
 static void usage(FILE *f) {
-    fprintf(f, "usage: vkflow COMMAND [ARGS]\n\ncommands:\n");
+    fprintf(f, "usage: vkflow COMMAND [ARGS]\n"
+               "       vkflow help COMMAND     a command's usage (also: vkflow COMMAND --help)\n"
+               "       vkflow --version\n\ncommands:\n");
     for (int i = 0; i < N_COMMANDS; i++)
         fprintf(f, "  %-9s %-46s %s\n", commands[i].name, commands[i].args, commands[i].summary);
     fprintf(f, "\nenvironment: VKFLOW_DEVICE=<index|name> picks the Vulkan device, "
-               "VKFLOW_VALIDATE=1 turns on the validation layer\n");
+               "VKFLOW_VALIDATE=1 turns on the validation layer\n"
+               "manual: man vkflow, man 5 vkflow-run, man 5 vkflow-model\n");
+}
+
+static const vf_command *find_command(const char *name) {
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(name, commands[i].name)) return &commands[i];
+    return NULL;
 }
 
 int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
-        !strcmp(argv[1], "help")) {
+        (!strcmp(argv[1], "help") && argc == 2)) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    for (int i = 0; i < N_COMMANDS; i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        if (VKFLOW_GIT_DESCRIBE[0]) printf("vkflow %s (git %s)\n", VKFLOW_VERSION, VKFLOW_GIT_DESCRIBE);
+        else printf("vkflow %s\n", VKFLOW_VERSION);
+        return 0;
+    }
+    if (!strcmp(argv[1], "help")) {
+        /* vkflow help COMMAND [SUBJECT]: the command's own --help */
+        const vf_command *c = find_command(argv[2]);
+        if (!c || argc > 4) {
+            if (!c) fprintf(stderr, "vkflow help: unknown command '%s'\n\n", argv[2]);
+            usage(stderr);
+            return 2;
+        }
+        char help[] = "--help";
+        char *sub[4] = {argv[2], argc == 4 ? argv[3] : help, argc == 4 ? help : NULL, NULL};
+        return c->fn(argc == 4 ? 3 : 2, sub);
+    }
+    const vf_command *c = find_command(argv[1]);
+    if (c) return c->fn(argc - 1, argv + 1);
     fprintf(stderr, "vkflow: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return 2;
