@@ -1,6 +1,6 @@
-/* Small host utilities every layer uses (internal, not the public API):
- * status propagation, a monotonic clock, the splitmix64 generator, atomic
- * file writes and whole-file reads. One copy of each, here. */
+/* Small host utilities every layer uses (internal, not the public API): a
+ * monotonic clock, the splitmix64 generator, atomic file writes and
+ * whole-file reads. One copy of each, here. */
 #ifndef VKFLOW_UTIL_H
 #define VKFLOW_UTIL_H
 
@@ -9,8 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* Returns from the calling function when x is not VF_OK. */
-#define VF_TRY(x) do { vf_status vf_try_ = (x); if (vf_try_ != VF_OK) return vf_try_; } while (0)
+/* VF_TRY is in vkflow.h (public: drivers outside the library use it too). */
 
 /* Seconds on CLOCK_MONOTONIC. */
 double vf_now_s(void);

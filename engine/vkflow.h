@@ -37,6 +37,9 @@ const char *vf_status_name(vf_status s);
 /* Sets the thread's error message and returns s (for `return vf_fail(...)`). */
 vf_status vf_fail(vf_status s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Returns from the calling function when x is not VF_OK (drivers and other
+ * code built on the library use it as the library does). */
+#define VF_TRY(x) do { vf_status vf_try_ = (x); if (vf_try_ != VF_OK) return vf_try_; } while (0)
 
 /* --------------------------------------------------------------- backends */
 

@@ -2,7 +2,6 @@
  * a batch (from the bound data, or the model's inline inputs when no data is
  * bound). Metrics: its scalar outputs (the loss first). */
 #include "train/trainer.h"
-#include "util.h"
 
 typedef struct sup_state { int train_step; } sup_state;
 

@@ -5,7 +5,6 @@
  * discriminators train. Metrics: the
  * scalar outputs of the last d_step and g_step (d_loss, gp, ..., g_loss). */
 #include "train/trainer.h"
-#include "util.h"
 
 typedef struct wgan_state {
     int d_step, g_step;        /* program indices */

@@ -22,7 +22,6 @@
  * keeps the R1 phase even though vf_trainer_train counts its iterations from
  * 0 in every call. */
 #include "train/trainer.h"
-#include "util.h"
 
 #include <stddef.h>
 
