@@ -82,6 +82,41 @@ vf_status vf_write_file_atomic(const char *path, const void *data, size_t n) {
     return vf_atomic_commit(&af);
 }
 
+uint64_t vf_fnv1a64(const void *p, size_t n) {
+    const unsigned char *b = p;
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+#define SUM_LINE_LEN 26 /* "checksum " + 16 hex + "\n" */
+
+vf_status vf_write_text_summed(const char *path, const char *text, size_t n) {
+    vf_atomic_file af;
+    VF_TRY(vf_atomic_open(&af, path));
+    if (n) fwrite(text, 1, n, af.f);
+    fprintf(af.f, "checksum %016llx\n", (unsigned long long)vf_fnv1a64(text, n));
+    return vf_atomic_commit(&af); /* reports any write error (ferror, fflush, fsync, fclose) */
+}
+
+bool vf_text_sum_ok(const char *buf, size_t n, size_t *body) {
+    *body = 0;
+    if (n < SUM_LINE_LEN) return false;
+    const char *line = buf + n - SUM_LINE_LEN;
+    if (memcmp(line, "checksum ", 9) || line[SUM_LINE_LEN - 1] != '\n' || (line != buf && line[-1] != '\n'))
+        return false;
+    uint64_t v = 0;
+    for (int i = 9; i < 25; i++) {
+        char c = line[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0) return false;
+        v = v << 4 | (uint64_t)d;
+    }
+    if (v != vf_fnv1a64(buf, n - SUM_LINE_LEN)) return false;
+    *body = n - SUM_LINE_LEN;
+    return true;
+}
+
 char *vf_read_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;

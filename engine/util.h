@@ -6,6 +6,7 @@
 
 #include "vkflow.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -35,6 +36,17 @@ vf_status vf_atomic_commit(vf_atomic_file *af);
 void vf_atomic_abort(vf_atomic_file *af);
 /* Writes n bytes to path atomically (the three calls above). */
 vf_status vf_write_file_atomic(const char *path, const void *data, size_t n);
+
+/* FNV-1a 64 of n bytes: the checksum of checkpoints, encoder.txt and run.state. */
+uint64_t vf_fnv1a64(const void *p, size_t n);
+
+/* Text files with a checksum (encoder.txt, run.state): the last line is
+ * "checksum <16 hex digits>\n", the FNV-1a 64 of every byte before it.
+ * vf_write_text_summed writes text + that line atomically.
+ * vf_text_sum_ok says whether buf[0..n) ends with a correct checksum line
+ * and sets *body to the length of the text before it. */
+vf_status vf_write_text_summed(const char *path, const char *text, size_t n);
+bool vf_text_sum_ok(const char *buf, size_t n, size_t *body);
 
 /* The whole file, NUL-terminated (malloc'd; *len, if not NULL, gets the
  * length without the NUL), or NULL with errno set when it cannot be read. */
