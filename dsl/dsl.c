@@ -1711,10 +1711,20 @@ vf_status vf_model_check_read(const vf_model *m, const char *driver_keys) {
 }
 
 vf_status vf_model_write_settings(const vf_model *m, const char *path) {
-    /* libconfig writes the whole tree (includes expanded, overrides applied) */
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    if (!config_write_file((config_t *)&m->cfg, tmp)) return vf_fail(VF_ERR_IO, "%s: cannot write", tmp);
-    if (rename(tmp, path)) { remove(tmp); return vf_fail(VF_ERR_IO, "%s: cannot rename", path); }
-    return VF_OK;
+    /* libconfig writes the whole tree (includes expanded, overrides applied),
+     * to memory first: config_write_file does not report a failed write (a
+     * full disk left a cut model.cfg in place), vf_write_file_atomic does */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) return vf_fail(VF_ERR_OOM, "%s: out of memory", path);
+    config_write(&m->cfg, f);
+    bool bad = ferror(f) != 0;
+    if (fclose(f) || bad || !text) {
+        free(text);
+        return vf_fail(VF_ERR_OOM, "%s: out of memory", path);
+    }
+    vf_status st = vf_write_file_atomic(path, text, len);
+    free(text);
+    return st;
 }
