@@ -23,8 +23,33 @@ uint64_t vf_splitmix64(uint64_t *state) {
 
 uint64_t vf_mix64(uint64_t x) { return vf_splitmix64(&x); }
 
+/* The atomic file's stream: stdio buffering over write(2), keeping the
+ * first write error's errno (ENOSPC, EROFS, EDQUOT, EIO) for the message. */
+static ssize_t af_write(void *cookie, const char *buf, size_t n) {
+    vf_atomic_file *af = cookie;
+    size_t done = 0;
+    while (done < n) {
+        ssize_t w = write(af->fd, buf + done, n - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            if (!af->err) af->err = w < 0 ? errno : EIO;
+            return done ? (ssize_t)done : -1;
+        }
+        done += (size_t)w;
+    }
+    return (ssize_t)done;
+}
+static int af_close(void *cookie) {
+    vf_atomic_file *af = cookie;
+    int r = close(af->fd);
+    if (r && !af->err) af->err = errno;
+    af->fd = -1;
+    return r;
+}
+
 vf_status vf_atomic_open(vf_atomic_file *af, const char *path) {
     memset(af, 0, sizeof *af);
+    af->fd = -1;
     if (strlen(path) + 16 > sizeof af->tmp) return vf_fail(VF_ERR_ARG, "%s: path too long", path);
     snprintf(af->path, sizeof af->path, "%s", path);
     snprintf(af->tmp, sizeof af->tmp, "%s.tmpXXXXXX", path);
@@ -35,7 +60,9 @@ vf_status vf_atomic_open(vf_atomic_file *af, const char *path) {
     }
     /* mkstemp makes 0600; outputs are ordinary files */
     if (fchmod(fd, 0644) != 0) { /* not fatal: the file stays private */ }
-    af->f = fdopen(fd, "wb");
+    af->fd = fd;
+    cookie_io_functions_t io = {.write = af_write, .close = af_close};
+    af->f = fopencookie(af, "wb", io);
     if (!af->f) {
         int e = errno;
         close(fd);
@@ -48,10 +75,9 @@ vf_status vf_atomic_open(vf_atomic_file *af, const char *path) {
 
 vf_status vf_atomic_commit(vf_atomic_file *af) {
     int e = 0;
-    if (ferror(af->f)) e = EIO;
-    if (fflush(af->f) != 0 && !e) e = errno;
-    if (fsync(fileno(af->f)) != 0 && errno != EINVAL && !e) e = errno;
-    if (fclose(af->f) != 0 && !e) e = errno;
+    if (fflush(af->f) != 0 || ferror(af->f)) e = af->err ? af->err : EIO;
+    if (!e && fsync(af->fd) != 0 && errno != EINVAL) e = errno;
+    if (fclose(af->f) != 0 && !e) e = af->err ? af->err : EIO;
     af->f = NULL;
     if (e) {
         unlink(af->tmp);
@@ -75,7 +101,7 @@ vf_status vf_write_file_atomic(const char *path, const void *data, size_t n) {
     vf_atomic_file af;
     VF_TRY(vf_atomic_open(&af, path));
     if (n && fwrite(data, 1, n, af.f) != n) {
-        int e = errno;
+        int e = af.err ? af.err : EIO;
         vf_atomic_abort(&af);
         return vf_fail(VF_ERR_IO, "%s: write failed: %s", path, strerror(e));
     }

@@ -25,9 +25,11 @@ uint64_t vf_mix64(uint64_t x);
 
 /* Atomic output: writes go to a temporary file next to path (mkstemp), which
  * vf_atomic_commit flushes, fsyncs and renames over path, or vf_atomic_abort
- * removes. A reader never sees a half-written file. */
+ * removes. A reader never sees a half-written file. The af must stay where
+ * it is between open and commit/abort (its stream writes through it). */
 typedef struct vf_atomic_file {
-    FILE *f;
+    FILE *f;            /* writes through to fd; the first failed write's errno is kept in err */
+    int fd, err;        /* (stdio keeps only an error flag: a full disk read "Input/output error") */
     char tmp[4096];
     char path[4096];
 } vf_atomic_file;

@@ -59,9 +59,10 @@ vf_status vf_run_write_text(const char *path, const char *text, size_t n) {
     vf_atomic_file af;
     vf_status st = vf_atomic_open(&af, path);
     if (st) return st;
-    if (fwrite(text, 1, n, af.f) != n) {
+    if (n && fwrite(text, 1, n, af.f) != n) {
+        int e = af.err ? af.err : EIO;
         vf_atomic_abort(&af);
-        return vf_fail(VF_ERR_IO, "%s: write failed", path);
+        return vf_fail(VF_ERR_IO, "%s: write failed: %s", path, strerror(e));
     }
     return vf_atomic_commit(&af);
 }
