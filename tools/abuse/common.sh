@@ -55,6 +55,8 @@ abuse_check_dir() {
 import json, os, struct, sys
 d = sys.argv[1]
 bad = []
+if not os.path.isdir(d):
+    sys.exit(0)   # killed before the run directory was made: nothing to check
 def fnv(b):
     h = 0xcbf29ce484222325
     for x in b:

@@ -41,7 +41,7 @@ common = os.environ['ABUSE_COMMON']
 
 def check_dir(d):
     r = subprocess.run(['bash', '-c', '. "$0"; abuse_check_dir "$1"', common, d], capture_output=True, text=True)
-    return r.returncode == 0, r.stdout.strip()
+    return r.returncode == 0, (r.stdout + r.stderr).strip()
 
 def launch(d, resume):
     args = [vk, 'run', cfg, '--out', d] + (['--resume'] if resume else [])
