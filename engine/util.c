@@ -2,6 +2,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -87,6 +88,18 @@ vf_status vf_atomic_commit(vf_atomic_file *af) {
         e = errno;
         unlink(af->tmp);
         return vf_fail(VF_ERR_IO, "%s: rename failed: %s", af->path, strerror(e));
+    }
+    /* the rename itself reaches the disk with the folder's fsync (after a
+     * power cut the old file or the new one is there, never none); a folder
+     * that cannot be opened or synced changes nothing for the running job */
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", af->path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *(slash == dir ? slash + 1 : slash) = 0;
+    int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+        (void)fsync(dfd);
+        close(dfd);
     }
     return VF_OK;
 }
