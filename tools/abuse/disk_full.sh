@@ -11,10 +11,15 @@
 #     left on device", leave every file it kept whole (abuse_check_dir) and no
 #     temporary file; then the tmpfs is grown (space is back) and
 #     `--resume` must finish with the reference's synthetic.pcap.
-#  3. The disk fills during training: a filler file takes the free space once
-#     chunk 1's first checkpoint exists; the run must stop at the next
-#     checkpoint write naming it, the last good checkpoint must be kept and
-#     load (its checksum), and after the filler is removed --resume finishes.
+#  3. The disk fills during the run: a filler file takes the free space once
+#     chunk_00.ckpt, chunk_01.done or chunk_02.done exists;
+#     the run must stop at its next write naming the file and the cause, every
+#     file kept must be whole (the last good checkpoint included), no
+#     temporary file left, and after the filler is removed --resume finishes
+#     with the reference's bytes.
+#  3b. Only the outputs left: a trained run directory on a tmpfs with a few
+#     KiB free, resumed, so that synthetic.pcap, metrics.json or report.html
+#     meets the full disk (same checks).
 #  4. A read-only output folder: (a) a new run into a read-only tmpfs; (b) a
 #     run stopped by SIGTERM, its tmpfs remounted read-only, --resume (must
 #     fail naming a file, checkpoints untouched), remounted read-write,
@@ -69,29 +74,67 @@ for kib in ${ABUSE_SIZES:-16 48 96 160 256 384 512 560 608 640 768 800 832 864 8
   umount "$mnt"
 done
 
-# ---- 3. the disk fills during training
+# ---- 3. the disk fills during the run
+# fill_when TRIGGER WHAT: a filler file takes the free space as soon as
+# TRIGGER exists in the run directory; the message must name a file and the
+# cause, every kept file must be whole, no temporary file left; after the
+# filler is removed --resume must finish with the reference's bytes.
+fill_when() {
+  trigger=$1 what=$2
+  mnt="$work/fill_$trigger"; mkdir -p "$mnt"
+  mount -t tmpfs -o size=4m tmpfs "$mnt"
+  d="$mnt/run"
+  "$VKFLOW" run "$cfg" --out "$d" >/dev/null 2>"$work/err" &
+  pid=$!
+  while kill -0 $pid 2>/dev/null && [ ! -f "$d/$trigger" ]; do sleep 0.002; done
+  dd if=/dev/zero of="$mnt/filler" bs=4k 2>/dev/null
+  wait $pid; rc=$?
+  msg=$(grep -v '^\[' "$work/err" | head -1)
+  chk=$(abuse_check_dir "$d" 2>&1); whole=$?
+  say "$what (filler written when $trigger appeared): exit $rc; message: ${msg#vkflow run: }"
+  say "    kept: $(cd "$d" && ls *.ckpt synthetic.pcap metrics.json report.html 2>/dev/null | tr '\n' ' ')(all whole: $([ $whole = 0 ] && echo yes || echo "NO: $chk")), temporary files: $(temps "$d")"
+  [ $rc = 1 ] && [ $whole = 0 ] && [ "$(temps "$d")" = 0 ] && echo "$msg" | grep -q "No space left" \
+    && echo "$msg" | grep -q "$d/" || bad "disk filling: $what"
+  rm -f "$mnt/filler"
+  run "$d" --resume; rc2=$?
+  cmp -s "$ref" "$d/synthetic.pcap" && same=identical || same=DIFFERENT
+  say "    filler removed: resume exit $rc2, synthetic.pcap $same to the reference"
+  [ $rc2 = 0 ] && [ $same = identical ] || bad "resume after the disk filled: $what"
+  umount "$mnt"
+}
 say ""
-say "== the disk fills during training"
-mnt="$work/fill"; mkdir -p "$mnt"
-mount -t tmpfs -o size=4m tmpfs "$mnt"
-d="$mnt/run"
-"$VKFLOW" run "$cfg" --out "$d" >/dev/null 2>"$work/err" &
-pid=$!
-while kill -0 $pid 2>/dev/null && [ ! -f "$d/chunk_00.ckpt" ]; do sleep 0.01; done
-dd if=/dev/zero of="$mnt/filler" bs=4k 2>/dev/null
-wait $pid; rc=$?
-msg=$(grep -v '^\[' "$work/err" | head -1)
-chk=$(abuse_check_dir "$d" 2>&1); whole=$?
-say "exit $rc; message: ${msg#vkflow run: }"
-say "checkpoints kept: $(cd "$d" && ls *.ckpt 2>/dev/null | tr '\n' ' ')(all whole: $([ $whole = 0 ] && echo yes || echo "NO: $chk")), temporary files: $(temps "$d")"
-[ $rc = 1 ] && [ $whole = 0 ] && echo "$msg" | grep -q "No space left" && echo "$msg" | grep -q "last good checkpoint" \
-  || bad "disk filling during training"
-rm -f "$mnt/filler"
-run "$d" --resume; rc2=$?
-cmp -s "$ref" "$d/synthetic.pcap" && same=identical || same=DIFFERENT
-say "filler removed: resume exit $rc2, synthetic.pcap $same to the reference"
-[ $rc2 = 0 ] && [ $same = identical ] || bad "resume after the disk filled"
-umount "$mnt"
+say "== the disk fills during the run"
+fill_when chunk_00.ckpt "in training (chunk 1)"
+fill_when chunk_01.done "in training (chunk 3)"
+fill_when chunk_02.done "after training"
+
+# ---- 3b. only the outputs left to write: a trained run directory (the
+# reference's without synthetic.pcap, metrics.json, report.html) on a tmpfs
+# with EXTRA KiB free, resumed: the outputs' writes meet the full disk
+say ""
+say "== full disk when only the outputs are left"
+for extra in ${ABUSE_EXTRA:-24 56 64 72 96}; do
+  mnt="$work/out_$extra"; mkdir -p "$mnt"
+  used=$(du -sk --exclude=synthetic.pcap --exclude=metrics.json --exclude=report.html "$work/ref" | cut -f1)
+  mount -t tmpfs -o size=$((used + extra))k tmpfs "$mnt"
+  d="$mnt/run"; mkdir -p "$d"
+  (cd "$work/ref" && cp -p $(ls | grep -v -e '^synthetic.pcap$' -e '^metrics.json$' -e '^report.html$') "$d/")
+  run "$d" --resume; rc=$?
+  msg=$(grep -v '^\[' "$work/err" | head -1)
+  chk=$(abuse_check_dir "$d" 2>&1); whole=$?
+  say "$extra KiB free: exit $rc; message: ${msg#vkflow run: }"
+  say "    kept: $(cd "$d" && ls synthetic.pcap metrics.json report.html 2>/dev/null | tr '\n' ' ')(whole: $([ $whole = 0 ] && echo yes || echo "NO: $chk")), temporary files: $(temps "$d")"
+  if [ $rc != 0 ]; then
+    [ $rc = 1 ] && [ $whole = 0 ] && [ "$(temps "$d")" = 0 ] && echo "$msg" | grep -q "No space left" \
+      && echo "$msg" | grep -q "$d/" || bad "outputs, $extra KiB free"
+    mount -o remount,size=64m "$mnt"
+    run "$d" --resume; rc2=$?
+    cmp -s "$ref" "$d/synthetic.pcap" && same=identical || same=DIFFERENT
+    say "    space back: resume exit $rc2, synthetic.pcap $same to the reference"
+    [ $rc2 = 0 ] && [ $same = identical ] || bad "resume after outputs, $extra KiB free"
+  fi
+  umount "$mnt"
+done
 
 # ---- 4. read-only
 say ""
