@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "trace/trace.h"
+#include "trace/trace_internal.h"
 
 #define PATHSPIDER tu_shared_data("pcap_enterprise_pathspider_real_2012-11-23.pcap")
 
@@ -348,6 +349,27 @@ Test(trace_bad, fuzz_datetime_fraction_written_back) {
     vf_trace_free(&t);
     vf_trace_free(&u);
     unlink(p);
+}
+
+Test(trace_bad, fuzz_control_character_in_the_header) {
+    /* fuzz_csv: "ts,\x06uid,..." read from memory, written back, and then
+     * refused by vf_trace_read's first-bytes check: refused when read now */
+    const char *text = "ts,\x06uid,id.orig_h,id.orig_p,id.resp_h,id.resp_p,proto\n"
+                       "1545403816.962094,C1,192.168.1.195,41040,185.244.25.235,80,tcp\n";
+    vf_trace t;
+    vf_read_options o = {0};
+    cr_assert_eq(vf_csv_read_mem("ctl.csv", text, strlen(text), &o, &t), VF_ERR_FORMAT);
+    cr_assert(strstr(vf_last_error(), "ctl.csv:1: the header has a control character (0x06) at byte 4"), "%s",
+              vf_last_error());
+    /* from a file: the first bytes pass the format check, the header does not */
+    expect_error(write_text("ctl.csv", "ts,uid,\x1bid.orig_h,id.orig_p,id.resp_h,id.resp_p,proto\n"
+                                       "1545403816.962094,C1,192.168.1.195,41040,185.244.25.235,80,tcp\n"),
+                 false, VF_ERR_FORMAT, "ctl.csv:1: the header has a control character (0x1b) at byte 8");
+    /* a tab in a name is text */
+    const char *tab = "ts,\tuid,id.orig_h,id.orig_p,id.resp_h,id.resp_p,proto\n"
+                      "1545403816.962094,C1,192.168.1.195,41040,185.244.25.235,80,tcp\n";
+    cr_assert_eq(vf_csv_read_mem("tab.csv", tab, strlen(tab), &o, &t), VF_OK, "%s", vf_last_error());
+    vf_trace_free(&t);
 }
 
 Test(trace_bad, fuzz_time_overflow) {
