@@ -9,11 +9,13 @@
 #    report) are printed.
 # 2. Trials: a fresh run directory, launched and relaunched with --resume.
 #    Each launch gets a kill -9 at a time drawn uniformly over the reference
-#    run's length (40% of launches) or over its training phase (25%), or as
-#    soon as a temporary file of an atomic write appears (a checkpoint being
-#    written, 20%; the synthetic trace or the report, 15%; report.html is
-#    open from the start of the evaluation, its plots drawn by gnuplot, to
-#    its end). A launch that finishes before its kill time is not killed. After every kill the run directory is
+#    run's length (35% of launches); in training, 0..10 ms after the K-th new
+#    checkpoint of the launch, K uniform in 1..30 (30%, while a chunk is left
+#    to train; else uniform over the run); or as soon as a temporary file of
+#    an atomic write appears (a checkpoint being written, 20%; the synthetic
+#    trace or the report, 15%; report.html is open from the start of the
+#    evaluation, its plots drawn by gnuplot, to its end). A launch that
+#    finishes before its kill time is not killed. After every kill the run directory is
 #    checked (abuse_check_dir: checksums, whole pcap, JSON); a resume that
 #    fails (exit status not 0 and not our kill) is a failure. A trial ends
 #    when a launch finishes; its synthetic.pcap must equal the reference's
@@ -75,7 +77,11 @@ def pump(p, err, lines, t0, until=None, watch=None):
         now = time.monotonic() - t0
         if until is not None and now >= until:
             return True
-        if watch is not None:
+        if callable(watch):
+            if watch():
+                return True
+            time.sleep(0.0005)
+        elif watch is not None:
             try:
                 names = os.listdir(watch[0])
             except FileNotFoundError:
@@ -129,6 +135,34 @@ def classify(d, lines):
     if last.startswith('[write]'): return 'evaluation (before report.html is opened)'
     return 'after the last message (%s)' % last[:40]
 
+def checkpoint_counter(d, k, extra):
+    """A watch that fires `extra` s after the k-th new checkpoint (a change of
+    any chunk_NN.ckpt's inode) since it was made."""
+    seen, state = {}, {'n': 0, 'at': None}
+    def scan():
+        try:
+            names = [n for n in os.listdir(d) if n.endswith('.ckpt')]
+        except FileNotFoundError:
+            return
+        for n in names:
+            try:
+                ino = os.stat(os.path.join(d, n)).st_ino
+            except FileNotFoundError:
+                continue
+            if seen.get(n) != ino:
+                state['n'] += 1
+                seen[n] = ino
+    scan()
+    state['n'] = 0      # what existed at the start does not count
+    def watch():
+        if state['at'] is not None:
+            return time.monotonic() >= state['at']
+        scan()
+        if state['n'] >= k:
+            state['at'] = time.monotonic() + extra
+        return False
+    return watch
+
 kills = launches = trials = failures = 0
 by_mode = {}
 while kills < kills_wanted:
@@ -138,10 +172,16 @@ while kills < kills_wanted:
     while True:
         launches += 1
         mode = random.random()
-        if mode < 0.4:
+        training_left = not os.path.exists(os.path.join(d, 'chunk_02.done'))
+        if mode < 0.35:
             kind, until, watch = 'uniform over the run', random.uniform(0, total), None
+        elif mode < 0.65 and training_left:
+            # in training: after K new checkpoints of this launch (K uniform
+            # in 1..30), then 0..10 ms more: between or inside checkpoint writes
+            kind, until = 'after K checkpoints', None
+            watch = checkpoint_counter(d, random.randint(1, 30), random.uniform(0, 0.01))
         elif mode < 0.65:
-            kind, until, watch = 'uniform over training', random.uniform(t_train, t_gen), None
+            kind, until, watch = 'uniform over the run', random.uniform(0, total), None
         elif mode < 0.85:
             kind, until, watch = 'at a checkpoint write', None, (d, ['.ckpt.tmp'])
         else:
