@@ -372,6 +372,33 @@ Test(trace_bad, fuzz_control_character_in_the_header) {
     vf_trace_free(&t);
 }
 
+Test(trace_bad, fuzz_ipv6_too_many_extension_headers) {
+    /* fuzz_pcap: after 16 extension headers the walk stopped with an
+     * extension header as the "protocol"; the writer then wrote a packet the
+     * reader refuses ("extension header cut"). Now such a packet is skipped. */
+    uint8_t b[512], ip[40 + 17 * 8];
+    memset(ip, 0, sizeof ip);
+    ip[0] = 0x60;
+    ip[5] = 17 * 8;        /* payload length */
+    ip[6] = 0;             /* next header: hop-by-hop, 17 of them, each pointing to the next */
+    ip[7] = 64;
+    ip[23] = 1;
+    ip[39] = 2;
+    size_t n = pcap_header(b, 101, 65535);   /* LINKTYPE_RAW */
+    n += pcap_packet(b + n, ip, sizeof ip, sizeof ip);
+    expect_skip(write_file("ext.pcap", b, n), VF_SKIP_BAD_IP, 1, 0, "more than 16 IPv6 extension headers");
+    /* 15 of them, then UDP: read */
+    ip[5] = 15 * 8 + 8;
+    ip[40 + 14 * 8] = 17;
+    n = pcap_header(b, 101, 65535);
+    n += pcap_packet(b + n, ip, 40 + 15 * 8 + 8, 40 + 15 * 8 + 8);
+    vf_trace t;
+    cr_assert_eq(vf_trace_read(write_file("ext15.pcap", b, n), NULL, &t), VF_OK, "%s", vf_last_error());
+    cr_assert_eq(t.n, 1, "%s", t.first_skip);
+    cr_assert_eq(t.recs[0].proto, 17);
+    vf_trace_free(&t);
+}
+
 Test(trace_bad, fuzz_time_overflow) {
     /* year 9999 parses as a date but is past int64 ns: a field error, not UB */
     expect_error(write_text("y.csv", UGR_HEADER "9999-04-11 00:06:48,0.044,1.2.3.4,5.6.7.8,1,2,TCP,.AP.S.,0,0,2,138,bg\n"),
