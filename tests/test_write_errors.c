@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "util.h"
+#include "model.h"
 #include "train/rundir.h"
 
 static char g_dir[128];
@@ -78,6 +79,30 @@ Test(write_errors, a_failed_write_names_the_file_and_the_cause_and_keeps_the_old
     cr_assert(old && m == 4 && !memcmp(old, "old\n", 4), "the old file is intact");
     free(old);
     cr_expect_eq(count_temps(), 0, "no temporary file is left");
+    unlink(path);
+    rmdir(g_dir);
+}
+
+/* Regression: model.cfg was written with libconfig's config_write_file,
+ * which returns success after a failed write (libconfig 1.5): a full disk
+ * left a cut model.cfg in place of the good one, silently. */
+Test(write_errors, model_cfg_write_failure_is_reported_and_the_old_file_kept, .init = setup) {
+    vf_model_env env = {.placeholder_heads = true};
+    vf_model *m = NULL;
+    cr_assert_eq(vf_model_load_env(VKFLOW_SOURCE_DIR "/tests/models/dg_tiny.cfg", &env, &m), VF_OK, "%s",
+                 vf_last_error());
+    char path[200];
+    snprintf(path, sizeof path, "%s/model.cfg", g_dir);
+    cr_assert_eq(vf_write_file_atomic(path, "old\n", 4), VF_OK, "%s", vf_last_error());
+    limit_file_size(4096); /* the effective dg_tiny is about 7.5 KB */
+    cr_assert_eq(vf_model_write_settings(m, path), VF_ERR_IO, "a cut model.cfg was reported as written");
+    expect_cause(path);
+    size_t n;
+    char *old = tu_read_file(path, &n);
+    cr_assert(old && n == 4 && !memcmp(old, "old\n", 4), "the old file is intact");
+    free(old);
+    cr_expect_eq(count_temps(), 0, "no temporary file is left");
+    vf_model_destroy(m);
     unlink(path);
     rmdir(g_dir);
 }
