@@ -665,8 +665,11 @@ static int apply_heads(vf_model *m, config_setting_t *L, int x) {
     vf_graph *g = m->g;
     const char *tn = get_str(L, "segments", "");
     const vf_head_table *T = find_heads(m, tn);
+    /* g->nodes moves when nodes are added: keep values, not the pointer */
     const vf_gnode *X = &g->nodes[x];
     int64_t B = vf_gnode_rows(X), C = vf_gnode_cols(X);
+    int x_ndim = X->ndim;
+    X = NULL;
     vf_head_seg one = {0, (int)C, VF_HEAD_SIGMOID};
     vf_head_table ph = {tn, 1, &one};
     if (!T) T = &ph; /* placeholder (vkflow check without data): one sigmoid head */
@@ -710,7 +713,7 @@ static int apply_heads(vf_model *m, config_setting_t *L, int x) {
     int y = np == 1 ? parts[0] : vf_g_concat(g, np, parts);
     free(parts);
     if (R > 1) y = vf_g_reshape(g, y, 2, (int64_t[]){B, C});
-    if (y >= 0 && X->ndim == 1) y = vf_g_reshape(g, y, 1, (int64_t[]){C});
+    if (y >= 0 && x_ndim == 1) y = vf_g_reshape(g, y, 1, (int64_t[]){C});
     return gerr(m, L, y);
 }
 
@@ -1128,11 +1131,12 @@ static void load_losses(vf_model *m, config_setting_t *list) {
                     vf_gnode_shape_str(Y, b, sizeof b));
                 continue;
             }
+            int64_t x_cols = vf_gnode_cols(X); /* X dangles once nodes are added (g->nodes moves) */
             if (t == 0) id = vf_g_mse(m->g, x, y);
             else if (t == 1) id = vf_g_bce_logits(m->g, x, y);
             else /* -mean over rows of sum(target * log_softmax(x)) */
                 id = vf_g_scale(m->g, vf_g_sum(m->g, vf_g_mul(m->g, vf_g_softmax(m->g, x, true), y), VF_REDUCE_ALL, true),
-                                -(float)vf_gnode_cols(X));
+                                -(float)x_cols);
         } else if (t == 2) {
             id = vf_g_sum(m->g, x, VF_REDUCE_ALL, true);
         } else {
@@ -1737,10 +1741,20 @@ vf_status vf_model_check_read(const vf_model *m, const char *driver_keys) {
 }
 
 vf_status vf_model_write_settings(const vf_model *m, const char *path) {
-    /* libconfig writes the whole tree (includes expanded, overrides applied) */
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    if (!config_write_file((config_t *)&m->cfg, tmp)) return vf_fail(VF_ERR_IO, "%s: cannot write", tmp);
-    if (rename(tmp, path)) { remove(tmp); return vf_fail(VF_ERR_IO, "%s: cannot rename", path); }
-    return VF_OK;
+    /* libconfig writes the whole tree (includes expanded, overrides applied),
+     * to memory first: config_write_file does not report a failed write (a
+     * full disk left a cut model.cfg in place), vf_write_file_atomic does */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) return vf_fail(VF_ERR_OOM, "%s: out of memory", path);
+    config_write(&m->cfg, f);
+    bool bad = ferror(f) != 0;
+    if (fclose(f) || bad || !text) {
+        free(text);
+        return vf_fail(VF_ERR_OOM, "%s: out of memory", path);
+    }
+    vf_status st = vf_write_file_atomic(path, text, len);
+    free(text);
+    return st;
 }

@@ -2,6 +2,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -23,8 +24,33 @@ uint64_t vf_splitmix64(uint64_t *state) {
 
 uint64_t vf_mix64(uint64_t x) { return vf_splitmix64(&x); }
 
+/* The atomic file's stream: stdio buffering over write(2), keeping the
+ * first write error's errno (ENOSPC, EROFS, EDQUOT, EIO) for the message. */
+static ssize_t af_write(void *cookie, const char *buf, size_t n) {
+    vf_atomic_file *af = cookie;
+    size_t done = 0;
+    while (done < n) {
+        ssize_t w = write(af->fd, buf + done, n - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            if (!af->err) af->err = w < 0 ? errno : EIO;
+            return done ? (ssize_t)done : -1;
+        }
+        done += (size_t)w;
+    }
+    return (ssize_t)done;
+}
+static int af_close(void *cookie) {
+    vf_atomic_file *af = cookie;
+    int r = close(af->fd);
+    if (r && !af->err) af->err = errno;
+    af->fd = -1;
+    return r;
+}
+
 vf_status vf_atomic_open(vf_atomic_file *af, const char *path) {
     memset(af, 0, sizeof *af);
+    af->fd = -1;
     if (strlen(path) + 16 > sizeof af->tmp) return vf_fail(VF_ERR_ARG, "%s: path too long", path);
     snprintf(af->path, sizeof af->path, "%s", path);
     snprintf(af->tmp, sizeof af->tmp, "%s.tmpXXXXXX", path);
@@ -35,7 +61,9 @@ vf_status vf_atomic_open(vf_atomic_file *af, const char *path) {
     }
     /* mkstemp makes 0600; outputs are ordinary files */
     if (fchmod(fd, 0644) != 0) { /* not fatal: the file stays private */ }
-    af->f = fdopen(fd, "wb");
+    af->fd = fd;
+    cookie_io_functions_t io = {.write = af_write, .close = af_close};
+    af->f = fopencookie(af, "wb", io);
     if (!af->f) {
         int e = errno;
         close(fd);
@@ -48,10 +76,9 @@ vf_status vf_atomic_open(vf_atomic_file *af, const char *path) {
 
 vf_status vf_atomic_commit(vf_atomic_file *af) {
     int e = 0;
-    if (ferror(af->f)) e = EIO;
-    if (fflush(af->f) != 0 && !e) e = errno;
-    if (fsync(fileno(af->f)) != 0 && errno != EINVAL && !e) e = errno;
-    if (fclose(af->f) != 0 && !e) e = errno;
+    if (fflush(af->f) != 0 || ferror(af->f)) e = af->err ? af->err : EIO;
+    if (!e && fsync(af->fd) != 0 && errno != EINVAL) e = errno;
+    if (fclose(af->f) != 0 && !e) e = af->err ? af->err : EIO;
     af->f = NULL;
     if (e) {
         unlink(af->tmp);
@@ -61,6 +88,18 @@ vf_status vf_atomic_commit(vf_atomic_file *af) {
         e = errno;
         unlink(af->tmp);
         return vf_fail(VF_ERR_IO, "%s: rename failed: %s", af->path, strerror(e));
+    }
+    /* the rename itself reaches the disk with the folder's fsync (after a
+     * power cut the old file or the new one is there, never none); a folder
+     * that cannot be opened or synced changes nothing for the running job */
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", af->path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *(slash == dir ? slash + 1 : slash) = 0;
+    int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+        (void)fsync(dfd);
+        close(dfd);
     }
     return VF_OK;
 }
@@ -75,11 +114,46 @@ vf_status vf_write_file_atomic(const char *path, const void *data, size_t n) {
     vf_atomic_file af;
     VF_TRY(vf_atomic_open(&af, path));
     if (n && fwrite(data, 1, n, af.f) != n) {
-        int e = errno;
+        int e = af.err ? af.err : EIO;
         vf_atomic_abort(&af);
         return vf_fail(VF_ERR_IO, "%s: write failed: %s", path, strerror(e));
     }
     return vf_atomic_commit(&af);
+}
+
+uint64_t vf_fnv1a64(const void *p, size_t n) {
+    const unsigned char *b = p;
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+#define SUM_LINE_LEN 26 /* "checksum " + 16 hex + "\n" */
+
+vf_status vf_write_text_summed(const char *path, const char *text, size_t n) {
+    vf_atomic_file af;
+    VF_TRY(vf_atomic_open(&af, path));
+    if (n) fwrite(text, 1, n, af.f);
+    fprintf(af.f, "checksum %016llx\n", (unsigned long long)vf_fnv1a64(text, n));
+    return vf_atomic_commit(&af); /* reports any write error (ferror, fflush, fsync, fclose) */
+}
+
+bool vf_text_sum_ok(const char *buf, size_t n, size_t *body) {
+    *body = 0;
+    if (n < SUM_LINE_LEN) return false;
+    const char *line = buf + n - SUM_LINE_LEN;
+    if (memcmp(line, "checksum ", 9) || line[SUM_LINE_LEN - 1] != '\n' || (line != buf && line[-1] != '\n'))
+        return false;
+    uint64_t v = 0;
+    for (int i = 9; i < 25; i++) {
+        char c = line[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0) return false;
+        v = v << 4 | (uint64_t)d;
+    }
+    if (v != vf_fnv1a64(buf, n - SUM_LINE_LEN)) return false;
+    *body = n - SUM_LINE_LEN;
+    return true;
 }
 
 char *vf_read_file(const char *path, size_t *len) {

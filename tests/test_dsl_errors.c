@@ -96,3 +96,17 @@ Test(dsl_errors, missing_file) {
 Test(dsl_errors, nothing_to_compute) {
     expect_error("nothing.cfg", NULL, "declares no tensors and no losses: nothing to compute");
 }
+
+/* fuzz_model: apply_heads kept a pointer into the graph's node array across
+ * node additions (the array is realloc'd as it grows) and read the input's
+ * rank through it afterwards: a use after free that AddressSanitizer reports
+ * (cmake -DVKFLOW_SANITIZE=ON runs this test under it); the cross-entropy
+ * loss had the same pattern. The input is the fuzzer's, kept in the corpus. */
+Test(dsl_errors, fuzz_heads_after_the_graph_grows) {
+    vf_model_env env = {.placeholder_heads = true};
+    vf_model *m = NULL;
+    vf_status st = vf_model_load_env(VKFLOW_SOURCE_DIR "/tests/fuzz/corpus/model/regress_heads_after_graph_growth.cfg",
+                                     &env, &m);
+    if (st == VF_OK) vf_model_destroy(m);
+    else cr_expect(vf_last_error()[0], "a failure carries a message");
+}

@@ -332,3 +332,62 @@ Test(pipeline_run, set_overrides_are_recorded_and_required_on_resume, .init = se
     same_bytes(syn, q);
     free(rc);
 }
+
+static void put_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    cr_assert(f, "cannot write %s", path);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* A process killed inside an atomic write leaves NAME.tmpXXXXXX next to NAME
+ * (tools/abuse/kill_resume.sh): a resume removes those of the run's own
+ * files and nothing else. A damaged run.state stops a resume naming it
+ * instead of being rewritten; without it the run resumes and finishes. */
+Test(pipeline_run, resume_removes_stale_temps_and_refuses_a_damaged_run_state, .init = setup, .fini = teardown,
+     .timeout = 300) {
+    vf_run_config rc;
+    load_cfg(&rc);
+    char a[512], p[600], q[600];
+    snprintf(a, sizeof a, "%s/a", g_tmp);
+    bool stopped = false;
+    stopper s1 = {.chunk = 1, .iter = 1};
+    cr_assert_eq(run_into(&rc, a, false, &s1, &stopped), VF_OK, "%s", vf_last_error());
+    cr_assert(stopped);
+    const char *ours[] = {"chunk_01.ckpt.tmpAb12Cd", "report.html.tmpXYZ789", "encoder.txt.tmp000000"};
+    const char *theirs[] = {"notes.txt.tmpAb12Cd", "chunk_01.ckpt.tmp12", "mine.tmp"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s/%s", a, ours[i]);
+        put_file(p, "half");
+        snprintf(p, sizeof p, "%s/%s", a, theirs[i]);
+        put_file(p, "keep");
+    }
+    /* run.state with one digit changed: refused naming it */
+    snprintf(p, sizeof p, "%s/run.state", a);
+    size_t n;
+    char *state = slurp(p, &n);
+    char *digit = strstr(state, "real_flows 0 ");
+    cr_assert(digit);
+    digit[13] = digit[13] == '9' ? '8' : (char)(digit[13] + 1);
+    put_file(p, state);
+    stopper s2 = {.chunk = -1};
+    cr_assert_neq(run_into(&rc, a, true, &s2, &stopped), VF_OK, "a damaged run.state was accepted");
+    cr_assert(strstr(vf_last_error(), p) && strstr(vf_last_error(), "damaged run.state"), "%s", vf_last_error());
+    free(state);
+    /* removed: the resume writes it again and finishes */
+    cr_assert_eq(unlink(p), 0);
+    cr_assert_eq(run_into(&rc, a, true, &s2, &stopped), VF_OK, "%s", vf_last_error());
+    cr_assert(!stopped);
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s/%s", a, ours[i]);
+        cr_expect(access(p, F_OK) != 0, "%s was left", ours[i]);
+        snprintf(p, sizeof p, "%s/%s", a, theirs[i]);
+        cr_expect(access(p, F_OK) == 0, "%s was removed", theirs[i]);
+    }
+    snprintf(q, sizeof q, "%s/run.log", a);
+    char *log = slurp(q, &n);
+    cr_expect(strstr(log, "removed 3 temporary files"), "%s", log);
+    free(log);
+    snprintf(q, sizeof q, "%s/synthetic.pcap", a);
+    cr_assert(access(q, F_OK) == 0);
+}

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "trace/trace.h"
+#include "trace/trace_internal.h"
 
 #define PATHSPIDER tu_shared_data("pcap_enterprise_pathspider_real_2012-11-23.pcap")
 
@@ -348,6 +349,54 @@ Test(trace_bad, fuzz_datetime_fraction_written_back) {
     vf_trace_free(&t);
     vf_trace_free(&u);
     unlink(p);
+}
+
+Test(trace_bad, fuzz_control_character_in_the_header) {
+    /* fuzz_csv: "ts,\x06uid,..." read from memory, written back, and then
+     * refused by vf_trace_read's first-bytes check: refused when read now */
+    const char *text = "ts,\x06uid,id.orig_h,id.orig_p,id.resp_h,id.resp_p,proto\n"
+                       "1545403816.962094,C1,192.168.1.195,41040,185.244.25.235,80,tcp\n";
+    vf_trace t;
+    vf_read_options o = {0};
+    cr_assert_eq(vf_csv_read_mem("ctl.csv", text, strlen(text), &o, &t), VF_ERR_FORMAT);
+    cr_assert(strstr(vf_last_error(), "ctl.csv:1: the header has a control character (0x06) at byte 4"), "%s",
+              vf_last_error());
+    /* from a file: the first bytes pass the format check, the header does not */
+    expect_error(write_text("ctl.csv", "ts,uid,\x1bid.orig_h,id.orig_p,id.resp_h,id.resp_p,proto\n"
+                                       "1545403816.962094,C1,192.168.1.195,41040,185.244.25.235,80,tcp\n"),
+                 false, VF_ERR_FORMAT, "ctl.csv:1: the header has a control character (0x1b) at byte 8");
+    /* a tab in a name is text */
+    const char *tab = "ts,\tuid,id.orig_h,id.orig_p,id.resp_h,id.resp_p,proto\n"
+                      "1545403816.962094,C1,192.168.1.195,41040,185.244.25.235,80,tcp\n";
+    cr_assert_eq(vf_csv_read_mem("tab.csv", tab, strlen(tab), &o, &t), VF_OK, "%s", vf_last_error());
+    vf_trace_free(&t);
+}
+
+Test(trace_bad, fuzz_ipv6_too_many_extension_headers) {
+    /* fuzz_pcap: after 16 extension headers the walk stopped with an
+     * extension header as the "protocol"; the writer then wrote a packet the
+     * reader refuses ("extension header cut"). Now such a packet is skipped. */
+    uint8_t b[512], ip[40 + 17 * 8];
+    memset(ip, 0, sizeof ip);
+    ip[0] = 0x60;
+    ip[5] = 17 * 8;        /* payload length */
+    ip[6] = 0;             /* next header: hop-by-hop, 17 of them, each pointing to the next */
+    ip[7] = 64;
+    ip[23] = 1;
+    ip[39] = 2;
+    size_t n = pcap_header(b, 101, 65535);   /* LINKTYPE_RAW */
+    n += pcap_packet(b + n, ip, sizeof ip, sizeof ip);
+    expect_skip(write_file("ext.pcap", b, n), VF_SKIP_BAD_IP, 1, 0, "more than 16 IPv6 extension headers");
+    /* 15 of them, then UDP: read */
+    ip[5] = 15 * 8 + 8;
+    ip[40 + 14 * 8] = 17;
+    n = pcap_header(b, 101, 65535);
+    n += pcap_packet(b + n, ip, 40 + 15 * 8 + 8, 40 + 15 * 8 + 8);
+    vf_trace t;
+    cr_assert_eq(vf_trace_read(write_file("ext15.pcap", b, n), NULL, &t), VF_OK, "%s", vf_last_error());
+    cr_assert_eq(t.n, 1, "%s", t.first_skip);
+    cr_assert_eq(t.recs[0].proto, 17);
+    vf_trace_free(&t);
 }
 
 Test(trace_bad, fuzz_time_overflow) {

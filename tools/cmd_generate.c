@@ -47,7 +47,11 @@ int cmd_generate(int argc, char **argv) {
     vf_status st = vf_pipeline_generate(dir, count, out, &o, &stopped);
     run_ui_newline(&ui);
     if (st) { fprintf(stderr, "vkflow generate: %s\n", vf_last_error()); return 1; }
-    if (stopped) { fprintf(stderr, "vkflow generate: stopped; %s was not written\n", out); return 130; }
+    if (stopped) {
+        fprintf(stderr, "vkflow generate: stopped by %s; %s was not written\n",
+                run_ui_signal_name(run_ui_stop_signal()), out);
+        return run_ui_stop_status();
+    }
     printf("wrote %s\n", out);
     return 0;
 }

@@ -19,7 +19,8 @@ static void usage_run(FILE *f) {
                "  --set KEY=VALUE: override a setting, e.g. --set optimizer.lr=2e-4 --set run.iterations=400\n"
                "             --set dims.batch=200 --set programs.d_step.optimizer.lr=1e-4 (docs/RUNNING.md,\n"
                "             \"Settings\": model file < run configuration < --set, the last --set wins)\n"
-               "  Ctrl-C checkpoints the current chunk and stops; --resume continues it.\n");
+               "  Ctrl-C or SIGTERM checkpoints the current chunk and stops (exit status 130 or 143);\n"
+               "  --resume continues it.\n");
 }
 
 static void usage_train(FILE *f) {
@@ -96,9 +97,9 @@ int run_or_train(int argc, char **argv, bool train_only) {
         return 1;
     }
     if (stopped) {
-        fprintf(stderr, "%s: stopped; the checkpoints are in %s. Continue with:\n  %s %s --out %s --resume\n",
-                name, dir, name, config, dir);
-        return 130;
+        fprintf(stderr, "%s: stopped by %s; the checkpoints are in %s. Continue with:\n  %s %s --out %s --resume\n",
+                name, run_ui_signal_name(run_ui_stop_signal()), dir, name, config, dir);
+        return run_ui_stop_status();
     }
     if (train_only) {
         printf("trained: %s (generate with: vkflow generate %s --out FILE)\n", dir, dir);

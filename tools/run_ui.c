@@ -32,21 +32,25 @@ static void fmt_eta(double s, char *buf, size_t n) {
     else snprintf(buf, n, "%dh%02dm", (int)(s / 3600), (int)(s / 60) % 60);
 }
 
-static volatile int g_stop;
-static void on_sigint(int sig);
+static volatile int g_stop; /* 0, or the signal that asked to stop */
+static void on_stop_signal(int sig);
 
 /* Loading a Vulkan driver can replace the SIGINT handler (lavapipe's LLVM
  * installs its own, which then kills the process), so every event puts ours
- * back while no Ctrl-C has been seen. */
+ * back while no stop signal has been seen. SIGTERM (kill, a batch system, a
+ * container stop) is handled as Ctrl-C is. */
 static void rearm(void) {
-    struct sigaction cur;
-    if (g_stop || sigaction(SIGINT, NULL, &cur) || cur.sa_handler == on_sigint) return;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESETHAND; /* the second Ctrl-C is the usual kill */
-    sigaction(SIGINT, &sa, NULL);
+    static const int sigs[2] = {SIGINT, SIGTERM};
+    for (int i = 0; i < 2 && !g_stop; i++) {
+        struct sigaction cur;
+        if (sigaction(sigs[i], NULL, &cur) || cur.sa_handler == on_stop_signal) continue;
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_stop_signal;
+        sigemptyset(&sa.sa_mask);
+        sa.sa_flags = SA_RESETHAND; /* the second one kills as usual */
+        sigaction(sigs[i], &sa, NULL);
+    }
 }
 
 void run_ui_event(const vf_pipeline_event *e, void *user) {
@@ -77,12 +81,17 @@ void run_ui_event(const vf_pipeline_event *e, void *user) {
     fflush(stderr);
 }
 
-static void on_sigint(int sig) {
-    (void)sig;
-    g_stop = 1;
-}
+static void on_stop_signal(int sig) { g_stop = sig; }
 
 volatile int *run_ui_stop_flag(void) {
     rearm();
     return &g_stop;
 }
+
+int run_ui_stop_signal(void) { return g_stop; }
+
+const char *run_ui_signal_name(int sig) {
+    return sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "Ctrl-C" : "a signal";
+}
+
+int run_ui_stop_status(void) { return 128 + (g_stop ? g_stop : SIGINT); }

@@ -20,9 +20,15 @@ void run_ui_event(const vf_pipeline_event *e, void *user);
 /* Ends an open progress line (before printing anything else). */
 void run_ui_newline(run_ui *u);
 
-/* Installs the SIGINT handler (a second Ctrl-C kills as usual) and returns
- * the flag it sets. */
+/* Installs the SIGINT and SIGTERM handlers (a second signal of the same
+ * kind kills as usual) and returns the flag they set (the signal number). */
 volatile int *run_ui_stop_flag(void);
+/* The signal that stopped the command (0 if none), its name for messages
+ * ("Ctrl-C", "SIGTERM"), and the exit status to return: 128 + the signal
+ * (130 for Ctrl-C, 143 for SIGTERM). */
+int run_ui_stop_signal(void);
+const char *run_ui_signal_name(int sig);
+int run_ui_stop_status(void);
 
 /* runs/<basename of CONFIG without .cfg> (tools/cmd_run.c) */
 void run_default_dir(const char *config, char *out, size_t cap);

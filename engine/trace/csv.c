@@ -396,6 +396,19 @@ vf_status vf_csv_read_mem(const char *name, const char *src, size_t len,
     if (!header) { free(buf); return vf_fail(VF_ERR_OOM, "%s: out of memory", name); }
     size_t hlen = strlen(header);
     if (hlen && header[hlen - 1] == '\r') header[--hlen] = 0;
+    /* a header is text: a control character means binary data (vf_trace_read
+     * refuses such a file by its first bytes; from memory, or further into
+     * the line, the writer would otherwise write back a header that the file
+     * reader refuses: found by tests/fuzz/fuzz_csv.c) */
+    for (size_t i = 0; i < hlen; i++) {
+        unsigned char c = (unsigned char)header[i];
+        if (c < 0x20 && c != '\t') {
+            free(header);
+            free(buf);
+            return vf_fail(VF_ERR_FORMAT, "%s:%llu: the header has a control character (0x%02x) at byte %zu: not "
+                           "CSV text", name, (unsigned long long)line, c, i + 1);
+        }
+    }
     char *first_row = hl_end < end ? hl_end + 1 : NULL;
     char *first_copy = NULL;
     if (first_row) {

@@ -547,12 +547,17 @@ vf_status vf_decode(const vf_encoder *e, const vf_encoded *chunks, int n_chunks,
 
 /* ------------------------------------------------------------- save/load */
 
+/* encoder.txt, version 2: the text below, then a line "checksum <hex>" (the
+ * FNV-1a 64 of every byte before it, util.h), so a truncated or damaged file
+ * is refused naming it. Version 1 (the same text without the checksum line,
+ * written before it was added) still loads: its "end" line catches a cut,
+ * nothing catches a changed digit. */
 vf_status vf_encoder_save(const vf_encoder *e, const char *path) {
-    vf_atomic_file af;
-    vf_status st = vf_atomic_open(&af, path);
-    if (st) return st;
-    FILE *f = af.f;
-    fprintf(f, "vkflow-encoder 1\n");
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) return vf_fail(VF_ERR_OOM, "%s: out of memory", path);
+    fprintf(f, "vkflow-encoder 2\n");
     fprintf(f, "kind %d n_chunks %d chunking %d max_len %d ip_bits %d n_fields %d\n", (int)e->kind, e->n_chunks,
             (int)e->chunking, e->max_len, e->ip_bits, e->n_fields);
     for (int i = 0; i < e->n_fields; i++) {
@@ -581,7 +586,14 @@ vf_status vf_encoder_save(const vf_encoder *e, const char *path) {
         }
     }
     fprintf(f, "end\n");
-    return vf_atomic_commit(&af);
+    bool bad = ferror(f) != 0;
+    if (fclose(f) || bad || !text) {
+        free(text);
+        return vf_fail(VF_ERR_OOM, "%s: out of memory", path);
+    }
+    vf_status st = vf_write_text_summed(path, text, len);
+    free(text);
+    return st;
 }
 
 #define NEED(cond, what) \
@@ -589,11 +601,29 @@ vf_status vf_encoder_save(const vf_encoder *e, const char *path) {
 
 vf_status vf_encoder_load(const char *path, vf_encoder *e) {
     memset(e, 0, sizeof *e);
-    FILE *f = fopen(path, "r");
-    if (!f) return vf_fail(VF_ERR_IO, "%s: %s", path, strerror(errno));
+    size_t n = 0, body = 0;
+    char *buf = vf_read_file(path, &n);
+    if (!buf) return vf_fail(VF_ERR_IO, "%s: %s", path, strerror(errno));
+    int ver = 0;
+    if (sscanf(buf, "vkflow-encoder %d", &ver) != 1 || (ver != 1 && ver != 2)) {
+        free(buf);
+        return vf_fail(VF_ERR_FORMAT, "%s: not a vkflow encoder file (header 'vkflow-encoder 2' expected)", path);
+    }
+    if (ver == 2 && !vf_text_sum_ok(buf, n, &body)) {
+        free(buf);
+        return vf_fail(VF_ERR_FORMAT, "%s: damaged encoder file (truncated, or its checksum does not match its "
+                       "contents); it is fitted from the data when a run starts: start the run again in a new "
+                       "folder", path);
+    }
+    if (ver == 1) body = n;
+    FILE *f = fmemopen(buf, body, "r"); /* body > 0: it holds the header */
+    if (!f) {
+        free(buf);
+        return vf_fail(VF_ERR_OOM, "%s: out of memory", path);
+    }
     vf_status st = VF_OK;
-    int ver = 0, kind, chunking;
-    NEED(fscanf(f, "vkflow-encoder %d", &ver) == 1 && ver == 1, "header 'vkflow-encoder 1'");
+    int kind, chunking;
+    NEED(fscanf(f, "vkflow-encoder %d", &ver) == 1, "header");
     NEED(fscanf(f, " kind %d n_chunks %d chunking %d max_len %d ip_bits %d n_fields %d", &kind, &e->n_chunks,
                 &chunking, &e->max_len, &e->ip_bits, &e->n_fields) == 6, "settings line");
     NEED((kind == 0 || kind == 1) && e->n_chunks >= 1 && e->n_chunks <= 1000 && (chunking == 0 || chunking == 1) &&
@@ -664,11 +694,14 @@ vf_status vf_encoder_load(const char *path, vf_encoder *e) {
     }
     char endw[8] = "";
     NEED(fscanf(f, " %7s", endw) == 1 && !strcmp(endw, "end"), "missing 'end' (truncated file?)");
+    NEED(fscanf(f, " %7s", endw) == EOF, "text after 'end'");
     fclose(f);
+    free(buf);
     build_layout(e);
     return VF_OK;
 fail:
     fclose(f);
+    free(buf);
     vf_encoder_free(e);
     return st;
 }

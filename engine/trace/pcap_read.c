@@ -108,6 +108,12 @@ static int parse_ipv6(const uint8_t *p, uint32_t n, vf_record *r, const char **w
         }
         break;
     }
+    /* still an extension header after 16: not a transport protocol (written
+     * back it would be an extension header of no bytes; found by fuzz_pcap) */
+    if (nh == 0 || nh == 43 || nh == 60 || nh == 51 || nh == 44) {
+        *why = "more than 16 IPv6 extension headers";
+        return VF_SKIP_BAD_IP;
+    }
     r->proto = nh;
     if (off > n) { *why = "IPv6 extension header cut by the snap length"; return VF_SKIP_TRUNC_IP; }
     return parse_l4(p + off, n - off, r, why);

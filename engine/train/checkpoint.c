@@ -59,13 +59,7 @@ static vf_status put_tensor(wbuf *w, const vf_tensor *t) {
     return st;
 }
 
-/* FNV-1a 64: a damaged or truncated file is caught before it is parsed. */
-static uint64_t fnv1a64(const void *p, size_t n) {
-    const unsigned char *b = p;
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
-    return h;
-}
+#define fnv1a64 vf_fnv1a64 /* util.h: a damaged or truncated file is caught before it is parsed */
 
 static const char *node_name(const vf_graph *G, int i) { return G->nodes[i].name ? G->nodes[i].name : ""; }
 

@@ -297,6 +297,17 @@ static vf_status check_config_copy(const vf_run_config *rc, const char *dir, boo
         }
         free(old);
         free(now);
+        /* a damaged run.state is refused naming it, not silently rewritten */
+        vf_run_state prev;
+        vf_status e = vf_run_state_load(dir, &prev);
+        if (e) {
+            char why[2048];
+            vf_copy_str(why, sizeof why, vf_last_error());
+            free(text);
+            return vf_fail(e, "%s; remove it to have it written again from the configuration and the data, then "
+                           "resume", why);
+        }
+        vf_run_state_free(&prev);
     }
     *text_out = text;
     return VF_OK;
@@ -312,6 +323,10 @@ static vf_status train_job(job *J, const vf_pipeline_opts *o, bool *stopped) {
     if ((st = check_config_copy(rc, J->dir, o->resume, &text))) return st;
     vf_run_log_open(&J->L, o, J->dir);
     vf_run_say(&J->L, VF_PHASE_INGEST, -1, "%s run of %s into %s", o->resume ? "resumed" : "new", rc->path, J->dir);
+    int temps = o->resume ? vf_run_remove_temps(J->dir) : 0;
+    if (temps)
+        vf_run_say(&J->L, VF_PHASE_INGEST, -1, "removed %d temporary file%s an interrupted write left in %s", temps,
+                   temps == 1 ? "" : "s", J->dir);
     char p[4200];
     vf_run_path(p, sizeof p, J->dir, "config.cfg");
     st = vf_run_write_text(p, text, strlen(text));

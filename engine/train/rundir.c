@@ -7,7 +7,9 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <time.h>
 
 /* ------------------------------------------------------------------ paths */
@@ -57,9 +59,10 @@ vf_status vf_run_write_text(const char *path, const char *text, size_t n) {
     vf_atomic_file af;
     vf_status st = vf_atomic_open(&af, path);
     if (st) return st;
-    if (fwrite(text, 1, n, af.f) != n) {
+    if (n && fwrite(text, 1, n, af.f) != n) {
+        int e = af.err ? af.err : EIO;
         vf_atomic_abort(&af);
-        return vf_fail(VF_ERR_IO, "%s: write failed", path);
+        return vf_fail(VF_ERR_IO, "%s: write failed: %s", path, strerror(e));
     }
     return vf_atomic_commit(&af);
 }
@@ -68,6 +71,40 @@ void vf_abs_path(const char *p, char *out, size_t cap) {
     char buf[PATH_MAX];
     if (realpath(p, buf)) snprintf(out, cap, "%s", buf);
     else snprintf(out, cap, "%s", p);
+}
+
+/* A temporary file of an atomic write (vf_atomic_open: NAME.tmpXXXXXX) of
+ * one of the run directory's own files. */
+static bool is_run_temp(const char *n) {
+    static const char *const own[] = {"config.cfg", "overrides.txt", "model.cfg", "run.state", "encoder.txt",
+                                      "synthetic.pcap", "synthetic.csv", "report.html", "metrics.json"};
+    size_t len = strlen(n);
+    if (len < 11 || memcmp(n + len - 10, ".tmp", 4)) return false;
+    for (size_t i = len - 6; i < len; i++)
+        if (!((n[i] >= 'a' && n[i] <= 'z') || (n[i] >= 'A' && n[i] <= 'Z') || (n[i] >= '0' && n[i] <= '9'))) return false;
+    size_t base = len - 10;
+    for (size_t k = 0; k < sizeof own / sizeof own[0]; k++)
+        if (strlen(own[k]) == base && !memcmp(n, own[k], base)) return true;
+    /* chunk_NN.ckpt, chunk_NN.done (NN: two or more digits) */
+    if (base < 13 || memcmp(n, "chunk_", 6)) return false;
+    size_t d = 6;
+    while (d < base && n[d] >= '0' && n[d] <= '9') d++;
+    return d >= 8 && base - d == 5 && (!memcmp(n + d, ".ckpt", 5) || !memcmp(n + d, ".done", 5));
+}
+
+int vf_run_remove_temps(const char *dir) {
+    DIR *D = opendir(dir);
+    if (!D) return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(D))) {
+        if (!is_run_temp(e->d_name)) continue;
+        char p[4200];
+        vf_run_path(p, sizeof p, dir, e->d_name);
+        n += unlink(p) == 0;
+    }
+    closedir(D);
+    return n;
 }
 
 /* ------------------------------------------------------------------ logging */
@@ -126,17 +163,28 @@ void vf_run_state_free(vf_run_state *s) {
     memset(s, 0, sizeof *s);
 }
 
+/* run.state, version 2: the lines below, then "checksum <hex>" (FNV-1a 64 of
+ * every byte before it, util.h): a truncated or damaged file is refused
+ * naming it. Version 1 (no checksum line) still loads. */
 vf_status vf_run_state_save(const char *dir, const vf_run_state *s) {
     char p[4200];
     vf_run_path(p, sizeof p, dir, "run.state");
-    vf_atomic_file af;
-    vf_status st = vf_atomic_open(&af, p);
-    if (st) return st;
-    fprintf(af.f, "vkflow-run 1\nconfig %s\ndata %s\nmodel %s\noutput %s\nchunks %d\n", s->config, s->data,
-            s->model, s->output, s->n_chunks);
-    for (int c = 0; c < s->n_chunks; c++) fprintf(af.f, "real_flows %d %lld\n", c, (long long)s->real_flows[c]);
-    fprintf(af.f, "end\n");
-    return vf_atomic_commit(&af);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) return vf_fail(VF_ERR_OOM, "%s: out of memory", p);
+    fprintf(f, "vkflow-run 2\nconfig %s\ndata %s\nmodel %s\noutput %s\nchunks %d\n", s->config, s->data, s->model,
+            s->output, s->n_chunks);
+    for (int c = 0; c < s->n_chunks; c++) fprintf(f, "real_flows %d %lld\n", c, (long long)s->real_flows[c]);
+    fprintf(f, "end\n");
+    bool bad = ferror(f) != 0;
+    if (fclose(f) || bad || !text) {
+        free(text);
+        return vf_fail(VF_ERR_OOM, "%s: out of memory", p);
+    }
+    vf_status st = vf_write_text_summed(p, text, len);
+    free(text);
+    return st;
 }
 
 static bool read_line_value(FILE *f, const char *key, char *out, size_t cap) {
@@ -153,10 +201,19 @@ vf_status vf_run_state_load(const char *dir, vf_run_state *s) {
     memset(s, 0, sizeof *s);
     char p[4200];
     vf_run_path(p, sizeof p, dir, "run.state");
-    FILE *f = fopen(p, "r");
-    if (!f) return vf_fail(VF_ERR_IO, "%s: not a run directory (no run.state: %s)", dir, strerror(errno));
+    size_t n = 0, body = 0;
+    char *buf = vf_read_file(p, &n);
+    if (!buf) return vf_fail(VF_ERR_IO, "%s: not a run directory (no run.state: %s)", dir, strerror(errno));
+    bool v2 = !strncmp(buf, "vkflow-run 2\n", 13);
+    if (!n || (v2 && !vf_text_sum_ok(buf, n, &body))) {
+        free(buf);
+        return vf_fail(VF_ERR_FORMAT, "%s: damaged run.state (truncated, or its checksum does not match its "
+                       "contents)", p);
+    }
+    FILE *f = fmemopen(buf, v2 ? body : n, "r");
+    if (!f) { free(buf); return vf_fail(VF_ERR_OOM, "%s: out of memory", p); }
     char v[4096], chunks[32];
-    bool ok = read_line_value(f, "vkflow-run", v, sizeof v) && !strcmp(v, "1") &&
+    bool ok = read_line_value(f, "vkflow-run", v, sizeof v) && (!strcmp(v, "1") || !strcmp(v, "2")) &&
               read_line_value(f, "config", s->config, sizeof s->config) &&
               read_line_value(f, "data", s->data, sizeof s->data) &&
               read_line_value(f, "model", s->model, sizeof s->model) &&
@@ -171,13 +228,14 @@ vf_status vf_run_state_load(const char *dir, vf_run_state *s) {
     }
     for (int c = 0; ok && c < s->n_chunks; c++) {
         int cc;
-        long long n;
-        ok = fscanf(f, " real_flows %d %lld", &cc, &n) == 2 && cc == c && n >= 0;
-        if (ok) s->real_flows[c] = n;
+        long long nf;
+        ok = fscanf(f, " real_flows %d %lld", &cc, &nf) == 2 && cc == c && nf >= 0;
+        if (ok) s->real_flows[c] = nf;
     }
     char end[8] = "";
-    ok = ok && fscanf(f, " %7s", end) == 1 && !strcmp(end, "end");
+    ok = ok && fscanf(f, " %7s", end) == 1 && !strcmp(end, "end") && fscanf(f, " %7s", end) == EOF;
     fclose(f);
+    free(buf);
     if (!ok) {
         vf_run_state_free(s);
         return vf_fail(VF_ERR_FORMAT, "%s: damaged run.state", p);

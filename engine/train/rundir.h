@@ -42,6 +42,13 @@ void vf_run_stamp(FILE *f);
 /* A message: a line in run.log and an event for o->on_event. */
 void vf_run_say(vf_run_log *L, vf_phase ph, int chunk, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* Removes the temporary files an interrupted write left in dir (a process
+ * killed between vf_atomic_open and its rename leaves NAME.tmpXXXXXX next to
+ * NAME; NAME itself is untouched): only those of the run directory's own
+ * files (config.cfg, run.state, encoder.txt, chunk_NN.ckpt, synthetic.*,
+ * report.html, ...), never anything else. Returns how many. */
+int vf_run_remove_temps(const char *dir);
+
 /* run.state: what `vkflow generate RUN_DIR` needs to find everything. */
 typedef struct vf_run_state {
     char config[4096], data[4096], model[4096];
