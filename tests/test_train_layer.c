@@ -7,6 +7,7 @@
 #include "model.h"
 #include "graph/exec.h"
 #include "testutil.h"
+#include "util.h"
 #include "train/pipeline.h"
 #include "train/trainer.h"
 
@@ -377,6 +378,40 @@ Test(train_layer, an_old_checkpoint_is_refused_naming_its_version) {
     fclose(f);
     cr_expect_eq(vf_trainer_load(t, p), VF_ERR_FORMAT);
     cr_expect(strstr(vf_last_error(), "version 7"), "%s", vf_last_error());
+    vf_trainer_close(t);
+    remove(p);
+    free(pts.xy);
+}
+
+/* fuzz_ckpt: a checkpoint with a valid checksum and a negative program run
+ * count got past every check and failed in the executor with a message that
+ * did not name the file ("exec: no program 3 (or runs < 0)"). */
+Test(train_layer, fuzz_negative_run_count_is_refused_naming_the_file) {
+    points pts = make_points(16);
+    vf_dataset ds = {.n = pts.n, .n_fields = 1, .fields = POINT_FIELD, .fill = fill_point, .user = &pts};
+    vf_trainer *t = open_five(tu_cpu(), &ds);
+    char p[256];
+    snprintf(p, sizeof p, "/tmp/vkflow_test_train_%ld_runs.ckpt", (long)getpid());
+    TU_OK(vf_trainer_save(t, p));
+    size_t n;
+    char *b = slurp(p, &n);
+    /* the programs section: u64 name length, the name, u64 runs */
+    const char *name = vf_exec_program_name(vf_trainer_exec(t), 0);
+    uint64_t len = strlen(name);
+    size_t at = 0;
+    for (size_t i = 0; i + 8 + len + 8 <= n - 8; i++)
+        if (!memcmp(b + i, &len, 8) && !memcmp(b + i + 8, name, len)) at = i + 8 + len;
+    cr_assert(at, "program %s not found in the checkpoint", name);
+    uint64_t minus_one = UINT64_MAX, sum;
+    memcpy(b + at, &minus_one, 8);
+    sum = vf_fnv1a64(b, n - 8);
+    memcpy(b + n - 8, &sum, 8);
+    FILE *f = fopen(p, "wb");
+    cr_assert(f && fwrite(b, 1, n, f) == n);
+    fclose(f);
+    cr_expect_eq(vf_trainer_load(t, p), VF_ERR_FORMAT);
+    cr_expect(strstr(vf_last_error(), p) && strstr(vf_last_error(), "negative run count"), "%s", vf_last_error());
+    free(b);
     vf_trainer_close(t);
     remove(p);
     free(pts.xy);

@@ -196,6 +196,8 @@ static vf_status load_buf(vf_trainer *t, const char *path, rbuf *r) {
     for (int k = 0; k < 6; k++) samp[k] = get_u64(r);
     uint64_t dlen = get_u64(r);
     if (r->bad) return vf_fail(VF_ERR_FORMAT, "%s: truncated header", path);
+    if ((int64_t)iter < 0 || (int64_t)runs < 0)
+        return vf_fail(VF_ERR_FORMAT, "%s: negative iteration or RNG counter in the header", path);
     if (samp[0] != (uint64_t)t->samp.kind)
         return vf_fail(VF_ERR_FORMAT, "%s: written with %s batches, this run uses %s batches", path,
                        samp[0] ? "Poisson" : "shuffled", t->samp.kind ? "Poisson" : "shuffled");
@@ -245,6 +247,7 @@ static vf_status load_buf(vf_trainer *t, const char *path, rbuf *r) {
         uint64_t pr = get_u64(r), nu = get_u64(r);
         if (r->bad) { st = vf_fail(VF_ERR_FORMAT, "%s: truncated in the programs", path); break; }
         if (p < 0) { st = vf_fail(VF_ERR_FORMAT, "%s: program '%s' is not in the model %s", path, name, mp); break; }
+        if ((int64_t)pr < 0) { st = vf_fail(VF_ERR_FORMAT, "%s: program %s has a negative run count", path, name); break; }
         pruns[p] = (int64_t)pr;
         if ((int)nu != vf_exec_n_updates(t->x, p)) {
             st = vf_fail(VF_ERR_FORMAT, "%s: program %s updates %llu parameters there, %d in the model", path, name,
