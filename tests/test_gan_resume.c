@@ -17,26 +17,6 @@ static char *slurp(const char *path, size_t *n) {
     return s;
 }
 
-/* Checkpoints equal except the iteration counter (the count of the current
- * training call, which differs between the two ways; it follows magic[8],
- * version, and the driver's name, u64 length + bytes) and so the checksum
- * (the last 8 bytes). */
-static void same_state(const char *a, const char *b) {
-    size_t na, nb;
-    char *x = slurp(a, &na), *y = slurp(b, &nb);
-    cr_assert_eq(na, nb, "checkpoint sizes %zu and %zu", na, nb);
-    uint64_t name_len;
-    memcpy(&name_len, x + 16, 8);
-    size_t it = 24 + (size_t)name_len;
-    cr_assert_lt(it + 8, na);
-    cr_expect(memcmp(x, y, it) == 0);
-    size_t diff = 0;
-    for (size_t i = it + 8; i + 8 < na; i++) diff += x[i] != y[i]; /* the last 8 bytes: the checksum */
-    cr_expect_eq(diff, 0, "%zu bytes of parameters / optimizer state / counters differ", diff);
-    free(x);
-    free(y);
-}
-
 static void tmpname(char *buf, size_t len, const char *tag) {
     snprintf(buf, len, "/tmp/vkflow_test_gan_%ld_%s.ckpt", (long)getpid(), tag);
 }
@@ -65,7 +45,7 @@ Test(gan_resume, k_save_load_rest_equals_straight_cpu) {
     TU_OK(tg_train(g, &data, &o, NULL));
     TU_OK(vf_trainer_save(vf_flowmodel_trainer(g), pb));
     vf_flowmodel_close(g);
-    same_state(pa, pb);
+    tu_expect_same_checkpoint(pa, pb); /* all but the iteration of the current call */
     remove(pa);
     remove(pb);
     tg_free(&data);
@@ -105,7 +85,7 @@ Test(gan_resume, stop_flag_checkpoints_and_resume_continues_cpu) {
     cr_expect(!stopped);
     TU_OK(vf_trainer_save(vf_flowmodel_trainer(g), pb));
     vf_flowmodel_close(g);
-    same_state(pa, pb);
+    tu_expect_same_checkpoint(pa, pb); /* all but the iteration of the current call */
     remove(pa);
     remove(pb);
     tg_free(&data);

@@ -278,22 +278,6 @@ static char *slurp(const char *path, size_t *n) {
     return s;
 }
 
-/* Equal except the iteration field (after magic, version, driver name) and
- * the checksum that covers it (the last 8 bytes). */
-static void same_checkpoint(const char *a, const char *b) {
-    size_t na, nb;
-    char *x = slurp(a, &na), *y = slurp(b, &nb);
-    cr_assert_eq(na, nb, "checkpoint sizes %zu and %zu", na, nb);
-    uint64_t name_len;
-    memcpy(&name_len, x + 16, 8);
-    size_t it = 24 + (size_t)name_len;
-    size_t diff = 0;
-    for (size_t i = 0; i + 8 < na; i++) diff += (i < it || i >= it + 8) && x[i] != y[i]; /* then the checksum */
-    cr_expect_eq(diff, 0, "%zu bytes of state differ", diff);
-    free(x);
-    free(y);
-}
-
 Test(train_layer, five_programs_with_ema_checkpoint_and_resume_bit_identically) {
     points pts = make_points(37); /* batches of 8 cross epoch ends */
     vf_dataset ds = {.n = pts.n, .n_fields = 1, .fields = POINT_FIELD, .fill = fill_point, .user = &pts};
@@ -335,7 +319,7 @@ Test(train_layer, five_programs_with_ema_checkpoint_and_resume_bit_identically) 
     cr_expect_eq(vf_trainer_iteration(t), 12);
     TU_OK(vf_trainer_save(t, pb));
     vf_trainer_close(t);
-    same_checkpoint(pa, pb);
+    tu_expect_same_checkpoint(pa, pb);
     remove(pa);
     remove(pb);
     free(pts.xy);

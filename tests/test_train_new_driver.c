@@ -446,18 +446,10 @@ static char *slurp(const char *path, size_t *n) {
     return s;
 }
 
-/* Offset of the iteration field: magic[8], version, driver name (u64 length
- * + bytes); engine/train/checkpoint.c has the layout. */
-static size_t iter_offset(const char *ckpt) {
-    uint64_t name_len;
-    memcpy(&name_len, ckpt + 16, 8);
-    return 24 + (size_t)name_len;
-}
-
 /* The persisted driver state (the D run counter): after iteration, RNG
  * runs, 6 sampler words and the state's length. */
 static int64_t saved_d_runs(const char *ckpt, size_t n) {
-    size_t at = iter_offset(ckpt) + 8 * 8;
+    size_t at = tu_checkpoint_iter_offset(ckpt) + 8 * 8;
     uint64_t len;
     int64_t v;
     cr_assert_leq(at + 16, n);
@@ -509,7 +501,7 @@ Test(nsgan_r1, resumes_from_a_checkpoint_bit_identically_on_cpu) {
     size_t na, nb, nk;
     char *x = slurp(pa, &na), *y = slurp(pb, &nb), *k = slurp(pk, &nk);
     cr_assert_eq(na, nb, "checkpoint sizes %zu and %zu", na, nb);
-    size_t it = iter_offset(x);
+    size_t it = tu_checkpoint_iter_offset(x);
     cr_expect_eq(saved_d_runs(x, na), N_IT);
     cr_expect_eq(saved_d_runs(k, nk), K_IT);
     cr_expect(memcmp(x, y, it) == 0, "headers differ");

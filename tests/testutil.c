@@ -145,3 +145,24 @@ const char *tu_shared_data(const char *file) {
     cr_skip_test("needs the shared development trace %s (not in the repository)", file);
     return path;
 }
+
+size_t tu_checkpoint_iter_offset(const char *bytes) {
+    uint64_t name_len;
+    memcpy(&name_len, bytes + 16, 8);
+    return 24 + (size_t)name_len;
+}
+
+void tu_expect_same_checkpoint(const char *a, const char *b) {
+    size_t na, nb;
+    char *x = tu_read_file(a, &na), *y = tu_read_file(b, &nb);
+    cr_assert(x && y, "cannot open %s or %s", a, b);
+    cr_assert_eq(na, nb, "checkpoint sizes %zu and %zu", na, nb);
+    size_t it = tu_checkpoint_iter_offset(x);
+    cr_assert_lt(it + 8, na);
+    cr_expect(memcmp(x, y, it) == 0, "headers differ");
+    size_t diff = 0;
+    for (size_t i = it + 8; i + 8 < na; i++) diff += x[i] != y[i];
+    cr_expect_eq(diff, 0, "%zu bytes of parameters / optimizer state / counters differ", diff);
+    free(x);
+    free(y);
+}

@@ -35,6 +35,14 @@ vf_arena *tu_arena(vf_backend *be, size_t bytes);
  * NULL), or NULL when it cannot be opened. */
 char *tu_read_file(const char *path, size_t *len);
 
+/* Checkpoints (engine/train/checkpoint.c): the offset of the iteration
+ * field in a file's bytes (after magic[8], version and the driver's name,
+ * u64 length + bytes), and a check that two checkpoint files are equal but
+ * for that field and the checksum over it (the last 8 bytes): the state a
+ * split training (K, save, load, N - K) must share with a straight one. */
+size_t tu_checkpoint_iter_offset(const char *bytes);
+void tu_expect_same_checkpoint(const char *path_a, const char *path_b);
+
 /* The path of a shared development trace (../shared/data/FILE; only this
  * project's machines and CI have it, the repository must not carry it).
  * When it is missing the current test is skipped with a one-line reason,

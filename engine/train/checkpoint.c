@@ -59,7 +59,6 @@ static vf_status put_tensor(wbuf *w, const vf_tensor *t) {
     return st;
 }
 
-#define fnv1a64 vf_fnv1a64 /* util.h: a damaged or truncated file is caught before it is parsed */
 
 static const char *node_name(const vf_graph *G, int i) { return G->nodes[i].name ? G->nodes[i].name : ""; }
 
@@ -118,7 +117,7 @@ vf_status vf_trainer_save(const vf_trainer *t, const char *path) {
         st = vf_exec_ema(t->x, i, &e);
         if (!st) st = put_tensor(&w, &e);
     }
-    if (!st && !w.oom) put_u64(&w, fnv1a64(w.p, w.n));
+    if (!st && !w.oom) put_u64(&w, vf_fnv1a64(w.p, w.n));
     if (!st && w.oom) st = vf_fail(VF_ERR_OOM, "checkpoint: out of memory");
     if (!st) st = vf_write_file_atomic(path, w.p, w.n);
     free(w.p);
@@ -183,7 +182,7 @@ static vf_status load_buf(vf_trainer *t, const char *path, rbuf *r) {
         return vf_fail(VF_ERR_FORMAT, "%s: checkpoint format version %llu, this build reads version %u", path,
                        (unsigned long long)ver, VF_CHECKPOINT_VERSION);
     uint64_t sum;
-    if (r->n < 24 || (memcpy(&sum, r->p + r->n - 8, 8), sum != fnv1a64(r->p, r->n - 8)))
+    if (r->n < 24 || (memcpy(&sum, r->p + r->n - 8, 8), sum != vf_fnv1a64(r->p, r->n - 8)))
         return vf_fail(VF_ERR_FORMAT, "%s: damaged checkpoint (truncated, or its checksum does not match its "
                        "contents); the run directory's other checkpoints are not affected", path);
     r->n -= 8; /* the checksum is not part of the records */

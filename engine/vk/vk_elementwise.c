@@ -119,15 +119,8 @@ char *vf_ew_glsl(const vf_ew_program *p) {
     return b.s;
 }
 
-/* 64-bit FNV-1a: names cache files; collisions are caught by the stored source. */
-uint64_t vf_ew_hash(const char *s, size_t n) {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
+/* 64-bit FNV-1a (util.h): names cache files; collisions are caught by the stored source. */
+uint64_t vf_ew_hash(const char *s, size_t n) { return vf_fnv1a64(s, n); }
 
 /* ------------------------------------------------------------- disk cache */
 
