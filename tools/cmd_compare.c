@@ -438,7 +438,7 @@ static void write_table(FILE *f, const report *R, bool md) {
         }
         for (int j = 0; R->ref && j < R->ref->n_labels; j++) {
             double v = R->ref->v[k][j];
-            if (isfinite(v)) snprintf(c, sizeof c, "%.6g", v);
+            if (isfinite(v)) snprintf(c, sizeof c, "%.10g", v);
             else c[0] = 0;
             put(f, md, WV, c);
         }
@@ -611,7 +611,7 @@ static vf_status write_html(const char *path, const report *R) {
             fprintf(f, "<td class=n>%s</td>", c);
         }
         for (int j = 0; R->ref && j < R->ref->n_labels; j++) {
-            if (isfinite(R->ref->v[k][j])) fprintf(f, "<td class=n>%.6g</td>", R->ref->v[k][j]);
+            if (isfinite(R->ref->v[k][j])) fprintf(f, "<td class=n>%.10g</td>", R->ref->v[k][j]);
             else fputs("<td></td>", f);
         }
         fputs("</tr>\n", f);
