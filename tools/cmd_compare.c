@@ -102,7 +102,7 @@ static int make_rows(vf_trace_kind kind, row *r) {
         add_emd(r, &n, VF_EMD_FLOW_SIZE, F);
         add_emd(r, &n, VF_EMD_IAT_WITHIN_FLOW, "extra");
     }
-    add_extra(r, &n, "corr_log_pkt_byt.abs_diff", "|corr syn - real|", M_CORR);
+    add_extra(r, &n, "corr_log_pkt_byt.abs_diff", "abs diff", M_CORR);
     add_extra(r, &n, "privacy.5tuples_in_real", "share", M_PRIV_5TUPLE);
     add_extra(r, &n, "privacy.pairs_in_real", "share", M_PRIV_PAIR);
     return n;
