@@ -51,7 +51,7 @@ typedef struct stage {
     int64_t field_w[3];
     bool cond;                     /* reads cond_attr */
     int64_t W, E;                  /* columns of x_0; time-embedding width */
-    int n_segs;
+    int n_segs, n_cat;             /* segments; categorical ones */
     seg *segs;
     float *scale, *shift, *mult;   /* [W] */
     /* programs */
@@ -206,9 +206,14 @@ static vf_status setup_stage(vf_model *m, diff_state *d, stage *S) {
             n_cont += !g->cat;
         }
     }
+    /* ddpm's loss is mean(w_eps (h - eps)^2) + mean(w_cat x0 (-log p)) over
+     * [B, W]: W / n_cont makes the first the MSE per continuous column, and
+     * W / n_cat the second the cross-entropy per categorical segment */
+    S->n_cat = 0;
+    for (int k = 0; k < S->n_segs; k++) S->n_cat += S->segs[k].cat;
     for (int k = 0; k < S->n_segs; k++)
         for (int c = S->segs[k].off; c < S->segs[k].off + S->segs[k].width; c++)
-            S->w_eps[c] = S->segs[k].cat ? 0.0f : 1.0f / (float)(n_cont ? n_cont : 1);
+            S->w_eps[c] = S->segs[k].cat ? 0.0f : (float)W / (float)(n_cont ? n_cont : 1);
     return VF_OK;
 }
 
@@ -482,7 +487,7 @@ static vf_status ddpm_batch(vf_trainer *t, diff_state *d, stage *S, int stream) 
                     S->xt[o + j] = kept ? x0 : 0.0f;
                     S->xtp1[o + j] = 0;
                     /* cross-entropy on masked positions, ELBO-weighted */
-                    S->w_cat[o + j] = kept ? 0.0f : (float)d->mask_w[ti];
+                    S->w_cat[o + j] = kept ? 0.0f : (float)(d->mask_w[ti] * (double)W / S->n_cat);
                 }
             }
         }
