@@ -27,6 +27,18 @@ static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ft
     return remove(p);
 }
 
+/* run.cfg in the temp folder: the slice, 2 chunks, 8 iterations of model. */
+static void write_run_cfg(const char *model) {
+    char p[512];
+    snprintf(p, sizeof p, "%s/run.cfg", g_tmp);
+    FILE *f = fopen(p, "w");
+    cr_assert(f);
+    fprintf(f, "data = { path = \"slice.pcap\"; n_chunks = 2; max_flow_len = 4; };\n"
+               "model = \"%s\";\n"
+               "run = { iterations = 8; checkpoint_every = 3; seed = 7; backend = \"cpu\"; };\n", model);
+    fclose(f);
+}
+
 static void setup(void) {
     snprintf(g_tmp, sizeof g_tmp, "/tmp/vkflow_test_pipeline_XXXXXX");
     cr_assert(mkdtemp(g_tmp));
@@ -39,13 +51,7 @@ static void setup(void) {
     snprintf(p, sizeof p, "%s/slice.pcap", g_tmp);
     cr_assert_eq(vf_trace_write_pcap(p, &t), VF_OK, "%s", vf_last_error());
     vf_trace_free(&t);
-    snprintf(p, sizeof p, "%s/run.cfg", g_tmp);
-    FILE *f = fopen(p, "w");
-    cr_assert(f);
-    fprintf(f, "data = { path = \"slice.pcap\"; n_chunks = 2; max_flow_len = 4; };\n"
-               "model = \"%s\";\n"
-               "run = { iterations = 8; checkpoint_every = 3; seed = 7; backend = \"cpu\"; };\n", TINY_MODEL);
-    fclose(f);
+    write_run_cfg(TINY_MODEL);
 }
 
 static void teardown(void) {
@@ -97,7 +103,8 @@ static vf_status run_into(const vf_run_config *rc, const char *dir, bool resume,
     return vf_pipeline_run(rc, &o, stopped, NULL);
 }
 
-Test(pipeline_run, end_to_end_resume_and_generate, .init = setup, .fini = teardown, .timeout = 300) {
+static void end_to_end(const char *model) {
+    write_run_cfg(model);
     vf_run_config rc;
     load_cfg(&rc);
     char a[512], b[512], p[600], q[600];
@@ -169,6 +176,21 @@ Test(pipeline_run, end_to_end_resume_and_generate, .init = setup, .fini = teardo
     cr_assert_eq(vf_trace_read(q, NULL, &syn), VF_OK, "%s", vf_last_error());
     cr_assert_gt(syn.n, 0);
     vf_trace_free(&syn);
+}
+
+Test(pipeline_run, end_to_end_resume_and_generate, .init = setup, .fini = teardown, .timeout = 300) {
+    end_to_end(TINY_MODEL);
+}
+
+/* The diffusion models through the same pipeline: the driver's reverse
+ * chain makes the samples and the merge's features (sample_cond); Ctrl-C and
+ * --resume give the same bytes. */
+Test(pipeline_run, end_to_end_with_the_diffusion_gan, .init = setup, .fini = teardown, .timeout = 300) {
+    end_to_end(VKFLOW_SOURCE_DIR "/models/ddgan_small.cfg");
+}
+
+Test(pipeline_run, end_to_end_with_ddpm, .init = setup, .fini = teardown, .timeout = 300) {
+    end_to_end(VKFLOW_SOURCE_DIR "/models/ddpm_small.cfg");
 }
 
 /* tests/models/dg_tiny.cfg copied into the temp folder with learning rate
