@@ -660,6 +660,10 @@ static const vf_head_table *find_heads(vf_model *m, const char *name) {
     return NULL;
 }
 
+const vf_head_table *vf_model_heads(const vf_model *m, const char *name) {
+    return find_heads((vf_model *)m, name);
+}
+
 /* Output heads from a segment table over the last axis: softmax on each
  * softmax segment, sigmoid on unit segments, tanh on tanh segments. The
  * table covers W columns; an input [B, R*W] is R records of W (per-record
@@ -1087,7 +1091,7 @@ static const char *const loss_types[] = {"mse", "bce_logits", "mean", "softmax_x
 static void load_losses(vf_model *m, config_setting_t *list) {
     static const key keys[] = {{"name", T_STR, true}, {"type", T_STR, false}, {"input", T_STR, false},
                                {"target", T_STR, false}, {"net", T_STR, false}, {"weight", T_NUM, false},
-                               {"expr", T_STR, false}, {NULL, 0, false}};
+                               {"expr", T_STR, false}, {"wrt", T_STR, false}, {NULL, 0, false}};
     for (int i = 0; i < config_setting_length(list); i++) {
         config_setting_t *s = config_setting_get_elem(list, (unsigned)i);
         if (!config_setting_is_group(s)) { err(m, s, "a loss must be a group { name; type; input; }"); continue; }
@@ -1146,9 +1150,17 @@ static void load_losses(vf_model *m, config_setting_t *list) {
             id = vf_g_sum(m->g, x, VF_REDUCE_ALL, true);
         } else {
             if (!config_setting_get_member(s, "net")) { err(m, s, "missing field 'net' in a %s loss (a string)", type); continue; }
+            /* wrt: the gradient w.r.t. a part of the input only (DDGAN's R1 is on
+             * x_{t-1} of D(x_{t-1}, x_t, t)); the input by default */
+            int wrt = x;
+            if (config_setting_get_member(s, "wrt") && (wrt = ref(m, s, "wrt")) < 0) continue;
+            if (vf_gnode_rows(&m->g->nodes[wrt]) != vf_gnode_rows(&m->g->nodes[x])) {
+                err(m, config_setting_get_member(s, "wrt"), "shape mismatch: '%s' must have the input's rows", get_str(s, "wrt", ""));
+                continue;
+            }
             int d = vf_model_apply(m, get_str(s, "net", ""), x);
             if (d < 0) { if (!m->n_errs) err(m, s, "%s", vf_last_error()); continue; }
-            id = t == 4 ? vf_g_wgan_gp(m->g, d, x) : vf_g_r1(m->g, d, x);
+            id = t == 4 ? vf_g_wgan_gp(m->g, d, wrt) : vf_g_r1(m->g, d, wrt);
         }
         double w = get_num(s, "weight", 1.0);
         if (w != 1.0) id = vf_g_scale(m->g, id, (float)w);

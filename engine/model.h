@@ -45,6 +45,10 @@ typedef struct vf_model_env {
 } vf_model_env;
 vf_status vf_model_load_dims(const char *path, const vf_dim *dims, int n, vf_model **out);
 vf_status vf_model_load_env(const char *path, const vf_model_env *env, vf_model **out);
+/* The caller's segment table `name` (NULL when it gave none: `vkflow check`
+ * without data). The table is the caller's: valid while its env is, i.e.
+ * during vf_trainer_open, where drivers configure themselves. */
+const vf_head_table *vf_model_heads(const vf_model *m, const char *name);
 /* Resolved dimension (the caller's or the file's), def when unknown. */
 int64_t vf_model_dim(const vf_model *m, const char *name, int64_t def);
 void vf_model_destroy(vf_model *m);

@@ -29,5 +29,6 @@ int cmd_bench_gan(int argc, char **argv);   /* "vkflow bench gan" (tools/bench_g
 int cmd_run(int argc, char **argv);      /* tools/cmd_run.c */
 int cmd_train(int argc, char **argv);    /* tools/cmd_train.c */
 int cmd_generate(int argc, char **argv); /* tools/cmd_generate.c */
+int cmd_compare(int argc, char **argv);  /* tools/cmd_compare.c */
 
 #endif

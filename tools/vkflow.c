@@ -8,6 +8,7 @@ static const vf_command commands[] = {
     {"run", "CONFIG [--out DIR] [--resume] [--set K=V]..", "the main job: train on a trace, generate, evaluate, report", cmd_run},
     {"train", "CONFIG [--out DIR] [--resume] [--set K=V]..", "train a run configuration's model on every chunk", cmd_train},
     {"generate", "RUN_DIR [--count N] --out FILE", "synthetic trace from a trained run directory", cmd_generate},
+    {"compare", "CONFIG --models A,B --out DIR [--holdout] ..", "one run per model file, scored beside floor and marginals", cmd_compare},
     {"devices", "", "list Vulkan devices and the one vkflow would choose", cmd_devices},
     {"bench", "ops|graph|train|gan|eval|ingest [ARGS]", "benchmarks (docs/BENCHMARKS.md)", cmd_bench},
     {"inspect", "[--strict] TRACE", "summary of a pcap/pcapng or flow CSV", cmd_inspect},

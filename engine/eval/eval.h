@@ -184,6 +184,17 @@ vf_status vf_eval_write_json(const char *path, const vf_eval_result *r);
  * with the tables and a visible note instead of the plots. Atomic. */
 vf_status vf_eval_write_html(const char *path, const vf_eval_result *r);
 
+/* One page comparing several synthetic traces with the same real trace
+ * (vkflow compare): title, body_html (the caller's tables, written as
+ * given: escape it yourself) and, for every EMD field of the kind, one CDF
+ * figure overlaying the real values (those of the first non-NULL result)
+ * with each result's synthetic values, labelled names[i]. A NULL result (a
+ * model that failed) draws no curve. At most VF_EVAL_OVERLAY_MAX results.
+ * Plots and their fallback as vf_eval_write_html. Atomic. */
+#define VF_EVAL_OVERLAY_MAX 32
+vf_status vf_eval_write_html_overlay(const char *path, const char *title, const char *body_html,
+                                     const vf_eval_result *const *results, const char *const *names, int n);
+
 /* ------------------------------------------------------------- baselines */
 
 /* Split by flows: each distinct 5-tuple goes, with all its records, to a or

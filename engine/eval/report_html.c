@@ -177,14 +177,27 @@ static void emit_figure(FILE *out, plotter *p, const char *script, const char *s
     free(d);
 }
 
-static void cdf_plot(FILE *out, plotter *p, const vf_eval_result *r, int f) {
-    const vf_eval_emd *e = &r->emd[f];
-    if (e->cdf_real.n == 0 && e->cdf_syn.n == 0) return;
-    bool logx = e->heavy_tailed;
-    int pr = logx ? positive_points(&e->cdf_real) : e->cdf_real.n;
-    int ps = logx ? positive_points(&e->cdf_syn) : e->cdf_syn.n;
-    if (logx && (pr == 0 || ps == 0)) logx = false, pr = e->cdf_real.n, ps = e->cdf_syn.n;
-    char script[4300], svg[4300], title[128], caption[512];
+/* Colours of the curves: the real trace first (solid), then one per
+ * synthetic trace (dashed), cycling when there are more. */
+static const char *const CURVE_COLOURS[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
+                                            "#9467bd", "#8c564b", "#e377c2", "#17becf"};
+#define N_CURVE_COLOURS (int)(sizeof CURVE_COLOURS / sizeof CURVE_COLOURS[0])
+
+/* Log x when the real values are heavy-tailed and every curve has positive
+ * values to draw (an empty curve has none: then linear). NULL curves do not count. */
+static bool curves_logx(bool heavy_tailed, const vf_eval_cdf *const *cdf, int n) {
+    bool logx = heavy_tailed;
+    for (int i = 0; i < n; i++)
+        if (cdf[i] && positive_points(cdf[i]) == 0) logx = false;
+    return logx;
+}
+
+static void cdf_plot_curves(FILE *out, plotter *p, int f, bool heavy_tailed, const vf_eval_cdf *const *cdf,
+                            const char *const *label, int n, const char *caption) {
+    bool logx = curves_logx(heavy_tailed, cdf, n), any = false;
+    for (int i = 0; i < n; i++) any |= cdf[i] && cdf[i]->n > 0;
+    if (!any) return;
+    char script[4300], svg[4300], title[128];
     int k = p->n++;
     snprintf(script, sizeof script, "%s/plot%d.gp", p->dir, k);
     snprintf(svg, sizeof svg, "%s/plot%d.svg", p->dir, k);
@@ -194,20 +207,40 @@ static void cdf_plot(FILE *out, plotter *p, const vf_eval_result *r, int f) {
     preamble(g, svg, title);
     fprintf(g, "set xlabel \"%s (%s)%s\" noenhanced\nset ylabel 'fraction of values <= x'\n",
             vf_eval_emd_name(f), vf_eval_emd_unit(f), logx ? ", log scale" : "");
-    fprintf(g, "set yrange [0:1.02]\nset key bottom right\n");
+    fprintf(g, "set yrange [0:1.02]\nset key bottom right noenhanced\n");
     if (logx) fprintf(g, "set logscale x\nset format x '10^{%%L}'\n");
-    datablock(g, "R", &e->cdf_real, logx);
-    datablock(g, "S", &e->cdf_syn, logx);
+    for (int i = 0; i < n; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "C%d", i);
+        if (cdf[i] && cdf[i]->n) datablock(g, name, cdf[i], logx);
+    }
     fprintf(g, "plot ");
-    if (pr) fprintf(g, "$R using 1:2 with steps lw 2 lc rgb '#1f77b4' title 'real'%s", ps ? ", " : "");
-    if (ps) fprintf(g, "$S using 1:2 with steps lw 2 dt 2 lc rgb '#d62728' title 'synthetic'");
+    bool first = true;
+    for (int i = 0; i < n; i++) {
+        if (!cdf[i] || cdf[i]->n == 0) continue;
+        fprintf(g, "%s$C%d using 1:2 with steps lw 2%s lc rgb '%s' title \"", first ? "" : ", ", i,
+                i ? " dt 2" : "", CURVE_COLOURS[i % N_CURVE_COLOURS]);
+        for (const char *c = label[i]; *c; c++)   /* a gnuplot string: no quotes or backslashes */
+            if (*c != '"' && *c != '\\') fputc(*c, g);
+        fputc('"', g);
+        first = false;
+    }
     fprintf(g, "\n");
     fclose(g);
+    emit_figure(out, p, script, svg, title, caption);
+}
+
+static void cdf_plot(FILE *out, plotter *p, const vf_eval_result *r, int f) {
+    const vf_eval_emd *e = &r->emd[f];
+    const vf_eval_cdf *cdf[2] = {&e->cdf_real, &e->cdf_syn};
+    const char *label[2] = {"real", "synthetic"};
+    bool logx = curves_logx(e->heavy_tailed, cdf, 2);
+    char caption[512];
     snprintf(caption, sizeof caption, "%s: %s. EMD %.4g %s, normalised %.4g.%s",
              vf_eval_emd_name(f), vf_eval_emd_basis[f], e->valid ? e->emd : NAN,
              vf_eval_emd_unit(f), e->valid ? e->norm : NAN,
              logx ? " Log x: values <= 0 are not drawn; a curve starts at their share." : "");
-    emit_figure(out, p, script, svg, title, caption);
+    cdf_plot_curves(out, p, f, e->heavy_tailed, cdf, label, 2, caption);
 }
 
 static void port_plot(FILE *out, plotter *p, const vf_eval_result *r, int d) {
@@ -279,6 +312,81 @@ static void cleanup(plotter *p) {
     rmdir(p->dir);
 }
 
+/* ------------------------------------------------------- page framing */
+
+/* <!DOCTYPE html> ... <h1>title</h1>: the style every report shares. */
+static void page_head(FILE *f, const char *title) {
+    fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+          "<title>", f);
+    esc(f, title);
+    fputs("</title>\n<style>\n"
+          "body{font-family:'DejaVu Sans',Arial,sans-serif;margin:24px;color:#222;max-width:1200px}\n"
+          "h1{font-size:22px}h2{font-size:18px;margin-top:28px;border-bottom:1px solid #ccc}\n"
+          "table{border-collapse:collapse;margin:8px 0 16px}td,th{border:1px solid #ccc;"
+          "padding:3px 8px;font-size:13px}th{background:#f2f2f2}td.n{text-align:right;"
+          "font-variant-numeric:tabular-nums}caption{font-weight:bold;text-align:left}\n"
+          "table.small{display:inline-table;margin-right:24px;vertical-align:top}\n"
+          ".conv{font-size:12px;color:#444}.note{background:#fff3cd;border:1px solid #e0c060;"
+          "padding:8px}\nfigure{display:inline-block;margin:6px;vertical-align:top}"
+          "figcaption{font-size:12px;max-width:560px;color:#444}\n"
+          "</style></head><body>\n<h1>", f);
+    esc(f, title);
+    fputs("</h1>\n", f);
+}
+
+/* The plots of a page are drawn into a memory buffer first, so that a note
+ * saying which could not be drawn can precede them. */
+typedef struct plots {
+    plotter p;
+    bool have_dir;   /* the temp dir for gnuplot's files exists */
+    FILE *f;         /* write figures here (the buffer) */
+    char *buf;
+    size_t len;
+} plots;
+
+/* Non-zero when out of memory. */
+static int plots_begin(plots *pl) {
+    memset(pl, 0, sizeof *pl);
+    const char *gp = getenv("VKFLOW_GNUPLOT");
+    pl->p.gnuplot = gp && *gp ? gp : "gnuplot";
+    const char *tmp = getenv("TMPDIR");
+    snprintf(pl->p.dir, sizeof pl->p.dir, "%s/vkflow-report-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    pl->have_dir = mkdtemp(pl->p.dir) != NULL;
+    if (!pl->have_dir) {
+        snprintf(pl->p.first_err, sizeof pl->p.first_err, "cannot create a temp dir: %s", strerror(errno));
+        pl->p.missing = true;
+    }
+    pl->f = open_memstream(&pl->buf, &pl->len);
+    if (!pl->f) {
+        if (pl->have_dir) rmdir(pl->p.dir);
+        return 1;
+    }
+    return 0;
+}
+
+/* Removes gnuplot's files, writes the note (when a plot is missing) and the
+ * figures to out, frees the buffer. */
+static void plots_end(plots *pl, FILE *out) {
+    if (pl->have_dir) cleanup(&pl->p);
+    fclose(pl->f);
+    int drawn = 0;
+    for (const char *s = pl->buf; s && (s = strstr(s, "<img ")); s++) drawn++;
+    const plotter *p = &pl->p;
+    if (p->first_err[0] || drawn < p->n || !pl->have_dir) {
+        fputs("<p class=note><b>Note:</b> ", out);
+        if (p->missing)
+            fputs("plots were not drawn: ", out);
+        else
+            fprintf(out, "%d of %d plots were not drawn: ", p->n - drawn, p->n);
+        esc(out, p->first_err);
+        fputs(". Install gnuplot (Debian: gnuplot-nox) or point VKFLOW_GNUPLOT at it; "
+              "the tables above are complete.</p>\n", out);
+    }
+    fwrite(pl->buf, 1, pl->len, out);
+    free(pl->buf);
+    pl->buf = NULL;
+}
+
 /* -------------------------------------------------------------- tables */
 
 static void jsd_tr(FILE *f, const vf_eval_result *r, int j) {
@@ -342,18 +450,7 @@ vf_status vf_eval_write_html(const char *path, const vf_eval_result *r) {
     FILE *f = o.f;
     bool flows = r->kind == VF_TRACE_FLOWS;
 
-    fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
-          "<title>vkflow fidelity report</title>\n<style>\n"
-          "body{font-family:'DejaVu Sans',Arial,sans-serif;margin:24px;color:#222;max-width:1200px}\n"
-          "h1{font-size:22px}h2{font-size:18px;margin-top:28px;border-bottom:1px solid #ccc}\n"
-          "table{border-collapse:collapse;margin:8px 0 16px}td,th{border:1px solid #ccc;"
-          "padding:3px 8px;font-size:13px}th{background:#f2f2f2}td.n{text-align:right;"
-          "font-variant-numeric:tabular-nums}caption{font-weight:bold;text-align:left}\n"
-          "table.small{display:inline-table;margin-right:24px;vertical-align:top}\n"
-          ".conv{font-size:12px;color:#444}.note{background:#fff3cd;border:1px solid #e0c060;"
-          "padding:8px}\nfigure{display:inline-block;margin:6px;vertical-align:top}"
-          "figcaption{font-size:12px;max-width:560px;color:#444}\n"
-          "</style></head><body>\n<h1>vkflow fidelity report</h1>\n", f);
+    page_head(f, "vkflow fidelity report");
     fprintf(f, "<p>Kind: <b>%s</b>. Real: <b>", flows ? "flows" : "packets");
     esc(f, r->real_name[0] ? r->real_name : "(unnamed)");
     fprintf(f, "</b> (%zu records, %zu 5-tuples). Synthetic: <b>", r->real.records,
@@ -427,54 +524,74 @@ vf_status vf_eval_write_html(const char *path, const vf_eval_result *r) {
     fputs("</table>\n", f);
 
     /* Plots. */
-    plotter p;
-    memset(&p, 0, sizeof p);
-    const char *gp = getenv("VKFLOW_GNUPLOT");
-    p.gnuplot = gp && *gp ? gp : "gnuplot";
-    const char *tmp = getenv("TMPDIR");
-    snprintf(p.dir, sizeof p.dir, "%s/vkflow-report-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    bool have_dir = mkdtemp(p.dir) != NULL;
-    if (!have_dir) {
-        snprintf(p.first_err, sizeof p.first_err, "cannot create a temp dir: %s", strerror(errno));
-        p.missing = true;
-    }
-    /* Plots go to a memory buffer first so the note can precede them. */
-    char *pbuf = NULL;
-    size_t plen = 0;
-    FILE *pf = open_memstream(&pbuf, &plen);
-    if (!pf) {
-        if (have_dir) rmdir(p.dir);
+    plots pl;
+    if (plots_begin(&pl)) {
         vf_atomic_abort(&o);
         return vf_fail(VF_ERR_OOM, "%s: out of memory", path);
     }
-    fputs("<h2>Distributions</h2>\n", pf);
-    int drawn = 0;
-    if (have_dir) {
+    fputs("<h2>Distributions</h2>\n", pl.f);
+    if (pl.have_dir) {
         for (int j = 0; j < VF_EMD_COUNT; j++) {
             bool mine = flows ? j <= VF_EMD_RECORDS_PER_5TUPLE : j >= VF_EMD_PKT_LEN;
-            if (mine) cdf_plot(pf, &p, r, j);
+            if (mine) cdf_plot(pl.f, &pl.p, r, j);
         }
-        fputs("<h2>Port and protocol charts</h2>\n", pf);
-        port_plot(pf, &p, r, 0);
-        port_plot(pf, &p, r, 1);
-        proto_plot(pf, &p, r);
-        cleanup(&p);
+        fputs("<h2>Port and protocol charts</h2>\n", pl.f);
+        port_plot(pl.f, &pl.p, r, 0);
+        port_plot(pl.f, &pl.p, r, 1);
+        proto_plot(pl.f, &pl.p, r);
     }
-    fclose(pf);
-    /* count embedded images */
-    for (const char *s = pbuf; s && (s = strstr(s, "<img ")); s++) drawn++;
-    if (p.first_err[0] || drawn < p.n || !have_dir) {
-        fputs("<p class=note><b>Note:</b> ", f);
-        if (p.missing)
-            fputs("plots were not drawn: ", f);
-        else
-            fprintf(f, "%d of %d plots were not drawn: ", p.n - drawn, p.n);
-        esc(f, p.first_err);
-        fputs(". Install gnuplot (Debian: gnuplot-nox) or point VKFLOW_GNUPLOT at it; "
-              "the tables above are complete.</p>\n", f);
-    }
-    fwrite(pbuf, 1, plen, f);
-    free(pbuf);
+    plots_end(&pl, f);
     fputs("<p class=conv>Written by vkflow eval. Plots: gnuplot SVG.</p>\n</body></html>\n", f);
+    return vf_atomic_commit(&o);
+}
+
+vf_status vf_eval_write_html_overlay(const char *path, const char *title, const char *body_html,
+                                     const vf_eval_result *const *results, const char *const *names, int n) {
+    if (n < 0 || n > VF_EVAL_OVERLAY_MAX)
+        return vf_fail(VF_ERR_ARG, "%s: %d curves per plot (at most %d)", path, n, VF_EVAL_OVERLAY_MAX);
+    const vf_eval_result *first = NULL;
+    for (int i = 0; i < n && !first; i++) first = results[i];
+    vf_atomic_file o;
+    vf_status st = vf_atomic_open(&o, path);
+    if (st != VF_OK) return st;
+    FILE *f = o.f;
+    page_head(f, title);
+    fputs(body_html, f);
+    plots pl;
+    if (plots_begin(&pl)) {
+        vf_atomic_abort(&o);
+        return vf_fail(VF_ERR_OOM, "%s: out of memory", path);
+    }
+    fputs("<h2>Distributions: the real trace and every synthetic one</h2>\n", pl.f);
+    if (pl.have_dir && first) {
+        bool flows = first->kind == VF_TRACE_FLOWS;
+        for (int j = 0; j < VF_EMD_COUNT; j++) {
+            bool mine = flows ? j <= VF_EMD_RECORDS_PER_5TUPLE : j >= VF_EMD_PKT_LEN;
+            if (!mine) continue;
+            /* curve 0: the real values; then one per result */
+            const vf_eval_cdf *cdf[VF_EVAL_OVERLAY_MAX + 1];
+            const char *label[VF_EVAL_OVERLAY_MAX + 1];
+            cdf[0] = &first->emd[j].cdf_real;
+            label[0] = "real";
+            char caption[4096];
+            int used = snprintf(caption, sizeof caption, "%s: %s. EMD (%s):", vf_eval_emd_name(j),
+                                vf_eval_emd_basis[j], vf_eval_emd_unit(j));
+            for (int i = 0; i < n; i++) {
+                cdf[i + 1] = results[i] ? &results[i]->emd[j].cdf_syn : NULL;
+                label[i + 1] = names[i];
+                if (results[i] && used > 0 && (size_t)used < sizeof caption) {
+                    const vf_eval_emd *e = &results[i]->emd[j];
+                    used += snprintf(caption + used, sizeof caption - (size_t)used, " %s %.4g%s", names[i],
+                                     e->valid ? e->emd : NAN, i + 1 < n ? ";" : ".");
+                }
+            }
+            if (curves_logx(first->emd[j].heavy_tailed, cdf, n + 1) && used > 0 && (size_t)used < sizeof caption)
+                snprintf(caption + used, sizeof caption - (size_t)used,
+                         " Log x: values <= 0 are not drawn; a curve starts at their share.");
+            cdf_plot_curves(pl.f, &pl.p, j, first->emd[j].heavy_tailed, cdf, label, n + 1, caption);
+        }
+    }
+    plots_end(&pl, f);
+    fputs("<p class=conv>Written by vkflow compare. Plots: gnuplot SVG.</p>\n</body></html>\n", f);
     return vf_atomic_commit(&o);
 }

@@ -39,7 +39,7 @@ const char *vf_metrics_format(const vf_metrics *ms, char *buf, size_t len) {
 
 /* ------------------------------------------------------------------ drivers */
 
-extern const vf_driver vf_driver_wgan_gp, vf_driver_supervised, vf_driver_timegan;
+extern const vf_driver vf_driver_wgan_gp, vf_driver_supervised, vf_driver_ddgan, vf_driver_ddpm, vf_driver_timegan;
 
 #define MAX_DRIVERS 32
 static const vf_driver *drivers[MAX_DRIVERS];
@@ -49,6 +49,8 @@ static void builtin_drivers(void) {
     if (n_drivers) return;
     drivers[n_drivers++] = &vf_driver_supervised;
     drivers[n_drivers++] = &vf_driver_wgan_gp;
+    drivers[n_drivers++] = &vf_driver_ddgan;
+    drivers[n_drivers++] = &vf_driver_ddpm;
     drivers[n_drivers++] = &vf_driver_timegan;
 }
 
@@ -84,9 +86,9 @@ static vf_status find_driver(const vf_model *m, const vf_driver **out) {
     if (!strcmp(a, "none"))
         return vf_fail(VF_ERR_FORMAT, "%s: no training group: training = { algorithm = \"...\"; } names the driver "
                        "(one of: %s)", vf_model_path(m), all);
-    return vf_fail(VF_ERR_FORMAT, "%s: unknown training algorithm '%s'%s; expected one of: %s%s",
+    return vf_fail(VF_ERR_FORMAT, "%s: unknown training algorithm '%s'%s; expected one of: %s",
                    vf_model_training_where(m, "algorithm", w, sizeof w), a, vf_suggest(a, names, n_drivers, sug, sizeof sug),
-                   all, !strcmp(a, "ddgan") || !strcmp(a, "ddpm") ? " (the diffusion drivers are not built yet)" : "");
+                   all);
 }
 
 static vf_status configure(vf_model *m, const vf_driver *d, void *state) {
@@ -100,6 +102,7 @@ vf_status vf_driver_check(vf_model *m) {
     void *state = calloc(1, d->state_size + 1);
     if (!state) return vf_fail(VF_ERR_OOM, "out of memory");
     vf_status st = configure(m, d, state);
+    if (d->close) d->close(state);
     free(state);
     return st;
 }
@@ -171,8 +174,15 @@ static void free_fields(vf_trainer *t) {
     t->data = NULL;
 }
 
+static void drop_published(vf_trainer *t) {
+    for (int k = 0; k < t->n_published; k++) free(t->published[k].data);
+    t->n_published = 0;
+}
+
 void vf_trainer_close(vf_trainer *t) {
     if (!t) return;
+    drop_published(t);
+    if (t->drv && t->drv->close && t->state) t->drv->close(t->state);
     free_fields(t);
     vf_exec_destroy(t->x);
     vf_model_destroy(t->m);
@@ -304,6 +314,14 @@ vf_status vf_trainer_bind(vf_trainer *t, const vf_dataset *d) {
 
 bool vf_trainer_has_data(const vf_trainer *t) { return t->data != NULL; }
 
+const float *vf_trainer_batch(const vf_trainer *t, const char *input) {
+    for (int k = 0; t->data && input && k < t->data->n_fields; k++)
+        if (t->data->fields[k].input && !strcmp(t->data->fields[k].input, input)) return t->field_buf[k];
+    return NULL;
+}
+
+uint64_t vf_trainer_seed(const vf_trainer *t) { return t->seed; }
+
 vf_status vf_trainer_next_batch(vf_trainer *t) {
     const vf_dataset *d = t->data;
     if (!d) return vf_fail(VF_ERR_ARG, "trainer: no data bound (vf_trainer_bind)");
@@ -413,12 +431,33 @@ vf_status vf_trainer_sample_begin(vf_trainer *t, uint64_t seed) {
 vf_status vf_trainer_sample(vf_trainer *t, int prog) {
     if (!t->sampling) return vf_fail(VF_ERR_ARG, "trainer_sample: call vf_trainer_sample_begin first");
     if (prog < 0 || prog >= vf_exec_n_programs(t->x)) return vf_fail(VF_ERR_ARG, "trainer_sample: no program %d", prog);
+    drop_published(t);
     if (t->drv->sample) return t->drv->sample(t, t->state, prog);
     return vf_exec_run(t->x, prog);
 }
 
+vf_status vf_trainer_publish(vf_trainer *t, int prog, const char *tensor, const float *src, int64_t n) {
+    int id = vf_model_node(t->m, tensor);
+    if (id < 0) return vf_fail(VF_ERR_ARG, "%s: no tensor '%s'", vf_model_path(t->m), tensor);
+    const vf_gnode *N = &vf_model_graph(t->m)->nodes[id];
+    if (vf_gnode_numel(N) != n)
+        return vf_fail(VF_ERR_ARG, "trainer_publish: '%s' has %lld elements, got %lld", tensor,
+                       (long long)vf_gnode_numel(N), (long long)n);
+    if (t->n_published == (int)(sizeof t->published / sizeof t->published[0]))
+        return vf_fail(VF_ERR_ARG, "trainer_publish: at most %d tensors", t->n_published);
+    float *d = malloc((size_t)n * sizeof(float));
+    if (!d) return vf_fail(VF_ERR_OOM, "trainer_publish: out of memory");
+    memcpy(d, src, (size_t)n * sizeof(float));
+    t->published[t->n_published].prog = prog;
+    t->published[t->n_published].node = id;
+    t->published[t->n_published].data = d;
+    t->published[t->n_published++].n = n;
+    return VF_OK;
+}
+
 void vf_trainer_sample_end(vf_trainer *t) {
     if (!t->sampling) return;
+    drop_published(t);
     vf_exec_set_rng_runs(t->x, t->saved_runs);
     t->sampling = false;
 }
@@ -432,5 +471,13 @@ vf_status vf_trainer_write(vf_trainer *t, const char *input, const void *src, si
 vf_status vf_trainer_read(vf_trainer *t, int prog, const char *tensor, void *dst, size_t bytes) {
     int id = vf_model_node(t->m, tensor);
     if (id < 0) return vf_fail(VF_ERR_ARG, "%s: no tensor '%s'", vf_model_path(t->m), tensor);
+    for (int k = 0; k < t->n_published; k++)
+        if (t->published[k].prog == prog && t->published[k].node == id) {
+            if (bytes != (size_t)t->published[k].n * sizeof(float))
+                return vf_fail(VF_ERR_ARG, "trainer_read: '%s' is %lld floats, asked for %zu bytes", tensor,
+                               (long long)t->published[k].n, bytes);
+            memcpy(dst, t->published[k].data, bytes);
+            return VF_OK;
+        }
     return vf_exec_read(t->x, prog, id, dst, bytes);
 }

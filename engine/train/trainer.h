@@ -144,6 +144,8 @@ vf_status vf_trainer_read(vf_trainer *t, int prog, const char *tensor, void *dst
  * owns, of which the first persist_size are saved in checkpoints. step runs
  * one iteration with the helpers below. sample (optional) makes one batch of
  * a forward program's outputs; NULL runs the program once. */
+/* close (optional) frees what configure allocated in state (configure may
+ * run without a trainer: vf_driver_check calls close too). */
 typedef struct vf_driver {
     const char *name;
     const char *keys;           /* its training.* keys, for messages ("d_steps, g_steps") */
@@ -151,6 +153,7 @@ typedef struct vf_driver {
     vf_status (*configure)(vf_model *m, void *state);
     vf_status (*step)(vf_trainer *t, void *state, vf_metrics *out);
     vf_status (*sample)(vf_trainer *t, void *state, int prog);
+    void (*close)(void *state);   /* optional: frees what configure allocated */
 } vf_driver;
 
 /* Registers a driver (the built-in ones are wgan_gp and supervised). A name
@@ -167,6 +170,19 @@ vf_status vf_driver_check(vf_model *m);
  * program clips gradients), failing on a non-finite value. */
 vf_status vf_trainer_next_batch(vf_trainer *t);
 bool vf_trainer_has_data(const vf_trainer *t);
+/* The host copy of the last batch's rows of the data field written into
+ * input `input` ([batch, width], zero rows after a Poisson batch's end), or
+ * NULL when no bound field has that name: a driver that derives inputs from
+ * the data on the host (a diffusion model's noised pairs) reads it here. */
+const float *vf_trainer_batch(const vf_trainer *t, const char *input);
+/* The trainer's seed (drivers key their host random numbers with it and
+ * with vf_exec_rng_runs, so that a resume draws the same numbers). */
+uint64_t vf_trainer_seed(const vf_trainer *t);
+/* A driver's sampler that computes a program's outputs on the host (a
+ * diffusion chain) publishes them here: vf_trainer_read of (prog, tensor)
+ * returns these values until the sampling session ends. n floats, exactly
+ * the tensor's element count. */
+vf_status vf_trainer_publish(vf_trainer *t, int prog, const char *tensor, const float *src, int64_t n);
 vf_status vf_trainer_run(vf_trainer *t, int prog, vf_metrics *out);
 /* The program named `name` that a driver needs, with the shape it needs:
  * VF_ERR_FORMAT naming the model file and what is missing. want_loss: a

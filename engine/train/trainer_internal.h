@@ -37,6 +37,9 @@ struct vf_trainer {
     int64_t last_batch_rows;       /* rows of the last batch (Poisson: B_t) */
     int64_t saved_runs;            /* training's RNG counter while sampling */
     bool sampling;
+    /* outputs a driver's sampler computed on the host (vf_trainer_publish) */
+    int n_published;
+    struct { int prog, node; float *data; int64_t n; } published[8];
 };
 
 /* (Re)binds the sampler to n examples (trainer.c): after a load, the

@@ -1,0 +1,702 @@
+/* Drivers `ddgan` (conditional denoising-diffusion GAN, Xiao et al. 2022, as
+ * the seed report applies it to flows) and `ddpm` (Ho et al. 2020, with
+ * DDIM-strided sampling), with categorical columns diffused by a discrete
+ * process (multinomial or masked) or, as the seed did, by Gaussian noise.
+ * The arithmetic is engine/train/diffusion.c; the networks, losses and the
+ * differentiable posterior are the model file's (models/ddgan_body.inc,
+ * models/ddpm_body.inc; dsl/README.md "Diffusion models" lists the inputs
+ * these drivers write).
+ *
+ * A model diffuses x_0 = the concatenation of data fields, in one or two
+ * stages (training.mode):
+ *   joint        one stage, no prefix: x_0 = [real_attr | real_feat | real_flag]
+ *                (the fields the model declares), nothing given
+ *   conditional  stage "attr_": x_0 = real_attr; stage "feat_": x_0 =
+ *                [real_feat | real_flag] given the attributes in the input
+ *                cond_attr (the driver copies the real attributes there while
+ *                training; sample_cond generates features for given ones)
+ * Columns take their kind from the caller's segment tables (real_attr:
+ * "attr", real_feat: "feat" per record; flags are continuous in [0, 1]):
+ * softmax segments are categorical, the rest continuous. Continuous columns
+ * diffuse in [-1, 1] (unit columns mapped by 2x - 1, as DDGAN's data), with
+ * per-column scale and shift inputs to map the heads' outputs there.
+ *
+ * Host random numbers (time steps, forward noise, categorical draws) come
+ * from Philox keyed by the seed and the program-run counter, so a resume
+ * draws what an uninterrupted run would. Nothing else needs saving: the
+ * driver has no persistent state. */
+#include "train/diffusion.h"
+#include "train/trainer.h"
+#include "philox.h"
+#include "util.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { CAT_GAUSSIAN, CAT_MULTINOMIAL, CAT_MASKED } cat_mode;
+static const char *const cat_names[] = {"gaussian", "multinomial", "masked"};
+
+typedef struct seg {
+    int off, width;
+    bool cat;        /* diffused by the discrete process */
+    bool tanh;       /* continuous in [-1, 1] already */
+} seg;
+
+typedef struct stage {
+    char prefix[8];
+    int n_fields;
+    const char *fields[3];
+    int64_t field_w[3];
+    bool cond;                     /* reads cond_attr */
+    int64_t W, E;                  /* columns of x_0; time-embedding width */
+    int n_segs;
+    seg *segs;
+    float *scale, *shift, *mult;   /* [W] */
+    /* programs */
+    int d_step, d_step_r1, g_step, train_step, denoise;
+    /* host buffers [B * W] unless noted */
+    float *x0, *xt, *xtp1, *c1, *c2, *sd, *lik, *ab, *prior, *temb /* [B * E] */, *out, *noise, *unif;
+    float *w_eps /* [W] */, *w_cat;
+    int *t_row;                    /* [B] */
+} stage;
+
+typedef struct diff_state {
+    bool ddpm;
+    cat_mode cat;
+    int T, sample_steps;
+    double eta;
+    int64_t lazy_reg;
+    vf_diffusion_schedule s;
+    double *mask_w;                /* ddpm masked: ELBO weight per step, mean 1 */
+    int64_t B;
+    int n_stages;
+    stage st[2];
+    int sample, sample_cond;
+    int cond_attr;                 /* node of cond_attr, -1 when none */
+} diff_state;
+
+/* ------------------------------------------------------------------ setup */
+
+static const vf_gnode *input_node(vf_model *m, const char *name) {
+    int id = vf_model_node(m, name);
+    const vf_graph *G = vf_model_graph(m);
+    return id >= 0 && G->nodes[id].op == VF_G_INPUT ? &G->nodes[id] : NULL;
+}
+
+/* The input P+name must exist with `numel` elements (shape described by what). */
+static vf_status need_input(vf_model *m, const diff_state *d, const stage *S, const char *name, int64_t numel,
+                            const char *what) {
+    char nm[64];
+    snprintf(nm, sizeof nm, "%s%s", S->prefix, name);
+    const vf_gnode *N = input_node(m, nm);
+    if (!N)
+        return vf_fail(VF_ERR_FORMAT, "%s: algorithm '%s' writes an input '%s' %s; declare it (dsl/README.md, "
+                       "\"Diffusion models\")", vf_model_path(m), d->ddpm ? "ddpm" : "ddgan", nm, what);
+    if (vf_gnode_numel(N) != numel) {
+        char sh[48];
+        return vf_fail(VF_ERR_FORMAT, "%s: input '%s' is %s, algorithm '%s' writes %s (%lld elements)", vf_model_path(m), nm,
+                       vf_gnode_shape_str(N, sh, sizeof sh), d->ddpm ? "ddpm" : "ddgan", what, (long long)numel);
+    }
+    return VF_OK;
+}
+
+static vf_status need_prog(vf_model *m, const diff_state *d, const stage *S, const char *name, bool loss, int *out) {
+    char nm[64];
+    snprintf(nm, sizeof nm, "%s%s", S->prefix, name);
+    return vf_driver_need_program(m, d->ddpm ? "ddpm" : "ddgan", nm, loss, out);
+}
+
+/* Appends the segments of field f (width w, table tbl or none) at offset off. */
+static vf_status add_segments(vf_model *m, stage *S, const char *field, const char *tbl, int64_t off, int64_t w,
+                              cat_mode cat) {
+    const vf_head_table *T = tbl ? vf_model_heads(m, tbl) : NULL;
+    int64_t tw = 0;
+    for (int k = 0; T && k < T->n; k++) tw += T->segs[k].width;
+    if (T && (tw < 1 || w % tw))
+        return vf_fail(VF_ERR_FORMAT, "%s: segment table '%s' covers %lld columns, input '%s' has %lld (not a multiple)",
+                       vf_model_path(m), tbl, (long long)tw, field, (long long)w);
+    int reps = T ? (int)(w / tw) : 1, n = T ? T->n * reps : 1;
+    seg *ns = realloc(S->segs, (size_t)(S->n_segs + n) * sizeof *ns);
+    if (!ns) return vf_fail(VF_ERR_OOM, "diffusion: out of memory");
+    S->segs = ns;
+    if (!T) {   /* continuous in [0, 1] (flags, or no table: `vkflow check`) */
+        S->segs[S->n_segs++] = (seg){(int)off, (int)w, false, false};
+        return VF_OK;
+    }
+    for (int r = 0; r < reps; r++)
+        for (int k = 0; k < T->n; k++) {
+            const vf_head_seg *h = &T->segs[k];
+            S->segs[S->n_segs++] = (seg){(int)(off + r * tw + h->offset), h->width,
+                                         h->kind == VF_HEAD_SOFTMAX && cat != CAT_GAUSSIAN, h->kind == VF_HEAD_TANH};
+        }
+    return VF_OK;
+}
+
+static float *falloc(int64_t n) { return calloc((size_t)(n > 0 ? n : 1), sizeof(float)); }
+
+static vf_status setup_stage(vf_model *m, diff_state *d, stage *S) {
+    int64_t B = d->B, W = 0;
+    for (int k = 0; k < S->n_fields; k++) {
+        const vf_gnode *N = input_node(m, S->fields[k]);
+        if (!N)
+            return vf_fail(VF_ERR_FORMAT, "%s: mode '%s' diffuses the data input '%s'; the model has none",
+                           vf_model_path(m), d->n_stages == 2 ? "conditional" : "joint", S->fields[k]);
+        if (vf_gnode_rows(N) != B)
+            return vf_fail(VF_ERR_FORMAT, "%s: '%s' has %lld rows, the batch is %lld", vf_model_path(m), S->fields[k],
+                           (long long)vf_gnode_rows(N), (long long)B);
+        S->field_w[k] = vf_gnode_cols(N);
+        const char *tbl = !strcmp(S->fields[k], "real_attr") ? "attr" : !strcmp(S->fields[k], "real_feat") ? "feat" : NULL;
+        VF_TRY(add_segments(m, S, S->fields[k], tbl, W, S->field_w[k], d->cat));
+        W += S->field_w[k];
+    }
+    S->W = W;
+    char nm[64];
+    snprintf(nm, sizeof nm, "%stemb", S->prefix);
+    const vf_gnode *E = input_node(m, nm);
+    if (!E || vf_gnode_rows(E) != B || vf_gnode_cols(E) < 2)
+        return vf_fail(VF_ERR_FORMAT, "%s: algorithm '%s' writes the time embedding into an input '%s' [batch, E] "
+                       "(E >= 2 sinusoidal columns)", vf_model_path(m), d->ddpm ? "ddpm" : "ddgan", nm);
+    S->E = vf_gnode_cols(E);
+    const char *bw = "[batch, W] (W = the diffused columns)", *w1 = "[W] (one value per diffused column)";
+    VF_TRY(need_input(m, d, S, "x_t", B * W, bw));
+    VF_TRY(need_input(m, d, S, "scale", W, w1));
+    VF_TRY(need_input(m, d, S, "shift", W, w1));
+    if (!d->ddpm) {
+        const char *names[] = {"x_tp1", "c1", "c2", "sd", "lik", "ab", "prior"};
+        for (int k = 0; k < 7; k++) VF_TRY(need_input(m, d, S, names[k], B * W, bw));
+        VF_TRY(need_input(m, d, S, "mult", W, w1));
+        VF_TRY(need_prog(m, d, S, "d_step", true, &S->d_step));
+        VF_TRY(need_prog(m, d, S, "g_step", true, &S->g_step));
+        snprintf(nm, sizeof nm, "%sd_step_r1", S->prefix);
+        S->d_step_r1 = vf_model_program(m, nm);
+        if (S->d_step_r1 >= 0) VF_TRY(need_prog(m, d, S, "d_step_r1", true, &S->d_step_r1));
+    } else {
+        VF_TRY(need_input(m, d, S, "eps", B * W, bw));
+        VF_TRY(need_input(m, d, S, "x0", B * W, bw));
+        VF_TRY(need_input(m, d, S, "w_cat", B * W, bw));
+        VF_TRY(need_input(m, d, S, "w_eps", W, w1));
+        VF_TRY(need_prog(m, d, S, "train_step", true, &S->train_step));
+    }
+    VF_TRY(need_prog(m, d, S, "denoise", false, &S->denoise));
+    int n;
+    const vf_prog_desc *pd = vf_model_programs(m, &n);
+    const vf_graph *G = vf_model_graph(m);
+    if (pd[S->denoise].n_out < 1 || vf_gnode_numel(&G->nodes[pd[S->denoise].outs[0]]) != B * W)
+        return vf_fail(VF_ERR_FORMAT, "%s: program '%sdenoise' must output the network's %s [batch, %lld] first",
+                       vf_model_path(m), S->prefix, d->ddpm ? "noise / logits estimate" : "x_0 estimate", (long long)W);
+    int64_t BW = B * W;
+    S->scale = falloc(W); S->shift = falloc(W); S->mult = falloc(W); S->w_eps = falloc(W);
+    S->x0 = falloc(BW); S->xt = falloc(BW); S->xtp1 = falloc(BW); S->c1 = falloc(BW); S->c2 = falloc(BW);
+    S->sd = falloc(BW); S->lik = falloc(BW); S->ab = falloc(BW); S->prior = falloc(BW); S->out = falloc(BW);
+    S->noise = falloc(2 * BW); S->unif = falloc(2 * BW + B); S->w_cat = falloc(BW);
+    S->temb = falloc(B * S->E);
+    S->t_row = calloc((size_t)B, sizeof(int));
+    if (!S->scale || !S->shift || !S->mult || !S->w_eps || !S->x0 || !S->xt || !S->xtp1 || !S->c1 || !S->c2 || !S->sd ||
+        !S->lik || !S->ab || !S->prior || !S->out || !S->noise || !S->unif || !S->w_cat || !S->temb || !S->t_row)
+        return vf_fail(VF_ERR_OOM, "diffusion: out of memory");
+    int n_cont = 0;
+    for (int k = 0; k < S->n_segs; k++) {
+        const seg *g = &S->segs[k];
+        for (int c = g->off; c < g->off + g->width; c++) {
+            S->scale[c] = g->cat || g->tanh ? 1.0f : 2.0f;
+            S->shift[c] = g->cat || g->tanh ? 0.0f : -1.0f;
+            S->mult[c] = g->cat && d->cat == CAT_MULTINOMIAL ? 1.0f : 0.0f;
+            n_cont += !g->cat;
+        }
+    }
+    for (int k = 0; k < S->n_segs; k++)
+        for (int c = S->segs[k].off; c < S->segs[k].off + S->segs[k].width; c++)
+            S->w_eps[c] = S->segs[k].cat ? 0.0f : 1.0f / (float)(n_cont ? n_cont : 1);
+    return VF_OK;
+}
+
+static void free_stage(stage *S) {
+    float *bufs[] = {S->scale, S->shift, S->mult, S->w_eps, S->x0, S->xt, S->xtp1, S->c1, S->c2, S->sd, S->lik, S->ab,
+                     S->prior, S->out, S->noise, S->unif, S->w_cat, S->temb};
+    for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) free(bufs[k]);
+    free(S->segs);
+    free(S->t_row);
+    memset(S, 0, sizeof *S);
+}
+
+static void diff_close(void *state) {
+    diff_state *d = state;
+    for (int k = 0; k < d->n_stages; k++) free_stage(&d->st[k]);
+    vf_diffusion_schedule_free(&d->s);
+    free(d->mask_w);
+    d->mask_w = NULL;
+    d->n_stages = 0;
+}
+
+static vf_status configure(vf_model *m, diff_state *d, bool ddpm) {
+    d->ddpm = ddpm;
+    const char *alg = ddpm ? "ddpm" : "ddgan", *mode, *cat;
+    char w[600];
+    int64_t T, steps;
+    VF_TRY(vf_model_setting_int(m, "T", ddpm ? 2 : 1, ddpm ? 100000 : 64, ddpm ? 1000 : 4, &T));
+    d->T = (int)T;
+    VF_TRY(vf_model_setting_str(m, "mode", "conditional", &mode));
+    VF_TRY(vf_model_setting_str(m, "categorical", "masked", &cat));
+    int c = 0;
+    while (c < 3 && strcmp(cat, cat_names[c])) c++;
+    if (c == 3)
+        return vf_fail(VF_ERR_FORMAT, "%s: training.categorical is '%s'; expected gaussian, multinomial or masked",
+                       vf_model_training_where(m, "categorical", w, sizeof w), cat);
+    d->cat = (cat_mode)c;
+    if (ddpm && d->cat == CAT_MULTINOMIAL)
+        return vf_fail(VF_ERR_FORMAT, "%s: ddpm diffuses categorical columns as 'masked' or 'gaussian'; the multinomial "
+                       "posterior is built for ddgan", vf_model_training_where(m, "categorical", w, sizeof w));
+    if (ddpm) {
+        double b0, b1;
+        VF_TRY(vf_model_setting_num(m, "beta_start", 1e-6, 0.5, 1e-4, &b0));
+        VF_TRY(vf_model_setting_num(m, "beta_end", 1e-6, 0.999, 0.02, &b1));
+        VF_TRY(vf_model_setting_int(m, "sample_steps", 1, T, T, &steps));
+        VF_TRY(vf_model_setting_num(m, "eta", 0, 1, 1.0, &d->eta));
+        d->sample_steps = (int)steps;
+        VF_TRY(vf_ddpm_schedule(d->T, b0, b1, &d->s));
+        /* ELBO weights of the masked loss, (keep_{t-1} - keep_t) / (1 - keep_t),
+         * scaled to mean 1 over t so they sit beside the noise MSE */
+        if (!(d->mask_w = calloc((size_t)d->T + 1, sizeof(double)))) return vf_fail(VF_ERR_OOM, "ddpm: out of memory");
+        double sum = 0;
+        for (int t = 1; t <= d->T; t++) sum += d->mask_w[t] = vf_masked_reveal(d->s.keep[t - 1], d->s.keep[t]);
+        for (int t = 1; t <= d->T; t++) d->mask_w[t] *= d->T / sum;
+    } else {
+        double bmin, bmax;
+        VF_TRY(vf_model_setting_num(m, "beta_min", 1e-6, 100, 0.1, &bmin));
+        VF_TRY(vf_model_setting_num(m, "beta_max", 1e-6, 1000, 20, &bmax));
+        VF_TRY(vf_model_setting_int(m, "lazy_reg", 1, 1000000, 10, &d->lazy_reg));
+        VF_TRY(vf_ddgan_schedule(d->T, bmin, bmax, &d->s));
+    }
+    const vf_gnode *A = input_node(m, "real_attr");
+    if (!A) return vf_fail(VF_ERR_FORMAT, "%s: algorithm '%s' needs the data input real_attr [batch, attr_dim]",
+                           vf_model_path(m), alg);
+    d->B = vf_gnode_rows(A);
+    if (!strcmp(mode, "joint")) {
+        d->n_stages = 1;
+        stage *S = &d->st[0];
+        const char *f[3] = {"real_attr", "real_feat", "real_flag"};
+        for (int k = 0; k < 3; k++)
+            if (input_node(m, f[k])) S->fields[S->n_fields++] = f[k];
+    } else if (!strcmp(mode, "conditional")) {
+        d->n_stages = 2;
+        snprintf(d->st[0].prefix, sizeof d->st[0].prefix, "attr_");
+        d->st[0].fields[d->st[0].n_fields++] = "real_attr";
+        stage *S = &d->st[1];
+        snprintf(S->prefix, sizeof S->prefix, "feat_");
+        S->fields[S->n_fields++] = "real_feat";
+        S->fields[S->n_fields++] = "real_flag";
+        S->cond = true;
+    } else {
+        return vf_fail(VF_ERR_FORMAT, "%s: training.mode is '%s'; expected 'conditional' (attributes, then features "
+                       "given them) or 'joint' (all fields in one diffusion)",
+                       vf_model_training_where(m, "mode", w, sizeof w), mode);
+    }
+    for (int k = 0; k < d->n_stages; k++) VF_TRY(setup_stage(m, d, &d->st[k]));
+    d->cond_attr = vf_model_node(m, "cond_attr");
+    if (d->n_stages == 2 && (!input_node(m, "cond_attr") || vf_gnode_numel(input_node(m, "cond_attr")) != vf_gnode_numel(A)))
+        return vf_fail(VF_ERR_FORMAT, "%s: mode 'conditional' gives the features stage its attributes in an input "
+                       "cond_attr shaped like real_attr", vf_model_path(m));
+    d->sample = vf_model_program(m, "sample");
+    d->sample_cond = vf_model_program(m, "sample_cond");
+    return VF_OK;
+}
+
+static vf_status ddgan_configure(vf_model *m, void *state) { return configure(m, state, false); }
+static vf_status ddpm_configure(vf_model *m, void *state) { return configure(m, state, true); }
+
+/* ------------------------------------------------------------- host noise */
+
+/* n numbers of stream `stream` for the current program-run counter: normals
+ * or uniforms in (0, 1). */
+static void host_random(vf_trainer *t, uint32_t stream, bool normal, float *dst, int64_t n) {
+    uint64_t key = vf_mix64(vf_trainer_seed(t) ^ 0xD1FFD1FFD1FFull);
+    uint64_t base = (uint64_t)vf_exec_rng_runs(vf_trainer_exec(t)) << 26;
+    for (int64_t i = 0; i < n; i += 4) {
+        float o[4];
+        vf_philox_block(key, stream, base + (uint64_t)(i / 4), normal, o);
+        for (int k = 0; k < 4 && i + k < n; k++) dst[i + k] = o[k];
+    }
+}
+
+/* index drawn from probabilities p[0..K) with uniform u */
+static int draw(const float *p, int K, float u) {
+    double s = 0, tot = 0;
+    for (int k = 0; k < K; k++) tot += p[k];
+    for (int k = 0; k < K; k++) {
+        s += p[k];
+        if (u * tot < s) return k;
+    }
+    return K - 1;
+}
+
+static void one_hot(float *x, int K, int k) {
+    for (int j = 0; j < K; j++) x[j] = j == k ? 1.0f : 0.0f;
+}
+
+/* x_0 of the stage from the last batch, in diffusion space. */
+static vf_status gather_x0(vf_trainer *t, stage *S, int64_t B) {
+    int64_t off = 0;
+    for (int k = 0; k < S->n_fields; k++) {
+        const float *src = vf_trainer_batch(t, S->fields[k]);
+        if (!src) return vf_fail(VF_ERR_ARG, "diffusion: no data bound to '%s'", S->fields[k]);
+        for (int64_t b = 0; b < B; b++)
+            memcpy(S->x0 + b * S->W + off, src + b * S->field_w[k], (size_t)S->field_w[k] * sizeof(float));
+        off += S->field_w[k];
+    }
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t c = 0; c < S->W; c++) S->x0[b * S->W + c] = S->x0[b * S->W + c] * S->scale[c] + S->shift[c];
+    return VF_OK;
+}
+
+static vf_status write_in(vf_trainer *t, const stage *S, const char *name, const float *src, int64_t n) {
+    char nm[64];
+    snprintf(nm, sizeof nm, "%s%s", S->prefix, name);
+    return vf_trainer_write(t, nm, src, (size_t)n * sizeof(float));
+}
+
+static vf_status write_constants(vf_trainer *t, const diff_state *d, const stage *S) {
+    VF_TRY(write_in(t, S, "scale", S->scale, S->W));
+    VF_TRY(write_in(t, S, "shift", S->shift, S->W));
+    if (!d->ddpm) return write_in(t, S, "mult", S->mult, S->W);
+    return write_in(t, S, "w_eps", S->w_eps, S->W);
+}
+
+/* ------------------------------------------------------------------ ddgan */
+
+/* A training pair for every row (DDGAN's q_sample_pairs): t ~ U{0..T-1},
+ * x_t, x_{t+1}, and the posterior's coefficients for the fake x_t.
+ * Categorical columns: x_{t+1} is a draw, the "real x_t" D sees is the true
+ * posterior's probability vector q(x_t | x_{t+1}, x_0) (the fake one is the
+ * same posterior at G's x_0 estimate), so D compares like with like. */
+static vf_status ddgan_pairs(vf_trainer *t, diff_state *d, stage *S, int stream) {
+    int64_t B = d->B, W = S->W, BW = B * W;
+    const double *beta = d->s.beta, *keep = d->s.keep;
+    host_random(t, (uint32_t)stream, true, S->noise, 2 * BW);
+    host_random(t, (uint32_t)stream + 1, false, S->unif, BW + B);
+    const float *n1 = S->noise, *n2 = S->noise + BW, *u = S->unif + B;
+    for (int64_t b = 0; b < B; b++) {
+        int ti = (int)(S->unif[b] * d->T);
+        if (ti >= d->T) ti = d->T - 1;
+        S->t_row[b] = ti;
+        vf_time_embedding(ti, (int)S->E, S->temb + b * S->E);
+        double kt = keep[ti], kn = keep[ti + 1], a = 1.0 - beta[ti + 1], c1, c2, var;
+        vf_ddgan_posterior(&d->s, ti, &c1, &c2, &var);
+        for (int g = 0; g < S->n_segs; g++) {
+            const seg *sg = &S->segs[g];
+            int64_t o = b * W + sg->off;
+            float *x0 = S->x0 + o, *xt = S->xt + o, *xn = S->xtp1 + o;
+            int K = sg->width;
+            for (int j = 0; j < K; j++) S->c1[o + j] = S->c2[o + j] = S->sd[o + j] = S->lik[o + j] = S->ab[o + j] =
+                S->prior[o + j] = 0;
+            if (!sg->cat) {
+                for (int j = 0; j < K; j++) {
+                    xt[j] = (float)(sqrt(kt) * x0[j] + sqrt(1 - kt) * n1[o + j]);
+                    xn[j] = (float)(sqrt(a) * xt[j] + sqrt(1 - a) * n2[o + j]);
+                    S->c1[o + j] = (float)c1;
+                    S->c2[o + j] = (float)c2;
+                    S->sd[o + j] = (float)sqrt(var);
+                }
+            } else if (d->cat == CAT_MULTINOMIAL) {
+                /* x_{t+1} ~ Cat(keep_{t+1} x_0 + (1 - keep_{t+1}) / K) */
+                float pn[512], *p = K <= 512 ? pn : malloc((size_t)K * sizeof(float));
+                if (!p) return vf_fail(VF_ERR_OOM, "ddgan: out of memory");
+                for (int j = 0; j < K; j++) p[j] = (float)(kn * x0[j] + (1 - kn) / K);
+                one_hot(xn, K, draw(p, K, u[o]));
+                if (p != pn) free(p);
+                vf_multinomial_posterior(K, xn, a, x0, kt, xt);
+                for (int j = 0; j < K; j++) {
+                    S->lik[o + j] = (float)(a * xn[j] + (1 - a) / K);
+                    S->ab[o + j] = (float)kt;
+                    S->prior[o + j] = (float)((1 - kt) / K);
+                }
+            } else {   /* masked: kept with probability keep_{t+1}, else all zero */
+                bool kept = u[o] < kn;
+                double r = vf_masked_reveal(kt, kn);
+                for (int j = 0; j < K; j++) {
+                    xn[j] = kept ? x0[j] : 0.0f;
+                    xt[j] = kept ? x0[j] : (float)(r * x0[j]);
+                    S->c1[o + j] = kept ? 0.0f : (float)r;
+                    S->c2[o + j] = kept ? 1.0f : 0.0f;
+                }
+            }
+        }
+    }
+    const char *names[] = {"x_t", "x_tp1", "c1", "c2", "sd", "lik", "ab", "prior"};
+    float *bufs[] = {S->xt, S->xtp1, S->c1, S->c2, S->sd, S->lik, S->ab, S->prior};
+    for (int k = 0; k < 8; k++) VF_TRY(write_in(t, S, names[k], bufs[k], BW));
+    return write_in(t, S, "temb", S->temb, B * S->E);
+}
+
+static vf_status cond_from_batch(vf_trainer *t, const diff_state *d, const stage *S) {
+    if (!S->cond) return VF_OK;
+    const float *a = vf_trainer_batch(t, "real_attr");
+    if (!a) return vf_fail(VF_ERR_ARG, "diffusion: no data bound to real_attr");
+    const vf_gnode *N = &vf_model_graph(vf_trainer_model(t))->nodes[d->cond_attr];
+    return vf_trainer_write(t, "cond_attr", a, (size_t)vf_gnode_numel(N) * sizeof(float));
+}
+
+static vf_status ddgan_step(vf_trainer *t, void *state, vf_metrics *out) {
+    diff_state *d = state;
+    if (vf_trainer_has_data(t)) VF_TRY(vf_trainer_next_batch(t));
+    else return vf_fail(VF_ERR_ARG, "ddgan: no data bound (vf_trainer_bind)");
+    int64_t it = vf_trainer_iteration(t);
+    for (int k = 0; k < d->n_stages; k++) {
+        stage *S = &d->st[k];
+        VF_TRY(write_constants(t, d, S));
+        VF_TRY(gather_x0(t, S, d->B));
+        VF_TRY(cond_from_batch(t, d, S));
+        VF_TRY(ddgan_pairs(t, d, S, 16 * k));
+        bool r1 = S->d_step_r1 >= 0 && it % d->lazy_reg == 0;
+        VF_TRY(vf_trainer_run(t, r1 ? S->d_step_r1 : S->d_step, out));
+        VF_TRY(ddgan_pairs(t, d, S, 16 * k + 4));   /* the G step redraws t and the pair */
+        VF_TRY(vf_trainer_run(t, S->g_step, out));
+    }
+    return VF_OK;
+}
+
+/* ------------------------------------------------------------------ ddpm */
+
+static vf_status ddpm_batch(vf_trainer *t, diff_state *d, stage *S, int stream) {
+    int64_t B = d->B, W = S->W, BW = B * W;
+    host_random(t, (uint32_t)stream, true, S->noise, BW);
+    host_random(t, (uint32_t)stream + 1, false, S->unif, BW + B);
+    const float *u = S->unif + B;
+    for (int64_t b = 0; b < B; b++) {
+        int ti = 1 + (int)(S->unif[b] * d->T);
+        if (ti > d->T) ti = d->T;
+        vf_time_embedding(ti, (int)S->E, S->temb + b * S->E);
+        double k = d->s.keep[ti];
+        for (int g = 0; g < S->n_segs; g++) {
+            const seg *sg = &S->segs[g];
+            int64_t o = b * W + sg->off;
+            bool kept = u[o] < k;
+            for (int j = 0; j < sg->width; j++) {
+                float x0 = S->x0[o + j], e = S->noise[o + j];
+                if (!sg->cat) {
+                    S->xt[o + j] = (float)(sqrt(k) * x0 + sqrt(1 - k) * e);
+                    S->xtp1[o + j] = e;                 /* the noise target */
+                    S->w_cat[o + j] = 0;
+                } else {
+                    S->xt[o + j] = kept ? x0 : 0.0f;
+                    S->xtp1[o + j] = 0;
+                    /* cross-entropy on masked positions, ELBO-weighted */
+                    S->w_cat[o + j] = kept ? 0.0f : (float)d->mask_w[ti];
+                }
+            }
+        }
+    }
+    VF_TRY(write_in(t, S, "x_t", S->xt, BW));
+    VF_TRY(write_in(t, S, "eps", S->xtp1, BW));
+    VF_TRY(write_in(t, S, "x0", S->x0, BW));
+    VF_TRY(write_in(t, S, "w_cat", S->w_cat, BW));
+    return write_in(t, S, "temb", S->temb, B * S->E);
+}
+
+static vf_status ddpm_step(vf_trainer *t, void *state, vf_metrics *out) {
+    diff_state *d = state;
+    if (vf_trainer_has_data(t)) VF_TRY(vf_trainer_next_batch(t));
+    else return vf_fail(VF_ERR_ARG, "ddpm: no data bound (vf_trainer_bind)");
+    for (int k = 0; k < d->n_stages; k++) {
+        stage *S = &d->st[k];
+        VF_TRY(write_constants(t, d, S));
+        VF_TRY(gather_x0(t, S, d->B));
+        VF_TRY(cond_from_batch(t, d, S));
+        VF_TRY(ddpm_batch(t, d, S, 16 * k));
+        VF_TRY(vf_trainer_run(t, S->train_step, out));
+    }
+    return VF_OK;
+}
+
+/* --------------------------------------------------------------- sampling */
+
+/* The prior x_T: Gaussian columns N(0, 1), multinomial uniform draws, masked
+ * all masked (zero). */
+static void prior_sample(vf_trainer *t, const diff_state *d, stage *S, int stream) {
+    int64_t B = d->B, W = S->W, BW = B * W;
+    host_random(t, (uint32_t)stream, true, S->noise, BW);
+    host_random(t, (uint32_t)stream + 1, false, S->unif, BW);
+    for (int64_t b = 0; b < B; b++)
+        for (int g = 0; g < S->n_segs; g++) {
+            const seg *sg = &S->segs[g];
+            int64_t o = b * W + sg->off;
+            if (!sg->cat) memcpy(S->xt + o, S->noise + o, (size_t)sg->width * sizeof(float));
+            else if (d->cat == CAT_MULTINOMIAL) one_hot(S->xt + o, sg->width, (int)(S->unif[o] * sg->width) % sg->width);
+            else memset(S->xt + o, 0, (size_t)sg->width * sizeof(float));
+        }
+}
+
+/* Softmax over each categorical segment of h (ddpm logits), in place. */
+static void softmax_cats(const stage *S, int64_t B, float *h) {
+    for (int64_t b = 0; b < B; b++)
+        for (int g = 0; g < S->n_segs; g++) {
+            const seg *sg = &S->segs[g];
+            if (!sg->cat) continue;
+            float *x = h + b * S->W + sg->off, mx = x[0];
+            double s = 0;
+            for (int j = 1; j < sg->width; j++) mx = x[j] > mx ? x[j] : mx;
+            for (int j = 0; j < sg->width; j++) s += x[j] = expf(x[j] - mx);
+            for (int j = 0; j < sg->width; j++) x[j] = (float)(x[j] / s);
+        }
+}
+
+/* Categorical step from t to s given probabilities p (x_0 estimate) and the
+ * reveal / posterior parameters; xt is updated in place. */
+static void cat_step(const diff_state *d, const seg *sg, float *xt, const float *p, double a, double kprev, double reveal,
+                     float u1, float u2) {
+    int K = sg->width;
+    if (d->cat == CAT_MULTINOMIAL) {
+        float q[512], *qq = K <= 512 ? q : malloc((size_t)K * sizeof(float));
+        if (!qq) return;
+        vf_multinomial_posterior(K, xt, a, p, kprev, qq);
+        one_hot(xt, K, draw(qq, K, u1));
+        if (qq != q) free(qq);
+        return;
+    }
+    float on = 0;
+    for (int j = 0; j < K; j++) on += xt[j];
+    if (on > 0.5f) return;           /* revealed values never change */
+    if (u1 < reveal) one_hot(xt, K, draw(p, K, u2));
+}
+
+/* Runs stage S's reverse chain; the stage's x_0 (diffusion space) ends in S->xt. */
+static vf_status chain(vf_trainer *t, diff_state *d, stage *S, int stream) {
+    int64_t B = d->B, W = S->W, BW = B * W;
+    VF_TRY(write_constants(t, d, S));
+    prior_sample(t, d, S, stream);
+    int n_steps = d->ddpm ? d->sample_steps : d->T;
+    for (int i = 0; i < n_steps; i++) {
+        /* ddgan: index ti = T-1..0 (G sees x_{ti+1}); ddpm: t -> s strided */
+        int ti = d->ddpm ? (int)llround(d->T - (double)i * d->T / n_steps) : d->T - 1 - i;
+        int to = d->ddpm ? (int)llround(d->T - (double)(i + 1) * d->T / n_steps) : ti - 1;
+        for (int64_t b = 0; b < B; b++) vf_time_embedding(ti, (int)S->E, S->temb + b * S->E);
+        VF_TRY(write_in(t, S, "temb", S->temb, B * S->E));
+        VF_TRY(write_in(t, S, d->ddpm ? "x_t" : "x_tp1", S->xt, BW));
+        VF_TRY(vf_exec_run(vf_trainer_exec(t), S->denoise));
+        const vf_prog_desc *pd = vf_exec_desc(vf_trainer_exec(t), S->denoise);
+        VF_TRY(vf_exec_read(vf_trainer_exec(t), S->denoise, pd->outs[0], S->out, (size_t)BW * sizeof(float)));
+        host_random(t, (uint32_t)stream + 2, true, S->noise, BW);
+        host_random(t, (uint32_t)stream + 3, false, S->unif, 2 * BW);
+        double c1 = 0, c2 = 0, var = 0, cx = 0, ce = 0, sdv = 0, a = 1, kprev = 1, reveal = 1;
+        if (d->ddpm) {
+            vf_ddim_coefs(&d->s, ti, to, d->eta, &cx, &ce, &sdv);
+            reveal = to <= 0 ? 1.0 : vf_masked_reveal(d->s.keep[to], d->s.keep[ti]);
+            softmax_cats(S, B, S->out);
+        } else {
+            vf_ddgan_posterior(&d->s, ti, &c1, &c2, &var);
+            a = 1.0 - d->s.beta[ti + 1];
+            kprev = d->s.keep[ti];
+            reveal = ti == 0 ? 1.0 : vf_masked_reveal(d->s.keep[ti], d->s.keep[ti + 1]);
+        }
+        double kt = d->ddpm ? d->s.keep[ti] : 0;
+        for (int64_t b = 0; b < B; b++)
+            for (int g = 0; g < S->n_segs; g++) {
+                const seg *sg = &S->segs[g];
+                int64_t o = b * W + sg->off;
+                if (sg->cat) {
+                    cat_step(d, sg, S->xt + o, S->out + o, a, kprev, reveal, S->unif[o], S->unif[BW + o]);
+                    continue;
+                }
+                for (int j = 0; j < sg->width; j++) {
+                    float *x = S->xt + o + j, z = S->noise[o + j];
+                    if (!d->ddpm) {
+                        *x = (float)(c1 * S->out[o + j] + c2 * *x + sqrt(var) * z);
+                    } else {
+                        /* x_0 from the noise estimate, clipped to the data range, then DDIM */
+                        double x0 = (*x - sqrt(1 - kt) * S->out[o + j]) / sqrt(kt);
+                        x0 = x0 < -1 ? -1 : x0 > 1 ? 1 : x0;
+                        double e = (*x - sqrt(kt) * x0) / sqrt(1 - kt);
+                        *x = (float)(cx * x0 + ce * e + sdv * z);
+                    }
+                }
+            }
+    }
+    return VF_OK;
+}
+
+/* Diffusion space -> the encoder's values: continuous columns clamped to
+ * their range. */
+static void to_data(const stage *S, int64_t B, float *x) {
+    for (int64_t b = 0; b < B; b++)
+        for (int g = 0; g < S->n_segs; g++) {
+            const seg *sg = &S->segs[g];
+            for (int j = 0; j < sg->width; j++) {
+                int64_t c = sg->off + j;
+                float v = (x[b * S->W + c] - S->shift[c]) / S->scale[c];
+                if (!sg->cat) v = v < (sg->tanh ? -1.0f : 0.0f) ? (sg->tanh ? -1.0f : 0.0f) : v > 1.0f ? 1.0f : v;
+                x[b * S->W + c] = v;
+            }
+        }
+}
+
+/* Publishes the stages' x_0 (stages first..n_stages-1, concatenated) as
+ * program prog's outputs, split by their widths. */
+static vf_status publish(vf_trainer *t, diff_state *d, int prog, int first) {
+    const vf_prog_desc *pd = vf_exec_desc(vf_trainer_exec(t), prog);
+    const vf_graph *G = vf_model_graph(vf_trainer_model(t));
+    int64_t B = d->B, total = 0;
+    for (int k = first; k < d->n_stages; k++) total += d->st[k].W;
+    int64_t sum = 0;
+    for (int k = 0; k < pd->n_out; k++) sum += vf_gnode_cols(&G->nodes[pd->outs[k]]);
+    if (sum != total)
+        return vf_fail(VF_ERR_FORMAT, "%s: program '%s' outputs %lld columns; the diffusion makes %lld",
+                       vf_model_path(vf_trainer_model(t)), pd->name, (long long)sum, (long long)total);
+    float *buf = falloc(B * total);
+    if (!buf) return vf_fail(VF_ERR_OOM, "diffusion: out of memory");
+    vf_status st = VF_OK;
+    int k = first;
+    int64_t col = 0;   /* column within stage k */
+    for (int o = 0; o < pd->n_out && !st; o++) {
+        const vf_gnode *N = &G->nodes[pd->outs[o]];
+        int64_t w = vf_gnode_cols(N);
+        for (int64_t c = 0; c < w; c++) {
+            while (col >= d->st[k].W) { k++; col = 0; }
+            for (int64_t b = 0; b < B; b++) buf[b * w + c] = d->st[k].xt[b * d->st[k].W + col];
+            col++;
+        }
+        st = vf_trainer_publish(t, prog, N->name, buf, B * w);
+    }
+    free(buf);
+    return st;
+}
+
+static vf_status diff_sample(vf_trainer *t, void *state, int prog) {
+    diff_state *d = state;
+    int first;
+    if (prog == d->sample) first = 0;
+    else if (prog == d->sample_cond && d->n_stages == 2) first = 1;
+    else return vf_exec_run(vf_trainer_exec(t), prog);
+    for (int k = first; k < d->n_stages; k++) {
+        stage *S = &d->st[k];
+        VF_TRY(chain(t, d, S, 64 + 16 * k));
+        to_data(S, d->B, S->xt);
+        if (k == 0 && d->n_stages == 2) {
+            const vf_gnode *N = &vf_model_graph(vf_trainer_model(t))->nodes[d->cond_attr];
+            VF_TRY(vf_trainer_write(t, "cond_attr", S->xt, (size_t)vf_gnode_numel(N) * sizeof(float)));
+        }
+    }
+    return publish(t, d, prog, first);
+}
+
+const vf_driver vf_driver_ddgan = {
+    .name = "ddgan",
+    .keys = "T, mode, categorical, beta_min, beta_max, lazy_reg",
+    .state_size = sizeof(diff_state),
+    .persist_size = 0,
+    .configure = ddgan_configure,
+    .step = ddgan_step,
+    .sample = diff_sample,
+    .close = diff_close,
+};
+
+const vf_driver vf_driver_ddpm = {
+    .name = "ddpm",
+    .keys = "T, mode, categorical, beta_start, beta_end, sample_steps, eta",
+    .state_size = sizeof(diff_state),
+    .persist_size = 0,
+    .configure = ddpm_configure,
+    .step = ddpm_step,
+    .sample = diff_sample,
+    .close = diff_close,
+};
