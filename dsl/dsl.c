@@ -494,6 +494,9 @@ static const struct { const char *name; int op; int args; } funcs[] = {
     {"sin", VF_EW_SIN, 1}, {"cos", VF_EW_COS, 1}, {"max", VF_EW_MAX, 2}, {"min", VF_EW_MIN, 2},
     {"select", VF_EW_SELECT, 3},
     {"leaky_relu", VF_EW_LEAKY_RELU, 2}, {"sum", -1, 1}, {"mean", -2, 1},
+    /* reductions of [R, C] over one axis: colsum/colmean over the rows (a [C] row vector: batch
+     * statistics per column), rowsum/rowmean over the columns (a [R] per-row value) */
+    {"colsum", -3, 1}, {"colmean", -4, 1}, {"rowsum", -5, 1}, {"rowmean", -6, 1},
 };
 #define N_FUNCS (int)(sizeof funcs / sizeof funcs[0])
 
@@ -564,6 +567,8 @@ static int parse_primary(parser *P) {
         P->p++;
         if (P->failed) return -1;
         if (funcs[f].op == -1 || funcs[f].op == -2) return vf_g_sum(g, a[0], VF_REDUCE_ALL, funcs[f].op == -2);
+        if (funcs[f].op == -3 || funcs[f].op == -4) return vf_g_sum(g, a[0], VF_REDUCE_COLS, funcs[f].op == -4);
+        if (funcs[f].op == -5 || funcs[f].op == -6) return vf_g_sum(g, a[0], VF_REDUCE_ROWS, funcs[f].op == -6);
         if (funcs[f].op == VF_EW_LEAKY_RELU) return vf_g_leaky_relu(g, a[0], (float)imm);
         return vf_g_ew(g, (vf_ew_op)funcs[f].op, funcs[f].args, a, 0.0f);
     }

@@ -187,7 +187,8 @@ Test(dsl_models, wgan_gp_driver_on_inline_inputs) {
  * program compiles (statistics) and prints as DOT. */
 Test(dsl_models, every_shipped_model_has_programs_and_dot) {
     static const char *const files[] = {"xor.cfg", "regression2d.cfg", "mlp_d.cfg", "lstm_d.cfg",
-                                        "doppelganger.cfg", "doppelganger_small.cfg"};
+                                        "doppelganger.cfg", "doppelganger_small.cfg", "timegan.cfg",
+                                        "timegan_small.cfg"};
     for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
         char path[512];
         snprintf(path, sizeof path, MODEL("%s"), files[f]);

@@ -39,7 +39,7 @@ const char *vf_metrics_format(const vf_metrics *ms, char *buf, size_t len) {
 
 /* ------------------------------------------------------------------ drivers */
 
-extern const vf_driver vf_driver_wgan_gp, vf_driver_supervised, vf_driver_ddgan, vf_driver_ddpm;
+extern const vf_driver vf_driver_wgan_gp, vf_driver_supervised, vf_driver_ddgan, vf_driver_ddpm, vf_driver_timegan;
 
 #define MAX_DRIVERS 32
 static const vf_driver *drivers[MAX_DRIVERS];
@@ -51,6 +51,7 @@ static void builtin_drivers(void) {
     drivers[n_drivers++] = &vf_driver_wgan_gp;
     drivers[n_drivers++] = &vf_driver_ddgan;
     drivers[n_drivers++] = &vf_driver_ddpm;
+    drivers[n_drivers++] = &vf_driver_timegan;
 }
 
 vf_status vf_driver_register(const vf_driver *d) {
