@@ -15,8 +15,8 @@
  *
  * --profile (cpu backend): where a step's time goes, per training program:
  * each program run alone (with a fresh real batch when it reads one), and
- * the host time per op kind: GEMM against everything else, with the GEMM
- * rate from the program's matmul FLOPs. */
+ * the host time per op kind: GEMM (time and calls per run) against
+ * everything else, with the GEMM rate from the program's matmul FLOPs. */
 #include "commands.h"
 #include "util.h"
 #include "train/flowmodel.h"
@@ -88,8 +88,8 @@ static vf_status profile_programs(vf_flowmodel *g, vf_backend *be, int runs) {
     vf_exec *x = vf_trainer_exec(t);
     vf_model *m = vf_trainer_model(t);
     printf("\nprofile (cpu backend, %d runs per program; host time per op kind):\n", runs);
-    printf("%-10s %9s %9s %7s %10s %9s  %s\n", "program", "ms/run", "gemm ms", "gemm %", "GFLOP/run", "GFLOP/s",
-           "largest other op kinds (ms/run)");
+    printf("%-10s %9s %9s %6s %7s %10s %9s  %s\n", "program", "ms/run", "gemm ms", "gemms", "gemm %", "GFLOP/run",
+           "GFLOP/s", "largest other op kinds (ms/run)");
     for (int p = 0; p < vf_exec_n_programs(x); p++) {
         if (!vf_exec_n_updates(x, p)) continue;
         VF_TRY(vf_profile_enable(be, true));
@@ -104,9 +104,13 @@ static vf_status profile_programs(vf_flowmodel *g, vf_backend *be, int runs) {
         vf_op_time ot[64];
         int n = vf_profile_op_times(be, ot, 64);
         double gemm = 0, ops = 0;
+        int64_t gemm_calls = 0;
         for (int k = 0; k < n; k++) {
             ops += ot[k].seconds;
-            if (!strcmp(ot[k].op, "matmul")) gemm = ot[k].seconds;
+            if (!strcmp(ot[k].op, "matmul")) {
+                gemm = ot[k].seconds;
+                gemm_calls = ot[k].calls;
+            }
         }
         gemm /= runs;
         double fl = program_flops(x, m, p) / 1e9;
@@ -122,8 +126,8 @@ static vf_status profile_programs(vf_flowmodel *g, vf_backend *be, int runs) {
                                   1000 * ot[best].seconds / runs);
             ot[best].seconds = -1;
         }
-        printf("%-10s %9.1f %9.1f %6.0f%% %10.2f %9.1f  %s; host outside ops %.1f\n", vf_exec_program_name(x, p),
-               1000 * total, 1000 * gemm, 100 * gemm / total, fl, gemm > 0 ? fl / gemm : 0, other,
+        printf("%-10s %9.1f %9.1f %6.0f %6.0f%% %10.2f %9.1f  %s; host outside ops %.1f\n", vf_exec_program_name(x, p),
+               1000 * total, 1000 * gemm, (double)gemm_calls / runs, 100 * gemm / total, fl, gemm > 0 ? fl / gemm : 0, other,
                1000 * (total - ops / runs));
     }
     return VF_OK;
