@@ -1,5 +1,5 @@
-/* vkflow bench gan [--backend cpu|vk|all] [--iters N] [--model FILE]
- * vkflow bench train [MODEL] [--backend ...] [--iters N]   (the same; MODEL positional)
+/* vkflow bench gan [--backend cpu|vk|all] [--iters N] [--model FILE] [--set KEY=VALUE]...
+ * vkflow bench train [MODEL] [--backend ...] [--iters N] [--set KEY=VALUE]...   (the same; MODEL positional)
  *
  * Training iterations per second (d_steps D steps + one G step, real batches
  * written each D step, losses read back) of a DoppelGANger model on
@@ -11,13 +11,16 @@
  * per iteration does not depend on the values. Reported: the median time of
  * one iteration (from the training loop's per-iteration progress callback)
  * and the mean rate over all timed iterations. The peer, the same model in
- * PyTorch, is tools/bench/doppelganger_torch.py.
+ * PyTorch, is tools/bench/doppelganger_torch.py (models/ddgan_small.cfg's:
+ * tools/bench/ddgan_torch.py). --set overrides a model setting as in `vkflow
+ * check` (e.g. --set training.sample_steps=1000 for a ddpm model's sampling).
  *
  * --profile (cpu backend): where a step's time goes, per training program:
  * each program run alone (with a fresh real batch when it reads one), and
- * the host time per op kind: GEMM against everything else, with the GEMM
- * rate from the program's matmul FLOPs. */
+ * the host time per op kind: GEMM (time and calls per run) against
+ * everything else, with the GEMM rate from the program's matmul FLOPs. */
 #include "commands.h"
+#include "settings.h"
 #include "util.h"
 #include "train/flowmodel.h"
 #include "graph/exec.h"
@@ -88,8 +91,8 @@ static vf_status profile_programs(vf_flowmodel *g, vf_backend *be, int runs) {
     vf_exec *x = vf_trainer_exec(t);
     vf_model *m = vf_trainer_model(t);
     printf("\nprofile (cpu backend, %d runs per program; host time per op kind):\n", runs);
-    printf("%-10s %9s %9s %7s %10s %9s  %s\n", "program", "ms/run", "gemm ms", "gemm %", "GFLOP/run", "GFLOP/s",
-           "largest other op kinds (ms/run)");
+    printf("%-10s %9s %9s %6s %7s %10s %9s  %s\n", "program", "ms/run", "gemm ms", "gemms", "gemm %", "GFLOP/run",
+           "GFLOP/s", "largest other op kinds (ms/run)");
     for (int p = 0; p < vf_exec_n_programs(x); p++) {
         if (!vf_exec_n_updates(x, p)) continue;
         VF_TRY(vf_profile_enable(be, true));
@@ -104,9 +107,13 @@ static vf_status profile_programs(vf_flowmodel *g, vf_backend *be, int runs) {
         vf_op_time ot[64];
         int n = vf_profile_op_times(be, ot, 64);
         double gemm = 0, ops = 0;
+        int64_t gemm_calls = 0;
         for (int k = 0; k < n; k++) {
             ops += ot[k].seconds;
-            if (!strcmp(ot[k].op, "matmul")) gemm = ot[k].seconds;
+            if (!strcmp(ot[k].op, "matmul")) {
+                gemm = ot[k].seconds;
+                gemm_calls = ot[k].calls;
+            }
         }
         gemm /= runs;
         double fl = program_flops(x, m, p) / 1e9;
@@ -122,14 +129,18 @@ static vf_status profile_programs(vf_flowmodel *g, vf_backend *be, int runs) {
                                   1000 * ot[best].seconds / runs);
             ot[best].seconds = -1;
         }
-        printf("%-10s %9.1f %9.1f %6.0f%% %10.2f %9.1f  %s; host outside ops %.1f\n", vf_exec_program_name(x, p),
-               1000 * total, 1000 * gemm, 100 * gemm / total, fl, gemm > 0 ? fl / gemm : 0, other,
+        printf("%-10s %9.1f %9.1f %6.0f %6.0f%% %10.2f %9.1f  %s; host outside ops %.1f\n", vf_exec_program_name(x, p),
+               1000 * total, 1000 * gemm, (double)gemm_calls / runs, 100 * gemm / total, fl, gemm > 0 ? fl / gemm : 0, other,
                1000 * (total - ops / runs));
     }
     return VF_OK;
 }
 
 static bool g_profile;
+enum { MAX_SET = 32 };
+static vf_setting g_sets[MAX_SET];
+static char g_set_text[MAX_SET][2][256], g_set_origin[MAX_SET][300];
+static int g_n_set;
 
 static int run_one(const char *name, vf_backend *be, const char *model, int iters) {
     vf_flow_dims d = {.attr_dim = 181, .feat_dim = 9, .max_len = MAX_LEN, .n_attr_segs = n_attr,
@@ -147,7 +158,7 @@ static int run_one(const char *name, vf_backend *be, const char *model, int iter
     }
     vf_flowmodel *g = NULL;
     double t0 = vf_now_s();
-    vf_status st = vf_flowmodel_open(model, &d, NULL, 0, be, 1, &g);
+    vf_status st = vf_flowmodel_open(model, &d, g_sets, g_n_set, be, 1, &g);
     double t_open = vf_now_s() - t0;
     vf_train_opts o = {.iterations = 2};
     if (!st) st = vf_flowmodel_bind(g, &e);
@@ -203,12 +214,26 @@ int cmd_bench_gan(int argc, char **argv) {
         else if (!strcmp(argv[i], "--iters") && i + 1 < argc) iters = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--model") && i + 1 < argc) model = argv[++i];
         else if (!strcmp(argv[i], "--profile")) g_profile = true;
+        else if (!strcmp(argv[i], "--set") && i + 1 < argc && g_n_set < MAX_SET) {
+            i++;
+            if (!vf_setting_split(argv[i], g_set_text[g_n_set][0], 256, g_set_text[g_n_set][1], 256)) {
+                fprintf(stderr, "--set %s: expected KEY=VALUE, e.g. --set training.sample_steps=1000\n", argv[i]);
+                return 2;
+            }
+            snprintf(g_set_origin[g_n_set], sizeof g_set_origin[g_n_set], "--set %.280s", argv[i]);
+            g_sets[g_n_set] = (vf_setting){g_set_text[g_n_set][0], g_set_text[g_n_set][1], g_set_origin[g_n_set]};
+            g_n_set++;
+        }
         else if (positional_model && argv[i][0] != '-' && !model) model = argv[i];
         else {
             bool help = !strcmp(argv[i], "-h") || !strcmp(argv[i], "--help");
             fprintf(help ? stdout : stderr,
                     "usage: vkflow bench gan [--backend cpu|vk|all] [--iters N] [--model FILE] [--profile]\n"
-                    "       vkflow bench train [MODEL] [--backend cpu|vk|all] [--iters N] [--profile]\n");
+                    "                        [--set KEY=VALUE]...\n"
+                    "       vkflow bench train [MODEL] [--backend cpu|vk|all] [--iters N] [--profile]\n"
+                    "                          [--set KEY=VALUE]...\n"
+                    "  --set KEY=VALUE: override a model setting, as in vkflow check (e.g. --set\n"
+                    "  training.sample_steps=1000: the reverse chain that gen flows/s times)\n");
             return help ? 0 : 2;
         }
     }
@@ -222,6 +247,8 @@ int cmd_bench_gan(int argc, char **argv) {
     shapes();
     printf("gan: %s, attr 181, feat 9, max_len %d, %d flows; OPENBLAS_NUM_THREADS=%s; %d timed iterations\n", model,
            MAX_LEN, N_FLOWS, getenv("OPENBLAS_NUM_THREADS") ? getenv("OPENBLAS_NUM_THREADS") : "unset", iters);
+    for (int k = 0; k < g_n_set; k++) printf("%s%s=%s%s", k ? ", " : "settings: ", g_sets[k].key, g_sets[k].value,
+                                             k + 1 == g_n_set ? "\n" : "");
     printf("%-6s %10s %12s %12s %10s %12s\n", "device", "it/s", "mean ms/it", "median ms/it", "open s",
            "gen flows/s");
     int rc = 0;
