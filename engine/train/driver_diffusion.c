@@ -42,6 +42,8 @@ typedef struct seg {
     int off, width;
     bool cat;        /* diffused by the discrete process */
     bool tanh;       /* continuous in [-1, 1] already */
+    bool softmax;    /* a softmax head (categorical, or one-hot diffused as Gaussian) */
+    int rec;         /* the record of real_feat it belongs to, -1 for other fields */
 } seg;
 
 typedef struct stage {
@@ -53,7 +55,9 @@ typedef struct stage {
     int64_t W, E;                  /* columns of x_0; time-embedding width */
     int n_segs, n_cat;             /* segments; categorical ones */
     seg *segs;
-    float *scale, *shift, *mult;   /* [W] */
+    float *scale, *shift;          /* [W]: data -> diffusion space, x * scale + shift (host) */
+    float *hscale, *hshift, *lin;  /* [W]: ddgan's x0hat = heads(h) * hscale + hshift + h * lin */
+    float *mult;                   /* [W]: 1 on multinomial columns */
     /* programs */
     int d_step, d_step_r1, g_step, train_step, denoise;
     /* host buffers [B * W] unless noted */
@@ -122,14 +126,15 @@ static vf_status add_segments(vf_model *m, stage *S, const char *field, const ch
     if (!ns) return vf_fail(VF_ERR_OOM, "diffusion: out of memory");
     S->segs = ns;
     if (!T) {   /* continuous in [0, 1] (flags, or no table: `vkflow check`) */
-        S->segs[S->n_segs++] = (seg){(int)off, (int)w, false, false};
+        S->segs[S->n_segs++] = (seg){(int)off, (int)w, false, false, false, -1};
         return VF_OK;
     }
     for (int r = 0; r < reps; r++)
         for (int k = 0; k < T->n; k++) {
             const vf_head_seg *h = &T->segs[k];
             S->segs[S->n_segs++] = (seg){(int)(off + r * tw + h->offset), h->width,
-                                         h->kind == VF_HEAD_SOFTMAX && cat != CAT_GAUSSIAN, h->kind == VF_HEAD_TANH};
+                                         h->kind == VF_HEAD_SOFTMAX && cat != CAT_GAUSSIAN, h->kind == VF_HEAD_TANH,
+                                         h->kind == VF_HEAD_SOFTMAX, !strcmp(field, "real_feat") ? r : -1};
         }
     return VF_OK;
 }
@@ -161,9 +166,10 @@ static vf_status setup_stage(vf_model *m, diff_state *d, stage *S) {
     S->E = vf_gnode_cols(E);
     const char *bw = "[batch, W] (W = the diffused columns)", *w1 = "[W] (one value per diffused column)";
     VF_TRY(need_input(m, d, S, "x_t", B * W, bw));
-    VF_TRY(need_input(m, d, S, "scale", W, w1));
-    VF_TRY(need_input(m, d, S, "shift", W, w1));
     if (!d->ddpm) {
+        VF_TRY(need_input(m, d, S, "scale", W, w1));
+        VF_TRY(need_input(m, d, S, "shift", W, w1));
+        VF_TRY(need_input(m, d, S, "lin", W, w1));
         const char *names[] = {"x_tp1", "c1", "c2", "sd", "lik", "ab", "prior"};
         for (int k = 0; k < 7; k++) VF_TRY(need_input(m, d, S, names[k], B * W, bw));
         VF_TRY(need_input(m, d, S, "mult", W, w1));
@@ -188,12 +194,13 @@ static vf_status setup_stage(vf_model *m, diff_state *d, stage *S) {
                        vf_model_path(m), S->prefix, d->ddpm ? "noise / logits estimate" : "x_0 estimate", (long long)W);
     int64_t BW = B * W;
     S->scale = falloc(W); S->shift = falloc(W); S->mult = falloc(W); S->w_eps = falloc(W);
+    S->hscale = falloc(W); S->hshift = falloc(W); S->lin = falloc(W);
     S->x0 = falloc(BW); S->xt = falloc(BW); S->xtp1 = falloc(BW); S->c1 = falloc(BW); S->c2 = falloc(BW);
     S->sd = falloc(BW); S->lik = falloc(BW); S->ab = falloc(BW); S->prior = falloc(BW); S->out = falloc(BW);
     S->noise = falloc(2 * BW); S->unif = falloc(2 * BW + B); S->w_cat = falloc(BW);
     S->temb = falloc(B * S->E);
     S->t_row = calloc((size_t)B, sizeof(int));
-    if (!S->scale || !S->shift || !S->mult || !S->w_eps || !S->x0 || !S->xt || !S->xtp1 || !S->c1 || !S->c2 || !S->sd ||
+    if (!S->scale || !S->shift || !S->hscale || !S->hshift || !S->lin || !S->mult || !S->w_eps || !S->x0 || !S->xt || !S->xtp1 || !S->c1 || !S->c2 || !S->sd ||
         !S->lik || !S->ab || !S->prior || !S->out || !S->noise || !S->unif || !S->w_cat || !S->temb || !S->t_row)
         return vf_fail(VF_ERR_OOM, "diffusion: out of memory");
     int n_cont = 0;
@@ -202,6 +209,12 @@ static vf_status setup_stage(vf_model *m, diff_state *d, stage *S) {
         for (int c = g->off; c < g->off + g->width; c++) {
             S->scale[c] = g->cat || g->tanh ? 1.0f : 2.0f;
             S->shift[c] = g->cat || g->tanh ? 0.0f : -1.0f;
+            /* continuous columns: G's output itself (a sigmoid or tanh head would have
+             * to saturate to reach the many values at the range's ends); softmax
+             * columns: the probabilities, mapped like the data */
+            S->lin[c] = g->softmax ? 0.0f : 1.0f;
+            S->hscale[c] = g->softmax ? S->scale[c] : 0.0f;
+            S->hshift[c] = g->softmax ? S->shift[c] : 0.0f;
             S->mult[c] = g->cat && d->cat == CAT_MULTINOMIAL ? 1.0f : 0.0f;
             n_cont += !g->cat;
         }
@@ -218,7 +231,7 @@ static vf_status setup_stage(vf_model *m, diff_state *d, stage *S) {
 }
 
 static void free_stage(stage *S) {
-    float *bufs[] = {S->scale, S->shift, S->mult, S->w_eps, S->x0, S->xt, S->xtp1, S->c1, S->c2, S->sd, S->lik, S->ab,
+    float *bufs[] = {S->scale, S->shift, S->hscale, S->hshift, S->lin, S->mult, S->w_eps, S->x0, S->xt, S->xtp1, S->c1, S->c2, S->sd, S->lik, S->ab,
                      S->prior, S->out, S->noise, S->unif, S->w_cat, S->temb};
     for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) free(bufs[k]);
     free(S->segs);
@@ -340,16 +353,34 @@ static void one_hot(float *x, int K, int k) {
     for (int j = 0; j < K; j++) x[j] = j == k ? 1.0f : 0.0f;
 }
 
-/* x_0 of the stage from the last batch, in diffusion space. */
+/* x_0 of the stage from the last batch, in diffusion space. Records after
+ * a flow's end (flags [0, 0]) are zero in the data; decoding ignores them
+ * (the flags say where a flow ends), so here they get values inside the
+ * range instead, which a generator reaches without saturating: the middle
+ * of a continuous column, class 0 of a categorical one. */
 static vf_status gather_x0(vf_trainer *t, stage *S, int64_t B) {
     int64_t off = 0;
+    const float *flags = NULL;
     for (int k = 0; k < S->n_fields; k++) {
         const float *src = vf_trainer_batch(t, S->fields[k]);
         if (!src) return vf_fail(VF_ERR_ARG, "diffusion: no data bound to '%s'", S->fields[k]);
+        if (!strcmp(S->fields[k], "real_flag")) flags = src;
         for (int64_t b = 0; b < B; b++)
             memcpy(S->x0 + b * S->W + off, src + b * S->field_w[k], (size_t)S->field_w[k] * sizeof(float));
         off += S->field_w[k];
     }
+    int64_t fw = 0;
+    for (int k = 0; k < S->n_fields; k++)
+        if (!strcmp(S->fields[k], "real_flag")) fw = S->field_w[k];
+    for (int64_t b = 0; flags && b < B; b++)
+        for (int g = 0; g < S->n_segs; g++) {
+            const seg *sg = &S->segs[g];
+            if (sg->rec < 0 || 2 * sg->rec + 1 >= fw) continue;
+            const float *fl = flags + b * fw + 2 * sg->rec;
+            if (fl[0] + fl[1] > 0.5f) continue;   /* the record is part of the flow */
+            float *x = S->x0 + b * S->W + sg->off;
+            for (int j = 0; j < sg->width; j++) x[j] = sg->softmax ? (j == 0 ? 1.0f : 0.0f) : sg->tanh ? 0.0f : 0.5f;
+        }
     for (int64_t b = 0; b < B; b++)
         for (int64_t c = 0; c < S->W; c++) S->x0[b * S->W + c] = S->x0[b * S->W + c] * S->scale[c] + S->shift[c];
     return VF_OK;
@@ -362,10 +393,11 @@ static vf_status write_in(vf_trainer *t, const stage *S, const char *name, const
 }
 
 static vf_status write_constants(vf_trainer *t, const diff_state *d, const stage *S) {
-    VF_TRY(write_in(t, S, "scale", S->scale, S->W));
-    VF_TRY(write_in(t, S, "shift", S->shift, S->W));
-    if (!d->ddpm) return write_in(t, S, "mult", S->mult, S->W);
-    return write_in(t, S, "w_eps", S->w_eps, S->W);
+    if (d->ddpm) return write_in(t, S, "w_eps", S->w_eps, S->W);
+    VF_TRY(write_in(t, S, "scale", S->hscale, S->W));
+    VF_TRY(write_in(t, S, "shift", S->hshift, S->W));
+    VF_TRY(write_in(t, S, "lin", S->lin, S->W));
+    return write_in(t, S, "mult", S->mult, S->W);
 }
 
 /* ------------------------------------------------------------------ ddgan */
@@ -589,6 +621,18 @@ static vf_status chain(vf_trainer *t, diff_state *d, stage *S, int stream) {
             reveal = to <= 0 ? 1.0 : vf_masked_reveal(d->s.keep[to], d->s.keep[ti]);
             softmax_cats(S, B, S->out);
         } else {
+            /* G's x_0 is a sample (its randomness is z): its categorical columns
+             * are read as the one-hot of their largest probability, which keeps
+             * the columns G made together together (drawing each from its own
+             * softmax would make them independent) */
+            for (int64_t b = 0; b < B; b++)
+                for (int g = 0; g < S->n_segs; g++)
+                    if (S->segs[g].cat) {
+                        float *p = S->out + b * W + S->segs[g].off;
+                        int best = 0;
+                        for (int j = 1; j < S->segs[g].width; j++) best = p[j] > p[best] ? j : best;
+                        one_hot(p, S->segs[g].width, best);
+                    }
             vf_ddgan_posterior(&d->s, ti, &c1, &c2, &var);
             a = 1.0 - d->s.beta[ti + 1];
             kprev = d->s.keep[ti];
