@@ -31,6 +31,7 @@
 #include "util.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -402,24 +403,41 @@ static vf_status write_constants(vf_trainer *t, const diff_state *d, const stage
 
 /* ------------------------------------------------------------------ ddgan */
 
-/* A training pair for every row (DDGAN's q_sample_pairs): t ~ U{0..T-1},
- * x_t, x_{t+1}, and the posterior's coefficients for the fake x_t.
- * Categorical columns: x_{t+1} is a draw, the "real x_t" D sees is the true
- * posterior's probability vector q(x_t | x_{t+1}, x_0) (the fake one is the
- * same posterior at G's x_0 estimate), so D compares like with like. */
-static vf_status ddgan_pairs(vf_trainer *t, diff_state *d, stage *S, int stream) {
-    int64_t B = d->B, W = S->W, BW = B * W;
+/* Random numbers of a pair draw, keyed by (seed, program-run counter,
+ * stream) and the element, so that each element costs what it uses: one
+ * Philox block per continuous element (two normals, one Box-Muller pair),
+ * one per categorical segment, one per row for t. */
+typedef struct pair_key { uint64_t key, ctr; uint32_t stream; } pair_key;
+
+static pair_key key_now(vf_trainer *t, uint32_t stream) {
+    return (pair_key){vf_mix64(vf_trainer_seed(t) ^ 0xD1FFD1FFD1FFull),
+                      (uint64_t)vf_exec_rng_runs(vf_trainer_exec(t)) << 26, stream};
+}
+
+static void block_at(const pair_key *k, uint32_t sub, uint64_t i, float out[4], bool normal) {
+    vf_philox_block(k->key, k->stream * 4 + sub, k->ctr + i, normal ? 1 : 0, out);
+}
+
+/* A training pair for every row (DDGAN's q_sample_pairs) into the stage's
+ * host buffers: t ~ U{0..T-1}, x_t, x_{t+1}, and the posterior's
+ * coefficients for the fake x_t. Categorical columns: x_{t+1} is a draw,
+ * the "real x_t" D sees is the true posterior's probability vector
+ * q(x_t | x_{t+1}, x_0) (the fake one is the same posterior at G's x_0
+ * estimate), so D compares like with like. Touches nothing but S's buffers
+ * (it runs on a worker thread while the D step runs). */
+static void ddgan_pairs_compute(const diff_state *d, stage *S, const pair_key *k) {
+    int64_t B = d->B, W = S->W;
     const double *beta = d->s.beta, *keep = d->s.keep;
-    host_random(t, (uint32_t)stream, true, S->noise, 2 * BW);
-    host_random(t, (uint32_t)stream + 1, false, S->unif, BW + B);
-    const float *n1 = S->noise, *n2 = S->noise + BW, *u = S->unif + B;
     for (int64_t b = 0; b < B; b++) {
-        int ti = (int)(S->unif[b] * d->T);
+        float r4[4];
+        block_at(k, 0, (uint64_t)b, r4, false);
+        int ti = (int)(r4[0] * d->T);
         if (ti >= d->T) ti = d->T - 1;
         S->t_row[b] = ti;
         vf_time_embedding(ti, (int)S->E, S->temb + b * S->E);
         double kt = keep[ti], kn = keep[ti + 1], a = 1.0 - beta[ti + 1], c1, c2, var;
         vf_ddgan_posterior(&d->s, ti, &c1, &c2, &var);
+        double skt = sqrt(kt), snkt = sqrt(1 - kt), sa = sqrt(a), sna = sqrt(1 - a), sd = sqrt(var);
         for (int g = 0; g < S->n_segs; g++) {
             const seg *sg = &S->segs[g];
             int64_t o = b * W + sg->off;
@@ -429,19 +447,28 @@ static vf_status ddgan_pairs(vf_trainer *t, diff_state *d, stage *S, int stream)
                 S->prior[o + j] = 0;
             if (!sg->cat) {
                 for (int j = 0; j < K; j++) {
-                    xt[j] = (float)(sqrt(kt) * x0[j] + sqrt(1 - kt) * n1[o + j]);
-                    xn[j] = (float)(sqrt(a) * xt[j] + sqrt(1 - a) * n2[o + j]);
+                    float n[4];
+                    block_at(k, 1, (uint64_t)(o + j), n, true);
+                    xt[j] = (float)(skt * x0[j] + snkt * n[0]);
+                    xn[j] = (float)(sa * xt[j] + sna * n[1]);
                     S->c1[o + j] = (float)c1;
                     S->c2[o + j] = (float)c2;
-                    S->sd[o + j] = (float)sqrt(var);
+                    S->sd[o + j] = (float)sd;
                 }
-            } else if (d->cat == CAT_MULTINOMIAL) {
-                /* x_{t+1} ~ Cat(keep_{t+1} x_0 + (1 - keep_{t+1}) / K) */
-                float pn[512], *p = K <= 512 ? pn : malloc((size_t)K * sizeof(float));
-                if (!p) return vf_fail(VF_ERR_OOM, "ddgan: out of memory");
-                for (int j = 0; j < K; j++) p[j] = (float)(kn * x0[j] + (1 - kn) / K);
-                one_hot(xn, K, draw(p, K, u[o]));
-                if (p != pn) free(p);
+                continue;
+            }
+            float u[4];
+            block_at(k, 2, (uint64_t)o, u, false);
+            if (d->cat == CAT_MULTINOMIAL) {
+                /* x_{t+1} ~ Cat(keep_{t+1} x_0 + (1 - keep_{t+1}) / K): the first class
+                 * whose cumulative probability passes u */
+                double acc = 0;
+                int pick = K - 1;
+                for (int j = 0; j < K; j++) {
+                    acc += kn * x0[j] + (1 - kn) / K;
+                    if (u[0] < acc) { pick = j; break; }
+                }
+                one_hot(xn, K, pick);
                 vf_multinomial_posterior(K, xn, a, x0, kt, xt);
                 for (int j = 0; j < K; j++) {
                     S->lik[o + j] = (float)(a * xn[j] + (1 - a) / K);
@@ -449,7 +476,7 @@ static vf_status ddgan_pairs(vf_trainer *t, diff_state *d, stage *S, int stream)
                     S->prior[o + j] = (float)((1 - kt) / K);
                 }
             } else {   /* masked: kept with probability keep_{t+1}, else all zero */
-                bool kept = u[o] < kn;
+                bool kept = u[0] < kn;
                 double r = vf_masked_reveal(kt, kn);
                 for (int j = 0; j < K; j++) {
                     xn[j] = kept ? x0[j] : 0.0f;
@@ -460,10 +487,21 @@ static vf_status ddgan_pairs(vf_trainer *t, diff_state *d, stage *S, int stream)
             }
         }
     }
+}
+
+static vf_status ddgan_pairs_write(vf_trainer *t, const diff_state *d, const stage *S) {
+    int64_t BW = d->B * S->W;
     const char *names[] = {"x_t", "x_tp1", "c1", "c2", "sd", "lik", "ab", "prior"};
     float *bufs[] = {S->xt, S->xtp1, S->c1, S->c2, S->sd, S->lik, S->ab, S->prior};
     for (int k = 0; k < 8; k++) VF_TRY(write_in(t, S, names[k], bufs[k], BW));
-    return write_in(t, S, "temb", S->temb, B * S->E);
+    return write_in(t, S, "temb", S->temb, d->B * S->E);
+}
+
+typedef struct pair_job { const diff_state *d; stage *S; pair_key k; } pair_job;
+static void *pair_worker(void *arg) {
+    pair_job *j = arg;
+    ddgan_pairs_compute(j->d, j->S, &j->k);
+    return NULL;
 }
 
 static vf_status cond_from_batch(vf_trainer *t, const diff_state *d, const stage *S) {
@@ -484,10 +522,21 @@ static vf_status ddgan_step(vf_trainer *t, void *state, vf_metrics *out) {
         VF_TRY(write_constants(t, d, S));
         VF_TRY(gather_x0(t, S, d->B));
         VF_TRY(cond_from_batch(t, d, S));
-        VF_TRY(ddgan_pairs(t, d, S, 16 * k));
+        pair_key kd = key_now(t, (uint32_t)(4 * k)), kg = kd;
+        kg.stream += 1;   /* the G step redraws t and the pair (same counter, its own stream) */
+        ddgan_pairs_compute(d, S, &kd);
+        VF_TRY(ddgan_pairs_write(t, d, S));
+        /* the G step's pairs are computed on another core while the D step runs
+         * (the inputs are written, so the host buffers are free) */
+        pair_job job = {d, S, kg};
+        pthread_t th;
+        bool threaded = pthread_create(&th, NULL, pair_worker, &job) == 0;
         bool r1 = S->d_step_r1 >= 0 && it % d->lazy_reg == 0;
-        VF_TRY(vf_trainer_run(t, r1 ? S->d_step_r1 : S->d_step, out));
-        VF_TRY(ddgan_pairs(t, d, S, 16 * k + 4));   /* the G step redraws t and the pair */
+        vf_status st = vf_trainer_run(t, r1 ? S->d_step_r1 : S->d_step, out);
+        if (threaded) pthread_join(th, NULL);
+        else ddgan_pairs_compute(d, S, &kg);
+        VF_TRY(st);
+        VF_TRY(ddgan_pairs_write(t, d, S));
         VF_TRY(vf_trainer_run(t, S->g_step, out));
     }
     return VF_OK;
