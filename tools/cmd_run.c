@@ -3,6 +3,7 @@
  * run_or_train(), which vkflow train shares. */
 #include "commands.h"
 #include "run_ui.h"
+#include "train/par.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,9 @@ void run_default_dir(const char *config, char *out, size_t cap) {
     snprintf(out, cap, "runs/%.*s", (int)n, b);
 }
 
+static int run_ranked(const char *name, const char *config, const char *out, bool resume,
+                      const char **sets, int n_sets, bool train_only);
+
 /* vkflow run (train_only = false) and vkflow train (true): same arguments,
  * same run directory, the second stops before generation. */
 int run_or_train(int argc, char **argv, bool train_only) {
@@ -65,13 +69,27 @@ int run_or_train(int argc, char **argv, bool train_only) {
         else { fprintf(stderr, "%s: unexpected argument '%s'\n", name, argv[i]); return 2; }
     }
     if (!config) { usage(stderr); return 2; }
+    /* under mpirun: one of several ranks (engine/train/par.h); rank 0 alone
+     * prints, the others' messages reach it through the pipeline */
+    if (vf_par_init() != VF_OK) {
+        if (vf_par_launch_rank() == 0) fprintf(stderr, "%s: %s\n", name, vf_last_error());
+        return 1;
+    }
+    int st_code = run_ranked(name, config, out, resume, sets, n_sets, train_only);
+    vf_par_finalize();
+    return st_code;
+}
+
+static int run_ranked(const char *name, const char *config, const char *out, bool resume,
+                      const char **sets, int n_sets, bool train_only) {
+    bool quiet = vf_par_rank() > 0;
     char dir[4096];
     if (out) snprintf(dir, sizeof dir, "%s", out);
     else run_default_dir(config, dir, sizeof dir);
     vf_run_config *rc = malloc(sizeof *rc);
     if (!rc) { fprintf(stderr, "%s: out of memory\n", name); return 1; }
     if (vf_run_config_load_with(config, sets, n_sets, rc) != VF_OK) {
-        fprintf(stderr, "%s: %s\n", name, vf_last_error());
+        if (!quiet) fprintf(stderr, "%s: %s\n", name, vf_last_error());
         free(rc);
         return 1;
     }
@@ -89,6 +107,7 @@ int run_or_train(int argc, char **argv, bool train_only) {
                               : vf_pipeline_run(rc, &o, &stopped, report);
     run_ui_newline(&ui);
     free(rc);
+    if (quiet) return st ? 1 : stopped ? run_ui_stop_status() : 0;
     if (st) {
         char log[4200];
         snprintf(log, sizeof log, "%s/run.log", dir);
@@ -97,8 +116,10 @@ int run_or_train(int argc, char **argv, bool train_only) {
         return 1;
     }
     if (stopped) {
-        fprintf(stderr, "%s: stopped by %s; the checkpoints are in %s. Continue with:\n  %s %s --out %s --resume\n",
-                name, run_ui_signal_name(run_ui_stop_signal()), dir, name, config, dir);
+        char launch[64] = "";
+        if (vf_par_size() > 1) snprintf(launch, sizeof launch, "mpirun -n %d ", vf_par_size());
+        fprintf(stderr, "%s: stopped by %s; the checkpoints are in %s. Continue with:\n  %s%s %s --out %s --resume\n",
+                name, run_ui_signal_name(run_ui_stop_signal()), dir, launch, name, config, dir);
         return run_ui_stop_status();
     }
     if (train_only) {

@@ -1,5 +1,6 @@
 /* vkflow: the command-line entry point. */
 #include "commands.h"
+#include "train/par.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -68,6 +69,13 @@ int main(int argc, char **argv) {
         return c->fn(argc == 4 ? 3 : 2, sub);
     }
     const vf_command *c = find_command(argv[1]);
+    if (c && vf_par_launch_size() > 1 && c->fn != cmd_run && c->fn != cmd_train) {
+        /* under mpirun every rank would do the same work into the same files */
+        if (vf_par_launch_rank() == 0)
+            fprintf(stderr, "vkflow %s: started as one of %d processes (mpirun); only vkflow run and vkflow train "
+                    "share their work across MPI ranks: run this one without mpirun\n", c->name, vf_par_launch_size());
+        return 2;
+    }
     if (c) return c->fn(argc - 1, argv + 1);
     fprintf(stderr, "vkflow: unknown command '%s'\n\n", argv[1]);
     usage(stderr);

@@ -5,6 +5,7 @@
 #include "util.h"
 #include "train/flowmodel.h"
 #include "train/rundir.h"
+#include "train/par.h"
 #include "eval/eval.h"
 #include "trace/trace_internal.h"
 
@@ -27,8 +28,38 @@ const char *vf_phase_name(vf_phase p) {
 
 /* ------------------------------------------------------------------ backend */
 
+/* Several ranks on one machine with several Vulkan devices: rank r uses the
+ * (local rank mod count)-th GPU (VKFLOW_DEVICE, when set, wins). */
+static void pick_device(vf_run_log *L) {
+    if (vf_par_size() <= 1 || getenv("VKFLOW_DEVICE")) return;
+    vf_vk_device_info *dev = NULL;
+    int n = 0;
+    if (vf_vk_list_devices(&dev, &n) != VF_OK) return;
+    int gpus = 0, usable = 0;
+    for (int i = 0; i < n; i++) {
+        usable += dev[i].usable;
+        gpus += dev[i].usable && strcmp(dev[i].type, "cpu");
+    }
+    int count = gpus ? gpus : usable;
+    if (count > 1) {
+        int want = vf_par_local_rank() % count, k = 0;
+        for (int i = 0; i < n; i++) {
+            if (!dev[i].usable || (gpus && !strcmp(dev[i].type, "cpu"))) continue;
+            if (k++ != want) continue;
+            char idx[32];
+            snprintf(idx, sizeof idx, "%d", dev[i].index);
+            setenv("VKFLOW_DEVICE", idx, 1);
+            vf_run_say(L, VF_PHASE_TRAIN, -1, "local rank %d: Vulkan device [%d] %s (%d of %d)", vf_par_local_rank(),
+                       dev[i].index, dev[i].name, want + 1, count);
+            break;
+        }
+    }
+    free(dev);
+}
+
 static vf_status open_backend(const char *which, vf_run_log *L, vf_backend **be) {
     *be = NULL;
+    if (strcmp(which, "cpu")) pick_device(L);
     if (!strcmp(which, "cpu")) return vf_cpu_create(be);
     if (!strcmp(which, "vk")) return vf_vk_create(be);
     /* auto: a real GPU when there is one; a software Vulkan device (lavapipe)
@@ -102,6 +133,32 @@ static void on_tick(const vf_train_progress *p, void *user) {
     vf_run_log *L = k->L;
     double now = vf_now_s();
     double every = L->o && L->o->log_every_s > 0 ? L->o->log_every_s : 10;
+    if (vf_par_rank() > 0) {
+        /* rank 0 writes the line and reports the tick (par.h); twice a
+         * second at most, and every run.log line */
+        bool line = now - L->last_line >= every || p->iter >= p->total;
+        if (!line && now - L->last_forward < 0.5) return;
+        L->last_forward = now;
+        char text[1024] = "", ms[512];
+        if (line) {
+            L->last_line = now;
+            snprintf(text, sizeof text, "train: rank %d: chunk %d/%d iteration %lld/%lld %s %.2f it/s eta %.0f s",
+                     vf_par_rank(), k->chunk + 1, k->n_chunks, (long long)p->iter, (long long)p->total,
+                     vf_metrics_format(p->metrics, ms, sizeof ms), rate, eta);
+        }
+        vf_pipeline_event e = {0};
+        e.phase = VF_PHASE_TRAIN;
+        e.chunk = k->chunk;
+        e.n_chunks = k->n_chunks;
+        e.iter = p->iter;
+        e.total = p->total;
+        e.metrics = p->metrics;
+        e.it_per_s = rate;
+        e.eta_s = eta;
+        vf_par_forward(&e, text);
+        return;
+    }
+    vf_par_pump(L);
     if (L->f && (now - L->last_line >= every || p->iter >= p->total)) {
         L->last_line = now;
         vf_run_stamp(L->f);
@@ -313,10 +370,11 @@ static vf_status check_config_copy(const vf_run_config *rc, const char *dir, boo
     return VF_OK;
 }
 
-/* Everything up to trained checkpoints; keeps the real trace and encoder in J. */
-static vf_status train_job(job *J, const vf_pipeline_opts *o, bool *stopped) {
+/* Rank 0's part before training: the run directory's files, ingest, the
+ * encoder, the encoded chunks (*chunks, enc.n_chunks of them) and run.state;
+ * keeps the real trace and encoder in J. */
+static vf_status prepare_job(job *J, const vf_pipeline_opts *o, bool *stopped, vf_encoded **chunks) {
     const vf_run_config *rc = J->rc;
-    *stopped = false;
     char *text = NULL;
     vf_status st = vf_run_make_dirs(J->dir);
     if (st) return st;
@@ -384,19 +442,83 @@ static vf_status train_job(job *J, const vf_pipeline_opts *o, bool *stopped) {
     if (!S->real_flows) { vf_encoded_free(ch, N); return vf_fail(VF_ERR_OOM, "out of memory"); }
     for (int c = 0; c < N; c++) S->real_flows[c] = ch[c].n_flows;
     if ((st = vf_run_state_save(J->dir, S))) { vf_encoded_free(ch, N); return st; }
-    if ((st = open_backend(rc->backend, &J->L, &J->be))) { vf_encoded_free(ch, N); return st; }
-    vf_run_say(&J->L, VF_PHASE_TRAIN, -1, "backend %s, model %s", vf_backend_name(J->be), rc->model);
-    for (int c = 0; c < N && !st; c++) {
+    *chunks = ch;
+    return VF_OK;
+}
+
+/* A rank > 0 of an MPI run: the encoder and run.state rank 0 wrote, and
+ * room for the chunks it will receive. */
+static vf_status join_job(job *J, vf_encoded **chunks) {
+    char encp[4200];
+    vf_run_path(encp, sizeof encp, J->dir, "encoder.txt");
+    vf_status st = vf_encoder_load(encp, &J->enc);
+    if (st) return st;
+    J->have_enc = true;
+    if ((st = vf_run_state_load(J->dir, &J->state))) return st;
+    *chunks = calloc((size_t)J->enc.n_chunks, sizeof **chunks);
+    return *chunks ? VF_OK : vf_fail(VF_ERR_OOM, "out of memory");
+}
+
+/* Trains the chunks c in [from, to) that this rank owns (par.h), in order. */
+static vf_status train_owned(job *J, const vf_pipeline_opts *o, vf_encoded *ch, int from, int to, bool *stopped) {
+    const vf_run_config *rc = J->rc;
+    int N = J->enc.n_chunks;
+    vf_status st = VF_OK;
+    for (int c = from; c < to && !st; c++) {
+        if (vf_par_owner(c) != vf_par_rank()) continue;
         int64_t later = 0;
         for (int k = c + 1; k < N; k++)
-            if (ch[k].n_flows) later += vf_run_chunk_iterations(rc, k);
+            if (ch[k].n_flows && vf_par_owner(k) == vf_par_rank()) later += vf_run_chunk_iterations(rc, k);
         vf_chunk_task task = {.rc = rc, .run_dir = J->dir, .enc = &J->enc, .chunk = &ch[c], .index = c,
                               .later_iterations = later, .be = J->be, .o = o};
         st = train_chunk(&task, &J->L, stopped);
         if (!st && !*stopped && o->stop && *o->stop) *stopped = true;
         if (*stopped) break;
     }
-    vf_encoded_free(ch, N);
+    return st;
+}
+
+/* Everything up to trained checkpoints. One process: prepare, then every
+ * chunk in order. Several (par.h): rank 0 prepares and sends each rank its
+ * chunks; rank 0 trains chunk 0 while the others wait; then each rank its
+ * share of chunks 1..N-1, warm-started from chunk_00.ckpt in the run
+ * directory. Each step ends in vf_par_agree (a no-op for one process). */
+static vf_status train_job(job *J, const vf_pipeline_opts *o, bool *stopped) {
+    const vf_run_config *rc = J->rc;
+    *stopped = false;
+    int rank = vf_par_rank(), size = vf_par_size();
+    vf_encoded *ch = NULL;
+    vf_status st = VF_OK;
+    if (rank == 0) {
+        st = prepare_job(J, o, stopped, &ch);
+    } else {
+        vf_run_log_open(&J->L, o, J->dir);
+    }
+    if ((st = vf_par_agree(st, stopped, &J->L)) || *stopped) goto done;
+    if (size > 1) {
+        if (rank > 0) st = join_job(J, &ch);
+        if ((st = vf_par_agree(st, NULL, &J->L))) goto done;
+        int N = J->enc.n_chunks;
+        for (int c = 1; c < N && !st; c++) {
+            int to = vf_par_owner(c);
+            if (to == 0) continue;
+            if (rank == 0) st = vf_par_send_encoded(&ch[c], to);
+            else if (rank == to) st = vf_par_recv_encoded(&ch[c], 0);
+        }
+        if (rank == 0)
+            vf_run_say(&J->L, VF_PHASE_TRAIN, -1, "%d processes: chunk 1 on rank 0, chunks 2..%d round robin (chunk c+1 "
+                   "on rank c mod %d)", size, N, size);
+    }
+    if (!st) st = open_backend(rc->backend, &J->L, &J->be);
+    if (!st) vf_run_say(&J->L, VF_PHASE_TRAIN, -1, "backend %s, model %s", vf_backend_name(J->be), rc->model);
+    if ((st = vf_par_agree(st, NULL, &J->L))) goto done;
+    /* chunk 0 first: the others start from its checkpoint */
+    st = train_owned(J, o, ch, 0, 1, stopped);
+    if ((st = vf_par_agree(st, stopped, &J->L)) || *stopped) goto done;
+    st = train_owned(J, o, ch, 1, J->enc.n_chunks, stopped);
+    st = vf_par_agree(st, stopped, &J->L);
+done:
+    if (ch) vf_encoded_free(ch, J->have_enc ? J->enc.n_chunks : 0);
     return st;
 }
 
@@ -433,11 +555,80 @@ static void split_count(const vf_run_state *S, int64_t count, int64_t *n) {
     }
 }
 
+/* Chunk c's part of generation with one model: its flows into gen[c]
+ * (what & 1) and features for the flows earlier chunks carry into it into
+ * cond[c] (what & 2; needs gen[0..c]). *use_cond becomes false when the
+ * model cannot condition on given attributes. */
+static vf_status gen_chunk(job *J, int c, int64_t n, vf_encoded *gen, vf_encoded *cond, int what, bool *use_cond) {
+    const vf_run_config *rc = J->rc;
+    const vf_run_state *S = &J->state;
+    int N = J->enc.n_chunks;
+    if (n > INT_MAX) return vf_fail(VF_ERR_ARG, "generate: %lld flows for one chunk", (long long)n);
+    char ckpt[4200], donep[4200];
+    vf_run_chunk_path(ckpt, sizeof ckpt, J->dir, c, "ckpt");
+    vf_run_chunk_path(donep, sizeof donep, J->dir, c, "done");
+    if (!vf_run_exists(donep))
+        return vf_fail(VF_ERR_ARG, "%s: chunk %d is not trained yet (run vkflow train --resume first)", J->dir, c);
+    if (!vf_run_exists(ckpt)) return VF_OK; /* an empty chunk: no model */
+    vf_flow_dims dims;
+    vf_flow_dims_from_encoder(&J->enc, &dims);
+    float *carried = NULL;
+    int n_car = 0;
+    vf_status st = VF_OK;
+    /* features only: no model to open when nothing is carried in */
+    int asked = what;
+    if (!(what & 1)) {
+        if (*use_cond && (st = vf_merge_carried(&J->enc, gen, c, &carried, &n_car))) return st;
+        if (n_car == 0) what = 0;
+    }
+    vf_flowmodel *g = NULL;
+    if (what) {
+        if ((st = vf_flowmodel_open(S->model, &dims, rc->settings, rc->n_settings, J->be, train_seed(rc, c), &g))) {
+            free(carried);
+            return st;
+        }
+        st = vf_trainer_load(vf_flowmodel_trainer(g), ckpt);
+    }
+    if (!st && (what & 1)) {
+        st = vf_flowmodel_generate(g, (int)n, gen_seed(rc, c), &gen[c]);
+        gen[c].chunk = c;
+        /* the flows earlier chunks carry into this one get this model's
+         * features for their attributes (start flag cleared) */
+        if (!st && (what & 2) && *use_cond) st = vf_merge_carried(&J->enc, gen, c, &carried, &n_car);
+    }
+    if (!st && (what & 2) && *use_cond && n_car > 0) {
+        st = vf_flowmodel_generate_features(g, carried, n_car, gen_seed(rc, c) ^ 0x6D657267ull, &cond[c]);
+        if (st == VF_ERR_UNSUPPORTED) {
+            vf_run_say(&J->L, VF_PHASE_GENERATE, c, "%s; flows carried across chunks take their features from flows "
+                "the later chunk generated instead", vf_last_error());
+            *use_cond = false;
+            st = VF_OK;
+        }
+    }
+    free(carried);
+    if (g) vf_flowmodel_close(g);
+    if (st) return st;
+    cond[c].chunk = c;
+    if (asked == 1) return VF_OK;
+    if (n_car > 0 && *use_cond)
+        vf_run_say(&J->L, VF_PHASE_GENERATE, c, "chunk %d/%d: %d flows, features for %d flows carried in", c + 1, N,
+            gen[c].n_flows, n_car);
+    else
+        vf_run_say(&J->L, VF_PHASE_GENERATE, c, "chunk %d/%d: %d flows", c + 1, N, gen[c].n_flows);
+    return VF_OK;
+}
+
+/* Generation. One process: chunk by chunk, each model sampled once for its
+ * flows and the carried-in flows' features. Several (par.h): each rank
+ * samples its chunks' flows, all flows go to every rank, each rank samples
+ * its chunks' carried-in features, those go to rank 0, which merges,
+ * decodes and writes (the other ranks return with *syn empty). */
 static vf_status generate_job(job *J, const vf_pipeline_opts *o, int64_t count, const char *out_path,
                               vf_trace *syn, bool *stopped) {
     const vf_run_config *rc = J->rc;
     const vf_run_state *S = &J->state;
     int N = J->enc.n_chunks;
+    int rank = vf_par_rank(), size = vf_par_size();
     *stopped = false;
     if (S->n_chunks != N) return vf_fail(VF_ERR_FORMAT, "%s: run.state has %d chunks, the encoder %d", J->dir,
                                          S->n_chunks, N);
@@ -448,57 +639,44 @@ static vf_status generate_job(job *J, const vf_pipeline_opts *o, int64_t count, 
      * it (NetShare's merge); NULL after a model that cannot do that */
     vf_encoded *cond = calloc((size_t)N, sizeof *cond);
     bool use_cond = true;
-    float *carried = NULL;
     vf_status st = VF_OK;
-    if (!n || !gen || !cond) { st = vf_fail(VF_ERR_OOM, "generate: out of memory"); goto done; }
+    if (!n || !gen || !cond) st = vf_fail(VF_ERR_OOM, "generate: out of memory");
+    if (size > 1 && (st = vf_par_agree(st, NULL, &J->L))) goto done;
+    if (st) goto done;
     split_count(S, count, n);
-    vf_flow_dims dims;
-    vf_flow_dims_from_encoder(&J->enc, &dims);
     double t0 = vf_now_s();
     for (int c = 0; c < N; c++) {
         gen[c].chunk = c;
         gen[c].attr_dim = J->enc.attr_dim;
         gen[c].feat_dim = J->enc.feat_dim;
         gen[c].max_len = J->enc.max_len;
-        if (n[c] == 0) continue;
-        if (n[c] > INT_MAX) { st = vf_fail(VF_ERR_ARG, "generate: %lld flows for one chunk", (long long)n[c]); goto done; }
-        char ckpt[4200], donep[4200];
-        vf_run_chunk_path(ckpt, sizeof ckpt, J->dir, c, "ckpt");
-        vf_run_chunk_path(donep, sizeof donep, J->dir, c, "done");
-        if (!vf_run_exists(donep)) {
-            st = vf_fail(VF_ERR_ARG, "%s: chunk %d is not trained yet (run vkflow train --resume first)", J->dir, c);
-            goto done;
+    }
+    if (size == 1) {
+        for (int c = 0; c < N; c++) {
+            if (n[c] == 0) continue;
+            if ((st = gen_chunk(J, c, n[c], gen, cond, 3, &use_cond))) goto done;
+            if (o->stop && *o->stop) { *stopped = true; goto done; }
         }
-        if (!vf_run_exists(ckpt)) continue; /* an empty chunk: no model */
-        vf_flowmodel *g = NULL;
-        if ((st = vf_flowmodel_open(S->model, &dims, rc->settings, rc->n_settings, J->be, train_seed(rc, c), &g))) goto done;
-        st = vf_trainer_load(vf_flowmodel_trainer(g), ckpt);
-        if (!st) st = vf_flowmodel_generate(g, (int)n[c], gen_seed(rc, c), &gen[c]);
-        gen[c].chunk = c;
-        /* the flows earlier chunks carry into this one get this model's
-         * features for their attributes (start flag cleared) */
-        int n_car = 0;
-        if (!st && use_cond) st = vf_merge_carried(&J->enc, gen, c, &carried, &n_car);
-        if (!st && use_cond && n_car > 0) {
-            st = vf_flowmodel_generate_features(g, carried, n_car, gen_seed(rc, c) ^ 0x6D657267ull, &cond[c]);
-            if (st == VF_ERR_UNSUPPORTED) {
-                vf_run_say(&J->L, VF_PHASE_GENERATE, c, "%s; flows carried across chunks take their features from flows "
-                    "the later chunk generated instead", vf_last_error());
-                use_cond = false;
-                st = VF_OK;
-            }
+    } else {
+        /* phase 1: every chunk's flows, on its owner, then to every rank */
+        for (int c = 0; c < N && !st; c++)
+            if (n[c] && vf_par_owner(c) == rank) st = gen_chunk(J, c, n[c], gen, cond, 1, &use_cond);
+        *stopped = o->stop && *o->stop;
+        if ((st = vf_par_agree(st, stopped, &J->L)) || *stopped) goto done;
+        for (int c = 0; c < N && !st; c++) st = vf_par_bcast_encoded(&gen[c], vf_par_owner(c));
+        /* phase 2: the features of the flows carried into each chunk, to rank 0 */
+        for (int c = 0; c < N && !st; c++)
+            if (n[c] && vf_par_owner(c) == rank) st = gen_chunk(J, c, n[c], gen, cond, 2, &use_cond);
+        *stopped = o->stop && *o->stop;
+        if ((st = vf_par_agree(st, stopped, &J->L)) || *stopped) goto done;
+        use_cond = !vf_par_any(!use_cond, &J->L);
+        for (int c = 1; c < N && !st; c++) {
+            int from = vf_par_owner(c);
+            if (from == 0) continue;
+            if (rank == from) st = vf_par_send_encoded(&cond[c], 0);
+            else if (rank == 0) st = vf_par_recv_encoded(&cond[c], from);
         }
-        free(carried);
-        carried = NULL;
-        vf_flowmodel_close(g);
-        if (st) goto done;
-        cond[c].chunk = c;
-        if (n_car > 0 && use_cond)
-            vf_run_say(&J->L, VF_PHASE_GENERATE, c, "chunk %d/%d: %d flows, features for %d flows carried in", c + 1, N,
-                gen[c].n_flows, n_car);
-        else
-            vf_run_say(&J->L, VF_PHASE_GENERATE, c, "chunk %d/%d: %d flows", c + 1, N, gen[c].n_flows);
-        if (o->stop && *o->stop) { *stopped = true; goto done; }
+        if (rank > 0) goto done;
     }
     if ((st = vf_merge_flow_tags(&J->enc, gen, use_cond ? cond : NULL, N, &merged))) goto done;
     size_t cut = 0;
@@ -548,7 +726,6 @@ done:
         for (int c = 0; c < N; c++) { free(cond[c].attr); free(cond[c].feat); free(cond[c].gen_flag); }
         free(cond);
     }
-    free(carried);
     free(n);
     if (st) vf_trace_free(syn);
     return st;
@@ -568,7 +745,9 @@ vf_status vf_pipeline_train(const vf_run_config *rc_in, const vf_pipeline_opts *
     J.rc = rc;
     J.dir = o->run_dir;
     vf_status st = train_job(&J, o, stopped);
-    if (st) vf_run_say(&J.L, VF_PHASE_TRAIN, -1, "error: %s", vf_last_error());
+    if (vf_par_rank() > 0) {
+        /* rank 0 reports (the agreed status is the same on every rank) */
+    } else if (st) vf_run_say(&J.L, VF_PHASE_TRAIN, -1, "error: %s", vf_last_error());
     else if (!*stopped) vf_run_say(&J.L, VF_PHASE_DONE, -1, "trained: %s", J.dir);
     char keep[2048];
     snprintf(keep, sizeof keep, "%s", vf_last_error());
@@ -660,7 +839,7 @@ vf_status vf_pipeline_run(const vf_run_config *rc_in, const vf_pipeline_opts *o,
     char out[4200];
     vf_run_path(out, sizeof out, J.dir, !strcmp(J.state.output, "pcap") ? "synthetic.pcap" : "synthetic.csv");
     if ((st = generate_job(&J, o, rc->count, out, &syn, stopped)) || *stopped) goto done;
-    if (rc->evaluate) {
+    if (rc->evaluate && vf_par_rank() == 0) {
         double t0 = vf_now_s();
         r = malloc(sizeof *r);
         if (!r) { st = vf_fail(VF_ERR_OOM, "eval: out of memory"); goto done; }
@@ -675,11 +854,13 @@ vf_status vf_pipeline_run(const vf_run_config *rc_in, const vf_pipeline_opts *o,
         if (report_path) vf_copy_str(report_path, 4096, html);
         vf_run_say(&J.L, VF_PHASE_EVAL, -1, "wrote %s and %s (%.1f s)", html, js, vf_now_s() - t0);
     }
-    vf_run_say(&J.L, VF_PHASE_DONE, -1, "finished: %s", J.dir);
-done:;
+done:
+    /* every rank returns rank 0's result (and rank 0's error when one failed) */
+    st = vf_par_agree(st, stopped, &J.L);
+    if (!st && !*stopped && vf_par_rank() == 0) vf_run_say(&J.L, VF_PHASE_DONE, -1, "finished: %s", J.dir);
     char keep[2048];
     snprintf(keep, sizeof keep, "%s", vf_last_error());
-    if (st) vf_run_say(&J.L, VF_PHASE_DONE, -1, "error: %s", keep);
+    if (st && vf_par_rank() == 0) vf_run_say(&J.L, VF_PHASE_DONE, -1, "error: %s", keep);
     free(r);
     vf_trace_free(&syn);
     job_free(&J);

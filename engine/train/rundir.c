@@ -1,5 +1,6 @@
 /* The run directory (rundir.h). */
 #include "train/rundir.h"
+#include "train/par.h"
 #include "util.h"
 
 #include <errno.h>
@@ -115,7 +116,9 @@ void vf_run_log_open(vf_run_log *L, const vf_pipeline_opts *o, const char *dir) 
     L->o = o;
     L->t0 = vf_now_s();
     L->last_line = -1e9;
-    if (dir) {
+    L->last_forward = -1e9;
+    /* rank 0 alone writes run.log; the others forward to it (par.h) */
+    if (dir && vf_par_rank() == 0) {
         char p[4200];
         vf_run_path(p, sizeof p, dir, "run.log");
         L->f = fopen(p, "a");
@@ -141,6 +144,16 @@ void vf_run_say(vf_run_log *L, vf_phase ph, int chunk, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    if (vf_par_rank() > 0) {
+        char tagged[2100];
+        snprintf(tagged, sizeof tagged, "rank %d: %s", vf_par_rank(), msg);
+        vf_pipeline_event e = {0};
+        e.phase = ph;
+        e.chunk = chunk;
+        e.message = tagged;
+        vf_par_forward(&e, NULL);
+        return;
+    }
     if (L->f) {
         vf_run_stamp(L->f);
         fprintf(L->f, "%s: %s\n", vf_phase_name(ph), msg);

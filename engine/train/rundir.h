@@ -34,6 +34,7 @@ typedef struct vf_run_log {
     const vf_pipeline_opts *o;
     FILE *f;                 /* run.log, appended */
     double t0, last_line;
+    double last_forward;     /* rank > 0: when it last forwarded a progress tick */
 } vf_run_log;
 void vf_run_log_open(vf_run_log *L, const vf_pipeline_opts *o, const char *dir);
 void vf_run_log_close(vf_run_log *L);
