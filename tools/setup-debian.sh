@@ -10,6 +10,7 @@ packages="
   libconfig-dev libpcap-dev libcriterion-dev libopenblas-dev
   gnuplot-nox chromium
   tshark tcpdump clang man-db
+  openmpi-bin libopenmpi-dev
 "
 
 SUDO=""

@@ -21,7 +21,7 @@ static int env_int(const char *const *names, int def) {
 }
 
 int vf_par_launch_size(void) {
-    static const char *const n[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "PMI_SIZE", "MPI_LOCALNRANKS", NULL};
+    static const char *const n[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "PMI_SIZE", NULL};
     int s = env_int(n, 1);
     return s < 1 ? 1 : s;
 }
