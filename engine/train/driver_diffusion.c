@@ -53,6 +53,8 @@ typedef struct stage {
     const char *fields[3];
     int64_t field_w[3];
     bool cond;                     /* reads cond_attr */
+    bool mult_inputs;              /* the model declares the multinomial inputs (written even when unused:
+                                    * device memory is not zeroed) */
     int64_t W, E;                  /* columns of x_0; time-embedding width */
     int n_segs, n_cat;             /* segments; categorical ones */
     seg *segs;
@@ -172,8 +174,24 @@ static vf_status setup_stage(vf_model *m, diff_state *d, stage *S) {
         VF_TRY(need_input(m, d, S, "shift", W, w1));
         VF_TRY(need_input(m, d, S, "lin", W, w1));
         const char *names[] = {"x_tp1", "c1", "c2", "sd", "lik", "ab", "prior"};
-        for (int k = 0; k < 7; k++) VF_TRY(need_input(m, d, S, names[k], B * W, bw));
-        VF_TRY(need_input(m, d, S, "mult", W, w1));
+        /* the multinomial posterior's inputs only where it is used: a model
+         * without them cannot run categorical = "multinomial" (models/ddgan_body.inc
+         * vs ddgan_body_multinomial.inc) */
+        int n_names = d->cat == CAT_MULTINOMIAL ? 7 : 4;
+        snprintf(nm, sizeof nm, "%slik", S->prefix);
+        if (d->cat == CAT_MULTINOMIAL && !input_node(m, nm))
+            return vf_fail(VF_ERR_FORMAT, "%s: categorical = \"multinomial\" needs the multinomial posterior in the model "
+                           "(inputs %slik, %sab, %sprior, %smult and the term that uses them: "
+                           "models/ddgan_body_multinomial.inc, e.g. models/ddgan_multinomial_small.cfg)",
+                           vf_model_path(m), S->prefix, S->prefix, S->prefix, S->prefix);
+        for (int k = 0; k < n_names; k++) VF_TRY(need_input(m, d, S, names[k], B * W, bw));
+        if (d->cat == CAT_MULTINOMIAL) VF_TRY(need_input(m, d, S, "mult", W, w1));
+        snprintf(nm, sizeof nm, "%slik", S->prefix);
+        S->mult_inputs = input_node(m, nm) != NULL;
+        if (S->mult_inputs) {
+            for (int k = 4; k < 7; k++) VF_TRY(need_input(m, d, S, names[k], B * W, bw));
+            VF_TRY(need_input(m, d, S, "mult", W, w1));
+        }
         VF_TRY(need_prog(m, d, S, "d_step", true, &S->d_step));
         VF_TRY(need_prog(m, d, S, "g_step", true, &S->g_step));
         snprintf(nm, sizeof nm, "%sd_step_r1", S->prefix);
@@ -398,7 +416,7 @@ static vf_status write_constants(vf_trainer *t, const diff_state *d, const stage
     VF_TRY(write_in(t, S, "scale", S->hscale, S->W));
     VF_TRY(write_in(t, S, "shift", S->hshift, S->W));
     VF_TRY(write_in(t, S, "lin", S->lin, S->W));
-    return write_in(t, S, "mult", S->mult, S->W);
+    return S->mult_inputs ? write_in(t, S, "mult", S->mult, S->W) : VF_OK;
 }
 
 /* ------------------------------------------------------------------ ddgan */
@@ -493,7 +511,7 @@ static vf_status ddgan_pairs_write(vf_trainer *t, const diff_state *d, const sta
     int64_t BW = d->B * S->W;
     const char *names[] = {"x_t", "x_tp1", "c1", "c2", "sd", "lik", "ab", "prior"};
     float *bufs[] = {S->xt, S->xtp1, S->c1, S->c2, S->sd, S->lik, S->ab, S->prior};
-    for (int k = 0; k < 8; k++) VF_TRY(write_in(t, S, names[k], bufs[k], BW));
+    for (int k = 0; k < (S->mult_inputs ? 8 : 5); k++) VF_TRY(write_in(t, S, names[k], bufs[k], BW));
     return write_in(t, S, "temb", S->temb, d->B * S->E);
 }
 
