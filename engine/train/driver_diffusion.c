@@ -18,8 +18,15 @@
  * Columns take their kind from the caller's segment tables (real_attr:
  * "attr", real_feat: "feat" per record; flags are continuous in [0, 1]):
  * softmax segments are categorical, the rest continuous. Continuous columns
- * diffuse in [-1, 1] (unit columns mapped by 2x - 1, as DDGAN's data), with
- * per-column scale and shift inputs to map the heads' outputs there.
+ * diffuse in [-1, 1] (unit columns mapped by 2x - 1, as DDGAN's data); the
+ * ddgan generator's x_0 estimate is its raw output there, and the softmax of
+ * each softmax segment (scale/shift/lin inputs select per column). Records
+ * after a flow's end get in-range values (gather_x0).
+ *
+ * ddgan samples read G's categorical columns as the one-hot of their
+ * largest probability (G's randomness is z; drawing each segment from its
+ * own softmax would make them independent). The G step's pairs are computed
+ * on a worker thread while the D step runs.
  *
  * Host random numbers (time steps, forward noise, categorical draws) come
  * from Philox keyed by the seed and the program-run counter, so a resume
@@ -219,8 +226,9 @@ static vf_status setup_stage(vf_model *m, diff_state *d, stage *S) {
     S->noise = falloc(2 * BW); S->unif = falloc(2 * BW + B); S->w_cat = falloc(BW);
     S->temb = falloc(B * S->E);
     S->t_row = calloc((size_t)B, sizeof(int));
-    if (!S->scale || !S->shift || !S->hscale || !S->hshift || !S->lin || !S->mult || !S->w_eps || !S->x0 || !S->xt || !S->xtp1 || !S->c1 || !S->c2 || !S->sd ||
-        !S->lik || !S->ab || !S->prior || !S->out || !S->noise || !S->unif || !S->w_cat || !S->temb || !S->t_row)
+    if (!S->scale || !S->shift || !S->hscale || !S->hshift || !S->lin || !S->mult || !S->w_eps || !S->x0 || !S->xt ||
+        !S->xtp1 || !S->c1 || !S->c2 || !S->sd || !S->lik || !S->ab || !S->prior || !S->out || !S->noise || !S->unif ||
+        !S->w_cat || !S->temb || !S->t_row)
         return vf_fail(VF_ERR_OOM, "diffusion: out of memory");
     int n_cont = 0;
     for (int k = 0; k < S->n_segs; k++) {
@@ -250,8 +258,8 @@ static vf_status setup_stage(vf_model *m, diff_state *d, stage *S) {
 }
 
 static void free_stage(stage *S) {
-    float *bufs[] = {S->scale, S->shift, S->hscale, S->hshift, S->lin, S->mult, S->w_eps, S->x0, S->xt, S->xtp1, S->c1, S->c2, S->sd, S->lik, S->ab,
-                     S->prior, S->out, S->noise, S->unif, S->w_cat, S->temb};
+    float *bufs[] = {S->scale, S->shift, S->hscale, S->hshift, S->lin, S->mult, S->w_eps, S->x0, S->xt, S->xtp1, S->c1,
+                     S->c2, S->sd, S->lik, S->ab, S->prior, S->out, S->noise, S->unif, S->w_cat, S->temb};
     for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) free(bufs[k]);
     free(S->segs);
     free(S->t_row);
