@@ -240,6 +240,12 @@ static vf_status pcap_read_z(FILE *fp, vf_zin *zin, const char *path, const vf_r
         int rc = pcap_next_ex(pc, &h, &data);
         if (rc == -2) break;
         uint64_t no = out->n_input + 1; /* 1-based frame number, as tshark counts */
+        if (rc != 1 && zin && !vf_zin_error(zin)) {
+            /* libpcap stopped at bytes that make no sense: if the compressed
+             * stream is damaged, its decoder says so by the end (a checksum) */
+            char scratch[4096];
+            while (fread(scratch, 1, sizeof scratch, pcap_file(pc)) == sizeof scratch) {}
+        }
         if (rc != 1 && vf_zin_error(zin) && !z_truncated(zin)) {
             st = vf_fail(VF_ERR_FORMAT, "%s: packet %llu: %s", path, (unsigned long long)no, vf_zin_error(zin));
             break;
