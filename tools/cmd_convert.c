@@ -17,7 +17,8 @@ static const char usage_text[] =
     "  .zst or .bz2 compresses it (IN may be compressed in any of these: read by its magic)\n"
     "  pcap -> csv aggregates packets into flows by 5-tuple (--idle: split a flow after\n"
     "  a gap longer than SECONDS; default none)\n"
-    "  --layout: CSV layout of OUT: netshare (default), ugr16, zeek, netshare_pcap, or\n"
+    "  --layout: CSV layout of OUT: netshare (default), ugr16, zeek, netshare_pcap, nfdump,\n"
+    "  argus, binetflow, zeek_conn, or\n"
     "  source (the input's own layout)\n";
 
 /* s ends with suf, before an optional compression suffix (.gz .xz .zst .bz2) */

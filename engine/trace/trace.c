@@ -239,6 +239,7 @@ vf_status vf_trace_read(const char *path, const vf_read_options *opt, vf_trace *
     vf_zin *zin;
     vf_comp comp;
     VF_TRY(vf_zopen_read(path, &f, &zin, &comp));
+    if (comp) setvbuf(f, NULL, _IONBF, 0); /* decode no more than these first bytes */
     uint8_t m[4] = {0};
     size_t got = fread(m, 1, 4, f);
     char zerr[200] = "";
