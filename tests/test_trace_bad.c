@@ -253,7 +253,7 @@ Test(trace_bad, csv_out_of_range_address) {
 Test(trace_bad, csv_bad_time_and_proto) {
     const char *text = UGR_HEADER
         "2016-13-11 00:01:47,0.044,42.219.154.1,133.27.5.130,25,80,TCP,.AP.S.,0,0,2,138,background\n"
-        "2016-04-11 00:01:47,0.044,42.219.154.1,133.27.5.130,25,80,XTP,.AP.S.,0,0,2,138,background\n"
+        "2016-04-11 00:01:47,0.044,42.219.154.1,133.27.5.130,25,80,XYZ,.AP.S.,0,0,2,138,background\n"
         "2016-04-11 00:01:47,-1,42.219.154.1,133.27.5.130,25,80,TCP,.AP.S.,0,0,2,138,background\n"
         "2016-04-11 00:01:47,0.5,42.219.154.1,133.27.5.130,25,80,TCP,.AX.S.,0,0,2,138,background\n";
     const char *p = write_text("time.csv", text);
@@ -263,8 +263,8 @@ Test(trace_bad, csv_bad_time_and_proto) {
     cr_assert_eq(t.skipped[VF_SKIP_CSV_FIELD], 4);
     cr_assert(strstr(t.first_skip, "time.csv:2: field 'te': '2016-13-11 00:01:47' is not a date-time"), "%s", t.first_skip);
     vf_trace_free(&t);
-    expect_error(write_text("time.csv", UGR_HEADER "2016-04-11 00:01:47,0.044,42.219.154.1,133.27.5.130,25,80,XTP,.AP.S.,0,0,2,138,b\n"),
-                 true, VF_ERR_FORMAT, "field 'pr': 'XTP' is not a protocol");
+    expect_error(write_text("time.csv", UGR_HEADER "2016-04-11 00:01:47,0.044,42.219.154.1,133.27.5.130,25,80,XYZ,.AP.S.,0,0,2,138,b\n"),
+                 true, VF_ERR_FORMAT, "field 'pr': 'XYZ' is not a protocol");
     expect_error(write_text("time.csv", UGR_HEADER "2016-04-11 00:01:47,-1,42.219.154.1,133.27.5.130,25,80,TCP,.AP.S.,0,0,2,138,b\n"),
                  true, VF_ERR_FORMAT, "field 'td': '-1' is not a non-negative duration");
     expect_error(write_text("time.csv", UGR_HEADER "2016-04-11 00:01:47,1,42.219.154.1,133.27.5.130,25,80,TCP,.AX.S.,0,0,2,138,b\n"),
@@ -310,13 +310,13 @@ Test(trace_bad, csv_mapping_missing_column) {
 }
 
 Test(trace_bad, csv_auto_layouts) {
-    /* an Argus-like export, found by column aliases, epoch ms guessed */
+    /* an Argus export with other columns, found by column aliases, epoch ms guessed */
     const char *text = "StartTime,Dur,Proto,SrcAddr,Sport,DstAddr,Dport,TotPkts,TotBytes,Label\n"
                        "1460332876948,1.5,udp,2001:db8::1,53,2001:db8::2,5353,4,400,flow=bg\n";
     const char *p = write_text("argus.csv", text);
     vf_trace t;
     cr_assert_eq(vf_trace_read(p, NULL, &t), VF_OK, "%s", vf_last_error());
-    cr_assert_str_eq(t.layout.name, "auto");
+    cr_assert_str_eq(t.layout.name, "argus");
     cr_assert_eq(t.layout.time_unit, VF_TIME_MS);
     cr_assert_eq(t.n, 1);
     cr_assert_eq(t.recs[0].ts_ns, 1460332876948000000ll);

@@ -146,6 +146,25 @@ const char *tu_shared_data(const char *file) {
     return path;
 }
 
+void tu_need_tool(const char *tool, const char *package) {
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "command -v %s >/dev/null 2>&1", tool);
+    if (system(cmd) == 0) return;
+    const char *req = getenv("VKFLOW_REQUIRE_SHARED_DATA");
+    if (req && *req && strcmp(req, "0"))
+        cr_assert_fail("tool missing: %s (Debian package %s; tools/setup-debian.sh installs it; "
+                       "VKFLOW_REQUIRE_SHARED_DATA is set: this test must run)", tool, package);
+    const char *log = getenv("VKFLOW_SKIP_LOG");
+    const struct criterion_test *t = criterion_current_test;
+    FILE *lf = log && *log ? fopen(log, "a") : NULL;
+    if (lf) {
+        fprintf(lf, "%s::%s: needs the tool %s (Debian package %s; tools/setup-debian.sh)\n",
+                t && t->category ? t->category : "?", t && t->name ? t->name : "?", tool, package);
+        fclose(lf);
+    }
+    cr_skip_test("needs the tool %s (Debian package %s; tools/setup-debian.sh installs it)", tool, package);
+}
+
 size_t tu_checkpoint_iter_offset(const char *bytes) {
     uint64_t name_len;
     memcpy(&name_len, bytes + 16, 8);

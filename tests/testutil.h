@@ -52,6 +52,10 @@ void tu_expect_same_checkpoint(const char *path_a, const char *path_b);
  * copy, data/default/real.pcap (tools/setup-debian.sh) stands in for it.
  * Call it from the test body or its .init. Returns one of 8 static buffers. */
 const char *tu_shared_data(const char *file);
+/* Skips the current test (one line in $VKFLOW_SKIP_LOG) when the program
+ * `tool` is not on PATH -- or fails it when VKFLOW_REQUIRE_SHARED_DATA=1
+ * (CI installs every such tool with tools/setup-debian.sh). */
+void tu_need_tool(const char *tool, const char *package);
 
 /* Normalised mean squared error sum((a-b)^2) / sum(b^2) (ggml's NMSE), with
  * b the reference; 0 when both are all zero. */

@@ -13,15 +13,23 @@
 
 static const char usage_text[] =
     "usage: vkflow convert [--strict] [--layout NAME|source] [--idle SECONDS] IN OUT\n"
-    "  OUT's extension decides: .csv (flow records) or .pcap (packets)\n"
+    "  OUT's extension decides: .csv (flow records) or .pcap (packets); a further .gz, .xz,\n"
+    "  .zst or .bz2 compresses it (IN may be compressed in any of these: read by its magic)\n"
     "  pcap -> csv aggregates packets into flows by 5-tuple (--idle: split a flow after\n"
     "  a gap longer than SECONDS; default none)\n"
-    "  --layout: CSV layout of OUT: netshare (default), ugr16, zeek, netshare_pcap, or\n"
+    "  --layout: CSV layout of OUT: netshare (default), ugr16, zeek, netshare_pcap, nfdump,\n"
+    "  argus, binetflow, zeek_conn, or\n"
     "  source (the input's own layout)\n";
 
+/* s ends with suf, before an optional compression suffix (.gz .xz .zst .bz2) */
 static bool ends_with(const char *s, const char *suf) {
     size_t a = strlen(s), b = strlen(suf);
-    return a >= b && !strcasecmp(s + a - b, suf);
+    static const char *const zs[] = {".gz", ".xz", ".zst", ".bz2"};
+    for (size_t i = 0; i < sizeof zs / sizeof zs[0]; i++) {
+        size_t z = strlen(zs[i]);
+        if (a > z && !strcasecmp(s + a - z, zs[i])) { a -= z; break; }
+    }
+    return a >= b && !strncasecmp(s + a - b, suf, b);
 }
 
 int cmd_convert(int argc, char **argv) {
@@ -43,7 +51,7 @@ int cmd_convert(int argc, char **argv) {
     if (!in || !out) { fputs(usage_text, stderr); return 2; }
     bool to_pcap = ends_with(out, ".pcap"), to_csv = ends_with(out, ".csv");
     if (!to_pcap && !to_csv) {
-        fprintf(stderr, "vkflow convert: %s: output extension must be .pcap or .csv\n", out);
+        fprintf(stderr, "vkflow convert: %s: output extension must be .pcap or .csv (then optionally .gz/.xz/.zst/.bz2)\n", out);
         return 2;
     }
     vf_trace t;

@@ -12,7 +12,9 @@ int cmd_inspect(int argc, char **argv) {
         if (!strcmp(argv[i], "--strict")) opt.strict = true;
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             printf("usage: vkflow inspect [--strict] TRACE\n"
-                   "  TRACE: .pcap/.pcapng (by magic) or flow .csv (layout from the header)\n"
+                   "  TRACE: .pcap/.pcapng (by magic) or a flow log (layout from the header: nfdump,\n"
+                   "  Argus ra/binetflow, Zeek conn.log CSV/TSV/JSON, CICFlowMeter, UGR'16, NetShare),\n"
+                   "  plain or compressed (gzip, xz, zstd, bzip2: by magic)\n"
                    "  --strict: stop at the first bad record instead of skipping and counting it\n");
             return 0;
         } else if (!path) path = argv[i];

@@ -8,6 +8,8 @@ packages="
   libvulkan-dev mesa-vulkan-drivers vulkan-validationlayers vulkan-tools
   glslc libshaderc-dev spirv-tools glslang-dev
   libconfig-dev libpcap-dev libcriterion-dev libopenblas-dev
+  zlib1g-dev liblzma-dev libzstd-dev libbz2-dev
+  argus-server argus-client nfdump netbase gzip xz-utils zstd bzip2
   gnuplot-nox chromium
   tshark tcpdump clang man-db
   openmpi-bin libopenmpi-dev

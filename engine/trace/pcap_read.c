@@ -174,13 +174,31 @@ int vf_parse_frame(int lt, const uint8_t *d, uint32_t n, vf_record *r, const cha
     }
 }
 
+static vf_status pcap_read_z(FILE *fp, vf_zin *zin, const char *path, const vf_read_options *opt,
+                             vf_trace *out);
+
 vf_status vf_pcap_read(const char *path, const vf_read_options *opt, vf_trace *out) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return vf_fail(VF_ERR_IO, "%s: %s", path, strerror(errno));
-    return vf_pcap_read_fp(f, path, opt, out); /* closes f */
+    FILE *f;
+    vf_zin *zin;
+    memset(out, 0, sizeof *out);
+    out->linktype = -1;
+    VF_TRY(vf_zopen_read(path, &f, &zin, NULL));
+    return pcap_read_z(f, zin, path, opt, out); /* closes f */
 }
 
 vf_status vf_pcap_read_fp(FILE *fp, const char *path, const vf_read_options *opt, vf_trace *out) {
+    return pcap_read_z(fp, NULL, path, opt, out);
+}
+
+/* fp's decompressor, if any, has failed: "ends early" is a truncated file
+ * (counted like a plain one cut short), anything else is damage (an error) */
+static bool z_truncated(const vf_zin *zin) {
+    const char *e = vf_zin_error(zin);
+    return e && strstr(e, "ends early");
+}
+
+static vf_status pcap_read_z(FILE *fp, vf_zin *zin, const char *path, const vf_read_options *opt,
+                             vf_trace *out) {
     static const vf_read_options defaults = {0};
     if (!opt) opt = &defaults;
     memset(out, 0, sizeof *out);
@@ -188,8 +206,10 @@ vf_status vf_pcap_read_fp(FILE *fp, const char *path, const vf_read_options *opt
     char errbuf[PCAP_ERRBUF_SIZE] = "";
     pcap_t *pc = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_NANO, errbuf);
     if (!pc) {
+        vf_status st = vf_zin_error(zin) ? vf_fail(VF_ERR_FORMAT, "%s: %s", path, vf_zin_error(zin))
+                                         : vf_fail(VF_ERR_FORMAT, "%s: %s", path, errbuf);
         fclose(fp);
-        return vf_fail(VF_ERR_FORMAT, "%s: %s", path, errbuf);
+        return st;
     }
     int lt = pcap_datalink(pc);
     if (!vf_linktype_supported(lt)) {
@@ -204,7 +224,7 @@ vf_status vf_pcap_read_fp(FILE *fp, const char *path, const vf_read_options *opt
     /* reserve for the likely packet count (file bytes / 64) so the record
      * array is not copied at every doubling */
     struct stat sb;
-    int fd = fileno(pcap_file(pc));
+    int fd = zin ? -1 : fileno(pcap_file(pc));
     if (fd >= 0 && fstat(fd, &sb) == 0 && sb.st_size > 0) {
         size_t want = (size_t)sb.st_size / 64 + 16;
         if (opt->max_records && want > opt->max_records) want = opt->max_records;
@@ -220,6 +240,21 @@ vf_status vf_pcap_read_fp(FILE *fp, const char *path, const vf_read_options *opt
         int rc = pcap_next_ex(pc, &h, &data);
         if (rc == -2) break;
         uint64_t no = out->n_input + 1; /* 1-based frame number, as tshark counts */
+        if (rc != 1 && zin && !vf_zin_error(zin)) {
+            /* libpcap stopped at bytes that make no sense: if the compressed
+             * stream is damaged, its decoder says so by the end (a checksum) */
+            char scratch[4096];
+            while (fread(scratch, 1, sizeof scratch, pcap_file(pc)) == sizeof scratch) {}
+        }
+        if (rc != 1 && vf_zin_error(zin) && !z_truncated(zin)) {
+            st = vf_fail(VF_ERR_FORMAT, "%s: packet %llu: %s", path, (unsigned long long)no, vf_zin_error(zin));
+            break;
+        }
+        if (rc != 1 && vf_zin_error(zin)) {
+            st = vf_trace_skip(out, opt->strict, VF_SKIP_TRUNC_FILE, "%s: packet %llu: %s", path,
+                               (unsigned long long)no, vf_zin_error(zin));
+            break;
+        }
         if (rc != 1) {
             /* libpcap stops here: "truncated dump file; ..." or a bad block */
             st = vf_trace_skip(out, opt->strict, VF_SKIP_TRUNC_FILE, "%s: packet %llu: %s", path,

@@ -148,15 +148,15 @@ vf_status vf_trace_write_pcap(const char *path, const vf_trace *t) {
         return vf_fail(VF_ERR_ARG, "%s: a pcap holds packets; this trace holds flows", path);
     uint8_t *buf = malloc(65535 + 128);
     if (!buf) return vf_fail(VF_ERR_OOM, "%s: out of memory", path);
-    vf_atomic_file af;
-    vf_status st = vf_atomic_open(&af, path);
+    vf_zatomic za;
+    vf_status st = vf_zatomic_open(&za, path);
     if (st) { free(buf); return st; }
     uint8_t gh[24] = {0};
     le32(gh, 0xa1b23c4d);            /* nanosecond pcap */
     gh[4] = 2; gh[6] = 4;            /* version 2.4 */
     le32(gh + 16, 65535 + 48);       /* snaplen */
     le32(gh + 20, 101);              /* LINKTYPE_RAW */
-    fwrite(gh, 1, sizeof gh, af.f);
+    fwrite(gh, 1, sizeof gh, za.f);
     for (size_t i = 0; i < t->n; i++) {
         const vf_record *r = &t->recs[i];
         size_t clear = (size_t)r->length + 68;   /* headers + payload of this packet */
@@ -166,7 +166,7 @@ vf_status vf_trace_write_pcap(const char *path, const vf_trace *t) {
         if (ts < 0 || ts / 1000000000 > INT32_MAX) {
             /* pcap's seconds field is read as signed 32 bits by libpcap */
             free(buf);
-            vf_atomic_abort(&af);
+            vf_zatomic_abort(&za);
             return vf_fail(VF_ERR_ARG, "%s: record %zu: time %lld ns is outside what pcap holds (1970 to 2038-01-19)",
                            path, i, (long long)ts);
         }
@@ -175,9 +175,9 @@ vf_status vf_trace_write_pcap(const char *path, const vf_trace *t) {
         le32(ph + 4, (uint32_t)(ts % 1000000000));
         le32(ph + 8, len);
         le32(ph + 12, len);
-        fwrite(ph, 1, 16, af.f);
-        if (fwrite(buf, 1, len, af.f) != len) break;
+        fwrite(ph, 1, 16, za.f);
+        if (fwrite(buf, 1, len, za.f) != len) break;
     }
     free(buf);
-    return vf_atomic_commit(&af);
+    return vf_zatomic_commit(&za);
 }

@@ -49,7 +49,9 @@ vf_status vf_trace_summary(const vf_trace *t, const char *path, FILE *f) {
         const char *nm = pcap_datalink_val_to_name(t->linktype);
         fprintf(f, "  format             packet capture, link type %d (%s)\n", t->linktype, nm ? nm : "?");
     } else {
-        fprintf(f, "  format             CSV, layout '%s' (%d columns, time unit %s)\n", t->layout.name,
+        static const char *const syn[] = {"CSV", "Zeek TSV log", "JSON lines"};
+        fprintf(f, "  format             %s, layout '%s' (%d columns, time unit %s)\n",
+                t->layout.syntax < 3 ? syn[t->layout.syntax] : "?", t->layout.name,
                 t->layout.n_cols, vf_time_unit_name(t->layout.time_unit));
     }
     fprintf(f, "  records            %zu %s (of %llu %s in the file)\n", t->n,
@@ -58,10 +60,11 @@ vf_status vf_trace_summary(const vf_trace *t, const char *path, FILE *f) {
     uint64_t sk = vf_trace_skipped_total(t);
     fprintf(f, "  skipped            %llu\n", (unsigned long long)sk);
     for (int i = 0; i < VF_SKIP_COUNT; i++)
-        if (t->skipped[i])
+        if (t->skipped[i]) {
             fprintf(f, "    %-24s %llu\n", vf_skip_reason_name((vf_skip_reason)i),
                     (unsigned long long)t->skipped[i]);
-    if (sk) fprintf(f, "    first: %s\n", t->first_skip);
+            if (t->first_by_reason[i][0]) fprintf(f, "      first: %s\n", t->first_by_reason[i]);
+        }
     if (!t->n) return VF_OK;
     int64_t t0 = INT64_MAX, t1 = INT64_MIN;
     uint64_t v4 = 0, pk = 0, by = 0;

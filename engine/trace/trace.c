@@ -14,6 +14,7 @@
 static const char *const skip_names[VF_SKIP_COUNT] = {
     "not IP", "truncated link header", "truncated IP header", "truncated L4 header",
     "bad IP header", "CSV wrong column count", "CSV bad field", "truncated file", "bad timestamp",
+    "tool record, not a flow",
 };
 
 const char *vf_skip_reason_name(vf_skip_reason r) {
@@ -63,8 +64,14 @@ vf_status vf_trace_skip(vf_trace *t, bool strict, vf_skip_reason why, const char
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     /* frames that are valid but not IP are not errors, even in strict mode */
-    if (strict && why != VF_SKIP_NOT_IP) return vf_fail(VF_ERR_FORMAT, "%s", msg);
+    if (strict && why != VF_SKIP_NOT_IP && why != VF_SKIP_TOOL_RECORD) return vf_fail(VF_ERR_FORMAT, "%s", msg);
     if (vf_trace_skipped_total(t) == 0) snprintf(t->first_skip, sizeof t->first_skip, "%s", msg);
+    if (t->skipped[why] == 0) {
+        size_t k = strlen(msg);
+        if (k >= sizeof t->first_by_reason[why]) k = sizeof t->first_by_reason[why] - 1;
+        memcpy(t->first_by_reason[why], msg, k);
+        t->first_by_reason[why][k] = 0;
+    }
     t->skipped[why]++;
     return VF_OK;
 }
@@ -128,10 +135,31 @@ const char *vf_proto_name(uint8_t p) {
     return NULL;
 }
 
+/* more names flow tools print (IANA keywords as in /etc/protocols, Argus,
+ * nfdump, Zeek); read only, written as numbers */
+static const struct { const char *name; uint8_t num; } proto_aliases[] = {
+    {"IPV6-ICMP", 58}, {"ICMPv6", 58}, {"ICMP6", 58}, {"HOPOPT", 0}, {"GGP", 3}, {"IPv4", 4},
+    {"IP-in-IP", 4}, {"ST", 5}, {"EGP", 8}, {"IGP", 9}, {"PUP", 12}, {"XNS-IDP", 22}, {"RDP", 27},
+    {"DCCP", 33}, {"XTP", 36}, {"IPv6-Route", 43}, {"IPv6-Frag", 44}, {"IDRP", 45}, {"RSVP", 46},
+    {"IPv6-NoNxt", 59}, {"IPv6-Opts", 60}, {"EIGRP", 88}, {"OSPF", 89}, {"OSPFIGP", 89},
+    {"AX.25", 93}, {"ETHERIP", 97}, {"ENCAP", 98}, {"PIM", 103}, {"IPCOMP", 108}, {"VRRP", 112},
+    {"L2TP", 115}, {"ISIS", 124}, {"FC", 133}, {"MOBILITY-HEADER", 135}, {"UDPLITE", 136},
+    {"MPLS-IN-IP", 137}, {"MANET", 138}, {"HIP", 139}, {"SHIM6", 140}, {"WESP", 141}, {"ROHC", 142},
+    {"ETHERNET", 143}, {"IPV6-IN-IPV4", 41}, {"IP6", 41}, {"IPENCAP", 4},
+};
+
 bool vf_proto_parse(const char *s, uint8_t *out) {
     for (size_t i = 0; i < sizeof protos / sizeof protos[0]; i++)
         if (!strcasecmp(s, protos[i].name)) { *out = protos[i].num; return true; }
-    if (!strcasecmp(s, "IPV6-ICMP") || !strcasecmp(s, "ICMPv6")) { *out = 58; return true; }
+    for (size_t i = 0; i < sizeof proto_aliases / sizeof proto_aliases[0]; i++)
+        if (!strcasecmp(s, proto_aliases[i].name)) { *out = proto_aliases[i].num; return true; }
+    if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X') && s[2]) { /* Argus prints unknown ones in hex */
+        char *e;
+        unsigned long v = strtoul(s + 2, &e, 16);
+        if (*e || v > 255) return false;
+        *out = (uint8_t)v;
+        return true;
+    }
     uint64_t v;
     if (!vf_parse_u64(s, s + strlen(s), &v) || v > 255) return false;
     *out = (uint8_t)v;
@@ -205,12 +233,20 @@ vf_status vf_trace_read(const char *path, const vf_read_options *opt, vf_trace *
     struct stat st;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
         return vf_fail(VF_ERR_IO, "%s: is a folder; give one .pcap, .pcapng or .csv file", path);
-    FILE *f = fopen(path, "rb");
-    if (!f) return vf_fail(VF_ERR_IO, "%s: %s", path, strerror(errno));
+    /* the first bytes after decompression decide (compressed files by their
+     * own magic: gzip, xz, zstd, bzip2) */
+    FILE *f;
+    vf_zin *zin;
+    vf_comp comp;
+    VF_TRY(vf_zopen_read(path, &f, &zin, &comp));
+    if (comp) setvbuf(f, NULL, _IONBF, 0); /* decode no more than these first bytes */
     uint8_t m[4] = {0};
     size_t got = fread(m, 1, 4, f);
+    char zerr[200] = "";
+    if (vf_zin_error(zin)) snprintf(zerr, sizeof zerr, "%s", vf_zin_error(zin));
     fclose(f);
-    if (got == 0) return vf_fail(VF_ERR_FORMAT, "%s: empty file", path);
+    if (got < 4 && zerr[0]) return vf_fail(VF_ERR_FORMAT, "%s: %s", path, zerr);
+    if (got == 0) return vf_fail(VF_ERR_FORMAT, "%s: empty file%s", path, comp ? " (after decompression)" : "");
     uint32_t le = (uint32_t)m[0] | (uint32_t)m[1] << 8 | (uint32_t)m[2] << 16 |
                   (uint32_t)m[3] << 24;
     uint32_t be = __builtin_bswap32(le);
@@ -221,20 +257,25 @@ vf_status vf_trace_read(const char *path, const vf_read_options *opt, vf_trace *
     for (size_t i = 0; i < got; i++)
         if (m[i] < 0x20 && m[i] != '\n' && m[i] != '\r' && m[i] != '\t')
             return vf_fail(VF_ERR_FORMAT,
-                           "%s: unknown file format (magic %02x %02x %02x %02x): not pcap, "
+                           "%s: unknown file format (magic %02x %02x %02x %02x%s%s): not pcap, "
                            "pcapng or CSV text",
-                           path, m[0], m[1], m[2], m[3]);
+                           path, m[0], m[1], m[2], m[3], comp ? " after " : "",
+                           comp ? vf_comp_name(comp) : "");
     return vf_csv_read(path, opt, out);
 }
 
-static bool ends_with(const char *s, const char *suf) {
-    size_t a = strlen(s), b = strlen(suf);
-    return a >= b && !strcasecmp(s + a - b, suf);
+static bool ends_with(const char *s, size_t a, const char *suf) {
+    size_t b = strlen(suf);
+    return a >= b && !strncasecmp(s + a - b, suf, b);
 }
 
 vf_status vf_trace_write(const char *path, const vf_trace *t) {
-    if (ends_with(path, ".pcap")) return vf_trace_write_pcap(path, t);
-    if (ends_with(path, ".csv")) return vf_trace_write_csv(path, t, NULL);
-    return vf_fail(VF_ERR_ARG, "%s: output format from extension: expected .pcap or .csv", path);
+    /* x.pcap.gz, x.csv.zst, ...: the format before the compression suffix */
+    size_t suf;
+    vf_comp_from_name(path, &suf);
+    size_t n = strlen(path) - suf;
+    if (ends_with(path, n, ".pcap")) return vf_trace_write_pcap(path, t);
+    if (ends_with(path, n, ".csv")) return vf_trace_write_csv(path, t, NULL);
+    return vf_fail(VF_ERR_ARG, "%s: output format from extension: expected .pcap or .csv "
+                               "(optionally followed by .gz, .xz, .zst or .bz2)", path);
 }
-

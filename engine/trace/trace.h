@@ -34,6 +34,8 @@ typedef enum vf_skip_reason {
     VF_SKIP_CSV_FIELD,       /* CSV field not parsable or out of range */
     VF_SKIP_TRUNC_FILE,      /* file ends inside a record (the rest is lost) */
     VF_SKIP_BAD_TIME,        /* timestamp beyond what int64 ns since 1970 holds */
+    VF_SKIP_TOOL_RECORD,     /* a flow tool's own status row, not a flow (Argus "man"
+                                management records); like NOT_IP, not an error */
     VF_SKIP_COUNT
 } vf_skip_reason;
 
@@ -74,14 +76,33 @@ vf_col_role vf_col_role_from_name(const char *name); /* -1 if unknown */
 
 typedef enum vf_time_unit {
     VF_TIME_S = 0, VF_TIME_MS, VF_TIME_US, VF_TIME_NS,
-    VF_TIME_DATETIME,  /* "YYYY-MM-DD HH:MM:SS[.frac]" (or 'T'), UTC */
+    VF_TIME_DATETIME,  /* "YYYY-MM-DD HH:MM:SS[.frac]" (or 'T', or '/'), UTC; reading also
+                          takes CICFlowMeter's "DD/MM/YYYY HH:MM[:SS][ AM|PM]" */
+    VF_TIME_DMY,       /* written as "DD/MM/YYYY HH:MM:SS" (CICFlowMeter); read as DATETIME */
 } vf_time_unit;
 const char *vf_time_unit_name(vf_time_unit u);
 
 /* How addresses are written back (reading accepts every form). */
 typedef enum vf_addr_style { VF_ADDR_TEXT = 0, VF_ADDR_INT = 1 } vf_addr_style;
 
-#define VF_CSV_MAX_COLS 64
+/* How a layout's port columns hold ICMP/ICMPv6 type and code. vf_record
+ * always keeps nfdump's convention (sport 0, dport = type * 256 + code). */
+typedef enum vf_icmp_ports {
+    VF_ICMP_NFDUMP = 0,  /* dport = type * 256 + code, sport 0 (nfdump, UGR'16, NetShare) */
+    VF_ICMP_ARGUS,       /* sport = 0xCCTT (code * 256 + type, Argus prints hex),
+                            dport = ICMP id / quoted port (not kept; written 0x0000) */
+    VF_ICMP_ZEEK,        /* sport = type, dport = code (Zeek's id.orig_p / id.resp_p) */
+    VF_ICMP_NONE,        /* the tool writes 0/0 (CICFlowMeter): type and code unknown */
+} vf_icmp_ports;
+
+/* The text syntax of a flow log. */
+typedef enum vf_csv_syntax {
+    VF_SYNTAX_CSV = 0,   /* comma separated, quoted fields, header line */
+    VF_SYNTAX_ZEEK_TSV,  /* Zeek ASCII log: #separator, #fields, tab separated, "-" unset */
+    VF_SYNTAX_JSONL,     /* one JSON object per line (Zeek's LogAscii::use_json) */
+} vf_csv_syntax;
+
+#define VF_CSV_MAX_COLS 128
 typedef struct vf_csv_layout {
     char name[32];                 /* "ugr16", "zeek", "netshare", "custom" */
     int n_cols;                    /* 0 = none (trace not read from CSV) */
@@ -92,6 +113,10 @@ typedef struct vf_csv_layout {
     vf_addr_style addr_style;
     bool proto_numeric;            /* write proto as a number (else TCP/UDP/..) */
     bool proto_lower;              /* write "tcp" rather than "TCP" (Zeek) */
+    uint8_t icmp_ports;            /* vf_icmp_ports */
+    uint8_t syntax;                /* vf_csv_syntax */
+    int64_t td_unit_ns;            /* unit of TD columns in ns (0 = seconds; CICFlowMeter: µs) */
+    bool unit_guessed;             /* time_unit was guessed from the first row (then written in s) */
 } vf_csv_layout;
 
 /* Built-in layouts: "ugr16" (te,td,sa,da,sp,dp,pr,flg,fwd,stos,pkt,byt,type),
@@ -117,6 +142,7 @@ typedef struct vf_trace {
     uint64_t n_input;            /* frames / data rows seen in the file */
     uint64_t skipped[VF_SKIP_COUNT];
     char first_skip[256];        /* message of the first skipped record */
+    char first_by_reason[VF_SKIP_COUNT][200]; /* the first message of each reason ("file:line: ...") */
 } vf_trace;
 
 typedef struct vf_read_options {

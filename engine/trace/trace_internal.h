@@ -33,4 +33,34 @@ vf_status vf_csv_read_mem(const char *name, const char *buf, size_t len,
 bool vf_parse_u64(const char *s, const char *end, uint64_t *out);
 bool vf_parse_dec_ns(const char *s, const char *end, int64_t scale_ns, int64_t *out);
 
+/* ------------------------------------------------ compression (compress.c) */
+
+typedef enum vf_comp { VF_COMP_NONE = 0, VF_COMP_GZ, VF_COMP_XZ, VF_COMP_ZST, VF_COMP_BZ2 } vf_comp;
+const char *vf_comp_name(vf_comp c);                  /* "plain", "gzip", "xz", "zstd", "bzip2" */
+vf_comp vf_comp_from_magic(const uint8_t *m, size_t n); /* first bytes of a file */
+/* By the name's suffix (.gz .xz .zst .bz2, any case); *suffix_len its length. */
+vf_comp vf_comp_from_name(const char *path, size_t *suffix_len);
+
+/* Opens path for reading, decompressing when its first bytes say it is
+ * compressed (*comp, if given, says which). A damaged or truncated stream
+ * makes reads fail with errno EIO; vf_zin_error(*zin) then says why (NULL
+ * while nothing failed; *zin is NULL for a plain file and valid until the
+ * FILE is closed). */
+typedef struct vf_zin vf_zin;
+vf_status vf_zopen_read(const char *path, FILE **fp, vf_zin **zin, vf_comp *comp);
+const char *vf_zin_error(const vf_zin *z);
+/* A FILE that compresses into dst (closing it ends the stream; dst stays
+ * open); NULL on failure. */
+FILE *vf_zopen_write(FILE *dst, vf_comp c);
+
+/* Atomic output (util.h) compressed as the name's suffix asks. Write to f. */
+typedef struct vf_zatomic {
+    vf_atomic_file af;
+    FILE *f;
+    vf_comp comp;
+} vf_zatomic;
+vf_status vf_zatomic_open(vf_zatomic *za, const char *path);
+vf_status vf_zatomic_commit(vf_zatomic *za);
+void vf_zatomic_abort(vf_zatomic *za);
+
 #endif

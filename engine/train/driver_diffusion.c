@@ -18,8 +18,15 @@
  * Columns take their kind from the caller's segment tables (real_attr:
  * "attr", real_feat: "feat" per record; flags are continuous in [0, 1]):
  * softmax segments are categorical, the rest continuous. Continuous columns
- * diffuse in [-1, 1] (unit columns mapped by 2x - 1, as DDGAN's data), with
- * per-column scale and shift inputs to map the heads' outputs there.
+ * diffuse in [-1, 1] (unit columns mapped by 2x - 1, as DDGAN's data); the
+ * ddgan generator's x_0 estimate is its raw output there, and the softmax of
+ * each softmax segment (scale/shift/lin inputs select per column). Records
+ * after a flow's end get in-range values (gather_x0).
+ *
+ * ddgan samples read G's categorical columns as the one-hot of their
+ * largest probability (G's randomness is z; drawing each segment from its
+ * own softmax would make them independent). The G step's pairs are computed
+ * on a worker thread while the D step runs.
  *
  * Host random numbers (time steps, forward noise, categorical draws) come
  * from Philox keyed by the seed and the program-run counter, so a resume
@@ -53,6 +60,8 @@ typedef struct stage {
     const char *fields[3];
     int64_t field_w[3];
     bool cond;                     /* reads cond_attr */
+    bool mult_inputs;              /* the model declares the multinomial inputs (written even when unused:
+                                    * device memory is not zeroed) */
     int64_t W, E;                  /* columns of x_0; time-embedding width */
     int n_segs, n_cat;             /* segments; categorical ones */
     seg *segs;
@@ -172,8 +181,24 @@ static vf_status setup_stage(vf_model *m, diff_state *d, stage *S) {
         VF_TRY(need_input(m, d, S, "shift", W, w1));
         VF_TRY(need_input(m, d, S, "lin", W, w1));
         const char *names[] = {"x_tp1", "c1", "c2", "sd", "lik", "ab", "prior"};
-        for (int k = 0; k < 7; k++) VF_TRY(need_input(m, d, S, names[k], B * W, bw));
-        VF_TRY(need_input(m, d, S, "mult", W, w1));
+        /* the multinomial posterior's inputs only where it is used: a model
+         * without them cannot run categorical = "multinomial" (models/ddgan_body.inc
+         * vs ddgan_body_multinomial.inc) */
+        int n_names = d->cat == CAT_MULTINOMIAL ? 7 : 4;
+        snprintf(nm, sizeof nm, "%slik", S->prefix);
+        if (d->cat == CAT_MULTINOMIAL && !input_node(m, nm))
+            return vf_fail(VF_ERR_FORMAT, "%s: categorical = \"multinomial\" needs the multinomial posterior in the model "
+                           "(inputs %slik, %sab, %sprior, %smult and the term that uses them: "
+                           "models/ddgan_body_multinomial.inc, e.g. models/ddgan_multinomial_small.cfg)",
+                           vf_model_path(m), S->prefix, S->prefix, S->prefix, S->prefix);
+        for (int k = 0; k < n_names; k++) VF_TRY(need_input(m, d, S, names[k], B * W, bw));
+        if (d->cat == CAT_MULTINOMIAL) VF_TRY(need_input(m, d, S, "mult", W, w1));
+        snprintf(nm, sizeof nm, "%slik", S->prefix);
+        S->mult_inputs = input_node(m, nm) != NULL;
+        if (S->mult_inputs) {
+            for (int k = 4; k < 7; k++) VF_TRY(need_input(m, d, S, names[k], B * W, bw));
+            VF_TRY(need_input(m, d, S, "mult", W, w1));
+        }
         VF_TRY(need_prog(m, d, S, "d_step", true, &S->d_step));
         VF_TRY(need_prog(m, d, S, "g_step", true, &S->g_step));
         snprintf(nm, sizeof nm, "%sd_step_r1", S->prefix);
@@ -201,8 +226,9 @@ static vf_status setup_stage(vf_model *m, diff_state *d, stage *S) {
     S->noise = falloc(2 * BW); S->unif = falloc(2 * BW + B); S->w_cat = falloc(BW);
     S->temb = falloc(B * S->E);
     S->t_row = calloc((size_t)B, sizeof(int));
-    if (!S->scale || !S->shift || !S->hscale || !S->hshift || !S->lin || !S->mult || !S->w_eps || !S->x0 || !S->xt || !S->xtp1 || !S->c1 || !S->c2 || !S->sd ||
-        !S->lik || !S->ab || !S->prior || !S->out || !S->noise || !S->unif || !S->w_cat || !S->temb || !S->t_row)
+    if (!S->scale || !S->shift || !S->hscale || !S->hshift || !S->lin || !S->mult || !S->w_eps || !S->x0 || !S->xt ||
+        !S->xtp1 || !S->c1 || !S->c2 || !S->sd || !S->lik || !S->ab || !S->prior || !S->out || !S->noise || !S->unif ||
+        !S->w_cat || !S->temb || !S->t_row)
         return vf_fail(VF_ERR_OOM, "diffusion: out of memory");
     int n_cont = 0;
     for (int k = 0; k < S->n_segs; k++) {
@@ -232,8 +258,8 @@ static vf_status setup_stage(vf_model *m, diff_state *d, stage *S) {
 }
 
 static void free_stage(stage *S) {
-    float *bufs[] = {S->scale, S->shift, S->hscale, S->hshift, S->lin, S->mult, S->w_eps, S->x0, S->xt, S->xtp1, S->c1, S->c2, S->sd, S->lik, S->ab,
-                     S->prior, S->out, S->noise, S->unif, S->w_cat, S->temb};
+    float *bufs[] = {S->scale, S->shift, S->hscale, S->hshift, S->lin, S->mult, S->w_eps, S->x0, S->xt, S->xtp1, S->c1,
+                     S->c2, S->sd, S->lik, S->ab, S->prior, S->out, S->noise, S->unif, S->w_cat, S->temb};
     for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) free(bufs[k]);
     free(S->segs);
     free(S->t_row);
@@ -398,7 +424,7 @@ static vf_status write_constants(vf_trainer *t, const diff_state *d, const stage
     VF_TRY(write_in(t, S, "scale", S->hscale, S->W));
     VF_TRY(write_in(t, S, "shift", S->hshift, S->W));
     VF_TRY(write_in(t, S, "lin", S->lin, S->W));
-    return write_in(t, S, "mult", S->mult, S->W);
+    return S->mult_inputs ? write_in(t, S, "mult", S->mult, S->W) : VF_OK;
 }
 
 /* ------------------------------------------------------------------ ddgan */
@@ -493,7 +519,7 @@ static vf_status ddgan_pairs_write(vf_trainer *t, const diff_state *d, const sta
     int64_t BW = d->B * S->W;
     const char *names[] = {"x_t", "x_tp1", "c1", "c2", "sd", "lik", "ab", "prior"};
     float *bufs[] = {S->xt, S->xtp1, S->c1, S->c2, S->sd, S->lik, S->ab, S->prior};
-    for (int k = 0; k < 8; k++) VF_TRY(write_in(t, S, names[k], bufs[k], BW));
+    for (int k = 0; k < (S->mult_inputs ? 8 : 5); k++) VF_TRY(write_in(t, S, names[k], bufs[k], BW));
     return write_in(t, S, "temb", S->temb, d->B * S->E);
 }
 
