@@ -89,7 +89,7 @@ resume)
   victim=""
   for _ in $(seq 1 6000); do
     if [ -e many/chunk_01.ckpt ] && [ ! -e many/chunk_01.done ]; then
-      for p in $(pgrep -f "vkflow run run.cfg --out many" || true); do
+      for p in $(pgrep -P "$runner" || true); do   # the ranks: mpirun's children
         if tr '\0' '\n' < /proc/$p/environ 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1; then victim=$p; fi
       done
       [ -n "$victim" ] && break

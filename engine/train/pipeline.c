@@ -502,8 +502,16 @@ static vf_status train_job(job *J, const vf_pipeline_opts *o, bool *stopped) {
         for (int c = 1; c < N && !st; c++) {
             int to = vf_par_owner(c);
             if (to == 0) continue;
-            if (rank == 0) st = vf_par_send_encoded(&ch[c], to);
-            else if (rank == to) st = vf_par_recv_encoded(&ch[c], 0);
+            if (rank == 0) {
+                /* sent: rank 0 keeps only its own chunks' data */
+                st = vf_par_send_encoded(&ch[c], to);
+                free(ch[c].attr);
+                free(ch[c].feat);
+                free(ch[c].gen_flag);
+                ch[c].attr = ch[c].feat = ch[c].gen_flag = NULL;
+            } else if (rank == to) {
+                st = vf_par_recv_encoded(&ch[c], 0);
+            }
         }
         if (rank == 0)
             vf_run_say(&J->L, VF_PHASE_TRAIN, -1, "%d processes: chunk 1 on rank 0, chunks 2..%d round robin (chunk c+1 "
