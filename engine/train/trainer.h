@@ -158,8 +158,8 @@ typedef struct vf_driver {
 } vf_driver;
 
 /* Registers a driver (the built-in ones are supervised, wgan_gp, ddgan, ddpm
- * and timegan). A name
- * already registered is VF_ERR_ARG. Not thread-safe: register at start-up. */
+ * and timegan). A name already registered is VF_ERR_ARG. Not thread-safe:
+ * register at start-up. */
 vf_status vf_driver_register(const vf_driver *d);
 const vf_driver *vf_driver_find(const char *name);
 /* Loads nothing: runs the driver's configure on a loaded model and checks
