@@ -143,9 +143,10 @@ vf_status vf_trainer_read(vf_trainer *t, int prog, const char *tensor, void *dst
  * (`vkflow check` calls it too); state is state_size zeroed bytes the driver
  * owns, of which the first persist_size are saved in checkpoints. step runs
  * one iteration with the helpers below. sample (optional) makes one batch of
- * a forward program's outputs; NULL runs the program once. */
-/* close (optional) frees what configure allocated in state (configure may
- * run without a trainer: vf_driver_check calls close too). */
+ * a forward program's outputs; NULL runs the program once. close
+ * (optional) frees what configure allocated in state; it runs whenever
+ * configure ran, also without a trainer (vf_driver_check) and after a
+ * configure that failed. */
 typedef struct vf_driver {
     const char *name;
     const char *keys;           /* its training.* keys, for messages ("d_steps, g_steps") */
@@ -156,8 +157,9 @@ typedef struct vf_driver {
     void (*close)(void *state);   /* optional: frees what configure allocated */
 } vf_driver;
 
-/* Registers a driver (the built-in ones are wgan_gp and supervised). A name
- * already registered is VF_ERR_ARG. Not thread-safe: register at start-up. */
+/* Registers a driver (the built-in ones are supervised, wgan_gp, ddgan, ddpm
+ * and timegan). A name already registered is VF_ERR_ARG. Not thread-safe:
+ * register at start-up. */
 vf_status vf_driver_register(const vf_driver *d);
 const vf_driver *vf_driver_find(const char *name);
 /* Loads nothing: runs the driver's configure on a loaded model and checks
