@@ -40,6 +40,11 @@ vf_status vf_write_file_atomic(const char *path, const void *data, size_t n);
 
 /* FNV-1a 64 of n bytes: the checksum of checkpoints, encoder.txt and run.state. */
 uint64_t vf_fnv1a64(const void *p, size_t n);
+/* JSON values: a string with quotes and escapes; a number at full
+ * precision (%.17g), or null for NaN and infinities (a metric that does not
+ * apply). */
+void vf_json_str(FILE *f, const char *s);
+void vf_json_num(FILE *f, double v);
 
 /* Text files with a checksum (encoder.txt, run.state): the last line is
  * "checksum <16 hex digits>\n", the FNV-1a 64 of every byte before it.

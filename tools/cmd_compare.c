@@ -464,77 +464,62 @@ static void describe(FILE *f, const report *R, bool md) {
         if (R->m[i].error[0]) fprintf(f, "%s failed: %s%s", R->m[i].name, R->m[i].error, nl);
 }
 
-static void jstr(FILE *f, const char *s) {
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
-    }
-    fputc('"', f);
-}
 
-/* A number, or null for NaN (a metric that does not apply) and infinities. */
-static void jnum(FILE *f, double v) {
-    if (isfinite(v)) fprintf(f, "%.17g", v);
-    else fputs("null", f);
-}
 
 static vf_status write_json(const char *path, const report *R) {
     vf_atomic_file o;
     VF_TRY(vf_atomic_open(&o, path));
     FILE *f = o.f;
     fputs("{\n  \"format\": \"vkflow-compare-1\",\n  \"config\": ", f);
-    jstr(f, R->config);
+    vf_json_str(f, R->config);
     fprintf(f, ",\n  \"holdout\": %s,\n  \"flows\": %lld,\n  \"split_seed\": %d,\n  \"training_trace\": ",
             R->holdout ? "true" : "false", R->flows, SPLIT_SEED);
-    jstr(f, R->train_data);
+    vf_json_str(f, R->train_data);
     fputs(",\n  \"scored_against\": ", f);
-    jstr(f, R->ref_name);
+    vf_json_str(f, R->ref_name);
     fputs(",\n  \"units\": {\"jsd\": \"nats (scipy jensenshannon(p, q)**2)\", \"emd\": \"raw, the field's unit\", "
           "\"emd_norm\": \"EMD / (p99 - p1) of the real side\"},\n  \"models\": [", f);
     for (int i = 0; i < R->n_models; i++) {
         const model *m = &R->m[i];
         fprintf(f, "%s\n    {\"name\": ", i ? "," : "");
-        jstr(f, m->name);
+        vf_json_str(f, m->name);
         fputs(", \"file\": ", f);
-        jstr(f, m->file);
+        vf_json_str(f, m->file);
         fputs(", \"run_dir\": ", f);
-        jstr(f, m->dir);
+        vf_json_str(f, m->dir);
         fprintf(f, ", \"status\": \"%s\"", m->r ? "ok" : "failed");
-        if (m->error[0]) { fputs(", \"error\": ", f); jstr(f, m->error); }
+        if (m->error[0]) { fputs(", \"error\": ", f); vf_json_str(f, m->error); }
         fputc('}', f);
     }
     fputs("\n  ],\n  \"reference_labels\": [", f);
     for (int j = 0; R->ref && j < R->ref->n_labels; j++) {
         if (j) fputs(", ", f);
-        jstr(f, R->ref->label[j]);
+        vf_json_str(f, R->ref->label[j]);
     }
     fputs("],\n  \"metrics\": [", f);
     for (int k = 0; k < R->n_rows; k++) {
         const row *x = &R->rows[k];
         double fl = row_value(x, R->floor);
         fprintf(f, "%s\n    {\"key\": ", k ? "," : "");
-        jstr(f, x->key);
+        vf_json_str(f, x->key);
         fputs(", \"unit\": ", f);
-        jstr(f, x->unit);
+        vf_json_str(f, x->unit);
         fputs(", \"group\": ", f);
-        jstr(f, x->group);
+        vf_json_str(f, x->group);
         fputs(", \"floor\": ", f);
-        jnum(f, fl);
+        vf_json_num(f, fl);
         fputs(", \"marginals\": ", f);
-        jnum(f, row_value(x, R->marg));
+        vf_json_num(f, row_value(x, R->marg));
         fputs(", \"models\": {", f);
         for (int i = 0; i < R->n_models; i++) {
             fprintf(f, "%s", i ? ", " : "");
-            jstr(f, R->m[i].name);
+            vf_json_str(f, R->m[i].name);
             if (!R->m[i].r) { fputs(": null", f); continue; }
             double v = row_value(x, R->m[i].r);
             fputs(": {\"value\": ", f);
-            jnum(f, v);
+            vf_json_num(f, v);
             fputs(", \"ratio_to_floor\": ", f);
-            jnum(f, ratio(v, fl));
+            vf_json_num(f, ratio(v, fl));
             fputc('}', f);
         }
         fputs("}, \"reference\": {", f);
@@ -542,9 +527,9 @@ static vf_status write_json(const char *path, const report *R) {
             if (!isfinite(R->ref->v[k][j])) continue;
             fprintf(f, "%s", first ? "" : ", ");
             first = 0;
-            jstr(f, R->ref->label[j]);
+            vf_json_str(f, R->ref->label[j]);
             fputs(": ", f);
-            jnum(f, R->ref->v[k][j]);
+            vf_json_num(f, R->ref->v[k][j]);
         }
         fputs("}}", f);
     }

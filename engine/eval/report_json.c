@@ -2,33 +2,20 @@
  * NAN and metrics that do not apply as null, conventions spelled out. */
 #include "eval/eval.h"
 #include "eval/eval_internal.h"
+#include "util.h"
 
 #include <math.h>
 
-static void jstr(FILE *f, const char *s) {
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
-    }
-    fputc('"', f);
-}
 
-static void jnum(FILE *f, double v) {
-    if (isfinite(v)) fprintf(f, "%.17g", v);
-    else fputs("null", f);
-}
 
 /* "key": {"name": "...", "records": ..., ...} */
 static void side(FILE *f, const char *key, const char *name, const vf_eval_side *s) {
     fprintf(f, "  \"%s\": {\"name\": ", key);
-    jstr(f, name);
+    vf_json_str(f, name);
     fprintf(f, ", \"records\": %zu, \"five_tuples\": %zu, \"src_addrs\": %zu, \"dst_addrs\": %zu",
             s->records, s->five_tuples, s->src_addrs, s->dst_addrs);
     fprintf(f, ", \"corr_log1p_pkt_byt\": ");
-    jnum(f, s->corr_log_pkt_byt);
+    vf_json_num(f, s->corr_log_pkt_byt);
     for (int d = 0; d < 2; d++) {
         const vf_eval_topval *t = d ? s->top_dport : s->top_sport;
         int n = d ? s->n_top_dport : s->n_top_sport;
@@ -50,9 +37,9 @@ vf_status vf_eval_write_json(const char *path, const vf_eval_result *r) {
     fprintf(f, "{\n  \"format\": \"vkflow-eval-1\",\n  \"kind\": \"%s\",\n",
             flows ? "flows" : "packets");
     fputs("  \"conventions\": {\"jsd\": ", f);
-    jstr(f, VF_EVAL_JSD_CONVENTION);
+    vf_json_str(f, VF_EVAL_JSD_CONVENTION);
     fputs(", \"emd\": ", f);
-    jstr(f, VF_EVAL_EMD_CONVENTION);
+    vf_json_str(f, VF_EVAL_EMD_CONVENTION);
     fputs(", \"times\": \"ts/time/iat_within_flow in microseconds, td in seconds\"},\n", f);
 
     side(f, "real", r->real_name, &r->real);
@@ -67,12 +54,12 @@ vf_status vf_eval_write_json(const char *path, const vf_eval_result *r) {
         const vf_eval_jsd *e = &r->jsd[j];
         fprintf(f, "%s\n    \"%s\": {\"nats\": ", first ? "" : ",", vf_eval_jsd_name(j));
         first = 0;
-        jnum(f, e->valid ? e->v.nats : NAN);
+        vf_json_num(f, e->valid ? e->v.nats : NAN);
         fputs(", \"bits\": ", f);
-        jnum(f, e->valid ? e->v.bits : NAN);
+        vf_json_num(f, e->valid ? e->v.bits : NAN);
         fprintf(f, ", \"support_real\": %zu, \"support_synthetic\": %zu, \"basis\": ",
                 e->support_real, e->support_syn);
-        jstr(f, vf_eval_jsd_basis[j]);
+        vf_json_str(f, vf_eval_jsd_basis[j]);
         fputc('}', f);
     }
     fputs("\n  },\n  \"emd\": {", f);
@@ -84,19 +71,19 @@ vf_status vf_eval_write_json(const char *path, const vf_eval_result *r) {
         fprintf(f, "%s\n    \"%s\": {\"unit\": \"%s\", \"emd\": ", first ? "" : ",",
                 vf_eval_emd_name(j), vf_eval_emd_unit(j));
         first = 0;
-        jnum(f, e->valid ? e->emd : NAN);
+        vf_json_num(f, e->valid ? e->emd : NAN);
         fputs(", \"norm\": ", f);
-        jnum(f, e->valid ? e->norm : NAN);
+        vf_json_num(f, e->valid ? e->norm : NAN);
         fputs(", \"p1_real\": ", f);
-        jnum(f, e->p1);
+        vf_json_num(f, e->p1);
         fputs(", \"p99_real\": ", f);
-        jnum(f, e->p99);
+        vf_json_num(f, e->p99);
         fputs(", \"median_real\": ", f);
-        jnum(f, e->median_real);
+        vf_json_num(f, e->median_real);
         fputs(", \"median_synthetic\": ", f);
-        jnum(f, e->median_syn);
+        vf_json_num(f, e->median_syn);
         fprintf(f, ", \"n_real\": %zu, \"n_synthetic\": %zu, \"basis\": ", e->n_real, e->n_syn);
-        jstr(f, vf_eval_emd_basis[j]);
+        vf_json_str(f, vf_eval_emd_basis[j]);
         fputc('}', f);
     }
     fputs("\n  },\n", f);
@@ -112,7 +99,7 @@ vf_status vf_eval_write_json(const char *path, const vf_eval_result *r) {
     for (int i = 0; i < r->n_proto; i++) {
         const char *nm = vf_proto_name(r->proto[i].proto);
         fprintf(f, "%s{\"proto\": %u, \"name\": ", i ? ", " : "", (unsigned)r->proto[i].proto);
-        if (nm) jstr(f, nm);
+        if (nm) vf_json_str(f, nm);
         else fputs("null", f);
         fprintf(f, ", \"real\": %.17g, \"synthetic\": %.17g}", r->proto[i].real, r->proto[i].syn);
     }
@@ -120,16 +107,16 @@ vf_status vf_eval_write_json(const char *path, const vf_eval_result *r) {
     fprintf(f, "],\n  \"privacy\": {\"synthetic_5tuples\": %zu, \"synthetic_5tuples_in_real\": %zu, "
                "\"share_5tuples_in_real\": ",
             p->syn_5tuples, p->syn_5tuples_in_real);
-    jnum(f, p->syn_5tuples ? (double)p->syn_5tuples_in_real / (double)p->syn_5tuples : NAN);
+    vf_json_num(f, p->syn_5tuples ? (double)p->syn_5tuples_in_real / (double)p->syn_5tuples : NAN);
     fprintf(f, ", \"synthetic_pairs\": %zu, \"synthetic_pairs_in_real\": %zu, \"share_pairs_in_real\": ",
             p->syn_pairs, p->syn_pairs_in_real);
-    jnum(f, p->syn_pairs ? (double)p->syn_pairs_in_real / (double)p->syn_pairs : NAN);
+    vf_json_num(f, p->syn_pairs ? (double)p->syn_pairs_in_real / (double)p->syn_pairs : NAN);
     fprintf(f, ", \"synthetic_records\": %zu, \"records_5tuple_in_real\": %zu, "
                "\"records_pair_in_real\": %zu, \"basis\": \"distinct synthetic keys (and records) "
                "whose directional 5-tuple / (src IP, dst IP) occurs verbatim in the real trace\"},\n",
             p->syn_records, p->syn_records_5tuple_in_real, p->syn_records_pair_in_real);
     fputs("  \"seconds\": ", f);
-    jnum(f, r->seconds);
+    vf_json_num(f, r->seconds);
     fputs("\n}\n", f);
     return vf_atomic_commit(&o);
 }

@@ -120,6 +120,21 @@ typedef struct tick_ctx {
     bool have_first;
 } tick_ctx;
 
+/* The training-progress event of chunk k (the pipeline's callback, or a
+ * rank's line forwarded to rank 0). */
+static vf_pipeline_event train_event(const tick_ctx *k, const vf_train_progress *p, double rate, double eta) {
+    vf_pipeline_event e = {0};
+    e.phase = VF_PHASE_TRAIN;
+    e.chunk = k->chunk;
+    e.n_chunks = k->n_chunks;
+    e.iter = p->iter;
+    e.total = p->total;
+    e.metrics = p->metrics;
+    e.it_per_s = rate;
+    e.eta_s = eta;
+    return e;
+}
+
 static void on_tick(const vf_train_progress *p, void *user) {
     tick_ctx *k = user;
     if (!k->have_first) {
@@ -146,15 +161,7 @@ static void on_tick(const vf_train_progress *p, void *user) {
                      vf_par_rank(), k->chunk + 1, k->n_chunks, (long long)p->iter, (long long)p->total,
                      vf_metrics_format(p->metrics, ms, sizeof ms), rate, eta);
         }
-        vf_pipeline_event e = {0};
-        e.phase = VF_PHASE_TRAIN;
-        e.chunk = k->chunk;
-        e.n_chunks = k->n_chunks;
-        e.iter = p->iter;
-        e.total = p->total;
-        e.metrics = p->metrics;
-        e.it_per_s = rate;
-        e.eta_s = eta;
+        vf_pipeline_event e = train_event(k, p, rate, eta);
         vf_par_forward(&e, text);
         return;
     }
@@ -168,15 +175,7 @@ static void on_tick(const vf_train_progress *p, void *user) {
         fflush(L->f);
     }
     if (L->o && L->o->on_event) {
-        vf_pipeline_event e = {0};
-        e.phase = VF_PHASE_TRAIN;
-        e.chunk = k->chunk;
-        e.n_chunks = k->n_chunks;
-        e.iter = p->iter;
-        e.total = p->total;
-        e.metrics = p->metrics;
-        e.it_per_s = rate;
-        e.eta_s = eta;
+        vf_pipeline_event e = train_event(k, p, rate, eta);
         L->o->on_event(&e, L->o->user);
     }
 }
