@@ -1232,17 +1232,26 @@ static void field_text(const vf_trace *t, const vf_csv_layout *l, int i, const v
     }
 }
 
-vf_status vf_trace_write_csv(const char *path, const vf_trace *t, const vf_csv_layout *layout) {
-    vf_csv_layout ns;
-    if (!layout) layout = t->layout.n_cols ? &t->layout : NULL;
-    if (!layout) {
-        vf_csv_layout_builtin(t->kind == VF_TRACE_PACKETS ? "netshare_pcap" : "netshare", &ns);
-        layout = &ns;
-    }
+struct vf_csv_writer {
     vf_zatomic za;
-    vf_status st = vf_zatomic_open(&za, path);
-    if (st) return st;
-    FILE *f = za.f;
+    vf_csv_layout layout;
+    vf_time_unit tu;
+    const vf_trace *labels;
+};
+
+vf_status vf_csv_writer_open(vf_csv_writer **wp, const char *path, const vf_csv_layout *layout,
+                             vf_trace_kind kind, const vf_trace *labels) {
+    *wp = NULL;
+    vf_csv_writer *w = calloc(1, sizeof *w);
+    if (!w) return vf_fail(VF_ERR_OOM, "%s: out of memory", path);
+    if (!layout) layout = labels && labels->layout.n_cols ? &labels->layout : NULL;
+    if (layout) w->layout = *layout;
+    else vf_csv_layout_builtin(kind == VF_TRACE_PACKETS ? "netshare_pcap" : "netshare", &w->layout);
+    layout = &w->layout;
+    w->labels = labels;
+    vf_status st = vf_zatomic_open(&w->za, path);
+    if (st) { free(w); return st; }
+    FILE *f = w->za.f;
     vf_csv_syntax syn = (vf_csv_syntax)layout->syntax;
     if (syn == VF_SYNTAX_ZEEK_TSV) {
         fputs("#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n#fields", f);
@@ -1261,31 +1270,57 @@ vf_status vf_trace_write_csv(const char *path, const vf_trace *t, const vf_csv_l
      * seconds are always guessed right (below 1e11 until 2262). */
     if ((!strcmp(layout->name, "auto") || layout->unit_guessed) && tu != VF_TIME_DATETIME && tu != VF_TIME_DMY)
         tu = VF_TIME_S;
+    w->tu = tu;
+    *wp = w;
+    return VF_OK;
+}
+
+void vf_csv_writer_put(vf_csv_writer *w, const vf_record *r) {
+    static const vf_trace no_labels;
+    const vf_csv_layout *layout = &w->layout;
+    const vf_trace *t = w->labels ? w->labels : &no_labels;
+    FILE *f = w->za.f;
+    vf_csv_syntax syn = (vf_csv_syntax)layout->syntax;
     char v[256];
-    for (size_t k = 0; k < t->n; k++) {
-        const vf_record *r = &t->recs[k];
-        bool first = true;
-        if (syn == VF_SYNTAX_JSONL) fputc('{', f);
-        for (int i = 0; i < layout->n_cols; i++) {
-            bool quote;
-            field_text(t, layout, i, r, tu, v, sizeof v, &quote);
-            if (syn == VF_SYNTAX_CSV) {
-                if (i) fputc(',', f);
-                if (layout->role[i] == VF_COL_LABEL || layout->role[i] == VF_COL_IGNORE) put_text(f, v);
-                else fputs(v, f);
-            } else if (syn == VF_SYNTAX_ZEEK_TSV) {
-                if (i) fputc('\t', f);
-                fputs(v[0] ? v : "-", f);
-            } else {
-                if (!v[0] || layout->role[i] == VF_COL_IGNORE) continue; /* unset: no key */
-                if (!first) fputc(',', f);
-                first = false;
-                put_json_string(f, layout->col_name[i]);
-                fputc(':', f);
-                if (quote) put_json_string(f, v); else fputs(v, f);
-            }
+    bool first = true;
+    if (syn == VF_SYNTAX_JSONL) fputc('{', f);
+    for (int i = 0; i < layout->n_cols; i++) {
+        bool quote;
+        field_text(t, layout, i, r, w->tu, v, sizeof v, &quote);
+        if (syn == VF_SYNTAX_CSV) {
+            if (i) fputc(',', f);
+            if (layout->role[i] == VF_COL_LABEL || layout->role[i] == VF_COL_IGNORE) put_text(f, v);
+            else fputs(v, f);
+        } else if (syn == VF_SYNTAX_ZEEK_TSV) {
+            if (i) fputc('\t', f);
+            fputs(v[0] ? v : "-", f);
+        } else {
+            if (!v[0] || layout->role[i] == VF_COL_IGNORE) continue; /* unset: no key */
+            if (!first) fputc(',', f);
+            first = false;
+            put_json_string(f, layout->col_name[i]);
+            fputc(':', f);
+            if (quote) put_json_string(f, v); else fputs(v, f);
         }
-        fputs(syn == VF_SYNTAX_JSONL ? "}\n" : "\n", f);
     }
-    return vf_zatomic_commit(&za);
+    fputs(syn == VF_SYNTAX_JSONL ? "}\n" : "\n", f);
+}
+
+vf_status vf_csv_writer_commit(vf_csv_writer *w) {
+    vf_status st = vf_zatomic_commit(&w->za);
+    free(w);
+    return st;
+}
+
+void vf_csv_writer_abort(vf_csv_writer *w) {
+    if (!w) return;
+    vf_zatomic_abort(&w->za);
+    free(w);
+}
+
+vf_status vf_trace_write_csv(const char *path, const vf_trace *t, const vf_csv_layout *layout) {
+    vf_csv_writer *w;
+    VF_TRY(vf_csv_writer_open(&w, path, layout, t->kind, t));
+    for (size_t k = 0; k < t->n; k++) vf_csv_writer_put(w, &t->recs[k]);
+    return vf_csv_writer_commit(w);
 }

@@ -174,8 +174,9 @@ int vf_parse_frame(int lt, const uint8_t *d, uint32_t n, vf_record *r, const cha
     }
 }
 
+typedef vf_status (*rec_sink)(void *ctx, const vf_record *r);
 static vf_status pcap_read_z(FILE *fp, vf_zin *zin, const char *path, const vf_read_options *opt,
-                             vf_trace *out);
+                             vf_trace *out, rec_sink sink, void *ctx);
 
 vf_status vf_pcap_read(const char *path, const vf_read_options *opt, vf_trace *out) {
     FILE *f;
@@ -183,11 +184,21 @@ vf_status vf_pcap_read(const char *path, const vf_read_options *opt, vf_trace *o
     memset(out, 0, sizeof *out);
     out->linktype = -1;
     VF_TRY(vf_zopen_read(path, &f, &zin, NULL));
-    return pcap_read_z(f, zin, path, opt, out); /* closes f */
+    return pcap_read_z(f, zin, path, opt, out, NULL, NULL); /* closes f */
+}
+
+vf_status vf_pcap_each(const char *path, const vf_read_options *opt, vf_trace *stats,
+                       vf_status (*sink)(void *ctx, const vf_record *r), void *ctx) {
+    FILE *f;
+    vf_zin *zin;
+    memset(stats, 0, sizeof *stats);
+    stats->linktype = -1;
+    VF_TRY(vf_zopen_read(path, &f, &zin, NULL));
+    return pcap_read_z(f, zin, path, opt, stats, sink, ctx); /* closes f */
 }
 
 vf_status vf_pcap_read_fp(FILE *fp, const char *path, const vf_read_options *opt, vf_trace *out) {
-    return pcap_read_z(fp, NULL, path, opt, out);
+    return pcap_read_z(fp, NULL, path, opt, out, NULL, NULL);
 }
 
 /* fp's decompressor, if any, has failed: "ends early" is a truncated file
@@ -198,7 +209,7 @@ static bool z_truncated(const vf_zin *zin) {
 }
 
 static vf_status pcap_read_z(FILE *fp, vf_zin *zin, const char *path, const vf_read_options *opt,
-                             vf_trace *out) {
+                             vf_trace *out, rec_sink sink, void *ctx) {
     static const vf_read_options defaults = {0};
     if (!opt) opt = &defaults;
     memset(out, 0, sizeof *out);
@@ -224,7 +235,7 @@ static vf_status pcap_read_z(FILE *fp, vf_zin *zin, const char *path, const vf_r
     /* reserve for the likely packet count (file bytes / 64) so the record
      * array is not copied at every doubling */
     struct stat sb;
-    int fd = zin ? -1 : fileno(pcap_file(pc));
+    int fd = zin || sink ? -1 : fileno(pcap_file(pc));
     if (fd >= 0 && fstat(fd, &sb) == 0 && sb.st_size > 0) {
         size_t want = (size_t)sb.st_size / 64 + 16;
         if (opt->max_records && want > opt->max_records) want = opt->max_records;
@@ -235,8 +246,9 @@ static vf_status pcap_read_z(FILE *fp, vf_zin *zin, const char *path, const vf_r
     vf_status st = VF_OK;
     struct pcap_pkthdr *h;
     const u_char *data;
+    size_t n_rec = 0;
     for (;;) {
-        if (opt->max_records && out->n >= opt->max_records) break;
+        if (opt->max_records && n_rec >= opt->max_records) break;
         int rc = pcap_next_ex(pc, &h, &data);
         if (rc == -2) break;
         uint64_t no = out->n_input + 1; /* 1-based frame number, as tshark counts */
@@ -289,7 +301,8 @@ static vf_status pcap_read_z(FILE *fp, vf_zin *zin, const char *path, const vf_r
         r.pkts = 1;
         r.bytes = r.length;
         r.label = -1;
-        if ((st = vf_trace_append(out, &r))) break;
+        n_rec++;
+        if ((st = sink ? sink(ctx, &r) : vf_trace_append(out, &r))) break;
     }
     pcap_close(pc);
     if (st) vf_trace_free(out);

@@ -225,6 +225,33 @@ bool vf_parse_dec_ns(const char *s, const char *end, int64_t scale, int64_t *out
 
 /* ------------------------------------------------------------- dispatch */
 
+vf_status vf_trace_is_capture(const char *path, bool *is_pcap) {
+    *is_pcap = false;
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return vf_fail(VF_ERR_IO, "%s: is a folder; give one .pcap, .pcapng or .csv file", path);
+    /* the first bytes after decompression decide (compressed files by their
+     * own magic: gzip, xz, zstd, bzip2) */
+    FILE *f;
+    vf_zin *zin;
+    vf_comp comp;
+    VF_TRY(vf_zopen_read(path, &f, &zin, &comp));
+    if (comp) setvbuf(f, NULL, _IONBF, 0); /* decode no more than these first bytes */
+    uint8_t m[4] = {0};
+    size_t got = fread(m, 1, 4, f);
+    char zerr[200] = "";
+    if (vf_zin_error(zin)) snprintf(zerr, sizeof zerr, "%s", vf_zin_error(zin));
+    fclose(f);
+    if (got < 4 && zerr[0]) return vf_fail(VF_ERR_FORMAT, "%s: %s", path, zerr);
+    if (got == 0) return vf_fail(VF_ERR_FORMAT, "%s: empty file%s", path, comp ? " (after decompression)" : "");
+    uint32_t le = (uint32_t)m[0] | (uint32_t)m[1] << 8 | (uint32_t)m[2] << 16 |
+                  (uint32_t)m[3] << 24;
+    uint32_t be = __builtin_bswap32(le);
+    *is_pcap = le == 0xa1b2c3d4 || be == 0xa1b2c3d4 || le == 0xa1b23c4d ||
+               be == 0xa1b23c4d || le == 0x0a0d0d0a;
+    return VF_OK;
+}
+
 vf_status vf_trace_read(const char *path, const vf_read_options *opt, vf_trace *out) {
     static const vf_read_options defaults = {0};
     if (!opt) opt = &defaults;

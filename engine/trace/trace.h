@@ -160,6 +160,16 @@ vf_status vf_trace_write(const char *path, const vf_trace *t);
 /* Same, with an explicit CSV layout (NULL = as vf_trace_write). */
 vf_status vf_trace_write_csv(const char *path, const vf_trace *t, const vf_csv_layout *layout);
 vf_status vf_trace_write_pcap(const char *path, const vf_trace *t);
+/* A CSV written record by record (what vf_trace_write_csv does in one go):
+ * layout NULL = labels' source layout, else NetShare's for kind; labels (may
+ * be NULL) names the label column's values and must outlive the writer.
+ * Atomic: nothing appears at path before commit; commit and abort free w. */
+typedef struct vf_csv_writer vf_csv_writer;
+vf_status vf_csv_writer_open(vf_csv_writer **w, const char *path, const vf_csv_layout *layout,
+                             vf_trace_kind kind, const vf_trace *labels);
+void vf_csv_writer_put(vf_csv_writer *w, const vf_record *r);
+vf_status vf_csv_writer_commit(vf_csv_writer *w);
+void vf_csv_writer_abort(vf_csv_writer *w);
 vf_status vf_trace_append(vf_trace *t, const vf_record *r); /* grows recs */
 /* Index of label s in t->labels, adding it if new; -1 on OOM. */
 int vf_trace_label(vf_trace *t, const char *s);
@@ -213,6 +223,56 @@ void vf_flow_table_free(vf_flow_table *ft);
  * inactive timeout (ns, 0 = none) starts a new flow record for the same key
  * after a gap longer than it, as NetFlow exporters do. out is a flows trace. */
 vf_status vf_trace_aggregate(const vf_trace *pkts, int64_t idle_timeout_ns, vf_trace *out);
+
+/* Streaming aggregation (flow_stream.c): flows built while packets are read,
+ * as flow exporters build them, with memory bounded by the live flows.
+ * A flow (same 5-tuple) is closed and handed to the sink
+ *   - idle:   when no packet came for longer than idle_ns (checked at every
+ *             packet against its timestamp; 0 = never),
+ *   - active: when a packet comes active_ns or more after the flow's first
+ *             packet (that packet starts the next record; 0 = never),
+ *   - at the end of input (vf_flow_stream_finish).
+ * Defaults are nfpcapd's/NetFlow's: idle 60 s, active 300 s (nfpcapd -e
+ * 300,60). biflow joins the reverse direction into the flow its first packet
+ * opened (Argus's bidirectional flows; records keep the first direction).
+ * Flow records are as vf_trace_aggregate makes them; they come out in the
+ * order they are closed, not by start time. Idle expiry walks flows in
+ * order of their last packet's arrival, so a capture whose timestamps go
+ * backwards may close a flow a little late (never early). */
+#define VF_FLOW_IDLE_DEFAULT_NS (60ll * 1000000000)
+#define VF_FLOW_ACTIVE_DEFAULT_NS (300ll * 1000000000)
+typedef struct vf_flow_timeouts {
+    int64_t idle_ns, active_ns;
+    bool biflow;
+} vf_flow_timeouts;
+void vf_flow_timeouts_default(vf_flow_timeouts *to);
+
+typedef struct vf_flow_stream_stats {
+    uint64_t packets;    /* records added */
+    uint64_t flows;      /* flow records emitted */
+    uint64_t by_idle, by_active, at_end; /* ... and why */
+    size_t peak_live;    /* most flows live at once */
+} vf_flow_stream_stats;
+
+typedef vf_status (*vf_flow_sink)(void *ctx, const vf_record *flow);
+typedef struct vf_flow_stream vf_flow_stream;
+/* to NULL = defaults; sink may be NULL (count only). A sink error stops the
+ * stream and is returned by add/finish. */
+vf_status vf_flow_stream_new(const vf_flow_timeouts *to, vf_flow_sink sink, void *ctx,
+                             vf_flow_stream **out);
+vf_status vf_flow_stream_add(vf_flow_stream *s, const vf_record *pkt);
+/* Closes flows idle at now_ns (add does this itself). */
+vf_status vf_flow_stream_expire(vf_flow_stream *s, int64_t now_ns);
+vf_status vf_flow_stream_finish(vf_flow_stream *s); /* closes every live flow */
+size_t vf_flow_stream_live(const vf_flow_stream *s);
+const vf_flow_stream_stats *vf_flow_stream_stats_of(const vf_flow_stream *s);
+void vf_flow_stream_free(vf_flow_stream *s);
+/* A .pcap/.pcapng (plain or compressed) through s, packet by packet, then
+ * finished; stats gets the read counts (n_input, skipped) and no records. */
+vf_status vf_pcap_stream_flows(const char *path, const vf_read_options *opt, vf_flow_stream *s,
+                               vf_trace *stats);
+/* Whether path is a capture (pcap/pcapng magic, after decompression). */
+vf_status vf_trace_is_capture(const char *path, bool *is_pcap);
 
 /* Groups records of any trace by 5-tuple. order[] lists record indices flow
  * by flow (file order inside a flow); flow f owns order[start[f] ..

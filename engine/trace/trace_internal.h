@@ -22,6 +22,11 @@ vf_status vf_trace_skip(vf_trace *t, bool strict, vf_skip_reason why, const char
 
 vf_status vf_csv_read(const char *path, const vf_read_options *opt, vf_trace *out);
 vf_status vf_pcap_read(const char *path, const vf_read_options *opt, vf_trace *out);
+/* Reads a capture record by record: each IP packet's record goes to sink
+ * (no record array); stats gets the counts (n_input, skipped, linktype) and
+ * no records. A sink error stops the read and is returned. */
+vf_status vf_pcap_each(const char *path, const vf_read_options *opt, vf_trace *stats,
+                       vf_status (*sink)(void *ctx, const vf_record *r), void *ctx);
 /* Same from an open stream (closed on return; the fuzzer passes fmemopen). */
 vf_status vf_pcap_read_fp(FILE *fp, const char *name, const vf_read_options *opt, vf_trace *out);
 /* Reads CSV from a memory buffer (the fuzzer's entry point); name is used in
