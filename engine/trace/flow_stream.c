@@ -234,8 +234,10 @@ vf_status vf_flow_stream_add(vf_flow_stream *s, const vf_record *r) {
             x->flow.bytes += r->bytes ? r->bytes : r->length;
             x->flow.tcp_flags |= r->tcp_flags;
         }
-        unlink_lru(s, i);
-        push_tail(s, i);
+        if (s->tail != i) { /* a burst of one flow leaves the list alone */
+            unlink_lru(s, i);
+            push_tail(s, i);
+        }
         return VF_OK;
     }
     if (s->free_head == NIL && !grow_pool(s)) return vf_fail(VF_ERR_OOM, "flow stream: out of memory at %zu live flows", s->live);
