@@ -156,6 +156,35 @@ Test(stream, same_as_aggregate) {
     vf_trace_free(&st);
 }
 
+/* vkflow convert pcap -> csv(.gz): the streamed flows, written as they close */
+Test(stream, convert_cli, .timeout = 120) {
+    const char *pcap = PATHSPIDER;
+    char dir[256], cmd[1024], path[512];
+    snprintf(dir, sizeof dir, "/tmp/vkflow_stream_%d_cli", (int)getpid());
+    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", dir, dir);
+    cr_assert_eq(system(cmd), 0);
+    vf_trace p;
+    cr_assert_eq(vf_trace_read(pcap, NULL, &p), VF_OK, "%s", vf_last_error());
+    const char *args[] = {"", "--idle 0 --active 0", "--idle 30 --active 120 --biflow"};
+    for (int v = 0; v < 3; v++) {
+        snprintf(cmd, sizeof cmd, "'%s' convert %s '%s' %s/f%d.csv.gz 2>/dev/null", VKFLOW_CLI, args[v], pcap, dir, v);
+        cr_assert_eq(system(cmd), 0, "%s", cmd);
+        snprintf(path, sizeof path, "%s/f%d.csv.gz", dir, v);
+        vf_trace f;
+        cr_assert_eq(vf_trace_read(path, NULL, &f), VF_OK, "%s", vf_last_error());
+        cr_assert_eq(vf_trace_skipped_total(&f), 0);
+        uint64_t pk = 0;
+        for (size_t i = 0; i < f.n; i++) pk += f.recs[i].pkts;
+        cr_assert_eq(pk, p.n, "%s: every IP packet in some flow", args[v]);
+        if (v == 0) cr_assert_eq(f.n, 12394, "defaults: %zu flows", f.n);
+        if (v == 1) cr_assert_eq(f.n, 11978, "one flow per 5-tuple: %zu", f.n);
+        vf_trace_free(&f);
+    }
+    vf_trace_free(&p);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
 /* ------------------------------------------------ against the flow tools */
 
 static void sh(const char *cmd) {

@@ -225,8 +225,9 @@ bool vf_parse_dec_ns(const char *s, const char *end, int64_t scale, int64_t *out
 
 /* ------------------------------------------------------------- dispatch */
 
-vf_status vf_trace_is_capture(const char *path, bool *is_pcap) {
-    *is_pcap = false;
+/* The first 4 bytes of path after decompression (*got of them) and its
+ * compression; fails on a folder, an empty file or a damaged stream. */
+static vf_status sniff(const char *path, uint8_t m[4], size_t *got, vf_comp *comp) {
     struct stat st;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
         return vf_fail(VF_ERR_IO, "%s: is a folder; give one .pcap, .pcapng or .csv file", path);
@@ -234,21 +235,33 @@ vf_status vf_trace_is_capture(const char *path, bool *is_pcap) {
      * own magic: gzip, xz, zstd, bzip2) */
     FILE *f;
     vf_zin *zin;
-    vf_comp comp;
-    VF_TRY(vf_zopen_read(path, &f, &zin, &comp));
-    if (comp) setvbuf(f, NULL, _IONBF, 0); /* decode no more than these first bytes */
-    uint8_t m[4] = {0};
-    size_t got = fread(m, 1, 4, f);
+    VF_TRY(vf_zopen_read(path, &f, &zin, comp));
+    if (*comp) setvbuf(f, NULL, _IONBF, 0); /* decode no more than these first bytes */
+    memset(m, 0, 4);
+    *got = fread(m, 1, 4, f);
     char zerr[200] = "";
     if (vf_zin_error(zin)) snprintf(zerr, sizeof zerr, "%s", vf_zin_error(zin));
     fclose(f);
-    if (got < 4 && zerr[0]) return vf_fail(VF_ERR_FORMAT, "%s: %s", path, zerr);
-    if (got == 0) return vf_fail(VF_ERR_FORMAT, "%s: empty file%s", path, comp ? " (after decompression)" : "");
+    if (*got < 4 && zerr[0]) return vf_fail(VF_ERR_FORMAT, "%s: %s", path, zerr);
+    if (*got == 0) return vf_fail(VF_ERR_FORMAT, "%s: empty file%s", path, *comp ? " (after decompression)" : "");
+    return VF_OK;
+}
+
+static bool pcap_magic(const uint8_t m[4]) {
     uint32_t le = (uint32_t)m[0] | (uint32_t)m[1] << 8 | (uint32_t)m[2] << 16 |
                   (uint32_t)m[3] << 24;
     uint32_t be = __builtin_bswap32(le);
-    *is_pcap = le == 0xa1b2c3d4 || be == 0xa1b2c3d4 || le == 0xa1b23c4d ||
-               be == 0xa1b23c4d || le == 0x0a0d0d0a;
+    return le == 0xa1b2c3d4 || be == 0xa1b2c3d4 || le == 0xa1b23c4d ||
+           be == 0xa1b23c4d || le == 0x0a0d0d0a;
+}
+
+vf_status vf_trace_is_capture(const char *path, bool *is_pcap) {
+    uint8_t m[4];
+    size_t got;
+    vf_comp comp;
+    *is_pcap = false;
+    VF_TRY(sniff(path, m, &got, &comp));
+    *is_pcap = pcap_magic(m);
     return VF_OK;
 }
 
@@ -257,29 +270,11 @@ vf_status vf_trace_read(const char *path, const vf_read_options *opt, vf_trace *
     if (!opt) opt = &defaults;
     memset(out, 0, sizeof *out);
     out->linktype = -1;
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        return vf_fail(VF_ERR_IO, "%s: is a folder; give one .pcap, .pcapng or .csv file", path);
-    /* the first bytes after decompression decide (compressed files by their
-     * own magic: gzip, xz, zstd, bzip2) */
-    FILE *f;
-    vf_zin *zin;
+    uint8_t m[4];
+    size_t got;
     vf_comp comp;
-    VF_TRY(vf_zopen_read(path, &f, &zin, &comp));
-    if (comp) setvbuf(f, NULL, _IONBF, 0); /* decode no more than these first bytes */
-    uint8_t m[4] = {0};
-    size_t got = fread(m, 1, 4, f);
-    char zerr[200] = "";
-    if (vf_zin_error(zin)) snprintf(zerr, sizeof zerr, "%s", vf_zin_error(zin));
-    fclose(f);
-    if (got < 4 && zerr[0]) return vf_fail(VF_ERR_FORMAT, "%s: %s", path, zerr);
-    if (got == 0) return vf_fail(VF_ERR_FORMAT, "%s: empty file%s", path, comp ? " (after decompression)" : "");
-    uint32_t le = (uint32_t)m[0] | (uint32_t)m[1] << 8 | (uint32_t)m[2] << 16 |
-                  (uint32_t)m[3] << 24;
-    uint32_t be = __builtin_bswap32(le);
-    bool is_pcap = le == 0xa1b2c3d4 || be == 0xa1b2c3d4 || le == 0xa1b23c4d ||
-                   be == 0xa1b23c4d || le == 0x0a0d0d0a;
-    if (is_pcap) return vf_pcap_read(path, opt, out);
+    VF_TRY(sniff(path, m, &got, &comp));
+    if (pcap_magic(m)) return vf_pcap_read(path, opt, out);
     /* Text: a CSV header starts with a printable character. */
     for (size_t i = 0; i < got; i++)
         if (m[i] < 0x20 && m[i] != '\n' && m[i] != '\r' && m[i] != '\t')
