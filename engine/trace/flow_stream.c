@@ -34,25 +34,7 @@ struct vf_flow_stream {
     vf_flow_stream_stats st;
 };
 
-static uint64_t key_hash(const vf_flow_key *k) {
-    uint64_t w[5];
-    memcpy(w, k->src.b, 16);
-    memcpy(w + 2, k->dst.b, 16);
-    w[4] = (uint64_t)k->sport | (uint64_t)k->dport << 16 | (uint64_t)k->proto << 32;
-    uint64_t h = 0x9e3779b97f4a7c15ull;
-    for (int i = 0; i < 5; i++) {
-        h ^= w[i];
-        h *= 0xbf58476d1ce4e5b9ull;
-        h ^= h >> 31;
-    }
-    h *= 0x94d049bb133111ebull;
-    return h ^ (h >> 29);
-}
 
-static bool key_eq(const vf_flow_key *a, const vf_flow_key *b) {
-    return a->sport == b->sport && a->dport == b->dport && a->proto == b->proto &&
-           !memcmp(a->src.b, b->src.b, 16) && !memcmp(a->dst.b, b->dst.b, 16);
-}
 
 void vf_flow_timeouts_default(vf_flow_timeouts *to) {
     memset(to, 0, sizeof *to);
@@ -95,7 +77,7 @@ const vf_flow_stream_stats *vf_flow_stream_stats_of(const vf_flow_stream *s) { r
 
 static size_t find_slot(const vf_flow_stream *s, const vf_flow_key *k, uint64_t h) {
     size_t j = h & (s->cap - 1);
-    while (s->slots[j] && !key_eq(&s->e[s->slots[j] - 1].key, k)) j = (j + 1) & (s->cap - 1);
+    while (s->slots[j] && !vf_flow_key_eq(&s->e[s->slots[j] - 1].key, k)) j = (j + 1) & (s->cap - 1);
     return j;
 }
 
@@ -105,7 +87,7 @@ static bool grow_slots(vf_flow_stream *s) {
     if (!ns) return false;
     for (size_t i = 0; i < s->cap; i++) {
         if (!s->slots[i]) continue;
-        size_t j = key_hash(&s->e[s->slots[i] - 1].key) & (nc - 1);
+        size_t j = vf_flow_key_hash(&s->e[s->slots[i] - 1].key) & (nc - 1);
         while (ns[j]) j = (j + 1) & (nc - 1);
         ns[j] = s->slots[i];
     }
@@ -145,10 +127,10 @@ static void push_tail(vf_flow_stream *s, uint32_t i) {
  * pool. */
 static void remove_entry(vf_flow_stream *s, uint32_t i) {
     size_t mask = s->cap - 1;
-    size_t j = find_slot(s, &s->e[i].key, key_hash(&s->e[i].key));
+    size_t j = find_slot(s, &s->e[i].key, vf_flow_key_hash(&s->e[i].key));
     s->slots[j] = 0;
     for (size_t k = (j + 1) & mask; s->slots[k]; k = (k + 1) & mask) {
-        size_t home = key_hash(&s->e[s->slots[k] - 1].key) & mask;
+        size_t home = vf_flow_key_hash(&s->e[s->slots[k] - 1].key) & mask;
         /* move k back into the hole j unless its home lies in (j, k] */
         bool stays = j <= k ? (home > j && home <= k) : (home > j || home <= k);
         if (stays) continue;
@@ -198,7 +180,7 @@ vf_status vf_flow_stream_add(vf_flow_stream *s, const vf_record *r) {
     VF_TRY(vf_flow_stream_expire(s, r->ts_ns));
     vf_flow_key k;
     vf_flow_key_of(r, &k);
-    uint64_t h = key_hash(&k);
+    uint64_t h = vf_flow_key_hash(&k);
     size_t j = find_slot(s, &k, h);
     bool reverse = false;
     if (!s->slots[j] && s->to.biflow) {
@@ -207,7 +189,7 @@ vf_status vf_flow_stream_add(vf_flow_stream *s, const vf_record *r) {
         rk.dst = k.src;
         rk.sport = k.dport;
         rk.dport = k.sport;
-        size_t rj = find_slot(s, &rk, key_hash(&rk));
+        size_t rj = find_slot(s, &rk, vf_flow_key_hash(&rk));
         if (s->slots[rj]) { j = rj; reverse = true; }
     }
     if (s->slots[j]) {

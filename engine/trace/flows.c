@@ -16,7 +16,7 @@ void vf_flow_key_of(const vf_record *r, vf_flow_key *k) {
 }
 
 /* 64-bit mix over the 37 key bytes (wyhash-style multiply-xorshift). */
-static uint64_t key_hash(const vf_flow_key *k) {
+uint64_t vf_flow_key_hash(const vf_flow_key *k) {
     uint64_t w[5];
     memcpy(w, k->src.b, 16);
     memcpy(w + 2, k->dst.b, 16);
@@ -31,7 +31,7 @@ static uint64_t key_hash(const vf_flow_key *k) {
     return h ^ (h >> 29);
 }
 
-static bool key_eq(const vf_flow_key *a, const vf_flow_key *b) {
+bool vf_flow_key_eq(const vf_flow_key *a, const vf_flow_key *b) {
     return !memcmp(a->src.b, b->src.b, 16) && !memcmp(a->dst.b, b->dst.b, 16) &&
            a->sport == b->sport && a->dport == b->dport && a->proto == b->proto;
 }
@@ -62,7 +62,7 @@ static bool grow(vf_flow_table *ft) {
     uint32_t *ns = calloc(nc, sizeof *ns);
     if (!ns) return false;
     for (size_t i = 0; i < ft->n; i++) {
-        size_t j = key_hash(&ft->keys[i]) & (nc - 1);
+        size_t j = vf_flow_key_hash(&ft->keys[i]) & (nc - 1);
         while (ns[j]) j = (j + 1) & (nc - 1);
         ns[j] = (uint32_t)(i + 1);
     }
@@ -73,20 +73,20 @@ static bool grow(vf_flow_table *ft) {
 }
 
 int64_t vf_flow_table_get(const vf_flow_table *ft, const vf_flow_key *k) {
-    size_t j = key_hash(k) & (ft->cap - 1);
+    size_t j = vf_flow_key_hash(k) & (ft->cap - 1);
     while (ft->slots[j]) {
         uint32_t i = ft->slots[j] - 1;
-        if (key_eq(&ft->keys[i], k)) return i;
+        if (vf_flow_key_eq(&ft->keys[i], k)) return i;
         j = (j + 1) & (ft->cap - 1);
     }
     return -1;
 }
 
 int64_t vf_flow_table_put(vf_flow_table *ft, const vf_flow_key *k, bool *is_new) {
-    size_t j = key_hash(k) & (ft->cap - 1);
+    size_t j = vf_flow_key_hash(k) & (ft->cap - 1);
     while (ft->slots[j]) {
         uint32_t i = ft->slots[j] - 1;
-        if (key_eq(&ft->keys[i], k)) {
+        if (vf_flow_key_eq(&ft->keys[i], k)) {
             if (is_new) *is_new = false;
             return i;
         }

@@ -68,4 +68,8 @@ vf_status vf_zatomic_open(vf_zatomic *za, const char *path);
 vf_status vf_zatomic_commit(vf_zatomic *za);
 void vf_zatomic_abort(vf_zatomic *za);
 
+/* The 5-tuple hash and equality both flow tables use (flows.c). */
+uint64_t vf_flow_key_hash(const vf_flow_key *k);
+bool vf_flow_key_eq(const vf_flow_key *a, const vf_flow_key *b);
+
 #endif
