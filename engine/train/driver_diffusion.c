@@ -73,7 +73,6 @@ typedef struct stage {
     /* host buffers [B * W] unless noted */
     float *x0, *xt, *xtp1, *c1, *c2, *sd, *lik, *ab, *prior, *temb /* [B * E] */, *out, *noise, *unif;
     float *w_eps /* [W] */, *w_cat;
-    int *t_row;                    /* [B] */
 } stage;
 
 typedef struct diff_state {
@@ -223,12 +222,11 @@ static vf_status setup_stage(vf_model *m, diff_state *d, stage *S) {
     S->hscale = falloc(W); S->hshift = falloc(W); S->lin = falloc(W);
     S->x0 = falloc(BW); S->xt = falloc(BW); S->xtp1 = falloc(BW); S->c1 = falloc(BW); S->c2 = falloc(BW);
     S->sd = falloc(BW); S->lik = falloc(BW); S->ab = falloc(BW); S->prior = falloc(BW); S->out = falloc(BW);
-    S->noise = falloc(2 * BW); S->unif = falloc(2 * BW + B); S->w_cat = falloc(BW);
+    S->noise = falloc(BW); S->unif = falloc(2 * BW + B); S->w_cat = falloc(BW);
     S->temb = falloc(B * S->E);
-    S->t_row = calloc((size_t)B, sizeof(int));
     if (!S->scale || !S->shift || !S->hscale || !S->hshift || !S->lin || !S->mult || !S->w_eps || !S->x0 || !S->xt ||
         !S->xtp1 || !S->c1 || !S->c2 || !S->sd || !S->lik || !S->ab || !S->prior || !S->out || !S->noise || !S->unif ||
-        !S->w_cat || !S->temb || !S->t_row)
+        !S->w_cat || !S->temb)
         return vf_fail(VF_ERR_OOM, "diffusion: out of memory");
     int n_cont = 0;
     for (int k = 0; k < S->n_segs; k++) {
@@ -262,7 +260,6 @@ static void free_stage(stage *S) {
                      S->c2, S->sd, S->lik, S->ab, S->prior, S->out, S->noise, S->unif, S->w_cat, S->temb};
     for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) free(bufs[k]);
     free(S->segs);
-    free(S->t_row);
     memset(S, 0, sizeof *S);
 }
 
@@ -459,7 +456,6 @@ static void ddgan_pairs_compute(const diff_state *d, stage *S, const pair_key *k
         block_at(k, 0, (uint64_t)b, r4, false);
         int ti = (int)(r4[0] * d->T);
         if (ti >= d->T) ti = d->T - 1;
-        S->t_row[b] = ti;
         vf_time_embedding(ti, (int)S->E, S->temb + b * S->E);
         double kt = keep[ti], kn = keep[ti + 1], a = 1.0 - beta[ti + 1], c1, c2, var;
         vf_ddgan_posterior(&d->s, ti, &c1, &c2, &var);
