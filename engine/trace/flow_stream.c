@@ -151,16 +151,7 @@ static vf_status emit(vf_flow_stream *s, uint32_t i, uint64_t *counter) {
 }
 
 static void start_flow(entry *x, const vf_record *r) {
-    vf_record n = *r;
-    n.dur_ns = 0;
-    n.pkts = r->pkts ? r->pkts : 1;
-    n.bytes = r->bytes ? r->bytes : r->length;
-    n.length = 0;
-    n.ttl = 0;
-    n.ip_id = 0;
-    n.frag_flags = 0;
-    n.frag_off = 0;
-    x->flow = n;
+    vf_flow_record_start(r, &x->flow);
     x->last_ns = r->ts_ns;
 }
 

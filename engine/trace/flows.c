@@ -36,6 +36,18 @@ bool vf_flow_key_eq(const vf_flow_key *a, const vf_flow_key *b) {
            a->sport == b->sport && a->dport == b->dport && a->proto == b->proto;
 }
 
+void vf_flow_record_start(const vf_record *r, vf_record *out) {
+    *out = *r;
+    out->dur_ns = 0;
+    out->pkts = r->pkts ? r->pkts : 1;
+    out->bytes = r->bytes ? r->bytes : r->length;
+    out->length = 0;
+    out->ttl = 0;
+    out->ip_id = 0;
+    out->frag_flags = 0;
+    out->frag_off = 0;
+}
+
 vf_status vf_flow_table_init(vf_flow_table *ft, size_t expect) {
     memset(ft, 0, sizeof *ft);
     size_t cap = 1024;
@@ -141,15 +153,8 @@ vf_status vf_trace_aggregate(const vf_trace *pk, int64_t idle_ns, vf_trace *out)
         vf_record *fr = is_new ? NULL : &out->recs[cur[f]];
         if (fr && idle_ns > 0 && r->ts_ns - (fr->ts_ns + fr->dur_ns) > idle_ns) fr = NULL;
         if (!fr) {
-            vf_record n = *r;
-            n.dur_ns = 0;
-            n.pkts = r->pkts ? r->pkts : 1;
-            n.bytes = r->bytes ? r->bytes : r->length;
-            n.length = 0;
-            n.ttl = 0;
-            n.ip_id = 0;
-            n.frag_flags = 0;
-            n.frag_off = 0;
+            vf_record n;
+            vf_flow_record_start(r, &n);
             cur[f] = out->n;
             if (vf_trace_append(out, &n)) { free(cur); vf_flow_table_free(&ft); goto oom; }
             continue;

@@ -71,5 +71,8 @@ void vf_zatomic_abort(vf_zatomic *za);
 /* The 5-tuple hash and equality both flow tables use (flows.c). */
 uint64_t vf_flow_key_hash(const vf_flow_key *k);
 bool vf_flow_key_eq(const vf_flow_key *a, const vf_flow_key *b);
+/* A flow record opened by its first packet r: r's 5-tuple and time, one
+ * packet (or r's count), its bytes, per-packet fields cleared. */
+void vf_flow_record_start(const vf_record *r, vf_record *out);
 
 #endif
