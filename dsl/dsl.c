@@ -3,6 +3,7 @@
  * "file:line: message" (libconfig's source positions); the loader collects
  * them all, never stops at the first, and never crashes on bad input. */
 #include "model.h"
+#include "graph/dp.h"
 #include "settings.h"
 #include "util.h"
 
@@ -1297,7 +1298,7 @@ static void load_program(vf_model *m, config_setting_t *s) {
     static const key keys[] = {{"name", T_STR, true}, {"loss", T_STR, false}, {"update", T_STR_OR_ARRAY, false},
                                {"outputs", T_STR_OR_ARRAY, false}, {"optimizer", T_GROUP, false},
                                {"transforms", T_LIST, false}, {"weights", T_STR, false},
-                               {"share_optimizer", T_STR, false}, {NULL, 0, false}};
+                               {"share_optimizer", T_STR, false}, {"private", T_BOOL, false}, {NULL, 0, false}};
     if (!config_setting_is_group(s)) { err(m, s, "a program must be a group { name = ...; loss = ...; update = [...]; }"); return; }
     if (!check_keys(m, s, "a program", keys)) return;
     const char *name = get_str(s, "name", "");
@@ -1435,6 +1436,17 @@ static void load_program(vf_model *m, config_setting_t *s) {
             opt = m->prog[o].opt;
         }
     }
+    /* private = true: the program reads the training data (a privacy run
+     * gives it DP-SGD's gradients, vf_model_make_private) */
+    bool private_data = false;
+    config_setting_t *pv = config_setting_get_member(s, "private");
+    if (pv) {
+        private_data = config_setting_get_bool(pv);
+        if (private_data && loss < 0) {
+            err(m, pv, "%s: private = true needs a training program (loss and update): only updates are privatised", what);
+            ok = false;
+        }
+    }
     if (ok && loss >= 0) {
         vf_status st = vf_graph_vjp(m->g, loss, -1, np, par, gr);
         if (st) { err(m, loss_s, "%s: %s", what, vf_last_error()); ok = false; }
@@ -1443,7 +1455,7 @@ static void load_program(vf_model *m, config_setting_t *s) {
     m->prog[m->n_prog++] = (vf_prog_desc){.name = name, .n_out = k, .outs = outs, .n_upd = loss >= 0 ? np : 0,
                                           .upd_param = par, .upd_grad = gr, .upd_ema = ema, .opt = opt,
                                           .n_transforms = n_tf, .transforms = tf, .ema_weights = !strcmp(w, "ema"),
-                                          .share_optimizer = share};
+                                          .share_optimizer = share, .private_data = private_data};
 }
 
 static void load_programs(vf_model *m, config_setting_t *root) {
@@ -1666,6 +1678,51 @@ vf_status vf_model_compile(vf_model *m, vf_backend *be, const vf_exec_opts *opts
     for (int i = 0; i < m->n_data && !s; i++) s = vf_exec_write(*out, m->data[i].node, m->data[i].data, m->data[i].bytes);
     if (s && *out) { vf_exec_destroy(*out); *out = NULL; }
     return s;
+}
+
+vf_status vf_model_make_private(vf_model *m) {
+    vf_graph *g = m->g;
+    if (vf_graph_find(g, VF_G_INPUT, VF_DP_CLIP_INPUT) >= 0)
+        return vf_fail(VF_ERR_ARG, "%s: the model is private already", m->path);
+    int mask = vf_graph_find(g, VF_G_INPUT, "batch_mask");
+    int64_t B = mask >= 0 ? vf_gnode_numel(&g->nodes[mask]) : vf_model_dim(m, "batch", -1);
+    if (B < 1) return vf_fail(VF_ERR_FORMAT, "%s: a privacy run needs dims.batch or an input batch_mask [batch]", m->path);
+    if (mask < 0) mask = vf_g_input(g, "batch_mask", VF_F32, 1, (int64_t[]){B});
+    int64_t one[1] = {1};
+    vf_dp_inputs in = {.mask = mask,
+                       .clip = vf_g_input(g, VF_DP_CLIP_INPUT, VF_F32, 1, one),
+                       .row_scale = vf_g_input(g, VF_DP_ROW_SCALE_INPUT, VF_F32, 1, one),
+                       .noise_std = vf_g_input(g, VF_DP_NOISE_STD_INPUT, VF_F32, 1, one),
+                       .loss_scale = (float)B};
+    VF_TRY(vf_graph_status(g));
+    int n_private = 0;
+    for (int i = 0; i < m->n_prog; i++) {
+        vf_prog_desc *d = &m->prog[i];
+        if (!d->private_data) continue;
+        n_private++;
+        int *outs = realloc((void *)d->outs, (size_t)(d->n_out + 2) * sizeof(int));
+        int *grads = malloc((size_t)d->n_upd * sizeof(int));
+        if (!outs || !grads) { free(grads); return vf_fail(VF_ERR_OOM, "out of memory"); }
+        d->outs = outs;
+        in.stream = m->next_stream + 1;
+        m->next_stream += (uint32_t)d->n_upd;
+        int norms, clipped;
+        vf_status st = vf_graph_dp_sgd(g, d->name, d->n_upd, d->upd_param, d->upd_grad, &in, grads, &norms, &clipped);
+        if (st) { free(grads); return vf_fail(st, "%s: %s", m->path, vf_last_error()); }
+        char nm[160];
+        snprintf(nm, sizeof nm, "%s.dp_norms", d->name);
+        vf_g_label(g, norms, nm);
+        snprintf(nm, sizeof nm, "%s.dp_clipped", d->name);
+        vf_g_label(g, clipped, nm);
+        outs[d->n_out++] = clipped;
+        outs[d->n_out++] = norms;
+        free((void *)d->upd_grad);
+        d->upd_grad = grads;
+    }
+    if (!n_private)
+        return vf_fail(VF_ERR_FORMAT, "%s: a privacy run needs the programs that read the data declared private = true "
+                       "(none is)", m->path);
+    return vf_graph_status(g);
 }
 
 int64_t vf_model_dim(const vf_model *m, const char *name, int64_t def) {

@@ -86,6 +86,21 @@ vf_status vf_model_check_read(const vf_model *m, const char *driver_keys);
  * libconfig text: the run directory's record of the settings used. */
 vf_status vf_model_write_settings(const vf_model *m, const char *path);
 
+/* Privacy runs (engine/graph/dp.h, docs/PRIVACY.md): gives every program
+ * declared `private = true` DP-SGD's gradients (per-example clipping and
+ * Gaussian noise), before vf_model_compile. Adds the inputs the trainer
+ * writes: batch_mask [batch] (when the model has none), and the [1] inputs
+ * named below (C; loss_scale / L; sigma C / L, with L the expected batch);
+ * appends to each private program the outputs "<prog>.dp_clipped" (the
+ * fraction of sampled examples clipped, a metric) and "<prog>.dp_norms"
+ * ([batch] per-example gradient norms before clipping). VF_ERR_FORMAT when no
+ * program is private; VF_ERR_UNSUPPORTED naming the parameter when a private
+ * network's gradient is not per-example separable (dp.h). Once per model. */
+#define VF_DP_CLIP_INPUT "dp_clip"
+#define VF_DP_ROW_SCALE_INPUT "dp_row_scale"
+#define VF_DP_NOISE_STD_INPUT "dp_noise_std"
+vf_status vf_model_make_private(vf_model *m);
+
 /* Compiles the model's programs on a backend and writes the inline data of
  * its inputs. */
 vf_status vf_model_compile(vf_model *m, vf_backend *be, const vf_exec_opts *opts, vf_exec **out);

@@ -83,6 +83,10 @@ typedef struct vf_prog_desc {
      * counts the runs of both), as a lazily regularised step shares the plain
      * step's optimizer. NULL: its own. */
     const char *share_optimizer;
+    /* The program reads the training data (the model's `private = true`):
+     * in a privacy run its gradients are DP-SGD's (model.h,
+     * vf_model_make_private); the executor itself does not look at it. */
+    bool private_data;
 } vf_prog_desc;
 
 typedef struct vf_exec_opts {

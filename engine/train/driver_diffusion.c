@@ -799,6 +799,33 @@ static vf_status diff_sample(vf_trainer *t, void *state, int prog) {
     return publish(t, d, prog, first);
 }
 
+/* DP (REFERENCE 3.7): every stage's D step (or its lazy-R1 twin) and G step
+ * read one Poisson batch: G sees noised real samples, so both are private,
+ * and the 2 x stages runs compose on the same sample. */
+static void add_read(vf_privacy_plan *p, const stage *S, const char *prog, int id) {
+    if (id < 0 || p->n_reads == 8) return;
+    snprintf(p->reads_data[p->n_reads++], sizeof p->reads_data[0], "%s%s", S->prefix, prog);
+}
+
+static void ddgan_privacy_plan(const void *state, vf_privacy_plan *out) {
+    const diff_state *d = state;
+    *out = (vf_privacy_plan){.draws_per_iter = 1, .runs_per_draw = 2 * d->n_stages,
+                             .why = "in a diffusion GAN the generator reads noised real samples (x_{t+1}), so the D "
+                                    "and G steps of every stage are private and count (REFERENCE 3.7)"};
+    for (int k = 0; k < d->n_stages; k++) {
+        add_read(out, &d->st[k], "d_step", d->st[k].d_step);
+        add_read(out, &d->st[k], "d_step_r1", d->st[k].d_step_r1);
+        add_read(out, &d->st[k], "g_step", d->st[k].g_step);
+    }
+}
+
+static void ddpm_privacy_plan(const void *state, vf_privacy_plan *out) {
+    const diff_state *d = state;
+    *out = (vf_privacy_plan){.draws_per_iter = 1, .runs_per_draw = d->n_stages,
+                             .why = "the denoiser of every stage reads noised real samples"};
+    for (int k = 0; k < d->n_stages; k++) add_read(out, &d->st[k], "train_step", d->st[k].train_step);
+}
+
 const vf_driver vf_driver_ddgan = {
     .name = "ddgan",
     .keys = "T, mode, categorical, beta_min, beta_max, lazy_reg",
@@ -808,6 +835,7 @@ const vf_driver vf_driver_ddgan = {
     .step = ddgan_step,
     .sample = diff_sample,
     .close = diff_close,
+    .privacy_plan = ddgan_privacy_plan,
 };
 
 const vf_driver vf_driver_ddpm = {
@@ -819,4 +847,5 @@ const vf_driver vf_driver_ddpm = {
     .step = ddpm_step,
     .sample = diff_sample,
     .close = diff_close,
+    .privacy_plan = ddpm_privacy_plan,
 };

@@ -3,6 +3,8 @@
  * bound). Metrics: its scalar outputs (the loss first). */
 #include "train/trainer.h"
 
+#include <stdio.h>
+
 typedef struct sup_state { int train_step; } sup_state;
 
 static vf_status sup_configure(vf_model *m, void *state) {
@@ -16,6 +18,14 @@ static vf_status sup_step(vf_trainer *t, void *state, vf_metrics *out) {
     return vf_trainer_run(t, s->train_step, out);
 }
 
+/* DP: train_step reads one Poisson batch per iteration. */
+static void sup_privacy_plan(const void *state, vf_privacy_plan *out) {
+    (void)state;
+    *out = (vf_privacy_plan){.draws_per_iter = 1, .runs_per_draw = 1, .n_reads = 1,
+                             .why = "train_step reads the data"};
+    snprintf(out->reads_data[0], sizeof out->reads_data[0], "train_step");
+}
+
 const vf_driver vf_driver_supervised = {
     .name = "supervised",
     .keys = "",
@@ -23,4 +33,5 @@ const vf_driver vf_driver_supervised = {
     .persist_size = 0,
     .configure = sup_configure,
     .step = sup_step,
+    .privacy_plan = sup_privacy_plan,
 };

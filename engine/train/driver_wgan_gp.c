@@ -6,6 +6,8 @@
  * scalar outputs of the last d_step and g_step (d_loss, gp, ..., g_loss). */
 #include "train/trainer.h"
 
+#include <stdio.h>
+
 typedef struct wgan_state {
     int d_step, g_step;        /* program indices */
     int64_t d_steps, g_steps;
@@ -31,6 +33,17 @@ static vf_status wgan_step(vf_trainer *t, void *state, vf_metrics *out) {
     return VF_OK;
 }
 
+/* DP: the discriminators read the data (one private d_step per Poisson
+ * batch); the generator only sees their output, so g_step is
+ * post-processing (REFERENCE 4.1). */
+static void wgan_privacy_plan(const void *state, vf_privacy_plan *out) {
+    const wgan_state *s = state;
+    *out = (vf_privacy_plan){.draws_per_iter = (int)s->d_steps, .runs_per_draw = 1, .n_reads = 1,
+                             .why = "in WGAN-GP the discriminators read real records; the generator only sees their "
+                                    "output (post-processing), so d_step is private and g_step is not"};
+    snprintf(out->reads_data[0], sizeof out->reads_data[0], "d_step");
+}
+
 const vf_driver vf_driver_wgan_gp = {
     .name = "wgan_gp",
     .keys = "d_steps, g_steps",
@@ -38,4 +51,5 @@ const vf_driver vf_driver_wgan_gp = {
     .persist_size = 0,
     .configure = wgan_configure,
     .step = wgan_step,
+    .privacy_plan = wgan_privacy_plan,
 };

@@ -123,33 +123,130 @@ vf_status vf_driver_need_program(const vf_model *m, const char *driver, const ch
 
 /* ------------------------------------------------------------------- open */
 
+/* ---------------------------------------------------------------- privacy */
+
+double vf_privacy_expected_batch(int64_t rows, double want) {
+    if (want > 0) return want + 7 * sqrt(want) + 1 <= (double)rows ? want : 0;
+    double L = 0;
+    for (int64_t l = 1; l <= rows; l++)
+        if ((double)l + 7 * sqrt((double)l) + 1 <= (double)rows) L = (double)l;
+    return L;
+}
+
+vf_status vf_driver_privacy_plan(vf_model *m, vf_privacy_plan *out) {
+    const vf_driver *d;
+    VF_TRY(find_driver(m, &d));
+    if (!d->privacy_plan)
+        return vf_fail(VF_ERR_UNSUPPORTED, "%s: algorithm '%s' cannot train privately (no DP-SGD plan; privacy runs "
+                       "support wgan_gp, ddgan, ddpm and supervised)", vf_model_path(m), d->name);
+    void *state = calloc(1, d->state_size + 1);
+    if (!state) return vf_fail(VF_ERR_OOM, "out of memory");
+    vf_status st = configure(m, d, state);
+    memset(out, 0, sizeof *out);
+    if (!st) d->privacy_plan(state, out);
+    if (d->close) d->close(state);
+    free(state);
+    return st;
+}
+
+/* Privacy: the driver's plan, every program that reads the data declared
+ * private in the model, the rewrite, the expected batch. */
+static vf_status privatise(vf_trainer *t) {
+    if (!t->drv->privacy_plan)
+        return vf_fail(VF_ERR_UNSUPPORTED, "%s: algorithm '%s' cannot train privately (no DP-SGD plan; privacy runs "
+                       "support wgan_gp, ddgan, ddpm and supervised)", vf_model_path(t->m), t->drv->name);
+    t->drv->privacy_plan(t->state, &t->plan);
+    int n;
+    const vf_prog_desc *d = vf_model_programs(t->m, &n);
+    for (int k = 0; k < t->plan.n_reads; k++) {
+        int p = vf_model_program(t->m, t->plan.reads_data[k]);
+        if (p >= 0 && !d[p].private_data)
+            return vf_fail(VF_ERR_FORMAT, "%s: privacy: program '%s' reads the training data (%s) but the model does not "
+                           "declare it private = true", vf_model_path(t->m), d[p].name, t->plan.why);
+    }
+    for (int p = 0; p < n; p++) {
+        bool listed = false;
+        for (int k = 0; k < t->plan.n_reads; k++) listed |= !strcmp(d[p].name, t->plan.reads_data[k]);
+        if (d[p].private_data && !listed)
+            return vf_fail(VF_ERR_FORMAT, "%s: privacy: program '%s' is declared private but algorithm '%s' does not run "
+                           "it on the data (%s)", vf_model_path(t->m), d[p].name, t->drv->name, t->plan.why);
+    }
+    VF_TRY(vf_model_make_private(t->m));
+    const vf_graph *G = vf_model_graph(t->m);
+    int64_t rows = vf_gnode_numel(&G->nodes[vf_graph_find(G, VF_G_INPUT, "batch_mask")]);
+    t->expected_batch = vf_privacy_expected_batch(rows, t->priv.expected_batch);
+    if (!(t->expected_batch > 0))
+        return vf_fail(VF_ERR_ARG, "%s: privacy: a batch of %lld rows has no room for Poisson batches of expected size "
+                       "%g (needs L + 7 sqrt(L) + 1 <= rows); raise dims.batch or lower privacy.expected_batch",
+                       vf_model_path(t->m), (long long)rows, t->priv.expected_batch);
+    d = vf_model_programs(t->m, &n);
+    t->prog_private = calloc((size_t)n + 1, sizeof(bool));
+    if (!t->prog_private) return vf_fail(VF_ERR_OOM, "out of memory");
+    for (int p = 0; p < n; p++) t->prog_private[p] = d[p].private_data;
+    return VF_OK;
+}
+
+static vf_status write_input(vf_trainer *t, const char *name, float v) {
+    return vf_exec_write(t->x, vf_graph_find(vf_model_graph(t->m), VF_G_INPUT, name), &v, sizeof v);
+}
+
+/* C, loss_scale / L and sigma C / L (the rewrite's run-time inputs). */
+static vf_status write_privacy_inputs(vf_trainer *t) {
+    const vf_graph *G = vf_model_graph(t->m);
+    double B = (double)vf_gnode_numel(&G->nodes[vf_graph_find(G, VF_G_INPUT, "batch_mask")]);
+    double L = t->expected_batch;
+    VF_TRY(write_input(t, VF_DP_CLIP_INPUT, (float)t->priv.clip));
+    VF_TRY(write_input(t, VF_DP_ROW_SCALE_INPUT, (float)(B / L)));
+    return write_input(t, VF_DP_NOISE_STD_INPUT, t->priv.sigma > 0 ? (float)(t->priv.sigma * t->priv.clip / L) : 0.0f);
+}
+
+vf_status vf_trainer_privacy(const vf_trainer *t, vf_privacy_spent *out) {
+    memset(out, 0, sizeof *out);
+    if (!t->priv.enabled) return vf_fail(VF_ERR_ARG, "trainer: not a privacy run");
+    if (!t->data) return vf_fail(VF_ERR_ARG, "trainer: privacy: no data bound");
+    out->q = t->samp.rate;
+    out->sigma = t->priv.sigma;
+    out->sigma_eff = t->priv.sigma / sqrt((double)t->plan.runs_per_draw);
+    out->expected_batch = t->expected_batch;
+    out->batch_rows = t->batch;
+    out->steps = t->iter * t->plan.draws_per_iter;
+    out->plan = t->plan;
+    return VF_OK;
+}
+
 vf_status vf_trainer_open(const vf_trainer_opts *o, vf_trainer **out) {
     if (!out) return vf_fail(VF_ERR_ARG, "trainer_open: out is NULL");
     *out = NULL;
     if (!o || !o->model || !o->be) return vf_fail(VF_ERR_ARG, "trainer_open: a model file and a backend are required");
     if (o->batching == VF_BATCH_POISSON && !(o->poisson_rate > 0 && o->poisson_rate <= 1))
         return vf_fail(VF_ERR_ARG, "trainer_open: Poisson sampling needs a rate in (0, 1] (got %g)", o->poisson_rate);
+    if (o->privacy.enabled && !(o->privacy.clip > 0 && o->privacy.sigma >= 0 && isfinite(o->privacy.sigma) &&
+                                o->privacy.expected_batch >= 0))
+        return vf_fail(VF_ERR_ARG, "trainer_open: privacy needs clip > 0, a finite sigma >= 0 and expected_batch >= 0 "
+                       "(got %g, %g, %g)", o->privacy.clip, o->privacy.sigma, o->privacy.expected_batch);
     vf_trainer *t = calloc(1, sizeof *t);
     if (!t) return vf_fail(VF_ERR_OOM, "trainer_open: out of memory");
     t->be = o->be;
     t->seed = o->seed;
-    t->samp.kind = o->batching;
-    t->samp.rate = o->poisson_rate;
+    t->priv = o->privacy;
+    t->samp.kind = o->privacy.enabled ? VF_BATCH_POISSON : o->batching;
+    t->samp.rate = o->privacy.enabled ? 1.0 : o->poisson_rate;
     t->samp.state = o->seed ^ 0x5DEECE66Dull;
     vf_status st = vf_model_load_env(o->model, &o->env, &t->m);
     if (!st) st = find_driver(t->m, &t->drv);
     if (!st && !(t->state = calloc(1, t->drv->state_size + 1))) st = vf_fail(VF_ERR_OOM, "trainer_open: out of memory");
     if (!st) st = configure(t->m, t->drv, t->state);
+    if (!st && t->priv.enabled) st = privatise(t);
     if (!st) {
         vf_exec_opts eo = {.fuse = true, .plan = true, .capture = true, .seed = o->seed};
         st = vf_model_compile(t->m, o->be, &eo, &t->x);
     }
+    if (!st && t->priv.enabled) st = write_privacy_inputs(t);
     t->mask_node = -1;
     if (!st) {
-        int id = vf_model_node(t->m, "batch_mask");
         const vf_graph *G = vf_model_graph(t->m);
-        if (id >= 0 && G->nodes[id].op == VF_G_INPUT) t->mask_node = id;
-        if (o->batching == VF_BATCH_POISSON && t->mask_node < 0)
+        t->mask_node = vf_graph_find(G, VF_G_INPUT, "batch_mask");
+        if (t->samp.kind == VF_BATCH_POISSON && t->mask_node < 0)
             st = vf_fail(VF_ERR_FORMAT, "%s: Poisson batches have a variable size: the model needs an input batch_mask "
                          "[batch] (1 for real rows, 0 for padding) to weight its losses", o->model);
     }
@@ -188,6 +285,7 @@ void vf_trainer_close(vf_trainer *t) {
     vf_model_destroy(t->m);
     free(t->samp.perm);
     free(t->state);
+    free(t->prog_private);
     free(t);
 }
 
@@ -215,6 +313,12 @@ static void sampler_epoch(vf_sampler *s) {
  * (resume), starts from the seed otherwise. */
 vf_status vf_sampler_bind(vf_trainer *t, int64_t n) {
     vf_sampler *s = &t->samp;
+    if (t->priv.enabled) {
+        if (t->expected_batch > (double)n)
+            return vf_fail(VF_ERR_ARG, "trainer: privacy: %lld examples, fewer than the expected batch %g", (long long)n,
+                           t->expected_batch);
+        s->rate = t->expected_batch / (double)n;
+    }
     if (s->kind == VF_BATCH_POISSON) {
         if (s->n != n) {
             s->n = n;
@@ -322,11 +426,25 @@ const float *vf_trainer_batch(const vf_trainer *t, const char *input) {
 
 uint64_t vf_trainer_seed(const vf_trainer *t) { return t->seed; }
 
+/* Privacy: the draw that just ended was read by exactly the plan's number
+ * of private runs (else the accountant would under-count). */
+static vf_status check_draw(const vf_trainer *t) {
+    if (t->draws_this_iter > 0 && t->runs_this_draw != t->plan.runs_per_draw)
+        return vf_fail(VF_ERR_ARG, "trainer: privacy: a Poisson batch was read by %d private runs, algorithm '%s' "
+                       "plans %d", t->runs_this_draw, t->drv->name, t->plan.runs_per_draw);
+    return VF_OK;
+}
+
 vf_status vf_trainer_next_batch(vf_trainer *t) {
     const vf_dataset *d = t->data;
     if (!d) return vf_fail(VF_ERR_ARG, "trainer: no data bound (vf_trainer_bind)");
     int64_t B = t->batch, rows = B;
     int64_t *idx = t->batch_idx;
+    if (t->priv.enabled) {
+        VF_TRY(check_draw(t));
+        t->draws_this_iter++;
+        t->runs_this_draw = 0;
+    }
     if (t->samp.kind == VF_BATCH_POISSON) {
         rows = sampler_poisson(&t->samp, idx, B);
         if (rows < 0)
@@ -354,6 +472,12 @@ vf_status vf_trainer_next_batch(vf_trainer *t) {
 /* ------------------------------------------------------------------ running */
 
 vf_status vf_trainer_run(vf_trainer *t, int prog, vf_metrics *out) {
+    if (t->priv.enabled && !t->sampling && t->prog_private[prog]) {
+        if (t->draws_this_iter == 0)
+            return vf_fail(VF_ERR_ARG, "trainer: privacy: private program %s ran before a Poisson batch was drawn",
+                           vf_exec_program_name(t->x, prog));
+        t->runs_this_draw++;
+    }
     VF_TRY(vf_exec_run(t->x, prog));
     const vf_prog_desc *d = vf_exec_desc(t->x, prog);
     if (!out || !d) return VF_OK;
@@ -384,7 +508,15 @@ vf_status vf_trainer_step(vf_trainer *t, vf_metrics *out) {
     if (!out) out = &local;
     out->n = 0;
     if (t->sampling) return vf_fail(VF_ERR_ARG, "trainer_step: inside a sampling session (vf_trainer_sample_end first)");
+    t->draws_this_iter = 0;
+    t->runs_this_draw = 0;
     VF_TRY(t->drv->step(t, t->state, out));
+    if (t->priv.enabled) {
+        VF_TRY(check_draw(t));
+        if (t->draws_this_iter != t->plan.draws_per_iter)
+            return vf_fail(VF_ERR_ARG, "trainer: privacy: an iteration drew %d Poisson batches, algorithm '%s' plans %d",
+                           t->draws_this_iter, t->drv->name, t->plan.draws_per_iter);
+    }
     t->iter++;
     return VF_OK;
 }

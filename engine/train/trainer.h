@@ -64,6 +64,43 @@ typedef enum vf_batching {
 
 /* ------------------------------------------------------------------ trainer */
 
+/* Privacy (DP-SGD, docs/PRIVACY.md): the model's private programs get
+ * per-example clipped, noised gradients (vf_model_make_private), batches are
+ * Poisson samples of expected size L (rate q = L / n, set when data is
+ * bound) with the model's dims.batch rows as room, and the driver's plan
+ * says how one iteration reads the data, which the trainer checks every
+ * iteration so that the accountant's count is the truth. */
+typedef struct vf_privacy_opts {
+    bool enabled;
+    double clip;                /* C > 0 (INFINITY: no clipping, for tests) */
+    double sigma;               /* noise multiplier >= 0 */
+    double expected_batch;      /* L; 0: the largest L with L + 7 sqrt(L) + 1 <= dims.batch */
+} vf_privacy_opts;
+
+/* How one iteration of a driver reads the data (vf_driver.privacy_plan):
+ * draws Poisson batches, and each batch is read by runs_per_draw runs of
+ * private programs (k updates on one sample compose as one sampled Gaussian
+ * mechanism with noise multiplier sigma / sqrt(k), REFERENCE 4.1). The
+ * programs in reads_data read the data (directly or through inputs the
+ * driver derives from it): each must be declared private in the model. */
+typedef struct vf_privacy_plan {
+    int draws_per_iter;
+    int runs_per_draw;
+    int n_reads;
+    char reads_data[8][48];
+    const char *why;            /* one sentence for docs and messages */
+} vf_privacy_plan;
+
+/* What a privacy run has spent so far, for the accountant
+ * (engine/train/privacy.h): mechanisms SGM(q, sigma_eff) composed `steps`
+ * times, with sigma_eff = sigma / sqrt(runs_per_draw). */
+typedef struct vf_privacy_spent {
+    double q, sigma, sigma_eff, expected_batch;
+    int64_t batch_rows;         /* the model's batch: room for a Poisson draw */
+    int64_t steps;              /* draws so far (iterations * draws_per_iter) */
+    vf_privacy_plan plan;
+} vf_privacy_spent;
+
 typedef struct vf_trainer_opts {
     const char *model;          /* model file */
     vf_model_env env;           /* dimensions, output head tables, setting overrides */
@@ -71,6 +108,7 @@ typedef struct vf_trainer_opts {
     uint64_t seed;              /* parameter initialisation, noise, batch order */
     vf_batching batching;
     double poisson_rate;        /* VF_BATCH_POISSON: in (0, 1] */
+    vf_privacy_opts privacy;    /* enabled: batching and poisson_rate are set by it */
 } vf_trainer_opts;
 
 /* Loads the model, finds its driver (training.algorithm), lets the driver
@@ -115,6 +153,18 @@ typedef struct vf_train_opts {
  * with VF_ERR_FORMAT, keeping the last good checkpoint. */
 vf_status vf_trainer_train(vf_trainer *t, const vf_train_opts *o, bool *stopped);
 
+/* A privacy run's sampling and spending (VF_ERR_ARG when privacy is off or
+ * no data is bound: q needs n). steps counts the current training's
+ * iterations. */
+vf_status vf_trainer_privacy(const vf_trainer *t, vf_privacy_spent *out);
+/* The plan of the model's driver without a trainer (planning a budget
+ * before training: vkflow check, the pipeline's calibration). */
+vf_status vf_driver_privacy_plan(vf_model *m, vf_privacy_plan *out);
+/* Expected batch L for a model batch of `rows` rows: the largest L with
+ * L + 7 sqrt(L) + 1 <= rows (a Poisson draw overflows with probability
+ * below 1e-11), or `want` when given and it fits (else 0). */
+double vf_privacy_expected_batch(int64_t rows, double want);
+
 /* Checkpoints: everything a bit-identical resume needs. Loading a
  * checkpoint of the same model into another trainer is a warm start (the
  * caller then trains with resume = false, from iteration 0). Files of an
@@ -155,6 +205,9 @@ typedef struct vf_driver {
     vf_status (*step)(vf_trainer *t, void *state, vf_metrics *out);
     vf_status (*sample)(vf_trainer *t, void *state, int prog);
     void (*close)(void *state);   /* optional: frees what configure allocated */
+    /* optional: how an iteration reads the data (privacy runs); NULL: the
+     * driver cannot train privately */
+    void (*privacy_plan)(const void *state, vf_privacy_plan *out);
 } vf_driver;
 
 /* Registers a driver (the built-in ones are supervised, wgan_gp, ddgan, ddpm

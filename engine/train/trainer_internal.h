@@ -40,6 +40,12 @@ struct vf_trainer {
     /* outputs a driver's sampler computed on the host (vf_trainer_publish) */
     int n_published;
     struct { int prog, node; float *data; int64_t n; } published[8];
+    /* privacy runs */
+    vf_privacy_opts priv;
+    vf_privacy_plan plan;
+    double expected_batch;         /* L */
+    bool *prog_private;            /* per program: privatised */
+    int draws_this_iter, runs_this_draw;
 };
 
 /* (Re)binds the sampler to n examples (trainer.c): after a load, the
