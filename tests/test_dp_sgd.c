@@ -321,3 +321,30 @@ Test(dp_sgd, refuses_what_it_cannot_privatise) {
     cr_expect(strstr(vf_last_error(), "private = true"), "message: %s", vf_last_error());
     vf_model_destroy(m);
 }
+
+/* Every shipped model with private programs can be privatised and compiled
+ * (the rewrite accepts its private networks). */
+Test(dp_sgd, shipped_models_privatise) {
+    static const char *const models[] = {"doppelganger_small.cfg", "doppelganger.cfg", "ddgan_small.cfg", "ddgan.cfg",
+                                         "ddgan_multinomial_small.cfg", "ddgan_gaussian_small.cfg", "ddpm_small.cfg",
+                                         "ddpm.cfg"};
+    for (size_t k = 0; k < sizeof models / sizeof *models; k++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/models/%s", VKFLOW_SOURCE_DIR, models[k]);
+        vf_model_env env = {.placeholder_heads = true};
+        vf_model *m;
+        TU_OK(vf_model_load_env(path, &env, &m));
+        vf_status st = vf_model_make_private(m);
+        cr_expect_eq(st, VF_OK, "%s: %s", models[k], vf_last_error());
+        vf_privacy_plan plan;
+        TU_OK(vf_driver_privacy_plan(m, &plan));
+        cr_expect(plan.n_reads >= 1 && plan.draws_per_iter >= 1 && plan.runs_per_draw >= 1, "%s", models[k]);
+        if (!st && k < 3) {
+            vf_exec_opts eo = {.fuse = true, .plan = true, .capture = true, .seed = 1};
+            vf_exec *x;
+            TU_OK(vf_model_compile(m, tu_cpu(), &eo, &x));
+            vf_exec_destroy(x);
+        }
+        vf_model_destroy(m);
+    }
+}

@@ -146,6 +146,11 @@ typedef struct vf_eval_privacy {
     size_t syn_pairs, syn_pairs_in_real;
     /* The same, weighted by synthetic records. */
     size_t syn_records, syn_records_5tuple_in_real, syn_records_pair_in_real;
+    /* A differentially private run (the pipeline fills these): the budget
+     * spent at delta, and how (docs/PRIVACY.md). dp false: not private. */
+    bool dp;
+    double dp_epsilon, dp_target, dp_delta, dp_sigma, dp_clip;
+    char dp_unit[8];
 } vf_eval_privacy;
 
 typedef struct vf_eval_result {

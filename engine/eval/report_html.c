@@ -499,6 +499,14 @@ vf_status vf_eval_write_html(const char *path, const vf_eval_result *r) {
     fnum(f, r->syn.corr_log_pkt_byt);
     fputs("</td></tr></table>\n", f);
     const vf_eval_privacy *pv = &r->privacy;
+    if (pv->dp)
+        fprintf(f, "<p class=note>Differentially private training (DP-SGD): epsilon = %.3g at delta = %.3g per %s "
+                   "(noise multiplier %.4g, clip %.3g%s). See docs/PRIVACY.md for what this protects.</p>\n",
+                pv->dp_epsilon, pv->dp_delta, pv->dp_unit, pv->dp_sigma, pv->dp_clip,
+                pv->dp_target > 0 ? ", within the configured target" : "");
+    else
+        fputs("<p class=note>Not differentially private: the model was trained on the real trace without DP-SGD "
+              "(a run configuration's privacy group trains with it).</p>\n", f);
     fputs("<table><caption>Privacy: synthetic keys found verbatim in the real trace</caption>\n"
           "<tr><th>key</th><th>distinct</th><th>share</th><th>records</th><th>share</th></tr>\n"
           "<tr><td>5-tuple</td>", f);

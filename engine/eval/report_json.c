@@ -115,6 +115,23 @@ vf_status vf_eval_write_json(const char *path, const vf_eval_result *r) {
                "\"records_pair_in_real\": %zu, \"basis\": \"distinct synthetic keys (and records) "
                "whose directional 5-tuple / (src IP, dst IP) occurs verbatim in the real trace\"},\n",
             p->syn_records, p->syn_records_5tuple_in_real, p->syn_records_pair_in_real);
+    if (p->dp) {
+        fputs("  \"epsilon_spent\": ", f);
+        vf_json_num(f, p->dp_epsilon);
+        fputs(",\n  \"dp\": {\"epsilon\": ", f);
+        vf_json_num(f, p->dp_epsilon);
+        fputs(", \"epsilon_target\": ", f);
+        vf_json_num(f, p->dp_target > 0 ? p->dp_target : NAN);
+        fputs(", \"delta\": ", f);
+        vf_json_num(f, p->dp_delta);
+        fputs(", \"noise_multiplier\": ", f);
+        vf_json_num(f, p->dp_sigma);
+        fputs(", \"clip\": ", f);
+        vf_json_num(f, p->dp_clip);
+        fputs(", \"unit\": ", f);
+        vf_json_str(f, p->dp_unit);
+        fputs("},\n", f);
+    }
     fputs("  \"seconds\": ", f);
     vf_json_num(f, r->seconds);
     fputs("\n}\n", f);

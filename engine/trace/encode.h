@@ -143,6 +143,14 @@ vf_status vf_decode(const vf_encoder *enc, const vf_encoded *chunks, int n_chunk
 void vf_encoded_free(vf_encoded *chunks, int n_chunks);
 void vf_encoder_free(vf_encoder *enc);
 vf_status vf_encoder_save(const vf_encoder *enc, const char *path);   /* atomic, text */
+/* The encoder of a privacy run (docs/PRIVACY.md): everything the public
+ * run's encoder file fitted (value ranges, vocabularies, word2vec tables,
+ * max_len, each chunk's largest gap) as it is, and only the chunk windows
+ * from the private trace t: its first and last timestamps, treated as public
+ * as NetShare does. The data description must encode the same fields the
+ * same way, in fixed_time chunks of the same count. */
+vf_status vf_encoder_adopt_public(const char *public_encoder, const vf_data_desc *dd, const vf_trace *t,
+                                  vf_encoder *out);
 vf_status vf_encoder_load(const char *path, vf_encoder *enc);
 
 /* Word2vec skip-gram with negative sampling over sentences [srcport,

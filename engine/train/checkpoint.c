@@ -197,9 +197,9 @@ static vf_status load_buf(vf_trainer *t, const char *path, rbuf *r) {
     if (r->bad) return vf_fail(VF_ERR_FORMAT, "%s: truncated header", path);
     if ((int64_t)iter < 0 || (int64_t)runs < 0)
         return vf_fail(VF_ERR_FORMAT, "%s: negative iteration or RNG counter in the header", path);
-    if (samp[0] != (uint64_t)t->samp.kind)
-        return vf_fail(VF_ERR_FORMAT, "%s: written with %s batches, this run uses %s batches", path,
-                       samp[0] ? "Poisson" : "shuffled", t->samp.kind ? "Poisson" : "shuffled");
+    /* written with the other kind of batches (a public run's weights as a
+     * private run's start): the sampler starts afresh from the seed */
+    bool same_sampler = samp[0] == (uint64_t)t->samp.kind;
     if (dlen != t->drv->persist_size)
         return vf_fail(VF_ERR_FORMAT, "%s: %llu bytes of driver state there, driver '%s' keeps %zu", path,
                        (unsigned long long)dlen, drv, t->drv->persist_size);
@@ -299,11 +299,18 @@ static vf_status load_buf(vf_trainer *t, const char *path, rbuf *r) {
         t->iter = (int64_t)iter;
         memcpy(t->state, dstate, (size_t)dlen);
         vf_sampler *s = &t->samp;
-        s->state = samp[1];
-        s->epoch_state = samp[2];
-        s->n = (int64_t)samp[3];
-        s->pos = (int64_t)samp[4];
-        s->ready = samp[5] != 0;
+        if (same_sampler) {
+            s->state = samp[1];
+            s->epoch_state = samp[2];
+            s->n = (int64_t)samp[3];
+            s->pos = (int64_t)samp[4];
+            s->ready = samp[5] != 0;
+        } else {
+            s->state = t->seed ^ 0x5DEECE66Dull;
+            s->n = 0;
+            s->pos = 0;
+            s->ready = false;
+        }
         free(s->perm);
         s->perm = NULL;
         if (!st && t->data) st = vf_sampler_bind(t, t->data->n);

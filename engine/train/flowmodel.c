@@ -74,6 +74,12 @@ static vf_status outputs_of(vf_flowmodel *f, const char *prog, int want, const c
 
 vf_status vf_flowmodel_open(const char *model_path, const vf_flow_dims *dims, const vf_setting *settings,
                             int n_settings, vf_backend *be, uint64_t seed, vf_flowmodel **out) {
+    return vf_flowmodel_open_private(model_path, dims, settings, n_settings, be, seed, NULL, out);
+}
+
+vf_status vf_flowmodel_open_private(const char *model_path, const vf_flow_dims *dims, const vf_setting *settings,
+                                    int n_settings, vf_backend *be, uint64_t seed, const vf_privacy_opts *privacy,
+                                    vf_flowmodel **out) {
     if (!out) return vf_fail(VF_ERR_ARG, "flowmodel_open: out is NULL");
     *out = NULL;
     if (!model_path || !dims || !be) return vf_fail(VF_ERR_ARG, "flowmodel_open: model path, dims and backend are required");
@@ -95,6 +101,7 @@ vf_status vf_flowmodel_open(const char *model_path, const vf_flow_dims *dims, co
         vf_dim d[3] = {{"attr_dim", dims->attr_dim}, {"feat_dim", dims->feat_dim}, {"max_len", dims->max_len}};
         vf_head_table tb[2] = {{"attr", dims->n_attr_segs, ha}, {"feat", dims->n_feat_segs, hf}};
         vf_trainer_opts o = {.model = model_path, .be = be, .seed = seed};
+        if (privacy) o.privacy = *privacy;
         o.env = (vf_model_env){.dims = d, .n_dims = 3, .heads = tb, .n_heads = 2, .settings = settings,
                                .n_settings = n_settings};
         st = vf_trainer_open(&o, &f->t);

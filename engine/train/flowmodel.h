@@ -35,6 +35,10 @@ void vf_flow_dims_from_encoder(const vf_encoder *enc, vf_flow_dims *out);
  * overrides (model.h vf_setting; may be NULL) and checks the contract above. */
 vf_status vf_flowmodel_open(const char *model_path, const vf_flow_dims *dims, const vf_setting *settings,
                             int n_settings, vf_backend *be, uint64_t seed, vf_flowmodel **out);
+/* Same, for a privacy run (trainer.h vf_privacy_opts; NULL: not private). */
+vf_status vf_flowmodel_open_private(const char *model_path, const vf_flow_dims *dims, const vf_setting *settings,
+                                    int n_settings, vf_backend *be, uint64_t seed, const vf_privacy_opts *privacy,
+                                    vf_flowmodel **out);
 void vf_flowmodel_close(vf_flowmodel *f);
 /* The trainer (train, save, load, metrics). */
 vf_trainer *vf_flowmodel_trainer(const vf_flowmodel *f);

@@ -6,6 +6,7 @@
 #include "train/flowmodel.h"
 #include "train/rundir.h"
 #include "train/par.h"
+#include "train/pipeline_privacy.h"
 #include "eval/eval.h"
 #include "trace/trace_internal.h"
 
@@ -194,12 +195,16 @@ typedef struct job {
     bool have_enc;
     vf_run_state state;
     vf_backend *be;
+    vf_dp_budget dp;          /* privacy runs */
+    bool have_dp;
+    double dp_spent;
 } job;
 
 static void job_free(job *J) {
     vf_trace_free(&J->real);
     if (J->have_enc) vf_encoder_free(&J->enc);
     vf_run_state_free(&J->state);
+    if (J->have_dp) vf_dp_budget_free(&J->dp);
     if (J->be) vf_backend_destroy(J->be);
     vf_run_log_close(&J->L);
 }
@@ -232,11 +237,28 @@ static vf_status train_chunk(const vf_chunk_task *T, vf_run_log *L, bool *stoppe
     vf_flow_dims dims;
     vf_flow_dims_from_encoder(T->enc, &dims);
     vf_flowmodel *f = NULL;
-    vf_status st = vf_flowmodel_open(rc->model, &dims, rc->settings, rc->n_settings, T->be, train_seed(rc, c), &f);
+    vf_privacy_opts po = {0};
+    if (T->dp) po = (vf_privacy_opts){.enabled = true, .clip = T->dp->clip, .sigma = T->dp->sigma,
+                                      .expected_batch = T->dp->expected_batch};
+    vf_status st = vf_flowmodel_open_private(rc->model, &dims, rc->settings, rc->n_settings, T->be, train_seed(rc, c),
+                                             T->dp ? &po : NULL, &f);
     if (st) return st;
     vf_trainer *t = vf_flowmodel_trainer(f);
+    char pub0[4200];
+    bool from_public = T->dp && c == 0 && rc->privacy.pretrained;
+    if (from_public) vf_run_chunk_path(pub0, sizeof pub0, rc->privacy.public_run, 0, "ckpt");
     if (have) {
         vf_run_say(L, VF_PHASE_TRAIN, c, "chunk %d/%d: resuming from %s", c + 1, N, ckpt);
+    } else if (from_public) {
+        /* NetShare's public pre-training: the private fine-tuning starts at the public run's chunk 1 */
+        if ((st = vf_trainer_load(t, pub0))) {
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%s", vf_last_error());
+            vf_flowmodel_close(f);
+            return vf_fail(st, "privacy.public: %s", msg);
+        }
+        vf_run_say(L, VF_PHASE_TRAIN, c, "chunk %d/%d: %d flows, %lld private iterations starting from the public run's "
+                   "weights (%s)", c + 1, N, ch->n_flows, (long long)iters, pub0);
     } else if (c > 0) {
         /* NetShare's warm start: every later chunk begins at chunk 0's final weights */
         if ((st = vf_trainer_load(t, ckpt0))) { vf_flowmodel_close(f); return st; }
@@ -409,9 +431,22 @@ static vf_status prepare_job(job *J, const vf_pipeline_opts *o, bool *stopped, v
     vf_run_path(encp, sizeof encp, J->dir, "encoder.txt");
     double t0 = vf_now_s();
     if (!(o->resume && vf_run_exists(encp))) {
-        vf_run_say(&J->L, VF_PHASE_ENCODE, -1, "fitting the encoder (%d chunks)", rc->data.n_chunks);
+        if (!rc->privacy.enabled) vf_run_say(&J->L, VF_PHASE_ENCODE, -1, "fitting the encoder (%d chunks)", rc->data.n_chunks);
         vf_encoder fit;
-        if ((st = vf_encoder_fit(&rc->data, &J->real, &fit))) return st;
+        if (rc->privacy.enabled) {
+            /* nothing about the encoding is fitted on private data (docs/PRIVACY.md) */
+            char pub[4200];
+            vf_run_path(pub, sizeof pub, rc->privacy.public_run, "encoder.txt");
+            if ((st = vf_encoder_adopt_public(pub, &rc->data, &J->real, &fit))) {
+                char msg[1024];
+                snprintf(msg, sizeof msg, "%s", vf_last_error());
+                return vf_fail(st, "privacy.public: %s", msg);
+            }
+            vf_run_say(&J->L, VF_PHASE_ENCODE, -1, "privacy: the encoder of the public run %s (only the chunk windows "
+                       "come from this trace's time span)", rc->privacy.public_run);
+        } else if ((st = vf_encoder_fit(&rc->data, &J->real, &fit))) {
+            return st;
+        }
         st = vf_encoder_save(&fit, encp);
         vf_encoder_free(&fit);
         if (st) return st;
@@ -469,12 +504,33 @@ static vf_status train_owned(job *J, const vf_pipeline_opts *o, vf_encoded *ch, 
         for (int k = c + 1; k < N; k++)
             if (ch[k].n_flows && vf_par_owner(k) == vf_par_rank()) later += vf_run_chunk_iterations(rc, k);
         vf_chunk_task task = {.rc = rc, .run_dir = J->dir, .enc = &J->enc, .chunk = &ch[c], .index = c,
-                              .later_iterations = later, .be = J->be, .o = o};
+                              .later_iterations = later, .be = J->be, .o = o, .dp = J->have_dp ? &J->dp : NULL};
         st = train_chunk(&task, &J->L, stopped);
         if (!st && !*stopped && o->stop && *o->stop) *stopped = true;
         if (*stopped) break;
     }
     return st;
+}
+
+/* What a privacy run has spent: finished chunks in full, a started one in
+ * full too (its checkpoint does not say how far it got: an upper bound). */
+static void privacy_report(job *J) {
+    int N = J->enc.n_chunks, done = 0;
+    double *frac = calloc((size_t)N, sizeof *frac);
+    if (!frac) return;
+    for (int c = 0; c < N; c++) {
+        char p[4200];
+        vf_run_chunk_path(p, sizeof p, J->dir, c, "done");
+        bool fin = vf_run_exists(p);
+        done += fin;
+        vf_run_chunk_path(p, sizeof p, J->dir, c, "ckpt");
+        frac[c] = fin || vf_run_exists(p) ? 1.0 : 0.0;
+    }
+    J->dp_spent = vf_dp_budget_epsilon(&J->dp, frac);
+    free(frac);
+    vf_run_say(&J->L, VF_PHASE_TRAIN, -1, "privacy: epsilon spent %.4g at delta %g (%d of %d chunks finished; planned "
+               "%.4g%s%.4g)", J->dp_spent, J->dp.delta, done, N, J->dp.planned, J->dp.target > 0 ? ", target " : "",
+               J->dp.target > 0 ? J->dp.target : 0.0);
 }
 
 /* Everything up to trained checkpoints. One process: prepare, then every
@@ -518,12 +574,17 @@ static vf_status train_job(job *J, const vf_pipeline_opts *o, bool *stopped) {
     }
     if (!st) st = open_backend(rc->backend, &J->L, &J->be);
     if (!st) vf_run_say(&J->L, VF_PHASE_TRAIN, -1, "backend %s, model %s", vf_backend_name(J->be), rc->model);
+    if (!st && rc->privacy.enabled) {
+        st = vf_dp_budget_plan(rc, &J->enc, J->state.real_flows, J->be, J->dir, &J->L, &J->dp);
+        J->have_dp = !st;
+    }
     if ((st = vf_par_agree(st, NULL, &J->L))) goto done;
     /* chunk 0 first: the others start from its checkpoint */
     st = train_owned(J, o, ch, 0, 1, stopped);
     if ((st = vf_par_agree(st, stopped, &J->L)) || *stopped) goto done;
     st = train_owned(J, o, ch, 1, J->enc.n_chunks, stopped);
     st = vf_par_agree(st, stopped, &J->L);
+    if (!st && J->have_dp && rank == 0) privacy_report(J);
 done:
     if (ch) vf_encoded_free(ch, J->have_enc ? J->enc.n_chunks : 0);
     return st;
@@ -851,6 +912,16 @@ vf_status vf_pipeline_run(const vf_run_config *rc_in, const vf_pipeline_opts *o,
         r = malloc(sizeof *r);
         if (!r) { st = vf_fail(VF_ERR_OOM, "eval: out of memory"); goto done; }
         if ((st = vf_eval_compare(&J.real, &syn, r))) goto done;
+        if (J.have_dp) {
+            vf_eval_privacy *pv = &r->privacy;
+            pv->dp = true;
+            pv->dp_epsilon = J.dp_spent;
+            pv->dp_target = J.dp.target;
+            pv->dp_delta = J.dp.delta;
+            pv->dp_sigma = J.dp.sigma;
+            pv->dp_clip = J.dp.clip;
+            vf_copy_str(pv->dp_unit, sizeof pv->dp_unit, rc->privacy.unit);
+        }
         vf_copy_str(r->real_name, sizeof r->real_name, J.state.data);
         vf_copy_str(r->syn_name, sizeof r->syn_name, out);
         char js[4200], html[4200];

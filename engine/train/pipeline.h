@@ -23,6 +23,22 @@
 
 #define VF_RUN_MAX_SETTINGS 64
 
+/* A run configuration's `privacy` group (docs/PRIVACY.md): DP-SGD on the
+ * model's private programs, with the noise calibrated to epsilon (or given
+ * as sigma), the encoder of a run on a public trace, and optionally its
+ * weights as the starting point (NetShare's public pre-training). */
+typedef struct vf_run_privacy {
+    bool enabled;
+    double epsilon;             /* target; 0 when sigma is given instead */
+    double delta;               /* default 1e-5 */
+    double sigma;               /* noise multiplier; 0 = calibrate to epsilon */
+    double clip;                /* per-example gradient norm bound C, default 1 */
+    double expected_batch;      /* L; 0 = from dims.batch (trainer.h) */
+    char unit[8];               /* "flow" */
+    char public_run[4096];      /* run directory trained on a public trace (resolved) */
+    bool pretrained;            /* start from its weights (default true) */
+} vf_run_privacy;
+
 typedef struct vf_run_config {
     char path[4096];            /* the configuration file (as named) */
     vf_data_desc data;          /* its `data` group (engine/trace) */
@@ -38,6 +54,7 @@ typedef struct vf_run_config {
     int64_t flow_timeout_ns;    /* inactive timeout of that aggregation (0 = none) */
     bool evaluate;              /* vkflow run: compare against the real trace */
     bool iterations_set, seed_set; /* given by the run (else the model's training.steps / seed) */
+    vf_run_privacy privacy;     /* the `privacy` group; enabled when present */
     /* Model setting overrides, in precedence order (later wins): the run
      * configuration's model groups (dims, optimizer, training, ema,
      * programs), then --set arguments. */
@@ -119,6 +136,7 @@ typedef struct vf_chunk_task {
     int64_t later_iterations;   /* iterations of the chunks after this one (for the ETA only) */
     vf_backend *be;
     const vf_pipeline_opts *o;
+    const struct vf_dp_budget *dp;  /* privacy runs (pipeline_privacy.h); NULL otherwise */
 } vf_chunk_task;
 vf_status vf_pipeline_train_chunk(const vf_chunk_task *t, bool *stopped);
 /* Generates from a trained run directory: count flows (0 = as the real

@@ -133,9 +133,10 @@ static vf_status parse_run(const char *name, config_t *cfg, vf_run_config *rc) {
     for (int i = 0; i < config_setting_length(root); i++) {
         config_setting_t *c = config_setting_get_elem(root, (unsigned)i);
         const char *k = config_setting_name(c);
-        if (k && strcmp(k, "data") && strcmp(k, "model") && strcmp(k, "run") && !is_model_group(k))
-            return FAIL(c, "unknown top-level key '%s' (a run configuration has data, model, run and the model "
-                           "setting groups dims, optimizer, training, ema, programs)", k);
+        if (k && strcmp(k, "data") && strcmp(k, "model") && strcmp(k, "run") && strcmp(k, "privacy") &&
+            !is_model_group(k))
+            return FAIL(c, "unknown top-level key '%s' (a run configuration has data, model, run, privacy and the "
+                           "model setting groups dims, optimizer, training, ema, programs)", k);
     }
     config_setting_t *m = config_setting_get_member(root, "model");
     if (!m) return vf_fail(VF_ERR_FORMAT, "%s: no 'model' (the model file, e.g. model = \"../models/doppelganger.cfg\";)",
@@ -202,6 +203,70 @@ static vf_status parse_run(const char *name, config_t *cfg, vf_run_config *rc) {
     return VF_OK;
 }
 
+static vf_status get_num(const char *name, config_setting_t *g, const char *key, double lo, double hi, double *out) {
+    config_setting_t *s = config_setting_get_member(g, key);
+    if (!s) return VF_OK;
+    if (!is_int(s) && config_setting_type(s) != CONFIG_TYPE_FLOAT) return FAIL(s, "'%s' must be a number", key);
+    double v = config_setting_type(s) == CONFIG_TYPE_FLOAT ? config_setting_get_float(s)
+                                                           : (double)config_setting_get_int64(s);
+    if (!(v >= lo && v <= hi)) return FAIL(s, "privacy.%s = %g is outside [%g, %g]", key, v, lo, hi);
+    *out = v;
+    return VF_OK;
+}
+
+/* privacy = { epsilon = 4; delta = 1e-5; clip = 1; unit = "flow"; public = "runs/pub"; ... } */
+static vf_status parse_privacy(const char *name, config_t *cfg, vf_run_config *rc) {
+    config_setting_t *g = config_setting_get_member(config_root_setting(cfg), "privacy");
+    vf_run_privacy *P = &rc->privacy;
+    memset(P, 0, sizeof *P);
+    if (!g) return VF_OK;
+    if (!config_setting_is_group(g)) return FAIL(g, "'privacy' must be a group { epsilon = 4.0; delta = 1e-5; ... }");
+    static const char *const keys[] = {"epsilon", "delta", "sigma", "clip", "expected_batch", "unit", "public",
+                                       "pretrained", NULL};
+    for (int i = 0; i < config_setting_length(g); i++) {
+        config_setting_t *c = config_setting_get_elem(g, (unsigned)i);
+        const char *k = config_setting_name(c);
+        bool ok = false;
+        for (const char *const *a = keys; *a; a++) ok |= !strcmp(k, *a);
+        if (!ok)
+            return FAIL(c, "unknown key '%s' in privacy (epsilon delta sigma clip expected_batch unit public "
+                           "pretrained)", k);
+    }
+    P->enabled = true;
+    P->delta = 1e-5;
+    P->clip = 1.0;
+    P->pretrained = true;
+    snprintf(P->unit, sizeof P->unit, "flow");
+    vf_status st;
+    if ((st = get_num(name, g, "epsilon", 1e-3, 1e6, &P->epsilon))) return st;
+    if ((st = get_num(name, g, "delta", 1e-300, 0.1, &P->delta))) return st;
+    if ((st = get_num(name, g, "sigma", 1e-3, 1e6, &P->sigma))) return st;
+    if ((st = get_num(name, g, "clip", 1e-9, 1e9, &P->clip))) return st;
+    if ((st = get_num(name, g, "expected_batch", 1, 1e9, &P->expected_batch))) return st;
+    if ((P->epsilon > 0) == (P->sigma > 0))
+        return FAIL(g, "privacy needs exactly one of epsilon (a target: vkflow calibrates the noise) and sigma (a "
+                       "noise multiplier: vkflow reports the epsilon it spends)");
+    static const char *const units[] = {"flow", "host", NULL};
+    if ((st = get_choice(name, g, "unit", units, P->unit, sizeof P->unit))) return st;
+    if (!strcmp(P->unit, "host"))
+        return FAIL(config_setting_get_member(g, "unit"), "privacy.unit = \"host\" is not implemented: a host's "
+                    "flows are many examples, which needs group privacy or a per-host contribution bound "
+                    "(docs/PRIVACY.md); use \"flow\"");
+    if ((st = get_bool(name, g, "pretrained", &P->pretrained))) return st;
+    config_setting_t *pub = config_setting_get_member(g, "public");
+    if (!pub)
+        return FAIL(g, "privacy needs public = \"RUN_DIR\": a run on a public trace whose encoder (value ranges, "
+                       "vocabularies, word2vec) the private run uses, so that nothing about the encoding is fitted on "
+                       "private data (docs/PRIVACY.md)");
+    if (config_setting_type(pub) != CONFIG_TYPE_STRING || !config_setting_get_string(pub)[0])
+        return FAIL(pub, "privacy.public must be a run directory");
+    const char *pp = config_setting_get_string(pub);
+    const char *slash = strrchr(name, '/');
+    if (pp[0] != '/' && slash) snprintf(P->public_run, sizeof P->public_run, "%.*s/%s", (int)(slash - name), name, pp);
+    else snprintf(P->public_run, sizeof P->public_run, "%s", pp);
+    return VF_OK;
+}
+
 static void defaults(vf_run_config *rc, const char *name) {
     memset(rc, 0, sizeof *rc);
     snprintf(rc->path, sizeof rc->path, "%s", name);
@@ -232,10 +297,10 @@ static vf_status apply_sets(const char *name, config_t *cfg, const char *const *
         if (!strncmp(key, "data.", 5) || !strcmp(key, "model") || !strcmp(key, "data"))
             return vf_fail(VF_ERR_ARG, "%s: the data and the model file are the run configuration's own (edit %s); "
                            "--set changes run.* and model settings", origin, name);
-        if (!strncmp(key, "run.", 4)) {
-            const char *why = "";
-            config_setting_t *g = config_setting_get_member(root, "run");
-            if (!g && !(g = config_setting_add(root, "run", CONFIG_TYPE_GROUP)))
+        if (!strncmp(key, "run.", 4) || !strncmp(key, "privacy.", 8)) {
+            const char *why = "", *grp = key[0] == 'r' ? "run" : "privacy";
+            config_setting_t *g = config_setting_get_member(root, grp);
+            if (!g && !(g = config_setting_add(root, grp, CONFIG_TYPE_GROUP)))
                 return vf_fail(VF_ERR_ARG, "%s: cannot add a run group", origin);
             config_setting_t *s = vf_config_set(root, key, val, &why);
             if (!s) return vf_fail(VF_ERR_ARG, "%s: cannot set %s: %s", origin, key, why);
@@ -277,6 +342,7 @@ static vf_status parse_config(const char *name, const char *text, const char *co
     }
     if (!st) st = apply_sets(name, &cfg, sets, n_sets, rc);
     if (!st) st = parse_run(name, &cfg, rc);
+    if (!st) st = parse_privacy(name, &cfg, rc);
     n_set_origin = 0;
     config_destroy(&cfg);
     if (st) return st;

@@ -203,12 +203,11 @@ static vf_status write_privacy_inputs(vf_trainer *t) {
 vf_status vf_trainer_privacy(const vf_trainer *t, vf_privacy_spent *out) {
     memset(out, 0, sizeof *out);
     if (!t->priv.enabled) return vf_fail(VF_ERR_ARG, "trainer: not a privacy run");
-    if (!t->data) return vf_fail(VF_ERR_ARG, "trainer: privacy: no data bound");
-    out->q = t->samp.rate;
+    out->q = t->data ? t->samp.rate : 0;   /* q = L / n needs the data */
     out->sigma = t->priv.sigma;
     out->sigma_eff = t->priv.sigma / sqrt((double)t->plan.runs_per_draw);
     out->expected_batch = t->expected_batch;
-    out->batch_rows = t->batch;
+    out->batch_rows = vf_gnode_numel(&vf_model_graph(t->m)->nodes[t->mask_node]);
     out->steps = t->iter * t->plan.draws_per_iter;
     out->plan = t->plan;
     return VF_OK;

@@ -153,9 +153,9 @@ typedef struct vf_train_opts {
  * with VF_ERR_FORMAT, keeping the last good checkpoint. */
 vf_status vf_trainer_train(vf_trainer *t, const vf_train_opts *o, bool *stopped);
 
-/* A privacy run's sampling and spending (VF_ERR_ARG when privacy is off or
- * no data is bound: q needs n). steps counts the current training's
- * iterations. */
+/* A privacy run's sampling and spending (VF_ERR_ARG when privacy is off;
+ * q is 0 until data is bound: q = L / n). steps counts the current
+ * training's iterations. */
 vf_status vf_trainer_privacy(const vf_trainer *t, vf_privacy_spent *out);
 /* The plan of the model's driver without a trainer (planning a budget
  * before training: vkflow check, the pipeline's calibration). */

@@ -1,0 +1,47 @@
+/* The encoder of a private run: a public run's, with the private trace's
+ * chunk windows (docs/PRIVACY.md, "What the encoder learns"). */
+#include "encode.h"
+
+#include <string.h>
+
+vf_status vf_encoder_adopt_public(const char *public_encoder, const vf_data_desc *dd, const vf_trace *t,
+                                  vf_encoder *out) {
+    VF_TRY(vf_encoder_load(public_encoder, out));
+    vf_status st = VF_OK;
+    if (out->kind != t->kind)
+        st = vf_fail(VF_ERR_FORMAT, "%s: the public run encoded %s, the private trace holds %s", public_encoder,
+                     out->kind == VF_TRACE_PACKETS ? "packets" : "flows", t->kind == VF_TRACE_PACKETS ? "packets" : "flows");
+    else if (out->n_chunks != dd->n_chunks)
+        st = vf_fail(VF_ERR_FORMAT, "%s: the public run has %d chunks, the private run's data asks for %d", public_encoder,
+                     out->n_chunks, dd->n_chunks);
+    else if (out->chunking != VF_CHUNK_FIXED_TIME || dd->chunking != VF_CHUNK_FIXED_TIME)
+        st = vf_fail(VF_ERR_FORMAT, "%s: privacy runs need fixed_time chunking (fixed_size chunk edges are quantiles of "
+                     "the private timestamps)", public_encoder);
+    else if (out->n_fields != dd->n_fields)
+        st = vf_fail(VF_ERR_FORMAT, "%s: the public run encodes %d fields, the private data description %d", public_encoder,
+                     out->n_fields, dd->n_fields);
+    for (int i = 0; !st && i < dd->n_fields; i++)
+        if (out->fields[i].field != dd->fields[i].field || out->fields[i].enc != dd->fields[i].enc)
+            st = vf_fail(VF_ERR_FORMAT, "%s: field %d is %s (%s) in the public run and %s (%s) here", public_encoder, i + 1,
+                         vf_field_name(out->fields[i].field), vf_encoding_name(out->fields[i].enc),
+                         vf_field_name(dd->fields[i].field), vf_encoding_name(dd->fields[i].enc));
+    if (!st && t->n == 0) st = vf_fail(VF_ERR_FORMAT, "the private trace is empty");
+    if (st) {
+        vf_encoder_free(out);
+        return st;
+    }
+    /* the capture's time span is public (NetShare's assumption): chunk edges
+     * and the range of flow start times in each chunk come from it alone */
+    int64_t t0 = t->recs[0].ts_ns, t1 = t->recs[0].ts_ns;
+    for (size_t i = 1; i < t->n; i++) {
+        if (t->recs[i].ts_ns < t0) t0 = t->recs[i].ts_ns;
+        if (t->recs[i].ts_ns > t1) t1 = t->recs[i].ts_ns;
+    }
+    __int128 span = (__int128)t1 - t0 + 1;
+    for (int c = 0; c <= out->n_chunks; c++) out->chunk_begin[c] = t0 + (int64_t)(span * c / out->n_chunks);
+    for (int c = 0; c < out->n_chunks; c++) {
+        out->start_lo[c] = out->chunk_begin[c];
+        out->start_hi[c] = out->chunk_begin[c + 1] - 1;
+    }
+    return VF_OK;
+}
