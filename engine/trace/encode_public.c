@@ -7,6 +7,13 @@
 vf_status vf_encoder_adopt_public(const char *public_encoder, const vf_data_desc *dd, const vf_trace *t,
                                   vf_encoder *out) {
     VF_TRY(vf_encoder_load(public_encoder, out));
+    vf_data_desc defaults;
+    if (dd->n_fields == 0) { /* the trace kind's default fields, as vf_encoder_fit takes them */
+        vf_data_desc_default(t->kind, &defaults);
+        defaults.n_chunks = dd->n_chunks;
+        defaults.chunking = dd->chunking;
+        dd = &defaults;
+    }
     vf_status st = VF_OK;
     if (out->kind != t->kind)
         st = vf_fail(VF_ERR_FORMAT, "%s: the public run encoded %s, the private trace holds %s", public_encoder,
