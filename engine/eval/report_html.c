@@ -321,7 +321,7 @@ static void page_head(FILE *f, const char *title) {
     esc(f, title);
     fputs("</title>\n<style>\n"
           "body{font-family:'DejaVu Sans',Arial,sans-serif;margin:24px;color:#222;max-width:1200px}\n"
-          "h1{font-size:22px}h2{font-size:18px;margin-top:28px;border-bottom:1px solid #ccc}\n"
+          "h1{font-size:22px}h2{font-size:18px;margin-top:28px;border-bottom:1px solid #ccc}h3{font-size:15px}\n"
           "table{border-collapse:collapse;margin:8px 0 16px}td,th{border:1px solid #ccc;"
           "padding:3px 8px;font-size:13px}th{background:#f2f2f2}td.n{text-align:right;"
           "font-variant-numeric:tabular-nums}caption{font-weight:bold;text-align:left}\n"
