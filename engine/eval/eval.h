@@ -296,6 +296,10 @@ double vf_eval_ratio(double value, double floor);
  * finite. */
 vf_verdict vf_eval_verdict(double value, double floor, double marginals);
 const char *vf_verdict_text(vf_verdict v);  /* "near the floor", ..., "n/a" */
+/* The verdict of row k of r->scale (r's value against that row's floor and marginals). */
+vf_verdict vf_eval_row_verdict(const vf_eval_result *r, int k);
+/* counts[v] = judged rows of r->scale with verdict v (4 entries); returns the judged rows. */
+int vf_eval_count_verdicts(const vf_eval_result *r, int counts[4]);
 
 /* Fills r->scale for a result r scored against `held` (when not NULL) or
  * else against `train`: the floor is eval(A, B) of the 5-tuple split (seed)

@@ -491,12 +491,7 @@ static void verdict_section(FILE *f, const vf_eval_result *r) {
               "<code>vkflow run</code> computes them unless <code>run.baselines = false</code>).</p>\n", f);
         return;
     }
-    int n[4] = {0, 0, 0, 0}, judged = 0;
-    for (int k = 0; k < sc->n_rows; k++) {
-        if (!vf_eval_row_judged(&sc->rows[k])) continue;
-        n[vf_eval_verdict(vf_eval_row_value(&sc->rows[k], r), sc->floor[k], sc->marginals[k])]++;
-        judged++;
-    }
+    int n[4], judged = vf_eval_count_verdicts(r, n);
     fprintf(f, "<p><b>%d of %d metrics near the floor, %d better than marginals, %d worse than marginals</b>%s.</p>\n",
             n[VF_VERDICT_NEAR_FLOOR], judged, n[VF_VERDICT_BETTER_THAN_MARGINALS], n[VF_VERDICT_WORSE_THAN_MARGINALS],
             n[VF_VERDICT_NA] ? " (the others: n/a)" : "");
@@ -515,7 +510,7 @@ static void verdict_section(FILE *f, const vf_eval_result *r) {
         const vf_eval_row *x = &sc->rows[k];
         if (!vf_eval_row_judged(x)) continue;
         double v = vf_eval_row_value(x, r);
-        vf_verdict vd = vf_eval_verdict(v, sc->floor[k], sc->marginals[k]);
+        vf_verdict vd = vf_eval_row_verdict(r, k);
         fprintf(f, "<tr><td>%s</td><td>", x->key);
         esc(f, x->unit);
         fputs("</td><td class=n>", f);

@@ -66,7 +66,7 @@ static void verdicts(FILE *f, const vf_eval_result *r) {
         fputs(", \"ratio_to_floor\": ", f);
         vf_json_num(f, vf_eval_ratio(v, sc->floor[k]));
         fputs(", \"verdict\": ", f);
-        vf_json_str(f, vf_verdict_text(vf_eval_verdict(v, sc->floor[k], sc->marginals[k])));
+        vf_json_str(f, vf_verdict_text(vf_eval_row_verdict(r, k)));
         fputc('}', f);
     }
     fputs("\n    }},\n", f);

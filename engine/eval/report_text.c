@@ -66,7 +66,7 @@ static void verdict_table(FILE *f, const vf_eval_result *r) {
         if (isfinite(q)) snprintf(d, sizeof d, "%.3gx", q);
         else snprintf(d, sizeof d, "n/a");
         fprintf(f, "  %-28s %-12s %11s %11s %11s %8s  %s\n", x->key, x->unit, a, b, c, d,
-                vf_verdict_text(vf_eval_verdict(v, sc->floor[k], sc->marginals[k])));
+                vf_verdict_text(vf_eval_row_verdict(r, k)));
     }
 }
 

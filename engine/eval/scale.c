@@ -95,6 +95,22 @@ const char *vf_verdict_text(vf_verdict v) {
     return "n/a";
 }
 
+vf_verdict vf_eval_row_verdict(const vf_eval_result *r, int k) {
+    const vf_eval_scale *sc = &r->scale;
+    return vf_eval_verdict(vf_eval_row_value(&sc->rows[k], r), sc->floor[k], sc->marginals[k]);
+}
+
+int vf_eval_count_verdicts(const vf_eval_result *r, int counts[4]) {
+    int judged = 0;
+    for (int v = 0; v < 4; v++) counts[v] = 0;
+    for (int k = 0; r->scale.valid && k < r->scale.n_rows; k++) {
+        if (!vf_eval_row_judged(&r->scale.rows[k])) continue;
+        counts[vf_eval_row_verdict(r, k)]++;
+        judged++;
+    }
+    return judged;
+}
+
 /* --------------------------------------------------------------- scale */
 
 /* Appends every record of src to dst. */

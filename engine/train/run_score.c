@@ -66,13 +66,8 @@ vf_status vf_run_holdout(const vf_run_config *rc, const char *dir, bool resume, 
 
 /* One line for run.log: how many metrics got which verdict. */
 static void say_verdicts(vf_run_log *L, const vf_eval_result *r) {
-    int n[4] = {0, 0, 0, 0}, judged = 0;
+    int n[4], judged = vf_eval_count_verdicts(r, n);
     const vf_eval_scale *sc = &r->scale;
-    for (int k = 0; k < sc->n_rows; k++) {
-        if (!vf_eval_row_judged(&sc->rows[k])) continue;
-        n[vf_eval_verdict(vf_eval_row_value(&sc->rows[k], r), sc->floor[k], sc->marginals[k])]++;
-        judged++;
-    }
     vf_run_say(L, VF_PHASE_EVAL, -1, "%s: %d of %d metrics near the floor, %d better than marginals, %d worse than "
                "marginals (floor and marginals in %.2f s)", r->scoring == VF_SCORED_HELD_OUT ? "held out" : "in sample",
                n[VF_VERDICT_NEAR_FLOOR], judged, n[VF_VERDICT_BETTER_THAN_MARGINALS],
