@@ -84,6 +84,11 @@ static char *write_report(const char *name) {
     vf_eval_result *r = malloc(sizeof *r);
     cr_assert(r);
     OK(vf_eval_compare(&a, &b, r));
+    /* the scale, verdicts and privacy section as vkflow run writes them
+     * (scored against a: in sample) */
+    OK(vf_eval_add_scale(&a, NULL, 0, r));
+    OK(vf_eval_dcr_compute(&a, &b, NULL, 500, 0, &r->privacy.dcr));
+    r->scoring = VF_SCORED_IN_SAMPLE;
     snprintf(r->real_name, sizeof r->real_name, "real <test> & co");
     snprintf(r->syn_name, sizeof r->syn_name, "synthetic");
     char path[512];
@@ -112,6 +117,29 @@ Test(eval_report, without_gnuplot_tables_and_a_note) {
     cr_assert(strstr(s, "class=note"), "no note about the missing plots");
     cr_assert(strstr(s, "/nonexistent/gnuplot"), "the note should name the program");
     cr_assert_eq(count(s, "<img "), 0);
+    free(s);
+    rm_dir();
+}
+
+/* The verdict table (floor, marginals, /floor, verdict per metric), the
+ * distinct counts and the privacy section with the distance to closest record. */
+Test(eval_report, verdicts_distinct_counts_and_privacy) {
+    setenv("VKFLOW_GNUPLOT", "/nonexistent/gnuplot", 1);
+    char *s = write_report("v.html");
+    cr_assert(strstr(s, "How good is it: floor, marginals, verdict"));
+    cr_assert(strstr(s, "<th>synthetic</th><th>floor</th><th>marginals</th><th>/floor</th><th>verdict</th>"));
+    /* one verdict row per judged metric of a flow trace: 5 JSD + 5 x 2 EMD + type + corr */
+    cr_assert_eq(count(s, "<td class=v-"), 17, "verdict cells: %d", count(s, "<td class=v-"));
+    cr_assert(strstr(s, "near the floor") || strstr(s, "better than marginals") || strstr(s, "worse than marginals"));
+    cr_assert(strstr(s, "metrics near the floor"), "no summary line");
+    cr_assert(strstr(s, "Scored in sample.") && strstr(s, "reward copying"), "the report must say how it was scored");
+    cr_assert(strstr(s, "<caption>Distinct counts</caption>"));
+    const char *const rows[] = {"source hosts", "destination hosts", "source ports", "destination ports", "5-tuples",
+                                "records per 5-tuple: mean", "records per 5-tuple: median", "records per 5-tuple: max"};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) cr_assert(strstr(s, rows[i]), "no row %s", rows[i]);
+    cr_assert(strstr(s, "<h2 id=privacy>Privacy</h2>"));
+    cr_assert(strstr(s, "Distance to closest record"));
+    cr_assert(strstr(s, "needs held-out records"), "without held-out records the report must say so");
     free(s);
     rm_dir();
 }
@@ -156,7 +184,11 @@ Test(eval_report, plots_drawn_and_chromium_renders_them, .timeout = 120) {
           "      if (d[k] < 200 || d[k + 1] < 200 || d[k + 2] < 200) dark++;\n"
           "    if (dark > 500) inked++;\n"
           "  }\n"
-          "  document.title = 'PROBE imgs=' + im.length + ' decoded=' + ok + ' inked=' + inked;\n"
+          "  var vt = document.querySelectorAll('table.verdicts tr').length;\n"
+          "  var dt = document.querySelectorAll('table.distinct tr').length;\n"
+          "  var pv = document.querySelectorAll('table.dcr tr').length + document.querySelectorAll('.dcr-verdict').length;\n"
+          "  document.title = 'PROBE imgs=' + im.length + ' decoded=' + ok + ' inked=' + inked +\n"
+          "    ' verdict_rows=' + vt + ' distinct_rows=' + dt + ' dcr=' + pv;\n"
           "});\n</script>\n", f);
     fclose(f);
     f = fopen(blank, "w");
@@ -180,7 +212,9 @@ Test(eval_report, plots_drawn_and_chromium_renders_them, .timeout = 120) {
     cr_assert(!strstr(logtxt, "Failed to load resource"), "a resource failed:\n%s", logtxt);
     char *domtxt = slurp(dom, NULL);
     cr_assert(domtxt);
-    cr_assert(strstr(domtxt, "PROBE imgs=8 decoded=8 inked=8"), "probe says: %.200s",
+    /* 8 plots; the verdict table: header + 17 rows; distinct counts: header + 9; DCR: 2 rows + the sentence */
+    cr_assert(strstr(domtxt, "PROBE imgs=8 decoded=8 inked=8 verdict_rows=18 distinct_rows=10 dcr=3"),
+              "probe says: %.200s",
               strstr(domtxt, "<title>") ? strstr(domtxt, "<title>") : "(no title)");
     size_t shot = 0, bshot = 0;
     char *p = slurp(png, &shot);

@@ -128,6 +128,10 @@ static void end_to_end(const char *model) {
     snprintf(q, sizeof q, "%s/metrics.json", a);
     char *js = slurp(q, &n);
     cr_assert(strstr(js, "pkt_len") && strstr(js, "srcip"), "metrics.json lacks the metrics");
+    /* the default: trained on everything, scored in sample, with the scale */
+    cr_assert(strstr(js, "\"scored\": \"in_sample\""), "metrics.json does not say how it was scored");
+    cr_assert(strstr(js, "\"verdicts\": {") && strstr(js, "\"verdict\": \""), "metrics.json has no verdicts");
+    cr_assert(strstr(js, "\"dcr\": {"), "metrics.json has no distance to closest record");
     free(js);
     snprintf(q, sizeof q, "%s/report.html", a);
     free(slurp(q, &n));
@@ -412,4 +416,97 @@ Test(pipeline_run, resume_removes_stale_temps_and_refuses_a_damaged_run_state, .
     free(log);
     snprintf(q, sizeof q, "%s/synthetic.pcap", a);
     cr_assert(access(q, F_OK) == 0);
+}
+
+/* run.holdout = 0.5 (vkflow run --holdout 0.5): the run trains on a 5-tuple
+ * split and scores against the held-out part; an interrupted and resumed run
+ * keeps the same split (holdout.txt) and writes the same bytes; a resumed
+ * run whose split would differ is refused. */
+static size_t holdout_field(const char *text, const char *key) {
+    const char *p = strstr(text, key);
+    cr_assert(p, "holdout.txt lacks %s:\n%s", key, text);
+    return (size_t)strtoull(p + strlen(key), NULL, 10);
+}
+
+Test(pipeline_run, holdout_splits_resumes_and_scores_held_out, .init = setup, .fini = teardown, .timeout = 300) {
+    char p[512];
+    snprintf(p, sizeof p, "%s/run.cfg", g_tmp);
+    const char *sets[] = {"run.holdout=0.5"};
+    vf_run_config rc;
+    cr_assert_eq(vf_run_config_load_with(p, sets, 1, &rc), VF_OK, "%s", vf_last_error());
+    cr_assert_float_eq(rc.holdout, 0.5, 1e-15);
+    char a[512], b[512], q[600], r[600];
+    snprintf(a, sizeof a, "%s/a", g_tmp);
+    snprintf(b, sizeof b, "%s/b", g_tmp);
+    bool stopped = true;
+    stopper never = {.chunk = -1};
+    cr_assert_eq(run_into(&rc, a, false, &never, &stopped), VF_OK, "%s", vf_last_error());
+    cr_assert(!stopped);
+
+    /* the split: every record of the 300-packet slice on one side, both sides used */
+    size_t n;
+    snprintf(q, sizeof q, "%s/holdout.txt", a);
+    char *ho = slurp(q, &n);
+    size_t n_train = holdout_field(ho, "training_records "), n_held = holdout_field(ho, "held_out_records ");
+    cr_assert_eq(n_train + n_held, 300, "%zu + %zu", n_train, n_held);
+    cr_assert(n_train > 50 && n_held > 50, "%zu / %zu", n_train, n_held);
+    snprintf(q, sizeof q, "%s/run.log", a);
+    char *log = slurp(q, &n);
+    cr_assert(strstr(log, "holdout 0.5: training on"), "run.log does not name the split:\n%s", log);
+    cr_assert(strstr(log, "held out: ") && strstr(log, "metrics near the floor"), "no verdict line:\n%s", log);
+    cr_assert(strstr(log, "distance to closest training record"), "no DCR line:\n%s", log);
+    free(log);
+
+    /* scored against the held-out part: its records are metrics.json's real side */
+    snprintf(q, sizeof q, "%s/metrics.json", a);
+    char *js = slurp(q, &n);
+    cr_assert(strstr(js, "\"scored\": \"held_out\""), "not scored out of sample");
+    const char *real = strstr(js, "\"real\": {");
+    cr_assert(real);
+    char want[64];
+    snprintf(want, sizeof want, "\"records\": %zu,", n_held);
+    const char *rec = strstr(real, "\"records\": ");
+    cr_assert(rec && !strncmp(rec, want, strlen(want)), "scored against %.30s, not the %zu held-out records", rec,
+              n_held);
+    cr_assert(strstr(js, "\"held_out\": true"), "DCR without the held-out side");
+    free(js);
+    snprintf(q, sizeof q, "%s/report.html", a);
+    char *html = slurp(q, &n);
+    cr_assert(strstr(html, "Scored out of sample."), "the report does not say it was scored out of sample");
+    cr_assert(strstr(html, "to the training data than unseen real records are"), "no DCR sentence");
+    free(html);
+
+    /* interrupted in chunk 0, resumed: the same split, the same bytes */
+    stopper s1 = {.chunk = 0, .iter = 4};
+    cr_assert_eq(run_into(&rc, b, false, &s1, &stopped), VF_OK, "%s", vf_last_error());
+    cr_assert(stopped);
+    stopper s2 = {.chunk = -1};
+    cr_assert_eq(run_into(&rc, b, true, &s2, &stopped), VF_OK, "%s", vf_last_error());
+    cr_assert(!stopped);
+    snprintf(r, sizeof r, "%s/holdout.txt", b);
+    char qa[600];
+    snprintf(qa, sizeof qa, "%s/holdout.txt", a);
+    same_bytes(qa, r);
+    snprintf(qa, sizeof qa, "%s/synthetic.pcap", a);
+    snprintf(q, sizeof q, "%s/synthetic.pcap", b);
+    same_bytes(qa, q);
+
+    /* a resumed run whose split differs is refused, naming holdout.txt */
+    FILE *f = fopen(r, "w");
+    cr_assert(f);
+    fputs("fraction 0.25\nseed 7\ntraining_records 1\nheld_out_records 1\n", f);
+    fclose(f);
+    stopper s3 = {.chunk = -1};
+    cr_assert_neq(run_into(&rc, b, true, &s3, &stopped), VF_OK, "a different split was accepted");
+    cr_assert(strstr(vf_last_error(), "holdout.txt") && strstr(vf_last_error(), "differs"), "%s", vf_last_error());
+    free(ho);
+}
+
+Test(pipeline_run, holdout_out_of_range_is_refused, .init = setup, .fini = teardown) {
+    char p[512];
+    snprintf(p, sizeof p, "%s/run.cfg", g_tmp);
+    const char *sets[] = {"run.holdout=0.95"};
+    vf_run_config rc;
+    cr_assert_neq(vf_run_config_load_with(p, sets, 1, &rc), VF_OK);
+    cr_assert(strstr(vf_last_error(), "holdout") && strstr(vf_last_error(), "0.9"), "%s", vf_last_error());
 }

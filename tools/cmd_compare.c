@@ -20,7 +20,6 @@
 
 #define MAX_MODELS 16         /* + marginals: within VF_EVAL_OVERLAY_MAX curves */
 #define MAX_REF_LABELS 8
-#define MAX_ROWS (VF_JSD_COUNT + 2 * VF_EMD_COUNT + 3)
 #define SPLIT_SEED 0          /* as tools/quality_gate.sh and docs/RESULTS.md */
 
 static void usage(FILE *f) {
@@ -47,91 +46,14 @@ static void usage(FILE *f) {
         "  results are still written), 130/143 when stopped (rerun to continue).\n");
 }
 
-/* ------------------------------------------------------------ the rows */
-
-typedef enum measure { M_JSD, M_EMD, M_EMD_NORM, M_CORR, M_PRIV_5TUPLE, M_PRIV_PAIR } measure;
-
-typedef struct row {
-    char key[48];       /* "srcip.jsd", "td.emd", "td.emd_norm", ... (the --reference names) */
-    char unit[32];      /* "JSD nats", "EMD s", "EMD norm", ... */
-    const char *group;  /* the seed paper's table, or "extra" */
-    measure m;
-    int field;          /* vf_eval_jsd_field or vf_eval_emd_field */
-} row;
-
-static void add_jsd(row *r, int *n, int f, const char *group) {
-    row *x = &r[(*n)++];
-    snprintf(x->key, sizeof x->key, "%s.jsd", vf_eval_jsd_name(f));
-    snprintf(x->unit, sizeof x->unit, "JSD nats");
-    x->group = group, x->m = M_JSD, x->field = f;
-}
-
-static void add_emd(row *r, int *n, int f, const char *group) {
-    row *x = &r[(*n)++];
-    snprintf(x->key, sizeof x->key, "%s.emd", vf_eval_emd_name(f));
-    snprintf(x->unit, sizeof x->unit, "EMD %s", vf_eval_emd_unit(f));
-    x->group = group, x->m = M_EMD, x->field = f;
-    x = &r[(*n)++];
-    snprintf(x->key, sizeof x->key, "%s.emd_norm", vf_eval_emd_name(f));
-    snprintf(x->unit, sizeof x->unit, "EMD norm");
-    x->group = group, x->m = M_EMD_NORM, x->field = f;
-}
-
-static void add_extra(row *r, int *n, const char *key, const char *unit, measure m) {
-    row *x = &r[(*n)++];
-    snprintf(x->key, sizeof x->key, "%s", key);
-    snprintf(x->unit, sizeof x->unit, "%s", unit);
-    x->group = "extra", x->m = m, x->field = -1;
-}
-
-/* Every metric vkflow eval reports for this kind, in its tables' order. */
-static int make_rows(vf_trace_kind kind, row *r) {
-    int n = 0;
-    const char *A = "single attribute", *F = "single feature";
-    for (int f = VF_JSD_SRCIP; f <= VF_JSD_PROTO; f++) add_jsd(r, &n, f, A);
-    if (kind == VF_TRACE_FLOWS) {
-        add_emd(r, &n, VF_EMD_TD, F);
-        add_emd(r, &n, VF_EMD_PKT, F);
-        add_emd(r, &n, VF_EMD_BYT, F);
-        add_jsd(r, &n, VF_JSD_TYPE, F);
-        add_emd(r, &n, VF_EMD_TS, F);
-        add_emd(r, &n, VF_EMD_RECORDS_PER_5TUPLE, "extra");
-    } else {
-        add_emd(r, &n, VF_EMD_PKT_LEN, F);
-        add_emd(r, &n, VF_EMD_TIME, F);
-        add_emd(r, &n, VF_EMD_FLOW_SIZE, F);
-        add_emd(r, &n, VF_EMD_IAT_WITHIN_FLOW, "extra");
-    }
-    add_extra(r, &n, "corr_log_pkt_byt.abs_diff", "abs diff", M_CORR);
-    add_extra(r, &n, "privacy.5tuples_in_real", "share", M_PRIV_5TUPLE);
-    add_extra(r, &n, "privacy.pairs_in_real", "share", M_PRIV_PAIR);
-    return n;
-}
-
-static double row_value(const row *x, const vf_eval_result *r) {
-    if (!r) return NAN;
-    const vf_eval_privacy *p = &r->privacy;
-    switch (x->m) {
-    case M_JSD: return r->jsd[x->field].valid ? r->jsd[x->field].v.nats : NAN;
-    case M_EMD: return r->emd[x->field].valid ? r->emd[x->field].emd : NAN;
-    case M_EMD_NORM: return r->emd[x->field].valid ? r->emd[x->field].norm : NAN;
-    case M_CORR: return fabs(r->syn.corr_log_pkt_byt - r->real.corr_log_pkt_byt);
-    case M_PRIV_5TUPLE: return p->syn_5tuples ? (double)p->syn_5tuples_in_real / (double)p->syn_5tuples : NAN;
-    case M_PRIV_PAIR: return p->syn_pairs ? (double)p->syn_pairs_in_real / (double)p->syn_pairs : NAN;
-    }
-    return NAN;
-}
-
-static double ratio(double v, double floor) {
-    return isfinite(v) && isfinite(floor) && floor > 0 ? v / floor : NAN;
-}
+/* The rows (one per metric) are engine/eval's: vf_eval_rows, vf_eval_row_value. */
 
 /* ------------------------------------------------------ the reference CSV */
 
 typedef struct reference {
     int n_labels;
     char label[MAX_REF_LABELS][48];
-    double v[MAX_ROWS][MAX_REF_LABELS];   /* NAN where the file gives none */
+    double v[VF_EVAL_MAX_ROWS][MAX_REF_LABELS];   /* NAN where the file gives none */
 } reference;
 
 static char *trim(char *s) {
@@ -143,9 +65,9 @@ static char *trim(char *s) {
 
 /* metric,label,value rows; '#' comments, blank lines and a header line
  * "metric,label,value" are skipped. Errors name file:line. */
-static int load_reference(const char *path, const row *rows, int n_rows, reference *ref) {
+static int load_reference(const char *path, const vf_eval_row *rows, int n_rows, reference *ref) {
     memset(ref, 0, sizeof *ref);
-    for (int i = 0; i < MAX_ROWS; i++)
+    for (int i = 0; i < VF_EVAL_MAX_ROWS; i++)
         for (int j = 0; j < MAX_REF_LABELS; j++) ref->v[i][j] = NAN;
     FILE *f = fopen(path, "r");
     if (!f) {
@@ -377,7 +299,7 @@ typedef struct report {
     const vf_eval_result *floor, *marg;
     model *m;
     int n_models;
-    const row *rows;
+    const vf_eval_row *rows;
     int n_rows;
     const reference *ref;      /* NULL without --reference */
 } report;
@@ -415,14 +337,14 @@ static void write_table(FILE *f, const report *R, bool md) {
         fputc('\n', f);
     }
     for (int k = 0; k < R->n_rows; k++) {
-        const row *x = &R->rows[k];
-        double fl = row_value(x, R->floor);
+        const vf_eval_row *x = &R->rows[k];
+        double fl = vf_eval_row_value(x, R->floor);
         char c[64];
         put(f, md, W0, x->key);
         put(f, md, W1, x->unit);
         cell(c, sizeof c, fl, false);
         put(f, md, WV, c);
-        cell(c, sizeof c, row_value(x, R->marg), false);
+        cell(c, sizeof c, vf_eval_row_value(x, R->marg), false);
         put(f, md, WV, c);
         for (int i = 0; i < R->n_models; i++) {
             if (!R->m[i].r) {
@@ -430,10 +352,10 @@ static void write_table(FILE *f, const report *R, bool md) {
                 put(f, md, WR, "");
                 continue;
             }
-            double v = row_value(x, R->m[i].r);
+            double v = vf_eval_row_value(x, R->m[i].r);
             cell(c, sizeof c, v, false);
             put(f, md, WV, c);
-            cell(c, sizeof c, ratio(v, fl), true);
+            cell(c, sizeof c, vf_eval_ratio(v, fl), true);
             put(f, md, WR, c);
         }
         for (int j = 0; R->ref && j < R->ref->n_labels; j++) {
@@ -498,8 +420,8 @@ static vf_status write_json(const char *path, const report *R) {
     }
     fputs("],\n  \"metrics\": [", f);
     for (int k = 0; k < R->n_rows; k++) {
-        const row *x = &R->rows[k];
-        double fl = row_value(x, R->floor);
+        const vf_eval_row *x = &R->rows[k];
+        double fl = vf_eval_row_value(x, R->floor);
         fprintf(f, "%s\n    {\"key\": ", k ? "," : "");
         vf_json_str(f, x->key);
         fputs(", \"unit\": ", f);
@@ -509,17 +431,17 @@ static vf_status write_json(const char *path, const report *R) {
         fputs(", \"floor\": ", f);
         vf_json_num(f, fl);
         fputs(", \"marginals\": ", f);
-        vf_json_num(f, row_value(x, R->marg));
+        vf_json_num(f, vf_eval_row_value(x, R->marg));
         fputs(", \"models\": {", f);
         for (int i = 0; i < R->n_models; i++) {
             fprintf(f, "%s", i ? ", " : "");
             vf_json_str(f, R->m[i].name);
             if (!R->m[i].r) { fputs(": null", f); continue; }
-            double v = row_value(x, R->m[i].r);
+            double v = vf_eval_row_value(x, R->m[i].r);
             fputs(": {\"value\": ", f);
             vf_json_num(f, v);
             fputs(", \"ratio_to_floor\": ", f);
-            vf_json_num(f, ratio(v, fl));
+            vf_json_num(f, vf_eval_ratio(v, fl));
             fputc('}', f);
         }
         fputs("}, \"reference\": {", f);
@@ -578,21 +500,21 @@ static vf_status write_html(const char *path, const report *R) {
     }
     fputs("</tr>\n", f);
     for (int k = 0; k < R->n_rows; k++) {
-        const row *x = &R->rows[k];
-        double fl = row_value(x, R->floor);
+        const vf_eval_row *x = &R->rows[k];
+        double fl = vf_eval_row_value(x, R->floor);
         char c[64];
         fprintf(f, "<tr><td>%s</td><td>", x->key);
         hesc(f, x->unit);
         cell(c, sizeof c, fl, false);
         fprintf(f, "</td><td class=n>%s</td>", c);
-        cell(c, sizeof c, row_value(x, R->marg), false);
+        cell(c, sizeof c, vf_eval_row_value(x, R->marg), false);
         fprintf(f, "<td class=n>%s</td>", c);
         for (int i = 0; i < R->n_models; i++) {
             if (!R->m[i].r) { fputs("<td>failed</td><td></td>", f); continue; }
-            double v = row_value(x, R->m[i].r);
+            double v = vf_eval_row_value(x, R->m[i].r);
             cell(c, sizeof c, v, false);
             fprintf(f, "<td class=n>%s</td>", c);
-            cell(c, sizeof c, ratio(v, fl), true);
+            cell(c, sizeof c, vf_eval_ratio(v, fl), true);
             fprintf(f, "<td class=n>%s</td>", c);
         }
         for (int j = 0; R->ref && j < R->ref->n_labels; j++) {
@@ -784,8 +706,8 @@ static int compare_body(const args *A, state *S) {
     fprintf(stderr, "vkflow compare: %s; split A %zu, B %zu records; training on %s, scoring against %s\n",
             A->holdout ? "out of sample (--holdout)" : "in sample", S->a.n, S->b.n, train_data, ref_name);
 
-    row rows[MAX_ROWS];
-    int n_rows = make_rows(S->real.kind, rows);
+    vf_eval_row rows[VF_EVAL_MAX_ROWS];
+    int n_rows = vf_eval_rows(S->real.kind, rows);
     if (A->reference && load_reference(A->reference, rows, n_rows, &S->ref_cols)) goto out;
 
     run_ui ui;

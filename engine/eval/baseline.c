@@ -4,6 +4,7 @@
 #include "eval/eval_internal.h"
 #include "philox.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,7 +29,16 @@ static vf_status like(const vf_trace *real, vf_trace *t) {
 }
 
 vf_status vf_baseline_split(const vf_trace *real, uint64_t seed, vf_trace *a, vf_trace *b) {
+    return vf_baseline_split_fraction(real, seed, 0.5, a, b);
+}
+
+vf_status vf_baseline_split_fraction(const vf_trace *real, uint64_t seed, double fraction_b, vf_trace *a,
+                                     vf_trace *b) {
     if (!real || !a || !b) return vf_fail(VF_ERR_ARG, "baseline split: NULL argument");
+    if (!(fraction_b >= 0 && fraction_b <= 1))
+        return vf_fail(VF_ERR_ARG, "baseline split: fraction %g is outside [0, 1]", fraction_b);
+    /* to b when w >= cut: fraction 0.5 gives cut 2^31, the top bit (as before) */
+    uint64_t cut = (uint64_t)llround((1.0 - fraction_b) * 4294967296.0);
     vf_status st = like(real, a);
     if (st == VF_OK) st = like(real, b);
     for (size_t i = 0; i < real->n && st == VF_OK; i++) {
@@ -37,7 +47,7 @@ vf_status vf_baseline_split(const vf_trace *real, uint64_t seed, vf_trace *a, vf
         uint64_t h = vf_eval_hash(key, VF_KEY_TUPLE);
         uint32_t ctr[4] = {(uint32_t)h, (uint32_t)(h >> 32), S_SPLIT, 0}, w[4];
         vf_philox4x32_10(ctr, (uint32_t)seed, (uint32_t)(seed >> 32), w);
-        st = vf_trace_append((w[0] >> 31) ? b : a, &real->recs[i]);
+        st = vf_trace_append((uint64_t)w[0] >= cut ? b : a, &real->recs[i]);
     }
     if (st != VF_OK) {
         vf_trace_free(a);

@@ -137,7 +137,41 @@ typedef struct vf_eval_side {
      * for flow traces, per 5-tuple (packet count, summed IP length) for
      * packet traces. NAN when a side is constant. */
     double corr_log_pkt_byt;
+    /* Distinct counts for the report's table (src_addrs, dst_addrs and
+     * five_tuples above are the others): distinct source / destination
+     * ports, and records per directional 5-tuple (mean, median, max). */
+    size_t src_ports, dst_ports;
+    double recs_per_5tuple_mean, recs_per_5tuple_median;
+    uint64_t recs_per_5tuple_max;
 } vf_eval_side;
+
+/* Distance to closest record (DCR, engine/eval/dcr.c, docs/EVALUATION.md):
+ * for a seeded sample of synthetic records, the distance to the nearest
+ * TRAINING record, against the same distance for a sample of held-out real
+ * records (records of 5-tuples the model never saw). The record distance is
+ * the mean of per-field terms in [0, 1]: source and destination address
+ * (differing bits / 32 for IPv4, / 128 for IPv6, 1 across families),
+ * source port, destination port, protocol (0 equal, 1 not), and
+ * |x - y| / (training range of x), capped at 1, for the time since the
+ * training trace's start and log1p of the size fields (flows: duration,
+ * packets, bytes; packets: IP length). The search is exact (buckets by
+ * ports and protocol, then a pruned full scan). */
+typedef struct vf_eval_dcr {
+    bool valid;                  /* computed */
+    bool have_holdout;           /* held-out records were given */
+    size_t n_train;              /* training records searched (all) */
+    size_t n_syn, n_hold;        /* records sampled (at most max_samples each) */
+    double syn_median, syn_p5;   /* DCR of the synthetic sample */
+    double hold_median, hold_p5; /* DCR of the held-out sample (NAN without) */
+    /* Share of the synthetic sample with DCR < hold_p5 (5% expected of
+     * records like unseen real ones; NAN without held-out records). */
+    double share_below_hold_p5;
+    size_t syn_zero;             /* synthetic records at distance 0 (copies) */
+    bool closer;                 /* share_below_hold_p5 > VF_DCR_CLOSER_SHARE */
+    double seconds;
+} vf_eval_dcr;
+#define VF_DCR_CLOSER_SHARE 0.10  /* twice the 5% expected */
+#define VF_DCR_SAMPLES 1000       /* default sample per side */
 
 typedef struct vf_eval_privacy {
     /* Distinct synthetic 5-tuples / (src IP, dst IP) pairs, and how many of
@@ -151,7 +185,50 @@ typedef struct vf_eval_privacy {
     bool dp;
     double dp_epsilon, dp_target, dp_delta, dp_sigma, dp_clip;
     char dp_unit[8];
+    vf_eval_dcr dcr;             /* valid only after vf_eval_dcr_compute */
 } vf_eval_privacy;
+
+/* The metric rows of a report, as vkflow compare and the verdict table list
+ * them: key "srcip.jsd", "td.emd", "td.emd_norm", ... (the names of
+ * vkflow compare --reference). */
+typedef enum vf_eval_measure {
+    VF_M_JSD, VF_M_EMD, VF_M_EMD_NORM, VF_M_CORR, VF_M_PRIV_5TUPLE, VF_M_PRIV_PAIR
+} vf_eval_measure;
+typedef struct vf_eval_row {
+    char key[48];       /* "srcip.jsd", ... */
+    char unit[32];      /* "JSD nats", "EMD s", "EMD norm", ... */
+    const char *group;  /* the seed paper's table, or "extra" */
+    vf_eval_measure m;
+    int field;          /* vf_eval_jsd_field or vf_eval_emd_field; -1 for the extras */
+} vf_eval_row;
+#define VF_EVAL_MAX_ROWS (VF_JSD_COUNT + 2 * VF_EMD_COUNT + 3)
+
+/* Verdict of one metric row against its scale. */
+typedef enum vf_verdict {
+    VF_VERDICT_NA = 0,                /* no value, or no scale to judge it by */
+    VF_VERDICT_NEAR_FLOOR,            /* value <= 2 x floor */
+    VF_VERDICT_BETTER_THAN_MARGINALS, /* above that, value < marginals */
+    VF_VERDICT_WORSE_THAN_MARGINALS   /* above that, value >= marginals */
+} vf_verdict;
+
+/* The scale of every metric (vf_eval_add_scale): the real-vs-real floor
+ * and the marginals baseline, per row. */
+typedef struct vf_eval_scale {
+    bool valid;                  /* computed */
+    uint64_t seed;               /* of the split and the marginals */
+    size_t split_a, split_b;     /* records of the floor's halves */
+    int n_rows;
+    vf_eval_row rows[VF_EVAL_MAX_ROWS];
+    double floor[VF_EVAL_MAX_ROWS], marginals[VF_EVAL_MAX_ROWS];
+    double seconds;
+} vf_eval_scale;
+
+/* How the synthetic trace was scored (the writers say it plainly). */
+typedef enum vf_eval_scoring {
+    VF_SCORED_UNKNOWN = 0,  /* vkflow eval: the evaluator does not know what the model trained on */
+    VF_SCORED_IN_SAMPLE,    /* against the trace the model trained on */
+    VF_SCORED_HELD_OUT      /* against held-out 5-tuples the model never saw */
+} vf_eval_scoring;
 
 typedef struct vf_eval_result {
     vf_trace_kind kind;
@@ -169,6 +246,10 @@ typedef struct vf_eval_result {
     vf_eval_proto_share proto[256];/* descending by real share, then syn */
     vf_eval_privacy privacy;
     double seconds;               /* wall time of vf_eval_compare */
+    /* Filled by the caller after vf_eval_compare (which zeroes them). */
+    vf_eval_scoring scoring;
+    double holdout;               /* VF_SCORED_HELD_OUT: the fraction of 5-tuples held out */
+    vf_eval_scale scale;          /* vf_eval_add_scale */
 } vf_eval_result;
 
 /* Compares syn against real (same kind). Both traces are read-only. Errors:
@@ -200,6 +281,49 @@ vf_status vf_eval_write_html(const char *path, const vf_eval_result *r);
 vf_status vf_eval_write_html_overlay(const char *path, const char *title, const char *body_html,
                                      const vf_eval_result *const *results, const char *const *names, int n);
 
+/* ------------------------------------------------- rows, scale, verdicts */
+
+/* Every metric row vkflow eval reports for this kind, in its tables'
+ * order, into rows[VF_EVAL_MAX_ROWS]; returns how many. */
+int vf_eval_rows(vf_trace_kind kind, vf_eval_row *rows);
+/* The row's value in r (NAN when r is NULL or the metric does not apply). */
+double vf_eval_row_value(const vf_eval_row *x, const vf_eval_result *r);
+/* Whether the row gets a verdict (the privacy shares do not: for them
+ * lower is not "more realistic"). */
+bool vf_eval_row_judged(const vf_eval_row *x);
+/* value / floor, NAN when either is not finite or floor <= 0. */
+double vf_eval_ratio(double value, double floor);
+
+/* The verdict rule (lower is better for every judged metric): value <= 2 x
+ * floor is "near the floor"; otherwise "better than marginals" when value
+ * < marginals, "worse than marginals" when value >= marginals; NA when the
+ * value is not finite, or it is not near the floor and marginals is not
+ * finite. */
+vf_verdict vf_eval_verdict(double value, double floor, double marginals);
+const char *vf_verdict_text(vf_verdict v);  /* "near the floor", ..., "n/a" */
+/* The verdict of row k of r->scale (r's value against that row's floor and marginals). */
+vf_verdict vf_eval_row_verdict(const vf_eval_result *r, int k);
+/* counts[v] = judged rows of r->scale with verdict v (4 entries); returns the judged rows. */
+int vf_eval_count_verdicts(const vf_eval_result *r, int counts[4]);
+
+/* Fills r->scale for a result r scored against `held` (when not NULL) or
+ * else against `train`: the floor is eval(A, B) of the 5-tuple split (seed)
+ * of the whole real trace, train plus held (each part split on its own,
+ * which gives the same halves as splitting their union: a 5-tuple's side
+ * depends only on its hash); the marginals baseline is drawn from train's
+ * marginals (seed) and scored against the same trace as r. */
+vf_status vf_eval_add_scale(const vf_trace *train, const vf_trace *held, uint64_t seed, vf_eval_result *r);
+
+/* The distance to closest record (see vf_eval_dcr): max_samples records of
+ * syn (and of held, when not NULL) chosen by Philox keyed by seed, each
+ * searched against every record of train. Errors: VF_ERR_ARG for an empty
+ * train or syn or a kind mismatch, VF_ERR_OOM. */
+vf_status vf_eval_dcr_compute(const vf_trace *train, const vf_trace *syn, const vf_trace *held,
+                              size_t max_samples, uint64_t seed, vf_eval_dcr *out);
+/* The distance between two records of the same kind (the definition
+ * above), with the ranges of train (for tests; the search precomputes it). */
+double vf_eval_record_distance(const vf_trace *train, const vf_record *a, const vf_record *b);
+
 /* ------------------------------------------------------------- baselines */
 
 /* Split by flows: each distinct 5-tuple goes, with all its records, to a or
@@ -208,6 +332,11 @@ vf_status vf_eval_write_html_overlay(const char *path, const char *title, const 
  * keep file order. a and b get real's kind, labels, linktype and layout.
  * eval(a, b) is the noise floor. */
 vf_status vf_baseline_split(const vf_trace *real, uint64_t seed, vf_trace *a, vf_trace *b);
+/* The same coin with P(b) = fraction_b in [0, 1] (a 5-tuple goes to b when
+ * the coin's 32-bit word >= (1 - fraction_b) x 2^32); fraction 0.5 is
+ * vf_baseline_split. vkflow run --holdout F: a = training part, b = held out. */
+vf_status vf_baseline_split_fraction(const vf_trace *real, uint64_t seed, double fraction_b, vf_trace *a,
+                                     vf_trace *b);
 
 /* Independent marginals: real->n records, every field drawn with replacement
  * from its own real marginal (draw i, field f uses Philox block i, stream f),

@@ -311,6 +311,12 @@ static void make_cdf(const double *v, size_t n, vf_eval_cdf *c) {
     }
 }
 
+static size_t nonzero(const double *c, size_t n) {
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) k += c[i] > 0;
+    return k;
+}
+
 static void side_summary(const side *s, vf_eval_side *o) {
     o->records = s->t->n;
     o->five_tuples = s->tuple.n;
@@ -320,6 +326,14 @@ static void side_summary(const side *s, vf_eval_side *o) {
     top_values(s->sport, 65536, total, o->top_sport, &o->n_top_sport);
     top_values(s->dport, 65536, total, o->top_dport, &o->n_top_dport);
     o->corr_log_pkt_byt = s->corr;
+    o->src_ports = nonzero(s->sport, 65536);
+    o->dst_ports = nonzero(s->dport, 65536);
+    /* records per 5-tuple: the sorted counts of either kind's field */
+    int f = s->t->kind == VF_TRACE_FLOWS ? VF_EMD_RECORDS_PER_5TUPLE : VF_EMD_FLOW_SIZE;
+    size_t nf = s->nvals[f];
+    o->recs_per_5tuple_mean = nf ? (double)s->t->n / (double)nf : NAN;
+    o->recs_per_5tuple_median = vf_percentile_sorted(s->vals[f], nf, 50);
+    o->recs_per_5tuple_max = nf ? (uint64_t)s->vals[f][nf - 1] : 0;
 }
 
 /* Label of record r as text ("(none)" when it has none). */
@@ -390,11 +404,6 @@ done:
     return st;
 }
 
-static size_t nonzero(const double *c, size_t n) {
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) k += c[i] > 0;
-    return k;
-}
 
 
 vf_status vf_eval_compare(const vf_trace *real, const vf_trace *syn, vf_eval_result *out) {

@@ -321,7 +321,7 @@ static void page_head(FILE *f, const char *title) {
     esc(f, title);
     fputs("</title>\n<style>\n"
           "body{font-family:'DejaVu Sans',Arial,sans-serif;margin:24px;color:#222;max-width:1200px}\n"
-          "h1{font-size:22px}h2{font-size:18px;margin-top:28px;border-bottom:1px solid #ccc}\n"
+          "h1{font-size:22px}h2{font-size:18px;margin-top:28px;border-bottom:1px solid #ccc}h3{font-size:15px}\n"
           "table{border-collapse:collapse;margin:8px 0 16px}td,th{border:1px solid #ccc;"
           "padding:3px 8px;font-size:13px}th{background:#f2f2f2}td.n{text-align:right;"
           "font-variant-numeric:tabular-nums}caption{font-weight:bold;text-align:left}\n"
@@ -329,6 +329,8 @@ static void page_head(FILE *f, const char *title) {
           ".conv{font-size:12px;color:#444}.note{background:#fff3cd;border:1px solid #e0c060;"
           "padding:8px}\nfigure{display:inline-block;margin:6px;vertical-align:top}"
           "figcaption{font-size:12px;max-width:560px;color:#444}\n"
+          ".v-near{background:#d9f2d9}.v-better{background:#fff3cd}.v-worse{background:#f8d7da}\n"
+          ".scored{border-left:4px solid #1f77b4;padding:4px 10px;background:#f4f8fc}\n"
           "</style></head><body>\n<h1>", f);
     esc(f, title);
     fputs("</h1>\n", f);
@@ -443,6 +445,157 @@ static void share_cell(FILE *f, size_t k, size_t n) {
             n ? 100.0 * (double)k / (double)n : 0.0);
 }
 
+/* --------------------------------------- scoring, verdicts, distinct, DCR */
+
+/* Which way the synthetic trace was scored, in plain words. */
+static void scoring_note(FILE *f, const vf_eval_result *r) {
+    fputs("<p class=scored>", f);
+    switch (r->scoring) {
+    case VF_SCORED_HELD_OUT:
+        fprintf(f, "<b>Scored out of sample.</b> The model trained on %.0f%% of the real 5-tuples and is scored "
+                   "against the other %.0f%% (held out: flows it never saw). These are the honest numbers.",
+                100 * (1 - r->holdout), 100 * r->holdout);
+        break;
+    case VF_SCORED_IN_SAMPLE:
+        fputs("<b>Scored in sample.</b> The model trained on this real trace and is scored against the same trace. "
+              "In-sample scores reward copying: a model that memorised its training data would look perfect. "
+              "For the honest number, hold flows out: <code>vkflow run --holdout 0.5</code>.", f);
+        break;
+    default:
+        fputs("<b>Scoring: unknown.</b> vkflow eval does not know what the synthetic trace was trained on. If its "
+              "model trained on this real trace, these are in-sample scores, and in-sample scores reward copying; "
+              "score against flows the model never saw for the honest number (<code>vkflow run --holdout 0.5</code>).",
+              f);
+        break;
+    }
+    fputs("</p>\n", f);
+}
+
+static const char *verdict_class(vf_verdict v) {
+    switch (v) {
+    case VF_VERDICT_NEAR_FLOOR: return "v-near";
+    case VF_VERDICT_BETTER_THAN_MARGINALS: return "v-better";
+    case VF_VERDICT_WORSE_THAN_MARGINALS: return "v-worse";
+    case VF_VERDICT_NA: break;
+    }
+    return "v-na";
+}
+
+/* The verdict table: every judged row with the synthetic value, the floor,
+ * the marginals baseline, the ratio to the floor and the verdict. */
+static void verdict_section(FILE *f, const vf_eval_result *r) {
+    const vf_eval_scale *sc = &r->scale;
+    fputs("<h2 id=verdicts>How good is it: floor, marginals, verdict</h2>\n", f);
+    if (!sc->valid) {
+        fputs("<p>The floor and the marginals baseline were not computed (<code>vkflow eval --baselines</code>; "
+              "<code>vkflow run</code> computes them unless <code>run.baselines = false</code>).</p>\n", f);
+        return;
+    }
+    int n[4], judged = vf_eval_count_verdicts(r, n);
+    fprintf(f, "<p><b>%d of %d metrics near the floor, %d better than marginals, %d worse than marginals</b>%s.</p>\n",
+            n[VF_VERDICT_NEAR_FLOOR], judged, n[VF_VERDICT_BETTER_THAN_MARGINALS], n[VF_VERDICT_WORSE_THAN_MARGINALS],
+            n[VF_VERDICT_NA] ? " (the others: n/a)" : "");
+    fprintf(f, "<p class=conv>floor: the same metric between two halves of the real trace split by 5-tuple (seed "
+               "%llu; %zu and %zu records): what two samples of the same network that share no flow score. "
+               "marginals: every field drawn independently from the %s's own distribution, scored as the "
+               "synthetic trace is: it keeps every single-field distribution and no correlation between fields. "
+               "Verdict: <b>near the floor</b> when the synthetic value is at most 2x the floor, else <b>better "
+               "than marginals</b> when it is below the marginals baseline, else <b>worse than marginals</b>. "
+               "Lower is better. Computed in %.2f s.</p>\n",
+            (unsigned long long)sc->seed, sc->split_a, sc->split_b,
+            r->scoring == VF_SCORED_HELD_OUT ? "training part" : "real trace", sc->seconds);
+    fputs("<table class=verdicts>\n<tr><th>metric</th><th>unit</th><th>synthetic</th><th>floor</th>"
+          "<th>marginals</th><th>/floor</th><th>verdict</th></tr>\n", f);
+    for (int k = 0; k < sc->n_rows; k++) {
+        const vf_eval_row *x = &sc->rows[k];
+        if (!vf_eval_row_judged(x)) continue;
+        double v = vf_eval_row_value(x, r);
+        vf_verdict vd = vf_eval_row_verdict(r, k);
+        fprintf(f, "<tr><td>%s</td><td>", x->key);
+        esc(f, x->unit);
+        fputs("</td><td class=n>", f);
+        fnum(f, v);
+        fputs("</td><td class=n>", f);
+        fnum(f, sc->floor[k]);
+        fputs("</td><td class=n>", f);
+        fnum(f, sc->marginals[k]);
+        double q = vf_eval_ratio(v, sc->floor[k]);
+        if (isfinite(q)) fprintf(f, "</td><td class=n>%.3gx", q);
+        else fputs("</td><td class=n>n/a", f);
+        fprintf(f, "</td><td class=%s>%s</td></tr>\n", verdict_class(vd), vf_verdict_text(vd));
+    }
+    fputs("</table>\n", f);
+}
+
+static void count_row(FILE *f, const char *what, double real, double syn) {
+    fprintf(f, "<tr><td>%s</td><td class=n>", what);
+    fnum(f, real);
+    fputs("</td><td class=n>", f);
+    fnum(f, syn);
+    fputs("</td><td class=n>", f);
+    fnum(f, real > 0 ? syn / real : NAN);
+    fputs("</td></tr>\n", f);
+}
+
+static void distinct_table(FILE *f, const vf_eval_result *r) {
+    const vf_eval_side *a = &r->real, *b = &r->syn;
+    fputs("<table class=distinct><caption>Distinct counts</caption>\n<tr><th>count</th><th>real</th>"
+          "<th>synthetic</th><th>synthetic / real</th></tr>\n", f);
+    count_row(f, "records", (double)a->records, (double)b->records);
+    count_row(f, "source hosts", (double)a->src_addrs, (double)b->src_addrs);
+    count_row(f, "destination hosts", (double)a->dst_addrs, (double)b->dst_addrs);
+    count_row(f, "source ports", (double)a->src_ports, (double)b->src_ports);
+    count_row(f, "destination ports", (double)a->dst_ports, (double)b->dst_ports);
+    count_row(f, "5-tuples", (double)a->five_tuples, (double)b->five_tuples);
+    count_row(f, "records per 5-tuple: mean", a->recs_per_5tuple_mean, b->recs_per_5tuple_mean);
+    count_row(f, "records per 5-tuple: median", a->recs_per_5tuple_median, b->recs_per_5tuple_median);
+    count_row(f, "records per 5-tuple: max", (double)a->recs_per_5tuple_max, (double)b->recs_per_5tuple_max);
+    fputs("</table>\n<p class=conv>Hosts are distinct addresses, ports distinct values, 5-tuples distinct "
+          "directional (src, dst, sport, dport, proto). Counts grow with the number of records: compare them "
+          "when the two traces have about as many records (first row).</p>\n", f);
+}
+
+static void dcr_section(FILE *f, const vf_eval_result *r) {
+    const vf_eval_dcr *d = &r->privacy.dcr;
+    fputs("<h3>Distance to closest record</h3>\n", f);
+    if (!d->valid) {
+        fputs("<p>Not computed (<code>vkflow eval --baselines</code>; <code>vkflow run</code> computes it).</p>\n", f);
+        return;
+    }
+    fprintf(f, "<table class=dcr><tr><th>records</th><th>sampled</th><th>median DCR</th><th>5th percentile</th>"
+               "<th>at distance 0</th></tr>\n<tr><td>synthetic</td><td class=n>%zu</td><td class=n>", d->n_syn);
+    fnum(f, d->syn_median);
+    fputs("</td><td class=n>", f);
+    fnum(f, d->syn_p5);
+    fprintf(f, "</td><td class=n>%zu</td></tr>\n", d->syn_zero);
+    if (d->have_holdout) {
+        fprintf(f, "<tr><td>held-out real</td><td class=n>%zu</td><td class=n>", d->n_hold);
+        fnum(f, d->hold_median);
+        fputs("</td><td class=n>", f);
+        fnum(f, d->hold_p5);
+        fputs("</td><td></td></tr>\n", f);
+    }
+    fputs("</table>\n", f);
+    if (!d->have_holdout) {
+        fputs("<p class=dcr-verdict>The comparison with unseen real records needs held-out records: run with "
+              "<code>vkflow run --holdout 0.5</code>. Without it the distances above have nothing to be measured "
+              "against.</p>\n", f);
+    } else {
+        fprintf(f, "<p class=dcr-verdict><b>Synthetic records are %s to the training data than unseen real records "
+                   "are</b>: %.1f%% of the synthetic sample is closer than the 5th percentile of the held-out "
+                   "sample (5%% expected of records like unseen ones; above %.0f%% counts as closer).%s</p>\n",
+                d->closer ? "closer" : "no closer", 100 * d->share_below_hold_p5, 100 * VF_DCR_CLOSER_SHARE,
+                d->closer ? " The model may be copying training records." : "");
+    }
+    fprintf(f, "<p class=conv>DCR: the distance from a record to the nearest of the %zu training records: the mean of "
+               "%d per-field terms in [0, 1]: source and destination address (differing bits / 32), source port, "
+               "destination port, protocol (0 equal, 1 not), and, scaled by the training range and capped at 1, "
+               "the time since the trace's start and log1p of %s. Exact nearest neighbour; samples seeded; "
+               "%.2f s.</p>\n",
+            d->n_train, r->kind == VF_TRACE_FLOWS ? 9 : 7,
+            r->kind == VF_TRACE_FLOWS ? "duration, packets and bytes" : "the IP length", d->seconds);
+}
+
 vf_status vf_eval_write_html(const char *path, const vf_eval_result *r) {
     vf_atomic_file o;
     vf_status st = vf_atomic_open(&o, path);
@@ -463,6 +616,9 @@ vf_status vf_eval_write_html(const char *path, const vf_eval_result *r) {
     esc(f, VF_EVAL_EMD_CONVENTION);
     fputs(". Times ts/time/iat_within_flow are in microseconds, td in seconds. "
           "Lower is better everywhere.</p>\n", f);
+    scoring_note(f, r);
+    verdict_section(f, r);
+    distinct_table(f, r);
 
     fputs("<h2>Single attribute distributional similarity</h2>\n<table>\n"
           "<tr><th>field</th><th>JSD (nats)</th><th>JSD (bits)</th><th>support real / synthetic"
@@ -499,15 +655,16 @@ vf_status vf_eval_write_html(const char *path, const vf_eval_result *r) {
     fnum(f, r->syn.corr_log_pkt_byt);
     fputs("</td></tr></table>\n", f);
     const vf_eval_privacy *pv = &r->privacy;
+    fputs("<h2 id=privacy>Privacy</h2>\n", f);
     if (pv->dp)
-        fprintf(f, "<p class=note>Differentially private training (DP-SGD): epsilon = %.3g at delta = %.3g per %s "
+        fprintf(f, "<p class=dp>Differentially private training (DP-SGD): epsilon = %.3g at delta = %.3g per %s "
                    "(noise multiplier %.4g, clip %.3g%s). See docs/PRIVACY.md for what this protects.</p>\n",
                 pv->dp_epsilon, pv->dp_delta, pv->dp_unit, pv->dp_sigma, pv->dp_clip,
                 pv->dp_target > 0 ? ", within the configured target" : "");
     else
-        fputs("<p class=note>Not differentially private: the model was trained on the real trace without DP-SGD "
+        fputs("<p class=dp>Not differentially private: the model was trained on the real trace without DP-SGD "
               "(a run configuration's privacy group trains with it).</p>\n", f);
-    fputs("<table><caption>Privacy: synthetic keys found verbatim in the real trace</caption>\n"
+    fputs("<table><caption>Synthetic keys found verbatim in the real trace</caption>\n"
           "<tr><th>key</th><th>distinct</th><th>share</th><th>records</th><th>share</th></tr>\n"
           "<tr><td>5-tuple</td>", f);
     share_cell(f, pv->syn_5tuples_in_real, pv->syn_5tuples);
@@ -516,6 +673,7 @@ vf_status vf_eval_write_html(const char *path, const vf_eval_result *r) {
     share_cell(f, pv->syn_pairs_in_real, pv->syn_pairs);
     share_cell(f, pv->syn_records_pair_in_real, pv->syn_records);
     fputs("</tr></table>\n", f);
+    dcr_section(f, r);
 
     fputs("<h2>Ports and protocols</h2>\n", f);
     top_table(f, r, 0);

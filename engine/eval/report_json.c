@@ -14,6 +14,12 @@ static void side(FILE *f, const char *key, const char *name, const vf_eval_side 
     vf_json_str(f, name);
     fprintf(f, ", \"records\": %zu, \"five_tuples\": %zu, \"src_addrs\": %zu, \"dst_addrs\": %zu",
             s->records, s->five_tuples, s->src_addrs, s->dst_addrs);
+    fprintf(f, ", \"src_ports\": %zu, \"dst_ports\": %zu, \"records_per_5tuple\": {\"mean\": ", s->src_ports,
+            s->dst_ports);
+    vf_json_num(f, s->recs_per_5tuple_mean);
+    fputs(", \"median\": ", f);
+    vf_json_num(f, s->recs_per_5tuple_median);
+    fprintf(f, ", \"max\": %llu}", (unsigned long long)s->recs_per_5tuple_max);
     fprintf(f, ", \"corr_log1p_pkt_byt\": ");
     vf_json_num(f, s->corr_log_pkt_byt);
     for (int d = 0; d < 2; d++) {
@@ -26,6 +32,72 @@ static void side(FILE *f, const char *key, const char *name, const vf_eval_side 
         fputc(']', f);
     }
     fputs("}", f);
+}
+
+/* "verdicts": the scale and the verdict per metric row (null when not computed). */
+static void verdicts(FILE *f, const vf_eval_result *r) {
+    const vf_eval_scale *sc = &r->scale;
+    fputs("  \"verdicts\": ", f);
+    if (!sc->valid) {
+        fputs("null,\n", f);
+        return;
+    }
+    fprintf(f, "{\"seed\": %llu, \"split_records\": [%zu, %zu], \"seconds\": ", (unsigned long long)sc->seed,
+            sc->split_a, sc->split_b);
+    vf_json_num(f, sc->seconds);
+    fputs(", \"basis\": \"floor: the metric between the halves of the real trace split by 5-tuple; marginals: "
+          "fields drawn independently from the training data's marginals, scored as the synthetic trace is; "
+          "verdict: 'near the floor' when value <= 2 x floor, else 'better than marginals' when value < "
+          "marginals, else 'worse than marginals'\",\n    \"metrics\": {", f);
+    int first = 1;
+    for (int k = 0; k < sc->n_rows; k++) {
+        const vf_eval_row *x = &sc->rows[k];
+        if (!vf_eval_row_judged(x)) continue;
+        double v = vf_eval_row_value(x, r);
+        fprintf(f, "%s\n      \"%s\": {\"unit\": ", first ? "" : ",", x->key);
+        first = 0;
+        vf_json_str(f, x->unit);
+        fputs(", \"value\": ", f);
+        vf_json_num(f, v);
+        fputs(", \"floor\": ", f);
+        vf_json_num(f, sc->floor[k]);
+        fputs(", \"marginals\": ", f);
+        vf_json_num(f, sc->marginals[k]);
+        fputs(", \"ratio_to_floor\": ", f);
+        vf_json_num(f, vf_eval_ratio(v, sc->floor[k]));
+        fputs(", \"verdict\": ", f);
+        vf_json_str(f, vf_verdict_text(vf_eval_row_verdict(r, k)));
+        fputc('}', f);
+    }
+    fputs("\n    }},\n", f);
+}
+
+/* "dcr": {...} inside "privacy" (null when not computed). */
+static void dcr(FILE *f, const vf_eval_dcr *d) {
+    fputs(", \"dcr\": ", f);
+    if (!d->valid) {
+        fputs("null", f);
+        return;
+    }
+    fprintf(f, "{\"training_records\": %zu, \"synthetic_sampled\": %zu, \"synthetic_median\": ", d->n_train, d->n_syn);
+    vf_json_num(f, d->syn_median);
+    fputs(", \"synthetic_p5\": ", f);
+    vf_json_num(f, d->syn_p5);
+    fprintf(f, ", \"synthetic_at_zero\": %zu, \"held_out\": %s, \"held_out_sampled\": %zu, \"held_out_median\": ",
+            d->syn_zero, d->have_holdout ? "true" : "false", d->n_hold);
+    vf_json_num(f, d->hold_median);
+    fputs(", \"held_out_p5\": ", f);
+    vf_json_num(f, d->hold_p5);
+    fputs(", \"share_synthetic_below_held_out_p5\": ", f);
+    vf_json_num(f, d->share_below_hold_p5);
+    fputs(", \"closer_than_unseen\": ", f);
+    fputs(d->have_holdout ? (d->closer ? "true" : "false") : "null", f);
+    fputs(", \"seconds\": ", f);
+    vf_json_num(f, d->seconds);
+    fputs(", \"basis\": \"distance to the nearest training record: mean of per-field terms in [0, 1] (addresses: "
+          "differing bits / 32; ports, protocol: 0 equal, 1 not; time since start and log1p of the size fields: "
+          "difference / training range, capped at 1); closer_than_unseen: more than 10% of the synthetic sample "
+          "below the held-out sample's 5th percentile\"}", f);
 }
 
 vf_status vf_eval_write_json(const char *path, const vf_eval_result *r) {
@@ -42,6 +114,11 @@ vf_status vf_eval_write_json(const char *path, const vf_eval_result *r) {
     vf_json_str(f, VF_EVAL_EMD_CONVENTION);
     fputs(", \"times\": \"ts/time/iat_within_flow in microseconds, td in seconds\"},\n", f);
 
+    fprintf(f, "  \"scored\": \"%s\", \"holdout_fraction\": ",
+            r->scoring == VF_SCORED_HELD_OUT ? "held_out" : r->scoring == VF_SCORED_IN_SAMPLE ? "in_sample" : "unknown");
+    vf_json_num(f, r->scoring == VF_SCORED_HELD_OUT ? r->holdout : 0);
+    fputs(",\n", f);
+    verdicts(f, r);
     side(f, "real", r->real_name, &r->real);
     fputs(",\n", f);
     side(f, "synthetic", r->syn_name, &r->syn);
@@ -113,8 +190,10 @@ vf_status vf_eval_write_json(const char *path, const vf_eval_result *r) {
     vf_json_num(f, p->syn_pairs ? (double)p->syn_pairs_in_real / (double)p->syn_pairs : NAN);
     fprintf(f, ", \"synthetic_records\": %zu, \"records_5tuple_in_real\": %zu, "
                "\"records_pair_in_real\": %zu, \"basis\": \"distinct synthetic keys (and records) "
-               "whose directional 5-tuple / (src IP, dst IP) occurs verbatim in the real trace\"},\n",
+               "whose directional 5-tuple / (src IP, dst IP) occurs verbatim in the real trace\"",
             p->syn_records, p->syn_records_5tuple_in_real, p->syn_records_pair_in_real);
+    dcr(f, &p->dcr);
+    fputs("},\n", f);
     if (p->dp) {
         fputs("  \"epsilon_spent\": ", f);
         vf_json_num(f, p->dp_epsilon);

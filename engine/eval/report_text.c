@@ -48,6 +48,56 @@ static void pct(char *buf, size_t len, size_t k, size_t n) {
     snprintf(buf, len, "%zu / %zu (%.2f%%)", k, n, n ? 100.0 * (double)k / (double)n : 0.0);
 }
 
+static void verdict_table(FILE *f, const vf_eval_result *r) {
+    const vf_eval_scale *sc = &r->scale;
+    if (!sc->valid) return;
+    fprintf(f, "\nHow good is it (floor: eval of the 5-tuple split halves of the real trace, seed %llu; marginals: "
+               "independent fields; near the floor: <= 2x floor)\n", (unsigned long long)sc->seed);
+    fprintf(f, "  %-28s %-12s %11s %11s %11s %8s  %s\n", "metric", "unit", "synthetic", "floor", "marginals", "/floor",
+            "verdict");
+    for (int k = 0; k < sc->n_rows; k++) {
+        const vf_eval_row *x = &sc->rows[k];
+        if (!vf_eval_row_judged(x)) continue;
+        double v = vf_eval_row_value(x, r), q = vf_eval_ratio(v, sc->floor[k]);
+        char a[32], b[32], c[32], d[32];
+        num(a, sizeof a, v);
+        num(b, sizeof b, sc->floor[k]);
+        num(c, sizeof c, sc->marginals[k]);
+        if (isfinite(q)) snprintf(d, sizeof d, "%.3gx", q);
+        else snprintf(d, sizeof d, "n/a");
+        fprintf(f, "  %-28s %-12s %11s %11s %11s %8s  %s\n", x->key, x->unit, a, b, c, d,
+                vf_verdict_text(vf_eval_row_verdict(r, k)));
+    }
+}
+
+static void distinct_table(FILE *f, const vf_eval_result *r) {
+    const vf_eval_side *a = &r->real, *b = &r->syn;
+    fprintf(f, "\n  distinct counts                %12s %12s\n", "real", "synth");
+    fprintf(f, "    source hosts                 %12zu %12zu\n", a->src_addrs, b->src_addrs);
+    fprintf(f, "    destination hosts            %12zu %12zu\n", a->dst_addrs, b->dst_addrs);
+    fprintf(f, "    source ports                 %12zu %12zu\n", a->src_ports, b->src_ports);
+    fprintf(f, "    destination ports            %12zu %12zu\n", a->dst_ports, b->dst_ports);
+    fprintf(f, "    5-tuples                     %12zu %12zu\n", a->five_tuples, b->five_tuples);
+    fprintf(f, "    records per 5-tuple: mean    %12.4g %12.4g\n", a->recs_per_5tuple_mean, b->recs_per_5tuple_mean);
+    fprintf(f, "    records per 5-tuple: median  %12.4g %12.4g\n", a->recs_per_5tuple_median, b->recs_per_5tuple_median);
+    fprintf(f, "    records per 5-tuple: max     %12llu %12llu\n", (unsigned long long)a->recs_per_5tuple_max,
+            (unsigned long long)b->recs_per_5tuple_max);
+}
+
+static void dcr_lines(FILE *f, const vf_eval_dcr *d) {
+    if (!d->valid) return;
+    fprintf(f, "    distance to closest training record (DCR), synthetic sample of %zu: median %.4g, p5 %.4g, "
+               "%zu at 0\n", d->n_syn, d->syn_median, d->syn_p5, d->syn_zero);
+    if (!d->have_holdout) {
+        fprintf(f, "    (comparing it with unseen real records needs held-out records: vkflow run --holdout F)\n");
+        return;
+    }
+    fprintf(f, "    held-out real sample of %zu: median %.4g, p5 %.4g\n", d->n_hold, d->hold_median, d->hold_p5);
+    fprintf(f, "    %.1f%% of synthetic records are closer than the held-out p5 (5%% expected): synthetic records are "
+               "%s to the training data than unseen real records are\n", 100 * d->share_below_hold_p5,
+            d->closer ? "closer" : "no closer");
+}
+
 vf_status vf_eval_print(FILE *f, const vf_eval_result *r) {
     bool flows = r->kind == VF_TRACE_FLOWS;
     fprintf(f, "vkflow eval (%s)\n", kind_name(r->kind));
@@ -55,7 +105,13 @@ vf_status vf_eval_print(FILE *f, const vf_eval_result *r) {
             r->real.records, r->real.five_tuples);
     fprintf(f, "  synthetic: %s  %zu records, %zu 5-tuples\n", r->syn_name[0] ? r->syn_name : "-",
             r->syn.records, r->syn.five_tuples);
-    fprintf(f, "  %s.\n  %s.\n\n", VF_EVAL_JSD_CONVENTION, VF_EVAL_EMD_CONVENTION);
+    fprintf(f, "  %s.\n  %s.\n", VF_EVAL_JSD_CONVENTION, VF_EVAL_EMD_CONVENTION);
+    if (r->scoring == VF_SCORED_HELD_OUT)
+        fprintf(f, "  scored OUT OF SAMPLE: against the %.0f%% of 5-tuples held out of training\n", 100 * r->holdout);
+    else if (r->scoring == VF_SCORED_IN_SAMPLE)
+        fprintf(f, "  scored IN SAMPLE: against the training trace itself (in-sample scores reward copying)\n");
+    verdict_table(f, r);
+    fputc('\n', f);
 
     fprintf(f, "Single attribute distributional similarity (JSD; lower is better)\n");
     fprintf(f, "  %-8s %12s %12s   %s\n", "field", "JSD nats", "JSD bits", "support real / syn");
@@ -128,6 +184,8 @@ vf_status vf_eval_print(FILE *f, const vf_eval_result *r) {
     if (p->dp)
         fprintf(f, "  differential privacy: epsilon %.4g at delta %g per %s (noise multiplier %.4g, clip %g)\n",
                 p->dp_epsilon, p->dp_delta, p->dp_unit, p->dp_sigma, p->dp_clip);
+    dcr_lines(f, &p->dcr);
+    distinct_table(f, r);
     if (ferror(f)) return vf_fail(VF_ERR_IO, "eval: writing the table failed");
     return VF_OK;
 }

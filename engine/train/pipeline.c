@@ -190,7 +190,8 @@ typedef struct job {
     const vf_run_config *rc;
     const char *dir;
     vf_run_log L;
-    vf_trace real;
+    vf_trace real;           /* the training data (all of the trace unless run.holdout) */
+    vf_trace held;           /* run.holdout: the 5-tuples held out of training */
     vf_encoder enc;
     bool have_enc;
     vf_run_state state;
@@ -202,6 +203,7 @@ typedef struct job {
 
 static void job_free(job *J) {
     vf_trace_free(&J->real);
+    vf_trace_free(&J->held);
     if (J->have_enc) vf_encoder_free(&J->enc);
     vf_run_state_free(&J->state);
     if (J->have_dp) vf_dp_budget_free(&J->dp);
@@ -424,6 +426,7 @@ static vf_status prepare_job(job *J, const vf_pipeline_opts *o, bool *stopped, v
                "model settings in %s", (long long)rc->iterations, rc->iterations_set ? "run.iterations" : "training.steps",
                (unsigned long long)rc->seed, rc->n_settings, p);
     if ((st = ingest(rc, &J->L, &J->real))) return st;
+    if ((st = vf_run_holdout(rc, J->dir, o->resume, &J->L, &J->real, &J->held))) return st;
     if (o->stop && *o->stop) { *stopped = true; return VF_OK; }
     /* the encoder is fitted once per run and always used as saved, so a
      * resumed run and an uninterrupted one decode with the same numbers */
@@ -901,36 +904,24 @@ vf_status vf_pipeline_run(const vf_run_config *rc_in, const vf_pipeline_opts *o,
     J.dir = o->run_dir;
     vf_trace syn;
     memset(&syn, 0, sizeof syn);
-    vf_eval_result *r = NULL;
     vf_status st = train_job(&J, o, stopped);
     if (st || *stopped) goto done;
     char out[4200];
     vf_run_path(out, sizeof out, J.dir, !strcmp(J.state.output, "pcap") ? "synthetic.pcap" : "synthetic.csv");
     if ((st = generate_job(&J, o, rc->count, out, &syn, stopped)) || *stopped) goto done;
     if (rc->evaluate && vf_par_rank() == 0) {
-        double t0 = vf_now_s();
-        r = malloc(sizeof *r);
-        if (!r) { st = vf_fail(VF_ERR_OOM, "eval: out of memory"); goto done; }
-        if ((st = vf_eval_compare(&J.real, &syn, r))) goto done;
+        vf_eval_privacy dp = {0};
         if (J.have_dp) {
-            vf_eval_privacy *pv = &r->privacy;
-            pv->dp = true;
-            pv->dp_epsilon = J.dp_spent;
-            pv->dp_target = J.dp.target;
-            pv->dp_delta = J.dp.delta;
-            pv->dp_sigma = J.dp.sigma;
-            pv->dp_clip = J.dp.clip;
-            vf_copy_str(pv->dp_unit, sizeof pv->dp_unit, rc->privacy.unit);
+            dp.dp = true;
+            dp.dp_epsilon = J.dp_spent;
+            dp.dp_target = J.dp.target;
+            dp.dp_delta = J.dp.delta;
+            dp.dp_sigma = J.dp.sigma;
+            dp.dp_clip = J.dp.clip;
+            vf_copy_str(dp.dp_unit, sizeof dp.dp_unit, rc->privacy.unit);
         }
-        vf_copy_str(r->real_name, sizeof r->real_name, J.state.data);
-        vf_copy_str(r->syn_name, sizeof r->syn_name, out);
-        char js[4200], html[4200];
-        vf_run_path(js, sizeof js, J.dir, "metrics.json");
-        vf_run_path(html, sizeof html, J.dir, "report.html");
-        if ((st = vf_eval_write_json(js, r))) goto done;
-        if ((st = vf_eval_write_html(html, r))) goto done;
-        if (report_path) vf_copy_str(report_path, 4096, html);
-        vf_run_say(&J.L, VF_PHASE_EVAL, -1, "wrote %s and %s (%.1f s)", html, js, vf_now_s() - t0);
+        st = vf_run_evaluate(rc, &J.L, J.dir, &J.real, J.held.n ? &J.held : NULL, &syn, J.state.data, out, &dp,
+                             report_path);
     }
 done:
     /* every rank returns rank 0's result (and rank 0's error when one failed) */
@@ -939,7 +930,6 @@ done:
     char keep[2048];
     snprintf(keep, sizeof keep, "%s", vf_last_error());
     if (st && vf_par_rank() == 0) vf_run_say(&J.L, VF_PHASE_DONE, -1, "error: %s", keep);
-    free(r);
     vf_trace_free(&syn);
     job_free(&J);
     free(rc);

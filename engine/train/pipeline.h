@@ -53,6 +53,8 @@ typedef struct vf_run_config {
     bool as_flows;              /* aggregate a packet capture into flow records first */
     int64_t flow_timeout_ns;    /* inactive timeout of that aggregation (0 = none) */
     bool evaluate;              /* vkflow run: compare against the real trace */
+    double holdout;             /* fraction of 5-tuples held out of training and scored against (0: none) */
+    bool baselines;             /* the report's floor, marginals, verdicts and distance to closest record */
     bool iterations_set, seed_set; /* given by the run (else the model's training.steps / seed) */
     vf_run_privacy privacy;     /* the `privacy` group; enabled when present */
     /* Model setting overrides, in precedence order (later wins): the run

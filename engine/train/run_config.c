@@ -128,6 +128,22 @@ static vf_status get_bool(const char *name, config_setting_t *g, const char *key
     return VF_OK;
 }
 
+/* run.holdout (the fraction of 5-tuples held out of training and scored
+ * against) and run.baselines (floor, marginals, verdicts, DCR in the report). */
+static vf_status parse_scoring(const char *name, config_setting_t *g, vf_run_config *rc) {
+    config_setting_t *h = config_setting_get_member(g, "holdout");
+    if (h) {
+        if (!is_int(h) && config_setting_type(h) != CONFIG_TYPE_FLOAT)
+            return FAIL(h, "'holdout' must be a number (the fraction of flows held out, e.g. 0.5)");
+        double v = config_setting_type(h) == CONFIG_TYPE_FLOAT ? config_setting_get_float(h)
+                                                               : (double)config_setting_get_int64(h);
+        if (!(v >= 0 && v <= 0.9))
+            return FAIL(h, "'holdout' = %g must be in [0, 0.9] (0: train on everything)", v);
+        rc->holdout = v;
+    }
+    return get_bool(name, g, "baselines", &rc->baselines);
+}
+
 static vf_status parse_run(const char *name, config_t *cfg, vf_run_config *rc) {
     config_setting_t *root = config_root_setting(cfg);
     for (int i = 0; i < config_setting_length(root); i++) {
@@ -153,7 +169,8 @@ static vf_status parse_run(const char *name, config_t *cfg, vf_run_config *rc) {
     if (!g) return vf_fail(VF_ERR_FORMAT, "%s: no 'run' group (run = { iterations = ...; };)", name);
     if (!config_setting_is_group(g)) return FAIL(g, "'run' must be a group { ... }");
     static const char *const keys[] = {"iterations", "warm_start_fraction", "checkpoint_every", "seed", "backend",
-                                       "count", "output", "as_flows", "flow_timeout_s", "evaluate", NULL};
+                                       "count", "output", "as_flows", "flow_timeout_s", "evaluate", "holdout",
+                                       "baselines", NULL};
     for (int i = 0; i < config_setting_length(g); i++) {
         config_setting_t *c = config_setting_get_elem(g, (unsigned)i);
         const char *k = config_setting_name(c);
@@ -161,7 +178,7 @@ static vf_status parse_run(const char *name, config_t *cfg, vf_run_config *rc) {
         for (const char *const *a = keys; *a; a++) ok |= !strcmp(k, *a);
         if (!ok)
             return FAIL(c, "unknown key '%s' in run (iterations warm_start_fraction checkpoint_every seed backend "
-                           "count output as_flows flow_timeout_s evaluate)", k);
+                           "count output as_flows flow_timeout_s evaluate holdout baselines)", k);
     }
     vf_status st;
     rc->iterations_set = config_setting_get_member(g, "iterations") != NULL;
@@ -187,6 +204,7 @@ static vf_status parse_run(const char *name, config_t *cfg, vf_run_config *rc) {
     if ((st = get_choice(name, g, "output", fmt, rc->output, sizeof rc->output))) return st;
     if ((st = get_bool(name, g, "as_flows", &rc->as_flows))) return st;
     if ((st = get_bool(name, g, "evaluate", &rc->evaluate))) return st;
+    if ((st = parse_scoring(name, g, rc))) return st;
     config_setting_t *to = config_setting_get_member(g, "flow_timeout_s");
     if (to) {
         if (!is_int(to) && config_setting_type(to) != CONFIG_TYPE_FLOAT)
@@ -276,6 +294,7 @@ static void defaults(vf_run_config *rc, const char *name) {
     snprintf(rc->backend, sizeof rc->backend, "auto");
     snprintf(rc->output, sizeof rc->output, "auto");
     rc->evaluate = true;
+    rc->baselines = true;
 }
 
 /* Applies --set overrides: run.KEY to the tree (parsed next), the rest

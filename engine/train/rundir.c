@@ -78,7 +78,7 @@ void vf_abs_path(const char *p, char *out, size_t cap) {
  * one of the run directory's own files. */
 static bool is_run_temp(const char *n) {
     static const char *const own[] = {"config.cfg", "overrides.txt", "model.cfg", "run.state", "encoder.txt",
-                                      "synthetic.pcap", "synthetic.csv", "report.html", "metrics.json"};
+                                      "synthetic.pcap", "synthetic.csv", "report.html", "metrics.json", "holdout.txt"};
     size_t len = strlen(n);
     if (len < 11 || memcmp(n + len - 10, ".tmp", 4)) return false;
     for (size_t i = len - 6; i < len; i++)

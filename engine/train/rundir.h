@@ -8,11 +8,13 @@
  *   run.state       absolute paths of config, data and model; real flows per chunk
  *   encoder.txt     the fitted encoder (vf_encoder_save)
  *   chunk_NN.ckpt   per-chunk checkpoints (vf_trainer_save), chunk_NN.done when finished
+ *   holdout.txt     run.holdout > 0: the fraction, seed and sizes of the held-out split
  *   synthetic.pcap | synthetic.csv, report.html, metrics.json, run.log */
 #ifndef VKFLOW_TRAIN_RUNDIR_H
 #define VKFLOW_TRAIN_RUNDIR_H
 
 #include "train/pipeline.h"
+#include "eval/eval.h"
 
 #include <stdio.h>
 
@@ -60,5 +62,23 @@ typedef struct vf_run_state {
 void vf_run_state_free(vf_run_state *s);
 vf_status vf_run_state_save(const char *dir, const vf_run_state *s);
 vf_status vf_run_state_load(const char *dir, vf_run_state *s);
+
+/* run.holdout > 0 (engine/train/run_score.c): splits *real by 5-tuple
+ * (vf_baseline_split_fraction, seed run.seed) into the training part, left
+ * in *real, and the held-out part, into *held; writes dir/holdout.txt, or on
+ * resume checks that the split is the one the run started with. With
+ * run.holdout = 0 it leaves *real whole and *held empty. */
+vf_status vf_run_holdout(const vf_run_config *rc, const char *dir, bool resume, vf_run_log *L, vf_trace *real,
+                         vf_trace *held);
+/* The evaluation step of vkflow run: syn scored against held (when not
+ * NULL) or train, with (run.baselines) the floor, marginals, verdicts and
+ * the distance to closest record; writes dir/metrics.json and
+ * dir/report.html and says in run.log what it found and how long it took.
+ * data_name names the real trace, syn_name the synthetic one;
+ * dp (may be NULL) carries a privacy run's budget (its dp* fields) into the
+ * reports; report_path (>= 4096 bytes, may be NULL) gets the report's path. */
+vf_status vf_run_evaluate(const vf_run_config *rc, vf_run_log *L, const char *dir, const vf_trace *train,
+                          const vf_trace *held, const vf_trace *syn, const char *data_name, const char *syn_name,
+                          const vf_eval_privacy *dp, char *report_path);
 
 #endif
