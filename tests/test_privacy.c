@@ -1,14 +1,18 @@
 /* The privacy accountant (engine/train/privacy.h): the test vectors of
  * ../shared/REFERENCE.md section 4.4, Opacus's own values
  * (tests/golden/rdp_opacus*.csv, made by tests/golden/rdp_golden.py),
- * noise calibration, edge cases; and the `vkflow privacy` command. */
+ * noise calibration, edge cases; the `vkflow privacy` command; and the DP
+ * marginals baseline (vf_baseline_marginals_dp, `vkflow baseline marginals
+ * --epsilon`). */
 #include "testutil.h"
+#include "eval/eval.h"
 #include "train/privacy.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #define REL 1e-6
 
@@ -390,4 +394,257 @@ Test(privacy, calibrate_refuses) {
     TU_OK(vf_rdp_calibrate_sigma(0.01, 1000, 1, 1e-5, 2, &s1));
     TU_OK(vf_rdp_calibrate_sigma(0.01, 1000, 2, 1e-5, 2, &s2));
     cr_expect_gt(s2, s1);
+}
+
+/* ------------------------------------------------- vkflow privacy CLI */
+
+/* Runs the CLI with args; its stdout in out (NUL-terminated); exit status. */
+static int run_cli(const char *args, char *out, size_t cap) {
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "'%s' %s 2>&1", VKFLOW_CLI, args);
+    FILE *p = popen(cmd, "r");
+    cr_assert(p, "popen %s", cmd);
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = 0;
+    int ws = pclose(p);
+    return WIFEXITED(ws) ? WEXITSTATUS(ws) : -1;
+}
+
+Test(privacy_cli, epsilon_and_sigma) {
+    char out[8192];
+    cr_assert_eq(run_cli("privacy --q 0.04 --sigma 1.5 --steps 2250 --delta 1e-5", out, sizeof out), 0, "%s", out);
+    double eps, order;
+    const char *e = strstr(out, "\nepsilon ");
+    cr_assert(e && sscanf(e, "\nepsilon %lf", &eps) == 1, "%s", out);
+    EXPECT_REL(eps, 7.32911117143, 1e-9, "printed epsilon");
+    cr_expect(strstr(out, "at order 3.9"), "%s", out);
+    cr_expect(strstr(out, "classic conversion gives 8.07384827"), "%s", out);
+
+    cr_assert_eq(run_cli("privacy --q 0.04 --epsilon 7.32911117143 --steps 2250 --delta 1e-5", out, sizeof out), 0,
+                 "%s", out);
+    double sigma;
+    const char *s = strstr(out, "\nsigma ");
+    cr_assert(s && sscanf(s, "\nsigma %lf", &sigma) == 1, "%s", out);
+    cr_expect(fabs(sigma - 1.5) < 2e-4, "sigma %g", sigma);
+
+    /* restricted orders: REFERENCE vector 3 */
+    cr_assert_eq(run_cli("privacy --q 0.01 --sigma 1 --steps 300 --delta 1e-5 --orders 2,5,10,20,100", out,
+                         sizeof out), 0, "%s", out);
+    e = strstr(out, "\nepsilon ");
+    cr_assert(e && sscanf(e, "\nepsilon %lf", &eps) == 1, "%s", out);
+    cr_expect(fabs(eps - 2.39) < 0.005 && strstr(out, "at order 5,"), "%s", out);
+
+    /* two mechanisms on one sample cost as sigma / sqrt(2) */
+    cr_assert_eq(run_cli("privacy --q 0.01 --sigma 1.1 --steps 10000 --delta 1e-5 --mechanisms 2 --same-sample", out,
+                         sizeof out), 0, "%s", out);
+    e = strstr(out, "\nepsilon ");
+    cr_assert(e && sscanf(e, "\nepsilon %lf", &eps) == 1, "%s", out);
+    EXPECT_REL(eps, opacus_eps(0.01, 1.1 / sqrt(2), 1e4, 1e-5, &order), 1e-9, "same sample");
+}
+
+Test(privacy_cli, errors) {
+    char out[8192];
+    cr_expect_eq(run_cli("privacy --q 0.04 --steps 2250 --delta 1e-5", out, sizeof out), 2);
+    cr_expect(strstr(out, "either --sigma"), "%s", out);
+    cr_expect_eq(run_cli("privacy --q 0.04 --sigma 1 --epsilon 2 --steps 2250 --delta 1e-5", out, sizeof out), 2);
+    cr_expect_eq(run_cli("privacy --sigma 1 --steps 2250 --delta 1e-5", out, sizeof out), 2);
+    cr_expect(strstr(out, "--q is required"), "%s", out);
+    cr_expect_eq(run_cli("privacy --q 2 --sigma 1 --steps 10 --delta 1e-5", out, sizeof out), 2);
+    cr_expect_eq(run_cli("privacy --q 0.1 --sigma 1 --steps 10 --delta 1", out, sizeof out), 2);
+    cr_expect(strstr(out, "--delta must be in (0, 1)"), "%s", out);
+    cr_expect_eq(run_cli("privacy --q 0.1 --sigma abc --steps 10 --delta 1e-5", out, sizeof out), 2);
+    cr_expect_eq(run_cli("privacy --q 0.1 --sigma 1 --steps 10 --delta 1e-5 --orders 0.5,2", out, sizeof out), 2);
+    cr_expect_eq(run_cli("privacy --q 0.1 --sigma 1 --steps 10 --delta 1e-5 --mechanisms 1.5", out, sizeof out), 2);
+    cr_expect_eq(run_cli("privacy --q 0.1 --sigma 1 --steps 10 --delta 1e-5 --bogus", out, sizeof out), 2);
+    /* a target that cannot be met: exit 1, with the numbers */
+    cr_expect_eq(run_cli("privacy --q 1 --epsilon 0.01 --steps 1e6 --delta 1e-5", out, sizeof out), 1);
+    cr_expect(strstr(out, "no noise multiplier up to 10000 meets epsilon 0.01"), "%s", out);
+    cr_expect_eq(run_cli("privacy --help", out, sizeof out), 0);
+    cr_expect(strstr(out, "usage: vkflow privacy"), "%s", out);
+}
+
+/* ------------------------------------------------------ DP marginals */
+
+/* A flow trace with skewed, seeded fields: a few busy hosts and ports,
+ * log-spread sizes and durations. */
+static void make_flows(vf_trace *t, size_t n, uint64_t seed, int pkts_offset) {
+    memset(t, 0, sizeof *t);
+    t->kind = VF_TRACE_FLOWS;
+    t->linktype = -1;
+    cr_assert_eq(vf_trace_label(t, "background"), 0);
+    cr_assert_eq(vf_trace_label(t, "attack"), 1);
+    tu_rng g = tu_rng_make(seed);
+    for (size_t i = 0; i < n; i++) {
+        vf_record r;
+        memset(&r, 0, sizeof r);
+        float u = tu_uniform(&g, 0, 1), v = tu_uniform(&g, 0, 1), w = tu_uniform(&g, 0, 1);
+        r.ts_ns = 1460000000000000000LL + (int64_t)(tu_uniform(&g, 0, 1) * 3.6e12);
+        r.dur_ns = (int64_t)(1e6 * exp(10 * v));
+        vf_addr_from_v4(&r.src, (10u << 24) | (uint32_t)(u * u * u * 200));
+        vf_addr_from_v4(&r.dst, (192u << 24) | (168u << 16) | (uint32_t)(w * w * 20));
+        r.ip_version = 4;
+        static const uint16_t ports[] = {80, 443, 53, 22, 8080, 3389};
+        r.sport = (uint16_t)(40000 + (int)(v * 64));
+        r.dport = ports[(int)(u * w * 6)];
+        r.proto = w < 0.7 ? 6 : w < 0.95 ? 17 : 1;
+        r.pkts = (uint64_t)(1 + exp(8 * u * v)) + (uint64_t)pkts_offset;
+        r.bytes = r.pkts * (40 + (uint64_t)(w * 1400));
+        r.label = u < 0.9 ? 0 : 1;
+        cr_assert_eq(vf_trace_append(t, &r), VF_OK);
+    }
+}
+
+/* Sum of the single-field metrics (JSD of ports and proto, normalised EMD of
+ * ts, td, pkt, byt) of syn against real. */
+static double single_field(const vf_trace *real, const vf_trace *syn) {
+    vf_eval_result *r = malloc(sizeof *r);
+    cr_assert(r);
+    TU_OK(vf_eval_compare(real, syn, r));
+    double s = r->jsd[VF_JSD_SRCIP].v.nats + r->jsd[VF_JSD_DSTIP].v.nats + r->jsd[VF_JSD_DSTPORT].v.nats +
+               r->jsd[VF_JSD_PROTO].v.nats;
+    const int e[] = {VF_EMD_TS, VF_EMD_TD, VF_EMD_PKT, VF_EMD_BYT};
+    for (int i = 0; i < 4; i++) s += r->emd[e[i]].norm;
+    free(r);
+    return s;
+}
+
+Test(dp_marginals, approaches_marginals_and_degrades) {
+    vf_trace real, m, big, small;
+    make_flows(&real, 20000, 7, 0);
+    TU_OK(vf_baseline_marginals(&real, 1, &m));
+    double base = single_field(&real, &m);
+    int releases = vf_baseline_marginals_dp_releases(VF_TRACE_FLOWS, 0);
+    cr_expect_eq(releases, 18);
+    vf_dp_marginals_opts o = {0};
+    o.threshold = 3;
+    vf_dp_marginals_info info;
+    /* epsilon 1e4 and epsilon 0.1 at delta 1e-5 */
+    TU_OK(vf_rdp_calibrate_gaussian(releases, 1e-5, 1e4, &o.sigma));
+    TU_OK(vf_baseline_marginals_dp(&real, &o, 1, &big, &info));
+    cr_expect_eq(info.releases, releases);
+    double hi_eps = single_field(&real, &big);
+    TU_OK(vf_rdp_calibrate_gaussian(releases, 1e-5, 0.1, &o.sigma));
+    TU_OK(vf_baseline_marginals_dp(&real, &o, 1, &small, &info));
+    double lo_eps = single_field(&real, &small);
+    cr_expect(fabs((double)small.n - 20000) < 20 * info.noise_std, "%zu records", small.n);
+    cr_log_info("single-field sum: marginals %.4f, DP eps 1e4 %.4f, DP eps 0.1 %.4f", base, hi_eps, lo_eps);
+    cr_expect_lt(fabs(hi_eps - base), 0.05 + 0.5 * base, "eps 1e4: %g vs marginals %g", hi_eps, base);
+    cr_expect_gt(lo_eps, hi_eps * 1.5, "eps 0.1: %g not worse than eps 1e4: %g", lo_eps, hi_eps);
+    cr_expect_eq(big.n_labels, 0); /* no public vocabulary given: no labels */
+    vf_trace_free(&real);
+    vf_trace_free(&m);
+    vf_trace_free(&big);
+    vf_trace_free(&small);
+}
+
+/* The domain is fixed: two traces whose values differ but fall in the same
+ * public bins (time in the same of the window's 256 bins, sizes in the same
+ * log-linear bin) give the same output, record for record. */
+Test(dp_marginals, domain_does_not_depend_on_data) {
+    uint64_t lo, hi;
+    cr_expect_eq(vf_dp_loglin_bin(31), 31);
+    vf_dp_loglin_range(vf_dp_loglin_bin(1000), &lo, &hi);
+    cr_expect(lo == 992 && hi == 1023, "[%llu, %llu]", (unsigned long long)lo, (unsigned long long)hi);
+    for (uint64_t v = 0; v < 100000; v += 7) {
+        vf_dp_loglin_range(vf_dp_loglin_bin(v), &lo, &hi);
+        cr_assert(lo <= v && v <= hi, "%llu in bin [%llu, %llu]", (unsigned long long)v, (unsigned long long)lo,
+                  (unsigned long long)hi);
+    }
+    cr_expect_eq(vf_dp_loglin_bin(UINT64_MAX), VF_DP_LOGLIN_BINS - 1);
+    vf_trace a, b, oa, ob;
+    make_flows(&a, 3000, 11, 0);
+    make_flows(&b, 3000, 11, 0);
+    for (size_t i = 0; i < b.n; i++) {
+        b.recs[i].pkts = 1000;
+        a.recs[i].pkts = 1010;
+        a.recs[i].ts_ns = 1460000000000000000LL + 1000;
+        b.recs[i].ts_ns = 1460000000000000000LL + 2000 + (int64_t)i;
+        a.recs[i].bytes = 5000 + i % 50;
+        b.recs[i].bytes = 5100 - i % 50;
+    }
+    vf_dp_marginals_opts o = {0};
+    o.threshold = 3;
+    o.sigma = 2;
+    o.t_start_ns = 1460000000000000000LL;
+    o.t_end_ns = o.t_start_ns + 3600000000000LL;
+    TU_OK(vf_baseline_marginals_dp(&a, &o, 5, &oa, NULL));
+    TU_OK(vf_baseline_marginals_dp(&b, &o, 5, &ob, NULL));
+    cr_assert_eq(oa.n, ob.n);
+    cr_expect_eq(memcmp(oa.recs, ob.recs, oa.n * sizeof *oa.recs), 0, "outputs differ");
+    /* the bytes come from the public bin [4096 + 16 * 64 ...]: 5000..5100 lie in [4864, 5119] */
+    for (size_t i = 0; i < oa.n; i++)
+        cr_assert(oa.recs[i].bytes >= 4864 && oa.recs[i].bytes <= 5119, "bytes %llu",
+                  (unsigned long long)oa.recs[i].bytes);
+    vf_trace_free(&a);
+    vf_trace_free(&b);
+    vf_trace_free(&oa);
+    vf_trace_free(&ob);
+}
+
+Test(dp_marginals, flow_unit_and_labels) {
+    vf_trace real, out;
+    make_flows(&real, 5000, 3, 0);
+    const char *labels[] = {"background", "attack"};
+    vf_dp_marginals_opts o = {0};
+    o.threshold = 3;
+    o.sigma = 0.01;
+    o.max_records_per_unit = 2;
+    o.labels = labels;
+    o.n_labels = 2;
+    vf_dp_marginals_info info;
+    TU_OK(vf_baseline_marginals_dp(&real, &o, 9, &out, &info));
+    cr_expect_eq(info.releases, 19);
+    cr_expect(info.noise_std == 0.02, "noise std %g: M * sigma", info.noise_std);
+    cr_expect_lt(info.records_used, real.n); /* some 5-tuples have more than 2 records */
+    cr_expect_eq(out.n_labels, 2);
+    size_t attack = 0;
+    for (size_t i = 0; i < out.n; i++) attack += out.recs[i].label == 1;
+    cr_expect(attack > out.n / 20 && attack < out.n / 5, "%zu of %zu attack", attack, out.n);
+    vf_trace_free(&out);
+    o.sigma = 0;
+    cr_expect_eq(vf_baseline_marginals_dp(&real, &o, 9, &out, NULL), VF_ERR_ARG);
+    vf_trace_free(&real);
+}
+
+Test(dp_marginals, cli_epsilon_is_the_accountants) {
+    vf_trace real;
+    make_flows(&real, 4000, 5, 0);
+    char in[] = "/tmp/vkflow_dpm_XXXXXX";
+    cr_assert(mkdtemp(in));
+    char path[256], outp[256], args[1024], out[8192];
+    snprintf(path, sizeof path, "%s/real.csv", in);
+    snprintf(outp, sizeof outp, "%s/dp.csv", in);
+    TU_OK(vf_trace_write(path, &real));
+    snprintf(args, sizeof args, "baseline marginals --epsilon 2 --delta 1e-6 --seed 3 %s %s", path, outp);
+    cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
+    double eps, sigma;
+    int releases;
+    const char *e = strstr(out, "\nepsilon ");
+    cr_assert(e && sscanf(e, "\nepsilon %lf at delta 1e-06 (accountant: %d Gaussian releases, noise multiplier %lf",
+                          &eps, &releases, &sigma) == 3, "%s", out);
+    cr_expect_eq(releases, 18);
+    vf_rdp r;
+    vf_rdp_init_wide(&r);
+    vf_rdp_add_gaussian(&r, sigma, releases);
+    EXPECT_REL(eps, vf_rdp_epsilon(&r, 1e-6, NULL), 1e-8, "printed epsilon");
+    cr_expect_leq(eps, 2.0);
+    cr_expect_gt(eps, 1.999);
+    vf_trace syn;
+    vf_read_options ro = {0};
+    TU_OK(vf_trace_read(outp, &ro, &syn));
+    cr_expect_gt(syn.n, 3000);
+    vf_trace_free(&syn);
+    /* errors */
+    snprintf(args, sizeof args, "baseline marginals --epsilon 0 %s %s", path, outp);
+    cr_expect_eq(run_cli(args, out, sizeof out), 2, "%s", out);
+    snprintf(args, sizeof args, "baseline marginals --delta 1e-6 %s %s", path, outp);
+    cr_expect_eq(run_cli(args, out, sizeof out), 2, "%s", out);
+    cr_expect(strstr(out, "need --epsilon"), "%s", out);
+    snprintf(args, sizeof args, "baseline marginals --epsilon 1 --unit host %s %s", path, outp);
+    cr_expect_eq(run_cli(args, out, sizeof out), 2, "%s", out);
+    snprintf(args, sizeof args, "baseline marginals --epsilon 1 --flow-records 4 %s %s", path, outp);
+    cr_expect_eq(run_cli(args, out, sizeof out), 2, "%s", out);
+    snprintf(args, sizeof args, "rm -rf '%s'", in);
+    cr_expect_eq(system(args), 0);
+    vf_trace_free(&real);
 }

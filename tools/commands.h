@@ -30,5 +30,6 @@ int cmd_run(int argc, char **argv);      /* tools/cmd_run.c */
 int cmd_train(int argc, char **argv);    /* tools/cmd_train.c */
 int cmd_generate(int argc, char **argv); /* tools/cmd_generate.c */
 int cmd_compare(int argc, char **argv);  /* tools/cmd_compare.c */
+int cmd_privacy(int argc, char **argv);  /* tools/cmd_privacy.c */
 
 #endif

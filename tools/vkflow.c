@@ -16,6 +16,7 @@ static const vf_command commands[] = {
     {"convert", "[--strict] [--layout L] IN OUT", "pcap->flow csv, pcap->pcap, csv->csv", cmd_convert},
     {"eval", "REAL SYN [--json F] [--html F]", "fidelity metrics of a synthetic trace vs a real one", cmd_eval},
     {"baseline", "split|marginals|floors [--seed N] REAL ..", "reference traces for eval: noise floor, marginals", cmd_baseline},
+    {"privacy", "--q Q --steps N --delta D --sigma|--epsilon X", "DP budget: epsilon for a noise multiplier, or the reverse", cmd_privacy},
     {"check", "FILE [--set K=V]..", "validate a model and its driver's settings; programs, memory, kernels", cmd_check},
     {"graph", "FILE [--program NAME] --dot", "Graphviz DOT of a compiled program", cmd_graph},
 };

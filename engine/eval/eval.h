@@ -346,6 +346,66 @@ vf_status vf_baseline_split_fraction(const vf_trace *real, uint64_t seed, double
  * correlation between fields. */
 vf_status vf_baseline_marginals(const vf_trace *real, uint64_t seed, vf_trace *out);
 
+/* Differentially private marginals (docs/PRIVACY.md, "The DP marginals
+ * baseline"): each field's histogram over a FIXED PUBLIC domain (nothing
+ * fitted on the data), every count released with Gaussian noise, then every
+ * field sampled independently from its noisy histogram (uniform within a
+ * bin), as many records as the noisy record count, sorted by time.
+ * Domains (the same for every input; vf_baseline_marginals_dp_domain):
+ *   count     the number of records: 1 count
+ *   ts        256 equal bins over the public time window
+ *   src, dst  IPv4 top-down by octets: /8 (256 bins + 1 bin for all IPv6),
+ *             then /16 inside each /8 whose noisy count survived, /24, /32
+ *             (4 releases each); IPv6 addresses are drawn in 2001:db8::/32
+ *   sport, dport  high byte (256 bins), then low byte inside each surviving
+ *             high byte (2 releases each)
+ *   proto     256 bins
+ *   dur (flows, ns), pkts, bytes (flows), length (packets): log-linear bins,
+ *             exact below 32, then 16 bins per power of two up to 2^49
+ *             (larger values fall in the last bin)
+ *   label     (flows, when a public vocabulary is given) one bin per name
+ *             plus one for records without a listed label
+ * Not released, set to constants: ttl 64, tos, TCP flags, fragment fields and
+ * IP id 0; packets keep pkts 1, bytes = length.
+ * Privacy: a unit (a record, or a flow = every record of one 5-tuple, of
+ * which only the first max_records_per_unit in file order are used) adds at
+ * most M = max_records_per_unit (1 for records) to each released histogram,
+ * so each has L2 sensitivity M and gets noise N(0, (M sigma)^2) per count:
+ * `releases` Gaussian mechanisms of noise multiplier sigma, composed; the
+ * caller calibrates sigma with the accountant
+ * (vf_rdp_calibrate_gaussian(releases, delta, epsilon), train/privacy.h).
+ * Noisy counts below threshold * M * sigma are set to 0 (which also clips
+ * negatives; 0 means clip at 0 only); a finer level is released only inside
+ * coarser bins that survived, which is post-processing of released counts. */
+typedef struct vf_dp_marginals_opts {
+    double sigma;                /* noise multiplier per release (> 0) */
+    int max_records_per_unit;    /* 0: the unit is a record; M >= 1: a flow, its first M records */
+    double threshold;            /* in noise stds; 3 recommended */
+    int64_t t_start_ns, t_end_ns;/* public time window; t_end_ns <= t_start_ns: the trace's own
+                                    first and last timestamps, assumed public (documented) */
+    const char *const *labels;   /* public label vocabulary (flows); NULL or n_labels 0: no label */
+    int n_labels;
+} vf_dp_marginals_opts;
+
+typedef struct vf_dp_marginals_info {
+    int releases;                /* Gaussian mechanisms composed (for the accountant) */
+    double noise_std;            /* per count: M * sigma */
+    size_t records_used;         /* after the per-unit bound */
+    double noisy_count;          /* released record count (before rounding, clipping) */
+    int64_t t_start_ns, t_end_ns;/* the time window used */
+} vf_dp_marginals_info;
+
+/* Releases composed for a trace of this kind (flows: 18, or 19 with a
+ * label vocabulary; packets: 16). */
+int vf_baseline_marginals_dp_releases(vf_trace_kind kind, int n_labels);
+/* The bin of a value in the log-linear domain of dur/pkts/bytes/length, and
+ * the value range [lo, hi] of a bin (for tests and docs). */
+int vf_dp_loglin_bin(uint64_t v);
+void vf_dp_loglin_range(int bin, uint64_t *lo, uint64_t *hi);
+#define VF_DP_LOGLIN_BINS (32 + 44 * 16)
+vf_status vf_baseline_marginals_dp(const vf_trace *real, const vf_dp_marginals_opts *opt, uint64_t seed,
+                                   vf_trace *out, vf_dp_marginals_info *info);
+
 #ifdef __cplusplus
 }
 #endif

@@ -26,6 +26,15 @@ void vf_rdp_init_opacus(vf_rdp *r) {
     for (int x = 12; x < 64; x++) r->alpha[r->n++] = x;
 }
 
+void vf_rdp_init_wide(vf_rdp *r) {
+    vf_rdp_init_opacus(r);
+    double a = 64;
+    while (a <= 1e5 && r->n < VF_RDP_MAX_ORDERS) {
+        r->alpha[r->n++] = round(a);
+        a *= 1.1;
+    }
+}
+
 void vf_rdp_init_tfp(vf_rdp *r) {
     /* TF Privacy compute_dp_sgd_privacy_lib.compute_dp_sgd_privacy */
     static const double lo[] = {1.25, 1.5, 1.75, 2., 2.25, 2.5, 3., 3.5, 4., 4.5};
@@ -205,18 +214,27 @@ double vf_rdp_epsilon_classic(const vf_rdp *r, double delta, double *best_alpha)
 
 /* ---------------------------------------------------------- calibration */
 
-/* Epsilon (Balle, Opacus grid) of steps * k SGM(q, sigma) steps. */
-static double eps_for(double q, double sigma, double steps, int k, double delta) {
+/* The calibration's question: epsilon of steps * k SGM(q, sigma) steps on
+ * the grid's orders. */
+typedef struct calib {
+    const vf_rdp *grid;
+    bool classic;
+    double q, steps, delta;
+    int k;
+} calib;
+
+static double eps_for(const calib *c, double sigma) {
     vf_rdp r;
-    vf_rdp_init_opacus(&r);
-    vf_rdp_add_sgm(&r, q, sigma, steps * k);
-    return vf_rdp_epsilon(&r, delta, NULL);
+    vf_rdp_init_orders(&r, c->grid->n, c->grid->alpha);
+    vf_rdp_add_sgm(&r, c->q, sigma, c->steps * c->k);
+    return c->classic ? vf_rdp_epsilon_classic(&r, c->delta, NULL) : vf_rdp_epsilon(&r, c->delta, NULL);
 }
 
 #define SIGMA_MAX 1e4
 
-vf_status vf_rdp_calibrate_sigma(double q, double steps, int mechanisms_per_step, double delta,
-                                 double target_epsilon, double *sigma) {
+vf_status vf_rdp_calibrate_sigma_grid(const vf_rdp *grid, bool classic, double q, double steps,
+                                      int mechanisms_per_step, double delta, double target_epsilon,
+                                      double *sigma) {
     if (!sigma) return vf_fail(VF_ERR_ARG, "privacy calibration: NULL sigma");
     *sigma = NAN;
     if (!(q >= 0 && q <= 1))
@@ -231,19 +249,26 @@ vf_status vf_rdp_calibrate_sigma(double q, double steps, int mechanisms_per_step
     if (!(target_epsilon > 0) || isinf(target_epsilon))
         return vf_fail(VF_ERR_ARG, "privacy calibration: target epsilon must be a finite number > 0, not %g",
                        target_epsilon);
+    if (!grid || grid->n <= 0) return vf_fail(VF_ERR_ARG, "privacy calibration: no RDP orders");
+    for (int i = 0; i < grid->n; i++)
+        if (!(grid->alpha[i] > 1))
+            return vf_fail(VF_ERR_ARG, "privacy calibration: RDP order %g is not > 1", grid->alpha[i]);
+    calib c = {grid, classic, q, steps, delta, mechanisms_per_step};
     /* Nothing read, or nothing released: every sigma spends only the
      * conversion's floor (the rdp is 0). */
     if (q == 0 || steps == 0) {
-        double floor_eps = eps_for(0, 1, 1, 1, delta);
+        calib c0 = c;
+        c0.q = 0;
+        double floor_eps = eps_for(&c0, 1);
         if (floor_eps <= target_epsilon) {
             *sigma = 0;
             return VF_OK;
         }
         return vf_fail(VF_ERR_ARG, "privacy calibration: epsilon %g at delta %g is below %g, the least the "
-                       "conversion gives on the Opacus orders even with no release", target_epsilon, delta,
+                       "conversion gives on these orders even with no release", target_epsilon, delta,
                        floor_eps);
     }
-    double hi = SIGMA_MAX, e_hi = eps_for(q, hi, steps, mechanisms_per_step, delta);
+    double hi = SIGMA_MAX, e_hi = eps_for(&c, hi);
     if (!(e_hi <= target_epsilon))
         return vf_fail(VF_ERR_ARG, "privacy calibration: no noise multiplier up to %g meets epsilon %g at delta %g "
                        "for q %g, %g steps, %d mechanism(s) per step (sigma %g gives epsilon %g)", SIGMA_MAX,
@@ -252,7 +277,7 @@ vf_status vf_rdp_calibrate_sigma(double q, double steps, int mechanisms_per_step
      * every order does). Then bisect in log space to 1e-5 relative, tighter
      * than the promised 1e-4. */
     double lo = hi / 2;
-    while (eps_for(q, lo, steps, mechanisms_per_step, delta) <= target_epsilon) {
+    while (eps_for(&c, lo) <= target_epsilon) {
         hi = lo;
         lo /= 2;
         if (lo < 1e-6) {
@@ -262,13 +287,22 @@ vf_status vf_rdp_calibrate_sigma(double q, double steps, int mechanisms_per_step
     }
     while (hi / lo > 1 + 1e-5) {
         double mid = sqrt(lo * hi);
-        if (eps_for(q, mid, steps, mechanisms_per_step, delta) <= target_epsilon) hi = mid;
+        if (eps_for(&c, mid) <= target_epsilon) hi = mid;
         else lo = mid;
     }
     *sigma = hi;
     return VF_OK;
 }
 
+vf_status vf_rdp_calibrate_sigma(double q, double steps, int mechanisms_per_step, double delta,
+                                 double target_epsilon, double *sigma) {
+    vf_rdp grid;
+    vf_rdp_init_opacus(&grid);
+    return vf_rdp_calibrate_sigma_grid(&grid, false, q, steps, mechanisms_per_step, delta, target_epsilon, sigma);
+}
+
 vf_status vf_rdp_calibrate_gaussian(double count, double delta, double target_epsilon, double *sigma) {
-    return vf_rdp_calibrate_sigma(1, count, 1, delta, target_epsilon, sigma);
+    vf_rdp grid;
+    vf_rdp_init_wide(&grid);
+    return vf_rdp_calibrate_sigma_grid(&grid, false, 1, count, 1, delta, target_epsilon, sigma);
 }

@@ -33,6 +33,11 @@ void vf_rdp_init_opacus(vf_rdp *r);
 /* TF Privacy's compute_dp_sgd_privacy orders {1.25, 1.5, 1.75, 2, 2.25, 2.5,
  * 3, 3.5, 4, 4.5} U {5..63} U {128, 256, 512} (72 orders), every rdp 0. */
 void vf_rdp_init_tfp(vf_rdp *r);
+/* Opacus's orders and 78 more from 64 up to 1e5 (64 * 1.1^k, rounded to
+ * integers; 229 orders): for mechanisms without sampling (the DP marginals
+ * baseline), whose best order for a small epsilon lies far above 63 (18
+ * Gaussian releases at epsilon 0.1, delta 1e-5: about order 250). */
+void vf_rdp_init_wide(vf_rdp *r);
 /* The n orders alpha[0..n) (n is clamped to 0..VF_RDP_MAX_ORDERS), rdp 0.
  * Orders must be > 1 (an order <= 1 gives NaN wherever it is used). */
 void vf_rdp_init_orders(vf_rdp *r, int n, const double *alpha);
@@ -66,6 +71,16 @@ void vf_rdp_add(vf_rdp *r, const vf_rdp *other);
 double vf_rdp_epsilon(const vf_rdp *r, double delta, double *best_alpha);
 double vf_rdp_epsilon_classic(const vf_rdp *r, double delta, double *best_alpha);
 
+/* Independent samples or one sample: K mechanisms that each draw their OWN
+ * Poisson sample compose as K SGM(q, sigma) (mechanisms_per_step = K below).
+ * K updates that read the SAME sample (one batch, K gradient releases on it,
+ * e.g. a diffusion GAN's D and G steps on one batch) are one SGM with noise
+ * multiplier sigma / sqrt(K) (REFERENCE 4.1): that costs more (q 0.01,
+ * sigma 1.1, 1e4 steps, delta 1e-5, K = 2: epsilon 11.74 against 8.37), so
+ * account that case as vf_rdp_add_sgm(r, q, sigma / sqrt(K), steps), and
+ * calibrate it with mechanisms_per_step = 1 and multiply the sigma found by
+ * sqrt(K). */
+
 /* Smallest noise multiplier sigma (to 1e-4 relative: the returned sigma
  * meets the target and sigma * (1 - 1e-4) does not) such that `steps`
  * SGM(q, sigma) steps, with `mechanisms_per_step` independent such
@@ -76,9 +91,14 @@ double vf_rdp_epsilon_classic(const vf_rdp *r, double delta, double *best_alpha)
  * or when no sigma <= 1e4 meets the target. */
 vf_status vf_rdp_calibrate_sigma(double q, double steps, int mechanisms_per_step, double delta,
                                  double target_epsilon, double *sigma);
+/* The same on any grid (grid's orders; its rdp values are ignored), with
+ * the Balle conversion or, classic == true, the classic one. */
+vf_status vf_rdp_calibrate_sigma_grid(const vf_rdp *grid, bool classic, double q, double steps,
+                                      int mechanisms_per_step, double delta, double target_epsilon,
+                                      double *sigma);
 /* The same for `count` Gaussian mechanisms without sampling (q = 1, L2
- * sensitivity 1, noise std sigma each) on the Opacus grid: the noise of the
- * DP marginals baseline. */
+ * sensitivity 1, noise std sigma each) on the wide grid (vf_rdp_init_wide),
+ * Balle conversion: the noise of the DP marginals baseline. */
 vf_status vf_rdp_calibrate_gaussian(double count, double delta, double target_epsilon, double *sigma);
 
 #endif
