@@ -141,6 +141,8 @@ enum { MAX_SET = 32 };
 static vf_setting g_sets[MAX_SET];
 static char g_set_text[MAX_SET][2][256], g_set_origin[MAX_SET][300];
 static int g_n_set;
+/* --privacy SIGMA: DP-SGD on the model's private programs (clip --clip C) */
+static vf_privacy_opts g_privacy;
 
 static int run_one(const char *name, vf_backend *be, const char *model, int iters) {
     vf_flow_dims d = {.attr_dim = 181, .feat_dim = 9, .max_len = MAX_LEN, .n_attr_segs = n_attr,
@@ -158,7 +160,7 @@ static int run_one(const char *name, vf_backend *be, const char *model, int iter
     }
     vf_flowmodel *g = NULL;
     double t0 = vf_now_s();
-    vf_status st = vf_flowmodel_open(model, &d, g_sets, g_n_set, be, 1, &g);
+    vf_status st = vf_flowmodel_open_private(model, &d, g_sets, g_n_set, be, 1, g_privacy.enabled ? &g_privacy : NULL, &g);
     double t_open = vf_now_s() - t0;
     vf_train_opts o = {.iterations = 2};
     if (!st) st = vf_flowmodel_bind(g, &e);
@@ -214,6 +216,11 @@ int cmd_bench_gan(int argc, char **argv) {
         else if (!strcmp(argv[i], "--iters") && i + 1 < argc) iters = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--model") && i + 1 < argc) model = argv[++i];
         else if (!strcmp(argv[i], "--profile")) g_profile = true;
+        else if (!strcmp(argv[i], "--privacy") && i + 1 < argc) {
+            g_privacy.enabled = true;
+            g_privacy.sigma = atof(argv[++i]);
+            if (!(g_privacy.clip > 0)) g_privacy.clip = 1.0;
+        } else if (!strcmp(argv[i], "--clip") && i + 1 < argc) g_privacy.clip = atof(argv[++i]);
         else if (!strcmp(argv[i], "--set") && i + 1 < argc && g_n_set < MAX_SET) {
             i++;
             if (!vf_setting_split(argv[i], g_set_text[g_n_set][0], 256, g_set_text[g_n_set][1], 256)) {
@@ -229,11 +236,13 @@ int cmd_bench_gan(int argc, char **argv) {
             bool help = !strcmp(argv[i], "-h") || !strcmp(argv[i], "--help");
             fprintf(help ? stdout : stderr,
                     "usage: vkflow bench gan [--backend cpu|vk|all] [--iters N] [--model FILE] [--profile]\n"
-                    "                        [--set KEY=VALUE]...\n"
+                    "                        [--set KEY=VALUE]... [--privacy SIGMA [--clip C]]\n"
                     "       vkflow bench train [MODEL] [--backend cpu|vk|all] [--iters N] [--profile]\n"
-                    "                          [--set KEY=VALUE]...\n"
+                    "                          [--set KEY=VALUE]... [--privacy SIGMA [--clip C]]\n"
                     "  --set KEY=VALUE: override a model setting, as in vkflow check (e.g. --set\n"
-                    "  training.sample_steps=1000: the reverse chain that gen flows/s times)\n");
+                    "  training.sample_steps=1000: the reverse chain that gen flows/s times)\n"
+                    "  --privacy SIGMA: train with DP-SGD (docs/PRIVACY.md) at noise multiplier SIGMA,\n"
+                    "  clip C (default 1), Poisson batches of the default expected size\n");
             return help ? 0 : 2;
         }
     }
@@ -249,6 +258,9 @@ int cmd_bench_gan(int argc, char **argv) {
            MAX_LEN, N_FLOWS, getenv("OPENBLAS_NUM_THREADS") ? getenv("OPENBLAS_NUM_THREADS") : "unset", iters);
     for (int k = 0; k < g_n_set; k++) printf("%s%s=%s%s", k ? ", " : "settings: ", g_sets[k].key, g_sets[k].value,
                                              k + 1 == g_n_set ? "\n" : "");
+    if (g_privacy.enabled)
+        printf("privacy: DP-SGD on the private programs, noise multiplier %g, clip %g, Poisson batches\n",
+               g_privacy.sigma, g_privacy.clip);
     printf("%-6s %10s %12s %12s %10s %12s\n", "device", "it/s", "mean ms/it", "median ms/it", "open s",
            "gen flows/s");
     int rc = 0;
