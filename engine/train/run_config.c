@@ -144,6 +144,31 @@ static vf_status parse_scoring(const char *name, config_setting_t *g, vf_run_con
     return get_bool(name, g, "baselines", &rc->baselines);
 }
 
+/* Every member of group g (named `group` in messages) is one of keys. */
+static vf_status check_keys(const char *name, config_setting_t *g, const char *group, const char *const *keys) {
+    for (int i = 0; i < config_setting_length(g); i++) {
+        config_setting_t *c = config_setting_get_elem(g, (unsigned)i);
+        const char *k = config_setting_name(c);
+        bool ok = false;
+        for (const char *const *a = keys; *a; a++) ok |= !strcmp(k, *a);
+        if (ok) continue;
+        char list[512] = "";
+        for (const char *const *a = keys; *a; a++) {
+            strncat(list, *a, sizeof list - strlen(list) - 2);
+            if (a[1]) strncat(list, " ", sizeof list - strlen(list) - 1);
+        }
+        return FAIL(c, "unknown key '%s' in %s (%s)", k, group, list);
+    }
+    return VF_OK;
+}
+
+/* path relative to the configuration's folder (as the data path is). */
+static void relative_to_config(const char *name, const char *path, char *out, size_t cap) {
+    const char *slash = strrchr(name, '/');
+    if (path[0] != '/' && slash) snprintf(out, cap, "%.*s/%s", (int)(slash - name), name, path);
+    else snprintf(out, cap, "%s", path);
+}
+
 static vf_status parse_run(const char *name, config_t *cfg, vf_run_config *rc) {
     config_setting_t *root = config_root_setting(cfg);
     for (int i = 0; i < config_setting_length(root); i++) {
@@ -160,10 +185,7 @@ static vf_status parse_run(const char *name, config_t *cfg, vf_run_config *rc) {
     if (config_setting_type(m) != CONFIG_TYPE_STRING) return FAIL(m, "'model' must be a string (a file path)");
     const char *mp = config_setting_get_string(m);
     if (!mp[0]) return FAIL(m, "'model' is empty");
-    /* relative to the configuration's folder, like the data path */
-    const char *slash = strrchr(name, '/');
-    if (mp[0] != '/' && slash) snprintf(rc->model, sizeof rc->model, "%.*s/%s", (int)(slash - name), name, mp);
-    else snprintf(rc->model, sizeof rc->model, "%s", mp);
+    relative_to_config(name, mp, rc->model, sizeof rc->model);
 
     config_setting_t *g = config_setting_get_member(root, "run");
     if (!g) return vf_fail(VF_ERR_FORMAT, "%s: no 'run' group (run = { iterations = ...; };)", name);
@@ -171,16 +193,8 @@ static vf_status parse_run(const char *name, config_t *cfg, vf_run_config *rc) {
     static const char *const keys[] = {"iterations", "warm_start_fraction", "checkpoint_every", "seed", "backend",
                                        "count", "output", "as_flows", "flow_timeout_s", "evaluate", "holdout",
                                        "baselines", NULL};
-    for (int i = 0; i < config_setting_length(g); i++) {
-        config_setting_t *c = config_setting_get_elem(g, (unsigned)i);
-        const char *k = config_setting_name(c);
-        bool ok = false;
-        for (const char *const *a = keys; *a; a++) ok |= !strcmp(k, *a);
-        if (!ok)
-            return FAIL(c, "unknown key '%s' in run (iterations warm_start_fraction checkpoint_every seed backend "
-                           "count output as_flows flow_timeout_s evaluate holdout baselines)", k);
-    }
-    vf_status st;
+    vf_status st = check_keys(name, g, "run", keys);
+    if (st) return st;
     rc->iterations_set = config_setting_get_member(g, "iterations") != NULL;
     rc->seed_set = config_setting_get_member(g, "seed") != NULL;
     if ((st = get_i64(name, g, "iterations", 1, 1000000000LL, &rc->iterations))) return st;
@@ -241,15 +255,7 @@ static vf_status parse_privacy(const char *name, config_t *cfg, vf_run_config *r
     if (!config_setting_is_group(g)) return FAIL(g, "'privacy' must be a group { epsilon = 4.0; delta = 1e-5; ... }");
     static const char *const keys[] = {"epsilon", "delta", "sigma", "clip", "expected_batch", "unit", "public",
                                        "pretrained", NULL};
-    for (int i = 0; i < config_setting_length(g); i++) {
-        config_setting_t *c = config_setting_get_elem(g, (unsigned)i);
-        const char *k = config_setting_name(c);
-        bool ok = false;
-        for (const char *const *a = keys; *a; a++) ok |= !strcmp(k, *a);
-        if (!ok)
-            return FAIL(c, "unknown key '%s' in privacy (epsilon delta sigma clip expected_batch unit public "
-                           "pretrained)", k);
-    }
+    VF_TRY(check_keys(name, g, "privacy", keys));
     P->enabled = true;
     P->delta = 1e-5;
     P->clip = 1.0;
@@ -278,10 +284,7 @@ static vf_status parse_privacy(const char *name, config_t *cfg, vf_run_config *r
                        "private data (docs/PRIVACY.md)");
     if (config_setting_type(pub) != CONFIG_TYPE_STRING || !config_setting_get_string(pub)[0])
         return FAIL(pub, "privacy.public must be a run directory");
-    const char *pp = config_setting_get_string(pub);
-    const char *slash = strrchr(name, '/');
-    if (pp[0] != '/' && slash) snprintf(P->public_run, sizeof P->public_run, "%.*s/%s", (int)(slash - name), name, pp);
-    else snprintf(P->public_run, sizeof P->public_run, "%s", pp);
+    relative_to_config(name, config_setting_get_string(pub), P->public_run, sizeof P->public_run);
     return VF_OK;
 }
 
