@@ -8,6 +8,10 @@
 #include "testutil.h"
 #include "train/pipeline.h"
 #include "trace/trace.h"
+#include "trace/encode.h"
+#include "train/pipeline_privacy.h"
+
+#include <math.h>
 
 #include <ftw.h>
 #include <stdio.h>
@@ -173,4 +177,55 @@ Test(privacy_run, configuration_errors_name_the_place) {
         cr_expect_neq(st, VF_OK, "accepted: %s", bad[k]);
         cr_expect(strstr(vf_last_error(), "bad.cfg:4"), "%s -> %s", bad[k], vf_last_error());
     }
+}
+
+/* The contribution bound: a flow keeps its records in k chunks from its
+ * first one on; the budget adds the k largest chunk curves. */
+Test(privacy_run, a_flow_trains_at_most_k_chunk_models) {
+    vf_encoder e;
+    memset(&e, 0, sizeof e);
+    e.n_chunks = 4;
+    int64_t edges[5] = {0, 100, 200, 300, 400};
+    e.chunk_begin = edges;
+    vf_trace t;
+    memset(&t, 0, sizeof t);
+    t.kind = VF_TRACE_PACKETS;
+    /* flow A in chunks 1, 2, 3 (file order not by time); flow B in chunk 3 only */
+    int64_t ts_a[] = {350, 150, 250, 160}, ts_b[] = {390};
+    for (int i = 0; i < 4; i++) {
+        vf_record r = {0};
+        r.ts_ns = ts_a[i];
+        r.src.b[15] = 1; r.dst.b[15] = 2; r.sport = 10; r.dport = 20; r.proto = 6;
+        cr_assert_eq(vf_trace_append(&t, &r), VF_OK);
+    }
+    vf_record rb = {0};
+    rb.ts_ns = ts_b[0];
+    rb.src.b[15] = 3; rb.dst.b[15] = 4; rb.sport = 11; rb.dport = 21; rb.proto = 6;
+    cr_assert_eq(vf_trace_append(&t, &rb), VF_OK);
+    size_t recs, flows;
+    cr_assert_eq(vf_trace_bound_chunks(&e, 2, &t, &recs, &flows), VF_OK, "%s", vf_last_error());
+    cr_expect_eq(recs, 1u);
+    cr_expect_eq(flows, 1u);
+    cr_assert_eq(t.n, 4u);
+    int64_t want[] = {150, 250, 160, 390};
+    for (size_t i = 0; i < t.n; i++) cr_expect_eq(t.recs[i].ts_ns, want[i], "record %zu", i);
+    vf_trace_free(&t);
+
+    /* budget: 4 chunks of equal q and steps; k chunks cost like k times one chunk's steps */
+    double q[4] = {0.01, 0.01, 0.01, 0.01};
+    int64_t steps[4] = {1000, 1000, 1000, 1000};
+    vf_dp_budget b = {.delta = 1e-5, .sigma = 1.0, .n_chunks = 4, .q = q, .steps = steps};
+    b.plan.runs_per_draw = 1;
+    double eps[5];
+    for (int k = 1; k <= 4; k++) {
+        b.chunks_per_flow = k;
+        eps[k] = vf_dp_budget_epsilon(&b, NULL);
+    }
+    vf_dp_budget one = b;
+    int64_t steps_k[4] = {2000, 0, 0, 0};
+    one.steps = steps_k;
+    one.chunks_per_flow = 1;
+    cr_expect(fabs(eps[2] - vf_dp_budget_epsilon(&one, NULL)) < 1e-9, "k = 2: %g vs one chunk of 2000 steps %g", eps[2],
+              vf_dp_budget_epsilon(&one, NULL));
+    cr_expect(eps[1] < eps[2] && eps[2] < eps[3] && eps[3] < eps[4], "%g %g %g %g", eps[1], eps[2], eps[3], eps[4]);
 }

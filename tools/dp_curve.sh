@@ -18,7 +18,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:?output folder}; iters=${2:-2000}; model=$(realpath "${3:-$here/models/doppelganger_small.cfg}")
 epsilons=${4:-"8 4 2 1"}
 data=$here/../shared/data
-bin=$here/build/vkflow
+bin=${VKFLOW_BIN:-$here/build/vkflow}   # a frozen copy keeps a long run on one binary
 py=/usr/bin/python3
 mkdir -p "$out"
 out=$(cd "$out" && pwd)

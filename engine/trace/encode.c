@@ -119,7 +119,7 @@ static int cmp_i64(const void *a, const void *b) {
 }
 
 /* chunk of time ts: last edge <= ts (clamped to 0..n_chunks-1) */
-static int chunk_of(const vf_encoder *e, int64_t ts) {
+int vf_encoder_chunk_of(const vf_encoder *e, int64_t ts) {
     int lo = 0, hi = e->n_chunks - 1;
     while (lo < hi) {
         int m = (lo + hi + 1) / 2;
@@ -279,7 +279,7 @@ vf_status vf_encoder_fit(const vf_data_desc *dd_in, const vf_trace *t, vf_encode
         int64_t prev_t = 0;
         for (size_t j = fi.start[f]; j < fi.start[f + 1]; j++) {
             int64_t ts = t->recs[fi.order[j]].ts_ns;
-            int c = chunk_of(e, ts);
+            int c = vf_encoder_chunk_of(e, ts);
             if (c != prev_c) {
                 if (ts < e->start_lo[c]) e->start_lo[c] = ts;
                 if (ts > e->start_hi[c]) e->start_hi[c] = ts;
@@ -413,7 +413,7 @@ vf_status vf_encode(const vf_encoder *e, const vf_trace *t, vf_encoded **out) {
     if (!ch || !present) { free(ch); free(present); vf_flow_index_free(&fi); return vf_fail(VF_ERR_OOM, "encode: out of memory"); }
     for (size_t f = 0; f < fi.n_flows; f++)
         for (size_t j = fi.start[f]; j < fi.start[f + 1]; j++) {
-            int c = chunk_of(e, t->recs[fi.order[j]].ts_ns);
+            int c = vf_encoder_chunk_of(e, t->recs[fi.order[j]].ts_ns);
             if (!present[f * (size_t)N + (size_t)c]) { present[f * (size_t)N + (size_t)c] = 1; ch[c].n_flows++; }
         }
     for (int c = 0; c < N; c++) {
@@ -431,9 +431,9 @@ vf_status vf_encode(const vf_encoder *e, const vf_trace *t, vf_encoded **out) {
     }
     for (size_t f = 0; f < fi.n_flows; f++) {
         size_t j = fi.start[f];
-        int first_chunk = chunk_of(e, t->recs[fi.order[j]].ts_ns);
+        int first_chunk = vf_encoder_chunk_of(e, t->recs[fi.order[j]].ts_ns);
         while (j < fi.start[f + 1]) {
-            int c = chunk_of(e, t->recs[fi.order[j]].ts_ns);
+            int c = vf_encoder_chunk_of(e, t->recs[fi.order[j]].ts_ns);
             vf_encoded *E = &ch[c];
             size_t row = (size_t)E->n_flows++;
             float *A = E->attr + row * (size_t)e->attr_dim;
@@ -457,7 +457,7 @@ vf_status vf_encode(const vf_encoder *e, const vf_trace *t, vf_encoded **out) {
             /* features, one step per record of this flow in this chunk */
             int step = 0;
             int64_t prev = r0->ts_ns;
-            for (; j < fi.start[f + 1] && chunk_of(e, t->recs[fi.order[j]].ts_ns) == c; j++, step++) {
+            for (; j < fi.start[f + 1] && vf_encoder_chunk_of(e, t->recs[fi.order[j]].ts_ns) == c; j++, step++) {
                 if (step >= e->max_len) continue; /* cut: counted below */
                 const vf_record *r = &t->recs[fi.order[j]];
                 float *F = E->feat + (row * (size_t)e->max_len + (size_t)step) * (size_t)e->feat_dim;

@@ -149,6 +149,15 @@ vf_status vf_encoder_save(const vf_encoder *enc, const char *path);   /* atomic,
  * from the private trace t: its first and last timestamps, treated as public
  * as NetShare does. The data description must encode the same fields the
  * same way, in fixed_time chunks of the same count. */
+/* The chunk of timestamp ts (ns): the last window edge <= ts, clamped to
+ * 0..n_chunks-1. */
+int vf_encoder_chunk_of(const vf_encoder *e, int64_t ts);
+/* A privacy run's contribution bound: every flow (5-tuple) keeps its records
+ * in the k chunks from the one of its earliest record on, and loses the
+ * rest (removed from t in place, file order kept), so that it is an example
+ * of at most k chunk models. *records and *flows (may be NULL) get how many
+ * records were removed and from how many flows. */
+vf_status vf_trace_bound_chunks(const vf_encoder *e, int k, vf_trace *t, size_t *records, size_t *flows);
 vf_status vf_encoder_adopt_public(const char *public_encoder, const vf_data_desc *dd, const vf_trace *t,
                                   vf_encoder *out);
 vf_status vf_encoder_load(const char *path, vf_encoder *enc);

@@ -2,6 +2,7 @@
  * chunk windows (docs/PRIVACY.md, "What the encoder learns"). */
 #include "encode.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 vf_status vf_encoder_adopt_public(const char *public_encoder, const vf_data_desc *dd, const vf_trace *t,
@@ -50,5 +51,43 @@ vf_status vf_encoder_adopt_public(const char *public_encoder, const vf_data_desc
         out->start_lo[c] = out->chunk_begin[c];
         out->start_hi[c] = out->chunk_begin[c + 1] - 1;
     }
+    return VF_OK;
+}
+
+vf_status vf_trace_bound_chunks(const vf_encoder *e, int k, vf_trace *t, size_t *records, size_t *flows) {
+    if (records) *records = 0;
+    if (flows) *flows = 0;
+    if (k < 1) return vf_fail(VF_ERR_ARG, "bound_chunks: k = %d < 1", k);
+    if (k >= e->n_chunks || t->n == 0) return VF_OK;
+    vf_flow_index fi;
+    VF_TRY(vf_flow_index_build(t, &fi));
+    bool *keep = malloc(t->n * sizeof *keep);
+    if (!keep) {
+        vf_flow_index_free(&fi);
+        return vf_fail(VF_ERR_OOM, "bound_chunks: out of memory");
+    }
+    size_t cut_flows = 0;
+    for (size_t f = 0; f < fi.n_flows; f++) {
+        int first = e->n_chunks;
+        for (size_t j = fi.start[f]; j < fi.start[f + 1]; j++) {
+            int c = vf_encoder_chunk_of(e, t->recs[fi.order[j]].ts_ns);
+            if (c < first) first = c;
+        }
+        bool cut = false;
+        for (size_t j = fi.start[f]; j < fi.start[f + 1]; j++) {
+            size_t i = fi.order[j];
+            keep[i] = vf_encoder_chunk_of(e, t->recs[i].ts_ns) < first + k;
+            cut |= !keep[i];
+        }
+        cut_flows += cut;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < t->n; i++)
+        if (keep[i]) t->recs[n++] = t->recs[i];
+    if (records) *records = t->n - n;
+    if (flows) *flows = cut_flows;
+    t->n = n;
+    free(keep);
+    vf_flow_index_free(&fi);
     return VF_OK;
 }

@@ -456,6 +456,15 @@ static vf_status prepare_job(job *J, const vf_pipeline_opts *o, bool *stopped, v
     }
     if ((st = vf_encoder_load(encp, &J->enc))) return st;
     J->have_enc = true;
+    if (rc->privacy.enabled) {
+        /* the contribution bound the accountant relies on (pipeline_privacy.c) */
+        size_t cut_records, cut_flows;
+        if ((st = vf_trace_bound_chunks(&J->enc, rc->privacy.chunks_per_flow, &J->real, &cut_records, &cut_flows)))
+            return st;
+        vf_run_say(&J->L, VF_PHASE_ENCODE, -1, "privacy: every flow trains at most %d chunk model%s: %zu records of "
+                   "%zu flows beyond that were left out", rc->privacy.chunks_per_flow,
+                   rc->privacy.chunks_per_flow == 1 ? "" : "s", cut_records, cut_flows);
+    }
     vf_encoded *ch = NULL;
     if ((st = vf_encode(&J->enc, &J->real, &ch))) return st;
     int N = J->enc.n_chunks;

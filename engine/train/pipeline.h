@@ -37,6 +37,7 @@ typedef struct vf_run_privacy {
     char unit[8];               /* "flow" */
     char public_run[4096];      /* run directory trained on a public trace (resolved) */
     bool pretrained;            /* start from its weights (default true) */
+    int chunks_per_flow;        /* a flow's records in at most this many chunks (default 2) */
 } vf_run_privacy;
 
 typedef struct vf_run_config {

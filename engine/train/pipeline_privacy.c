@@ -13,17 +13,34 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Epsilon at delta of `steps[c]` SGM(q[c], sigma_eff) steps per chunk,
- * composed (a flow may sit in every chunk: the sum bounds all of them). */
+/* Epsilon at delta when chunk c has run done_frac[c] of its steps[c]
+ * SGM(q[c], sigma_eff) batches. A flow is an example of at most k chunk
+ * models (vf_trace_bound_chunks), so at every order its RDP is at most the
+ * sum of the k largest chunk curves there. */
 static double epsilon_of(const vf_dp_budget *b, double sigma, const double *done_frac) {
-    vf_rdp r;
-    vf_rdp_init_opacus(&r);
+    vf_rdp sum, one;
+    vf_rdp_init_opacus(&sum);
     double se = sigma / sqrt((double)b->plan.runs_per_draw);
+    double top[VF_RDP_MAX_ORDERS][8];   /* per order: the k largest chunk values so far, descending */
+    int k = b->chunks_per_flow < 8 ? b->chunks_per_flow : 8;
+    for (int a = 0; a < sum.n; a++)
+        for (int j = 0; j < k; j++) top[a][j] = 0;
     for (int c = 0; c < b->n_chunks; c++) {
         double steps = (double)b->steps[c] * (done_frac ? done_frac[c] : 1.0);
-        if (b->q[c] > 0 && steps > 0) vf_rdp_add_sgm(&r, b->q[c], se, steps);
+        if (!(b->q[c] > 0 && steps > 0)) continue;
+        vf_rdp_init_opacus(&one);
+        vf_rdp_add_sgm(&one, b->q[c], se, steps);
+        for (int a = 0; a < one.n; a++) {
+            double v = one.rdp[a];
+            for (int j = 0; j < k; j++)
+                if (v > top[a][j]) { double t = top[a][j]; top[a][j] = v; v = t; }
+        }
     }
-    return vf_rdp_epsilon(&r, b->delta, NULL);
+    for (int a = 0; a < sum.n; a++) {
+        sum.rdp[a] = 0;
+        for (int j = 0; j < k; j++) sum.rdp[a] += top[a][j];
+    }
+    return vf_rdp_epsilon(&sum, b->delta, NULL);
 }
 
 double vf_dp_budget_epsilon(const vf_dp_budget *b, const double *done_frac) {
@@ -43,6 +60,7 @@ vf_status vf_dp_budget_plan(const vf_run_config *rc, const vf_encoder *enc, cons
     b->delta = P->delta;
     b->clip = P->clip;
     b->target = P->epsilon;
+    b->chunks_per_flow = P->chunks_per_flow;
     int N = b->n_chunks = enc->n_chunks;
     b->q = calloc((size_t)N, sizeof *b->q);
     b->steps = calloc((size_t)N, sizeof *b->steps);
@@ -114,9 +132,9 @@ vf_status vf_dp_budget_plan(const vf_run_config *rc, const vf_encoder *enc, cons
         if (b->q[c] > qmax) qmax = b->q[c];
         total += b->steps[c];
     }
-    vf_run_say(L, VF_PHASE_TRAIN, -1, "privacy: unit %s, delta %g, clip %g, Poisson batches of expected size %g in %lld "
+    vf_run_say(L, VF_PHASE_TRAIN, -1, "privacy: unit %s (in at most %d chunk%s), delta %g, clip %g, Poisson batches of expected size %g in %lld "
                "rows (q up to %.4g), %lld batches in all, %d private update%s per batch (%s); noise multiplier %.4g "
-               "(%s) -> epsilon %.4g", P->unit, P->delta, P->clip, b->expected_batch, (long long)b->batch_rows, qmax,
+               "(%s) -> epsilon %.4g", P->unit, b->chunks_per_flow, b->chunks_per_flow == 1 ? "" : "s", P->delta, P->clip, b->expected_batch, (long long)b->batch_rows, qmax,
                (long long)total, b->plan.runs_per_draw, b->plan.runs_per_draw == 1 ? "" : "s", b->plan.why, b->sigma,
                recorded > 0 ? "as recorded in privacy.txt" : P->sigma > 0 ? "given" : "calibrated", b->planned);
     return VF_OK;

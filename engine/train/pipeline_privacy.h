@@ -13,6 +13,7 @@ typedef struct vf_dp_budget {
     int64_t batch_rows;
     vf_privacy_plan plan;
     int n_chunks;
+    int chunks_per_flow;          /* k: a flow is an example of at most k chunk models */
     double *q;                    /* per chunk: L / flows (0: an empty chunk) */
     int64_t *steps;               /* per chunk: Poisson batches over its training */
     double planned;               /* epsilon when every chunk has trained */

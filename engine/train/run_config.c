@@ -254,12 +254,13 @@ static vf_status parse_privacy(const char *name, config_t *cfg, vf_run_config *r
     if (!g) return VF_OK;
     if (!config_setting_is_group(g)) return FAIL(g, "'privacy' must be a group { epsilon = 4.0; delta = 1e-5; ... }");
     static const char *const keys[] = {"epsilon", "delta", "sigma", "clip", "expected_batch", "unit", "public",
-                                       "pretrained", NULL};
+                                       "pretrained", "chunks_per_flow", NULL};
     VF_TRY(check_keys(name, g, "privacy", keys));
     P->enabled = true;
     P->delta = 1e-5;
     P->clip = 1.0;
     P->pretrained = true;
+    P->chunks_per_flow = 2;
     snprintf(P->unit, sizeof P->unit, "flow");
     vf_status st;
     if ((st = get_num(name, g, "epsilon", 1e-3, 1e6, &P->epsilon))) return st;
@@ -267,6 +268,9 @@ static vf_status parse_privacy(const char *name, config_t *cfg, vf_run_config *r
     if ((st = get_num(name, g, "sigma", 1e-3, 1e6, &P->sigma))) return st;
     if ((st = get_num(name, g, "clip", 1e-9, 1e9, &P->clip))) return st;
     if ((st = get_num(name, g, "expected_batch", 1, 1e9, &P->expected_batch))) return st;
+    int64_t k = P->chunks_per_flow;
+    if ((st = get_i64(name, g, "chunks_per_flow", 1, 8, &k))) return st;
+    P->chunks_per_flow = (int)k;
     if ((P->epsilon > 0) == (P->sigma > 0))
         return FAIL(g, "privacy needs exactly one of epsilon (a target: vkflow calibrates the noise) and sigma (a "
                        "noise multiplier: vkflow reports the epsilon it spends)");
