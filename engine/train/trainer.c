@@ -121,8 +121,6 @@ vf_status vf_driver_need_program(const vf_model *m, const char *driver, const ch
     return VF_OK;
 }
 
-/* ------------------------------------------------------------------- open */
-
 /* ---------------------------------------------------------------- privacy */
 
 double vf_privacy_expected_batch(int64_t rows, double want) {
@@ -212,6 +210,8 @@ vf_status vf_trainer_privacy(const vf_trainer *t, vf_privacy_spent *out) {
     out->plan = t->plan;
     return VF_OK;
 }
+
+/* ------------------------------------------------------------------- open */
 
 vf_status vf_trainer_open(const vf_trainer_opts *o, vf_trainer **out) {
     if (!out) return vf_fail(VF_ERR_ARG, "trainer_open: out is NULL");
