@@ -348,3 +348,48 @@ Test(dp_sgd, shipped_models_privatise) {
         vf_model_destroy(m);
     }
 }
+
+static void fill_real(void *user, int64_t example, int field, float *dst) {
+    (void)user; (void)field;
+    for (int k = 0; k < 3; k++) dst[k] = (float)((example * 7 + k * 3) % 11) / 11.0f - 0.5f;
+}
+
+/* The trainer keeps the accountant honest: Poisson batches at q = L / n,
+ * and a batch read by more private runs than the algorithm's plan (or a
+ * private run before any batch) is refused. */
+Test(dp_sgd, trainer_enforces_the_privacy_plan) {
+    vf_dim dims[1] = {{"batch", 64}};
+    vf_trainer_opts o = {.model = DP_MODEL, .be = tu_cpu(), .seed = 3};
+    o.env = (vf_model_env){.dims = dims, .n_dims = 1};
+    o.privacy = (vf_privacy_opts){.enabled = true, .clip = 1.0, .sigma = 0.5};
+    vf_trainer *t;
+    /* a private run before any batch */
+    TU_OK(vf_trainer_open(&o, &t));
+    int d_step = vf_trainer_program(t, "d_step");
+    cr_expect_neq(vf_trainer_run(t, d_step, NULL), VF_OK);
+    cr_expect(strstr(vf_last_error(), "before a Poisson batch"), "%s", vf_last_error());
+    vf_trainer_close(t);
+
+    TU_OK(vf_trainer_open(&o, &t));
+    vf_data_field f = {"real", 3};
+    vf_dataset ds = {.n = 200, .n_fields = 1, .fields = &f, .fill = fill_real};
+    TU_OK(vf_trainer_bind(t, &ds));
+    vf_privacy_spent sp;
+    TU_OK(vf_trainer_privacy(t, &sp));
+    cr_expect_eq(sp.batch_rows, 64);
+    cr_expect(sp.expected_batch > 20 && sp.expected_batch + 7 * sqrt(sp.expected_batch) + 1 <= 64, "L = %g",
+              sp.expected_batch);
+    cr_expect(fabs(sp.q - sp.expected_batch / 200) < 1e-12, "q = %g", sp.q);
+    cr_expect_eq(sp.plan.draws_per_iter, 1);
+    cr_expect_eq(sp.plan.runs_per_draw, 1);
+    vf_metrics ms;
+    for (int i = 0; i < 3; i++) TU_OK(vf_trainer_step(t, &ms));
+    cr_expect(vf_metrics_get(&ms, "d_step.dp_clipped", -1) >= 0, "the clip fraction is a metric");
+    TU_OK(vf_trainer_privacy(t, &sp));
+    cr_expect_eq(sp.steps, 3, "three iterations of one batch each");
+    /* a second private run on the same batch: the next draw is refused */
+    TU_OK(vf_trainer_run(t, d_step, NULL));
+    cr_expect_neq(vf_trainer_next_batch(t), VF_OK);
+    cr_expect(strstr(vf_last_error(), "read by 2 private runs"), "%s", vf_last_error());
+    vf_trainer_close(t);
+}
