@@ -657,34 +657,35 @@ static char zeek_sep(const char *s) {
     return *s ? *s : '\t';
 }
 
-vf_status vf_csv_read_mem(const char *name, const char *src, size_t len,
-                          const vf_read_options *opt, vf_trace *out) {
-    static const vf_read_options defaults = {0};
-    if (!opt) opt = &defaults;
-    memset(out, 0, sizeof *out);
-    out->linktype = -1;
-    if (len == 0) return vf_fail(VF_ERR_FORMAT, "%s: empty file", name);
-    char *buf = malloc(len + 1);
-    if (!buf) return vf_fail(VF_ERR_OOM, "%s: out of memory", name);
-    memcpy(buf, src, len);
-    buf[len] = 0;
-    char *end = buf + len;
-    vf_status st = VF_OK;
-    if (memchr(buf, 0, len)) {
-        /* find the line for the message */
-        uint64_t ln = 1;
-        for (char *q = buf; q < end && *q; q++) ln += *q == '\n';
-        st = vf_fail(VF_ERR_FORMAT, "%s:%llu: NUL byte: not a text CSV file", name,
-                     (unsigned long long)ln);
-        free(buf);
-        return st;
-    }
+/* Reading state shared by the whole-buffer reader and the block-by-block
+ * one (vf_csv_each): the layout the header gave, the line number, and where
+ * records go (the sink, or out->recs when it is NULL). */
+typedef struct csv_reader {
+    const char *name;
+    const vf_read_options *opt;
+    vf_trace *out;        /* layout, labels, counts (and records without a sink) */
+    vf_status (*sink)(void *ctx, const vf_record *r);
+    void *ctx;
+    vf_csv_layout L;
+    vf_csv_syntax syntax;
+    char sep;
+    uint64_t line;        /* of the next row */
+    uint64_t n_rec;       /* records delivered */
+    bool stop;            /* nfdump's summary, or max_records */
+} csv_reader;
+
+/* The header of buf[..end) (NUL at end): syntax, layout; *pp = first row. */
+static vf_status csv_header(csv_reader *c, char *buf, char *end, char **pp) {
     char *p = buf;
-    /* skip a UTF-8 BOM and leading blank lines */
-    if (len >= 3 && (uint8_t)p[0] == 0xef && (uint8_t)p[1] == 0xbb && (uint8_t)p[2] == 0xbf) p += 3;
+    const char *name = c->name;
+    const vf_read_options *opt = c->opt;
+    vf_trace *out = c->out;
     uint64_t line = 1;
+    vf_status st = VF_OK;
+    /* skip a UTF-8 BOM and leading blank lines */
+    if (end - buf >= 3 && (uint8_t)p[0] == 0xef && (uint8_t)p[1] == 0xbb && (uint8_t)p[2] == 0xbf) p += 3;
     while (p < end && (*p == '\n' || *p == '\r')) { line += *p == '\n'; p++; }
-    if (p >= end) { free(buf); return vf_fail(VF_ERR_FORMAT, "%s: empty file (no header)", name); }
+    if (p >= end) return vf_fail(VF_ERR_FORMAT, "%s: empty file (no header)", name);
     /* the syntax: Zeek ASCII (#separator / #fields lines), JSON lines, or CSV */
     vf_csv_syntax syntax = VF_SYNTAX_CSV;
     char sep = ',';
@@ -697,7 +698,7 @@ vf_status vf_csv_read_mem(const char *name, const char *src, size_t len,
             char *le = memchr(p, '\n', (size_t)(end - p));
             if (!le) le = end;
             char *ls = strndup(p, (size_t)(le - p));
-            if (!ls) { free(header); free(buf); return vf_fail(VF_ERR_OOM, "%s: out of memory", name); }
+            if (!ls) { free(header); return vf_fail(VF_ERR_OOM, "%s: out of memory", name); }
             size_t ll = strlen(ls);
             if (ll && ls[ll - 1] == '\r') ls[--ll] = 0;
             if (!strncmp(ls, "#separator", 10)) sep = zeek_sep(ls + 10);
@@ -712,7 +713,6 @@ vf_status vf_csv_read_mem(const char *name, const char *src, size_t len,
             line += le < end;
         }
         if (!header) {
-            free(buf);
             return vf_fail(VF_ERR_FORMAT, "%s:%llu: Zeek log without a #fields line", name, (unsigned long long)line);
         }
         if (p < end) {
@@ -758,7 +758,7 @@ vf_status vf_csv_read_mem(const char *name, const char *src, size_t len,
             first_copy = strndup(p, fe ? (size_t)(fe - p) : (size_t)(end - p));
         }
     }
-    if (!header) { free(first_copy); free(buf); return vf_fail(VF_ERR_OOM, "%s: out of memory", name); }
+    if (!header) { free(first_copy); return vf_fail(VF_ERR_OOM, "%s: out of memory", name); }
     size_t hlen = strlen(header);
     if (hlen && header[hlen - 1] == '\r') header[--hlen] = 0;
     /* a header is text: a control character means binary data (vf_trace_read
@@ -770,7 +770,6 @@ vf_status vf_csv_read_mem(const char *name, const char *src, size_t len,
         if (c < 0x20 && c != '\t') {
             free(header);
             free(first_copy);
-            free(buf);
             return vf_fail(VF_ERR_FORMAT, "%s:%llu: the header has a control character (0x%02x) at byte %zu: not "
                            "CSV text", name, (unsigned long long)line, c, i + 1);
         }
@@ -815,11 +814,29 @@ vf_status vf_csv_read_mem(const char *name, const char *src, size_t len,
     free(first_copy);
     if (!st && !has_role(&L, VF_COL_TS) && !has_role(&L, VF_COL_TE))
         st = vf_fail(VF_ERR_FORMAT, "%s: layout has no time column (ts or te)", name);
-    if (st) { free(buf); return st; }
+    if (st) return st;
     L.syntax = (uint8_t)syntax;
     out->layout = L;
     out->kind = has_role(&L, VF_COL_LEN) ? VF_TRACE_PACKETS : VF_TRACE_FLOWS;
     if (syntax == VF_SYNTAX_CSV) line++;
+    c->L = L;
+    c->syntax = syntax;
+    c->sep = sep;
+    c->line = line;
+    *pp = p;
+    return VF_OK;
+}
+
+/* The rows in [p, end) of buf (whole lines; a NUL may be written at end). */
+static vf_status csv_rows(csv_reader *c, char *buf, char *p, char *end) {
+    const char *name = c->name;
+    const vf_read_options *opt = c->opt;
+    vf_trace *out = c->out;
+    const vf_csv_layout L = c->L;
+    const vf_csv_syntax syntax = c->syntax;
+    const char sep = c->sep;
+    uint64_t line = c->line;
+    vf_status st = VF_OK;
     span f[VF_CSV_MAX_COLS];
     int64_t unit = unit_ns[L.time_unit];
     int64_t td_unit = L.td_unit_ns ? L.td_unit_ns : 1000000000;
@@ -829,8 +846,8 @@ vf_status vf_csv_read_mem(const char *name, const char *src, size_t len,
     int proto_col = col_of_role(&L, VF_COL_PROTO);
     int proto_alt = L.icmp_ports == VF_ICMP_ZEEK && proto_col >= 0 && strcmp(L.col_name[proto_col], "proto")
                         ? col_named(&L, "proto") : -1;
-    while (p < end && !st) {
-        if (opt->max_records && out->n >= opt->max_records) break;
+    while (p < end && !st && !c->stop) {
+        if (opt->max_records && c->n_rec >= opt->max_records) { c->stop = true; break; }
         uint64_t row_line = line;
         if (syntax == VF_SYNTAX_ZEEK_TSV && *p == '#') { /* #close and other comments */
             char *le = memchr(p, '\n', (size_t)(end - p));
@@ -854,7 +871,7 @@ vf_status vf_csv_read_mem(const char *name, const char *src, size_t len,
             if (blank) continue;
         }
         /* nfdump ends its CSV with a blank line, "Summary" and the totals */
-        if (nfdump && n == 1 && f[0].e - f[0].s == 7 && !memcmp(f[0].s, "Summary", 7)) break;
+        if (nfdump && n == 1 && f[0].e - f[0].s == 7 && !memcmp(f[0].s, "Summary", 7)) { c->stop = true; break; }
         out->n_input++;
         if (syntax == VF_SYNTAX_JSONL && n < 0) {
             st = vf_trace_skip(out, opt->strict, VF_SKIP_CSV_COLUMNS, "%s:%llu: not a JSON object on one line",
@@ -1054,12 +1071,43 @@ vf_status vf_csv_read_mem(const char *name, const char *src, size_t len,
             r.pkts += pkt_add;
             r.bytes += byt_add;
         }
-        st = vf_trace_append(out, &r);
+        st = c->sink ? c->sink(c->ctx, &r) : vf_trace_append(out, &r);
+        c->n_rec++;
     }
+    c->line = line;
+    return st;
+}
+
+vf_status vf_csv_read_mem(const char *name, const char *src, size_t len,
+                          const vf_read_options *opt, vf_trace *out) {
+    static const vf_read_options defaults = {0};
+    if (!opt) opt = &defaults;
+    memset(out, 0, sizeof *out);
+    out->linktype = -1;
+    if (len == 0) return vf_fail(VF_ERR_FORMAT, "%s: empty file", name);
+    char *buf = malloc(len + 1);
+    if (!buf) return vf_fail(VF_ERR_OOM, "%s: out of memory", name);
+    memcpy(buf, src, len);
+    buf[len] = 0;
+    char *end = buf + len;
+    if (memchr(buf, 0, len)) {
+        /* find the line for the message */
+        uint64_t ln = 1;
+        for (char *q = buf; q < end && *q; q++) ln += *q == '\n';
+        vf_status st = vf_fail(VF_ERR_FORMAT, "%s:%llu: NUL byte: not a text CSV file", name,
+                               (unsigned long long)ln);
+        free(buf);
+        return st;
+    }
+    csv_reader c = {.name = name, .opt = opt, .out = out};
+    char *p = buf;
+    vf_status st = csv_header(&c, buf, end, &p);
+    if (!st) st = csv_rows(&c, buf, p, end);
     free(buf);
     if (st) vf_trace_free(out);
     return st;
 }
+
 
 vf_status vf_csv_read(const char *path, const vf_read_options *opt, vf_trace *out) {
     FILE *fp;
@@ -1103,6 +1151,109 @@ vf_status vf_csv_read(const char *path, const vf_read_options *opt, vf_trace *ou
     vf_status st = vf_csv_read_mem(path, b, n, opt, out);
     free(b);
     if (!st && truncated) st = vf_trace_skip(out, false, VF_SKIP_TRUNC_FILE, "%s: %s", path, zerr);
+    return st;
+}
+
+/* End of the last whole row in b[from, n): just past its '\n', with CSV
+ * quotes balanced (a quoted field may hold a newline); from if none. */
+static size_t rows_end(const char *b, size_t from, size_t n, bool csv) {
+    size_t cut = from;
+    bool quoted = false;
+    for (size_t i = from; i < n; i++) {
+        if (csv && b[i] == '"') quoted = !quoted;
+        else if (b[i] == '\n' && !quoted) cut = i + 1;
+    }
+    return cut;
+}
+
+size_t vf_csv_block = 4 << 20;
+
+vf_status vf_csv_each(const char *path, const vf_read_options *opt, vf_trace *stats,
+                      vf_status (*sink)(void *ctx, const vf_record *r), void *ctx) {
+    static const vf_read_options defaults = {0};
+    if (!opt) opt = &defaults;
+    memset(stats, 0, sizeof *stats);
+    stats->linktype = -1;
+    FILE *fp;
+    vf_zin *zin;
+    VF_TRY(vf_zopen_read(path, &fp, &zin, NULL));
+    /* b[0, n): text not parsed yet; whole rows are parsed as they arrive,
+     * the partial last one moves to the front; the block grows only for a
+     * header or a row longer than it */
+    size_t cap = vf_csv_block, n = 0;
+    char *b = malloc(cap + 1);
+    csv_reader c = {.name = path, .opt = opt, .out = stats, .sink = sink, .ctx = ctx};
+    bool have_header = false, eof = false;
+    uint64_t line0 = 1; /* line number of b[0] (for a NUL byte's message) */
+    vf_status st = b ? VF_OK : vf_fail(VF_ERR_OOM, "%s: out of memory", path);
+    char zerr[200] = "";
+    while (!st && !eof && !c.stop) {
+        if (n == cap) {
+            char *nb = realloc(b, cap * 2 + 1);
+            if (!nb) { st = vf_fail(VF_ERR_OOM, "%s: out of memory", path); break; }
+            b = nb;
+            cap *= 2;
+        }
+        size_t got = fread(b + n, 1, cap - n, fp);
+        if (memchr(b + n, 0, got)) {
+            uint64_t ln = line0;
+            for (char *q = b; *q; q++) ln += *q == '\n';
+            st = vf_fail(VF_ERR_FORMAT, "%s:%llu: NUL byte: not a text CSV file", path, (unsigned long long)ln);
+            break;
+        }
+        n += got;
+        if (got == 0) {
+            eof = true;
+            if (ferror(fp)) {
+                if (vf_zin_error(zin)) snprintf(zerr, sizeof zerr, "%s", vf_zin_error(zin));
+                bool truncated = zerr[0] && strstr(zerr, "ends early");
+                if (!truncated || opt->strict) {
+                    st = zerr[0] ? vf_fail(VF_ERR_FORMAT, "%s: %s", path, zerr)
+                                 : vf_fail(VF_ERR_IO, "%s: read error", path);
+                    break;
+                }
+                while (n > 0 && b[n - 1] != '\n') n--; /* a truncated stream's partial last line */
+            }
+        }
+        /* the header needs its lines and the first row (the time unit guess) */
+        size_t cut = eof ? n : rows_end(b, 0, n, false);
+        if (!have_header) {
+            /* complete lines: Zeek's '#' lines and blank ones, then the
+             * first other line (CSV: the header, and one more) */
+            int need = -1;
+            for (size_t i = 0, ls = 0; i < cut && need != 0; i++) {
+                if (b[i] != '\n') continue;
+                bool skip = b[ls] == '#' || b[ls] == '\n' || b[ls] == '\r';
+                if (need > 0) need--;
+                else if (need < 0 && !skip) need = b[ls] == '{' || b[0] == '#' ? 0 : 1;
+                ls = i + 1;
+            }
+            if (!eof && need != 0) continue;
+            if (n == 0) { st = vf_fail(VF_ERR_FORMAT, "%s: empty file", path); break; }
+            b[n] = 0;
+            char *p;
+            if ((st = csv_header(&c, b, b + n, &p))) break;
+            have_header = true;
+            /* the header's lines are done with: drop them */
+            size_t used = (size_t)(p - b);
+            for (size_t i = 0; i < used; i++) line0 += b[i] == '\n';
+            memmove(b, p, n - used);
+            n -= used;
+            continue;
+        }
+        cut = eof ? n : rows_end(b, 0, n, c.syntax == VF_SYNTAX_CSV);
+        if (cut == 0) continue;
+        char keep = b[cut];
+        b[cut] = 0;
+        st = csv_rows(&c, b, b, b + cut);
+        b[cut] = keep;
+        for (size_t i = 0; i < cut; i++) line0 += b[i] == '\n';
+        memmove(b, b + cut, n - cut);
+        n -= cut;
+    }
+    fclose(fp);
+    free(b);
+    if (!st && zerr[0]) st = vf_trace_skip(stats, false, VF_SKIP_TRUNC_FILE, "%s: %s", path, zerr);
     return st;
 }
 

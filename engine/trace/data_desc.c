@@ -38,6 +38,7 @@ static void base_defaults(vf_data_desc *dd) {
     dd->w2v_window = 5;
     dd->w2v_negative = 5;
     dd->w2v_epochs = 5;
+    dd->w2v_sample = VF_W2V_SAMPLE_DEFAULT;
     dd->seed = 1;
 }
 
@@ -124,7 +125,7 @@ static vf_status parse_data(const char *name, config_t *cfg, vf_data_desc *dd) {
     if (!g) return vf_fail(VF_ERR_FORMAT, "%s: no 'data' group", name);
     if (!config_setting_is_group(g)) return FAIL(g, "'data' must be a group { ... }");
     static const char *const keys[] = {"path", "format", "columns", "time_unit", "addr_style", "strict",
-                                       "n_chunks", "chunking", "max_flow_len", "seed", "word2vec",
+                                       "n_chunks", "chunking", "max_flow_len", "seed", "word2vec", "streaming", "w2v_sample",
                                        "fields", NULL};
     vf_status st = check_keys(name, g, keys, "data");
     if (st) return st;
@@ -190,6 +191,14 @@ static vf_status parse_data(const char *name, config_t *cfg, vf_data_desc *dd) {
     int seed = 1;
     if ((st = get_int(name, g, "seed", 0, 2147483647, &seed))) return st;
     dd->seed = (uint64_t)seed;
+    if ((st = get_str(name, g, "streaming", &s))) return st;
+    if (s) {
+        if (!strcmp(s, "auto")) dd->streaming = VF_STREAM_AUTO;
+        else if (!strcmp(s, "on")) dd->streaming = VF_STREAM_ON;
+        else if (!strcmp(s, "off")) dd->streaming = VF_STREAM_OFF;
+        else return FAIL(config_setting_get_member(g, "streaming"), "streaming '%s': expected auto, on or off", s);
+    }
+    if ((st = get_int(name, g, "w2v_sample", 1, 1000000000, &dd->w2v_sample))) return st;
     if ((st = get_str(name, g, "chunking", &s))) return st;
     if (s) {
         if (!strcmp(s, "fixed_time")) dd->chunking = VF_CHUNK_FIXED_TIME;

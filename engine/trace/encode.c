@@ -2,6 +2,7 @@
  * their inverse. See encode.h for the shapes. */
 #include "trace/encode.h"
 #include "trace/trace_internal.h"
+#include "trace/encode_internal.h"
 
 #include <errno.h>
 #include <math.h>
@@ -12,7 +13,7 @@ static bool is_attr_field(vf_field f) { return f <= VF_F_PROTO; }
 
 /* Field value of a record as a double in the field's natural unit
  * (td: seconds; others: integers). */
-static double fval(const vf_record *r, vf_field f) {
+double vf_enc_fval(const vf_record *r, vf_field f) {
     switch (f) {
     case VF_F_SRCPORT: return r->sport;
     case VF_F_DSTPORT: return r->dport;
@@ -81,7 +82,7 @@ static void push(vf_segment *segs, int *n, int *dim, int width, vf_seg_kind k, i
 /* Attribute layout: 5-tuple fields (spec order), flow start, start flag
  * (2-way), presence in each chunk (2-way each). Features: inter-arrival,
  * then the other fields in spec order. */
-static void build_layout(vf_encoder *e) {
+void vf_enc_build_layout(vf_encoder *e) {
     e->attr_dim = e->feat_dim = e->n_attr_segs = e->n_feat_segs = 0;
     bool has_time = false;
     for (int i = 0; i < e->n_fields; i++) {
@@ -158,7 +159,7 @@ void vf_encoder_free(vf_encoder *e) {
     memset(e, 0, sizeof *e);
 }
 
-static vf_status alloc_chunk_arrays(vf_encoder *e) {
+vf_status vf_enc_alloc_chunks(vf_encoder *e) {
     e->chunk_begin = calloc((size_t)e->n_chunks + 1, sizeof(int64_t));
     e->start_lo = calloc((size_t)e->n_chunks, sizeof(int64_t));
     e->start_hi = calloc((size_t)e->n_chunks, sizeof(int64_t));
@@ -168,32 +169,73 @@ static vf_status alloc_chunk_arrays(vf_encoder *e) {
     return VF_OK;
 }
 
-vf_status vf_encoder_fit(const vf_data_desc *dd_in, const vf_trace *t, vf_encoder *e) {
-    memset(e, 0, sizeof *e);
-    if (t->n == 0) return vf_fail(VF_ERR_ARG, "encoder: the trace has no records");
-    vf_data_desc def;
+vf_status vf_enc_w2v(const vf_data_desc *dd, vf_encoder *e, const vf_trace *t, const vf_w2v_sentence *sent,
+                     size_t n_sent) {
+    vf_status st = VF_OK;
+    bool need_w2v = false;
+    for (int i = 0; i < e->n_fields; i++) need_w2v |= e->fields[i].enc == VF_ENC_WORD2VEC;
+    if (need_w2v) {
+        if (dd->w2v_pretrained[0]) st = vf_w2v_load(dd->w2v_pretrained, &e->port, &e->proto);
+        else if (t) st = vf_w2v_train(t, dd->w2v_dim, dd->w2v_window, dd->w2v_negative, dd->w2v_epochs, dd->seed,
+                                      &e->port, &e->proto);
+        else st = vf_w2v_train_sentences(sent, n_sent, dd->w2v_dim, dd->w2v_window, dd->w2v_negative,
+                                         dd->w2v_epochs, dd->seed, &e->port, &e->proto);
+        if (st) return st;
+        bool need_proto = false, need_port = false;
+        for (int i = 0; i < e->n_fields; i++)
+            if (e->fields[i].enc == VF_ENC_WORD2VEC) {
+                if (e->fields[i].field == VF_F_PROTO) need_proto = true; else need_port = true;
+            }
+        if ((need_port && e->port.n == 0) || (need_proto && e->proto.n == 0)) {
+            st = vf_fail(VF_ERR_FORMAT, "%s: the embedding has no %s vectors", dd->w2v_pretrained,
+                         need_port && e->port.n == 0 ? "port" : "protocol");
+            return st;
+        }
+    }
+    return st;
+}
+
+void vf_enc_finish(const vf_data_desc *dd, vf_encoder *e, int max_len) {
+    for (int c = 0; c < e->n_chunks; c++) {
+        if (e->start_lo[c] > e->start_hi[c]) e->start_lo[c] = e->start_hi[c] = e->chunk_begin[c];
+        if (e->iat_hi[c] <= 0) e->iat_hi[c] = 1;
+    }
+    e->max_len = dd->max_flow_len > 0 ? dd->max_flow_len : max_len;
+    vf_enc_build_layout(e);
+}
+
+const vf_data_desc *vf_enc_setup(const vf_data_desc *dd_in, vf_trace_kind kind, vf_data_desc *def,
+                                 vf_encoder *e) {
     const vf_data_desc *dd = dd_in;
     if (dd->n_fields == 0) {
-        vf_data_desc_default(t->kind, &def);
-        def.n_chunks = dd_in->n_chunks;
-        def.chunking = dd_in->chunking;
-        def.max_flow_len = dd_in->max_flow_len;
-        def.w2v_dim = dd_in->w2v_dim; def.w2v_window = dd_in->w2v_window;
-        def.w2v_negative = dd_in->w2v_negative; def.w2v_epochs = dd_in->w2v_epochs;
-        def.seed = dd_in->seed;
-        memcpy(def.w2v_pretrained, dd_in->w2v_pretrained, sizeof def.w2v_pretrained);
-        for (int i = 0; i < def.n_fields; i++) def.fields[i].dim = def.w2v_dim;
-        dd = &def;
+        vf_data_desc_default(kind, def);
+        def->n_chunks = dd_in->n_chunks;
+        def->chunking = dd_in->chunking;
+        def->max_flow_len = dd_in->max_flow_len;
+        def->w2v_dim = dd_in->w2v_dim; def->w2v_window = dd_in->w2v_window;
+        def->w2v_negative = dd_in->w2v_negative; def->w2v_epochs = dd_in->w2v_epochs;
+        def->seed = dd_in->seed;
+        memcpy(def->w2v_pretrained, dd_in->w2v_pretrained, sizeof def->w2v_pretrained);
+        for (int i = 0; i < def->n_fields; i++) def->fields[i].dim = def->w2v_dim;
+        dd = def;
     }
-    e->kind = t->kind;
+    e->kind = kind;
     e->n_fields = dd->n_fields;
     memcpy(e->fields, dd->fields, sizeof e->fields);
     e->n_chunks = dd->n_chunks > 0 ? dd->n_chunks : 1;
     e->chunking = dd->chunking;
     e->ip_bits = 32;
+    return dd;
+}
+
+vf_status vf_encoder_fit(const vf_data_desc *dd_in, const vf_trace *t, vf_encoder *e) {
+    memset(e, 0, sizeof *e);
+    if (t->n == 0) return vf_fail(VF_ERR_ARG, "encoder: the trace has no records");
+    vf_data_desc def;
+    const vf_data_desc *dd = vf_enc_setup(dd_in, t->kind, &def, e);
     for (size_t i = 0; i < t->n; i++)
         if (!vf_addr_is_v4(&t->recs[i].src) || !vf_addr_is_v4(&t->recs[i].dst)) { e->ip_bits = 128; break; }
-    vf_status st = alloc_chunk_arrays(e);
+    vf_status st = vf_enc_alloc_chunks(e);
     if (st) goto fail;
     /* chunk windows */
     int64_t t0 = INT64_MAX, t1 = INT64_MIN;
@@ -223,7 +265,7 @@ vf_status vf_encoder_fit(const vf_data_desc *dd_in, const vf_trace *t, vf_encode
             if (s->fixed_range) { lo = s->lo; hi = s->hi; }
             else {
                 for (size_t k = 0; k < t->n; k++) {
-                    double x = fval(&t->recs[k], f);
+                    double x = vf_enc_fval(&t->recs[k], f);
                     if (x < lo) lo = x;
                     if (x > hi) hi = x;
                 }
@@ -235,7 +277,7 @@ vf_status vf_encoder_fit(const vf_data_desc *dd_in, const vf_trace *t, vf_encode
         } else if (s->enc == VF_ENC_ONEHOT) {
             uint64_t *v = malloc(t->n * sizeof *v);
             if (!v) { st = vf_fail(VF_ERR_OOM, "encoder: out of memory"); goto fail; }
-            for (size_t k = 0; k < t->n; k++) v[k] = (uint64_t)(int64_t)fval(&t->recs[k], f);
+            for (size_t k = 0; k < t->n; k++) v[k] = (uint64_t)(int64_t)vf_enc_fval(&t->recs[k], f);
             qsort(v, t->n, sizeof *v, cmp_u64);
             int n = 0;
             for (size_t k = 0; k < t->n; k++)
@@ -251,24 +293,7 @@ vf_status vf_encoder_fit(const vf_data_desc *dd_in, const vf_trace *t, vf_encode
         for (int i = 0; i < t->n_labels; i++)
             if (!(e->labels[i] = strdup(t->labels[i]))) { st = vf_fail(VF_ERR_OOM, "encoder: out of memory"); goto fail; }
     }
-    bool need_w2v = false;
-    for (int i = 0; i < e->n_fields; i++) need_w2v |= e->fields[i].enc == VF_ENC_WORD2VEC;
-    if (need_w2v) {
-        if (dd->w2v_pretrained[0]) st = vf_w2v_load(dd->w2v_pretrained, &e->port, &e->proto);
-        else st = vf_w2v_train(t, dd->w2v_dim, dd->w2v_window, dd->w2v_negative, dd->w2v_epochs, dd->seed,
-                               &e->port, &e->proto);
-        if (st) goto fail;
-        bool need_proto = false, need_port = false;
-        for (int i = 0; i < e->n_fields; i++)
-            if (e->fields[i].enc == VF_ENC_WORD2VEC) {
-                if (e->fields[i].field == VF_F_PROTO) need_proto = true; else need_port = true;
-            }
-        if ((need_port && e->port.n == 0) || (need_proto && e->proto.n == 0)) {
-            st = vf_fail(VF_ERR_FORMAT, "%s: the embedding has no %s vectors", dd->w2v_pretrained,
-                         need_port && e->port.n == 0 ? "port" : "protocol");
-            goto fail;
-        }
-    }
+    if ((st = vf_enc_w2v(dd, e, t, NULL, 0))) goto fail;
     /* per-chunk time ranges and the flow length cap */
     for (int c = 0; c < e->n_chunks; c++) { e->start_lo[c] = INT64_MAX; e->start_hi[c] = INT64_MIN; }
     vf_flow_index fi;
@@ -293,12 +318,7 @@ vf_status vf_encoder_fit(const vf_data_desc *dd_in, const vf_trace *t, vf_encode
         }
     }
     vf_flow_index_free(&fi);
-    for (int c = 0; c < e->n_chunks; c++) {
-        if (e->start_lo[c] > e->start_hi[c]) e->start_lo[c] = e->start_hi[c] = e->chunk_begin[c];
-        if (e->iat_hi[c] <= 0) e->iat_hi[c] = 1;
-    }
-    e->max_len = dd->max_flow_len > 0 ? dd->max_flow_len : max_len;
-    build_layout(e);
+    vf_enc_finish(dd, e, max_len);
     return VF_OK;
 fail:
     vf_encoder_free(e);
@@ -310,7 +330,7 @@ static float unit(double x, double lo, double hi) {
 }
 
 /* Whether the time field uses interarrival_log. */
-static bool time_is_log(const vf_encoder *e) {
+bool vf_enc_time_is_log(const vf_encoder *e) {
     for (int i = 0; i < e->n_fields; i++)
         if (e->fields[i].field == VF_F_TIME) return e->fields[i].enc == VF_ENC_INTERARRIVAL_LOG;
     return false;
@@ -319,7 +339,7 @@ static bool time_is_log(const vf_encoder *e) {
 /* Within-flow gap (ns) of chunk c to [0, 1]: gap / iat_hi (interarrival), or
  * log1p(gap_us) / log1p(iat_hi_us) (interarrival_log; log1p(0) = 0 is the
  * minimum, so this is min-max of log1p(gap_us) over [0, chunk's largest]). */
-static float enc_gap(const vf_encoder *e, bool lg, int c, int64_t gap_ns) {
+float vf_enc_gap(const vf_encoder *e, bool lg, int c, int64_t gap_ns) {
     if (!lg) return unit((double)gap_ns, 0, (double)e->iat_hi[c]);
     return unit(log1p((double)gap_ns * 1e-3), 0, log1p((double)e->iat_hi[c] * 1e-3));
 }
@@ -333,7 +353,7 @@ static int64_t dec_gap(const vf_encoder *e, bool lg, int c, float u) {
 }
 
 /* writes one field's encoding of value/record at dst */
-static void enc_field(const vf_encoder *e, const vf_field_spec *s, const vf_record *r, float *dst) {
+void vf_enc_field(const vf_encoder *e, const vf_field_spec *s, const vf_record *r, float *dst) {
     vf_field f = s->field;
     switch (s->enc) {
     case VF_ENC_BITS: {
@@ -348,21 +368,21 @@ static void enc_field(const vf_encoder *e, const vf_field_spec *s, const vf_reco
     }
     case VF_ENC_WORD2VEC: {
         const vf_w2v_table *tb = w2v_of(e, f);
-        const float *v = vf_w2v_vector(tb, (uint32_t)fval(r, f));
+        const float *v = vf_w2v_vector(tb, (uint32_t)vf_enc_fval(r, f));
         memcpy(dst, v, (size_t)tb->dim * sizeof(float));
         break;
     }
     case VF_ENC_ONEHOT: {
         int n = e->n_vocab[f];
-        uint64_t x = (uint64_t)(int64_t)fval(r, f);
+        uint64_t x = (uint64_t)(int64_t)vf_enc_fval(r, f);
         memset(dst, 0, (size_t)n * sizeof(float));
         int lo = 0, hi = n - 1;
         while (lo < hi) { int m = (lo + hi) / 2; if (e->vocab[f][m] < x) lo = m + 1; else hi = m; }
         if (n) dst[lo] = 1;
         break;
     }
-    case VF_ENC_LOG_MINMAX: dst[0] = unit(log1p(fval(r, f)), e->lo[f], e->hi[f]); break;
-    case VF_ENC_MINMAX: dst[0] = unit(fval(r, f), e->lo[f], e->hi[f]); break;
+    case VF_ENC_LOG_MINMAX: dst[0] = unit(log1p(vf_enc_fval(r, f)), e->lo[f], e->hi[f]); break;
+    case VF_ENC_MINMAX: dst[0] = unit(vf_enc_fval(r, f), e->lo[f], e->hi[f]); break;
     default: break;
     }
 }
@@ -402,7 +422,7 @@ void vf_encoded_free(vf_encoded *ch, int n) {
 
 vf_status vf_encode(const vf_encoder *e, const vf_trace *t, vf_encoded **out) {
     *out = NULL;
-    const bool lg = time_is_log(e);
+    const bool lg = vf_enc_time_is_log(e);
     vf_flow_index fi;
     vf_status st = time_sorted_flows(t, &fi);
     if (st) return st;
@@ -444,7 +464,7 @@ vf_status vf_encode(const vf_encoder *e, const vf_trace *t, vf_encoded **out) {
                 const vf_field_spec *s = &e->fields[i];
                 if (!is_attr_field(s->field)) continue;
                 while (seg < e->n_attr_segs && e->attr_segs[seg].field != (int)s->field) seg++;
-                if (seg < e->n_attr_segs) enc_field(e, s, r0, A + e->attr_segs[seg].offset);
+                if (seg < e->n_attr_segs) vf_enc_field(e, s, r0, A + e->attr_segs[seg].offset);
             }
             int tags = e->attr_dim - 2 * (N + 1); /* flow tags are the last 2(N+1) columns */
             bool has_time = false;
@@ -465,11 +485,11 @@ vf_status vf_encode(const vf_encoder *e, const vf_trace *t, vf_encoded **out) {
                 for (int s = 0; s < e->n_feat_segs; s++) {
                     const vf_segment *g = &e->feat_segs[s];
                     if (g->field == VF_F_TIME) {
-                        F[g->offset] = enc_gap(e, lg, c, r->ts_ns - prev);
+                        F[g->offset] = vf_enc_gap(e, lg, c, r->ts_ns - prev);
                         continue;
                     }
                     for (int i = 0; i < e->n_fields; i++)
-                        if ((int)e->fields[i].field == g->field) enc_field(e, &e->fields[i], r, F + g->offset);
+                        if ((int)e->fields[i].field == g->field) vf_enc_field(e, &e->fields[i], r, F + g->offset);
                 }
                 prev = r->ts_ns;
             }
@@ -486,7 +506,7 @@ done:
 
 vf_status vf_decode(const vf_encoder *e, const vf_encoded *chunks, int n_chunks, vf_trace *out) {
     int N = e->n_chunks;
-    const bool lg = time_is_log(e);
+    const bool lg = vf_enc_time_is_log(e);
     out->kind = e->kind;
     if (out->n == 0 && out->linktype == 0 && !out->layout.n_cols) out->linktype = -1;
     bool has_time = false;
@@ -642,7 +662,7 @@ vf_status vf_encoder_load(const char *path, vf_encoder *e) {
         s->fixed_range = fixed != 0;
     }
     for (int k = 0; k < VF_F_COUNT; k++) NEED(fscanf(f, " range %lg %lg", &e->lo[k], &e->hi[k]) == 2, "range line");
-    if ((st = alloc_chunk_arrays(e))) goto fail;
+    if ((st = vf_enc_alloc_chunks(e))) goto fail;
     NEED(fscanf(f, " edges") == 0, "edges");
     for (int c = 0; c <= e->n_chunks; c++) {
         long long v;
@@ -697,7 +717,7 @@ vf_status vf_encoder_load(const char *path, vf_encoder *e) {
     NEED(fscanf(f, " %7s", endw) == EOF, "text after 'end'");
     fclose(f);
     free(buf);
-    build_layout(e);
+    vf_enc_build_layout(e);
     return VF_OK;
 fail:
     fclose(f);

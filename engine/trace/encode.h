@@ -48,6 +48,14 @@ typedef struct vf_field_spec {
 
 typedef enum vf_chunking { VF_CHUNK_FIXED_TIME = 0, VF_CHUNK_FIXED_SIZE = 1 } vf_chunking;
 
+/* Training ingest: auto streams when it can (a regular file, fixed_time
+ * chunks, records as read), else reads the trace into memory; on: stream or
+ * fail saying why; off: in memory. */
+typedef enum vf_streaming { VF_STREAM_AUTO = 0, VF_STREAM_ON, VF_STREAM_OFF } vf_streaming;
+/* Records the streaming fit trains word2vec on (a uniform reservoir sample,
+ * in file order): 16 bytes each. */
+#define VF_W2V_SAMPLE_DEFAULT 1000000
+
 #define VF_MAX_FIELDS 24
 typedef struct vf_data_desc {
     char path[4096];
@@ -63,6 +71,8 @@ typedef struct vf_data_desc {
     int w2v_dim, w2v_window, w2v_negative, w2v_epochs; /* 10, 5, 5, 5 */
     uint64_t seed;
     char w2v_pretrained[4096];   /* "" = train on the trace */
+    vf_streaming streaming;      /* how `vkflow train` ingests (docs/TRACES.md) */
+    int w2v_sample;              /* streaming: word2vec trains on at most this many records */
 } vf_data_desc;
 
 /* NetShare's defaults for a trace kind: 5-tuple (bits, word2vec), time
@@ -167,6 +177,48 @@ vf_status vf_encoder_load(const char *path, vf_encoder *enc);
  * proto tables. */
 vf_status vf_w2v_train(const vf_trace *t, int dim, int window, int negative, int epochs,
                        uint64_t seed, vf_w2v_table *port, vf_w2v_table *proto);
+/* The same from the sentences themselves (what vf_w2v_train reads of t). */
+typedef struct vf_w2v_sentence {
+    uint16_t sport, dport;
+    uint8_t proto;
+} vf_w2v_sentence;
+vf_status vf_w2v_train_sentences(const vf_w2v_sentence *s, size_t n, int dim, int window, int negative,
+                                 int epochs, uint64_t seed, vf_w2v_table *port, vf_w2v_table *proto);
+
+/* ------------------------------------------------ streaming (encode_stream.c) */
+
+/* A trace read record by record, as many times as the caller needs: each
+ * call delivers every record to sink in file order and fills stats (kind,
+ * labels, layout, counts; no records). */
+typedef vf_status (*vf_record_sink)(void *ctx, const vf_record *r);
+typedef vf_status (*vf_record_reader)(void *src, vf_trace *stats, vf_record_sink sink, void *ctx);
+/* Readers: src a vf_data_desc (its file, pcap or CSV, plain or compressed),
+ * or a vf_trace in memory. */
+vf_status vf_data_desc_each(void *dd, vf_trace *stats, vf_record_sink sink, void *ctx);
+vf_status vf_trace_each(void *t, vf_trace *stats, vf_record_sink sink, void *ctx);
+
+typedef struct vf_stream_stats {
+    int passes;              /* reads of the input */
+    uint64_t records;        /* per read */
+    size_t flows;            /* distinct 5-tuples */
+    size_t peak_live;        /* most (flow, chunk) series open at once while encoding */
+    bool sorted;             /* records came in time order */
+    uint64_t w2v_records;    /* word2vec trained on this many (all when <= w2v_sample) */
+} vf_stream_stats;
+
+/* vf_encoder_fit without a record array: reads the input twice (plus the
+ * first read's word2vec reservoir). Same encoder as vf_encoder_fit on the
+ * same records, except word2vec when there are more records than
+ * dd->w2v_sample (then trained on a uniform sample of them, in file order).
+ * fixed_time chunking only. */
+vf_status vf_encoder_fit_stream(const vf_data_desc *dd, vf_record_reader rd, void *src, vf_encoder *enc,
+                                vf_stream_stats *stats);
+/* vf_encode without a record array: reads the input twice (the flow
+ * directory, then the records into the chunk arrays). Byte-identical to
+ * vf_encode on the same records. stats may be NULL. */
+vf_status vf_encode_stream(const vf_encoder *enc, vf_record_reader rd, void *src, vf_encoded **out,
+                           vf_stream_stats *stats);
+
 /* Text format, one token a line: `VALUE v1 ... vd` for ports and
  * `proto:VALUE v1 ... vd` for protocols (VALUE a number or a name). */
 vf_status vf_w2v_load(const char *path, vf_w2v_table *port, vf_w2v_table *proto);

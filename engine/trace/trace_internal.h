@@ -29,6 +29,15 @@ vf_status vf_pcap_each(const char *path, const vf_read_options *opt, vf_trace *s
                        vf_status (*sink)(void *ctx, const vf_record *r), void *ctx);
 /* Same from an open stream (closed on return; the fuzzer passes fmemopen). */
 vf_status vf_pcap_read_fp(FILE *fp, const char *name, const vf_read_options *opt, vf_trace *out);
+/* Reads a flow CSV (or Zeek TSV / JSON lines) block by block: each record
+ * goes to sink, in file order, exactly as vf_csv_read reads it (no record
+ * array, no copy of the file: memory is one block of text). stats gets the
+ * layout, kind, labels and counts, no records. */
+vf_status vf_csv_each(const char *path, const vf_read_options *opt, vf_trace *stats,
+                      vf_status (*sink)(void *ctx, const vf_record *r), void *ctx);
+/* vf_csv_each's first block of text in bytes (4 MiB; tests make it tiny to
+ * put rows across block ends). */
+extern size_t vf_csv_block;
 /* Reads CSV from a memory buffer (the fuzzer's entry point); name is used in
  * messages. */
 vf_status vf_csv_read_mem(const char *name, const char *buf, size_t len,

@@ -57,12 +57,28 @@ vf_status vf_w2v_train(const vf_trace *t, int dim, int window, int negative, int
     memset(port, 0, sizeof *port);
     memset(proto, 0, sizeof *proto);
     if (t->n == 0) return vf_fail(VF_ERR_ARG, "word2vec: empty trace");
-    size_t n = t->n;
+    vf_w2v_sentence *s = malloc(t->n * sizeof *s);
+    if (!s) return vf_fail(VF_ERR_OOM, "word2vec: out of memory");
+    for (size_t i = 0; i < t->n; i++) {
+        s[i].sport = t->recs[i].sport;
+        s[i].dport = t->recs[i].dport;
+        s[i].proto = t->recs[i].proto;
+    }
+    vf_status st = vf_w2v_train_sentences(s, t->n, dim, window, negative, epochs, seed, port, proto);
+    free(s);
+    return st;
+}
+
+vf_status vf_w2v_train_sentences(const vf_w2v_sentence *x, size_t n, int dim, int window, int negative,
+                                 int epochs, uint64_t seed, vf_w2v_table *port, vf_w2v_table *proto) {
+    memset(port, 0, sizeof *port);
+    memset(proto, 0, sizeof *proto);
+    if (n == 0) return vf_fail(VF_ERR_ARG, "word2vec: empty trace");
     uint32_t *tmp = malloc(2 * n * sizeof *tmp);
     if (!tmp) return vf_fail(VF_ERR_OOM, "word2vec: out of memory");
-    for (size_t i = 0; i < n; i++) { tmp[2 * i] = t->recs[i].sport; tmp[2 * i + 1] = t->recs[i].dport; }
+    for (size_t i = 0; i < n; i++) { tmp[2 * i] = x[i].sport; tmp[2 * i + 1] = x[i].dport; }
     int np = distinct(tmp, 2 * n, &port->value);
-    for (size_t i = 0; i < n; i++) tmp[i] = t->recs[i].proto;
+    for (size_t i = 0; i < n; i++) tmp[i] = x[i].proto;
     int nq = distinct(tmp, n, &proto->value);
     free(tmp);
     int V = np + nq;
@@ -78,9 +94,9 @@ vf_status vf_w2v_train(const vf_trace *t, int dim, int window, int negative, int
         return vf_fail(VF_ERR_OOM, "word2vec: out of memory");
     }
     for (size_t i = 0; i < n; i++) {
-        sent[3 * i] = find(port->value, np, t->recs[i].sport);
-        sent[3 * i + 1] = find(port->value, np, t->recs[i].dport);
-        sent[3 * i + 2] = np + find(proto->value, nq, t->recs[i].proto);
+        sent[3 * i] = find(port->value, np, x[i].sport);
+        sent[3 * i + 1] = find(port->value, np, x[i].dport);
+        sent[3 * i + 2] = np + find(proto->value, nq, x[i].proto);
         for (int k = 0; k < 3; k++) cnt[sent[3 * i + k]]++;
     }
     /* negative sampling distribution count^0.75, as word2vec.c's unigram

@@ -1,0 +1,28 @@
+/* encode.c's pieces that the streaming encoder (encode_stream.c) shares, so
+ * that both compute the same numbers the same way (not installed API). */
+#ifndef VKFLOW_ENCODE_INTERNAL_H
+#define VKFLOW_ENCODE_INTERNAL_H
+
+#include "trace/encode.h"
+
+/* A record's value of field f (td in seconds, the rest integers). */
+double vf_enc_fval(const vf_record *r, vf_field f);
+/* One field's encoding of r at dst (the field's segment). */
+void vf_enc_field(const vf_encoder *e, const vf_field_spec *s, const vf_record *r, float *dst);
+/* A within-flow gap of chunk c in [0, 1]; lg = vf_enc_time_is_log(e). */
+float vf_enc_gap(const vf_encoder *e, bool lg, int c, int64_t gap_ns);
+bool vf_enc_time_is_log(const vf_encoder *e);
+void vf_enc_build_layout(vf_encoder *e);
+vf_status vf_enc_alloc_chunks(vf_encoder *e);
+/* The description in force (the kind's defaults when dd_in has no fields,
+ * written to *def) and e's settings from it; e must be zeroed. */
+const vf_data_desc *vf_enc_setup(const vf_data_desc *dd_in, vf_trace_kind kind, vf_data_desc *def,
+                                 vf_encoder *e);
+/* The word2vec tables: pre-trained, or trained on t (or on n_sent
+ * sentences when t is NULL). */
+vf_status vf_enc_w2v(const vf_data_desc *dd, vf_encoder *e, const vf_trace *t, const vf_w2v_sentence *sent,
+                     size_t n_sent);
+/* Empty chunks' ranges, max_len, the layout. */
+void vf_enc_finish(const vf_data_desc *dd, vf_encoder *e, int max_len);
+
+#endif
