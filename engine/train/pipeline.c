@@ -9,6 +9,7 @@
 #include "train/pipeline_privacy.h"
 #include "eval/eval.h"
 #include "trace/trace_internal.h"
+#include "trace/encode.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -107,6 +108,33 @@ static vf_status ingest(const vf_run_config *rc, vf_run_log *L, vf_trace *t) {
     }
     vf_run_say(L, VF_PHASE_INGEST, -1, "%zu %s in %.1f s", t->n, t->kind == VF_TRACE_PACKETS ? "packets" : "flows",
         vf_now_s() - t0);
+    return VF_OK;
+}
+
+/* Whether training reads the trace as a stream (data.streaming, docs/TRACES.md):
+ * auto streams a regular file with fixed_time chunks and records as read
+ * (not as_flows); on insists (an error says why it cannot); off reads the
+ * trace into memory. */
+static vf_status use_streaming(const vf_run_config *rc, bool *out) {
+    const vf_data_desc *dd = &rc->data;
+    *out = false;
+    if (dd->streaming == VF_STREAM_OFF) return VF_OK;
+    struct stat sb;
+    const char *why = NULL;
+    if (stat(dd->path, &sb) == 0 && !S_ISREG(sb.st_mode))
+        why = "it is not a regular file (a pipe?), and streaming reads the trace 4 times: save it to a file first";
+    else if (dd->chunking != VF_CHUNK_FIXED_TIME)
+        why = "chunking = fixed_size needs every timestamp sorted";
+    else if (rc->as_flows)
+        why = "as_flows aggregates packets into flows in memory";
+    else if (rc->privacy.enabled)
+        why = "a privacy run's encoder takes the chunk windows from the trace in memory";
+    else if (rc->holdout > 0)
+        why = "run.holdout splits the trace's 5-tuples in memory";
+    if (why && dd->streaming == VF_STREAM_ON)
+        return vf_fail(VF_ERR_ARG, "%s: data.streaming = on, but %s (data.streaming = auto or off reads it into "
+                       "memory)", dd->path, why);
+    *out = !why;
     return VF_OK;
 }
 
@@ -425,7 +453,10 @@ static vf_status prepare_job(job *J, const vf_pipeline_opts *o, bool *stopped, v
     vf_run_say(&J->L, VF_PHASE_INGEST, -1, "%lld iterations for chunk 1 (%s), seed %llu, %d setting overrides; effective "
                "model settings in %s", (long long)rc->iterations, rc->iterations_set ? "run.iterations" : "training.steps",
                (unsigned long long)rc->seed, rc->n_settings, p);
-    if ((st = ingest(rc, &J->L, &J->real))) return st;
+    bool streaming;
+    if ((st = use_streaming(rc, &streaming))) return st;
+    if (!streaming && (st = ingest(rc, &J->L, &J->real))) return st;
+    /* streaming: run.holdout is 0, this checks only that a resumed run had none */
     if ((st = vf_run_holdout(rc, J->dir, o->resume, &J->L, &J->real, &J->held))) return st;
     if (o->stop && *o->stop) { *stopped = true; return VF_OK; }
     /* the encoder is fitted once per run and always used as saved, so a
@@ -433,8 +464,12 @@ static vf_status prepare_job(job *J, const vf_pipeline_opts *o, bool *stopped, v
     char encp[4200];
     vf_run_path(encp, sizeof encp, J->dir, "encoder.txt");
     double t0 = vf_now_s();
+    vf_data_desc *dd = (vf_data_desc *)&rc->data; /* the readers' source: read only */
+    vf_stream_stats ss;
     if (!(o->resume && vf_run_exists(encp))) {
-        if (!rc->privacy.enabled) vf_run_say(&J->L, VF_PHASE_ENCODE, -1, "fitting the encoder (%d chunks)", rc->data.n_chunks);
+        if (!rc->privacy.enabled)
+            vf_run_say(&J->L, VF_PHASE_ENCODE, -1, "fitting the encoder (%d chunks%s)", rc->data.n_chunks,
+                       streaming ? ", streaming: 2 reads of the trace" : "");
         vf_encoder fit;
         if (rc->privacy.enabled) {
             /* nothing about the encoding is fitted on private data (docs/PRIVACY.md) */
@@ -447,6 +482,12 @@ static vf_status prepare_job(job *J, const vf_pipeline_opts *o, bool *stopped, v
             }
             vf_run_say(&J->L, VF_PHASE_ENCODE, -1, "privacy: the encoder of the public run %s (only the chunk windows "
                        "come from this trace's time span)", rc->privacy.public_run);
+        } else if (streaming) {
+            if ((st = vf_encoder_fit_stream(&rc->data, vf_data_desc_each, dd, &fit, &ss))) return st;
+            vf_run_say(&J->L, VF_PHASE_ENCODE, -1, "%llu %s, %zu 5-tuples, %s; word2vec on %llu of them (%.1f s)",
+                       (unsigned long long)ss.records, fit.kind == VF_TRACE_PACKETS ? "packets" : "flows", ss.flows,
+                       ss.sorted ? "in time order" : "not in time order", (unsigned long long)ss.w2v_records,
+                       vf_now_s() - t0);
         } else if ((st = vf_encoder_fit(&rc->data, &J->real, &fit))) {
             return st;
         }
@@ -466,7 +507,13 @@ static vf_status prepare_job(job *J, const vf_pipeline_opts *o, bool *stopped, v
                    rc->privacy.chunks_per_flow == 1 ? "" : "s", cut_records, cut_flows);
     }
     vf_encoded *ch = NULL;
-    if ((st = vf_encode(&J->enc, &J->real, &ch))) return st;
+    if (streaming) {
+        if ((st = vf_encode_stream(&J->enc, vf_data_desc_each, dd, &ch, &ss))) return st;
+        vf_run_say(&J->L, VF_PHASE_ENCODE, -1, "encoded %llu records of %zu 5-tuples in 2 reads, at most %zu flow "
+                   "series open at once", (unsigned long long)ss.records, ss.flows, ss.peak_live);
+    } else if ((st = vf_encode(&J->enc, &J->real, &ch))) {
+        return st;
+    }
     int N = J->enc.n_chunks;
     int64_t trunc = 0;
     for (int c = 0; c < N; c++) trunc += ch[c].n_truncated;
@@ -920,6 +967,8 @@ vf_status vf_pipeline_run(const vf_run_config *rc_in, const vf_pipeline_opts *o,
     if ((st = generate_job(&J, o, rc->count, out, &syn, stopped)) || *stopped) goto done;
     if (rc->evaluate && vf_par_rank() == 0) {
         vf_eval_privacy dp = {0};
+        /* a streamed training did not keep the trace: the metrics need it */
+        if (J.real.n == 0 && (st = ingest(rc, &J.L, &J.real))) goto done;
         if (J.have_dp) {
             dp.dp = true;
             dp.dp_epsilon = J.dp_spent;
