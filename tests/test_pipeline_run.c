@@ -509,4 +509,39 @@ Test(pipeline_run, holdout_out_of_range_is_refused, .init = setup, .fini = teard
     vf_run_config rc;
     cr_assert_neq(vf_run_config_load_with(p, sets, 1, &rc), VF_OK);
     cr_assert(strstr(vf_last_error(), "holdout") && strstr(vf_last_error(), "0.9"), "%s", vf_last_error());
+
+/* data.streaming: the streamed training (the default) and the in-memory one
+ * write the same encoder, checkpoints, synthetic trace and metrics; `on`
+ * refuses a pipe, saying why. */
+Test(pipeline_run, streaming_and_in_memory_runs_are_the_same, .init = setup, .fini = teardown, .timeout = 300) {
+    vf_run_config rc;
+    load_cfg(&rc);
+    char a[512], b[512], p[600], q[600];
+    snprintf(a, sizeof a, "%s/streamed", g_tmp);
+    snprintf(b, sizeof b, "%s/in_memory", g_tmp);
+    stopper s = {.chunk = -1};
+    bool stopped;
+    rc.data.streaming = VF_STREAM_ON;
+    cr_assert_eq(run_into(&rc, a, false, &s, &stopped), VF_OK, "%s", vf_last_error());
+    rc.data.streaming = VF_STREAM_OFF;
+    cr_assert_eq(run_into(&rc, b, false, &s, &stopped), VF_OK, "%s", vf_last_error());
+    const char *files[] = {"encoder.txt", "chunk_00.ckpt", "chunk_01.ckpt", "synthetic.pcap"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(p, sizeof p, "%s/%s", a, files[i]);
+        snprintf(q, sizeof q, "%s/%s", b, files[i]);
+        same_bytes(p, q);
+    }
+    snprintf(p, sizeof p, "%s/run.log", a);
+    size_t n;
+    char *log = slurp(p, &n);
+    cr_assert(strstr(log, "streaming: 2 reads of the trace"), "run.log says it streamed");
+    free(log);
+    /* a pipe cannot be read four times */
+    snprintf(p, sizeof p, "%s/fifo", g_tmp);
+    cr_assert_eq(mkfifo(p, 0600), 0);
+    snprintf(rc.data.path, sizeof rc.data.path, "%s", p);
+    rc.data.streaming = VF_STREAM_ON;
+    snprintf(q, sizeof q, "%s/piped", g_tmp);
+    cr_assert_neq(run_into(&rc, q, false, &s, &stopped), VF_OK);
+    cr_assert(strstr(vf_last_error(), "not a regular file"), "%s", vf_last_error());
 }
