@@ -536,6 +536,9 @@ Test(pipeline_run, streaming_and_in_memory_runs_are_the_same, .init = setup, .fi
     char *log = slurp(p, &n);
     cr_assert(strstr(log, "streaming: 2 reads of the trace"), "run.log says it streamed");
     free(log);
+    /* the encoded chunks it kept on disk while training are gone */
+    snprintf(p, sizeof p, "%s/chunk_00.enc", a);
+    cr_assert(access(p, F_OK) != 0, "%s left behind", p);
     /* a pipe cannot be read four times */
     snprintf(p, sizeof p, "%s/fifo", g_tmp);
     cr_assert_eq(mkfifo(p, 0600), 0);

@@ -202,6 +202,7 @@ typedef struct vf_stream_stats {
     uint64_t records;        /* per read */
     size_t flows;            /* distinct 5-tuples */
     size_t peak_live;        /* most (flow, chunk) series open at once while encoding */
+    int peak_chunks;         /* most chunks holding arrays at once while encoding */
     bool sorted;             /* records came in time order */
     uint64_t w2v_records;    /* word2vec trained on this many (all when <= w2v_sample) */
 } vf_stream_stats;
@@ -218,6 +219,13 @@ vf_status vf_encoder_fit_stream(const vf_data_desc *dd, vf_record_reader rd, voi
  * vf_encode on the same records. stats may be NULL. */
 vf_status vf_encode_stream(const vf_encoder *enc, vf_record_reader rd, void *src, vf_encoded **out,
                            vf_stream_stats *stats);
+/* Same, each chunk handed to sink as soon as the read is past its last
+ * record (every chunk once, empty ones at the end): only the chunks whose
+ * time window the read is in hold arrays. The sink owns chunk's arrays
+ * (free them with free(), or keep them), also when it fails. */
+typedef vf_status (*vf_chunk_sink)(void *ctx, vf_encoded *chunk);
+vf_status vf_encode_stream_each(const vf_encoder *enc, vf_record_reader rd, void *src, vf_chunk_sink sink,
+                                void *ctx, vf_stream_stats *stats);
 
 /* Text format, one token a line: `VALUE v1 ... vd` for ports and
  * `proto:VALUE v1 ... vd` for protocols (VALUE a number or a name). */

@@ -491,7 +491,10 @@ typedef struct series {
 typedef struct encode_pass {
     const vf_encoder *e;
     flow_pass *D;
-    vf_encoded *ch;
+    vf_encoded *ch;          /* [n_chunks]: arrays while a chunk is open */
+    vf_chunk_sink sink;      /* a finished chunk's arrays go there */
+    void *sink_ctx;
+    int held, peak_held;     /* chunks with arrays */
     bool lg, has_time;
     int tags;
     uint32_t *open_of_flow;  /* [flows] first open series, NIL */
@@ -592,6 +595,29 @@ static void chunk_close(encode_pass *E, int c) {
     E->n_open[c] = 0;
 }
 
+/* Chunk c's arrays, sized as vf_encode sizes them. */
+static vf_status chunk_open(encode_pass *E, int c) {
+    const vf_encoder *e = E->e;
+    vf_encoded *C = &E->ch[c];
+    size_t nf = (size_t)C->n_flows ? (size_t)C->n_flows : 1;
+    C->attr = calloc(nf * (size_t)e->attr_dim, sizeof(float));
+    C->feat = calloc(nf * (size_t)e->max_len * (size_t)(e->feat_dim ? e->feat_dim : 1), sizeof(float));
+    C->gen_flag = calloc(nf * (size_t)e->max_len, sizeof(float));
+    if (!C->attr || !C->feat || !C->gen_flag)
+        return vf_fail(VF_ERR_OOM, "encode: out of memory for chunk %d (%d flows x %d steps x %d features)", c,
+                       C->n_flows, e->max_len, e->feat_dim);
+    if (++E->held > E->peak_held) E->peak_held = E->held;
+    return VF_OK;
+}
+
+/* Hands finished chunk c to the sink (which owns its arrays from here). */
+static vf_status chunk_give(encode_pass *E, int c) {
+    vf_encoded C = E->ch[c];
+    E->ch[c].attr = E->ch[c].feat = E->ch[c].gen_flag = NULL;
+    E->held--;
+    return E->sink(E->sink_ctx, &C);
+}
+
 static vf_status encode_sink(void *ctx, const vf_record *r) {
     encode_pass *E = ctx;
     const vf_encoder *e = E->e;
@@ -602,6 +628,7 @@ static vf_status encode_sink(void *ctx, const vf_record *r) {
     uint32_t row = f < 0 ? NIL : E->D->row[(size_t)f * (size_t)N + (size_t)c];
     if (row == NIL) return vf_fail(VF_ERR_FORMAT, "encode: the trace changed between reads (record %llu)",
                                    (unsigned long long)E->n);
+    if (!E->ch[c].attr) VF_TRY(chunk_open(E, c));
     uint32_t i = E->open_of_flow[f];
     while (i != NIL && E->s[i].c != c) i = E->s[i].next_of_flow;
     if (i == NIL) {
@@ -672,8 +699,11 @@ static vf_status encode_rec_sink(void *ctx, const vf_record *r) {
     encode_pass *E = ctx;
     VF_TRY(encode_sink(E, r));
     /* chunks whose last record this was: their series are complete */
-    while (E->next_end < E->e->n_chunks && E->D->last_pos[E->by_end[E->next_end]] == (int64_t)E->n)
-        chunk_close(E, E->by_end[E->next_end++]);
+    while (E->next_end < E->e->n_chunks && E->D->last_pos[E->by_end[E->next_end]] == (int64_t)E->n) {
+        int c = E->by_end[E->next_end++];
+        chunk_close(E, c);
+        VF_TRY(chunk_give(E, c));
+    }
     E->n++;
     return VF_OK;
 }
@@ -684,9 +714,8 @@ static int cmp_end(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-vf_status vf_encode_stream(const vf_encoder *e, vf_record_reader rd, void *src, vf_encoded **out,
-                           vf_stream_stats *ss) {
-    *out = NULL;
+vf_status vf_encode_stream_each(const vf_encoder *e, vf_record_reader rd, void *src, vf_chunk_sink sink,
+                                void *sink_ctx, vf_stream_stats *ss) {
     vf_stream_stats dummy;
     if (!ss) ss = &dummy;
     memset(ss, 0, sizeof *ss);
@@ -701,6 +730,8 @@ vf_status vf_encode_stream(const vf_encoder *e, vf_record_reader rd, void *src, 
     memset(&E, 0, sizeof E);
     E.e = e;
     E.D = &D;
+    E.sink = sink;
+    E.sink_ctx = sink_ctx;
     E.lg = vf_enc_time_is_log(e);
     for (int i = 0; i < e->n_fields; i++) E.has_time |= e->fields[i].field == VF_F_TIME;
     E.tags = e->attr_dim - 2 * (N + 1); /* flow tags are the last 2(N+1) columns */
@@ -717,7 +748,7 @@ vf_status vf_encode_stream(const vf_encoder *e, vf_record_reader rd, void *src, 
         goto done;
     }
     for (size_t f = 0; f < D.ft.n; f++) E.open_of_flow[f] = NIL;
-    /* the chunk arrays, sized as vf_encode sizes them */
+    /* the chunk arrays are allocated at a chunk's first record (chunk_open) */
     for (int c = 0; c < N; c++) {
         vf_encoded *C = &E.ch[c];
         C->chunk = c;
@@ -725,15 +756,6 @@ vf_status vf_encode_stream(const vf_encoder *e, vf_record_reader rd, void *src, 
         C->max_len = e->max_len;
         C->attr_dim = e->attr_dim;
         C->feat_dim = e->feat_dim;
-        size_t nf = (size_t)C->n_flows ? (size_t)C->n_flows : 1;
-        C->attr = calloc(nf * (size_t)e->attr_dim, sizeof(float));
-        C->feat = calloc(nf * (size_t)e->max_len * (size_t)(e->feat_dim ? e->feat_dim : 1), sizeof(float));
-        C->gen_flag = calloc(nf * (size_t)e->max_len, sizeof(float));
-        if (!C->attr || !C->feat || !C->gen_flag) {
-            st = vf_fail(VF_ERR_OOM, "encode: out of memory for chunk %d (%d flows x %d steps x %d features)", c,
-                         C->n_flows, e->max_len, e->feat_dim);
-            goto done;
-        }
     }
     /* chunks without records are never closed: they have no series */
     for (int c = 0; c < N; c++) E.by_end[c] = c;
@@ -747,7 +769,11 @@ vf_status vf_encode_stream(const vf_encoder *e, vf_record_reader rd, void *src, 
     if (!st && E.n != D.n) st = vf_fail(VF_ERR_FORMAT, "encode: the trace changed between reads (%llu records, then %llu)",
                                         (unsigned long long)D.n, (unsigned long long)E.n);
     if (!st && E.live) st = vf_fail(VF_ERR_FORMAT, "encode: the trace changed between reads (%zu series left open)", E.live);
+    /* chunks without a record: empty, as vf_encode leaves them */
+    for (int c = 0; c < N && !st; c++)
+        if (D.last_pos[c] < 0 && !(st = chunk_open(&E, c))) st = chunk_give(&E, c);
     ss->peak_live = E.peak_live;
+    ss->peak_chunks = E.peak_held;
 done:
     if (E.s) {
         for (uint32_t i = 0; i < E.cap_s; i++) {
@@ -768,7 +794,26 @@ done:
     free(E.open_of_flow);
     free(E.tmp);
     flow_pass_free(&D);
-    if (st) { vf_encoded_free(E.ch, E.ch ? N : 0); return st; }
-    *out = E.ch;
+    vf_encoded_free(E.ch, E.ch ? N : 0); /* arrays of chunks not given (after an error) */
+    return st;
+}
+
+typedef struct collect_ctx {
+    vf_encoded *ch;
+} collect_ctx;
+
+static vf_status collect_chunk(void *ctx, vf_encoded *chunk) {
+    ((collect_ctx *)ctx)->ch[chunk->chunk] = *chunk;
+    return VF_OK;
+}
+
+vf_status vf_encode_stream(const vf_encoder *e, vf_record_reader rd, void *src, vf_encoded **out,
+                           vf_stream_stats *ss) {
+    *out = NULL;
+    collect_ctx k = {calloc((size_t)e->n_chunks, sizeof *k.ch)};
+    if (!k.ch) return vf_fail(VF_ERR_OOM, "encode: out of memory");
+    vf_status st = vf_encode_stream_each(e, rd, src, collect_chunk, &k, ss);
+    if (st) { vf_encoded_free(k.ch, e->n_chunks); return st; }
+    *out = k.ch;
     return VF_OK;
 }

@@ -421,6 +421,105 @@ static vf_status check_config_copy(const vf_run_config *rc, const char *dir, boo
     return VF_OK;
 }
 
+/* --------------------------------------------------- chunks kept on disk */
+
+/* A streamed run keeps each encoded chunk in the run directory
+ * (chunk_NN.enc) from the encode until it is trained, so that training holds
+ * one chunk's arrays, not all of them. Format: "vkflow-encoded 1\n", then
+ * int32 chunk, n_flows, max_len, attr_dim, feat_dim, int64 n_truncated, the
+ * three float arrays (host order: the file never leaves the machine), and the
+ * FNV-1a 64 of everything before it. */
+typedef struct spill_ctx {
+    const char *dir;
+    vf_encoded *ch;          /* [n_chunks]: sizes only, arrays NULL */
+} spill_ctx;
+
+static size_t enc_sizes(const vf_encoded *E, size_t *nf, size_t *nx) {
+    *nf = (size_t)E->n_flows * (size_t)E->max_len * (size_t)E->feat_dim;
+    *nx = (size_t)E->n_flows * (size_t)E->max_len;
+    return (size_t)E->n_flows * (size_t)E->attr_dim;
+}
+
+static vf_status spill_chunk(void *ctx, vf_encoded *E) {
+    spill_ctx *k = ctx;
+    char p[4200];
+    vf_run_chunk_path(p, sizeof p, k->dir, E->chunk, "enc");
+    vf_atomic_file af;
+    vf_status st = vf_atomic_open(&af, p);
+    size_t nf, nx, na = enc_sizes(E, &nf, &nx);
+    if (!st) {
+        int32_t h[5] = {E->chunk, E->n_flows, E->max_len, E->attr_dim, E->feat_dim};
+        int64_t tr = E->n_truncated;
+        fputs("vkflow-encoded 1\n", af.f);
+        /* the sum chains the pieces: FNV-1a over their bytes in order */
+        const void *part[5] = {h, &tr, E->attr, E->feat, E->gen_flag};
+        size_t len[5] = {sizeof h, sizeof tr, na * sizeof(float), nf * sizeof(float), nx * sizeof(float)};
+        uint64_t sum = vf_fnv1a64("vkflow-encoded 1\n", 17);
+        for (int i = 0; i < 5; i++) {
+            fwrite(part[i], 1, len[i], af.f);
+            sum ^= vf_fnv1a64(part[i], len[i]) + 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1);
+        }
+        fwrite(&sum, sizeof sum, 1, af.f);
+        st = vf_atomic_commit(&af);
+    }
+    k->ch[E->chunk] = *E;
+    k->ch[E->chunk].attr = k->ch[E->chunk].feat = k->ch[E->chunk].gen_flag = NULL;
+    free(E->attr);
+    free(E->feat);
+    free(E->gen_flag);
+    return st;
+}
+
+/* Chunk c's arrays from its file into E (its sizes already there). */
+static vf_status load_chunk(const char *dir, vf_encoded *E) {
+    char p[4200];
+    vf_run_chunk_path(p, sizeof p, dir, E->chunk, "enc");
+    FILE *f = fopen(p, "rb");
+    if (!f) return vf_fail(VF_ERR_IO, "%s: %s (the encoded chunk; it is written again when the run resumes)", p,
+                           strerror(errno));
+    size_t nf, nx, na = enc_sizes(E, &nf, &nx);
+    E->attr = malloc((na ? na : 1) * sizeof(float));
+    E->feat = malloc((nf ? nf : 1) * sizeof(float));
+    E->gen_flag = malloc((nx ? nx : 1) * sizeof(float));
+    char magic[17];
+    int32_t h[5];
+    int64_t tr;
+    uint64_t sum, want;
+    bool ok = E->attr && E->feat && E->gen_flag && fread(magic, 1, 17, f) == 17 && !memcmp(magic, "vkflow-encoded 1\n", 17) &&
+              fread(h, sizeof h, 1, f) == 1 && h[0] == E->chunk && h[1] == E->n_flows && h[2] == E->max_len &&
+              h[3] == E->attr_dim && h[4] == E->feat_dim && fread(&tr, sizeof tr, 1, f) == 1 &&
+              fread(E->attr, sizeof(float), na, f) == na && fread(E->feat, sizeof(float), nf, f) == nf &&
+              fread(E->gen_flag, sizeof(float), nx, f) == nx && fread(&sum, sizeof sum, 1, f) == 1 && fgetc(f) == EOF;
+    fclose(f);
+    if (ok) {
+        const void *part[5] = {h, &tr, E->attr, E->feat, E->gen_flag};
+        size_t len[5] = {sizeof h, sizeof tr, na * sizeof(float), nf * sizeof(float), nx * sizeof(float)};
+        want = vf_fnv1a64("vkflow-encoded 1\n", 17);
+        for (int i = 0; i < 5; i++) want ^= vf_fnv1a64(part[i], len[i]) + 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1);
+        ok = want == sum;
+    }
+    if (!ok) {
+        free(E->attr);
+        free(E->feat);
+        free(E->gen_flag);
+        E->attr = E->feat = E->gen_flag = NULL;
+        return vf_fail(VF_ERR_FORMAT, "%s: damaged encoded chunk (truncated, or not this run's); resume the run to "
+                       "encode it again", p);
+    }
+    E->n_truncated = tr;
+    return VF_OK;
+}
+
+static void unload_chunk(vf_encoded *E) {
+    free(E->attr);
+    free(E->feat);
+    free(E->gen_flag);
+    E->attr = E->feat = E->gen_flag = NULL;
+}
+
+/* Whether chunk c of ch is on disk rather than in memory. */
+static bool spilled(const vf_encoded *E) { return E->n_flows > 0 && !E->attr; }
+
 /* Rank 0's part before training: the run directory's files, ingest, the
  * encoder, the encoded chunks (*chunks, enc.n_chunks of them) and run.state;
  * keeps the real trace and encoder in J. */
@@ -508,9 +607,18 @@ static vf_status prepare_job(job *J, const vf_pipeline_opts *o, bool *stopped, v
     }
     vf_encoded *ch = NULL;
     if (streaming) {
-        if ((st = vf_encode_stream(&J->enc, vf_data_desc_each, dd, &ch, &ss))) return st;
+        /* each chunk to its file as soon as it is complete: training loads
+         * one chunk at a time (train_owned) */
+        spill_ctx k = {.dir = J->dir, .ch = calloc((size_t)J->enc.n_chunks, sizeof *ch)};
+        if (!k.ch) return vf_fail(VF_ERR_OOM, "out of memory");
+        if ((st = vf_encode_stream_each(&J->enc, vf_data_desc_each, dd, spill_chunk, &k, &ss))) {
+            vf_encoded_free(k.ch, J->enc.n_chunks);
+            return st;
+        }
+        ch = k.ch;
         vf_run_say(&J->L, VF_PHASE_ENCODE, -1, "encoded %llu records of %zu 5-tuples in 2 reads, at most %zu flow "
-                   "series open at once", (unsigned long long)ss.records, ss.flows, ss.peak_live);
+                   "series open and %d chunks in memory at once; chunks in %s/chunk_NN.enc until trained",
+                   (unsigned long long)ss.records, ss.flows, ss.peak_live, ss.peak_chunks, J->dir);
     } else if ((st = vf_encode(&J->enc, &J->real, &ch))) {
         return st;
     }
@@ -562,10 +670,16 @@ static vf_status train_owned(job *J, const vf_pipeline_opts *o, vf_encoded *ch, 
         int64_t later = 0;
         for (int k = c + 1; k < N; k++)
             if (ch[k].n_flows && vf_par_owner(k) == vf_par_rank()) later += vf_run_chunk_iterations(rc, k);
+        /* a streamed run's chunk comes from its file, for its training only */
+        char done[4200];
+        vf_run_chunk_path(done, sizeof done, J->dir, c, "done");
+        bool load = spilled(&ch[c]) && !vf_run_exists(done);
+        if (load && (st = load_chunk(J->dir, &ch[c]))) break;
         vf_chunk_task task = {.rc = rc, .run_dir = J->dir, .enc = &J->enc, .chunk = &ch[c], .index = c,
                               .later_iterations = later, .be = J->be, .o = o, .dp = J->have_dp ? &J->dp : NULL};
         st = train_chunk(&task, &J->L, stopped);
         if (!st && !*stopped && o->stop && *o->stop) *stopped = true;
+        if (load) unload_chunk(&ch[c]);
         if (*stopped) break;
     }
     return st;
@@ -618,6 +732,7 @@ static vf_status train_job(job *J, const vf_pipeline_opts *o, bool *stopped) {
             if (to == 0) continue;
             if (rank == 0) {
                 /* sent: rank 0 keeps only its own chunks' data */
+                if (spilled(&ch[c]) && (st = load_chunk(J->dir, &ch[c]))) break;
                 st = vf_par_send_encoded(&ch[c], to);
                 free(ch[c].attr);
                 free(ch[c].feat);
@@ -645,7 +760,15 @@ static vf_status train_job(job *J, const vf_pipeline_opts *o, bool *stopped) {
     st = vf_par_agree(st, stopped, &J->L);
     if (!st && J->have_dp && rank == 0) privacy_report(J);
 done:
-    if (ch) vf_encoded_free(ch, J->have_enc ? J->enc.n_chunks : 0);
+    if (ch) {
+        /* a streamed run's chunk files: the training data, written again on resume */
+        for (int c = 0; rank == 0 && !st && !*stopped && c < J->enc.n_chunks; c++) {
+            char p[4200];
+            vf_run_chunk_path(p, sizeof p, J->dir, c, "enc");
+            unlink(p);
+        }
+        vf_encoded_free(ch, J->have_enc ? J->enc.n_chunks : 0);
+    }
     return st;
 }
 
