@@ -67,7 +67,7 @@ static void expect_same(const vf_data_desc *dd, const vf_trace *t, vf_record_rea
     vf_stream_stats se;
     TU_OK(vf_encode_stream(&eb, rd, src, &cb, &se));
     expect_same_chunks(ca, cb, ea.n_chunks);
-    cr_assert_eq(ss.passes, 2);
+    cr_assert_eq(ss.passes, ss.sorted_per_flow ? 3 : 2);
     cr_assert_eq(se.passes, 2);
     cr_assert_eq(se.records, t->n);
     if (ss_out) *ss_out = ss;
@@ -203,7 +203,7 @@ Test(encode_stream, chunk_edges_out_of_order) {
     dd.n_chunks = 3;
     vf_stream_stats ss;
     expect_same(&dd, &t, vf_trace_each, &t, &ss);
-    cr_assert(!ss.sorted);
+    cr_assert(!ss.sorted && ss.reordered && !ss.sorted_per_flow);
     /* the same records in time order */
     vf_trace s;
     synthetic(&s);
@@ -212,6 +212,28 @@ Test(encode_stream, chunk_edges_out_of_order) {
     cr_assert(ss.sorted);
     vf_trace_free(&t);
     vf_trace_free(&s);
+}
+
+/* Disorder beyond the reorder window: the fit reads again keeping every
+ * timestamp, with the same result. */
+Test(encode_stream, far_out_of_order) {
+    vf_trace t;
+    memset(&t, 0, sizeof t);
+    t.kind = VF_TRACE_PACKETS;
+    for (int i = 0; i < 70000; i++) {
+        vf_record r = pkt(1000 + i, 0xc0a80000 + (uint32_t)(i % 700), (uint16_t)(2000 + i % 3), (uint32_t)(40 + i % 900));
+        vf_trace_append(&t, &r);
+    }
+    vf_record late = pkt(1, 0xc0a80005, 2002, 60); /* older than 70,000 records before it */
+    vf_trace_append(&t, &late);
+    vf_data_desc dd;
+    desc_for(&dd, "synthetic");
+    dd.n_chunks = 4;
+    dd.max_flow_len = 50;
+    vf_stream_stats ss;
+    expect_same(&dd, &t, vf_trace_each, &t, &ss);
+    cr_assert(ss.sorted_per_flow && !ss.reordered && !ss.sorted);
+    vf_trace_free(&t);
 }
 
 Test(encode_stream, max_len_cut) {

@@ -204,6 +204,8 @@ typedef struct vf_stream_stats {
     size_t peak_live;        /* most (flow, chunk) series open at once while encoding */
     int peak_chunks;         /* most chunks holding arrays at once while encoding */
     bool sorted;             /* records came in time order */
+    bool reordered;          /* ... not quite: put back in order in a window of 65,536 records */
+    bool sorted_per_flow;    /* ... far from it: every timestamp kept (8 bytes a record) for a third read */
     uint64_t w2v_records;    /* word2vec trained on this many (all when <= w2v_sample) */
 } vf_stream_stats;
 

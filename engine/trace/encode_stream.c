@@ -19,11 +19,14 @@
  *                              finished (gaps, attributes) once the read is
  *                              past its chunk's last record
  *
- * Memory: the chunk arrays (what training binds), per distinct 5-tuple its
- * key, flow number and rows (about 48 + 4 * n_chunks bytes), per open series
- * up to max_len (time, arrival) pairs, and nothing per record, except that
- * when the records do not come in time order the flow read keeps each
- * flow's timestamps (8 bytes a record) to sort them. */
+ * Memory: the arrays of the chunks the read is in (vf_encode_stream_each
+ * hands each chunk on when it is complete), per distinct 5-tuple its key,
+ * flow number and rows (about 48 + 4 * n_chunks bytes), per open series up
+ * to max_len (time, arrival) pairs, the word2vec sample, and nothing per
+ * record. Fit read 2 needs each flow's records in time order: records a
+ * little out of order are put back in order in a window of 65,536; when
+ * that is not enough, a third read keeps every timestamp (8 bytes a record)
+ * and sorts them per flow. */
 #include "trace/encode.h"
 #include "trace/encode_internal.h"
 #include "trace/trace_internal.h"
@@ -171,10 +174,27 @@ typedef struct flow_cur {
     int64_t first, prev;
 } flow_cur;
 
+/* A record's time for the flow statistics, waiting in the reorder heap. */
+typedef struct ts_item {
+    int64_t ts;
+    uint64_t seq;
+    uint32_t f;
+} ts_item;
+
+/* Records that come a little out of time order (a capture's timestamps
+ * jitter by microseconds) are put back in order by a heap of this many;
+ * a record older than one already let out means more disorder: then the
+ * read is done again keeping every timestamp. */
+#define REORDER_WINDOW 65536
+
 typedef struct flow_pass {
     const vf_encoder *e;
     bool fit;             /* also the per-chunk statistics (fit read 2) */
-    bool sorted;          /* records come in time order (else sort per flow) */
+    bool sorted;          /* reorder window (else every timestamp, sorted per flow) */
+    ts_item *heap;        /* [REORDER_WINDOW] min-heap by (ts, seq) */
+    size_t n_heap;
+    int64_t released;     /* time of the last record let out */
+    bool overflow;        /* a record came older than that */
     vf_flow_table ft;
     size_t n_alloc;       /* entries of the per-flow arrays below */
     uint32_t *row;        /* [flows, n_chunks]: row in chunk c, NIL if absent */
@@ -190,6 +210,7 @@ typedef struct flow_pass {
 
 static void flow_pass_free(flow_pass *P) {
     vf_flow_table_free(&P->ft);
+    free(P->heap);
     if (P->ts)
         for (size_t f = 0; f < P->n_alloc; f++) free(P->ts[f]);
     free(P->ts);
@@ -257,6 +278,36 @@ static void flow_feed(flow_pass *P, flow_cur *k, int64_t ts) {
     k->prev = ts;
 }
 
+static bool item_before(const ts_item *a, const ts_item *b) {
+    return a->ts < b->ts || (a->ts == b->ts && a->seq < b->seq);
+}
+
+static void heap_push(flow_pass *P, ts_item x) {
+    size_t i = P->n_heap++;
+    while (i > 0 && item_before(&x, &P->heap[(i - 1) / 2])) {
+        P->heap[i] = P->heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    P->heap[i] = x;
+}
+
+/* Lets the earliest waiting record out to its flow. */
+static void heap_pop(flow_pass *P) {
+    ts_item top = P->heap[0], x = P->heap[--P->n_heap];
+    size_t i = 0, n = P->n_heap;
+    for (;;) {
+        size_t k = 2 * i + 1;
+        if (k >= n) break;
+        if (k + 1 < n && item_before(&P->heap[k + 1], &P->heap[k])) k++;
+        if (!item_before(&P->heap[k], &x)) break;
+        P->heap[i] = P->heap[k];
+        i = k;
+    }
+    if (n) P->heap[i] = x;
+    P->released = top.ts;
+    flow_feed(P, &P->cur[top.f], top.ts);
+}
+
 static vf_status flow_sink(void *ctx, const vf_record *r) {
     flow_pass *P = ctx;
     vf_flow_key key;
@@ -272,7 +323,10 @@ static vf_status flow_sink(void *ctx, const vf_record *r) {
     P->n++;
     if (!P->fit) return VF_OK;
     if (P->sorted) {
-        flow_feed(P, &P->cur[f], r->ts_ns);
+        if (P->overflow) return VF_OK;
+        if (r->ts_ns < P->released) { P->overflow = true; return VF_OK; }
+        if (P->n_heap == REORDER_WINDOW) heap_pop(P);
+        heap_push(P, (ts_item){r->ts_ns, P->n, (uint32_t)f});
         return VF_OK;
     }
     if (P->n_ts[f] == P->cap_ts[f]) {
@@ -314,6 +368,11 @@ static vf_status flow_read(flow_pass *P, const vf_encoder *e, bool fit, bool sor
         P->start_lo[c] = INT64_MAX;
         P->start_hi[c] = INT64_MIN;
     }
+    P->released = INT64_MIN;
+    if (fit && sorted && !(P->heap = malloc(REORDER_WINDOW * sizeof *P->heap))) {
+        flow_pass_free(P);
+        return vf_fail(VF_ERR_OOM, "encode: out of memory");
+    }
     vf_trace stats;
     st = rd(src, &stats, flow_sink, P);
     vf_trace_free(&stats);
@@ -325,6 +384,7 @@ static vf_status flow_read(flow_pass *P, const vf_encoder *e, bool fit, bool sor
         for (int c = 0; c < N; c++)
             if (P->row[f * (size_t)N + (size_t)c] != NIL) P->row[f * (size_t)N + (size_t)c] = (uint32_t)next[c]++;
     free(next);
+    while (fit && sorted && !P->overflow && P->n_heap) heap_pop(P);
     if (fit) {
         for (size_t f = 0; f < P->ft.n; f++) {
             if (!sorted) {
@@ -449,9 +509,18 @@ vf_status vf_encoder_fit_stream(const vf_data_desc *dd_in, vf_record_reader rd, 
         if (st) goto fail;
     }
     /* read 2: per-chunk flow statistics */
+    /* in time order up to a reorder window (most captures), else again
+     * keeping every timestamp */
     flow_pass P;
-    if ((st = flow_read(&P, e, true, g.sorted, rd, src))) goto fail;
+    if ((st = flow_read(&P, e, true, true, rd, src))) goto fail;
     ss->passes++;
+    ss->reordered = !g.sorted && !P.overflow;
+    if (P.overflow) {
+        flow_pass_free(&P);
+        if ((st = flow_read(&P, e, true, false, rd, src))) goto fail;
+        ss->passes++;
+        ss->sorted_per_flow = true;
+    }
     ss->flows = P.ft.n;
     memcpy(e->start_lo, P.start_lo, (size_t)e->n_chunks * sizeof *e->start_lo);
     memcpy(e->start_hi, P.start_hi, (size_t)e->n_chunks * sizeof *e->start_hi);

@@ -585,7 +585,9 @@ static vf_status prepare_job(job *J, const vf_pipeline_opts *o, bool *stopped, v
             if ((st = vf_encoder_fit_stream(&rc->data, vf_data_desc_each, dd, &fit, &ss))) return st;
             vf_run_say(&J->L, VF_PHASE_ENCODE, -1, "%llu %s, %zu 5-tuples, %s; word2vec on %llu of them (%.1f s)",
                        (unsigned long long)ss.records, fit.kind == VF_TRACE_PACKETS ? "packets" : "flows", ss.flows,
-                       ss.sorted ? "in time order" : "not in time order", (unsigned long long)ss.w2v_records,
+                       ss.sorted ? "in time order" : ss.reordered ? "in time order within 65536 records"
+                                                                  : "out of time order: a read kept every timestamp",
+                       (unsigned long long)ss.w2v_records,
                        vf_now_s() - t0);
         } else if ((st = vf_encoder_fit(&rc->data, &J->real, &fit))) {
             return st;
