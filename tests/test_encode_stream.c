@@ -164,6 +164,31 @@ Test(encode_stream, csv_blocks_read_as_whole_file) {
         }
 }
 
+/* A last row without a newline, the only row: read as the whole-file reader reads it. */
+Test(encode_stream, csv_last_row_without_newline) {
+    char *path = tmp_path("one.csv");
+    FILE *f = fopen(path, "w");
+    cr_assert(f);
+    fputs("srcip,dstip,srcport,dstport,proto,ts,td,pkt,byt\n10.0.0.1,10.0.0.2,1234,80,TCP,1500000000.5,0.25,3,180", f);
+    fclose(f);
+    size_t blocks[] = {4, 4 << 20};
+    for (int b = 0; b < 2; b++) {
+        vf_trace whole, rec, stats;
+        TU_OK(vf_trace_read(path, NULL, &whole));
+        memset(&rec, 0, sizeof rec);
+        vf_csv_block = blocks[b];
+        TU_OK(vf_csv_each(path, NULL, &stats, collect, &rec));
+        vf_csv_block = 4 << 20;
+        cr_assert_eq(whole.n, 1);
+        cr_assert_eq(rec.n, 1, "block %zu: %zu records", blocks[b], rec.n);
+        cr_assert(!memcmp(rec.recs, whole.recs, sizeof *whole.recs));
+        vf_trace_free(&whole);
+        vf_trace_free(&rec);
+        vf_trace_free(&stats);
+    }
+    unlink(path);
+}
+
 static vf_record pkt(int64_t ts_ms, uint32_t src, uint16_t sp, uint32_t len) {
     vf_record r;
     memset(&r, 0, sizeof r);

@@ -1239,7 +1239,6 @@ vf_status vf_csv_each(const char *path, const vf_read_options *opt, vf_trace *st
             for (size_t i = 0; i < used; i++) line0 += b[i] == '\n';
             memmove(b, p, n - used);
             n -= used;
-            continue;
         }
         cut = eof ? n : rows_end(b, 0, n, c.syntax == VF_SYNTAX_CSV);
         if (cut == 0) continue;
