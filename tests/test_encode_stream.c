@@ -1,7 +1,7 @@
 /* Streaming fit and encode (encode_stream.c) against the in-memory
  * vf_encoder_fit + vf_encode: the same encoder file bytes and the same
- * chunk arrays, float for float, on the default pcap, a flow CSV, a gzip
- * copy, records out of time order across chunk edges, and max_len cuts;
+ * chunk arrays, float for float, on the default pcap, flow CSVs, gzip
+ * copies, records out of time order across chunk edges, and max_len cuts;
  * the block-by-block CSV reader against the whole-file one. */
 #include <criterion/criterion.h>
 #include "testutil.h"
@@ -122,6 +122,21 @@ Test(encode_stream, flow_csv_fixture) {
     desc_for(&dd, VKFLOW_SOURCE_DIR "/tests/data/conn_mixed.log");
     dd.n_chunks = 3;
     file_same(&dd, NULL);
+}
+
+Test(encode_stream, flow_csv_gzip_small_blocks) {
+    const char *src = UGR16;
+    char *gz = tmp_path("ugr16.csv.gz");
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "gzip -c '%s' > '%s'", src, gz);
+    cr_assert_eq(system(cmd), 0);
+    vf_data_desc dd;
+    desc_for(&dd, gz);
+    dd.n_chunks = 4;
+    vf_csv_block = 4096;
+    file_same(&dd, NULL);
+    vf_csv_block = 4 << 20;
+    unlink(gz);
 }
 
 Test(encode_stream, ugr16_csv_small_blocks) {
