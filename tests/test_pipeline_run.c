@@ -509,6 +509,7 @@ Test(pipeline_run, holdout_out_of_range_is_refused, .init = setup, .fini = teard
     vf_run_config rc;
     cr_assert_neq(vf_run_config_load_with(p, sets, 1, &rc), VF_OK);
     cr_assert(strstr(vf_last_error(), "holdout") && strstr(vf_last_error(), "0.9"), "%s", vf_last_error());
+}
 
 /* data.streaming: the streamed training (the default) and the in-memory one
  * write the same encoder, checkpoints, synthetic trace and metrics; `on`
