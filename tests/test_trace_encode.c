@@ -134,6 +134,8 @@ static void set_time_encoding(vf_data_desc *dd, vf_encoding enc) {
     cr_assert_fail("no time field");
 }
 
+static bool g_port_bits;   /* round_trip_enc: ports and protocol as bits (fixed domains) */
+
 static void round_trip_enc(const char *path, size_t n, int n_chunks, vf_chunking ch, vf_encoding time_enc) {
     vf_trace t, d;
     read_n(path, n, &t);
@@ -143,6 +145,8 @@ static void round_trip_enc(const char *path, size_t n, int n_chunks, vf_chunking
     dd.chunking = ch;
     dd.w2v_epochs = 1;
     set_time_encoding(&dd, time_enc);
+    for (int i = 0; g_port_bits && i < dd.n_fields; i++)
+        if (dd.fields[i].enc == VF_ENC_WORD2VEC) dd.fields[i].enc = VF_ENC_BITS;
     vf_encoder e;
     cr_assert_eq(vf_encoder_fit(&dd, &t, &e), VF_OK, "%s", vf_last_error());
     vf_encoded *chunks;
@@ -204,6 +208,14 @@ Test(trace_encode, round_trip_ugr16) { round_trip(UGR, 3000, 10, VF_CHUNK_FIXED_
 Test(trace_encode, round_trip_zeek_fixed_size) { round_trip(ZEEK, 3000, 4, VF_CHUNK_FIXED_SIZE); }
 Test(trace_encode, round_trip_pathspider) { round_trip(PATHSPIDER, 5000, 5, VF_CHUNK_FIXED_TIME); }
 Test(trace_encode, round_trip_caida) { round_trip(CAIDA, 10000, 1, VF_CHUNK_FIXED_TIME); }
+
+/* ports and protocol as 16 and 8 bits: exact, and nothing fitted (privacy runs) */
+Test(trace_encode, round_trip_ports_as_bits) {
+    g_port_bits = true;
+    round_trip(PATHSPIDER, 5000, 5, VF_CHUNK_FIXED_TIME);
+    round_trip(UGR, 3000, 10, VF_CHUNK_FIXED_TIME);
+    g_port_bits = false;
+}
 
 Test(trace_encode, round_trip_pathspider_interarrival_log) {
     round_trip_enc(PATHSPIDER, 5000, 5, VF_CHUNK_FIXED_TIME, VF_ENC_INTERARRIVAL_LOG);
@@ -466,8 +478,10 @@ static void desc_error(const char *cfg, const char *needle) {
 Test(trace_encode, data_desc_errors) {
     desc_error("data = { path = \"x.csv\";\n  n_chunk = 3; };", "bad.cfg:2: unknown key 'n_chunk' in data");
     desc_error("data = { n_chunks = 3; };", "'path' (the trace file) is required");
-    desc_error("data = { path = \"x\";\n\n fields = ( { name = \"srcport\"; encoding = \"bits\"; } ); };",
-               "bad.cfg:3: fields: 'srcport': encoding 'bits' does not apply");
+    desc_error("data = { path = \"x\";\n\n fields = ( { name = \"td\"; encoding = \"bits\"; } ); };",
+               "bad.cfg:3: fields: 'td': bits is for srcip, dstip, srcport, dstport and proto");
+    desc_error("data = { path = \"x\";\n fields = ( { name = \"srcip\"; encoding = \"onehot\"; } ); };",
+               "bad.cfg:2: fields: 'srcip': encoding 'onehot' does not apply");
     desc_error("data = { path = \"x\";\n fields = ( { name = \"td\"; encoding = \"log\"; } ); };",
                "bad.cfg:2: fields: 'td': unknown encoding 'log'");
     desc_error("data = { path = \"x\"; n_chunks = 0; };", "'n_chunks' = 0 is outside 1..1000");

@@ -251,8 +251,10 @@ static vf_status parse_data(const char *name, config_t *cfg, vf_data_desc *dd) {
                 if ((int)dd->fields[k].field == f) return FAIL(e, "fields: '%s' appears twice", fn);
             bool ip = f == VF_F_SRCIP || f == VF_F_DSTIP;
             bool w2v_ok = f == VF_F_SRCPORT || f == VF_F_DSTPORT || f == VF_F_PROTO;
-            if ((enc == VF_ENC_BITS) != ip)
-                return FAIL(e, "fields: '%s': encoding '%s' does not apply (bits is for srcip/dstip)", fn, en);
+            if (ip && enc != VF_ENC_BITS)
+                return FAIL(e, "fields: '%s': encoding '%s' does not apply (addresses are encoded as bits)", fn, en);
+            if (enc == VF_ENC_BITS && !ip && !w2v_ok)
+                return FAIL(e, "fields: '%s': bits is for srcip, dstip, srcport, dstport and proto", fn);
             if (enc == VF_ENC_WORD2VEC && !w2v_ok)
                 return FAIL(e, "fields: '%s': word2vec is for srcport, dstport and proto", fn);
             if ((enc == VF_ENC_INTERARRIVAL || enc == VF_ENC_INTERARRIVAL_LOG) != (f == VF_F_TIME))

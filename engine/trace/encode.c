@@ -61,9 +61,15 @@ static const vf_w2v_table *w2v_of(const vf_encoder *e, vf_field f) {
     return f == VF_F_PROTO ? &e->proto : &e->port;
 }
 
+/* Bits of a field encoded as bits: an address's 32 or 128, a port's 16, the
+ * protocol's 8 (fixed public domains: nothing is fitted). */
+static int bits_of(const vf_encoder *e, vf_field f) {
+    return f == VF_F_SRCIP || f == VF_F_DSTIP ? e->ip_bits : f == VF_F_PROTO ? 8 : 16;
+}
+
 static int field_width(const vf_encoder *e, const vf_field_spec *s) {
     switch (s->enc) {
-    case VF_ENC_BITS: return 2 * e->ip_bits;
+    case VF_ENC_BITS: return 2 * bits_of(e, s->field);
     case VF_ENC_WORD2VEC: return w2v_of(e, s->field)->dim;
     case VF_ENC_ONEHOT: return e->n_vocab[s->field];
     case VF_ENC_INTERARRIVAL: return 1;
@@ -89,7 +95,7 @@ void vf_enc_build_layout(vf_encoder *e) {
         const vf_field_spec *s = &e->fields[i];
         if (s->field == VF_F_TIME) { has_time = true; continue; }
         if (!is_attr_field(s->field)) continue;
-        for (int b = 0; s->enc == VF_ENC_BITS && b < e->ip_bits; b++)
+        for (int b = 0; s->enc == VF_ENC_BITS && b < bits_of(e, s->field); b++)
             push(e->attr_segs, &e->n_attr_segs, &e->attr_dim, 2, VF_SEG_SOFTMAX, s->field);
         if (s->enc == VF_ENC_WORD2VEC)
             push(e->attr_segs, &e->n_attr_segs, &e->attr_dim, field_width(e, s), VF_SEG_TANH, s->field);
@@ -357,6 +363,16 @@ void vf_enc_field(const vf_encoder *e, const vf_field_spec *s, const vf_record *
     vf_field f = s->field;
     switch (s->enc) {
     case VF_ENC_BITS: {
+        if (f != VF_F_SRCIP && f != VF_F_DSTIP) { /* a port or the protocol, most significant bit first */
+            int nb = bits_of(e, f);
+            uint32_t v = (uint32_t)vf_enc_fval(r, f);
+            for (int b = 0; b < nb; b++) {
+                int bit = (int)((v >> (nb - 1 - b)) & 1u);
+                dst[2 * b] = (float)(1 - bit);
+                dst[2 * b + 1] = (float)bit;
+            }
+            break;
+        }
         const vf_addr *a = f == VF_F_SRCIP ? &r->src : &r->dst;
         int first = e->ip_bits == 32 ? 96 : 0;
         for (int b = 0; b < e->ip_bits; b++) {
@@ -391,6 +407,13 @@ static void dec_field(const vf_encoder *e, const vf_field_spec *s, const float *
     vf_field f = s->field;
     switch (s->enc) {
     case VF_ENC_BITS: {
+        if (f != VF_F_SRCIP && f != VF_F_DSTIP) {
+            int nb = bits_of(e, f);
+            uint32_t v = 0;
+            for (int b = 0; b < nb; b++) v = v << 1 | (src[2 * b + 1] > src[2 * b]);
+            set_fval(r, f, (double)v);
+            break;
+        }
         vf_addr a;
         memset(&a, 0, sizeof a);
         int first = e->ip_bits == 32 ? 96 : 0;
