@@ -24,14 +24,27 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 [ -f "$data/pcap_enterprise_pathspider_real_2012-11-23.pcap" ] || { echo "dp_curve: needs ../shared/data" >&2; exit 2; }
 
+# Data descriptions whose encoders carry nothing a private run must not
+# learn from its own data (docs/PRIVACY.md): ports and protocol as bits,
+# numbers over fixed public ranges. Categorical vocabularies (TCP flags,
+# fragment flags, flow labels) and the per-chunk largest gap still come from
+# the public run.
 pcap_fields='fields = (
     { name = "srcip"; encoding = "bits"; }, { name = "dstip"; encoding = "bits"; },
-    { name = "srcport"; encoding = "word2vec"; }, { name = "dstport"; encoding = "word2vec"; },
-    { name = "proto"; encoding = "word2vec"; }, { name = "time"; encoding = "interarrival"; },
-    { name = "len"; encoding = "minmax"; }, { name = "tos"; encoding = "minmax"; range = [0, 255]; },
+    { name = "srcport"; encoding = "bits"; }, { name = "dstport"; encoding = "bits"; },
+    { name = "proto"; encoding = "bits"; }, { name = "time"; encoding = "interarrival"; },
+    { name = "len"; encoding = "minmax"; range = [20, 1500]; }, { name = "tos"; encoding = "minmax"; range = [0, 255]; },
     { name = "ipid"; encoding = "minmax"; range = [0, 65535]; }, { name = "fragflag"; encoding = "onehot"; },
     { name = "fragoff"; encoding = "onehot"; }, { name = "ttl"; encoding = "minmax"; range = [0, 255]; },
     { name = "flags"; encoding = "onehot"; } );'
+flow_fields='fields = (
+    { name = "srcip"; encoding = "bits"; }, { name = "dstip"; encoding = "bits"; },
+    { name = "srcport"; encoding = "bits"; }, { name = "dstport"; encoding = "bits"; },
+    { name = "proto"; encoding = "bits"; }, { name = "time"; encoding = "interarrival"; },
+    { name = "td"; encoding = "log_minmax"; range = [0, 3600]; },
+    { name = "pkt"; encoding = "log_minmax"; range = [1, 1000000]; },
+    { name = "byt"; encoding = "log_minmax"; range = [20, 1000000000]; },
+    { name = "label"; encoding = "onehot"; } );'
 
 # cfg NAME TRACE MAXLEN FIELDS [PRIVACY]
 cfg() {
@@ -77,7 +90,7 @@ pair() { # TAG PRIVATE PUBLIC MAXLEN FIELDS
 }
 
 pair enterprise "$data/pcap_enterprise_pathspider_real_2012-11-23.pcap" "$data/pcap_caida_equinix-nyc_2018-03-15_10k.pcapng" 10 "$pcap_fields"
-pair ugr16 "$data/flows_ugr16_netflow_2016-04-11_13hosts.csv" "$data/flows_iot23_zeekconn_ctu-malware-capture-34-1.csv" 20 ""
+pair ugr16 "$data/flows_ugr16_netflow_2016-04-11_13hosts.csv" "$data/flows_iot23_zeekconn_ctu-malware-capture-34-1.csv" 20 "$flow_fields"
 
 "$py" - "$out" "$epsilons" <<'PY'
 import json, os, sys
