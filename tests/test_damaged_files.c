@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "trace/encode.h"
+#include "util.h"
 #include "train/rundir.h"
 
 #define PATHSPIDER tu_shared_data("pcap_enterprise_pathspider_real_2012-11-23.pcap")
@@ -91,42 +92,80 @@ Test(damaged_files, encoder_txt_truncated_or_flipped_is_refused_naming_it) {
     cr_assert_eq(vf_encoder_save(&e, path), VF_OK, "%s", vf_last_error());
     size_t n;
     char *text = tu_read_file(path, &n);
-    cr_assert(text && !strncmp(text, "vkflow-encoder 2\n", 17), "version 2 header");
+    cr_assert(text && !strncmp(text, "vkflow-encoder 3\n", 17), "version 3 header");
     cr_assert(strstr(text, "\nend\nchecksum "), "a checksum line after 'end'");
     free(text);
     every_damage_refused(path, load_encoder, NULL);
     /* the message says what is wrong */
-    write_bytes(path, "vkflow-encoder 2\nkind 0\n", 24);
+    write_bytes(path, "vkflow-encoder 3\nkind 0\n", 24);
     cr_expect_neq(vf_encoder_load(path, &(vf_encoder){0}), VF_OK);
     cr_expect(strstr(vf_last_error(), "damaged encoder file"), "%s", vf_last_error());
     unlink(path);
     vf_encoder_free(&e);
 }
 
-Test(damaged_files, encoder_txt_version_1_without_checksum_still_loads) {
+/* The text of an older encoder file from a version 3 one of the default
+ * fields (IPs as bits, decoded bit by bit): header `ver`, field lines
+ * without decode and top, no address tables ("ips 0" twice), and for
+ * version 1 no checksum line. Returns the length (the text is rewritten in
+ * place). */
+static size_t older_encoder_text(char *text, int ver) {
+    text[15] = (char)('0' + ver);
+    char *w = text;
+    for (char *line = text; *line;) {
+        char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) + 1 : strlen(line);
+        if (!strncmp(line, "checksum ", 9)) break;
+        if (!strncmp(line, "ips 0\n", 6)) { line += len; continue; }
+        if (!strncmp(line, "field ", 6)) {
+            /* drop the last two numbers (decode, top) */
+            char *end = line + len - 1, *sp = end;
+            for (int k = 0; k < 2; k++) do sp--; while (*sp != ' ');
+            size_t keep = (size_t)(sp - line);
+            memmove(w, line, keep);
+            w += keep;
+            *w++ = '\n';
+            line += len;
+            continue;
+        }
+        memmove(w, line, len);
+        w += len;
+        line += len;
+    }
+    size_t n = (size_t)(w - text);
+    *w = 0;
+    if (ver >= 2) n += (size_t)sprintf(w, "checksum %016llx\n", (unsigned long long)vf_fnv1a64(text, n));
+    return n;
+}
+
+Test(damaged_files, encoder_txt_versions_1_and_2_still_load) {
     vf_encoder e, e1;
     fit_encoder(&e);
     char path[128];
     snprintf(path, sizeof path, "/tmp/vkflow_damaged_enc1_%d.txt", (int)getpid());
-    cr_assert_eq(vf_encoder_save(&e, path), VF_OK, "%s", vf_last_error());
-    size_t n;
-    char *text = tu_read_file(path, &n);
-    cr_assert(text);
-    /* a version 1 file: the same text, header 1, no checksum line */
-    text[15] = '1';
-    char *sum = strstr(text, "\nend\nchecksum ");
-    cr_assert(sum);
-    write_bytes(path, text, (size_t)(sum - text) + 5);
-    cr_assert_eq(vf_encoder_load(path, &e1), VF_OK, "%s", vf_last_error());
-    cr_expect_eq(e1.attr_dim, e.attr_dim);
-    cr_expect_eq(e1.feat_dim, e.feat_dim);
-    cr_expect_eq(e1.n_chunks, e.n_chunks);
-    vf_encoder_free(&e1);
-    /* a version 1 file cut before its end is still refused */
-    write_bytes(path, text, (size_t)(sum - text) / 2);
-    cr_expect_neq(vf_encoder_load(path, &e1), VF_OK);
-    cr_expect(strstr(vf_last_error(), path), "%s", vf_last_error());
-    free(text);
+    for (int ver = 1; ver <= 2; ver++) {
+        cr_assert_eq(vf_encoder_save(&e, path), VF_OK, "%s", vf_last_error());
+        size_t n;
+        char *text = tu_read_file(path, &n);
+        cr_assert(text);
+        n = older_encoder_text(text, ver);
+        cr_assert(strstr(text, "\nend\n"));
+        cr_assert(!strstr(text, "\nips "));
+        write_bytes(path, text, n);
+        cr_assert_eq(vf_encoder_load(path, &e1), VF_OK, "version %d: %s", ver, vf_last_error());
+        cr_expect_eq(e1.attr_dim, e.attr_dim);
+        cr_expect_eq(e1.feat_dim, e.feat_dim);
+        cr_expect_eq(e1.n_chunks, e.n_chunks);
+        cr_expect_eq(e1.fields[0].decode, VF_IPDEC_BITS);
+        vf_encoder_free(&e1);
+        if (ver == 1) {
+            /* a version 1 file cut before its end is still refused */
+            write_bytes(path, text, strstr(text, "\nend\n") - text);
+            cr_expect_neq(vf_encoder_load(path, &e1), VF_OK);
+            cr_expect(strstr(vf_last_error(), path), "%s", vf_last_error());
+        }
+        free(text);
+    }
     unlink(path);
     vf_encoder_free(&e);
 }

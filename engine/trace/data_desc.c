@@ -14,9 +14,14 @@ static const char *const field_names[VF_F_COUNT] = {
 const char *vf_field_name(vf_field f) { return (unsigned)f < VF_F_COUNT ? field_names[f] : "?"; }
 
 static const char *const enc_names[] = {"bits", "word2vec", "onehot", "log_minmax", "minmax", "interarrival",
-                                          "interarrival_log"};
+                                          "interarrival_log", "dict"};
 const char *vf_encoding_name(vf_encoding e) {
     return (unsigned)e <= VF_ENC_LAST ? enc_names[e] : "?";
+}
+
+static const char *const ipdec_names[] = {"bits", "tree", "tree_new"};
+const char *vf_ip_decode_name(vf_ip_decode d) {
+    return (unsigned)d <= VF_IPDEC_TREE_NEW ? ipdec_names[d] : "?";
 }
 
 static void add(vf_data_desc *dd, vf_field f, vf_encoding e, bool fixed, double lo, double hi) {
@@ -28,6 +33,8 @@ static void add(vf_data_desc *dd, vf_field f, vf_encoding e, bool fixed, double 
     s->fixed_range = fixed;
     s->lo = lo;
     s->hi = hi;
+    s->decode = VF_IPDEC_BITS;
+    s->top = 64;
 }
 
 static void base_defaults(vf_data_desc *dd) {
@@ -231,7 +238,7 @@ static vf_status parse_data(const char *name, config_t *cfg, vf_data_desc *dd) {
         for (int i = 0; i < n; i++) {
             config_setting_t *e = config_setting_get_elem(fl, (unsigned)i);
             if (!config_setting_is_group(e)) return FAIL(e, "fields: each entry is a group { name = ...; }");
-            static const char *const fk[] = {"name", "encoding", "dim", "range", NULL};
+            static const char *const fk[] = {"name", "encoding", "dim", "range", "decode", "top", NULL};
             if ((st = check_keys(name, e, fk, "a field"))) return st;
             const char *fn, *en;
             if ((st = get_str(name, e, "name", &fn))) return st;
@@ -246,13 +253,15 @@ static vf_status parse_data(const char *name, config_t *cfg, vf_data_desc *dd) {
             if (f < 0) return FAIL(e, "fields: unknown field '%s' (srcip dstip srcport dstport proto time td pkt byt "
                                       "label flags tos len ttl ipid fragflag fragoff)", fn);
             if (enc < 0) return FAIL(e, "fields: '%s': unknown encoding '%s' (bits word2vec onehot log_minmax minmax "
-                                        "interarrival interarrival_log)", fn, en);
+                                        "interarrival interarrival_log dict)", fn, en);
             for (int k = 0; k < dd->n_fields; k++)
                 if ((int)dd->fields[k].field == f) return FAIL(e, "fields: '%s' appears twice", fn);
             bool ip = f == VF_F_SRCIP || f == VF_F_DSTIP;
             bool w2v_ok = f == VF_F_SRCPORT || f == VF_F_DSTPORT || f == VF_F_PROTO;
-            if (ip && enc != VF_ENC_BITS)
-                return FAIL(e, "fields: '%s': encoding '%s' does not apply (addresses are encoded as bits)", fn, en);
+            if (ip && enc != VF_ENC_BITS && enc != VF_ENC_DICT)
+                return FAIL(e, "fields: '%s': encoding '%s' does not apply (srcip/dstip take bits or dict)", fn, en);
+            if (enc == VF_ENC_DICT && !ip)
+                return FAIL(e, "fields: '%s': dict is for srcip and dstip", fn);
             if (enc == VF_ENC_BITS && !ip && !w2v_ok)
                 return FAIL(e, "fields: '%s': bits is for srcip, dstip, srcport, dstport and proto", fn);
             if (enc == VF_ENC_WORD2VEC && !w2v_ok)
@@ -262,6 +271,21 @@ static vf_status parse_data(const char *name, config_t *cfg, vf_data_desc *dd) {
             add(dd, (vf_field)f, (vf_encoding)enc, false, 0, 0);
             vf_field_spec *sp = &dd->fields[dd->n_fields - 1];
             if ((st = get_int(name, e, "dim", 1, 256, &sp->dim))) return st;
+            const char *dn;
+            if ((st = get_str(name, e, "decode", &dn))) return st;
+            if (dn) {
+                config_setting_t *ds = config_setting_get_member(e, "decode");
+                if (!ip) return FAIL(ds, "fields: '%s': decode applies to srcip/dstip only", fn);
+                if (!strcmp(dn, "bits")) sp->decode = VF_IPDEC_BITS;
+                else if (!strcmp(dn, "tree")) sp->decode = VF_IPDEC_TREE;
+                else if (!strcmp(dn, "tree_new")) sp->decode = VF_IPDEC_TREE_NEW;
+                else return FAIL(ds, "fields: '%s': decode '%s': expected bits, tree or tree_new", fn, dn);
+            }
+            if (config_setting_get_member(e, "top")) {
+                if (enc != VF_ENC_DICT)
+                    return FAIL(config_setting_get_member(e, "top"), "fields: '%s': top applies to encoding dict only", fn);
+                if ((st = get_int(name, e, "top", 1, 100000, &sp->top))) return st;
+            }
             config_setting_t *rg = config_setting_get_member(e, "range");
             if (rg) {
                 if (config_setting_length(rg) != 2 || !is_num(config_setting_get_elem(rg, 0)) ||

@@ -61,15 +61,19 @@ static const vf_w2v_table *w2v_of(const vf_encoder *e, vf_field f) {
     return f == VF_F_PROTO ? &e->proto : &e->port;
 }
 
+static bool is_ip_field(vf_field f) { return f == VF_F_SRCIP || f == VF_F_DSTIP; }
+static const vf_addr_table *ip_table(const vf_encoder *e, vf_field f) { return &e->ips[f == VF_F_DSTIP]; }
+
 /* Bits of a field encoded as bits: an address's 32 or 128, a port's 16, the
  * protocol's 8 (fixed public domains: nothing is fitted). */
 static int bits_of(const vf_encoder *e, vf_field f) {
-    return f == VF_F_SRCIP || f == VF_F_DSTIP ? e->ip_bits : f == VF_F_PROTO ? 8 : 16;
+    return is_ip_field(f) ? e->ip_bits : f == VF_F_PROTO ? 8 : 16;
 }
 
 static int field_width(const vf_encoder *e, const vf_field_spec *s) {
     switch (s->enc) {
     case VF_ENC_BITS: return 2 * bits_of(e, s->field);
+    case VF_ENC_DICT: return ip_table(e, s->field)->n_dict + 1 + 2 * e->ip_bits;
     case VF_ENC_WORD2VEC: return w2v_of(e, s->field)->dim;
     case VF_ENC_ONEHOT: return e->n_vocab[s->field];
     case VF_ENC_INTERARRIVAL: return 1;
@@ -95,7 +99,11 @@ void vf_enc_build_layout(vf_encoder *e) {
         const vf_field_spec *s = &e->fields[i];
         if (s->field == VF_F_TIME) { has_time = true; continue; }
         if (!is_attr_field(s->field)) continue;
-        for (int b = 0; s->enc == VF_ENC_BITS && b < bits_of(e, s->field); b++)
+        /* dict: the class softmax (top + 1: "other" last), then the bits */
+        if (s->enc == VF_ENC_DICT)
+            push(e->attr_segs, &e->n_attr_segs, &e->attr_dim, ip_table(e, s->field)->n_dict + 1, VF_SEG_SOFTMAX,
+                 s->field);
+        for (int b = 0; (s->enc == VF_ENC_BITS || s->enc == VF_ENC_DICT) && b < bits_of(e, s->field); b++)
             push(e->attr_segs, &e->n_attr_segs, &e->attr_dim, 2, VF_SEG_SOFTMAX, s->field);
         if (s->enc == VF_ENC_WORD2VEC)
             push(e->attr_segs, &e->n_attr_segs, &e->attr_dim, field_width(e, s), VF_SEG_TANH, s->field);
@@ -152,6 +160,146 @@ static vf_status time_sorted_flows(const vf_trace *t, vf_flow_index *fi) {
     return VF_OK;
 }
 
+/* ------------------------------------------------- address tables (tree, dict) */
+
+static int cmp_addr(const void *a, const void *b) { return memcmp(a, b, sizeof(vf_addr)); }
+
+/* Whether a field spec needs its field's training addresses. */
+static bool needs_table(const vf_field_spec *s) {
+    return is_ip_field(s->field) && (s->enc == VF_ENC_DICT || s->decode != VF_IPDEC_BITS);
+}
+
+/* dict classes: the `top` most frequent addresses, count down then address
+ * up (a total order, so fit and load agree). tb->addr/count must be set. */
+static const vf_addr_table *g_dict_tb;
+static int cmp_by_count(const void *a, const void *b) {
+    int i = *(const int *)a, j = *(const int *)b;
+    uint32_t x = g_dict_tb->count[i], y = g_dict_tb->count[j];
+    if (x != y) return x > y ? -1 : 1;
+    return i < j ? -1 : i > j;
+}
+static vf_status build_dict(vf_addr_table *tb, int top) {
+    free(tb->dict);
+    free(tb->class_of);
+    tb->dict = NULL;
+    tb->class_of = NULL;
+    tb->n_dict = top < tb->n ? top : tb->n;
+    int *idx = malloc((size_t)(tb->n ? tb->n : 1) * sizeof *idx);
+    tb->class_of = malloc((size_t)(tb->n ? tb->n : 1) * sizeof *tb->class_of);
+    if (!idx || !tb->class_of) { free(idx); return vf_fail(VF_ERR_OOM, "encoder: out of memory"); }
+    for (int i = 0; i < tb->n; i++) { idx[i] = i; tb->class_of[i] = -1; }
+    g_dict_tb = tb; /* qsort has no context argument; single-threaded use */
+    qsort(idx, (size_t)tb->n, sizeof *idx, cmp_by_count);
+    for (int k = 0; k < tb->n_dict; k++) tb->class_of[idx[k]] = k;
+    tb->dict = idx; /* its first n_dict entries are the classes */
+    double once = 0, all = 0;
+    for (int i = 0; i < tb->n; i++)
+        if (tb->class_of[i] < 0) { once += tb->count[i] == 1; all += tb->count[i]; }
+    tb->p_new = all > 0 ? once / all : 0;
+    return VF_OK;
+}
+
+/* Distinct addresses of field f in t, sorted, with record counts. */
+static vf_status build_table(const vf_trace *t, vf_field f, vf_addr_table *tb) {
+    vf_addr *a = malloc(t->n * sizeof *a);
+    if (!a) return vf_fail(VF_ERR_OOM, "encoder: out of memory");
+    for (size_t i = 0; i < t->n; i++) a[i] = f == VF_F_SRCIP ? t->recs[i].src : t->recs[i].dst;
+    qsort(a, t->n, sizeof *a, cmp_addr);
+    uint32_t *cnt = malloc(t->n * sizeof *cnt);
+    if (!cnt) { free(a); return vf_fail(VF_ERR_OOM, "encoder: out of memory"); }
+    size_t n = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        if (n && !memcmp(&a[n - 1], &a[i], sizeof *a)) { if (cnt[n - 1] < UINT32_MAX) cnt[n - 1]++; continue; }
+        a[n] = a[i];
+        cnt[n++] = 1;
+    }
+    if (n > 100000000) { free(a); free(cnt); return vf_fail(VF_ERR_ARG, "encoder: more than 10^8 distinct addresses"); }
+    tb->n = (int)n;
+    tb->addr = a;
+    tb->count = cnt;
+    return VF_OK;
+}
+
+/* index of address x in tb, or -1 */
+static int table_find(const vf_addr_table *tb, const vf_addr *x) {
+    int lo = 0, hi = tb->n;
+    while (lo < hi) {
+        int m = lo + (hi - lo) / 2;
+        int c = memcmp(&tb->addr[m], x, sizeof *x);
+        if (!c) return m;
+        if (c < 0) lo = m + 1; else hi = m;
+    }
+    return -1;
+}
+
+static int addr_bit(const vf_addr *a, int pos) { return (a->b[pos / 8] >> (7 - pos % 8)) & 1; }
+
+/* Exact maximum-likelihood search over the training addresses: the cost of
+ * an address is sum over bits of -log p(bit), p read from the generated
+ * 2-way softmax of each bit. The sorted table is the prefix tree (the
+ * addresses under a prefix are a contiguous range, split by a binary
+ * search at each depth); depth first, cheaper child first, a subtree is cut
+ * when its cost so far plus the cheapest possible rest (rest[d]) cannot beat
+ * the best leaf. Leaves with a dict class are skipped when skip_dict (the
+ * "other" class). */
+typedef struct tree_search {
+    const vf_addr_table *tb;
+    int first;                 /* bit position of address bit 0 (96 for IPv4-mapped) */
+    int nbits;
+    const double (*cost)[2];   /* [nbits][2] */
+    const double *rest;        /* [nbits + 1] */
+    bool skip_dict;
+    double best;
+    int best_i;
+} tree_search;
+
+static void tree_dfs(tree_search *S, int lo, int hi, int d, double c) {
+    if (c + S->rest[d] >= S->best) return;
+    if (d == S->nbits) {       /* one address (the table is distinct) */
+        if (S->skip_dict && S->tb->class_of[lo] >= 0) return;
+        S->best = c;
+        S->best_i = lo;
+        return;
+    }
+    int pos = S->first + d, a = lo, b = hi; /* first index in [lo, hi) with bit d set */
+    while (a < b) {
+        int m = a + (b - a) / 2;
+        if (addr_bit(&S->tb->addr[m], pos)) b = m; else a = m + 1;
+    }
+    double c0 = c + S->cost[d][0], c1 = c + S->cost[d][1];
+    if (c0 <= c1) {
+        if (a > lo) tree_dfs(S, lo, a, d + 1, c0);
+        if (hi > a) tree_dfs(S, a, hi, d + 1, c1);
+    } else {
+        if (hi > a) tree_dfs(S, a, hi, d + 1, c1);
+        if (a > lo) tree_dfs(S, lo, a, d + 1, c0);
+    }
+}
+
+/* Bits [2 * ip_bits] (pairs: p(0), p(1)) to the likeliest training address;
+ * false when there is none to choose (empty table, or all classed). */
+static bool tree_decode(const vf_encoder *e, const vf_addr_table *tb, const float *src, bool skip_dict, vf_addr *out) {
+    if (tb->n == 0) return false;
+    double cost[128][2], rest[129];
+    int nb = e->ip_bits;
+    for (int b = 0; b < nb; b++) {
+        double p0 = src[2 * b] > 0 ? src[2 * b] : 0, p1 = src[2 * b + 1] > 0 ? src[2 * b + 1] : 0;
+        double z = p0 + p1;
+        /* a floor of 1e-6 keeps one confident wrong bit from costing infinitely */
+        p0 = z > 0 ? p0 / z : 0.5;
+        p1 = z > 0 ? p1 / z : 0.5;
+        cost[b][0] = -log(p0 > 1e-6 ? p0 : 1e-6);
+        cost[b][1] = -log(p1 > 1e-6 ? p1 : 1e-6);
+    }
+    rest[nb] = 0;
+    for (int b = nb - 1; b >= 0; b--) rest[b] = rest[b + 1] + (cost[b][0] < cost[b][1] ? cost[b][0] : cost[b][1]);
+    tree_search S = {tb, nb == 32 ? 96 : 0, nb, (const double (*)[2])cost, rest, skip_dict, INFINITY, -1};
+    tree_dfs(&S, 0, tb->n, 0, 0);
+    if (S.best_i < 0) return false;
+    *out = tb->addr[S.best_i];
+    return true;
+}
+
 void vf_encoder_free(vf_encoder *e) {
     free(e->chunk_begin);
     free(e->start_lo);
@@ -162,6 +310,12 @@ void vf_encoder_free(vf_encoder *e) {
     vf_w2v_free(&e->proto);
     for (int i = 0; i < e->n_labels; i++) free(e->labels[i]);
     free(e->labels);
+    for (int k = 0; k < 2; k++) {
+        free(e->ips[k].addr);
+        free(e->ips[k].count);
+        free(e->ips[k].dict);
+        free(e->ips[k].class_of);
+    }
     memset(e, 0, sizeof *e);
 }
 
@@ -324,6 +478,13 @@ vf_status vf_encoder_fit(const vf_data_desc *dd_in, const vf_trace *t, vf_encode
         }
     }
     vf_flow_index_free(&fi);
+    for (int i = 0; i < e->n_fields; i++) {
+        const vf_field_spec *s = &e->fields[i];
+        vf_addr_table *tb = &e->ips[s->field == VF_F_DSTIP];
+        if (!needs_table(s)) continue;
+        if ((st = build_table(t, s->field, tb))) goto fail;
+        if ((st = build_dict(tb, s->enc == VF_ENC_DICT ? s->top : 0))) goto fail;
+    }
     vf_enc_finish(dd, e, max_len);
     return VF_OK;
 fail:
@@ -362,8 +523,18 @@ static int64_t dec_gap(const vf_encoder *e, bool lg, int c, float u) {
 void vf_enc_field(const vf_encoder *e, const vf_field_spec *s, const vf_record *r, float *dst) {
     vf_field f = s->field;
     switch (s->enc) {
+    case VF_ENC_DICT: {
+        /* class of the address (or "other": unseen, or not among the top), then its bits */
+        const vf_addr_table *tb = ip_table(e, f);
+        int i = table_find(tb, f == VF_F_SRCIP ? &r->src : &r->dst);
+        int k = i >= 0 && tb->class_of[i] >= 0 ? tb->class_of[i] : tb->n_dict;
+        memset(dst, 0, (size_t)(tb->n_dict + 1) * sizeof(float));
+        dst[k] = 1;
+        dst += tb->n_dict + 1;
+    }
+    /* fall through */
     case VF_ENC_BITS: {
-        if (f != VF_F_SRCIP && f != VF_F_DSTIP) { /* a port or the protocol, most significant bit first */
+        if (!is_ip_field(f)) { /* a port or the protocol, most significant bit first */
             int nb = bits_of(e, f);
             uint32_t v = (uint32_t)vf_enc_fval(r, f);
             for (int b = 0; b < nb; b++) {
@@ -406,20 +577,45 @@ void vf_enc_field(const vf_encoder *e, const vf_field_spec *s, const vf_record *
 static void dec_field(const vf_encoder *e, const vf_field_spec *s, const float *src, vf_record *r) {
     vf_field f = s->field;
     switch (s->enc) {
+    case VF_ENC_DICT:
     case VF_ENC_BITS: {
-        if (f != VF_F_SRCIP && f != VF_F_DSTIP) {
+        if (!is_ip_field(f)) { /* a port or the protocol */
             int nb = bits_of(e, f);
             uint32_t v = 0;
             for (int b = 0; b < nb; b++) v = v << 1 | (src[2 * b + 1] > src[2 * b]);
             set_fval(r, f, (double)v);
             break;
         }
+        const vf_addr_table *tb = ip_table(e, f);
         vf_addr a;
-        memset(&a, 0, sizeof a);
-        int first = e->ip_bits == 32 ? 96 : 0;
-        if (first) a.b[10] = a.b[11] = 0xff;
-        for (int b = 0; b < e->ip_bits; b++)
-            if (src[2 * b + 1] > src[2 * b]) a.b[(first + b) / 8] |= (uint8_t)(1 << (7 - (first + b) % 8));
+        bool dict = s->enc == VF_ENC_DICT;
+        if (dict) {
+            int best = 0;
+            for (int k = 1; k <= tb->n_dict; k++)
+                if (src[k] > src[best]) best = k;
+            src += tb->n_dict + 1;
+            if (best < tb->n_dict) {
+                a = tb->addr[tb->dict[best]];
+                if (f == VF_F_SRCIP) r->src = a; else r->dst = a;
+                break;
+            }
+        }
+        /* the tree finds the likeliest training address ("other": one without
+         * a class); bit by bit when there is none, for decode = bits, and for
+         * tree_new's share p_new of new addresses (the row's own draw: a hash
+         * of its bit probabilities, so decoding stays a function of them) */
+        bool tree = s->decode == VF_IPDEC_TREE;
+        if (s->decode == VF_IPDEC_TREE_NEW) {
+            uint64_t h = vf_fnv1a64(src, (size_t)(2 * e->ip_bits) * sizeof *src);
+            tree = (double)(h >> 11) * 0x1p-53 >= tb->p_new;
+        }
+        if (!tree || !tree_decode(e, tb, src, dict, &a)) {
+            memset(&a, 0, sizeof a);
+            int first = e->ip_bits == 32 ? 96 : 0;
+            if (first) a.b[10] = a.b[11] = 0xff;
+            for (int b = 0; b < e->ip_bits; b++)
+                if (src[2 * b + 1] > src[2 * b]) a.b[(first + b) / 8] |= (uint8_t)(1 << (7 - (first + b) % 8));
+        }
         if (f == VF_F_SRCIP) r->src = a; else r->dst = a;
         break;
     }
@@ -590,22 +786,26 @@ vf_status vf_decode(const vf_encoder *e, const vf_encoded *chunks, int n_chunks,
 
 /* ------------------------------------------------------------- save/load */
 
-/* encoder.txt, version 2: the text below, then a line "checksum <hex>" (the
+/* encoder.txt, version 3: the text below, then a line "checksum <hex>" (the
  * FNV-1a 64 of every byte before it, util.h), so a truncated or damaged file
- * is refused naming it. Version 1 (the same text without the checksum line,
- * written before it was added) still loads: its "end" line catches a cut,
- * nothing catches a changed digit. */
+ * is refused naming it. Version 3 added each field's decode and top to its
+ * field line and the address tables (`ips N`, then N lines `HEX32 COUNT`,
+ * for srcip then dstip; N = 0 when the field needs none) before `end`.
+ * Versions 2 and 1 (1: no checksum line, written before it was added; its
+ * "end" line catches a cut, nothing catches a changed digit) still load:
+ * their IP fields decode bit by bit, as they did. */
 vf_status vf_encoder_save(const vf_encoder *e, const char *path) {
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
     if (!f) return vf_fail(VF_ERR_OOM, "%s: out of memory", path);
-    fprintf(f, "vkflow-encoder 2\n");
+    fprintf(f, "vkflow-encoder 3\n");
     fprintf(f, "kind %d n_chunks %d chunking %d max_len %d ip_bits %d n_fields %d\n", (int)e->kind, e->n_chunks,
             (int)e->chunking, e->max_len, e->ip_bits, e->n_fields);
     for (int i = 0; i < e->n_fields; i++) {
         const vf_field_spec *s = &e->fields[i];
-        fprintf(f, "field %d %d %d %d %.17g %.17g\n", (int)s->field, (int)s->enc, s->dim, (int)s->fixed_range, s->lo, s->hi);
+        fprintf(f, "field %d %d %d %d %.17g %.17g %d %d\n", (int)s->field, (int)s->enc, s->dim, (int)s->fixed_range, s->lo,
+                s->hi, (int)s->decode, s->top);
     }
     for (int k = 0; k < VF_F_COUNT; k++) fprintf(f, "range %.17g %.17g\n", e->lo[k], e->hi[k]);
     for (int c = 0; c <= e->n_chunks; c++) fprintf(f, "%s%lld", c ? " " : "edges ", (long long)e->chunk_begin[c]);
@@ -628,6 +828,13 @@ vf_status vf_encoder_save(const vf_encoder *e, const char *path) {
             fputc('\n', f);
         }
     }
+    for (int k = 0; k < 2; k++) {
+        fprintf(f, "ips %d\n", e->ips[k].n);
+        for (int i = 0; i < e->ips[k].n; i++) {
+            for (int j = 0; j < 16; j++) fprintf(f, "%02x", e->ips[k].addr[i].b[j]);
+            fprintf(f, " %u\n", e->ips[k].count[i]);
+        }
+    }
     fprintf(f, "end\n");
     bool bad = ferror(f) != 0;
     if (fclose(f) || bad || !text) {
@@ -648,11 +855,11 @@ vf_status vf_encoder_load(const char *path, vf_encoder *e) {
     char *buf = vf_read_file(path, &n);
     if (!buf) return vf_fail(VF_ERR_IO, "%s: %s", path, strerror(errno));
     int ver = 0;
-    if (sscanf(buf, "vkflow-encoder %d", &ver) != 1 || (ver != 1 && ver != 2)) {
+    if (sscanf(buf, "vkflow-encoder %d", &ver) != 1 || ver < 1 || ver > 3) {
         free(buf);
-        return vf_fail(VF_ERR_FORMAT, "%s: not a vkflow encoder file (header 'vkflow-encoder 2' expected)", path);
+        return vf_fail(VF_ERR_FORMAT, "%s: not a vkflow encoder file (header 'vkflow-encoder 3' expected)", path);
     }
-    if (ver == 2 && !vf_text_sum_ok(buf, n, &body)) {
+    if (ver >= 2 && !vf_text_sum_ok(buf, n, &body)) {
         free(buf);
         return vf_fail(VF_ERR_FORMAT, "%s: damaged encoder file (truncated, or its checksum does not match its "
                        "contents); it is fitted from the data when a run starts: start the run again in a new "
@@ -678,8 +885,17 @@ vf_status vf_encoder_load(const char *path, vf_encoder *e) {
         int fld, enc, fixed;
         vf_field_spec *s = &e->fields[i];
         NEED(fscanf(f, " field %d %d %d %d %lg %lg", &fld, &enc, &s->dim, &fixed, &s->lo, &s->hi) == 6, "field line");
-        NEED(fld >= 0 && fld < VF_F_COUNT && enc >= 0 && enc <= VF_ENC_LAST && s->dim >= 0 && s->dim <= 256,
-             "field out of range");
+        int dec = VF_IPDEC_BITS;
+        s->top = 64;
+        if (ver >= 3) NEED(fscanf(f, " %d %d", &dec, &s->top) == 2, "field line (decode, top)");
+        NEED(fld >= 0 && fld < VF_F_COUNT && enc >= 0 && enc <= (ver >= 3 ? VF_ENC_LAST : VF_ENC_INTERARRIVAL_LOG) &&
+             s->dim >= 0 && s->dim <= 256 && dec >= VF_IPDEC_BITS && dec <= VF_IPDEC_TREE_NEW && s->top >= 1 &&
+             s->top <= 100000, "field out of range");
+        /* addresses take bits or dict; ports and the protocol may take bits too */
+        bool port = fld == VF_F_SRCPORT || fld == VF_F_DSTPORT || fld == VF_F_PROTO;
+        NEED(is_ip_field((vf_field)fld) ? enc == VF_ENC_BITS || enc == VF_ENC_DICT
+                                        : enc != VF_ENC_DICT && (enc != VF_ENC_BITS || port), "field encoding");
+        s->decode = (vf_ip_decode)dec;
         s->field = (vf_field)fld;
         s->enc = (vf_encoding)enc;
         s->fixed_range = fixed != 0;
@@ -734,6 +950,32 @@ vf_status vf_encoder_load(const char *path, vf_encoder *e) {
                 tb[k]->vec[(size_t)i * (size_t)tb[k]->dim + d] = (float)x;
             }
         }
+    }
+    for (int k = 0; ver >= 3 && k < 2; k++) {
+        vf_addr_table *ip = &e->ips[k];
+        NEED(fscanf(f, " ips %d", &ip->n) == 1 && ip->n >= 0 && ip->n <= 100000000, "ips line");
+        ip->addr = malloc((size_t)(ip->n ? ip->n : 1) * sizeof *ip->addr);
+        ip->count = malloc((size_t)(ip->n ? ip->n : 1) * sizeof *ip->count);
+        NEED(ip->addr && ip->count, "out of memory");
+        for (int i = 0; i < ip->n; i++) {
+            char hex[33];
+            NEED(fscanf(f, " %32[0-9a-f] %u", hex, &ip->count[i]) == 2 && strlen(hex) == 32 && ip->count[i] >= 1,
+                 "address line");
+            for (int j = 0; j < 16; j++) {
+                unsigned v;
+                sscanf(hex + 2 * j, "%2x", &v);
+                ip->addr[i].b[j] = (uint8_t)v;
+            }
+            /* the tree decoder relies on the order */
+            NEED(i == 0 || memcmp(&ip->addr[i - 1], &ip->addr[i], sizeof(vf_addr)) < 0, "addresses not ascending");
+        }
+    }
+    for (int i = 0; i < e->n_fields; i++) {
+        const vf_field_spec *s = &e->fields[i];
+        if (!is_ip_field(s->field)) continue;
+        vf_addr_table *ip = &e->ips[s->field == VF_F_DSTIP];
+        NEED(!needs_table(s) || ip->n > 0, "an IP field decoded by the tree or encoded as dict has no addresses");
+        if ((st = build_dict(ip, s->enc == VF_ENC_DICT ? s->top : 0))) goto fail;
     }
     char endw[8] = "";
     NEED(fscanf(f, " %7s", endw) == 1 && !strcmp(endw, "end"), "missing 'end' (truncated file?)");

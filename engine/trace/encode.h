@@ -34,9 +34,22 @@ typedef enum vf_encoding {
     VF_ENC_INTERARRIVAL, /* time only: start (attr) + inter-arrival (feat), per-chunk min-max */
     VF_ENC_INTERARRIVAL_LOG, /* time only: start per-chunk min-max (attr) + inter-arrival as
                               * log1p(gap in us) / log1p(chunk's largest gap in us) (feat) */
+    VF_ENC_DICT,         /* IP: one-hot over the `top` most frequent training addresses + an
+                          * "other" class (softmax, top + 1), then the bits as VF_ENC_BITS */
 } vf_encoding;
-#define VF_ENC_LAST VF_ENC_INTERARRIVAL_LOG
+#define VF_ENC_LAST VF_ENC_DICT
 const char *vf_encoding_name(vf_encoding e);
+
+/* How IP bits are turned back into an address (bits and dict's "other"). */
+typedef enum vf_ip_decode {
+    VF_IPDEC_BITS = 0,   /* each bit on its own (argmax): NetShare's */
+    VF_IPDEC_TREE,       /* the training address with the highest likelihood under the bit
+                          * probabilities (exact search of the prefix tree of training addresses) */
+    VF_IPDEC_TREE_NEW,   /* tree, except for a Good-Turing share of the rows (the training
+                          * trace's share of records whose address occurs once), which keep
+                          * their bits: new addresses at the rate new hosts appear */
+} vf_ip_decode;
+const char *vf_ip_decode_name(vf_ip_decode d);
 
 typedef struct vf_field_spec {
     vf_field field;
@@ -44,6 +57,8 @@ typedef struct vf_field_spec {
     int dim;             /* word2vec dimension (default 10) */
     bool fixed_range;    /* lo/hi given in the description (public bounds) */
     double lo, hi;       /* minmax / log_minmax range (of x, not log1p(x)) */
+    vf_ip_decode decode; /* bits and dict: how bits become an address */
+    int top;             /* dict: addresses with a class of their own (default 64) */
 } vf_field_spec;
 
 typedef enum vf_chunking { VF_CHUNK_FIXED_TIME = 0, VF_CHUNK_FIXED_SIZE = 1 } vf_chunking;
@@ -108,6 +123,21 @@ typedef struct vf_w2v_table {
     float *vec;          /* [n, dim], each row L2-normalised */
 } vf_w2v_table;
 
+/* The distinct addresses of one IP field in the training trace, sorted by
+ * address (so every prefix is a contiguous range: the prefix tree the tree
+ * decoder searches), with their record counts. dict: the first `top` classes
+ * are the most frequent addresses (count down, then address up). */
+typedef struct vf_addr_table {
+    int n;
+    vf_addr *addr;       /* [n] ascending (memcmp order = bit order) */
+    uint32_t *count;     /* [n] records with this address */
+    int n_dict;          /* dict: classes, min(top, n); 0 otherwise */
+    int *dict;           /* [n_dict] index into addr of class k */
+    int *class_of;       /* [n] dict class of addr[i], or -1 (the tree decoder of "other" skips classed ones) */
+    double p_new;        /* tree_new: records of unclassed addresses seen once / records of unclassed
+                          * addresses (Good-Turing's chance that the next one is new) */
+} vf_addr_table;
+
 #define VF_MAX_SEGS 512
 typedef struct vf_encoder {
     vf_trace_kind kind;
@@ -126,6 +156,7 @@ typedef struct vf_encoder {
     int n_vocab[VF_F_COUNT];
     uint64_t *vocab[VF_F_COUNT];
     vf_w2v_table port, proto;    /* word2vec (shared by srcport and dstport) */
+    vf_addr_table ips[2];        /* srcip, dstip: filled when decode = tree or encoding = dict */
     char **labels; int n_labels; /* label strings (index = onehot value) */
     int attr_dim, feat_dim;
     int n_attr_segs, n_feat_segs;

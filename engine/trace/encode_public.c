@@ -33,6 +33,12 @@ vf_status vf_encoder_adopt_public(const char *public_encoder, const vf_data_desc
             st = vf_fail(VF_ERR_FORMAT, "%s: field %d is %s (%s) in the public run and %s (%s) here", public_encoder, i + 1,
                          vf_field_name(out->fields[i].field), vf_encoding_name(out->fields[i].enc),
                          vf_field_name(dd->fields[i].field), vf_encoding_name(dd->fields[i].enc));
+        else if (out->fields[i].decode != dd->fields[i].decode ||
+                 (out->fields[i].enc == VF_ENC_DICT && out->fields[i].top != dd->fields[i].top))
+            st = vf_fail(VF_ERR_FORMAT, "%s: field %d (%s) is decoded by %s (top %d) in the public run and by %s (top %d) "
+                         "here", public_encoder, i + 1, vf_field_name(dd->fields[i].field),
+                         vf_ip_decode_name(out->fields[i].decode), out->fields[i].top,
+                         vf_ip_decode_name(dd->fields[i].decode), dd->fields[i].top);
     if (!st && t->n == 0) st = vf_fail(VF_ERR_FORMAT, "the private trace is empty");
     if (st) {
         vf_encoder_free(out);

@@ -131,6 +131,9 @@ static vf_status use_streaming(const vf_run_config *rc, bool *out) {
         why = "a privacy run's encoder takes the chunk windows from the trace in memory";
     else if (rc->holdout > 0)
         why = "run.holdout splits the trace's 5-tuples in memory";
+    for (int i = 0; !why && i < dd->n_fields; i++)
+        if (dd->fields[i].enc == VF_ENC_DICT || dd->fields[i].decode != VF_IPDEC_BITS)
+            why = "the address tables of encoding dict and decode tree are built from every address in memory";
     if (why && dd->streaming == VF_STREAM_ON)
         return vf_fail(VF_ERR_ARG, "%s: data.streaming = on, but %s (data.streaming = auto or off reads it into "
                        "memory)", dd->path, why);

@@ -1,0 +1,356 @@
+/* IP address encodings and decoders (docs/TRACES.md, "Addresses"): the
+ * prefix-tree decoder (`decode = "tree"`) and the address dictionary
+ * (`encoding = "dict"`). Toy traces built here, so no shared data is needed:
+ * round trips, generated bit probabilities near a few hosts decoding to those
+ * hosts (not to hundreds), save/load, and description errors. */
+#include <criterion/criterion.h>
+#include "testutil.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "trace/encode.h"
+#include "util.h"
+
+/* Five source hosts with skewed record counts (50, 20, 10, 5, 2), two of
+ * them one bit apart in the last octet's low bits (10.0.0.1 / 10.0.0.3), and
+ * three destinations; one flow of 1..3 records per (src, sport). */
+static const uint32_t toy_src[5] = {0x0A000001, 0x0A000003, 0x0A000107, 0xC0A80304, 0xAC100009};
+static const int toy_count[5] = {50, 20, 10, 5, 2};
+static const uint32_t toy_dst[3] = {0x08080808, 0x01010101, 0x0A0000FE};
+
+static void toy_trace(vf_trace *t) {
+    memset(t, 0, sizeof *t);
+    t->kind = VF_TRACE_FLOWS;
+    t->linktype = -1;
+    int64_t ts = 1000000000LL * 1500000000LL;
+    uint16_t sport = 1000;
+    for (int h = 0; h < 5; h++)
+        for (int k = 0; k < toy_count[h]; k++) {
+            vf_record r;
+            memset(&r, 0, sizeof r);
+            vf_addr_from_v4(&r.src, toy_src[h]);
+            vf_addr_from_v4(&r.dst, toy_dst[(h + k) % 3]);
+            r.ip_version = 4;
+            r.sport = sport++;
+            r.dport = 443;
+            r.proto = 6;
+            r.pkts = 1 + (uint64_t)k % 7;
+            r.bytes = 60 * r.pkts;
+            r.dur_ns = 1000;
+            r.label = -1;
+            r.ts_ns = ts;
+            ts += 1000000;
+            cr_assert_eq(vf_trace_append(t, &r), VF_OK);
+        }
+}
+
+/* The default flow fields with srcip/dstip encoded `enc` and decoded `dec`. */
+static void toy_desc(vf_data_desc *dd, vf_encoding enc, vf_ip_decode dec, int top) {
+    vf_data_desc_default(VF_TRACE_FLOWS, dd);
+    dd->n_chunks = 1;
+    dd->w2v_epochs = 1;
+    for (int i = 0; i < dd->n_fields; i++)
+        if (dd->fields[i].field == VF_F_SRCIP || dd->fields[i].field == VF_F_DSTIP) {
+            dd->fields[i].enc = enc;
+            dd->fields[i].decode = dec;
+            dd->fields[i].top = top;
+        }
+}
+
+/* offset of the first attribute segment of field f (and its total width) */
+static int attr_offset(const vf_encoder *e, vf_field f, int *width) {
+    int off = -1;
+    *width = 0;
+    for (int s = 0; s < e->n_attr_segs; s++)
+        if (e->attr_segs[s].field == (int)f) {
+            if (off < 0) off = e->attr_segs[s].offset;
+            *width += e->attr_segs[s].width;
+        }
+    return off;
+}
+
+/* Records of d sorted as t's (decode emits flows in order of first
+ * appearance; the toy trace has one record per flow, in time order). */
+static void assert_same_addresses(const vf_trace *t, const vf_trace *d) {
+    cr_assert_eq(d->n, t->n);
+    for (size_t i = 0; i < t->n; i++) {
+        cr_assert(!memcmp(&t->recs[i].src, &d->recs[i].src, sizeof(vf_addr)), "record %zu: source", i);
+        cr_assert(!memcmp(&t->recs[i].dst, &d->recs[i].dst, sizeof(vf_addr)), "record %zu: destination", i);
+    }
+}
+
+static void round_trip(vf_encoding enc, vf_ip_decode dec, int top) {
+    vf_trace t, d;
+    toy_trace(&t);
+    vf_data_desc dd;
+    toy_desc(&dd, enc, dec, top);
+    vf_encoder e;
+    cr_assert_eq(vf_encoder_fit(&dd, &t, &e), VF_OK, "%s", vf_last_error());
+    vf_encoded *ch;
+    cr_assert_eq(vf_encode(&e, &t, &ch), VF_OK, "%s", vf_last_error());
+    memset(&d, 0, sizeof d);
+    cr_assert_eq(vf_decode(&e, ch, 1, &d), VF_OK, "%s", vf_last_error());
+    assert_same_addresses(&t, &d);
+    vf_trace_free(&d);
+    vf_encoded_free(ch, 1);
+    vf_encoder_free(&e);
+    vf_trace_free(&t);
+}
+
+Test(trace_ipaddr, round_trips) {
+    round_trip(VF_ENC_BITS, VF_IPDEC_BITS, 64);
+    round_trip(VF_ENC_BITS, VF_IPDEC_TREE, 64);
+    round_trip(VF_ENC_DICT, VF_IPDEC_BITS, 64);  /* every address has a class */
+    round_trip(VF_ENC_DICT, VF_IPDEC_BITS, 2);   /* 3 of 5 sources are "other": their bits */
+    round_trip(VF_ENC_DICT, VF_IPDEC_TREE, 2);   /* "other" by the tree over the unclassed */
+    round_trip(VF_ENC_BITS, VF_IPDEC_TREE_NEW, 64);
+    round_trip(VF_ENC_DICT, VF_IPDEC_TREE_NEW, 2);
+}
+
+/* tree_new's share of new addresses is Good-Turing's: records of addresses
+ * seen once over records (of the addresses without a dict class). */
+Test(trace_ipaddr, tree_new_rate) {
+    vf_trace t;
+    toy_trace(&t);
+    for (int k = 0; k < 13; k++) { /* 13 sources seen once each */
+        vf_record r = t.recs[0];
+        vf_addr_from_v4(&r.src, 0x64400000u + (uint32_t)k);
+        r.sport = (uint16_t)(20000 + k);
+        cr_assert_eq(vf_trace_append(&t, &r), VF_OK);
+    }
+    vf_data_desc dd;
+    toy_desc(&dd, VF_ENC_BITS, VF_IPDEC_TREE_NEW, 64);
+    vf_encoder e;
+    cr_assert_eq(vf_encoder_fit(&dd, &t, &e), VF_OK, "%s", vf_last_error());
+    cr_assert_eq(e.ips[0].n, 18);
+    cr_assert_float_eq(e.ips[0].p_new, 13.0 / 100.0, 1e-12);
+    cr_assert_float_eq(e.ips[1].p_new, 0.0, 1e-12); /* 3 destinations, all recurring */
+    vf_encoder_free(&e);
+    /* dict: the classed addresses leave the count (top 2: 50 + 20 records) */
+    toy_desc(&dd, VF_ENC_DICT, VF_IPDEC_TREE_NEW, 2);
+    cr_assert_eq(vf_encoder_fit(&dd, &t, &e), VF_OK, "%s", vf_last_error());
+    cr_assert_float_eq(e.ips[0].p_new, 13.0 / 30.0, 1e-12);
+    vf_encoder_free(&e);
+    vf_trace_free(&t);
+}
+
+Test(trace_ipaddr, dict_layout_and_classes) {
+    vf_trace t;
+    toy_trace(&t);
+    vf_data_desc dd;
+    toy_desc(&dd, VF_ENC_DICT, VF_IPDEC_TREE, 3);
+    vf_encoder e;
+    cr_assert_eq(vf_encoder_fit(&dd, &t, &e), VF_OK, "%s", vf_last_error());
+    /* srcip: 3 classes + other, then 32 bits; dstip: all 3 destinations + other */
+    cr_assert_eq(e.ips[0].n, 5);
+    cr_assert_eq(e.ips[0].n_dict, 3);
+    cr_assert_eq(e.ips[1].n, 3);
+    cr_assert_eq(e.ips[1].n_dict, 3);
+    int w;
+    cr_assert_eq(attr_offset(&e, VF_F_SRCIP, &w), 0);
+    cr_assert_eq(w, 4 + 64);
+    cr_assert_eq(e.attr_segs[0].width, 4);
+    cr_assert_eq(e.attr_segs[0].kind, VF_SEG_SOFTMAX);
+    /* class k is the k-th most frequent address */
+    for (int k = 0; k < 3; k++) {
+        cr_assert_eq(vf_addr_v4(&e.ips[0].addr[e.ips[0].dict[k]]), toy_src[k]);
+        cr_assert_eq(e.ips[0].count[e.ips[0].dict[k]], (uint32_t)toy_count[k]);
+    }
+    /* the last two sources encode as "other" */
+    vf_encoded *ch;
+    cr_assert_eq(vf_encode(&e, &t, &ch), VF_OK);
+    for (int r = 0; r < ch[0].n_flows; r++) {
+        const float *A = ch[0].attr + (size_t)r * (size_t)e.attr_dim;
+        uint32_t src = vf_addr_v4(&t.recs[r].src);
+        int want = src == toy_src[0] ? 0 : src == toy_src[1] ? 1 : src == toy_src[2] ? 2 : 3;
+        for (int k = 0; k < 4; k++) cr_assert_eq(A[k], k == want ? 1.0f : 0.0f, "row %d class %d", r, k);
+    }
+    vf_encoded_free(ch, 1);
+    vf_encoder_free(&e);
+    vf_trace_free(&t);
+}
+
+/* Generated bit probabilities near the real hosts: every bit of each row's
+ * source gets p(right) drawn in [0.55, 0.95] and, with probability 0.15, is
+ * flipped to p(right) in [0.3, 0.45] (a generator's uncertain low bits).
+ * Returns the number of distinct decoded sources and how many rows decoded
+ * to the row's own host. */
+static void noisy_decode(vf_ip_decode dec, int *distinct, int *exact, int counts[5]) {
+    vf_trace t, d;
+    toy_trace(&t);
+    vf_data_desc dd;
+    toy_desc(&dd, VF_ENC_BITS, dec, 64);
+    vf_encoder e;
+    cr_assert_eq(vf_encoder_fit(&dd, &t, &e), VF_OK, "%s", vf_last_error());
+    vf_encoded *ch;
+    cr_assert_eq(vf_encode(&e, &t, &ch), VF_OK);
+    int w, off = attr_offset(&e, VF_F_SRCIP, &w);
+    cr_assert_eq(w, 64);
+    tu_rng rng = tu_rng_make(7);
+    for (int r = 0; r < ch[0].n_flows; r++) {
+        float *A = ch[0].attr + (size_t)r * (size_t)e.attr_dim + off;
+        for (int b = 0; b < 32; b++) {
+            int bit = A[2 * b + 1] > 0.5f;
+            float p = tu_uniform(&rng, 0, 1) < 0.15f ? tu_uniform(&rng, 0.3f, 0.45f) : tu_uniform(&rng, 0.55f, 0.95f);
+            A[2 * b + bit] = p;
+            A[2 * b + 1 - bit] = 1 - p;
+        }
+    }
+    memset(&d, 0, sizeof d);
+    cr_assert_eq(vf_decode(&e, ch, 1, &d), VF_OK, "%s", vf_last_error());
+    cr_assert_eq(d.n, t.n);
+    *distinct = 0;
+    *exact = 0;
+    memset(counts, 0, 5 * sizeof *counts);
+    for (size_t i = 0; i < d.n; i++) {
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++) seen = !memcmp(&d.recs[j].src, &d.recs[i].src, sizeof(vf_addr));
+        *distinct += !seen;
+        *exact += !memcmp(&d.recs[i].src, &t.recs[i].src, sizeof(vf_addr));
+        for (int h = 0; h < 5; h++) counts[h] += vf_addr_v4(&d.recs[i].src) == toy_src[h];
+    }
+    vf_trace_free(&d);
+    vf_encoded_free(ch, 1);
+    vf_encoder_free(&e);
+    vf_trace_free(&t);
+}
+
+Test(trace_ipaddr, tree_keeps_few_hosts_and_their_popularity) {
+    int distinct, exact, counts[5];
+    /* bit by bit: one wrong bit in 0.15 of 32 makes nearly every row a new address */
+    noisy_decode(VF_IPDEC_BITS, &distinct, &exact, counts);
+    cr_assert_gt(distinct, 50, "bits: %d distinct sources", distinct);
+    cr_assert_lt(exact, 10, "bits: %d of 87 exact", exact);
+    /* the tree: only the 5 training hosts, nearly all rows their own */
+    noisy_decode(VF_IPDEC_TREE, &distinct, &exact, counts);
+    cr_assert_leq(distinct, 5, "tree: %d distinct sources", distinct);
+    cr_assert_geq(exact, 75, "tree: %d of 87 exact", exact);
+    int total = 0;
+    for (int h = 0; h < 5; h++) total += counts[h];
+    cr_assert_eq(total, 87, "every decoded source is a training host");
+    /* the skew survives: counts in the real order, each within 8 of the
+     * real (10.0.0.1 and 10.0.0.3 are one bit apart, so a flipped bit moves
+     * a few of the first host's rows to the second) */
+    for (int h = 0; h < 5; h++)
+        cr_assert_leq(abs(counts[h] - toy_count[h]), 8, "host %d: %d records (real %d)", h, counts[h], toy_count[h]);
+    for (int h = 1; h < 5; h++) cr_assert_geq(counts[h - 1], counts[h]);
+}
+
+/* A confident generator near an unseen address: the tree snaps it to the
+ * nearest training address, bits keep it. */
+Test(trace_ipaddr, unseen_address) {
+    vf_trace t, d;
+    toy_trace(&t);
+    vf_data_desc dd;
+    toy_desc(&dd, VF_ENC_BITS, VF_IPDEC_TREE, 64);
+    vf_encoder e;
+    cr_assert_eq(vf_encoder_fit(&dd, &t, &e), VF_OK, "%s", vf_last_error());
+    vf_addr_from_v4(&t.recs[0].src, 0xC0A80305); /* 192.168.3.5: one bit from 192.168.3.4 */
+    vf_encoded *ch;
+    cr_assert_eq(vf_encode(&e, &t, &ch), VF_OK);
+    memset(&d, 0, sizeof d);
+    cr_assert_eq(vf_decode(&e, ch, 1, &d), VF_OK);
+    cr_assert_eq(vf_addr_v4(&d.recs[0].src), 0xC0A80304);
+    vf_trace_free(&d);
+    e.fields[0].decode = VF_IPDEC_BITS;
+    memset(&d, 0, sizeof d);
+    cr_assert_eq(vf_decode(&e, ch, 1, &d), VF_OK);
+    cr_assert_eq(vf_addr_v4(&d.recs[0].src), 0xC0A80305);
+    vf_trace_free(&d);
+    vf_encoded_free(ch, 1);
+    vf_encoder_free(&e);
+    vf_trace_free(&t);
+}
+
+Test(trace_ipaddr, save_load) {
+    vf_trace t;
+    toy_trace(&t);
+    vf_data_desc dd;
+    toy_desc(&dd, VF_ENC_DICT, VF_IPDEC_TREE, 2);
+    dd.fields[1].enc = VF_ENC_BITS; /* dstip: bits + tree */
+    vf_encoder e, e2;
+    cr_assert_eq(vf_encoder_fit(&dd, &t, &e), VF_OK, "%s", vf_last_error());
+    char path[128];
+    snprintf(path, sizeof path, "/tmp/vkflow_ipenc_%d.txt", (int)getpid());
+    cr_assert_eq(vf_encoder_save(&e, path), VF_OK, "%s", vf_last_error());
+    cr_assert_eq(vf_encoder_load(path, &e2), VF_OK, "%s", vf_last_error());
+    cr_assert_eq(e2.attr_dim, e.attr_dim);
+    cr_assert_eq(e2.n_attr_segs, e.n_attr_segs);
+    for (int k = 0; k < 2; k++) {
+        cr_assert_eq(e2.ips[k].n, e.ips[k].n);
+        cr_assert_eq(e2.ips[k].n_dict, e.ips[k].n_dict);
+        cr_assert(!memcmp(e2.ips[k].addr, e.ips[k].addr, (size_t)e.ips[k].n * sizeof(vf_addr)));
+        cr_assert(!memcmp(e2.ips[k].count, e.ips[k].count, (size_t)e.ips[k].n * sizeof(uint32_t)));
+        cr_assert(!memcmp(e2.ips[k].dict, e.ips[k].dict, (size_t)e.ips[k].n_dict * sizeof(int)));
+    }
+    cr_assert_eq(e2.fields[0].enc, VF_ENC_DICT);
+    cr_assert_eq(e2.fields[0].decode, VF_IPDEC_TREE);
+    cr_assert_eq(e2.fields[0].top, 2);
+    cr_assert_eq(e2.fields[1].enc, VF_ENC_BITS);
+    cr_assert_eq(e2.fields[1].decode, VF_IPDEC_TREE);
+    vf_encoded *ch;
+    cr_assert_eq(vf_encode(&e2, &t, &ch), VF_OK);
+    vf_trace d;
+    memset(&d, 0, sizeof d);
+    cr_assert_eq(vf_decode(&e2, ch, 1, &d), VF_OK);
+    assert_same_addresses(&t, &d);
+    vf_trace_free(&d);
+    vf_encoded_free(ch, 1);
+    /* an address table out of order is refused naming the file */
+    size_t n;
+    char *text = tu_read_file(path, &n);
+    cr_assert(text);
+    char *ips = strstr(text, "\nips 5\n");
+    cr_assert(ips, "the source table");
+    char *a0 = ips + 7, *a1 = strchr(a0, '\n') + 1;
+    char tmp[64];
+    memcpy(tmp, a0, 32);
+    memcpy(a0, a1, 32);
+    memcpy(a1, tmp, 32);
+    char *sum = strstr(text, "\nend\nchecksum ");
+    cr_assert(sum);
+    size_t body = (size_t)(sum - text) + 5;
+    FILE *f = fopen(path, "w");
+    fwrite(text, 1, body, f);
+    fprintf(f, "checksum %016llx\n", (unsigned long long)vf_fnv1a64(text, body));
+    fclose(f);
+    cr_assert_eq(vf_encoder_load(path, &e2), VF_ERR_FORMAT);
+    cr_assert(strstr(vf_last_error(), path) && strstr(vf_last_error(), "addresses not ascending"), "%s",
+              vf_last_error());
+    free(text);
+    unlink(path);
+    vf_encoder_free(&e);
+    vf_trace_free(&t);
+}
+
+static void desc_error(const char *cfg, const char *needle) {
+    vf_data_desc dd;
+    vf_status st = vf_data_desc_parse_string("bad.cfg", cfg, &dd);
+    cr_assert_eq(st, VF_ERR_FORMAT, "accepted: %s", cfg);
+    cr_assert(strstr(vf_last_error(), needle), "message '%s' lacks '%s'", vf_last_error(), needle);
+}
+
+Test(trace_ipaddr, data_desc) {
+    vf_data_desc dd;
+    cr_assert_eq(vf_data_desc_parse_string("ok.cfg",
+        "data = { path = \"x\"; fields = ( { name = \"srcip\"; encoding = \"dict\"; top = 16; decode = \"tree\"; },\n"
+        "  { name = \"dstip\"; encoding = \"bits\"; decode = \"tree\"; } ); };", &dd), VF_OK, "%s", vf_last_error());
+    cr_assert_eq(dd.fields[0].enc, VF_ENC_DICT);
+    cr_assert_eq(dd.fields[0].top, 16);
+    cr_assert_eq(dd.fields[0].decode, VF_IPDEC_TREE);
+    cr_assert_eq(dd.fields[1].enc, VF_ENC_BITS);
+    cr_assert_eq(dd.fields[1].decode, VF_IPDEC_TREE);
+    desc_error("data = { path = \"x\";\n fields = ( { name = \"srcip\"; encoding = \"bits\"; decode = \"nearest\"; } ); };",
+               "bad.cfg:2: fields: 'srcip': decode 'nearest': expected bits, tree or tree_new");
+    desc_error("data = { path = \"x\";\n\n fields = ( { name = \"srcport\"; encoding = \"onehot\"; decode = \"tree\"; } ); };",
+               "bad.cfg:3: fields: 'srcport': decode applies to srcip/dstip only");
+    desc_error("data = { path = \"x\";\n fields = ( { name = \"srcip\"; encoding = \"bits\"; top = 8; } ); };",
+               "bad.cfg:2: fields: 'srcip': top applies to encoding dict only");
+    desc_error("data = { path = \"x\";\n fields = ( { name = \"srcip\"; encoding = \"dict\"; top = 0; } ); };",
+               "bad.cfg:2: 'top' = 0 is outside 1..100000");
+    desc_error("data = { path = \"x\";\n fields = ( { name = \"pkt\"; encoding = \"dict\"; } ); };",
+               "bad.cfg:2: fields: 'pkt': dict is for srcip and dstip");
+}
