@@ -143,6 +143,13 @@ Test(privacy_run, refuses_what_cannot_work, .init = setup, .fini = teardown) {
     write_cfg("p1", 4, "privacy = { sigma = 1.0; expected_batch = 40; public = \"pub\"; };", &rc);
     cr_expect_neq(run_into(&rc, "r1", false, &s, &stopped, true), VF_OK);
     cr_expect(strstr(vf_last_error(), "no room"), "%s", vf_last_error());
+    /* an epsilon no noise can meet (the conversion alone costs more at delta 1e-5 on Opacus's orders) */
+    write_cfg("p0", 4, "privacy = { epsilon = 0.01; public = \"pub\"; };", &rc);
+    cr_expect_neq(run_into(&rc, "r0", false, &s, &stopped, true), VF_OK);
+    cr_expect(strstr(vf_last_error(), "cannot be met"), "%s", vf_last_error());
+    char r0[600];
+    snprintf(r0, sizeof r0, "%s/r0/chunk_00.ckpt", g_tmp);
+    cr_expect(access(r0, F_OK) != 0, "refused before training");
     /* the public run must exist */
     write_cfg("p2", 4, "privacy = { epsilon = 4; public = \"nowhere\"; };", &rc);
     cr_expect_neq(run_into(&rc, "r2", false, &s, &stopped, true), VF_OK);
