@@ -96,6 +96,7 @@ static int cmp_u64(const void *a, const void *b) {
 }
 
 static size_t dedupe(uint64_t *v, size_t n) {
+    if (n == 0) return 0; /* v may be NULL (an empty set) */
     qsort(v, n, sizeof *v, cmp_u64);
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
@@ -389,7 +390,7 @@ static vf_status flow_read(flow_pass *P, const vf_encoder *e, bool fit, bool sor
         for (size_t f = 0; f < P->ft.n; f++) {
             if (!sorted) {
                 /* timestamps only: a stable sort by time is this sort */
-                qsort(P->ts[f], P->n_ts[f], sizeof *P->ts[f], cmp_i64);
+                if (P->n_ts[f]) qsort(P->ts[f], P->n_ts[f], sizeof *P->ts[f], cmp_i64);
                 for (size_t j = 0; j < P->n_ts[f]; j++) flow_feed(P, &P->cur[f], P->ts[f][j]);
                 free(P->ts[f]);
                 P->ts[f] = NULL;
@@ -501,7 +502,7 @@ vf_status vf_encoder_fit_stream(const vf_data_desc *dd_in, vf_record_reader rd, 
     if (g.want_w2v || dd->w2v_pretrained[0]) {
         vf_w2v_sentence *sent = NULL;
         if (g.want_w2v) {
-            qsort(g.res, g.res_n, sizeof *g.res, cmp_tok);
+            if (g.res_n) qsort(g.res, g.res_n, sizeof *g.res, cmp_tok);
             sent = malloc((g.res_n ? g.res_n : 1) * sizeof *sent);
             if (!sent) { st = vf_fail(VF_ERR_OOM, "encoder: out of memory"); goto fail; }
             for (size_t i = 0; i < g.res_n; i++) sent[i] = g.res[i].s;
