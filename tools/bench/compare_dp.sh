@@ -22,7 +22,7 @@ for r in $(seq 1 "$rounds"); do
     echo "round $r  $who  $v it/s  (load $l)" | tee -a "$out"
   done
 done
-med() { grep " $1 " "$out" | awk '{ print $3 }' | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+med() { grep " $1 " "$out" | awk '{ print $4 }' | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 p=$(med plain); d=$(med dp)
 echo "medians over $rounds rounds of $iters iterations ($model, $backend): plain $p it/s, dp $d it/s, dp costs $(awk -v p="$p" -v d="$d" 'BEGIN { printf "%.2f", p / d }')x"
 rm -f "$out"
