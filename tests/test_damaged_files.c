@@ -106,7 +106,7 @@ Test(damaged_files, encoder_txt_truncated_or_flipped_is_refused_naming_it) {
 
 /* The text of an older encoder file from a version 4 one of the default
  * fields (IPs as bits, decoded bit by bit, time interarrival): header `ver`,
- * field lines without bins (version 3), nor decode and top (versions 2, 1),
+ * field lines without bins and gap decode (version 3), nor decode and top (versions 2, 1),
  * no gap quantile table ("gapq 0"), no address tables ("ips 0" twice, 2 and
  * 1), and for version 1 no checksum line. Returns the length (the text is
  * rewritten in place). */
@@ -119,9 +119,9 @@ static size_t older_encoder_text(char *text, int ver) {
         if (!strncmp(line, "checksum ", 9)) break;
         if ((ver < 3 && !strncmp(line, "ips 0\n", 6)) || !strncmp(line, "gapq 0\n", 7)) { line += len; continue; }
         if (!strncmp(line, "field ", 6)) {
-            /* drop the last number (bins), and for 2 and 1 the two before (decode, top) */
+            /* drop the last two numbers (bins, gap decode), and for 2 and 1 the two before (decode, top) */
             char *end = line + len - 1, *sp = end;
-            for (int k = 0; k < (ver < 3 ? 3 : 1); k++) do sp--; while (*sp != ' ');
+            for (int k = 0; k < (ver < 3 ? 4 : 2); k++) do sp--; while (*sp != ' ');
             size_t keep = (size_t)(sp - line);
             memmove(w, line, keep);
             w += keep;

@@ -383,12 +383,17 @@ Test(trace_encode, interarrival_bins_exact_on_knots_and_monotone) {
 }
 
 /* Heavy-tailed gaps, every encoded gap moved by a generator-like error
- * (uniform in +-noise, clamped to [0, 1]; bins: the place in the bin), then
- * decoded: the median and p99 of the decoded gaps against the real ones. */
-static void heavy_tail_quantiles(vf_encoding te, float noise, double *med_ratio, double *p99_ratio) {
+ * (shrunk towards 1/2 by the factor shrink, as a sigmoid head that does not
+ * spread enough; then uniform in +-noise, clamped to [0, 1]; bins: the place
+ * in the bin), then decoded with gdec: the median and p99 of the decoded
+ * gaps against the real ones. */
+static void heavy_tail_decoded(vf_encoding te, vf_gap_decode gdec, float shrink, float noise, double *med_ratio,
+                               double *p99_ratio) {
     vf_trace t, d;
     vf_data_desc dd;
     heavy_tail_toy(&t, &dd, te, 2000, 8);
+    for (int i = 0; i < dd.n_fields; i++)
+        if (dd.fields[i].field == VF_F_TIME) dd.fields[i].gap_decode = gdec;
     vf_encoder e;
     cr_assert_eq(vf_encoder_fit(&dd, &t, &e), VF_OK, "%s", vf_last_error());
     vf_encoded *ch;
@@ -399,7 +404,7 @@ static void heavy_tail_quantiles(vf_encoding te, float noise, double *med_ratio,
     g_lcg = 11;
     for (size_t i = 0; i < (size_t)ch[0].n_flows * (size_t)ch[0].max_len; i++) {
         float *x = &ch[0].feat[i * (size_t)e.feat_dim + (size_t)toff];
-        *x = fminf(1, fmaxf(0, *x + noise * (float)(2 * toy_uniform() - 1)));
+        *x = fminf(1, fmaxf(0, 0.5f + (*x - 0.5f) * shrink + noise * (float)(2 * toy_uniform() - 1)));
     }
     memset(&d, 0, sizeof d);
     cr_assert_eq(vf_decode(&e, ch, 1, &d), VF_OK, "%s", vf_last_error());
@@ -415,6 +420,21 @@ static void heavy_tail_quantiles(vf_encoding te, float noise, double *med_ratio,
     vf_encoder_free(&e);
     vf_trace_free(&t);
     vf_trace_free(&d);
+}
+static void heavy_tail_quantiles(vf_encoding te, float noise, double *med_ratio, double *p99_ratio) {
+    heavy_tail_decoded(te, VF_GAPDEC_VALUE, 1, noise, med_ratio, p99_ratio);
+}
+
+/* decode = "rank": outputs squeezed into the middle fifth of [0, 1] lose
+ * the tail decoded by value, not by rank (the order is all that counts) */
+Test(trace_encode, interarrival_quantile_rank_decode_keeps_median_and_p99) {
+    double m, p;
+    heavy_tail_decoded(VF_ENC_INTERARRIVAL_QUANTILE, VF_GAPDEC_VALUE, 0.2f, 0, &m, &p);
+    cr_assert_lt(p, 0.2, "value, squeezed: p99 x%g", p);
+    heavy_tail_decoded(VF_ENC_INTERARRIVAL_QUANTILE, VF_GAPDEC_RANK, 0.2f, 0, &m, &p);
+    cr_assert(fabs(m - 1) < 0.02 && fabs(p - 1) < 0.02, "rank, squeezed: median x%g, p99 x%g", m, p);
+    heavy_tail_decoded(VF_ENC_INTERARRIVAL_QUANTILE, VF_GAPDEC_RANK, 0.2f, 0.05f, &m, &p);
+    cr_assert(fabs(m - 1) < 0.02 && fabs(p - 1) < 0.02, "rank, squeezed and noisy: median x%g, p99 x%g", m, p);
 }
 
 Test(trace_encode, interarrival_quantile_keeps_heavy_tail_median_and_p99) {
@@ -708,6 +728,12 @@ Test(trace_encode, data_desc_errors) {
                "bad.cfg:4: 'bins' = 1 is outside 2..4096");
     desc_error("data = { path = \"x\";\n fields = ( { name = \"time\"; encoding = \"interarrival_bins\"; bins = \"8\"; } ); };",
                "bad.cfg:2: 'bins' must be an integer");
+    desc_error("data = { path = \"x\";\n fields = ( { name = \"time\"; encoding = \"interarrival_quantile\";\n decode = \"mean\"; } ); };",
+               "bad.cfg:3: fields: 'time': decode 'mean': expected value or rank");
+    desc_error("data = { path = \"x\";\n fields = ( { name = \"time\"; encoding = \"interarrival\"; decode = \"rank\"; } ); };",
+               "bad.cfg:2: fields: 'time': decode applies to srcip/dstip, and to time with interarrival_quantile");
+    desc_error("data = { path = \"x\";\n fields = ( { name = \"time\"; encoding = \"interarrival_bins\"; decode = \"rank\"; } ); };",
+               "bad.cfg:2: fields: 'time': decode applies to srcip/dstip, and to time with interarrival_quantile");
     desc_error("data = { path = \"x\";\n fields = ( { name = \"pkt\"; encoding = \"interarrival_quantile\"; } ); };",
                "bad.cfg:2: fields: 'time' takes encoding");
     desc_error("other = 1;", "no 'data' group");

@@ -279,9 +279,17 @@ static vf_status parse_data(const char *name, config_t *cfg, vf_data_desc *dd) {
             if ((st = get_int(name, e, "dim", 1, 256, &sp->dim))) return st;
             const char *dn;
             if ((st = get_str(name, e, "decode", &dn))) return st;
-            if (dn) {
+            /* not for _bins: its 16 knots are too coarse to place a rank (the place in
+             * the bin is what keeps its gaps exact) */
+            if (dn && enc == VF_ENC_INTERARRIVAL_QUANTILE) {
                 config_setting_t *ds = config_setting_get_member(e, "decode");
-                if (!ip) return FAIL(ds, "fields: '%s': decode applies to srcip/dstip only", fn);
+                if (!strcmp(dn, "value")) sp->gap_decode = VF_GAPDEC_VALUE;
+                else if (!strcmp(dn, "rank")) sp->gap_decode = VF_GAPDEC_RANK;
+                else return FAIL(ds, "fields: '%s': decode '%s': expected value or rank", fn, dn);
+            } else if (dn) {
+                config_setting_t *ds = config_setting_get_member(e, "decode");
+                if (!ip) return FAIL(ds, "fields: '%s': decode applies to srcip/dstip, and to time with "
+                                         "interarrival_quantile", fn);
                 if (!strcmp(dn, "bits")) sp->decode = VF_IPDEC_BITS;
                 else if (!strcmp(dn, "tree")) sp->decode = VF_IPDEC_TREE;
                 else if (!strcmp(dn, "tree_new")) sp->decode = VF_IPDEC_TREE_NEW;

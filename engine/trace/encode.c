@@ -616,18 +616,53 @@ void vf_enc_gap(const vf_encoder *e, vf_encoding te, int c, int64_t gap_ns, floa
 
 /* Inverse of vf_enc_gap (expm1 for interarrival_log, the quantile table's
  * for _quantile and _bins: the bin by argmax), rounded to ns. */
+/* The quantile table position [0, K] that generated outputs at src stand for. */
+static double gen_pos(const vf_encoder *e, vf_encoding te, const float *src) {
+    int K = e->n_gapq - 1, best = 0;
+    if (te == VF_ENC_INTERARRIVAL_QUANTILE) return clampd(src[0], 0, 1) * K;
+    for (int k = 1; k < K; k++)
+        if (src[k] > src[best]) best = k;
+    return best + clampd(src[K], 0, 1);
+}
+
 int64_t vf_enc_ungap(const vf_encoder *e, vf_encoding te, int c, const float *src) {
-    if (te == VF_ENC_INTERARRIVAL_QUANTILE) return gapq_gap(e, clampd(src[0], 0, 1) * (e->n_gapq - 1));
-    if (te == VF_ENC_INTERARRIVAL_BINS) {
-        int K = e->n_gapq - 1, best = 0;
-        for (int k = 1; k < K; k++)
-            if (src[k] > src[best]) best = k;
-        return gapq_gap(e, best + clampd(src[K], 0, 1));
-    }
+    if (vf_enc_time_quantile(te)) return gapq_gap(e, gen_pos(e, te, src));
     double x = clampd(src[0], 0, 1);
     if (te != VF_ENC_INTERARRIVAL_LOG) return (int64_t)llround(x * (double)e->iat_hi[c]);
     double g = expm1(x * log1p((double)e->iat_hi[c] * 1e-3)) * 1e3;
     return (int64_t)llround(clampd(g, 0, (double)e->iat_hi[c]));
+}
+
+/* decode = "rank": the gaps of chunk E's generated steps (every row's
+ * steps after the first, up to its first flag < 0.5: the ones vf_decode
+ * reads) by rank. Their positions are sorted (ties by step order) and the
+ * r-th of n is decoded at position (r + 1/2) / n of the table, so the n
+ * gaps are the training gaps' quantiles whatever the spread of the model's
+ * outputs (a sigmoid that never nears 0 or 1 loses both tails otherwise),
+ * and their order is the model's. *out: [n_flows * max_len] gaps (ns). */
+typedef struct gen_gap { double s; size_t i; } gen_gap;
+static int cmp_gen_gap(const void *a, const void *b) {
+    const gen_gap *x = a, *y = b;
+    if (x->s != y->s) return x->s < y->s ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+static vf_status rank_gaps(const vf_encoder *e, vf_encoding te, const vf_segment *g, const vf_encoded *E,
+                           int64_t **out) {
+    size_t cells = (size_t)E->n_flows * (size_t)E->max_len, n = 0;
+    gen_gap *v = malloc((cells ? cells : 1) * sizeof *v);
+    int64_t *gap = calloc(cells ? cells : 1, sizeof *gap);
+    if (!v || !gap) { free(v); free(gap); return vf_fail(VF_ERR_OOM, "decode: out of memory"); }
+    for (size_t row = 0; row < (size_t)E->n_flows; row++)
+        for (size_t step = 0; step < (size_t)E->max_len; step++) {
+            size_t i = row * (size_t)E->max_len + step;
+            if (E->gen_flag[i] < 0.5f) break;
+            if (step) v[n++] = (gen_gap){gen_pos(e, te, E->feat + i * (size_t)E->feat_dim + (size_t)g->offset), i};
+        }
+    qsort(v, n, sizeof *v, cmp_gen_gap);
+    for (size_t r = 0; r < n; r++) gap[v[r].i] = gapq_gap(e, ((double)r + 0.5) / (double)n * (e->n_gapq - 1));
+    free(v);
+    *out = gap;
+    return VF_OK;
 }
 
 /* writes one field's encoding of value/record at dst */
@@ -842,6 +877,10 @@ vf_status vf_decode(const vf_encoder *e, const vf_encoded *chunks, int n_chunks,
     int tseg = -1; /* the time feature: its first segment holds it all */
     for (int s = 0; s < e->n_feat_segs && tseg < 0; s++)
         if (e->feat_segs[s].field == VF_F_TIME) tseg = s;
+    bool rank = false;
+    for (int i = 0; i < e->n_fields; i++)
+        rank |= e->fields[i].field == VF_F_TIME && te == VF_ENC_INTERARRIVAL_QUANTILE &&
+                e->fields[i].gap_decode == VF_GAPDEC_RANK;
     out->kind = e->kind;
     if (out->n == 0 && out->linktype == 0 && !out->layout.n_cols) out->linktype = -1;
     bool has_time = false;
@@ -853,6 +892,11 @@ vf_status vf_decode(const vf_encoder *e, const vf_encoded *chunks, int n_chunks,
         if (c < 0 || c >= N || E->attr_dim != e->attr_dim || E->feat_dim != e->feat_dim)
             return vf_fail(VF_ERR_ARG, "decode: chunk %d does not match the encoder (attr %d/%d, feat %d/%d)",
                            ci, E->attr_dim, e->attr_dim, E->feat_dim, e->feat_dim);
+        int64_t *ranked = NULL;
+        if (rank && tseg >= 0) {
+            vf_status st = rank_gaps(e, te, &e->feat_segs[tseg], E, &ranked);
+            if (st) return st;
+        }
         for (int row = 0; row < E->n_flows; row++) {
             const float *A = E->attr + (size_t)row * (size_t)e->attr_dim;
             vf_record base;
@@ -875,7 +919,9 @@ vf_status vf_decode(const vf_encoder *e, const vf_encoded *chunks, int n_chunks,
                 for (int s = 0; s < e->n_feat_segs; s++) {
                     const vf_segment *g = &e->feat_segs[s];
                     if (g->field == VF_F_TIME) {
-                        if (step > 0 && s == tseg) ts += vf_enc_ungap(e, te, c, F + g->offset);
+                        if (step > 0 && s == tseg)
+                            ts += ranked ? ranked[(size_t)row * (size_t)E->max_len + (size_t)step]
+                                         : vf_enc_ungap(e, te, c, F + g->offset);
                         continue;
                     }
                     for (int i = 0; i < e->n_fields; i++)
@@ -893,9 +939,10 @@ vf_status vf_decode(const vf_encoder *e, const vf_encoded *chunks, int n_chunks,
                     r.length = 0;
                 }
                 vf_status st = vf_trace_append(out, &r);
-                if (st) return st;
+                if (st) { free(ranked); return st; }
             }
         }
+        free(ranked);
     }
     return VF_OK;
 }
@@ -907,7 +954,7 @@ vf_status vf_decode(const vf_encoder *e, const vf_encoded *chunks, int n_chunks,
  * is refused naming it. Version 3 added each field's decode and top to its
  * field line and the address tables (`ips N`, then N lines `HEX32 COUNT`,
  * for srcip then dstip; N = 0 when the field needs none) before `end`.
- * Version 4 added each field's bins to its field line and the gap quantile
+ * Version 4 added each field's bins and gap decode to its field line and the gap quantile
  * table (`gapq N v0 ... v(N-1)`, N = 0 unless the time field is
  * interarrival_quantile or _bins) after the chunk lines. Versions 3, 2 and 1
  * (no gap table: their time encodings need none) still load; versions 2 and 1 (1: no checksum line, written before it was added; its
@@ -923,8 +970,8 @@ vf_status vf_encoder_save(const vf_encoder *e, const char *path) {
             (int)e->chunking, e->max_len, e->ip_bits, e->n_fields);
     for (int i = 0; i < e->n_fields; i++) {
         const vf_field_spec *s = &e->fields[i];
-        fprintf(f, "field %d %d %d %d %.17g %.17g %d %d %d\n", (int)s->field, (int)s->enc, s->dim, (int)s->fixed_range,
-                s->lo, s->hi, (int)s->decode, s->top, s->bins);
+        fprintf(f, "field %d %d %d %d %.17g %.17g %d %d %d %d\n", (int)s->field, (int)s->enc, s->dim, (int)s->fixed_range,
+                s->lo, s->hi, (int)s->decode, s->top, s->bins, (int)s->gap_decode);
     }
     for (int k = 0; k < VF_F_COUNT; k++) fprintf(f, "range %.17g %.17g\n", e->lo[k], e->hi[k]);
     for (int c = 0; c <= e->n_chunks; c++) fprintf(f, "%s%lld", c ? " " : "edges ", (long long)e->chunk_begin[c]);
@@ -1011,7 +1058,11 @@ vf_status vf_encoder_load(const char *path, vf_encoder *e) {
         s->top = 64;
         if (ver >= 3) NEED(fscanf(f, " %d %d", &dec, &s->top) == 2, "field line (decode, top)");
         s->bins = 0;
-        if (ver >= 4) NEED(fscanf(f, " %d", &s->bins) == 1, "field line (bins)");
+        int gdec = VF_GAPDEC_VALUE;
+        if (ver >= 4) NEED(fscanf(f, " %d %d", &s->bins, &gdec) == 2, "field line (bins, gap decode)");
+        NEED(gdec == VF_GAPDEC_VALUE || (gdec == VF_GAPDEC_RANK && enc == VF_ENC_INTERARRIVAL_QUANTILE),
+             "field gap decode");
+        s->gap_decode = (vf_gap_decode)gdec;
         int last = ver >= 4 ? VF_ENC_LAST : ver == 3 ? VF_ENC_DICT : VF_ENC_INTERARRIVAL_LOG;
         NEED(fld >= 0 && fld < VF_F_COUNT && enc >= 0 && enc <= last && s->dim >= 0 && s->dim <= 256 &&
              dec >= VF_IPDEC_BITS && dec <= VF_IPDEC_TREE_NEW && s->top >= 1 && s->top <= 100000 && s->bins >= 0 &&

@@ -55,6 +55,14 @@ typedef enum vf_ip_decode {
 } vf_ip_decode;
 const char *vf_ip_decode_name(vf_ip_decode d);
 
+/* How interarrival_quantile outputs are turned back into gaps. */
+typedef enum vf_gap_decode {
+    VF_GAPDEC_VALUE = 0, /* each output on its own through the quantile table */
+    VF_GAPDEC_RANK,      /* a chunk's outputs by their rank among that chunk's generated gaps: the
+                          * decoded gaps have the training gaps' distribution, the model gives
+                          * which gap is larger */
+} vf_gap_decode;
+
 typedef struct vf_field_spec {
     vf_field field;
     vf_encoding enc;
@@ -65,6 +73,7 @@ typedef struct vf_field_spec {
     int top;             /* dict: addresses with a class of their own (default 64) */
     int bins;            /* interarrival_quantile / _bins: intervals of the gap quantile table
                           * (default 256 / 16) */
+    vf_gap_decode gap_decode; /* interarrival_quantile: `decode = "rank"` */
 } vf_field_spec;
 
 typedef enum vf_chunking { VF_CHUNK_FIXED_TIME = 0, VF_CHUNK_FIXED_SIZE = 1 } vf_chunking;
