@@ -731,9 +731,9 @@ Test(trace_encode, data_desc_errors) {
     desc_error("data = { path = \"x\";\n fields = ( { name = \"time\"; encoding = \"interarrival_quantile\";\n decode = \"mean\"; } ); };",
                "bad.cfg:3: fields: 'time': decode 'mean': expected value or rank");
     desc_error("data = { path = \"x\";\n fields = ( { name = \"time\"; encoding = \"interarrival\"; decode = \"rank\"; } ); };",
-               "bad.cfg:2: fields: 'time': decode applies to srcip/dstip, and to time with interarrival_quantile");
+               "bad.cfg:2: fields: 'time': decode applies to encoding interarrival_quantile only");
     desc_error("data = { path = \"x\";\n fields = ( { name = \"time\"; encoding = \"interarrival_bins\"; decode = \"rank\"; } ); };",
-               "bad.cfg:2: fields: 'time': decode applies to srcip/dstip, and to time with interarrival_quantile");
+               "bad.cfg:2: fields: 'time': decode applies to encoding interarrival_quantile only");
     desc_error("data = { path = \"x\";\n fields = ( { name = \"pkt\"; encoding = \"interarrival_quantile\"; } ); };",
                "bad.cfg:2: fields: 'time' takes encoding");
     desc_error("other = 1;", "no 'data' group");

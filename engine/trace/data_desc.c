@@ -288,8 +288,9 @@ static vf_status parse_data(const char *name, config_t *cfg, vf_data_desc *dd) {
                 else return FAIL(ds, "fields: '%s': decode '%s': expected value or rank", fn, dn);
             } else if (dn) {
                 config_setting_t *ds = config_setting_get_member(e, "decode");
-                if (!ip) return FAIL(ds, "fields: '%s': decode applies to srcip/dstip, and to time with "
-                                         "interarrival_quantile", fn);
+                if (f == VF_F_TIME)
+                    return FAIL(ds, "fields: 'time': decode applies to encoding interarrival_quantile only");
+                if (!ip) return FAIL(ds, "fields: '%s': decode applies to srcip/dstip only", fn);
                 if (!strcmp(dn, "bits")) sp->decode = VF_IPDEC_BITS;
                 else if (!strcmp(dn, "tree")) sp->decode = VF_IPDEC_TREE;
                 else if (!strcmp(dn, "tree_new")) sp->decode = VF_IPDEC_TREE_NEW;
