@@ -752,3 +752,34 @@ Test(trace_encode, data_desc_format_mismatch) {
     cr_assert(strstr(vf_last_error(), "says format \"pcap\" but the file is CSV"), "%s", vf_last_error());
     unlink(path);
 }
+
+/* A privacy run adopts the public run's gap quantile table as it is, and
+ * refuses a description asking for other bins or another decode. */
+Test(trace_encode, adopt_public_keeps_gap_quantiles) {
+    vf_trace t, priv;
+    vf_data_desc dd;
+    heavy_tail_toy(&t, &dd, VF_ENC_INTERARRIVAL_QUANTILE, 100, 5);
+    heavy_tail_toy(&priv, &dd, VF_ENC_INTERARRIVAL_QUANTILE, 30, 9); /* other gaps */
+    for (int i = 0; i < dd.n_fields; i++)
+        if (dd.fields[i].field == VF_F_TIME) { dd.fields[i].bins = 64; dd.fields[i].gap_decode = VF_GAPDEC_RANK; }
+    vf_encoder pub, got;
+    cr_assert_eq(vf_encoder_fit(&dd, &t, &pub), VF_OK, "%s", vf_last_error());
+    char path[128];
+    snprintf(path, sizeof path, "/tmp/vkflow_pub_enc_%d.txt", (int)getpid());
+    cr_assert_eq(vf_encoder_save(&pub, path), VF_OK, "%s", vf_last_error());
+    cr_assert_eq(vf_encoder_adopt_public(path, &dd, &priv, &got), VF_OK, "%s", vf_last_error());
+    cr_assert_eq(got.n_gapq, 65);
+    for (int k = 0; k < got.n_gapq; k++) cr_assert_eq(got.gapq[k], pub.gapq[k], "knot %d", k);
+    vf_encoder_free(&got);
+    for (int i = 0; i < dd.n_fields; i++)
+        if (dd.fields[i].field == VF_F_TIME) dd.fields[i].bins = 32;
+    cr_assert_neq(vf_encoder_adopt_public(path, &dd, &priv, &got), VF_OK);
+    cr_assert(strstr(vf_last_error(), "64 quantile bins (decode rank) in the public run and 32"), "%s", vf_last_error());
+    for (int i = 0; i < dd.n_fields; i++)
+        if (dd.fields[i].field == VF_F_TIME) { dd.fields[i].bins = 64; dd.fields[i].gap_decode = VF_GAPDEC_VALUE; }
+    cr_assert_neq(vf_encoder_adopt_public(path, &dd, &priv, &got), VF_OK);
+    unlink(path);
+    vf_encoder_free(&pub);
+    vf_trace_free(&t);
+    vf_trace_free(&priv);
+}
