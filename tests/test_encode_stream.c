@@ -313,3 +313,56 @@ Test(encode_stream, fixed_size_refused) {
     cr_assert_eq(vf_encoder_fit_stream(&dd, vf_data_desc_each, &dd, &e, NULL), VF_ERR_UNSUPPORTED);
     cr_assert(strstr(vf_last_error(), "fixed_time"), "%s", vf_last_error());
 }
+
+/* A description with the kind's default fields written out and the time
+ * field encoded as te (the quantile table is fitted from every gap). */
+static void desc_time(vf_data_desc *dd, const char *path, vf_trace_kind kind, vf_encoding te) {
+    desc_for(dd, path);
+    vf_data_desc def;
+    vf_data_desc_default(kind, &def);
+    dd->n_fields = def.n_fields;
+    memcpy(dd->fields, def.fields, sizeof dd->fields);
+    for (int i = 0; i < dd->n_fields; i++)
+        if (dd->fields[i].field == VF_F_TIME) {
+            dd->fields[i].enc = te;
+            dd->fields[i].bins = te == VF_ENC_INTERARRIVAL_BINS ? 16 : 256;
+        }
+}
+
+/* interarrival_quantile and _bins: the same gap quantile table and chunks
+ * streamed, also out of order and when the fit reads a third time */
+Test(encode_stream, interarrival_quantile_and_bins) {
+    vf_data_desc dd;
+    desc_time(&dd, ENTERPRISE, VF_TRACE_PACKETS, VF_ENC_INTERARRIVAL_QUANTILE);
+    dd.n_chunks = 4;
+    file_same(&dd, NULL);
+    desc_time(&dd, UGR16, VF_TRACE_FLOWS, VF_ENC_INTERARRIVAL_BINS);
+    dd.n_chunks = 3;
+    file_same(&dd, NULL);
+    for (int k = 0; k < 2; k++) {
+        vf_trace t;
+        synthetic(&t);
+        desc_time(&dd, "synthetic", VF_TRACE_PACKETS, k ? VF_ENC_INTERARRIVAL_BINS : VF_ENC_INTERARRIVAL_QUANTILE);
+        dd.n_chunks = 3;
+        vf_stream_stats ss;
+        expect_same(&dd, &t, vf_trace_each, &t, &ss);
+        cr_assert(ss.reordered);
+        vf_trace_free(&t);
+    }
+    vf_trace t;
+    memset(&t, 0, sizeof t);
+    t.kind = VF_TRACE_PACKETS;
+    for (int i = 0; i < 70000; i++) {
+        vf_record r = pkt(1000 + i * (1 + i % 7), 0xc0a80000 + (uint32_t)(i % 700), (uint16_t)(2000 + i % 3), 60);
+        vf_trace_append(&t, &r);
+    }
+    vf_record late = pkt(1, 0xc0a80005, 2002, 60);
+    vf_trace_append(&t, &late);
+    desc_time(&dd, "synthetic", VF_TRACE_PACKETS, VF_ENC_INTERARRIVAL_QUANTILE);
+    dd.n_chunks = 4;
+    dd.max_flow_len = 50;
+    vf_stream_stats ss;
+    expect_same(&dd, &t, vf_trace_each, &t, &ss);
+    cr_assert(ss.sorted_per_flow);
+    vf_trace_free(&t);
+}

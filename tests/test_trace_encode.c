@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "trace/encode.h"
+#include "trace/encode_internal.h"
 
 #define PATHSPIDER tu_shared_data("pcap_enterprise_pathspider_real_2012-11-23.pcap")
 #define CAIDA tu_shared_data("pcap_caida_equinix-nyc_2018-03-15_10k.pcapng")
@@ -77,8 +78,16 @@ static bool time_log(const vf_encoder *e) {
 
 /* Bound on the decoded error of one within-flow gap of gap_ns in chunk c:
  * linear, iat_hi * 2^-23 (+1 ns rounding); log, d expm1(u L) = (1 + g_us) L du
- * with L = log1p(iat_hi_us), du = 2^-23, in ns (+1 ns). */
+ * with L = log1p(iat_hi_us), du = 2^-23, in ns (+1 ns); quantile and bins,
+ * the same with L the widest knot interval in log1p(us) and the position's
+ * error K 2^-22 (float, or the snap to a knot), doubled. */
 static double gap_bound(const vf_encoder *e, int c, double gap_ns) {
+    if (vf_enc_time_quantile(vf_enc_time_enc(e))) {
+        double W = 0;
+        for (int k = 0; k + 1 < e->n_gapq; k++)
+            W = fmax(W, log1p((double)e->gapq[k + 1] * 1e-3) - log1p((double)e->gapq[k] * 1e-3));
+        return (1e3 + gap_ns) * W * (e->n_gapq - 1) * 0x1p-21 + 1;
+    }
     if (!time_log(e)) return (double)e->iat_hi[c] * 0x1p-23 + 1;
     double L = log1p((double)e->iat_hi[c] * 1e-3);
     return (1e3 + gap_ns) * L * 0x1p-23 + 1;
@@ -186,6 +195,10 @@ static void round_trip_enc(const char *path, size_t n, int n_chunks, vf_chunking
     cr_assert_eq(e2.attr_dim, e.attr_dim);
     cr_assert_eq(e2.feat_dim, e.feat_dim);
     cr_assert_eq(time_log(&e2), time_enc == VF_ENC_INTERARRIVAL_LOG);
+    cr_assert_eq(vf_enc_time_enc(&e2), time_enc);
+    cr_assert_eq(e2.n_gapq, e.n_gapq);
+    cr_assert_eq(e.n_gapq, vf_enc_time_quantile(time_enc) ? (time_enc == VF_ENC_INTERARRIVAL_BINS ? 17 : 257) : 0);
+    for (int k = 0; k < e.n_gapq; k++) cr_assert_eq(e2.gapq[k], e.gapq[k], "gap quantile %d", k);
     vf_trace d2;
     memset(&d2, 0, sizeof d2);
     cr_assert_eq(vf_decode(&e2, chunks, e.n_chunks, &d2), VF_OK, "%s", vf_last_error());
@@ -222,6 +235,223 @@ Test(trace_encode, round_trip_pathspider_interarrival_log) {
 }
 Test(trace_encode, round_trip_ugr16_interarrival_log) {
     round_trip_enc(UGR, 3000, 10, VF_CHUNK_FIXED_TIME, VF_ENC_INTERARRIVAL_LOG);
+}
+
+/* the quantile table's encodings: UGR'16's whole seconds are point masses */
+Test(trace_encode, round_trip_interarrival_quantile) {
+    round_trip_enc(PATHSPIDER, 5000, 5, VF_CHUNK_FIXED_TIME, VF_ENC_INTERARRIVAL_QUANTILE);
+    round_trip_enc(UGR, 3000, 10, VF_CHUNK_FIXED_TIME, VF_ENC_INTERARRIVAL_QUANTILE);
+    round_trip_enc(ZEEK, 3000, 4, VF_CHUNK_FIXED_SIZE, VF_ENC_INTERARRIVAL_QUANTILE);
+}
+Test(trace_encode, round_trip_interarrival_bins) {
+    round_trip_enc(PATHSPIDER, 5000, 5, VF_CHUNK_FIXED_TIME, VF_ENC_INTERARRIVAL_BINS);
+    round_trip_enc(UGR, 3000, 10, VF_CHUNK_FIXED_TIME, VF_ENC_INTERARRIVAL_BINS);
+}
+
+/* A packet of flow `flow` (its own source port) at ts_ns. */
+static vf_record toy_pkt(int flow, int64_t ts_ns) {
+    vf_record r;
+    memset(&r, 0, sizeof r);
+    r.ts_ns = ts_ns;
+    vf_addr_from_v4(&r.src, 0x0a000002);
+    vf_addr_from_v4(&r.dst, 0x0a000001);
+    r.sport = (uint16_t)(1024 + flow);
+    r.dport = 443;
+    r.proto = 6;
+    r.ip_version = 4;
+    r.ttl = 64;
+    r.length = 100;
+    r.pkts = 1;
+    r.bytes = 100;
+    r.label = -1;
+    return r;
+}
+
+static uint64_t g_lcg = 1;
+static double toy_uniform(void) { /* (0, 1), deterministic */
+    g_lcg = g_lcg * 6364136223846793005ull + 1442695040888963407ull;
+    return ((double)(g_lcg >> 11) + 0.5) * 0x1p-53;
+}
+
+/* n_flows flows of `len` packets, heavy-tailed gaps: Pareto (alpha 1.1) from
+ * 50 us, a quarter of them 0 (same-timestamp bursts); flows start 1 ms apart.
+ * Ports and protocol as bits (nothing to train), one chunk. */
+static void heavy_tail_toy(vf_trace *t, vf_data_desc *dd, vf_encoding te, int n_flows, int len) {
+    memset(t, 0, sizeof *t);
+    t->kind = VF_TRACE_PACKETS;
+    t->linktype = 101;
+    g_lcg = 7;
+    for (int f = 0; f < n_flows; f++) {
+        int64_t ts = 1000000000000ll + (int64_t)f * 1000000;
+        for (int k = 0; k < len; k++) {
+            if (k) {
+                double u = toy_uniform();
+                ts += u < 0.25 ? 0 : (int64_t)llround(50e3 * pow(toy_uniform(), -1 / 1.1));
+            }
+            vf_record r = toy_pkt(f, ts);
+            cr_assert_eq(vf_trace_append(t, &r), VF_OK);
+        }
+    }
+    vf_data_desc_default(t->kind, dd);
+    dd->n_chunks = 1;
+    for (int i = 0; i < dd->n_fields; i++)
+        if (dd->fields[i].enc == VF_ENC_WORD2VEC) dd->fields[i].enc = VF_ENC_BITS;
+    set_time_encoding(dd, te);
+}
+
+/* Every within-flow gap of t (flows by source port, records in time order
+ * within a flow: the toy's and vf_decode's), sorted. */
+static int cmp_i64t(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+static size_t toy_gaps(const vf_trace *t, int64_t *out) {
+    size_t n = 0;
+    for (size_t i = 1; i < t->n; i++)
+        if (t->recs[i].sport == t->recs[i - 1].sport) out[n++] = t->recs[i].ts_ns - t->recs[i - 1].ts_ns;
+    qsort(out, n, sizeof *out, cmp_i64t);
+    return n;
+}
+
+/* Knots decode to themselves, encoding is monotone in the gap, decoding
+ * monotone in the output and inside [smallest, largest] training gap. */
+static void quantile_exact_and_monotone(vf_encoding te) {
+    vf_trace t;
+    vf_data_desc dd;
+    heavy_tail_toy(&t, &dd, te, 200, 6);
+    for (int i = 0; i < dd.n_fields; i++)
+        if (dd.fields[i].field == VF_F_TIME) dd.fields[i].bins = 12;
+    vf_encoder e;
+    cr_assert_eq(vf_encoder_fit(&dd, &t, &e), VF_OK, "%s", vf_last_error());
+    int K = e.n_gapq - 1;
+    cr_assert_eq(K, 12);
+    cr_assert_eq(e.gapq[0], 0, "a quarter of the gaps are 0");
+    cr_assert_eq(e.gapq[1], 0);
+    cr_assert_gt(e.gapq[K], e.gapq[K - 1]);
+    float buf[32];
+    for (int k = 0; k <= K; k++) {
+        vf_enc_gap(&e, te, 0, e.gapq[k], buf);
+        cr_assert_eq(vf_enc_ungap(&e, te, 0, buf), e.gapq[k], "knot %d: %lld", k, (long long)e.gapq[k]);
+    }
+    /* position of a gap: the unit (quantile) or bin + place in it (bins) */
+    double prev = -1;
+    for (double x = 0; x < 4.0 * (double)e.gapq[K]; x = x * 1.01 + 1) {
+        vf_enc_gap(&e, te, 0, (int64_t)x, buf);
+        double pos = buf[0];
+        if (te == VF_ENC_INTERARRIVAL_BINS) {
+            int hot = -1;
+            for (int k = 0; k < K; k++) {
+                cr_assert(buf[k] == 0.0f || buf[k] == 1.0f);
+                if (buf[k] == 1.0f) { cr_assert_eq(hot, -1, "one bin"); hot = k; }
+            }
+            cr_assert_geq(hot, 0);
+            cr_assert(buf[K] >= 0 && buf[K] <= 1);
+            pos = (hot + buf[K]) / K;
+        }
+        cr_assert(pos >= 0 && pos <= 1);
+        cr_assert_geq(pos, prev, "gap %g: position %g after %g", x, pos, prev);
+        prev = pos;
+    }
+    int64_t last = -1;
+    for (int i = 0; i <= 100000; i++) {
+        double u = i / 100000.0;
+        if (te == VF_ENC_INTERARRIVAL_BINS) {
+            int k = (int)(u * K);
+            if (k >= K) k = K - 1;
+            memset(buf, 0, sizeof buf);
+            buf[k] = 1;
+            buf[K] = (float)(u * K - k);
+        } else {
+            buf[0] = (float)u;
+        }
+        int64_t g = vf_enc_ungap(&e, te, 0, buf);
+        cr_assert_geq(g, last, "output %g: %lld after %lld", u, (long long)g, (long long)last);
+        cr_assert(g >= e.gapq[0] && g <= e.gapq[K]);
+        last = g;
+    }
+    /* out-of-range outputs clamp (a generator's overshoot) */
+    buf[0] = 1.5f;
+    if (te == VF_ENC_INTERARRIVAL_QUANTILE) cr_assert_eq(vf_enc_ungap(&e, te, 0, buf), e.gapq[K]);
+    vf_encoder_free(&e);
+    vf_trace_free(&t);
+}
+Test(trace_encode, interarrival_quantile_exact_on_knots_and_monotone) {
+    quantile_exact_and_monotone(VF_ENC_INTERARRIVAL_QUANTILE);
+}
+Test(trace_encode, interarrival_bins_exact_on_knots_and_monotone) {
+    quantile_exact_and_monotone(VF_ENC_INTERARRIVAL_BINS);
+}
+
+/* Heavy-tailed gaps, every encoded gap moved by a generator-like error
+ * (shrunk towards 1/2 by the factor shrink, as a sigmoid head that does not
+ * spread enough; then uniform in +-noise, clamped to [0, 1]; bins: the place
+ * in the bin), then decoded with gdec: the median and p99 of the decoded
+ * gaps against the real ones. */
+static void heavy_tail_decoded(vf_encoding te, vf_gap_decode gdec, float shrink, float noise, double *med_ratio,
+                               double *p99_ratio) {
+    vf_trace t, d;
+    vf_data_desc dd;
+    heavy_tail_toy(&t, &dd, te, 2000, 8);
+    for (int i = 0; i < dd.n_fields; i++)
+        if (dd.fields[i].field == VF_F_TIME) dd.fields[i].gap_decode = gdec;
+    vf_encoder e;
+    cr_assert_eq(vf_encoder_fit(&dd, &t, &e), VF_OK, "%s", vf_last_error());
+    vf_encoded *ch;
+    cr_assert_eq(vf_encode(&e, &t, &ch), VF_OK, "%s", vf_last_error());
+    int toff = -1;
+    for (int s = 0; s < e.n_feat_segs; s++)
+        if (e.feat_segs[s].field == VF_F_TIME) toff = e.feat_segs[s].offset + e.feat_segs[s].width - 1;
+    g_lcg = 11;
+    for (size_t i = 0; i < (size_t)ch[0].n_flows * (size_t)ch[0].max_len; i++) {
+        float *x = &ch[0].feat[i * (size_t)e.feat_dim + (size_t)toff];
+        *x = fminf(1, fmaxf(0, 0.5f + (*x - 0.5f) * shrink + noise * (float)(2 * toy_uniform() - 1)));
+    }
+    memset(&d, 0, sizeof d);
+    cr_assert_eq(vf_decode(&e, ch, 1, &d), VF_OK, "%s", vf_last_error());
+    cr_assert_eq(d.n, t.n);
+    int64_t *gr = malloc(t.n * sizeof *gr), *gd = malloc(t.n * sizeof *gd);
+    size_t nr = toy_gaps(&t, gr), nd = toy_gaps(&d, gd);
+    cr_assert_eq(nr, nd);
+    *med_ratio = (double)gd[nd / 2] / (double)gr[nr / 2];
+    *p99_ratio = (double)gd[nd * 99 / 100] / (double)gr[nr * 99 / 100];
+    free(gr);
+    free(gd);
+    vf_encoded_free(ch, 1);
+    vf_encoder_free(&e);
+    vf_trace_free(&t);
+    vf_trace_free(&d);
+}
+static void heavy_tail_quantiles(vf_encoding te, float noise, double *med_ratio, double *p99_ratio) {
+    heavy_tail_decoded(te, VF_GAPDEC_VALUE, 1, noise, med_ratio, p99_ratio);
+}
+
+/* decode = "rank": outputs squeezed into the middle fifth of [0, 1] lose
+ * the tail decoded by value, not by rank (the order is all that counts) */
+Test(trace_encode, interarrival_quantile_rank_decode_keeps_median_and_p99) {
+    double m, p;
+    heavy_tail_decoded(VF_ENC_INTERARRIVAL_QUANTILE, VF_GAPDEC_VALUE, 0.2f, 0, &m, &p);
+    cr_assert_lt(p, 0.2, "value, squeezed: p99 x%g", p);
+    heavy_tail_decoded(VF_ENC_INTERARRIVAL_QUANTILE, VF_GAPDEC_RANK, 0.2f, 0, &m, &p);
+    cr_assert(fabs(m - 1) < 0.02 && fabs(p - 1) < 0.02, "rank, squeezed: median x%g, p99 x%g", m, p);
+    heavy_tail_decoded(VF_ENC_INTERARRIVAL_QUANTILE, VF_GAPDEC_RANK, 0.2f, 0.05f, &m, &p);
+    cr_assert(fabs(m - 1) < 0.02 && fabs(p - 1) < 0.02, "rank, squeezed and noisy: median x%g, p99 x%g", m, p);
+}
+
+Test(trace_encode, interarrival_quantile_keeps_heavy_tail_median_and_p99) {
+    double m, p;
+    /* exact round trip, then an output error of +-0.01 (1% of the ranks) */
+    heavy_tail_quantiles(VF_ENC_INTERARRIVAL_QUANTILE, 0, &m, &p);
+    cr_assert(fabs(m - 1) < 1e-3 && fabs(p - 1) < 1e-3, "quantile, exact: median x%g, p99 x%g", m, p);
+    heavy_tail_quantiles(VF_ENC_INTERARRIVAL_QUANTILE, 0.01f, &m, &p);
+    cr_assert(fabs(m - 1) < 0.1 && fabs(p - 1) < 0.25, "quantile, +-0.01: median x%g, p99 x%g", m, p);
+    heavy_tail_quantiles(VF_ENC_INTERARRIVAL_BINS, 0.1f, &m, &p);
+    cr_assert(fabs(m - 1) < 0.1 && fabs(p - 1) < 0.25, "bins, +-0.1 in the bin: median x%g, p99 x%g", m, p);
+    /* the same output error under NetShare's linear scaling by the largest
+     * gap (a fraction of a second here) moves every sub-ms gap by up to
+     * milliseconds: the median comes out ~1.8x (half of the small gaps clamp
+     * to 0, the other half grow) */
+    heavy_tail_quantiles(VF_ENC_INTERARRIVAL, 0.01f, &m, &p);
+    cr_assert_gt(m, 1.3, "linear, +-0.01: median x%g p99 x%g", m, p);
 }
 
 /* Decoded gaps of the flow whose source port is sport (records in decode order). */
@@ -491,7 +721,21 @@ Test(trace_encode, data_desc_errors) {
     desc_error("data = { path = \"x\";\n fields = ( { name = \"pkt\"; encoding = \"minmax\"; range = [5, 1]; } ); };",
                "bad.cfg:2: fields: 'pkt': range needs lo < hi");
     desc_error("data = { path = \"x\";\n fields = ( { name = \"td\"; encoding = \"interarrival_log\"; } ); };",
-               "bad.cfg:2: fields: 'time' takes encoding interarrival or interarrival_log");
+               "bad.cfg:2: fields: 'time' takes encoding interarrival, interarrival_log, interarrival_quantile");
+    desc_error("data = { path = \"x\";\n fields = ( { name = \"time\"; encoding = \"interarrival_log\";\n bins = 8; } ); };",
+               "bad.cfg:3: fields: 'time': bins applies to encoding interarrival_quantile and interarrival_bins only");
+    desc_error("data = { path = \"x\";\n fields = ( { name = \"time\"; encoding = \"interarrival_quantile\";\n\n bins = 1; } ); };",
+               "bad.cfg:4: 'bins' = 1 is outside 2..4096");
+    desc_error("data = { path = \"x\";\n fields = ( { name = \"time\"; encoding = \"interarrival_bins\"; bins = \"8\"; } ); };",
+               "bad.cfg:2: 'bins' must be an integer");
+    desc_error("data = { path = \"x\";\n fields = ( { name = \"time\"; encoding = \"interarrival_quantile\";\n decode = \"mean\"; } ); };",
+               "bad.cfg:3: fields: 'time': decode 'mean': expected value or rank");
+    desc_error("data = { path = \"x\";\n fields = ( { name = \"time\"; encoding = \"interarrival\"; decode = \"rank\"; } ); };",
+               "bad.cfg:2: fields: 'time': decode applies to encoding interarrival_quantile only");
+    desc_error("data = { path = \"x\";\n fields = ( { name = \"time\"; encoding = \"interarrival_bins\"; decode = \"rank\"; } ); };",
+               "bad.cfg:2: fields: 'time': decode applies to encoding interarrival_quantile only");
+    desc_error("data = { path = \"x\";\n fields = ( { name = \"pkt\"; encoding = \"interarrival_quantile\"; } ); };",
+               "bad.cfg:2: fields: 'time' takes encoding");
     desc_error("other = 1;", "no 'data' group");
 }
 
@@ -507,4 +751,35 @@ Test(trace_encode, data_desc_format_mismatch) {
     cr_assert_eq(vf_data_desc_read_trace(&dd, &t), VF_ERR_FORMAT);
     cr_assert(strstr(vf_last_error(), "says format \"pcap\" but the file is CSV"), "%s", vf_last_error());
     unlink(path);
+}
+
+/* A privacy run adopts the public run's gap quantile table as it is, and
+ * refuses a description asking for other bins or another decode. */
+Test(trace_encode, adopt_public_keeps_gap_quantiles) {
+    vf_trace t, priv;
+    vf_data_desc dd;
+    heavy_tail_toy(&t, &dd, VF_ENC_INTERARRIVAL_QUANTILE, 100, 5);
+    heavy_tail_toy(&priv, &dd, VF_ENC_INTERARRIVAL_QUANTILE, 30, 9); /* other gaps */
+    for (int i = 0; i < dd.n_fields; i++)
+        if (dd.fields[i].field == VF_F_TIME) { dd.fields[i].bins = 64; dd.fields[i].gap_decode = VF_GAPDEC_RANK; }
+    vf_encoder pub, got;
+    cr_assert_eq(vf_encoder_fit(&dd, &t, &pub), VF_OK, "%s", vf_last_error());
+    char path[128];
+    snprintf(path, sizeof path, "/tmp/vkflow_pub_enc_%d.txt", (int)getpid());
+    cr_assert_eq(vf_encoder_save(&pub, path), VF_OK, "%s", vf_last_error());
+    cr_assert_eq(vf_encoder_adopt_public(path, &dd, &priv, &got), VF_OK, "%s", vf_last_error());
+    cr_assert_eq(got.n_gapq, 65);
+    for (int k = 0; k < got.n_gapq; k++) cr_assert_eq(got.gapq[k], pub.gapq[k], "knot %d", k);
+    vf_encoder_free(&got);
+    for (int i = 0; i < dd.n_fields; i++)
+        if (dd.fields[i].field == VF_F_TIME) dd.fields[i].bins = 32;
+    cr_assert_neq(vf_encoder_adopt_public(path, &dd, &priv, &got), VF_OK);
+    cr_assert(strstr(vf_last_error(), "64 quantile bins (decode rank) in the public run and 32"), "%s", vf_last_error());
+    for (int i = 0; i < dd.n_fields; i++)
+        if (dd.fields[i].field == VF_F_TIME) { dd.fields[i].bins = 64; dd.fields[i].gap_decode = VF_GAPDEC_VALUE; }
+    cr_assert_neq(vf_encoder_adopt_public(path, &dd, &priv, &got), VF_OK);
+    unlink(path);
+    vf_encoder_free(&pub);
+    vf_trace_free(&t);
+    vf_trace_free(&priv);
 }

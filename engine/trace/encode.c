@@ -78,6 +78,8 @@ static int field_width(const vf_encoder *e, const vf_field_spec *s) {
     case VF_ENC_ONEHOT: return e->n_vocab[s->field];
     case VF_ENC_INTERARRIVAL: return 1;
     case VF_ENC_INTERARRIVAL_LOG: return 1;
+    case VF_ENC_INTERARRIVAL_QUANTILE: return 1;
+    case VF_ENC_INTERARRIVAL_BINS: return s->bins + 1;
     default: return 1;
     }
 }
@@ -90,14 +92,20 @@ static void push(vf_segment *segs, int *n, int *dim, int width, vf_seg_kind k, i
 }
 
 /* Attribute layout: 5-tuple fields (spec order), flow start, start flag
- * (2-way), presence in each chunk (2-way each). Features: inter-arrival,
- * then the other fields in spec order. */
+ * (2-way), presence in each chunk (2-way each). Features: inter-arrival
+ * (one unit; interarrival_bins: a softmax of `bins`, then one unit), then the
+ * other fields in spec order. */
 void vf_enc_build_layout(vf_encoder *e) {
     e->attr_dim = e->feat_dim = e->n_attr_segs = e->n_feat_segs = 0;
     bool has_time = false;
+    int time_bins = 0;
     for (int i = 0; i < e->n_fields; i++) {
         const vf_field_spec *s = &e->fields[i];
-        if (s->field == VF_F_TIME) { has_time = true; continue; }
+        if (s->field == VF_F_TIME) {
+            has_time = true;
+            if (s->enc == VF_ENC_INTERARRIVAL_BINS) time_bins = s->bins;
+            continue;
+        }
         if (!is_attr_field(s->field)) continue;
         /* dict: the class softmax (top + 1: "other" last), then the bits */
         if (s->enc == VF_ENC_DICT)
@@ -115,6 +123,7 @@ void vf_enc_build_layout(vf_encoder *e) {
     if (has_time) push(e->attr_segs, &e->n_attr_segs, &e->attr_dim, 1, VF_SEG_UNIT, VF_F_TIME);
     push(e->attr_segs, &e->n_attr_segs, &e->attr_dim, 2, VF_SEG_SOFTMAX, -1);
     for (int c = 0; c < e->n_chunks; c++) push(e->attr_segs, &e->n_attr_segs, &e->attr_dim, 2, VF_SEG_SOFTMAX, -1);
+    if (time_bins) push(e->feat_segs, &e->n_feat_segs, &e->feat_dim, time_bins, VF_SEG_SOFTMAX, VF_F_TIME);
     if (has_time) push(e->feat_segs, &e->n_feat_segs, &e->feat_dim, 1, VF_SEG_UNIT, VF_F_TIME);
     for (int i = 0; i < e->n_fields; i++) {
         const vf_field_spec *s = &e->fields[i];
@@ -305,6 +314,7 @@ void vf_encoder_free(vf_encoder *e) {
     free(e->start_lo);
     free(e->start_hi);
     free(e->iat_hi);
+    free(e->gapq);
     for (int f = 0; f < VF_F_COUNT; f++) free(e->vocab[f]);
     vf_w2v_free(&e->port);
     vf_w2v_free(&e->proto);
@@ -382,6 +392,9 @@ const vf_data_desc *vf_enc_setup(const vf_data_desc *dd_in, vf_trace_kind kind, 
     e->kind = kind;
     e->n_fields = dd->n_fields;
     memcpy(e->fields, dd->fields, sizeof e->fields);
+    for (int i = 0; i < e->n_fields; i++) /* specs built by hand (not parsed) may leave bins 0 */
+        if (e->fields[i].bins <= 0 && vf_enc_time_quantile(e->fields[i].enc))
+            e->fields[i].bins = e->fields[i].enc == VF_ENC_INTERARRIVAL_BINS ? 16 : 256;
     e->n_chunks = dd->n_chunks > 0 ? dd->n_chunks : 1;
     e->chunking = dd->chunking;
     e->ip_bits = 32;
@@ -459,6 +472,10 @@ vf_status vf_encoder_fit(const vf_data_desc *dd_in, const vf_trace *t, vf_encode
     vf_flow_index fi;
     if ((st = time_sorted_flows(t, &fi))) goto fail;
     int max_len = 0;
+    const bool quant = vf_enc_time_quantile(vf_enc_time_enc(e));
+    int64_t *gaps = quant ? malloc((t->n ? t->n : 1) * sizeof *gaps) : NULL; /* < one per record */
+    size_t n_gaps = 0;
+    if (quant && !gaps) { vf_flow_index_free(&fi); st = vf_fail(VF_ERR_OOM, "encoder: out of memory"); goto fail; }
     for (size_t f = 0; f < fi.n_flows; f++) {
         int prev_c = -1, len = 0;
         int64_t prev_t = 0;
@@ -469,8 +486,9 @@ vf_status vf_encoder_fit(const vf_data_desc *dd_in, const vf_trace *t, vf_encode
                 if (ts < e->start_lo[c]) e->start_lo[c] = ts;
                 if (ts > e->start_hi[c]) e->start_hi[c] = ts;
                 len = 0;
-            } else if (ts - prev_t > e->iat_hi[c]) {
-                e->iat_hi[c] = ts - prev_t;
+            } else {
+                if (ts - prev_t > e->iat_hi[c]) e->iat_hi[c] = ts - prev_t;
+                if (gaps) gaps[n_gaps++] = ts - prev_t;
             }
             if (++len > max_len) max_len = len;
             prev_c = c;
@@ -478,6 +496,11 @@ vf_status vf_encoder_fit(const vf_data_desc *dd_in, const vf_trace *t, vf_encode
         }
     }
     vf_flow_index_free(&fi);
+    if (quant) {
+        st = vf_enc_fit_gapq(e, gaps, n_gaps);
+        free(gaps);
+        if (st) goto fail;
+    }
     for (int i = 0; i < e->n_fields; i++) {
         const vf_field_spec *s = &e->fields[i];
         vf_addr_table *tb = &e->ips[s->field == VF_F_DSTIP];
@@ -496,27 +519,150 @@ static float unit(double x, double lo, double hi) {
     return hi > lo ? (float)clampd((x - lo) / (hi - lo), 0, 1) : 0.0f;
 }
 
-/* Whether the time field uses interarrival_log. */
-bool vf_enc_time_is_log(const vf_encoder *e) {
+vf_encoding vf_enc_time_enc(const vf_encoder *e) {
     for (int i = 0; i < e->n_fields; i++)
-        if (e->fields[i].field == VF_F_TIME) return e->fields[i].enc == VF_ENC_INTERARRIVAL_LOG;
-    return false;
+        if (e->fields[i].field == VF_F_TIME) return e->fields[i].enc;
+    return VF_ENC_INTERARRIVAL;
 }
 
-/* Within-flow gap (ns) of chunk c to [0, 1]: gap / iat_hi (interarrival), or
+bool vf_enc_time_quantile(vf_encoding te) {
+    return te == VF_ENC_INTERARRIVAL_QUANTILE || te == VF_ENC_INTERARRIVAL_BINS;
+}
+
+static int time_bins(const vf_encoder *e) {
+    for (int i = 0; i < e->n_fields; i++)
+        if (e->fields[i].field == VF_F_TIME) return e->fields[i].bins;
+    return 0;
+}
+
+static int cmp_i64_(const void *a, const void *b) { return cmp_i64(a, b); }
+
+vf_status vf_enc_fit_gapq(vf_encoder *e, int64_t *gaps, size_t n) {
+    int K = time_bins(e);
+    if (K < 1) return vf_fail(VF_ERR_ARG, "encoder: the time field's quantile table needs bins >= 1 (%d)", K);
+    free(e->gapq);
+    e->gapq = malloc((size_t)(K + 1) * sizeof *e->gapq);
+    if (!e->gapq) return vf_fail(VF_ERR_OOM, "encoder: out of memory");
+    e->n_gapq = K + 1;
+    qsort(gaps, n, sizeof *gaps, cmp_i64_);
+    /* rank k / K of n sorted gaps: index round(k (n - 1) / K), in integers so
+     * that fit and streaming fit agree to the bit; no gaps (every series one
+     * record long): all 0 */
+    for (int k = 0; k <= K; k++)
+        e->gapq[k] = n ? gaps[((unsigned __int128)k * (n - 1) + (unsigned)K / 2) / (unsigned)K] : 0;
+    return VF_OK;
+}
+
+/* The quantile table's position s in [0, K] (K = n_gapq - 1) of a gap: k
+ * at knot k, the middle of the knots' range when several knots hold the
+ * same gap (a point mass, e.g. 0 or whole seconds), and between knots
+ * linear in log1p(gap in us), so that s / K is the gap's rank among the
+ * training gaps up to the interpolation. Monotone; clamped to the table. */
+static double gapq_log(int64_t ns) { return log1p((double)ns * 1e-3); }
+static double gapq_pos(const vf_encoder *e, int64_t x) {
+    const int64_t *v = e->gapq;
+    int K = e->n_gapq - 1, lo = 0, hi = K + 1;
+    while (lo < hi) { int m = (lo + hi) / 2; if (v[m] < x) lo = m + 1; else hi = m; }
+    int a = lo; /* first knot >= x */
+    if (a > K) return K;
+    if (v[a] == x) {
+        int b = a, h = K + 1; /* last knot == x */
+        while (b + 1 < h) { int m = (b + h) / 2; if (v[m] == x) b = m; else h = m; }
+        return 0.5 * (a + b);
+    }
+    if (a == 0) return 0;
+    return a - 1 + (gapq_log(x) - gapq_log(v[a - 1])) / (gapq_log(v[a]) - gapq_log(v[a - 1]));
+}
+
+/* Inverse of gapq_pos, rounded to ns: a position within float resolution of
+ * a knot is the knot (exact on the knots), between knots log-linear,
+ * inside a point mass its gap. */
+static int64_t gapq_gap(const vf_encoder *e, double s) {
+    const int64_t *v = e->gapq;
+    int K = e->n_gapq - 1;
+    s = clampd(s, 0, K);
+    int j = (int)floor(s + 0.5);
+    if (fabs(s - j) <= K * 0x1p-22) return v[j];
+    j = (int)floor(s);
+    if (j >= K) j = K - 1;
+    if (v[j] == v[j + 1]) return v[j];
+    double L = gapq_log(v[j]) + (s - j) * (gapq_log(v[j + 1]) - gapq_log(v[j]));
+    return (int64_t)llround(clampd(expm1(L) * 1e3, (double)v[j], (double)v[j + 1]));
+}
+
+/* Within-flow gap (ns) of chunk c at dst: gap / iat_hi (interarrival),
  * log1p(gap_us) / log1p(iat_hi_us) (interarrival_log; log1p(0) = 0 is the
- * minimum, so this is min-max of log1p(gap_us) over [0, chunk's largest]). */
-float vf_enc_gap(const vf_encoder *e, bool lg, int c, int64_t gap_ns) {
-    if (!lg) return unit((double)gap_ns, 0, (double)e->iat_hi[c]);
-    return unit(log1p((double)gap_ns * 1e-3), 0, log1p((double)e->iat_hi[c] * 1e-3));
+ * minimum, so this is min-max of log1p(gap_us) over [0, chunk's largest]),
+ * its quantile position / bins (interarrival_quantile), or the one-hot of
+ * its bin floor(position) and the position's fraction (interarrival_bins;
+ * the largest gap is the top of the last bin). */
+void vf_enc_gap(const vf_encoder *e, vf_encoding te, int c, int64_t gap_ns, float *dst) {
+    if (te == VF_ENC_INTERARRIVAL_QUANTILE) {
+        dst[0] = (float)(gapq_pos(e, gap_ns) / (e->n_gapq - 1));
+    } else if (te == VF_ENC_INTERARRIVAL_BINS) {
+        int K = e->n_gapq - 1;
+        double s = gapq_pos(e, gap_ns);
+        int j = (int)floor(s);
+        if (j >= K) j = K - 1;
+        memset(dst, 0, (size_t)K * sizeof *dst);
+        dst[j] = 1;
+        dst[K] = (float)(s - j);
+    } else if (te == VF_ENC_INTERARRIVAL_LOG) {
+        dst[0] = unit(log1p((double)gap_ns * 1e-3), 0, log1p((double)e->iat_hi[c] * 1e-3));
+    } else {
+        dst[0] = unit((double)gap_ns, 0, (double)e->iat_hi[c]);
+    }
 }
 
-/* Exact inverse of enc_gap (expm1 for interarrival_log), rounded to ns. */
-static int64_t dec_gap(const vf_encoder *e, bool lg, int c, float u) {
-    double x = clampd(u, 0, 1);
-    if (!lg) return (int64_t)llround(x * (double)e->iat_hi[c]);
+/* Inverse of vf_enc_gap (expm1 for interarrival_log, the quantile table's
+ * for _quantile and _bins: the bin by argmax), rounded to ns. */
+/* The quantile table position [0, K] that generated outputs at src stand for. */
+static double gen_pos(const vf_encoder *e, vf_encoding te, const float *src) {
+    int K = e->n_gapq - 1, best = 0;
+    if (te == VF_ENC_INTERARRIVAL_QUANTILE) return clampd(src[0], 0, 1) * K;
+    for (int k = 1; k < K; k++)
+        if (src[k] > src[best]) best = k;
+    return best + clampd(src[K], 0, 1);
+}
+
+int64_t vf_enc_ungap(const vf_encoder *e, vf_encoding te, int c, const float *src) {
+    if (vf_enc_time_quantile(te)) return gapq_gap(e, gen_pos(e, te, src));
+    double x = clampd(src[0], 0, 1);
+    if (te != VF_ENC_INTERARRIVAL_LOG) return (int64_t)llround(x * (double)e->iat_hi[c]);
     double g = expm1(x * log1p((double)e->iat_hi[c] * 1e-3)) * 1e3;
     return (int64_t)llround(clampd(g, 0, (double)e->iat_hi[c]));
+}
+
+/* decode = "rank": the gaps of chunk E's generated steps (every row's
+ * steps after the first, up to its first flag < 0.5: the ones vf_decode
+ * reads) by rank. Their positions are sorted (ties by step order) and the
+ * r-th of n is decoded at position (r + 1/2) / n of the table, so the n
+ * gaps are the training gaps' quantiles whatever the spread of the model's
+ * outputs (a sigmoid that never nears 0 or 1 loses both tails otherwise),
+ * and their order is the model's. *out: [n_flows * max_len] gaps (ns). */
+typedef struct gen_gap { double s; size_t i; } gen_gap;
+static int cmp_gen_gap(const void *a, const void *b) {
+    const gen_gap *x = a, *y = b;
+    if (x->s != y->s) return x->s < y->s ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+static vf_status rank_gaps(const vf_encoder *e, vf_encoding te, const vf_segment *g, const vf_encoded *E,
+                           int64_t **out) {
+    size_t cells = (size_t)E->n_flows * (size_t)E->max_len, n = 0;
+    gen_gap *v = malloc((cells ? cells : 1) * sizeof *v);
+    int64_t *gap = calloc(cells ? cells : 1, sizeof *gap);
+    if (!v || !gap) { free(v); free(gap); return vf_fail(VF_ERR_OOM, "decode: out of memory"); }
+    for (size_t row = 0; row < (size_t)E->n_flows; row++)
+        for (size_t step = 0; step < (size_t)E->max_len; step++) {
+            size_t i = row * (size_t)E->max_len + step;
+            if (E->gen_flag[i] < 0.5f) break;
+            if (step) v[n++] = (gen_gap){gen_pos(e, te, E->feat + i * (size_t)E->feat_dim + (size_t)g->offset), i};
+        }
+    qsort(v, n, sizeof *v, cmp_gen_gap);
+    for (size_t r = 0; r < n; r++) gap[v[r].i] = gapq_gap(e, ((double)r + 0.5) / (double)n * (e->n_gapq - 1));
+    free(v);
+    *out = gap;
+    return VF_OK;
 }
 
 /* writes one field's encoding of value/record at dst */
@@ -641,7 +787,7 @@ void vf_encoded_free(vf_encoded *ch, int n) {
 
 vf_status vf_encode(const vf_encoder *e, const vf_trace *t, vf_encoded **out) {
     *out = NULL;
-    const bool lg = vf_enc_time_is_log(e);
+    const vf_encoding te = vf_enc_time_enc(e);
     vf_flow_index fi;
     vf_status st = time_sorted_flows(t, &fi);
     if (st) return st;
@@ -694,7 +840,9 @@ vf_status vf_encode(const vf_encoder *e, const vf_trace *t, vf_encoded **out) {
             A[tags + (first_chunk == c ? 1 : 0)] = 1;
             for (int k = 0; k < N; k++) A[tags + 2 + 2 * k + present[f * (size_t)N + (size_t)k]] = 1;
             /* features, one step per record of this flow in this chunk */
-            int step = 0;
+            int step = 0, tseg = -1; /* the time feature: its first segment holds it all */
+            for (int s = 0; s < e->n_feat_segs && tseg < 0; s++)
+                if (e->feat_segs[s].field == VF_F_TIME) tseg = s;
             int64_t prev = r0->ts_ns;
             for (; j < fi.start[f + 1] && vf_encoder_chunk_of(e, t->recs[fi.order[j]].ts_ns) == c; j++, step++) {
                 if (step >= e->max_len) continue; /* cut: counted below */
@@ -704,7 +852,7 @@ vf_status vf_encode(const vf_encoder *e, const vf_trace *t, vf_encoded **out) {
                 for (int s = 0; s < e->n_feat_segs; s++) {
                     const vf_segment *g = &e->feat_segs[s];
                     if (g->field == VF_F_TIME) {
-                        F[g->offset] = vf_enc_gap(e, lg, c, r->ts_ns - prev);
+                        if (s == tseg) vf_enc_gap(e, te, c, r->ts_ns - prev, F + g->offset);
                         continue;
                     }
                     for (int i = 0; i < e->n_fields; i++)
@@ -725,7 +873,14 @@ done:
 
 vf_status vf_decode(const vf_encoder *e, const vf_encoded *chunks, int n_chunks, vf_trace *out) {
     int N = e->n_chunks;
-    const bool lg = vf_enc_time_is_log(e);
+    const vf_encoding te = vf_enc_time_enc(e);
+    int tseg = -1; /* the time feature: its first segment holds it all */
+    for (int s = 0; s < e->n_feat_segs && tseg < 0; s++)
+        if (e->feat_segs[s].field == VF_F_TIME) tseg = s;
+    bool rank = false;
+    for (int i = 0; i < e->n_fields; i++)
+        rank |= e->fields[i].field == VF_F_TIME && te == VF_ENC_INTERARRIVAL_QUANTILE &&
+                e->fields[i].gap_decode == VF_GAPDEC_RANK;
     out->kind = e->kind;
     if (out->n == 0 && out->linktype == 0 && !out->layout.n_cols) out->linktype = -1;
     bool has_time = false;
@@ -737,6 +892,11 @@ vf_status vf_decode(const vf_encoder *e, const vf_encoded *chunks, int n_chunks,
         if (c < 0 || c >= N || E->attr_dim != e->attr_dim || E->feat_dim != e->feat_dim)
             return vf_fail(VF_ERR_ARG, "decode: chunk %d does not match the encoder (attr %d/%d, feat %d/%d)",
                            ci, E->attr_dim, e->attr_dim, E->feat_dim, e->feat_dim);
+        int64_t *ranked = NULL;
+        if (rank && tseg >= 0) {
+            vf_status st = rank_gaps(e, te, &e->feat_segs[tseg], E, &ranked);
+            if (st) return st;
+        }
         for (int row = 0; row < E->n_flows; row++) {
             const float *A = E->attr + (size_t)row * (size_t)e->attr_dim;
             vf_record base;
@@ -759,7 +919,9 @@ vf_status vf_decode(const vf_encoder *e, const vf_encoded *chunks, int n_chunks,
                 for (int s = 0; s < e->n_feat_segs; s++) {
                     const vf_segment *g = &e->feat_segs[s];
                     if (g->field == VF_F_TIME) {
-                        if (step > 0) ts += dec_gap(e, lg, c, F[g->offset]);
+                        if (step > 0 && s == tseg)
+                            ts += ranked ? ranked[(size_t)row * (size_t)E->max_len + (size_t)step]
+                                         : vf_enc_ungap(e, te, c, F + g->offset);
                         continue;
                     }
                     for (int i = 0; i < e->n_fields; i++)
@@ -777,21 +939,25 @@ vf_status vf_decode(const vf_encoder *e, const vf_encoded *chunks, int n_chunks,
                     r.length = 0;
                 }
                 vf_status st = vf_trace_append(out, &r);
-                if (st) return st;
+                if (st) { free(ranked); return st; }
             }
         }
+        free(ranked);
     }
     return VF_OK;
 }
 
 /* ------------------------------------------------------------- save/load */
 
-/* encoder.txt, version 3: the text below, then a line "checksum <hex>" (the
+/* encoder.txt, version 4: the text below, then a line "checksum <hex>" (the
  * FNV-1a 64 of every byte before it, util.h), so a truncated or damaged file
  * is refused naming it. Version 3 added each field's decode and top to its
  * field line and the address tables (`ips N`, then N lines `HEX32 COUNT`,
  * for srcip then dstip; N = 0 when the field needs none) before `end`.
- * Versions 2 and 1 (1: no checksum line, written before it was added; its
+ * Version 4 added each field's bins and gap decode to its field line and the gap quantile
+ * table (`gapq N v0 ... v(N-1)`, N = 0 unless the time field is
+ * interarrival_quantile or _bins) after the chunk lines. Versions 3, 2 and 1
+ * (no gap table: their time encodings need none) still load; versions 2 and 1 (1: no checksum line, written before it was added; its
  * "end" line catches a cut, nothing catches a changed digit) still load:
  * their IP fields decode bit by bit, as they did. */
 vf_status vf_encoder_save(const vf_encoder *e, const char *path) {
@@ -799,19 +965,22 @@ vf_status vf_encoder_save(const vf_encoder *e, const char *path) {
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
     if (!f) return vf_fail(VF_ERR_OOM, "%s: out of memory", path);
-    fprintf(f, "vkflow-encoder 3\n");
+    fprintf(f, "vkflow-encoder 4\n");
     fprintf(f, "kind %d n_chunks %d chunking %d max_len %d ip_bits %d n_fields %d\n", (int)e->kind, e->n_chunks,
             (int)e->chunking, e->max_len, e->ip_bits, e->n_fields);
     for (int i = 0; i < e->n_fields; i++) {
         const vf_field_spec *s = &e->fields[i];
-        fprintf(f, "field %d %d %d %d %.17g %.17g %d %d\n", (int)s->field, (int)s->enc, s->dim, (int)s->fixed_range, s->lo,
-                s->hi, (int)s->decode, s->top);
+        fprintf(f, "field %d %d %d %d %.17g %.17g %d %d %d %d\n", (int)s->field, (int)s->enc, s->dim, (int)s->fixed_range,
+                s->lo, s->hi, (int)s->decode, s->top, s->bins, (int)s->gap_decode);
     }
     for (int k = 0; k < VF_F_COUNT; k++) fprintf(f, "range %.17g %.17g\n", e->lo[k], e->hi[k]);
     for (int c = 0; c <= e->n_chunks; c++) fprintf(f, "%s%lld", c ? " " : "edges ", (long long)e->chunk_begin[c]);
     fputc('\n', f);
     for (int c = 0; c < e->n_chunks; c++)
         fprintf(f, "chunk %lld %lld %lld\n", (long long)e->start_lo[c], (long long)e->start_hi[c], (long long)e->iat_hi[c]);
+    fprintf(f, "gapq %d", e->n_gapq);
+    for (int k = 0; k < e->n_gapq; k++) fprintf(f, " %lld", (long long)e->gapq[k]);
+    fputc('\n', f);
     for (int k = 0; k < VF_F_COUNT; k++) {
         fprintf(f, "vocab %d", e->n_vocab[k]);
         for (int i = 0; i < e->n_vocab[k]; i++) fprintf(f, " %llu", (unsigned long long)e->vocab[k][i]);
@@ -855,9 +1024,9 @@ vf_status vf_encoder_load(const char *path, vf_encoder *e) {
     char *buf = vf_read_file(path, &n);
     if (!buf) return vf_fail(VF_ERR_IO, "%s: %s", path, strerror(errno));
     int ver = 0;
-    if (sscanf(buf, "vkflow-encoder %d", &ver) != 1 || ver < 1 || ver > 3) {
+    if (sscanf(buf, "vkflow-encoder %d", &ver) != 1 || ver < 1 || ver > 4) {
         free(buf);
-        return vf_fail(VF_ERR_FORMAT, "%s: not a vkflow encoder file (header 'vkflow-encoder 3' expected)", path);
+        return vf_fail(VF_ERR_FORMAT, "%s: not a vkflow encoder file (header 'vkflow-encoder 4' expected)", path);
     }
     if (ver >= 2 && !vf_text_sum_ok(buf, n, &body)) {
         free(buf);
@@ -888,9 +1057,19 @@ vf_status vf_encoder_load(const char *path, vf_encoder *e) {
         int dec = VF_IPDEC_BITS;
         s->top = 64;
         if (ver >= 3) NEED(fscanf(f, " %d %d", &dec, &s->top) == 2, "field line (decode, top)");
-        NEED(fld >= 0 && fld < VF_F_COUNT && enc >= 0 && enc <= (ver >= 3 ? VF_ENC_LAST : VF_ENC_INTERARRIVAL_LOG) &&
-             s->dim >= 0 && s->dim <= 256 && dec >= VF_IPDEC_BITS && dec <= VF_IPDEC_TREE_NEW && s->top >= 1 &&
-             s->top <= 100000, "field out of range");
+        s->bins = 0;
+        int gdec = VF_GAPDEC_VALUE;
+        if (ver >= 4) NEED(fscanf(f, " %d %d", &s->bins, &gdec) == 2, "field line (bins, gap decode)");
+        NEED(gdec == VF_GAPDEC_VALUE || (gdec == VF_GAPDEC_RANK && enc == VF_ENC_INTERARRIVAL_QUANTILE),
+             "field gap decode");
+        s->gap_decode = (vf_gap_decode)gdec;
+        int last = ver >= 4 ? VF_ENC_LAST : ver == 3 ? VF_ENC_DICT : VF_ENC_INTERARRIVAL_LOG;
+        NEED(fld >= 0 && fld < VF_F_COUNT && enc >= 0 && enc <= last && s->dim >= 0 && s->dim <= 256 &&
+             dec >= VF_IPDEC_BITS && dec <= VF_IPDEC_TREE_NEW && s->top >= 1 && s->top <= 100000 && s->bins >= 0 &&
+             s->bins <= 4096, "field out of range");
+        bool quant = vf_enc_time_quantile((vf_encoding)enc);
+        NEED(quant == (fld == VF_F_TIME && enc >= VF_ENC_INTERARRIVAL_QUANTILE) && (!quant || s->bins >= 2),
+             "field encoding (time quantiles)");
         /* addresses take bits or dict; ports and the protocol may take bits too */
         bool port = fld == VF_F_SRCPORT || fld == VF_F_DSTPORT || fld == VF_F_PROTO;
         NEED(is_ip_field((vf_field)fld) ? enc == VF_ENC_BITS || enc == VF_ENC_DICT
@@ -912,6 +1091,21 @@ vf_status vf_encoder_load(const char *path, vf_encoder *e) {
         long long a, b, d;
         NEED(fscanf(f, " chunk %lld %lld %lld", &a, &b, &d) == 3, "chunk line");
         e->start_lo[c] = a; e->start_hi[c] = b; e->iat_hi[c] = d;
+    }
+    if (ver >= 4) {
+        NEED(fscanf(f, " gapq %d", &e->n_gapq) == 1 && e->n_gapq >= 0 && e->n_gapq <= 4097, "gapq line");
+        e->gapq = malloc((size_t)(e->n_gapq ? e->n_gapq : 1) * sizeof *e->gapq);
+        NEED(e->gapq, "out of memory");
+        for (int k = 0; k < e->n_gapq; k++) {
+            long long v;
+            NEED(fscanf(f, " %lld", &v) == 1 && v >= 0 && (k == 0 || v >= e->gapq[k - 1]), "gapq value (>= 0, non-decreasing)");
+            e->gapq[k] = v;
+        }
+    }
+    {
+        vf_encoding te = vf_enc_time_enc(e);
+        NEED(!vf_enc_time_quantile(te) || e->n_gapq == time_bins(e) + 1,
+             "the time field's gap quantile table does not have bins + 1 values");
     }
     for (int k = 0; k < VF_F_COUNT; k++) {
         NEED(fscanf(f, " vocab %d", &e->n_vocab[k]) == 1 && e->n_vocab[k] >= 0 && e->n_vocab[k] <= 100000000, "vocab line");

@@ -36,8 +36,12 @@ typedef enum vf_encoding {
                               * log1p(gap in us) / log1p(chunk's largest gap in us) (feat) */
     VF_ENC_DICT,         /* IP: one-hot over the `top` most frequent training addresses + an
                           * "other" class (softmax, top + 1), then the bits as VF_ENC_BITS */
+    VF_ENC_INTERARRIVAL_QUANTILE, /* time only: start per-chunk min-max (attr) + inter-arrival as its
+                                   * place in the training gaps' quantile table (feat, [0, 1]) */
+    VF_ENC_INTERARRIVAL_BINS, /* time only: start as above (attr) + inter-arrival as the quantile bin
+                               * it falls in (softmax, `bins` wide) and its place in the bin (unit) */
 } vf_encoding;
-#define VF_ENC_LAST VF_ENC_DICT
+#define VF_ENC_LAST VF_ENC_INTERARRIVAL_BINS
 const char *vf_encoding_name(vf_encoding e);
 
 /* How IP bits are turned back into an address (bits and dict's "other"). */
@@ -51,6 +55,14 @@ typedef enum vf_ip_decode {
 } vf_ip_decode;
 const char *vf_ip_decode_name(vf_ip_decode d);
 
+/* How interarrival_quantile outputs are turned back into gaps. */
+typedef enum vf_gap_decode {
+    VF_GAPDEC_VALUE = 0, /* each output on its own through the quantile table */
+    VF_GAPDEC_RANK,      /* a chunk's outputs by their rank among that chunk's generated gaps: the
+                          * decoded gaps have the training gaps' distribution, the model gives
+                          * which gap is larger */
+} vf_gap_decode;
+
 typedef struct vf_field_spec {
     vf_field field;
     vf_encoding enc;
@@ -59,6 +71,9 @@ typedef struct vf_field_spec {
     double lo, hi;       /* minmax / log_minmax range (of x, not log1p(x)) */
     vf_ip_decode decode; /* bits and dict: how bits become an address */
     int top;             /* dict: addresses with a class of their own (default 64) */
+    int bins;            /* interarrival_quantile / _bins: intervals of the gap quantile table
+                          * (default 256 / 16) */
+    vf_gap_decode gap_decode; /* interarrival_quantile: `decode = "rank"` */
 } vf_field_spec;
 
 typedef enum vf_chunking { VF_CHUNK_FIXED_TIME = 0, VF_CHUNK_FIXED_SIZE = 1 } vf_chunking;
@@ -150,6 +165,11 @@ typedef struct vf_encoder {
     int64_t *chunk_begin;        /* [n_chunks + 1] window edges, ns (fixed_time) */
     /* per chunk: flow start range and max inter-arrival (ns) */
     int64_t *start_lo, *start_hi, *iat_hi;
+    /* interarrival_quantile / _bins: the within-flow gaps' quantiles (ns), [n_gapq] =
+     * bins + 1, non-decreasing: gapq[k] is the gap of rank k / bins among all
+     * training gaps (every chunk; gapq[0] the smallest, gapq[bins] the largest) */
+    int n_gapq;
+    int64_t *gapq;
     /* fitted ranges per field (log1p applied for log_minmax) */
     double lo[VF_F_COUNT], hi[VF_F_COUNT];
     /* onehot vocabularies per field */

@@ -9,9 +9,19 @@
 double vf_enc_fval(const vf_record *r, vf_field f);
 /* One field's encoding of r at dst (the field's segment). */
 void vf_enc_field(const vf_encoder *e, const vf_field_spec *s, const vf_record *r, float *dst);
-/* A within-flow gap of chunk c in [0, 1]; lg = vf_enc_time_is_log(e). */
-float vf_enc_gap(const vf_encoder *e, bool lg, int c, int64_t gap_ns);
-bool vf_enc_time_is_log(const vf_encoder *e);
+/* The time field's encoding (VF_ENC_INTERARRIVAL when there is none). */
+vf_encoding vf_enc_time_enc(const vf_encoder *e);
+/* A within-flow gap of chunk c written at dst (the time feature segments:
+ * one value in [0, 1], or for interarrival_bins a one-hot of `bins` then
+ * the place in the bin); te = vf_enc_time_enc(e). */
+void vf_enc_gap(const vf_encoder *e, vf_encoding te, int c, int64_t gap_ns, float *dst);
+/* Its inverse: the gap (ns) that the time feature segments at src decode to. */
+int64_t vf_enc_ungap(const vf_encoder *e, vf_encoding te, int c, const float *src);
+/* Whether te needs the gap quantile table. */
+bool vf_enc_time_quantile(vf_encoding te);
+/* The quantile table from every within-flow, within-chunk gap of the
+ * training trace (gaps[n], sorted here in place). */
+vf_status vf_enc_fit_gapq(vf_encoder *e, int64_t *gaps, size_t n);
 void vf_enc_build_layout(vf_encoder *e);
 vf_status vf_enc_alloc_chunks(vf_encoder *e);
 /* The description in force (the kind's defaults when dd_in has no fields,

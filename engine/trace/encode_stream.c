@@ -205,6 +205,9 @@ typedef struct flow_pass {
     int64_t *last_pos;    /* [n_chunks] number of chunk c's last record, -1 */
     int *n_flows;         /* [n_chunks] */
     int64_t *start_lo, *start_hi, *iat_hi; /* fit: per chunk */
+    int64_t *gaps;        /* fit, interarrival_quantile / _bins: every within-chunk gap (8 bytes a record) */
+    size_t n_gaps, cap_gaps;
+    bool want_gaps, oom;
     int max_len;
     uint64_t n;
 } flow_pass;
@@ -224,6 +227,7 @@ static void flow_pass_free(flow_pass *P) {
     free(P->start_lo);
     free(P->start_hi);
     free(P->iat_hi);
+    free(P->gaps);
     memset(P, 0, sizeof *P);
 }
 
@@ -272,8 +276,17 @@ static void flow_feed(flow_pass *P, flow_cur *k, int64_t ts) {
         k->first = ts;
         k->len = 0;
         if (ts < P->start_lo[c]) P->start_lo[c] = ts;
-    } else if (ts - k->prev > P->iat_hi[c]) {
-        P->iat_hi[c] = ts - k->prev;
+    } else {
+        if (ts - k->prev > P->iat_hi[c]) P->iat_hi[c] = ts - k->prev;
+        if (P->want_gaps) {
+            if (P->n_gaps == P->cap_gaps) {
+                size_t cap = P->cap_gaps ? 2 * P->cap_gaps : 65536;
+                int64_t *g = realloc(P->gaps, cap * sizeof *g);
+                if (!g) { P->oom = true; P->want_gaps = false; }
+                else { P->gaps = g; P->cap_gaps = cap; }
+            }
+            if (P->want_gaps) P->gaps[P->n_gaps++] = ts - k->prev;
+        }
     }
     k->len++;
     k->prev = ts;
@@ -352,6 +365,7 @@ static vf_status flow_read(flow_pass *P, const vf_encoder *e, bool fit, bool sor
     P->e = e;
     P->fit = fit;
     P->sorted = sorted;
+    P->want_gaps = fit && vf_enc_time_quantile(vf_enc_time_enc(e));
     int N = e->n_chunks;
     vf_status st = vf_flow_table_init(&P->ft, 4096);
     if (st) return st;
@@ -398,6 +412,7 @@ static vf_status flow_read(flow_pass *P, const vf_encoder *e, bool fit, bool sor
             series_end(P, &P->cur[f]);
         }
     }
+    if (P->oom) { flow_pass_free(P); return vf_fail(VF_ERR_OOM, "encoder: out of memory (within-flow gaps)"); }
     return VF_OK;
 }
 
@@ -531,6 +546,12 @@ vf_status vf_encoder_fit_stream(const vf_data_desc *dd_in, vf_record_reader rd, 
     memcpy(e->start_lo, P.start_lo, (size_t)e->n_chunks * sizeof *e->start_lo);
     memcpy(e->start_hi, P.start_hi, (size_t)e->n_chunks * sizeof *e->start_hi);
     memcpy(e->iat_hi, P.iat_hi, (size_t)e->n_chunks * sizeof *e->iat_hi);
+    /* the gaps are the same multiset as vf_encoder_fit's (sorted there, the
+     * same table) */
+    if (vf_enc_time_quantile(vf_enc_time_enc(e)) && (st = vf_enc_fit_gapq(e, P.gaps, P.n_gaps))) {
+        flow_pass_free(&P);
+        goto fail;
+    }
     int max_len = P.max_len;
     flow_pass_free(&P);
     vf_enc_finish(dd, e, max_len);
@@ -570,7 +591,8 @@ typedef struct encode_pass {
     vf_chunk_sink sink;      /* a finished chunk's arrays go there */
     void *sink_ctx;
     int held, peak_held;     /* chunks with arrays */
-    bool lg, has_time;
+    vf_encoding te;
+    bool has_time;
     int tags;
     uint32_t *open_of_flow;  /* [flows] first open series, NIL */
     series *s;               /* pool */
@@ -619,12 +641,12 @@ static void series_finish(encode_pass *E, series *x) {
             if (fd) memcpy(feat + (size_t)j * fd, E->tmp, fd * sizeof(float));
         }
     }
-    int toff = -1;
-    for (int k = 0; k < e->n_feat_segs; k++)
+    int toff = -1; /* the time feature's first segment (it writes them all) */
+    for (int k = 0; k < e->n_feat_segs && toff < 0; k++)
         if (e->feat_segs[k].field == VF_F_TIME) toff = e->feat_segs[k].offset;
     for (int s = 0; s < x->kept; s++) {
         C->gen_flag[(size_t)x->row * L + (size_t)s] = 1;
-        if (toff >= 0) feat[(size_t)s * fd + (size_t)toff] = vf_enc_gap(e, E->lg, x->c, s ? x->ts[s] - x->ts[s - 1] : 0);
+        if (toff >= 0) vf_enc_gap(e, E->te, x->c, s ? x->ts[s] - x->ts[s - 1] : 0, feat + (size_t)s * fd + (size_t)toff);
     }
     if (x->count > (uint64_t)e->max_len) C->n_truncated++;
     /* attributes, as vf_encode writes them */
@@ -807,7 +829,7 @@ vf_status vf_encode_stream_each(const vf_encoder *e, vf_record_reader rd, void *
     E.D = &D;
     E.sink = sink;
     E.sink_ctx = sink_ctx;
-    E.lg = vf_enc_time_is_log(e);
+    E.te = vf_enc_time_enc(e);
     for (int i = 0; i < e->n_fields; i++) E.has_time |= e->fields[i].field == VF_F_TIME;
     E.tags = e->attr_dim - 2 * (N + 1); /* flow tags are the last 2(N+1) columns */
     E.free_s = NIL;
