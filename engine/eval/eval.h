@@ -173,6 +173,15 @@ typedef struct vf_eval_dcr {
 #define VF_DCR_CLOSER_SHARE 0.10  /* twice the 5% expected */
 #define VF_DCR_SAMPLES 1000       /* default sample per side */
 
+/* A differentially private run's budget (docs/PRIVACY.md): epsilon spent
+ * at delta per unit, the target (0: sigma was given), how. on false: the
+ * run was not private. */
+typedef struct vf_eval_dp {
+    bool on;
+    double epsilon, target, delta, sigma, clip;
+    char unit[8];
+} vf_eval_dp;
+
 typedef struct vf_eval_privacy {
     /* Distinct synthetic 5-tuples / (src IP, dst IP) pairs, and how many of
      * them occur verbatim in the real trace. */
@@ -180,11 +189,7 @@ typedef struct vf_eval_privacy {
     size_t syn_pairs, syn_pairs_in_real;
     /* The same, weighted by synthetic records. */
     size_t syn_records, syn_records_5tuple_in_real, syn_records_pair_in_real;
-    /* A differentially private run (the pipeline fills these): the budget
-     * spent at delta, and how (docs/PRIVACY.md). dp false: not private. */
-    bool dp;
-    double dp_epsilon, dp_target, dp_delta, dp_sigma, dp_clip;
-    char dp_unit[8];
+    vf_eval_dp dp;               /* the pipeline fills it for a private run */
     vf_eval_dcr dcr;             /* valid only after vf_eval_dcr_compute */
 } vf_eval_privacy;
 

@@ -656,11 +656,11 @@ vf_status vf_eval_write_html(const char *path, const vf_eval_result *r) {
     fputs("</td></tr></table>\n", f);
     const vf_eval_privacy *pv = &r->privacy;
     fputs("<h2 id=privacy>Privacy</h2>\n", f);
-    if (pv->dp)
+    if (pv->dp.on)
         fprintf(f, "<p class=dp>Differentially private training (DP-SGD): epsilon = %.3g at delta = %.3g per %s "
                    "(noise multiplier %.4g, clip %.3g%s). See docs/PRIVACY.md for what this protects.</p>\n",
-                pv->dp_epsilon, pv->dp_delta, pv->dp_unit, pv->dp_sigma, pv->dp_clip,
-                pv->dp_target > 0 ? ", within the configured target" : "");
+                pv->dp.epsilon, pv->dp.delta, pv->dp.unit, pv->dp.sigma, pv->dp.clip,
+                pv->dp.target > 0 ? ", within the configured target" : "");
     else
         fputs("<p class=dp>Not differentially private: the model was trained on the real trace without DP-SGD "
               "(a run configuration's privacy group trains with it).</p>\n", f);

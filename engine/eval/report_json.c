@@ -194,21 +194,21 @@ vf_status vf_eval_write_json(const char *path, const vf_eval_result *r) {
             p->syn_records, p->syn_records_5tuple_in_real, p->syn_records_pair_in_real);
     dcr(f, &p->dcr);
     fputs("},\n", f);
-    if (p->dp) {
+    if (p->dp.on) {
         fputs("  \"epsilon_spent\": ", f);
-        vf_json_num(f, p->dp_epsilon);
+        vf_json_num(f, p->dp.epsilon);
         fputs(",\n  \"dp\": {\"epsilon\": ", f);
-        vf_json_num(f, p->dp_epsilon);
+        vf_json_num(f, p->dp.epsilon);
         fputs(", \"epsilon_target\": ", f);
-        vf_json_num(f, p->dp_target > 0 ? p->dp_target : NAN);
+        vf_json_num(f, p->dp.target > 0 ? p->dp.target : NAN);
         fputs(", \"delta\": ", f);
-        vf_json_num(f, p->dp_delta);
+        vf_json_num(f, p->dp.delta);
         fputs(", \"noise_multiplier\": ", f);
-        vf_json_num(f, p->dp_sigma);
+        vf_json_num(f, p->dp.sigma);
         fputs(", \"clip\": ", f);
-        vf_json_num(f, p->dp_clip);
+        vf_json_num(f, p->dp.clip);
         fputs(", \"unit\": ", f);
-        vf_json_str(f, p->dp_unit);
+        vf_json_str(f, p->dp.unit);
         fputs("},\n", f);
     }
     fputs("  \"seconds\": ", f);

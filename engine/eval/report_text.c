@@ -181,9 +181,9 @@ vf_status vf_eval_print(FILE *f, const vf_eval_result *r) {
     fprintf(f, "    distinct (src, dst) pairs: %s\n", c2);
     fprintf(f, "    records whose 5-tuple is:  %s\n", c3);
     fprintf(f, "    records whose pair is:     %s\n", c4);
-    if (p->dp)
+    if (p->dp.on)
         fprintf(f, "  differential privacy: epsilon %.4g at delta %g per %s (noise multiplier %.4g, clip %g)\n",
-                p->dp_epsilon, p->dp_delta, p->dp_unit, p->dp_sigma, p->dp_clip);
+                p->dp.epsilon, p->dp.delta, p->dp.unit, p->dp.sigma, p->dp.clip);
     dcr_lines(f, &p->dcr);
     distinct_table(f, r);
     if (ferror(f)) return vf_fail(VF_ERR_IO, "eval: writing the table failed");

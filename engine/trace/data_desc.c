@@ -369,3 +369,9 @@ vf_status vf_data_desc_read_trace(const vf_data_desc *dd, vf_trace *out) {
     }
     return VF_OK;
 }
+
+bool vf_data_desc_needs_addr_tables(const vf_data_desc *dd) {
+    for (int i = 0; i < dd->n_fields; i++)
+        if (dd->fields[i].enc == VF_ENC_DICT || dd->fields[i].decode != VF_IPDEC_BITS) return true;
+    return false;
+}

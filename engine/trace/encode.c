@@ -374,8 +374,7 @@ void vf_enc_finish(const vf_data_desc *dd, vf_encoder *e, int max_len) {
     vf_enc_build_layout(e);
 }
 
-const vf_data_desc *vf_enc_setup(const vf_data_desc *dd_in, vf_trace_kind kind, vf_data_desc *def,
-                                 vf_encoder *e) {
+const vf_data_desc *vf_enc_resolve_desc(const vf_data_desc *dd_in, vf_trace_kind kind, vf_data_desc *def) {
     const vf_data_desc *dd = dd_in;
     if (dd->n_fields == 0) {
         vf_data_desc_default(kind, def);
@@ -389,6 +388,12 @@ const vf_data_desc *vf_enc_setup(const vf_data_desc *dd_in, vf_trace_kind kind, 
         for (int i = 0; i < def->n_fields; i++) def->fields[i].dim = def->w2v_dim;
         dd = def;
     }
+    return dd;
+}
+
+const vf_data_desc *vf_enc_setup(const vf_data_desc *dd_in, vf_trace_kind kind, vf_data_desc *def,
+                                 vf_encoder *e) {
+    const vf_data_desc *dd = vf_enc_resolve_desc(dd_in, kind, def);
     e->kind = kind;
     e->n_fields = dd->n_fields;
     memcpy(e->fields, dd->fields, sizeof e->fields);

@@ -24,6 +24,9 @@ bool vf_enc_time_quantile(vf_encoding te);
 vf_status vf_enc_fit_gapq(vf_encoder *e, int64_t *gaps, size_t n);
 void vf_enc_build_layout(vf_encoder *e);
 vf_status vf_enc_alloc_chunks(vf_encoder *e);
+/* The description an encoder is fitted with: dd_in, or (no fields given)
+ * the kind's default fields with dd_in's other settings, written into def. */
+const vf_data_desc *vf_enc_resolve_desc(const vf_data_desc *dd_in, vf_trace_kind kind, vf_data_desc *def);
 /* The description in force (the kind's defaults when dd_in has no fields,
  * written to *def) and e's settings from it; e must be zeroed. */
 const vf_data_desc *vf_enc_setup(const vf_data_desc *dd_in, vf_trace_kind kind, vf_data_desc *def,

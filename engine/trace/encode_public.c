@@ -1,6 +1,7 @@
 /* The encoder of a private run: a public run's, with the private trace's
  * chunk windows (docs/PRIVACY.md, "What the encoder learns"). */
 #include "encode.h"
+#include "encode_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -9,12 +10,7 @@ vf_status vf_encoder_adopt_public(const char *public_encoder, const vf_data_desc
                                   vf_encoder *out) {
     VF_TRY(vf_encoder_load(public_encoder, out));
     vf_data_desc defaults;
-    if (dd->n_fields == 0) { /* the trace kind's default fields, as vf_encoder_fit takes them */
-        vf_data_desc_default(t->kind, &defaults);
-        defaults.n_chunks = dd->n_chunks;
-        defaults.chunking = dd->chunking;
-        dd = &defaults;
-    }
+    dd = vf_enc_resolve_desc(dd, t->kind, &defaults); /* as vf_encoder_fit takes them */
     vf_status st = VF_OK;
     if (out->kind != t->kind)
         st = vf_fail(VF_ERR_FORMAT, "%s: the public run encoded %s, the private trace holds %s", public_encoder,

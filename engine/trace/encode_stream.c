@@ -461,10 +461,9 @@ vf_status vf_encoder_fit_stream(const vf_data_desc *dd_in, vf_record_reader rd, 
     dd = vf_enc_setup(dd_in, kind, &def, e);
     vf_status st = vf_enc_alloc_chunks(e);
     if (st) goto fail;
-    for (int i = 0; !st && i < dd->n_fields; i++)
-        if (dd->fields[i].enc == VF_ENC_DICT || dd->fields[i].decode != VF_IPDEC_BITS)
-            st = vf_fail(VF_ERR_UNSUPPORTED, "%s: streaming ingest does not build the address tables of encoding dict "
-                         "or decode tree; set data.streaming = off", dd_in->path[0] ? dd_in->path : "data");
+    if (vf_data_desc_needs_addr_tables(dd))
+        st = vf_fail(VF_ERR_UNSUPPORTED, "%s: streaming ingest does not build the address tables of encoding dict "
+                     "or decode tree; set data.streaming = off", dd_in->path[0] ? dd_in->path : "data");
     if (st) goto fail;
     if (dd->chunking != VF_CHUNK_FIXED_TIME) {
         st = vf_fail(VF_ERR_UNSUPPORTED, "%s: streaming ingest takes fixed_time chunks only (chunking = fixed_size "

@@ -131,9 +131,8 @@ static vf_status use_streaming(const vf_run_config *rc, bool *out) {
         why = "a privacy run's encoder takes the chunk windows from the trace in memory";
     else if (rc->holdout > 0)
         why = "run.holdout splits the trace's 5-tuples in memory";
-    for (int i = 0; !why && i < dd->n_fields; i++)
-        if (dd->fields[i].enc == VF_ENC_DICT || dd->fields[i].decode != VF_IPDEC_BITS)
-            why = "the address tables of encoding dict and decode tree are built from every address in memory";
+    else if (vf_data_desc_needs_addr_tables(dd))
+        why = "the address tables of encoding dict and decode tree are built from every address in memory";
     if (why && dd->streaming == VF_STREAM_ON)
         return vf_fail(VF_ERR_ARG, "%s: data.streaming = on, but %s (data.streaming = auto or off reads it into "
                        "memory)", dd->path, why);
@@ -1094,17 +1093,13 @@ vf_status vf_pipeline_run(const vf_run_config *rc_in, const vf_pipeline_opts *o,
     vf_run_path(out, sizeof out, J.dir, !strcmp(J.state.output, "pcap") ? "synthetic.pcap" : "synthetic.csv");
     if ((st = generate_job(&J, o, rc->count, out, &syn, stopped)) || *stopped) goto done;
     if (rc->evaluate && vf_par_rank() == 0) {
-        vf_eval_privacy dp = {0};
         /* a streamed training did not keep the trace: the metrics need it */
         if (J.real.n == 0 && (st = ingest(rc, &J.L, &J.real))) goto done;
+        vf_eval_dp dp = {0};
         if (J.have_dp) {
-            dp.dp = true;
-            dp.dp_epsilon = J.dp_spent;
-            dp.dp_target = J.dp.target;
-            dp.dp_delta = J.dp.delta;
-            dp.dp_sigma = J.dp.sigma;
-            dp.dp_clip = J.dp.clip;
-            vf_copy_str(dp.dp_unit, sizeof dp.dp_unit, rc->privacy.unit);
+            dp = (vf_eval_dp){.on = true, .epsilon = J.dp_spent, .target = J.dp.target, .delta = J.dp.delta,
+                              .sigma = J.dp.sigma, .clip = J.dp.clip};
+            vf_copy_str(dp.unit, sizeof dp.unit, rc->privacy.unit);
         }
         st = vf_run_evaluate(rc, &J.L, J.dir, &J.real, J.held.n ? &J.held : NULL, &syn, J.state.data, out, &dp,
                              report_path);

@@ -89,7 +89,7 @@ static void say_dcr(vf_run_log *L, const vf_eval_dcr *d) {
 
 vf_status vf_run_evaluate(const vf_run_config *rc, vf_run_log *L, const char *dir, const vf_trace *train,
                           const vf_trace *held, const vf_trace *syn, const char *data_name, const char *syn_name,
-                          const vf_eval_privacy *dp, char *report_path) {
+                          const vf_eval_dp *dp, char *report_path) {
     double t0 = vf_now_s();
     vf_eval_result *r = malloc(sizeof *r);
     if (!r) return vf_fail(VF_ERR_OOM, "eval: out of memory");
@@ -99,16 +99,7 @@ vf_status vf_run_evaluate(const vf_run_config *rc, vf_run_log *L, const char *di
     else vf_copy_str(r->real_name, sizeof r->real_name, data_name);
     vf_copy_str(r->syn_name, sizeof r->syn_name, syn_name);
     r->scoring = held ? VF_SCORED_HELD_OUT : VF_SCORED_IN_SAMPLE;
-    if (dp && dp->dp) {
-        vf_eval_privacy *pv = &r->privacy;
-        pv->dp = true;
-        pv->dp_epsilon = dp->dp_epsilon;
-        pv->dp_target = dp->dp_target;
-        pv->dp_delta = dp->dp_delta;
-        pv->dp_sigma = dp->dp_sigma;
-        pv->dp_clip = dp->dp_clip;
-        vf_copy_str(pv->dp_unit, sizeof pv->dp_unit, dp->dp_unit);
-    }
+    if (dp) r->privacy.dp = *dp;
     r->holdout = held ? rc->holdout : 0;
     if (rc->baselines) {
         /* a scale that cannot be computed (a trace of one 5-tuple) costs the

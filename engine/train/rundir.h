@@ -75,10 +75,10 @@ vf_status vf_run_holdout(const vf_run_config *rc, const char *dir, bool resume, 
  * the distance to closest record; writes dir/metrics.json and
  * dir/report.html and says in run.log what it found and how long it took.
  * data_name names the real trace, syn_name the synthetic one;
- * dp (may be NULL) carries a privacy run's budget (its dp* fields) into the
+ * dp (may be NULL) carries a privacy run's budget into the
  * reports; report_path (>= 4096 bytes, may be NULL) gets the report's path. */
 vf_status vf_run_evaluate(const vf_run_config *rc, vf_run_log *L, const char *dir, const vf_trace *train,
                           const vf_trace *held, const vf_trace *syn, const char *data_name, const char *syn_name,
-                          const vf_eval_privacy *dp, char *report_path);
+                          const vf_eval_dp *dp, char *report_path);
 
 #endif

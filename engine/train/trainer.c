@@ -131,12 +131,16 @@ double vf_privacy_expected_batch(int64_t rows, double want) {
     return L;
 }
 
+static vf_status need_privacy_plan(const vf_model *m, const vf_driver *d) {
+    if (d->privacy_plan) return VF_OK;
+    return vf_fail(VF_ERR_UNSUPPORTED, "%s: algorithm '%s' cannot train privately (no DP-SGD plan; privacy runs "
+                   "support wgan_gp, ddgan, ddpm and supervised)", vf_model_path(m), d->name);
+}
+
 vf_status vf_driver_privacy_plan(vf_model *m, vf_privacy_plan *out) {
     const vf_driver *d;
     VF_TRY(find_driver(m, &d));
-    if (!d->privacy_plan)
-        return vf_fail(VF_ERR_UNSUPPORTED, "%s: algorithm '%s' cannot train privately (no DP-SGD plan; privacy runs "
-                       "support wgan_gp, ddgan, ddpm and supervised)", vf_model_path(m), d->name);
+    VF_TRY(need_privacy_plan(m, d));
     void *state = calloc(1, d->state_size + 1);
     if (!state) return vf_fail(VF_ERR_OOM, "out of memory");
     vf_status st = configure(m, d, state);
@@ -150,9 +154,7 @@ vf_status vf_driver_privacy_plan(vf_model *m, vf_privacy_plan *out) {
 /* Privacy: the driver's plan, every program that reads the data declared
  * private in the model, the rewrite, the expected batch. */
 static vf_status privatise(vf_trainer *t) {
-    if (!t->drv->privacy_plan)
-        return vf_fail(VF_ERR_UNSUPPORTED, "%s: algorithm '%s' cannot train privately (no DP-SGD plan; privacy runs "
-                       "support wgan_gp, ddgan, ddpm and supervised)", vf_model_path(t->m), t->drv->name);
+    VF_TRY(need_privacy_plan(t->m, t->drv));
     t->drv->privacy_plan(t->state, &t->plan);
     int n;
     const vf_prog_desc *d = vf_model_programs(t->m, &n);
@@ -171,7 +173,7 @@ static vf_status privatise(vf_trainer *t) {
     }
     VF_TRY(vf_model_make_private(t->m));
     const vf_graph *G = vf_model_graph(t->m);
-    int64_t rows = vf_gnode_numel(&G->nodes[vf_graph_find(G, VF_G_INPUT, "batch_mask")]);
+    int64_t rows = t->dp_rows = vf_gnode_numel(&G->nodes[vf_graph_find(G, VF_G_INPUT, "batch_mask")]);
     t->expected_batch = vf_privacy_expected_batch(rows, t->priv.expected_batch);
     if (!(t->expected_batch > 0))
         return vf_fail(VF_ERR_ARG, "%s: privacy: a batch of %lld rows has no room for Poisson batches of expected size "
@@ -190,9 +192,7 @@ static vf_status write_input(vf_trainer *t, const char *name, float v) {
 
 /* C, loss_scale / L and sigma C / L (the rewrite's run-time inputs). */
 static vf_status write_privacy_inputs(vf_trainer *t) {
-    const vf_graph *G = vf_model_graph(t->m);
-    double B = (double)vf_gnode_numel(&G->nodes[vf_graph_find(G, VF_G_INPUT, "batch_mask")]);
-    double L = t->expected_batch;
+    double B = (double)t->dp_rows, L = t->expected_batch;
     VF_TRY(write_input(t, VF_DP_CLIP_INPUT, (float)t->priv.clip));
     VF_TRY(write_input(t, VF_DP_ROW_SCALE_INPUT, (float)(B / L)));
     return write_input(t, VF_DP_NOISE_STD_INPUT, t->priv.sigma > 0 ? (float)(t->priv.sigma * t->priv.clip / L) : 0.0f);
@@ -205,7 +205,7 @@ vf_status vf_trainer_privacy(const vf_trainer *t, vf_privacy_spent *out) {
     out->sigma = t->priv.sigma;
     out->sigma_eff = t->priv.sigma / sqrt((double)t->plan.runs_per_draw);
     out->expected_batch = t->expected_batch;
-    out->batch_rows = vf_gnode_numel(&vf_model_graph(t->m)->nodes[t->mask_node]);
+    out->batch_rows = t->dp_rows;
     out->steps = t->iter * t->plan.draws_per_iter;
     out->plan = t->plan;
     return VF_OK;

@@ -44,6 +44,7 @@ struct vf_trainer {
     vf_privacy_opts priv;
     vf_privacy_plan plan;
     double expected_batch;         /* L */
+    int64_t dp_rows;               /* the model's batch rows: room for a Poisson draw */
     bool *prog_private;            /* per program: privatised */
     int draws_this_iter, runs_this_draw;
 };
