@@ -88,54 +88,52 @@ static vf_status collect(walk *w, int node, float s) {
     return VF_OK;
 }
 
-/* Row-wise dot products x[r] . y[r] -> [B], one node per pair of nodes. */
-typedef struct dot_cache { int x, y, node; } dot_cache;
+/* Node caches of the rewrite: a pair (x, y) -> node (y = -1 for one-node keys). */
+typedef struct node_memo { int x, y, node; } node_memo;
+typedef struct memo { node_memo *m; int n, cap; } memo;
+
+static int memo_get(const memo *c, int x, int y) {
+    for (int i = 0; i < c->n; i++)
+        if (c->m[i].x == x && c->m[i].y == y) return c->m[i].node;
+    return -1;
+}
+
+/* Remembers node for (x, y); returns node, or -1 out of memory. */
+static int memo_put(memo *c, int x, int y, int node) {
+    if (c->n == c->cap) {
+        int cap = c->cap ? 2 * c->cap : 64;
+        node_memo *m = realloc(c->m, (size_t)cap * sizeof *m);
+        if (!m) return -1;
+        c->m = m;
+        c->cap = cap;
+    }
+    c->m[c->n++] = (node_memo){x, y, node};
+    return node;
+}
+
 typedef struct rewrite {
     vf_graph *g;
-    dot_cache *dots;
-    int n_dots, cap_dots;
-    int *scaled_src, *scaled_dst; /* Q -> Q (.) w per row */
-    int n_scaled, cap_scaled;
+    memo dots;                    /* row-wise dot products x[r] . y[r] -> [B] */
+    memo scaled;                  /* Q -> Q (.) w per row */
     int w;                        /* [B] per-row factor */
 } rewrite;
 
 static int rowdot(rewrite *r, int x, int y) {
     if (x > y) { int t = x; x = y; y = t; }
-    for (int i = 0; i < r->n_dots; i++)
-        if (r->dots[i].x == x && r->dots[i].y == y) return r->dots[i].node;
+    int d = memo_get(&r->dots, x, y);
+    if (d >= 0) return d;
     int prod = x == y ? vf_g_un(r->g, VF_EW_SQUARE, x) : vf_g_mul(r->g, x, y);
-    int d = vf_g_sum(r->g, prod, VF_REDUCE_ROWS, false);
-    if (r->n_dots == r->cap_dots) {
-        int cap = r->cap_dots ? 2 * r->cap_dots : 64;
-        dot_cache *nd = realloc(r->dots, (size_t)cap * sizeof *nd);
-        if (!nd) return -1;
-        r->dots = nd;
-        r->cap_dots = cap;
-    }
-    r->dots[r->n_dots++] = (dot_cache){x, y, d};
-    return d;
+    return memo_put(&r->dots, x, y, vf_g_sum(r->g, prod, VF_REDUCE_ROWS, false));
 }
 
 /* x with row r multiplied by w[r]. */
 static int scaled(rewrite *r, int x) {
-    for (int i = 0; i < r->n_scaled; i++)
-        if (r->scaled_src[i] == x) return r->scaled_dst[i];
+    int y = memo_get(&r->scaled, x, -1);
+    if (y >= 0) return y;
     const vf_gnode *X = &r->g->nodes[x];
     int64_t sh[2] = {X->shape[0], X->shape[1]};
-    int y = vf_g_ew_bc(r->g, VF_EW_MUL, 2, (int[]){x, r->w}, (uint8_t[]){VF_BC_FULL, VF_BC_COL}, X->ndim, sh, 0.0f);
-    if (r->n_scaled == r->cap_scaled) {
-        int cap = r->cap_scaled ? 2 * r->cap_scaled : 64;
-        int *a = realloc(r->scaled_src, (size_t)cap * sizeof *a);
-        if (!a) return -1;
-        r->scaled_src = a;
-        int *b = realloc(r->scaled_dst, (size_t)cap * sizeof *b);
-        if (!b) return -1;
-        r->scaled_dst = b;
-        r->cap_scaled = cap;
-    }
-    r->scaled_src[r->n_scaled] = x;
-    r->scaled_dst[r->n_scaled++] = y;
-    return y;
+    y = vf_g_ew_bc(r->g, VF_EW_MUL, 2, (int[]){x, r->w}, (uint8_t[]){VF_BC_FULL, VF_BC_COL}, X->ndim, sh, 0.0f);
+    return memo_put(&r->scaled, x, -1, y);
 }
 
 /* The gradient expression at node again, with every per-row operand scaled
@@ -283,9 +281,8 @@ vf_status vf_graph_dp_sgd(vf_graph *g, const char *what, int n, const int *param
         if (norms) *norms = norm;
     }
     free(w);
-    free(r.dots);
-    free(r.scaled_src);
-    free(r.scaled_dst);
+    free(r.dots.m);
+    free(r.scaled.m);
     if (!st) st = vf_graph_status(g);
     return st;
 }
