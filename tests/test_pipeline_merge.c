@@ -78,7 +78,7 @@ Test(pipeline_merge, flow_tags_keep_and_carry) {
     alloc_chunk(&gen[2], 2, 1);
     row(&gen[2], 0, 30, .7f, 1, (int[N]){0, 0, 1}, 300); /* kept; no continuations: donors cycle */
     vf_encoded *m = NULL;
-    cr_assert_eq(vf_merge_flow_tags(&e, gen, NULL, N, &m), VF_OK, "%s", vf_last_error());
+    cr_assert_eq(vf_merge_flow_tags(&e, gen, NULL, N, &m, NULL), VF_OK, "%s", vf_last_error());
     cr_assert_eq(m[0].n_flows, 2);
     expect_row(&m[0], 0, 10, .1f, 1, 100);
     expect_row(&m[0], 1, 11, .2f, 1, 101);
@@ -95,6 +95,14 @@ Test(pipeline_merge, flow_tags_keep_and_carry) {
         cr_assert_eq(a[1] > a[0], k != 1, "flow 11 presence in chunk %d", k);
     }
     for (int c = 0; c < N; c++) cr_assert_eq(m[c].chunk, c);
+    vf_encoded_free(m, N);
+    /* flow ids: a flow and its carried copies have the id of the generated row it started in */
+    int64_t *ids = NULL;
+    cr_assert_eq(vf_merge_flow_tags(&e, gen, NULL, N, &m, &ids), VF_OK, "%s", vf_last_error());
+    int64_t want[] = {0, 1, /* chunk 1 */ 5, 0, /* chunk 2 */ 6, 1, 5};
+    for (int i = 0; i < 7; i++) cr_assert_eq(ids[i], want[i], "merged row %d: id %lld, want %lld", i, (long long)ids[i],
+                                             (long long)want[i]);
+    free(ids);
     vf_encoded_free(m, N);
     for (int c = 0; c < N; c++) { free(gen[c].attr); free(gen[c].feat); free(gen[c].gen_flag); }
 }
@@ -150,7 +158,7 @@ Test(pipeline_merge, carried_flows_take_features_generated_for_their_attributes)
     free(ca);
     alloc_chunk(&cond[0], 0, 0);
     vf_encoded *m = NULL;
-    cr_assert_eq(vf_merge_flow_tags(&e, gen, cond, N, &m), VF_OK, "%s", vf_last_error());
+    cr_assert_eq(vf_merge_flow_tags(&e, gen, cond, N, &m, NULL), VF_OK, "%s", vf_last_error());
     cr_assert_eq(m[0].n_flows, 2);
     expect_row(&m[0], 0, 10, .1f, 1, 100);
     cr_assert_eq(m[1].n_flows, 2);
@@ -168,7 +176,7 @@ Test(pipeline_merge, carried_flows_take_features_generated_for_their_attributes)
     vf_encoded_free(m, N);
     /* conditioned flows that do not match the carried ones are an error */
     cond[2].n_flows = 1;
-    cr_assert_eq(vf_merge_flow_tags(&e, gen, cond, N, &m), VF_ERR_ARG);
+    cr_assert_eq(vf_merge_flow_tags(&e, gen, cond, N, &m, NULL), VF_ERR_ARG);
     cr_assert(strstr(vf_last_error(), "1 conditioned flows for chunk 2, 2 carried"), "%s", vf_last_error());
     cr_assert_eq(m, NULL);
     for (int c = 0; c < N; c++) {
@@ -187,7 +195,7 @@ Test(pipeline_merge, nothing_generated_in_a_chunk_drops_carried_flows) {
     alloc_chunk(&gen[2], 2, 1);
     row(&gen[2], 0, 30, .7f, 0, (int[N]){1, 1, 1}, 300);
     vf_encoded *m = NULL;
-    cr_assert_eq(vf_merge_flow_tags(&e, gen, NULL, N, &m), VF_OK, "%s", vf_last_error());
+    cr_assert_eq(vf_merge_flow_tags(&e, gen, NULL, N, &m, NULL), VF_OK, "%s", vf_last_error());
     cr_assert_eq(m[0].n_flows, 1);
     cr_assert_eq(m[1].n_flows, 0);
     cr_assert_eq(m[2].n_flows, 1); /* 30 itself did not start in chunk 2: only the carried 10 */
@@ -203,10 +211,10 @@ Test(pipeline_merge, shape_mismatch_is_an_error) {
     for (int c = 0; c < N; c++) alloc_chunk(&gen[c], c, 1);
     gen[1].feat_dim = 2;
     vf_encoded *m = NULL;
-    cr_assert_eq(vf_merge_flow_tags(&e, gen, NULL, N, &m), VF_ERR_ARG);
+    cr_assert_eq(vf_merge_flow_tags(&e, gen, NULL, N, &m, NULL), VF_ERR_ARG);
     cr_assert(strstr(vf_last_error(), "chunk 1 does not match"), "%s", vf_last_error());
     cr_assert_eq(m, NULL);
-    cr_assert_eq(vf_merge_flow_tags(&e, gen, NULL, 2, &m), VF_ERR_ARG);
+    cr_assert_eq(vf_merge_flow_tags(&e, gen, NULL, 2, &m, NULL), VF_ERR_ARG);
     for (int c = 0; c < N; c++) { free(gen[c].attr); free(gen[c].feat); free(gen[c].gen_flag); }
 }
 
@@ -221,20 +229,91 @@ static void trace_of(vf_trace *t, const int64_t *ts, size_t n) {
     }
 }
 
-Test(pipeline_merge, truncate_to_the_chunk_window) {
+Test(pipeline_merge, truncate_to_the_chunk_windows) {
     vf_trace t;
-    trace_of(&t, (int64_t[]){5, 10, 25, 15, 19, 20, 9}, 7);
-    /* records before `from` belong to earlier chunks and stay as they are */
-    size_t removed = vf_truncate_window(&t, 1, 10, 20);
-    cr_assert_eq(removed, 3); /* 25, 20 (the end is exclusive) and 9 */
-    cr_assert_eq(t.n, 4);
-    int64_t want_ts[] = {5, 10, 15, 19};
-    uint16_t want_id[] = {0, 1, 3, 4};
+    trace_of(&t, (int64_t[]){5, 10, 25, 15, 19, 20, 9, 40, 31, 100}, 10);
+    /* records before from[0] and from from[N] on stay as they are */
+    size_t from[] = {1, 7, 9};
+    int64_t edge[] = {10, 20, 35};
+    size_t removed = vf_truncate_windows(&t, from, edge, 2);
+    cr_assert_eq(removed, 4); /* chunk 0: 25, 20 (the end is exclusive) and 9; chunk 1: 40 */
+    cr_assert_eq(t.n, 6);
+    int64_t want_ts[] = {5, 10, 15, 19, 31, 100};
+    uint16_t want_id[] = {0, 1, 3, 4, 8, 9};
     for (size_t i = 0; i < t.n; i++) {
         cr_assert_eq(t.recs[i].ts_ns, want_ts[i]);
         cr_assert_eq(t.recs[i].sport, want_id[i]);
     }
-    cr_assert_eq(vf_truncate_window(&t, 4, 0, 1), 0); /* nothing after from */
+    size_t none[] = {6, 6};
+    cr_assert_eq(vf_truncate_windows(&t, none, edge, 1), 0); /* an empty chunk */
+    cr_assert_eq(t.n, 6);
+    vf_trace_free(&t);
+}
+
+/* Records of a decoded chunk get the ids of their rows; a count that does
+ * not match the generation flags is refused. */
+Test(pipeline_merge, record_flow_ids_follow_the_generation_flags) {
+    vf_encoded E;
+    alloc_chunk(&E, 1, 3);
+    float flags[3][T] = {{1, 0}, {1, 1}, {0, 1}}; /* 1, 2 and 0 records (the first clear flag ends a row) */
+    memcpy(E.gen_flag, flags, sizeof flags);
+    int64_t ids[] = {7, 3, 9}, rec[4] = {-1, -1, -1, -1};
+    cr_assert_eq(vf_record_flow_ids(&E, ids, 3, rec), VF_OK, "%s", vf_last_error());
+    cr_assert_eq(rec[0], 7);
+    cr_assert_eq(rec[1], 3);
+    cr_assert_eq(rec[2], 3);
+    cr_assert_eq(rec[3], -1);
+    cr_assert_eq(vf_record_flow_ids(&E, ids, 4, rec), VF_ERR_ARG);
+    free(E.attr); free(E.feat); free(E.gen_flag);
+}
+
+static vf_record rec5(uint32_t src, uint32_t dst, uint16_t sp, uint16_t dp, uint8_t proto, int64_t ts) {
+    vf_record r;
+    memset(&r, 0, sizeof r);
+    vf_addr_from_v4(&r.src, src);
+    vf_addr_from_v4(&r.dst, dst);
+    r.sport = sp;
+    r.dport = dp;
+    r.proto = proto;
+    r.ts_ns = ts;
+    return r;
+}
+
+/* Flows that decode to an earlier flow's 5-tuple get the next free client
+ * port; the flow's copies follow it; port-less and service-to-service flows
+ * keep theirs. */
+Test(pipeline_merge, fresh_5tuples_move_the_client_port) {
+    vf_trace t;
+    memset(&t, 0, sizeof t);
+    const uint32_t a = 0x0a000001, b = 0x0a000002;
+    vf_record in[] = {
+        rec5(a, b, 50000, 80, 6, 0),  /* flow 0 */
+        rec5(a, b, 50000, 80, 6, 1),  /* flow 0, a later record */
+        rec5(a, b, 50000, 80, 6, 2),  /* flow 1: same 5-tuple -> 50001 */
+        rec5(a, b, 50001, 80, 6, 3),  /* flow 2: had 50001, now taken -> 50002 */
+        rec5(b, a, 80, 50000, 6, 4),  /* flow 3: the other direction, a 5-tuple of its own */
+        rec5(a, b, 0, 2048, 1, 5),    /* flow 4: ICMP */
+        rec5(a, b, 0, 2048, 1, 6),    /* flow 5: ICMP again: no port to move, shares */
+        rec5(a, b, 137, 137, 17, 7),  /* flow 6 */
+        rec5(a, b, 137, 137, 17, 8),  /* flow 7: client port below 1024, shares */
+        rec5(a, b, 50000, 80, 6, 9),  /* flow 1 again (a carried copy): follows its new port */
+        rec5(b, a, 80, 65535, 6, 10), /* flow 8 */
+        rec5(b, a, 80, 65535, 6, 11), /* flow 9: wraps to 1024 */
+    };
+    int64_t id[] = {0, 0, 1, 2, 3, 4, 5, 6, 7, 1, 8, 9};
+    for (size_t i = 0; i < sizeof in / sizeof *in; i++) cr_assert_eq(vf_trace_append(&t, &in[i]), VF_OK);
+    vf_fresh_stats fs;
+    cr_assert_eq(vf_fresh_5tuples(&t, id, 10, &fs), VF_OK, "%s", vf_last_error());
+    cr_assert_eq(fs.flows, 10);
+    cr_assert_eq(fs.moved, 3);
+    cr_assert_eq(fs.shared, 2);
+    uint16_t want_sport[] = {50000, 50000, 50001, 50002, 80, 0, 0, 137, 137, 50001, 80, 80};
+    uint16_t want_dport[] = {80, 80, 80, 80, 50000, 2048, 2048, 137, 137, 80, 65535, 1024};
+    for (size_t i = 0; i < t.n; i++) {
+        cr_assert_eq(t.recs[i].sport, want_sport[i], "record %zu: sport %u, want %u", i, t.recs[i].sport, want_sport[i]);
+        cr_assert_eq(t.recs[i].dport, want_dport[i], "record %zu: dport %u, want %u", i, t.recs[i].dport, want_dport[i]);
+        cr_assert_eq(t.recs[i].ts_ns, (int64_t)i);
+    }
     vf_trace_free(&t);
 }
 

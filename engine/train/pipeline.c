@@ -893,6 +893,8 @@ static vf_status generate_job(job *J, const vf_pipeline_opts *o, int64_t count, 
      * it (NetShare's merge); NULL after a model that cannot do that */
     vf_encoded *cond = calloc((size_t)N, sizeof *cond);
     bool use_cond = true;
+    int64_t *flow_id = NULL, *rec_id = NULL; /* merged row -> flow, record -> flow */
+    size_t *from = NULL;                     /* [N + 1]: chunk c's records are from[c]..from[c + 1] */
     vf_status st = VF_OK;
     if (!n || !gen || !cond) st = vf_fail(VF_ERR_OOM, "generate: out of memory");
     if (size > 1 && (st = vf_par_agree(st, NULL, &J->L))) goto done;
@@ -932,16 +934,30 @@ static vf_status generate_job(job *J, const vf_pipeline_opts *o, int64_t count, 
         }
         if (rank > 0) goto done;
     }
-    if ((st = vf_merge_flow_tags(&J->enc, gen, use_cond ? cond : NULL, N, &merged))) goto done;
-    size_t cut = 0;
-    int64_t flows = 0;
+    if ((st = vf_merge_flow_tags(&J->enc, gen, use_cond ? cond : NULL, N, &merged, &flow_id))) goto done;
+    if (!(from = malloc(((size_t)N + 1) * sizeof *from))) { st = vf_fail(VF_ERR_OOM, "generate: out of memory"); goto done; }
+    int64_t flows = 0, n_ids = 0;
     for (int c = 0; c < N; c++) {
-        size_t from = syn->n;
+        from[c] = syn->n;
         if ((st = vf_decode(&J->enc, &merged[c], 1, syn))) goto done;
-        /* NetShare's per_chunk truncation: a chunk's model speaks only for its window */
-        cut += vf_truncate_window(syn, from, J->enc.chunk_begin[c], J->enc.chunk_begin[c + 1]);
+        size_t n_rec = syn->n - from[c];
+        int64_t *grown = realloc(rec_id, (syn->n + 1) * sizeof *rec_id);
+        if (!grown) { st = vf_fail(VF_ERR_OOM, "generate: out of memory"); goto done; }
+        rec_id = grown;
+        if ((st = vf_record_flow_ids(&merged[c], flow_id + flows, n_rec, rec_id + from[c]))) goto done;
         flows += merged[c].n_flows;
+        n_ids += gen[c].n_flows;
     }
+    from[N] = syn->n;
+    if (rc->fresh_5tuples) {
+        vf_fresh_stats fs;
+        if ((st = vf_fresh_5tuples(syn, rec_id, n_ids, &fs))) goto done;
+        vf_run_say(&J->L, VF_PHASE_GENERATE, -1, "fresh 5-tuples: %lld of %lld flows decoded to the 5-tuple of an "
+            "earlier flow; %lld got the next free client port, %lld have no port to move and share it",
+            (long long)(fs.moved + fs.shared), (long long)fs.flows, (long long)fs.moved, (long long)fs.shared);
+    }
+    /* NetShare's per_chunk truncation: a chunk's model speaks only for its window */
+    size_t cut = vf_truncate_windows(syn, from, J->enc.chunk_begin, N);
     if ((st = vf_trace_sort_time(syn))) goto done;
     vf_run_say(&J->L, VF_PHASE_GENERATE, -1, "%lld flows after the merge, %zu records (%zu outside their chunk's window "
         "dropped) in %.1f s", (long long)flows, syn->n, cut, vf_now_s() - t0);
@@ -971,6 +987,9 @@ static vf_status generate_job(job *J, const vf_pipeline_opts *o, int64_t count, 
         vf_run_say(&J->L, VF_PHASE_WRITE, -1, "wrote %s (%zu records)", out_path, syn->n);
     }
 done:
+    free(flow_id);
+    free(rec_id);
+    free(from);
     if (merged) vf_encoded_free(merged, N);
     if (gen) {
         for (int c = 0; c < N; c++) { free(gen[c].attr); free(gen[c].feat); free(gen[c].gen_flag); }

@@ -56,6 +56,8 @@ typedef struct vf_run_config {
     bool evaluate;              /* vkflow run: compare against the real trace */
     double holdout;             /* fraction of 5-tuples held out of training and scored against (0: none) */
     bool baselines;             /* the report's floor, marginals, verdicts and distance to closest record */
+    bool fresh_5tuples;         /* generation: flows that decode to an earlier flow's 5-tuple get a free
+                                 * client port (vf_fresh_5tuples; default on) */
     bool iterations_set, seed_set; /* given by the run (else the model's training.steps / seed) */
     vf_run_privacy privacy;     /* the `privacy` group; enabled when present */
     /* Model setting overrides, in precedence order (later wins): the run
@@ -167,16 +169,45 @@ vf_status vf_pipeline_run(const vf_run_config *rc, const vf_pipeline_opts *o, bo
  * vf_flowmodel_generate_features), as NetShare does; where cond is NULL or cond[j]
  * is empty (a model that cannot condition on given attributes), they are
  * that same row's. Flows carried into a chunk that generated nothing are
- * dropped. *out: n_chunks new chunks. */
+ * dropped. *out: n_chunks new chunks. flow_id (may be NULL) gets one
+ * malloc'd id per merged row, chunk 0's rows first: the index, over every
+ * generated row (gen[0]'s first), of the row the flow started in, so a flow
+ * and its copies in later chunks have the same id. */
 vf_status vf_merge_flow_tags(const vf_encoder *enc, const vf_encoded *gen, const vf_encoded *cond, int n_chunks,
-                             vf_encoded **out);
+                             vf_encoded **out, int64_t **flow_id);
 /* The attribute rows vf_merge_flow_tags carries into chunk j, in its order
  * (malloc'd [*n, attr_dim]): needs gen[0..j] only, so a chunk's model can
  * generate their features right after its own flows. */
 vf_status vf_merge_carried(const vf_encoder *enc, const vf_encoded *gen, int j, float **attr, int *n);
-/* Removes records t->recs[from..n) whose time is outside [begin, end),
- * keeping the order of the rest. Returns how many were removed. */
-size_t vf_truncate_window(vf_trace *t, size_t from, int64_t begin, int64_t end);
+/* NetShare's per-chunk truncation: t->recs[from[c]..from[c + 1]) are chunk
+ * c's records, and those outside its window [edge[c], edge[c + 1]) go
+ * (records from from[n_chunks] on are kept); the order of the rest is kept.
+ * Returns how many were removed. */
+size_t vf_truncate_windows(vf_trace *t, const size_t *from, const int64_t *edge, int n_chunks);
+/* rec_id[0..n_records) gets the flow id (ids: vf_merge_flow_tags's of E's
+ * rows) of each record vf_decode made of merged chunk E, in its order: one
+ * record per step up to a row's first clear generation flag. Fails when
+ * n_records is not that count. */
+vf_status vf_record_flow_ids(const vf_encoded *E, const int64_t *ids, size_t n_records, int64_t *rec_id);
+/* Fresh 5-tuples (docs/TRACES.md, "5-tuples"). Each flow a chunk's model
+ * started is, in the training data, a 5-tuple no earlier row had: one row per
+ * 5-tuple and chunk, the start flag only in its first. Two generated flows
+ * that decode to the same 5-tuple are therefore an artefact of decoding
+ * (ports snapped to a vocabulary, addresses to a dictionary), and left alone
+ * they become one flow with both flows' records. Here, in record order (a
+ * flow's first record decides), a flow whose 5-tuple an earlier flow has
+ * takes its client port, the one fewer generated flows use (the larger on a
+ * tie), up to the next value >= 1024 that makes its 5-tuple unused, as a
+ * sequential ephemeral-port allocator would; its later records (the same
+ * rec_id: copies carried into later chunks) follow. Flows without ports
+ * (ICMP, ...) or whose client port is below 1024 keep their 5-tuple.
+ * rec_id: [t->n] flow ids < n_ids. */
+typedef struct vf_fresh_stats {
+    int64_t flows;       /* distinct flows (ids) */
+    int64_t moved;       /* given a new client port */
+    int64_t shared;      /* sharing a 5-tuple with an earlier flow, no port to move */
+} vf_fresh_stats;
+vf_status vf_fresh_5tuples(vf_trace *t, const int64_t *rec_id, int64_t n_ids, vf_fresh_stats *stats);
 /* Stable sort of t's records by time. */
 vf_status vf_trace_sort_time(vf_trace *t);
 

@@ -46,11 +46,12 @@ static vf_status merge_check(const vf_encoder *enc, const vf_encoded *gen, int n
  * generated, see pipeline.h) and, with donor, the row of gen[j] each one
  * takes its flow start (and, without conditioned features, its features)
  * from. */
-static int64_t carry_into(const vf_encoded *gen, int j, int A, int tags, int time_col, float *dst, int *donor) {
+static int64_t carry_into(const vf_encoded *gen, int j, int A, int tags, int time_col, float *dst, int *donor,
+                          int64_t *src_id) {
     if (gen[j].n_flows == 0) return 0;
-    int64_t n = 0;
+    int64_t n = 0, row0 = 0; /* row0: generated rows before chunk i */
     int next_donor = 0, cyclic = 0;
-    for (int i = 0; i < j; i++)
+    for (int i = 0; i < j; row0 += gen[i++].n_flows)
         for (int r = 0; r < gen[i].n_flows; r++) {
             const float *a = gen[i].attr + (size_t)r * (size_t)A;
             if (!hot(a + tags) || !hot(a + tags + 2 + 2 * i) || !hot(a + tags + 2 + 2 * j)) continue;
@@ -70,6 +71,7 @@ static int64_t carry_into(const vf_encoded *gen, int j, int A, int tags, int tim
                     if (time_col >= 0) o[time_col] = gen[j].attr[(size_t)d * (size_t)A + (size_t)time_col];
                 }
             }
+            if (src_id) src_id[n] = row0 + r;
             n++;
         }
     return n;
@@ -83,19 +85,21 @@ vf_status vf_merge_carried(const vf_encoder *enc, const vf_encoded *gen, int j, 
     if (j < 0 || j >= N) return vf_fail(VF_ERR_ARG, "merge_carried: chunk %d of %d", j, N);
     /* the chunks after j need not be generated yet */
     VF_TRY(merge_check(enc, gen, j + 1, N, &tags, &time_col));
-    int64_t k = carry_into(gen, j, enc->attr_dim, tags, time_col, NULL, NULL);
+    int64_t k = carry_into(gen, j, enc->attr_dim, tags, time_col, NULL, NULL, NULL);
     if (k > INT_MAX) return vf_fail(VF_ERR_ARG, "merge: chunk %d gets too many flows", j);
     float *a = malloc(((size_t)k + 1) * (size_t)enc->attr_dim * sizeof(float));
     if (!a) return vf_fail(VF_ERR_OOM, "merge: out of memory");
-    carry_into(gen, j, enc->attr_dim, tags, time_col, a, NULL);
+    carry_into(gen, j, enc->attr_dim, tags, time_col, a, NULL, NULL);
     *attr = a;
     *n = (int)k;
     return VF_OK;
 }
 
 vf_status vf_merge_flow_tags(const vf_encoder *enc, const vf_encoded *gen, const vf_encoded *cond, int N,
-                             vf_encoded **out) {
+                             vf_encoded **out, int64_t **flow_id) {
     *out = NULL;
+    if (flow_id) *flow_id = NULL;
+    int64_t *ids = NULL;
     int tags, time_col;
     VF_TRY(merge_check(enc, gen, N, N, &tags, &time_col));
     int A = enc->attr_dim, T = enc->max_len, F = enc->feat_dim;
@@ -111,7 +115,7 @@ vf_status vf_merge_flow_tags(const vf_encoder *enc, const vf_encoded *gen, const
             if (hot(a + tags) && hot(a + tags + 2 + 2 * i)) count[i]++;
         }
     for (int j = 0; j < N; j++) {
-        carried[j] = carry_into(gen, j, A, tags, time_col, NULL, NULL);
+        carried[j] = carry_into(gen, j, A, tags, time_col, NULL, NULL, NULL);
         count[j] += carried[j];
         if (cond && cond[j].n_flows && cond[j].n_flows != carried[j]) {
             st = vf_fail(VF_ERR_ARG, "merge: %d conditioned flows for chunk %d, %lld carried into it", cond[j].n_flows,
@@ -137,26 +141,37 @@ vf_status vf_merge_flow_tags(const vf_encoder *enc, const vf_encoded *gen, const
         m[j].gen_flag = calloc(n * (size_t)T, sizeof(float));
         if (!m[j].attr || !m[j].feat || !m[j].gen_flag) { st = vf_fail(VF_ERR_OOM, "merge: out of memory"); goto fail; }
     }
-    /* kept rows, verbatim */
-    for (int i = 0; i < N; i++)
+    if (flow_id) {
+        int64_t total = 0;
+        for (int j = 0; j < N; j++) total += count[j];
+        if (!(ids = malloc(((size_t)total + 1) * sizeof *ids))) { st = vf_fail(VF_ERR_OOM, "merge: out of memory"); goto fail; }
+    }
+    /* kept rows, verbatim; ids[base[j] + w]: the generated row merged row w of chunk j comes from */
+    int64_t *id_of = ids, row0 = 0;
+    for (int i = 0; i < N; row0 += gen[i++].n_flows) {
+        if (i && ids) id_of += count[i - 1];
         for (int r = 0; r < gen[i].n_flows; r++) {
             const float *a = gen[i].attr + (size_t)r * (size_t)A;
             if (!hot(a + tags) || !hot(a + tags + 2 + 2 * i)) continue;
+            if (ids) id_of[m[i].n_flows] = row0 + r;
             size_t w = (size_t)m[i].n_flows++;
             memcpy(m[i].attr + w * (size_t)A, a, (size_t)A * sizeof(float));
             memcpy(m[i].feat + w * (size_t)T * (size_t)F, gen[i].feat + (size_t)r * (size_t)T * (size_t)F,
                    (size_t)T * (size_t)F * sizeof(float));
             memcpy(m[i].gen_flag + w * (size_t)T, gen[i].gen_flag + (size_t)r * (size_t)T, (size_t)T * sizeof(float));
         }
+    }
     /* carried rows: the earlier chunk's attributes and tags (start flag
      * cleared); features generated for them (cond) or a continuation's */
+    id_of = ids;
     for (int j = 1; j < N; j++) {
+        if (ids) id_of += count[j - 1];
         if (!carried[j]) continue;
         free(donor);
         donor = malloc((size_t)carried[j] * sizeof *donor);
         if (!donor) { st = vf_fail(VF_ERR_OOM, "merge: out of memory"); goto fail; }
         size_t w0 = (size_t)m[j].n_flows;
-        carry_into(gen, j, A, tags, time_col, m[j].attr + w0 * (size_t)A, donor);
+        carry_into(gen, j, A, tags, time_col, m[j].attr + w0 * (size_t)A, donor, ids ? id_of + w0 : NULL);
         bool given = cond && cond[j].n_flows;
         for (int64_t k = 0; k < carried[j]; k++) {
             size_t w = w0 + (size_t)k;
@@ -172,22 +187,15 @@ vf_status vf_merge_flow_tags(const vf_encoder *enc, const vf_encoded *gen, const
     free(count);
     free(carried);
     *out = m;
+    if (flow_id) *flow_id = ids;
     return VF_OK;
 fail:
+    free(ids);
     free(donor);
     free(count);
     free(carried);
     vf_encoded_free(m, m ? N : 0);
     return st;
-}
-
-size_t vf_truncate_window(vf_trace *t, size_t from, int64_t begin, int64_t end) {
-    size_t w = from;
-    for (size_t i = from; i < t->n; i++)
-        if (t->recs[i].ts_ns >= begin && t->recs[i].ts_ns < end) t->recs[w++] = t->recs[i];
-    size_t removed = t->n - w;
-    t->n = w;
-    return removed;
 }
 
 typedef struct ts_idx { int64_t ts; size_t i; } ts_idx;
@@ -211,3 +219,101 @@ vf_status vf_trace_sort_time(vf_trace *t) {
     return VF_OK;
 }
 
+
+/* ------------------------------------------------------- fresh 5-tuples */
+
+/* The records vf_decode writes for row r of E: one per step up to the first
+ * clear generation flag. */
+static int row_steps(const vf_encoded *E, int r) {
+    int s = 0;
+    while (s < E->max_len && E->gen_flag[(size_t)r * (size_t)E->max_len + (size_t)s] >= 0.5f) s++;
+    return s;
+}
+
+vf_status vf_record_flow_ids(const vf_encoded *E, const int64_t *ids, size_t n_records, int64_t *rec_id) {
+    size_t k = 0;
+    for (int r = 0; r < E->n_flows; r++) k += (size_t)row_steps(E, r);
+    if (k != n_records)
+        return vf_fail(VF_ERR_ARG, "generate: chunk %d decoded to %zu records, its generation flags say %zu",
+                       E->chunk, n_records, k);
+    k = 0;
+    for (int r = 0; r < E->n_flows; r++)
+        for (int s = row_steps(E, r); s > 0; s--) rec_id[k++] = ids[r];
+    return VF_OK;
+}
+
+static bool has_ports(uint8_t proto) { return proto == 6 || proto == 17 || proto == 33 || proto == 132; }
+
+vf_status vf_fresh_5tuples(vf_trace *t, const int64_t *rec_id, int64_t n_ids, vf_fresh_stats *stats) {
+    memset(stats, 0, sizeof *stats);
+    vf_flow_key *key = malloc(((size_t)n_ids + 1) * sizeof *key);
+    uint8_t *seen = calloc((size_t)n_ids + 1, 1);
+    uint32_t *port_flows = calloc(65536, sizeof *port_flows);
+    vf_flow_table used;
+    bool table = false;
+    vf_status st = VF_OK;
+    if (!key || !seen || !port_flows) { st = vf_fail(VF_ERR_OOM, "generate: out of memory"); goto done; }
+    /* how many flows use each port, on either side: the commoner port of a flow is its service */
+    for (size_t i = 0; i < t->n; i++) {
+        int64_t id = rec_id[i];
+        if (id < 0 || id >= n_ids) { st = vf_fail(VF_ERR_ARG, "generate: flow id %lld of %lld", (long long)id, (long long)n_ids); goto done; }
+        if (seen[id]) continue;
+        seen[id] = 1;
+        const vf_record *r = &t->recs[i];
+        if (!has_ports(r->proto)) continue;
+        port_flows[r->sport]++;
+        if (r->dport != r->sport) port_flows[r->dport]++;
+    }
+    memset(seen, 0, (size_t)n_ids + 1);
+    if ((st = vf_flow_table_init(&used, (size_t)n_ids))) goto done;
+    table = true;
+    for (size_t i = 0; i < t->n; i++) {
+        vf_record *r = &t->recs[i];
+        int64_t id = rec_id[i];
+        if (seen[id]) { /* a later record of the flow: its (maybe new) 5-tuple */
+            r->sport = key[id].sport;
+            r->dport = key[id].dport;
+            continue;
+        }
+        seen[id] = 1;
+        stats->flows++;
+        vf_flow_key_of(r, &key[id]);
+        if (vf_flow_table_get(&used, &key[id]) >= 0) {
+            /* another flow has it: the client port (the rarer; the larger on a tie) moves up to the next free one */
+            bool client_src = port_flows[r->sport] != port_flows[r->dport] ? port_flows[r->sport] < port_flows[r->dport]
+                                                                           : r->sport >= r->dport;
+            uint16_t *p = client_src ? &key[id].sport : &key[id].dport;
+            bool moved = false;
+            if (has_ports(r->proto) && *p >= 1024) {
+                uint16_t p0 = *p;
+                for (int k = 1; k < 65536 - 1024 && !moved; k++) {
+                    *p = (uint16_t)(1024 + (p0 - 1024 + k) % (65536 - 1024));
+                    moved = vf_flow_table_get(&used, &key[id]) < 0;
+                }
+                if (!moved) *p = p0;
+            }
+            if (moved) stats->moved++;
+            else stats->shared++;
+            r->sport = key[id].sport;
+            r->dport = key[id].dport;
+        }
+        if (vf_flow_table_put(&used, &key[id], NULL) < 0) { st = vf_fail(VF_ERR_OOM, "generate: out of memory"); goto done; }
+    }
+done:
+    if (table) vf_flow_table_free(&used);
+    free(key);
+    free(seen);
+    free(port_flows);
+    return st;
+}
+
+size_t vf_truncate_windows(vf_trace *t, const size_t *from, const int64_t *edge, int n_chunks) {
+    size_t w = from[0];
+    for (int c = 0; c < n_chunks; c++)
+        for (size_t i = from[c]; i < from[c + 1]; i++)
+            if (t->recs[i].ts_ns >= edge[c] && t->recs[i].ts_ns < edge[c + 1]) t->recs[w++] = t->recs[i];
+    size_t removed = from[n_chunks] - w;
+    for (size_t i = from[n_chunks]; i < t->n; i++) t->recs[w++] = t->recs[i];
+    t->n = w;
+    return removed;
+}

@@ -192,7 +192,7 @@ static vf_status parse_run(const char *name, config_t *cfg, vf_run_config *rc) {
     if (!config_setting_is_group(g)) return FAIL(g, "'run' must be a group { ... }");
     static const char *const keys[] = {"iterations", "warm_start_fraction", "checkpoint_every", "seed", "backend",
                                        "count", "output", "as_flows", "flow_timeout_s", "evaluate", "holdout",
-                                       "baselines", NULL};
+                                       "baselines", "fresh_5tuples", NULL};
     vf_status st = check_keys(name, g, "run", keys);
     if (st) return st;
     rc->iterations_set = config_setting_get_member(g, "iterations") != NULL;
@@ -218,6 +218,7 @@ static vf_status parse_run(const char *name, config_t *cfg, vf_run_config *rc) {
     if ((st = get_choice(name, g, "output", fmt, rc->output, sizeof rc->output))) return st;
     if ((st = get_bool(name, g, "as_flows", &rc->as_flows))) return st;
     if ((st = get_bool(name, g, "evaluate", &rc->evaluate))) return st;
+    if ((st = get_bool(name, g, "fresh_5tuples", &rc->fresh_5tuples))) return st;
     if ((st = parse_scoring(name, g, rc))) return st;
     config_setting_t *to = config_setting_get_member(g, "flow_timeout_s");
     if (to) {
@@ -302,6 +303,7 @@ static void defaults(vf_run_config *rc, const char *name) {
     snprintf(rc->output, sizeof rc->output, "auto");
     rc->evaluate = true;
     rc->baselines = true;
+    rc->fresh_5tuples = true;
 }
 
 /* Applies --set overrides: run.KEY to the tree (parsed next), the rest
