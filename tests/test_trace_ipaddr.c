@@ -1,6 +1,7 @@
 /* IP address encodings and decoders (docs/TRACES.md, "Addresses"): the
  * prefix-tree decoder (`decode = "tree"`) and the address dictionary
- * (`encoding = "dict"`). Toy traces built here, so no shared data is needed:
+ * (`encoding = "dict"`), and the port dictionary (the same encoding on
+ * srcport/dstport: "Ports"). Toy traces built here, so no shared data is needed:
  * round trips, generated bit probabilities near a few hosts decoding to those
  * hosts (not to hundreds), save/load, and description errors. */
 #include <criterion/criterion.h>
@@ -352,5 +353,69 @@ Test(trace_ipaddr, data_desc) {
     desc_error("data = { path = \"x\";\n fields = ( { name = \"srcip\"; encoding = \"dict\"; top = 0; } ); };",
                "bad.cfg:2: 'top' = 0 is outside 1..100000");
     desc_error("data = { path = \"x\";\n fields = ( { name = \"pkt\"; encoding = \"dict\"; } ); };",
-               "bad.cfg:2: fields: 'pkt': dict is for srcip and dstip");
+               "bad.cfg:2: fields: 'pkt': dict is for srcip, dstip, srcport, dstport and proto");
+}
+
+/* Ports as dict: classes for the `top` most frequent values, the rest
+ * through their 16 bits; exact round trip, the same classes from the
+ * streaming fit and after save/load. */
+Test(trace_ipaddr, port_dict) {
+    vf_trace t;
+    toy_trace(&t); /* sport 1000..1086 once each, dport 443 always */
+    t.recs[3].sport = 1002; /* 1002 twice (another destination than record 2): the most frequent source port */
+    vf_data_desc dd;
+    toy_desc(&dd, VF_ENC_BITS, VF_IPDEC_BITS, 64);
+    for (int i = 0; i < dd.n_fields; i++)
+        if (dd.fields[i].field == VF_F_SRCPORT || dd.fields[i].field == VF_F_DSTPORT) {
+            dd.fields[i].enc = VF_ENC_DICT;
+            dd.fields[i].top = 3;
+        }
+    vf_encoder e, es, e2;
+    cr_assert_eq(vf_encoder_fit(&dd, &t, &e), VF_OK, "%s", vf_last_error());
+    /* classes: count down, then value up: 1002 (2 records), then 1000, 1001; kept ascending */
+    cr_assert_eq(e.n_vocab[VF_F_SRCPORT], 3);
+    cr_assert_eq(e.vocab[VF_F_SRCPORT][0], 1000);
+    cr_assert_eq(e.vocab[VF_F_SRCPORT][1], 1001);
+    cr_assert_eq(e.vocab[VF_F_SRCPORT][2], 1002);
+    cr_assert_eq(e.n_vocab[VF_F_DSTPORT], 1);
+    cr_assert_eq(e.vocab[VF_F_DSTPORT][0], 443);
+    int w;
+    attr_offset(&e, VF_F_SRCPORT, &w);
+    cr_assert_eq(w, 3 + 1 + 32);
+    attr_offset(&e, VF_F_DSTPORT, &w);
+    cr_assert_eq(w, 1 + 1 + 32);
+    cr_assert_eq(vf_encoder_fit_stream(&dd, vf_trace_each, &t, &es, NULL), VF_OK, "%s", vf_last_error());
+    cr_assert_eq(es.n_vocab[VF_F_SRCPORT], 3);
+    cr_assert(!memcmp(es.vocab[VF_F_SRCPORT], e.vocab[VF_F_SRCPORT], 3 * sizeof(uint64_t)));
+    char path[128];
+    snprintf(path, sizeof path, "/tmp/vkflow_portdict_%d.txt", (int)getpid());
+    cr_assert_eq(vf_encoder_save(&e, path), VF_OK, "%s", vf_last_error());
+    cr_assert_eq(vf_encoder_load(path, &e2), VF_OK, "%s", vf_last_error());
+    unlink(path);
+    cr_assert_eq(e2.attr_dim, e.attr_dim);
+    cr_assert_eq(e2.n_vocab[VF_F_SRCPORT], 3);
+    /* every port comes back: a class or its bits */
+    vf_encoded *ch;
+    cr_assert_eq(vf_encode(&e2, &t, &ch), VF_OK, "%s", vf_last_error());
+    int off = attr_offset(&e2, VF_F_SRCPORT, &w);
+    for (int r = 0; r < ch[0].n_flows; r++) {
+        const float *A = ch[0].attr + (size_t)r * (size_t)e2.attr_dim + off;
+        uint16_t sp = t.recs[r].sport;
+        int want = sp == 1000 ? 0 : sp == 1001 ? 1 : sp == 1002 ? 2 : 3;
+        for (int k = 0; k < 4; k++) cr_assert_eq(A[k], k == want ? 1.0f : 0.0f, "row %d class %d", r, k);
+    }
+    vf_trace d;
+    memset(&d, 0, sizeof d);
+    cr_assert_eq(vf_decode(&e2, ch, 1, &d), VF_OK, "%s", vf_last_error());
+    cr_assert_eq(d.n, t.n);
+    for (size_t i = 0; i < t.n; i++) {
+        cr_assert_eq(d.recs[i].sport, t.recs[i].sport, "record %zu", i);
+        cr_assert_eq(d.recs[i].dport, 443);
+    }
+    vf_trace_free(&d);
+    vf_encoded_free(ch, 1);
+    vf_encoder_free(&e);
+    vf_encoder_free(&es);
+    vf_encoder_free(&e2);
+    vf_trace_free(&t);
 }

@@ -263,8 +263,8 @@ static vf_status parse_data(const char *name, config_t *cfg, vf_data_desc *dd) {
             bool w2v_ok = f == VF_F_SRCPORT || f == VF_F_DSTPORT || f == VF_F_PROTO;
             if (ip && enc != VF_ENC_BITS && enc != VF_ENC_DICT)
                 return FAIL(e, "fields: '%s': encoding '%s' does not apply (srcip/dstip take bits or dict)", fn, en);
-            if (enc == VF_ENC_DICT && !ip)
-                return FAIL(e, "fields: '%s': dict is for srcip and dstip", fn);
+            if (enc == VF_ENC_DICT && !ip && !w2v_ok)
+                return FAIL(e, "fields: '%s': dict is for srcip, dstip, srcport, dstport and proto", fn);
             if (enc == VF_ENC_BITS && !ip && !w2v_ok)
                 return FAIL(e, "fields: '%s': bits is for srcip, dstip, srcport, dstport and proto", fn);
             if (enc == VF_ENC_WORD2VEC && !w2v_ok)
@@ -372,6 +372,8 @@ vf_status vf_data_desc_read_trace(const vf_data_desc *dd, vf_trace *out) {
 
 bool vf_data_desc_needs_addr_tables(const vf_data_desc *dd) {
     for (int i = 0; i < dd->n_fields; i++)
-        if (dd->fields[i].enc == VF_ENC_DICT || dd->fields[i].decode != VF_IPDEC_BITS) return true;
+        if ((dd->fields[i].field == VF_F_SRCIP || dd->fields[i].field == VF_F_DSTIP) &&
+            (dd->fields[i].enc == VF_ENC_DICT || dd->fields[i].decode != VF_IPDEC_BITS))
+            return true;
     return false;
 }

@@ -70,10 +70,23 @@ static int bits_of(const vf_encoder *e, vf_field f) {
     return is_ip_field(f) ? e->ip_bits : f == VF_F_PROTO ? 8 : 16;
 }
 
+/* dict: classes before "other": an address field's most frequent addresses,
+ * a port's or the protocol's most frequent values (its vocabulary). */
+static int dict_classes(const vf_encoder *e, vf_field f) {
+    return is_ip_field(f) ? ip_table(e, f)->n_dict : e->n_vocab[f];
+}
+
+/* The first index of f's vocabulary (ascending) whose value is >= x. */
+static int vocab_lower(const vf_encoder *e, vf_field f, uint64_t x) {
+    int lo = 0, hi = e->n_vocab[f];
+    while (lo < hi) { int m = (lo + hi) / 2; if (e->vocab[f][m] < x) lo = m + 1; else hi = m; }
+    return lo;
+}
+
 static int field_width(const vf_encoder *e, const vf_field_spec *s) {
     switch (s->enc) {
     case VF_ENC_BITS: return 2 * bits_of(e, s->field);
-    case VF_ENC_DICT: return ip_table(e, s->field)->n_dict + 1 + 2 * e->ip_bits;
+    case VF_ENC_DICT: return dict_classes(e, s->field) + 1 + 2 * bits_of(e, s->field);
     case VF_ENC_WORD2VEC: return w2v_of(e, s->field)->dim;
     case VF_ENC_ONEHOT: return e->n_vocab[s->field];
     case VF_ENC_INTERARRIVAL: return 1;
@@ -109,8 +122,7 @@ void vf_enc_build_layout(vf_encoder *e) {
         if (!is_attr_field(s->field)) continue;
         /* dict: the class softmax (top + 1: "other" last), then the bits */
         if (s->enc == VF_ENC_DICT)
-            push(e->attr_segs, &e->n_attr_segs, &e->attr_dim, ip_table(e, s->field)->n_dict + 1, VF_SEG_SOFTMAX,
-                 s->field);
+            push(e->attr_segs, &e->n_attr_segs, &e->attr_dim, dict_classes(e, s->field) + 1, VF_SEG_SOFTMAX, s->field);
         for (int b = 0; (s->enc == VF_ENC_BITS || s->enc == VF_ENC_DICT) && b < bits_of(e, s->field); b++)
             push(e->attr_segs, &e->n_attr_segs, &e->attr_dim, 2, VF_SEG_SOFTMAX, s->field);
         if (s->enc == VF_ENC_WORD2VEC)
@@ -133,6 +145,10 @@ void vf_enc_build_layout(vf_encoder *e) {
     }
 }
 
+static int cmp_u32(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
 static int cmp_u64(const void *a, const void *b) {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x < y ? -1 : x > y;
@@ -176,6 +192,34 @@ static int cmp_addr(const void *a, const void *b) { return memcmp(a, b, sizeof(v
 /* Whether a field spec needs its field's training addresses. */
 static bool needs_table(const vf_field_spec *s) {
     return is_ip_field(s->field) && (s->enc == VF_ENC_DICT || s->decode != VF_IPDEC_BITS);
+}
+
+/* A port's or the protocol's dict classes: the `top` most frequent values
+ * (count down, then value up), kept as its vocabulary in ascending order.
+ * count: [65536] records per value. */
+static const uint32_t *g_value_count;
+static int cmp_value_by_count(const void *a, const void *b) {
+    uint32_t i = *(const uint32_t *)a, j = *(const uint32_t *)b;
+    if (g_value_count[i] != g_value_count[j]) return g_value_count[i] > g_value_count[j] ? -1 : 1;
+    return i < j ? -1 : i > j;
+}
+vf_status vf_enc_value_dict(vf_encoder *e, vf_field f, int top, const uint32_t *count) {
+    uint32_t *v = malloc(65536 * sizeof *v);
+    if (!v) return vf_fail(VF_ERR_OOM, "encoder: out of memory");
+    int n = 0;
+    for (uint32_t x = 0; x < 65536; x++)
+        if (count[x]) v[n++] = x;
+    g_value_count = count;
+    qsort(v, (size_t)n, sizeof *v, cmp_value_by_count);
+    if (n > top) n = top;
+    qsort(v, (size_t)n, sizeof *v, cmp_u32);
+    free(e->vocab[f]);
+    e->vocab[f] = malloc((size_t)(n ? n : 1) * sizeof *e->vocab[f]);
+    if (!e->vocab[f]) { free(v); return vf_fail(VF_ERR_OOM, "encoder: out of memory"); }
+    for (int i = 0; i < n; i++) e->vocab[f][i] = v[i];
+    e->n_vocab[f] = n;
+    free(v);
+    return VF_OK;
 }
 
 /* dict classes: the `top` most frequent addresses, count down then address
@@ -452,6 +496,13 @@ vf_status vf_encoder_fit(const vf_data_desc *dd_in, const vf_trace *t, vf_encode
             if (!(hi > lo)) hi = lo + 1; /* constant field */
             e->lo[f] = lo;
             e->hi[f] = hi;
+        } else if (s->enc == VF_ENC_DICT && !is_ip_field(f)) {
+            uint32_t *count = calloc(65536, sizeof *count);
+            if (!count) { st = vf_fail(VF_ERR_OOM, "encoder: out of memory"); goto fail; }
+            for (size_t k = 0; k < t->n; k++) count[(uint16_t)vf_enc_fval(&t->recs[k], f)]++;
+            st = vf_enc_value_dict(e, f, s->top, count);
+            free(count);
+            if (st) goto fail;
         } else if (s->enc == VF_ENC_ONEHOT) {
             uint64_t *v = malloc(t->n * sizeof *v);
             if (!v) { st = vf_fail(VF_ERR_OOM, "encoder: out of memory"); goto fail; }
@@ -675,13 +726,20 @@ void vf_enc_field(const vf_encoder *e, const vf_field_spec *s, const vf_record *
     vf_field f = s->field;
     switch (s->enc) {
     case VF_ENC_DICT: {
-        /* class of the address (or "other": unseen, or not among the top), then its bits */
-        const vf_addr_table *tb = ip_table(e, f);
-        int i = table_find(tb, f == VF_F_SRCIP ? &r->src : &r->dst);
-        int k = i >= 0 && tb->class_of[i] >= 0 ? tb->class_of[i] : tb->n_dict;
-        memset(dst, 0, (size_t)(tb->n_dict + 1) * sizeof(float));
+        /* class of the value (or "other": unseen, or not among the top), then its bits */
+        int n = dict_classes(e, f), k = n;
+        if (is_ip_field(f)) {
+            const vf_addr_table *tb = ip_table(e, f);
+            int i = table_find(tb, f == VF_F_SRCIP ? &r->src : &r->dst);
+            if (i >= 0 && tb->class_of[i] >= 0) k = tb->class_of[i];
+        } else {
+            uint64_t x = (uint64_t)vf_enc_fval(r, f);
+            int i = vocab_lower(e, f, x);
+            if (i < n && e->vocab[f][i] == x) k = i;
+        }
+        memset(dst, 0, (size_t)(n + 1) * sizeof(float));
         dst[k] = 1;
-        dst += tb->n_dict + 1;
+        dst += n + 1;
     }
     /* fall through */
     case VF_ENC_BITS: {
@@ -714,9 +772,8 @@ void vf_enc_field(const vf_encoder *e, const vf_field_spec *s, const vf_record *
         int n = e->n_vocab[f];
         uint64_t x = (uint64_t)(int64_t)vf_enc_fval(r, f);
         memset(dst, 0, (size_t)n * sizeof(float));
-        int lo = 0, hi = n - 1;
-        while (lo < hi) { int m = (lo + hi) / 2; if (e->vocab[f][m] < x) lo = m + 1; else hi = m; }
-        if (n) dst[lo] = 1;
+        int i = vocab_lower(e, f, x); /* an unseen value: the next larger one (the largest past the end) */
+        if (n) dst[i < n ? i : n - 1] = 1;
         break;
     }
     case VF_ENC_LOG_MINMAX: dst[0] = unit(log1p(vf_enc_fval(r, f)), e->lo[f], e->hi[f]); break;
@@ -730,6 +787,13 @@ static void dec_field(const vf_encoder *e, const vf_field_spec *s, const float *
     switch (s->enc) {
     case VF_ENC_DICT:
     case VF_ENC_BITS: {
+        if (!is_ip_field(f) && s->enc == VF_ENC_DICT) { /* a port or the protocol: its class, else its bits */
+            int n = dict_classes(e, f), best = 0;
+            for (int k = 1; k <= n; k++)
+                if (src[k] > src[best]) best = k;
+            if (best < n) { set_fval(r, f, (double)e->vocab[f][best]); break; }
+            src += n + 1;
+        }
         if (!is_ip_field(f)) { /* a port or the protocol */
             int nb = bits_of(e, f);
             uint32_t v = 0;
@@ -1075,10 +1139,10 @@ vf_status vf_encoder_load(const char *path, vf_encoder *e) {
         bool quant = vf_enc_time_quantile((vf_encoding)enc);
         NEED(quant == (fld == VF_F_TIME && enc >= VF_ENC_INTERARRIVAL_QUANTILE) && (!quant || s->bins >= 2),
              "field encoding (time quantiles)");
-        /* addresses take bits or dict; ports and the protocol may take bits too */
+        /* addresses take bits or dict; ports and the protocol may take them too */
         bool port = fld == VF_F_SRCPORT || fld == VF_F_DSTPORT || fld == VF_F_PROTO;
         NEED(is_ip_field((vf_field)fld) ? enc == VF_ENC_BITS || enc == VF_ENC_DICT
-                                        : enc != VF_ENC_DICT && (enc != VF_ENC_BITS || port), "field encoding");
+                                        : (enc != VF_ENC_DICT && enc != VF_ENC_BITS) || port, "field encoding");
         s->decode = (vf_ip_decode)dec;
         s->field = (vf_field)fld;
         s->enc = (vf_encoding)enc;

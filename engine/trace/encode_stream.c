@@ -84,6 +84,7 @@ typedef struct global_pass {
     bool sorted;
     double lo[VF_F_COUNT], hi[VF_F_COUNT];
     vocab_set vs[VF_F_COUNT];
+    uint32_t *value_count[VF_F_COUNT]; /* [65536]: a port's or the protocol's records per value (dict) */
     bool want_w2v;
     w2v_tok *res;
     size_t res_n, res_cap;
@@ -145,6 +146,8 @@ static vf_status global_sink(void *ctx, const vf_record *r) {
         } else if (s->enc == VF_ENC_ONEHOT) {
             if (!vocab_add(&g->vs[f], (uint64_t)(int64_t)vf_enc_fval(r, f)))
                 return vf_fail(VF_ERR_OOM, "encoder: out of memory");
+        } else if (g->value_count[f]) {
+            g->value_count[f][(uint16_t)vf_enc_fval(r, f)]++;
         }
     }
     if (g->want_w2v) {
@@ -470,7 +473,15 @@ vf_status vf_encoder_fit_stream(const vf_data_desc *dd_in, vf_record_reader rd, 
                      "needs every timestamp sorted); set data.streaming = off", dd_in->path[0] ? dd_in->path : "data");
         goto fail;
     }
-    for (int i = 0; i < e->n_fields; i++) g.want_w2v |= e->fields[i].enc == VF_ENC_WORD2VEC;
+    for (int i = 0; i < e->n_fields; i++) {
+        const vf_field_spec *s = &e->fields[i];
+        g.want_w2v |= s->enc == VF_ENC_WORD2VEC;
+        bool value_dict = s->enc == VF_ENC_DICT && s->field != VF_F_SRCIP && s->field != VF_F_DSTIP;
+        if (value_dict && !(g.value_count[s->field] = calloc(65536, sizeof(uint32_t)))) {
+            st = vf_fail(VF_ERR_OOM, "encoder: out of memory");
+            goto fail;
+        }
+    }
     g.want_w2v &= !dd->w2v_pretrained[0];
     if (g.want_w2v) {
         g.res_cap = (size_t)(dd_in->w2v_sample > 0 ? dd_in->w2v_sample : VF_W2V_SAMPLE_DEFAULT);
@@ -501,6 +512,8 @@ vf_status vf_encoder_fit_stream(const vf_data_desc *dd_in, vf_record_reader rd, 
             if (!(hi > lo)) hi = lo + 1; /* constant field */
             e->lo[f] = lo;
             e->hi[f] = hi;
+        } else if (g.value_count[f]) {
+            if ((st = vf_enc_value_dict(e, f, s->top, g.value_count[f]))) goto fail;
         } else if (s->enc == VF_ENC_ONEHOT && !e->vocab[f]) {
             vocab_set *vs = &g.vs[f];
             vs->n = dedupe(vs->v, vs->n);
@@ -554,11 +567,11 @@ vf_status vf_encoder_fit_stream(const vf_data_desc *dd_in, vf_record_reader rd, 
     int max_len = P.max_len;
     flow_pass_free(&P);
     vf_enc_finish(dd, e, max_len);
-    for (int f = 0; f < VF_F_COUNT; f++) free(g.vs[f].v);
+    for (int f = 0; f < VF_F_COUNT; f++) { free(g.vs[f].v); free(g.value_count[f]); }
     vf_trace_free(&stats);
     return VF_OK;
 fail:
-    for (int f = 0; f < VF_F_COUNT; f++) free(g.vs[f].v);
+    for (int f = 0; f < VF_F_COUNT; f++) { free(g.vs[f].v); free(g.value_count[f]); }
     free(g.res);
     vf_trace_free(&stats);
     vf_encoder_free(e);
