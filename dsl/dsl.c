@@ -631,7 +631,7 @@ static int expression(vf_model *m, config_setting_t *s, const char *src) {
 
 static const char *const layer_types[] = {"dense", "lstm", "embedding", "relu", "leaky_relu", "tanh", "sigmoid",
                                           "softplus", "batchnorm", "layernorm", "slice", "softmax", "log_softmax",
-                                          "heads"};
+                                          "heads", "hard_heads"};
 #define N_LAYER_TYPES (int)(sizeof layer_types / sizeof layer_types[0])
 
 static const char *const init_names[] = {"zeros", "ones", "const", "normal", "uniform", "xavier", "he"};
@@ -670,8 +670,13 @@ const vf_head_table *vf_model_heads(const vf_model *m, const char *name) {
  * table covers W columns; an input [B, R*W] is R records of W (per-record
  * features), handled as [B*R, W]. Consecutive segments of one kind are one
  * slice: a run of k softmax segments of width w is reshaped to [rows*k, w]
- * and takes one softmax (IP bits: 32 2-way softmaxes -> one kernel). */
-static int apply_heads(vf_model *m, config_setting_t *L, int x) {
+ * and takes one softmax (IP bits: 32 2-way softmaxes -> one kernel).
+ * hard (layer hard_heads): the input is the heads' output, and each softmax
+ * segment becomes the one-hot of its argmax, the others stay as they are,
+ * and nothing flows back (DoppelGANger feeds the generated attributes to the
+ * feature generator this way: discrete ones as one-hot, all without
+ * gradient). */
+static int apply_heads(vf_model *m, config_setting_t *L, int x, bool hard) {
     vf_graph *g = m->g;
     const char *tn = get_str(L, "segments", "");
     const vf_head_table *T = find_heads(m, tn);
@@ -710,7 +715,11 @@ static int apply_heads(vf_model *m, config_setting_t *L, int x) {
         while (e < T->n && T->segs[e].kind == S->kind && (S->kind != VF_HEAD_SOFTMAX || T->segs[e].width == S->width)) e++;
         int64_t w = (int64_t)T->segs[e - 1].offset + T->segs[e - 1].width - S->offset;
         int p = W == w ? h : vf_g_slice(g, h, S->offset, w);
-        if (S->kind == VF_HEAD_SIGMOID) p = vf_g_un(g, VF_EW_SIGMOID, p);
+        if (hard) {
+            if (S->kind == VF_HEAD_SOFTMAX)
+                p = vf_g_reshape(g, vf_g_onehot_argmax(g, vf_g_reshape(g, p, 2, (int64_t[]){rows * (e - k), S->width})),
+                                 2, (int64_t[]){rows, w});
+        } else if (S->kind == VF_HEAD_SIGMOID) p = vf_g_un(g, VF_EW_SIGMOID, p);
         else if (S->kind == VF_HEAD_TANH) p = vf_g_un(g, VF_EW_TANH, p);
         else if (e - k == 1) p = vf_g_softmax(g, p, false);
         else {
@@ -722,6 +731,7 @@ static int apply_heads(vf_model *m, config_setting_t *L, int x) {
     }
     int y = np == 1 ? parts[0] : vf_g_concat(g, np, parts);
     free(parts);
+    if (hard) y = vf_g_detach(g, y);
     if (R > 1) y = vf_g_reshape(g, y, 2, (int64_t[]){B, C});
     if (y >= 0 && x_ndim == 1) y = vf_g_reshape(g, y, 1, (int64_t[]){C});
     return gerr(m, L, y);
@@ -798,7 +808,8 @@ static int apply_layer(vf_model *m, net *n, int li, config_setting_t *L, int x) 
         return gerr(m, L, type[0] == 'b' ? vf_g_batchnorm(g, x, ga, be, eps) : vf_g_layernorm(g, x, ga, be, eps));
     }
     if (!strcmp(type, "slice")) return gerr(m, L, vf_g_slice(g, x, get_dim(m, L, "start", 0), get_dim(m, L, "width", 0)));
-    if (!strcmp(type, "heads")) return apply_heads(m, L, x);
+    if (!strcmp(type, "heads")) return apply_heads(m, L, x, false);
+    if (!strcmp(type, "hard_heads")) return apply_heads(m, L, x, true);
     (void)rows;
     return -1;
 }
@@ -844,10 +855,11 @@ static bool check_layer(vf_model *m, config_setting_t *L) {
             ok = false;
         }
     }
-    if (!strcmp(type, "heads")) {
+    if (!strcmp(type, "heads") || !strcmp(type, "hard_heads")) {
         const char *tn = get_str(L, "segments", NULL);
         if (!tn) {
-            err(m, L, "missing field 'segments' in a heads layer (a string naming the caller's segment table, e.g. \"attr\")");
+            err(m, L, "missing field 'segments' in a %s layer (a string naming the caller's segment table, e.g. "
+                "\"attr\")", type);
             ok = false;
         } else if (!find_heads(m, tn) && !m->env.placeholder_heads) {
             const char *names[16];

@@ -171,3 +171,61 @@ Test(graph_exec, noise_fresh_and_reproducible) {
     vf_exec_destroy(b);
     vf_graph_destroy(g);
 }
+
+/* onehot_argmax (DoppelGANger's discrete attributes fed to the feature
+ * generator): the one-hot of each row's largest entry, ties to the lowest
+ * index, on cpu and vk against a loop here; and no gradient through it:
+ * d/dw of sum(onehot_argmax(x w) * c) + sum(x w) is that of sum(x w). */
+static void onehot_argmax_case(vf_backend *be) {
+    enum { R = 7, C = 5, K = 3 };
+    vf_graph *g = vf_graph_create();
+    int64_t sx[2] = {R, C}, sw[2] = {C, K}, sc[2] = {R, K};
+    int x = vf_g_input(g, "x", VF_F32, 2, sx), c = vf_g_input(g, "c", VF_F32, 2, sc);
+    int w = vf_g_param(g, "w", 2, sw, VF_INIT_NORMAL, 1.0f);
+    int hx = vf_g_onehot_argmax(g, x);
+    int xw = vf_g_matmul(g, x, false, w, false);
+    int loss = vf_g_add(g, vf_g_sum(g, vf_g_mul(g, vf_g_onehot_argmax(g, xw), c), VF_REDUCE_ALL, false),
+                        vf_g_sum(g, xw, VF_REDUCE_ALL, false));
+    int dw;
+    TU_OK(vf_graph_vjp(g, loss, -1, 1, &w, &dw));
+    int outs[3] = {hx, loss, dw};
+    vf_prog_desc d = {.name = "p", .n_out = 3, .outs = outs};
+    vf_exec_opts o = {.fuse = true, .plan = true, .capture = true, .seed = 1};
+    vf_exec *ex;
+    TU_OK(vf_exec_create(g, be, 1, &d, &o, &ex));
+    float xv[R * C], cv[R * K];
+    tu_rng r = tu_rng_make(3);
+    tu_fill_uniform(&r, xv, R * C, -1, 1);
+    tu_fill_uniform(&r, cv, R * K, -1, 1);
+    xv[2 * C + 1] = xv[2 * C + 3] = 2.0f; /* row 2: a tie, column 1 wins */
+    TU_OK(vf_exec_write(ex, x, xv, sizeof xv));
+    TU_OK(vf_exec_write(ex, c, cv, sizeof cv));
+    TU_OK(vf_exec_run(ex, 0));
+    float h[R * C], dwv[C * K];
+    TU_OK(vf_exec_read(ex, 0, hx, h, sizeof h));
+    TU_OK(vf_exec_read(ex, 0, dw, dwv, sizeof dwv));
+    for (int i = 0; i < R; i++) {
+        int best = 0;
+        for (int j = 1; j < C; j++)
+            if (xv[i * C + j] > xv[i * C + best]) best = j;
+        for (int j = 0; j < C; j++) cr_assert_eq(h[i * C + j], j == best ? 1.0f : 0.0f, "row %d column %d", i, j);
+    }
+    cr_assert_eq(h[2 * C + 1], 1.0f, "a tie goes to the lowest index");
+    for (int i = 0; i < C; i++) /* d sum(x w) / dw[i][k] = sum_r x[r][i] */
+        for (int k = 0; k < K; k++) {
+            double want = 0;
+            for (int rr = 0; rr < R; rr++) want += xv[rr * C + i];
+            cr_assert(fabs(dwv[i * K + k] - want) < 1e-5, "dw[%d][%d] = %g, want %g", i, k, (double)dwv[i * K + k], want);
+        }
+    vf_exec_destroy(ex);
+    vf_graph_destroy(g);
+}
+
+Test(graph_exec, onehot_argmax_cpu) { onehot_argmax_case(tu_cpu()); }
+
+Test(graph_exec, onehot_argmax_vk) {
+    vf_backend *vk = tu_vk();
+    if (!vk) cr_skip_test("no Vulkan device");
+    onehot_argmax_case(vk);
+    tu_check_validation();
+}

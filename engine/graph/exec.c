@@ -92,12 +92,13 @@ static vf_status fill_tri(vf_tensor *t, const vf_gnode *N) {
 }
 
 static int n_aux(const vf_gnode *n) {
+    if (n->op == VF_G_ONEHOT_ARGMAX) return 1;
     return n->op == VF_G_BATCHNORM || n->op == VF_G_LAYERNORM || n->op == VF_G_NORM_BWD ? 2 : 0;
 }
 
 /* [len] of aux k */
 static int64_t aux_len(const vf_graph *g, const vf_gnode *n) {
-    if (n->op == VF_G_LAYERNORM) return vf_gnode_rows(n);
+    if (n->op == VF_G_LAYERNORM || n->op == VF_G_ONEHOT_ARGMAX) return vf_gnode_rows(n);
     if (n->op == VF_G_NORM_BWD) return vf_gnode_cols(&g->nodes[n->in[0]]);
     return vf_gnode_cols(n);
 }
@@ -740,7 +741,9 @@ static vf_status bind_program(vf_exec *x, prog *p, size_t al) {
         o += align_up((size_t)vf_gnode_numel(N) * 4, al);
         for (int a = 0; a < n_aux(N); a++) {
             int64_t len = aux_len(g, N);
-            VF_TRY(vf_tensor_view(x->act, o, VF_F32, 1, &len, &p->aux[2 * i + a]));
+            int64_t idx_shape[2] = {len, 1}; /* onehot_argmax: the chosen index per row */
+            if (N->op == VF_G_ONEHOT_ARGMAX) VF_TRY(vf_tensor_view(x->act, o, VF_I32, 2, idx_shape, &p->aux[2 * i + a]));
+            else VF_TRY(vf_tensor_view(x->act, o, VF_F32, 1, &len, &p->aux[2 * i + a]));
             o += align_up((size_t)len * 4, al);
         }
     }
@@ -929,6 +932,7 @@ static vf_status emit_node(vf_exec *x, prog *p, int i) {
         return vf_copy(&src, y);
     }
     case VF_G_EMBEDDING_BWD: return vf_embedding_backward(&t[in[0]], &t[in[1]], y);
+    case VF_G_ONEHOT_ARGMAX: return vf_argmax(&t[in[0]], NULL, &p->aux[2 * i], y);
     case VF_G_NOISE:
         return N->uniform ? vf_rng_uniform(x->o.seed, N->stream, &x->ctr, y)
                           : vf_rng_normal(x->o.seed, N->stream, &x->ctr, y);

@@ -13,6 +13,7 @@ static const char *const gop_names[VF_G_OP_COUNT] = {
     "input", "param", "noise", "const", "matmul", "ew", "sum", "concat", "slice", "pad",
     "softmax", "log_softmax", "softmax_backward", "log_softmax_backward", "batchnorm",
     "layernorm", "norm_backward", "aux", "embedding", "embedding_backward", "reshape", "tri",
+    "onehot_argmax",
 };
 
 static const char *const ew_names[VF_EW_OP_COUNT] = {
@@ -425,6 +426,13 @@ int vf_g_detach(vf_graph *g, int x) {
     return id;
 }
 
+int vf_g_onehot_argmax(vf_graph *g, int x) {
+    if (g->err) return -1;
+    if (!valid(g, x)) return gfail(g, "onehot_argmax: input is not a node (an earlier error?)");
+    if (g->nodes[x].ndim != 2 || g->nodes[x].dtype != VF_F32) return gfail(g, "onehot_argmax: x must be 2-D float32");
+    return add_like(g, VF_G_ONEHOT_ARGMAX, 1, &x, x);
+}
+
 int vf_g_tri(vf_graph *g, int64_t n, bool strict) {
     int id = add_node(g, VF_G_TRI, 0, NULL, 2, n, n);
     if (id >= 0) g->nodes[id].imm = strict ? 1.0f : 0.0f;
@@ -623,6 +631,7 @@ vf_status vf_graph_vjp(vf_graph *g, int y, int dy, int n_wrt, const int *wrt, in
         int d = grad[i];
         switch (N.op) {
         case VF_G_INPUT: case VF_G_PARAM: case VF_G_NOISE: case VF_G_CONST: case VF_G_TRI: break;
+        case VF_G_ONEHOT_ARGMAX: break; /* piecewise constant: no gradient flows back */
         case VF_G_RESHAPE: {
             const vf_gnode *X = &g->nodes[N.in[0]];
             int64_t sh[2] = {X->shape[0], X->shape[1]};

@@ -43,6 +43,9 @@ typedef enum vf_gop {
     VF_G_EMBEDDING_BWD, /* (idx, dy) -> dtable [V, D] */
     VF_G_RESHAPE,    /* same elements, another shape ([B, T*F] <-> [B*T, F] <-> [B*T*F]): a copy */
     VF_G_TRI,        /* leaf: [n, n] upper-triangular ones, U[s][t] = s < t (imm != 0: strict) or s <= t */
+    VF_G_ONEHOT_ARGMAX, /* [R, C] -> [R, C]: 1 at each row's largest entry (ties: the lowest index), 0
+                         * elsewhere; no gradient (DoppelGANger's discrete attributes fed to the
+                         * feature generator); aux: the chosen index [R] int32 */
     VF_G_OP_COUNT
 } vf_gop;
 
@@ -138,6 +141,9 @@ int vf_g_embedding(vf_graph *g, int idx, int table);
 int vf_g_reshape(vf_graph *g, int x, int ndim, const int64_t *shape);
 /* Identity whose gradient is zero (stop-gradient). An EW LOAD, so it fuses. */
 int vf_g_detach(vf_graph *g, int x);
+/* The one-hot of each row's argmax of x [R, C] (float32); autodiff passes
+ * nothing back through it. */
+int vf_g_onehot_argmax(vf_graph *g, int x);
 /* [n, n] constant upper-triangular ones; strict: zero diagonal. */
 int vf_g_tri(vf_graph *g, int64_t n, bool strict);
 /* Running sum along the last axis: x [R, T] -> [R, T], y_t = sum_{s<=t} x_s
