@@ -143,6 +143,8 @@ static void end_to_end(const char *model) {
      * chunk 0 carries into it, for their attributes (dg_tiny has sample_cond) */
     cr_assert(strstr(log, "chunk 2/2: ") && strstr(log, "flows carried in"), "no features for carried flows:\n%s", log);
     cr_assert(!strstr(log, "take their features from flows"), "the merge fell back:\n%s", log);
+    /* generation gives every generated flow a 5-tuple of its own (run.fresh_5tuples) */
+    cr_assert(strstr(log, "fresh 5-tuples: ") && strstr(log, "got the next free client port"), "%s", log);
     free(log);
 
     /* interrupted in chunk 0, resumed, interrupted in the warm-started chunk
