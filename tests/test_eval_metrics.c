@@ -19,24 +19,6 @@
         cr_assert_eq(s_, VF_OK, "%s failed: %s", #expr, vf_last_error());             \
     } while (0)
 
-static vf_record rec(uint32_t src, uint32_t dst, uint16_t sp, uint16_t dp, uint8_t proto,
-                     int64_t ts_ns) {
-    vf_record r;
-    memset(&r, 0, sizeof r);
-    vf_addr_from_v4(&r.src, src);
-    vf_addr_from_v4(&r.dst, dst);
-    r.sport = sp;
-    r.dport = dp;
-    r.proto = proto;
-    r.ip_version = 4;
-    r.ts_ns = ts_ns;
-    r.pkts = 1;
-    r.length = 100;
-    r.bytes = 100;
-    r.label = -1;
-    return r;
-}
-
 /* A varied trace of n records: `shift` moves every port and protocol and
  * label to a disjoint range. */
 static void make(vf_trace *t, vf_trace_kind kind, size_t n, int shift) {
@@ -48,7 +30,7 @@ static void make(vf_trace *t, vf_trace_kind kind, size_t n, int shift) {
         vf_trace_label(t, shift ? "scan" : "blacklist");
     }
     for (size_t i = 0; i < n; i++) {
-        vf_record r = rec(0x0A000000u + (uint32_t)(i * 7 % 13), 0xC0A80000u + (uint32_t)(i % 5),
+        vf_record r = tu_record(0x0A000000u + (uint32_t)(i * 7 % 13), 0xC0A80000u + (uint32_t)(i % 5),
                           (uint16_t)(shift * 30000 + 1000 + i % 7), (uint16_t)(shift * 30000 + 80 + i % 3),
                           (uint8_t)(shift ? 17 : 6), (int64_t)(i * i % 1000) * 1000000);
         r.length = (uint32_t)(60 + (i * 37) % 1400);
@@ -125,10 +107,10 @@ Test(eval_metrics, privacy_counts_verbatim_keys) {
     memset(&a, 0, sizeof a);
     memset(&b, 0, sizeof b);
     a.kind = b.kind = VF_TRACE_FLOWS;
-    vf_record R[4] = {rec(1, 2, 10, 80, 6, 0), rec(1, 2, 11, 80, 6, 1), rec(3, 4, 10, 53, 17, 2),
-                      rec(5, 6, 0, 2048, 1, 3)};
+    vf_record R[4] = {tu_record(1, 2, 10, 80, 6, 0), tu_record(1, 2, 11, 80, 6, 1), tu_record(3, 4, 10, 53, 17, 2),
+                      tu_record(5, 6, 0, 2048, 1, 3)};
     for (int i = 0; i < 4; i++) OK(vf_trace_append(&a, &R[i]));
-    vf_record S[5] = {R[0], R[0], R[2], rec(1, 2, 12, 80, 6, 4), rec(7, 8, 10, 80, 6, 5)};
+    vf_record S[5] = {R[0], R[0], R[2], tu_record(1, 2, 12, 80, 6, 4), tu_record(7, 8, 10, 80, 6, 5)};
     for (int i = 0; i < 5; i++) OK(vf_trace_append(&b, &S[i]));
     vf_eval_result *r = compare(&a, &b);
     const vf_eval_privacy *p = &r->privacy;
@@ -154,13 +136,13 @@ Test(eval_metrics, packet_fields_by_hand) {
     memset(&a, 0, sizeof a);
     memset(&b, 0, sizeof b);
     a.kind = b.kind = VF_TRACE_PACKETS;
-    vf_record P[6] = {rec(1, 2, 1000, 80, 6, 0),      rec(1, 2, 1000, 80, 6, 30000),
-                      rec(3, 4, 53, 53, 17, 5000),     rec(1, 2, 1000, 80, 6, 10000),
-                      rec(3, 4, 53, 53, 17, 105000),   rec(9, 9, 0, 0, 1, 200000)};
+    vf_record P[6] = {tu_record(1, 2, 1000, 80, 6, 0),      tu_record(1, 2, 1000, 80, 6, 30000),
+                      tu_record(3, 4, 53, 53, 17, 5000),     tu_record(1, 2, 1000, 80, 6, 10000),
+                      tu_record(3, 4, 53, 53, 17, 105000),   tu_record(9, 9, 0, 0, 1, 200000)};
     for (int i = 0; i < 6; i++) OK(vf_trace_append(&a, &P[i]));
     /* synthetic: one flow of 6 packets 1 us apart */
     for (int i = 0; i < 6; i++) {
-        vf_record s = rec(1, 2, 1000, 80, 6, i * 1000);
+        vf_record s = tu_record(1, 2, 1000, 80, 6, i * 1000);
         OK(vf_trace_append(&b, &s));
     }
     vf_eval_result *r = compare(&a, &b);

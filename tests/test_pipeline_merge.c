@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "testutil.h"
 #include "train/pipeline.h"
 
 /* 3 chunks; attributes: 2 payload columns (stand-ins for the 5-tuple), the
@@ -267,17 +268,6 @@ Test(pipeline_merge, record_flow_ids_follow_the_generation_flags) {
     free(E.attr); free(E.feat); free(E.gen_flag);
 }
 
-static vf_record rec5(uint32_t src, uint32_t dst, uint16_t sp, uint16_t dp, uint8_t proto, int64_t ts) {
-    vf_record r;
-    memset(&r, 0, sizeof r);
-    vf_addr_from_v4(&r.src, src);
-    vf_addr_from_v4(&r.dst, dst);
-    r.sport = sp;
-    r.dport = dp;
-    r.proto = proto;
-    r.ts_ns = ts;
-    return r;
-}
 
 /* Flows that decode to an earlier flow's 5-tuple get the next free client
  * port; the flow's copies follow it; port-less and service-to-service flows
@@ -287,18 +277,18 @@ Test(pipeline_merge, fresh_5tuples_move_the_client_port) {
     memset(&t, 0, sizeof t);
     const uint32_t a = 0x0a000001, b = 0x0a000002;
     vf_record in[] = {
-        rec5(a, b, 50000, 80, 6, 0),  /* flow 0 */
-        rec5(a, b, 50000, 80, 6, 1),  /* flow 0, a later record */
-        rec5(a, b, 50000, 80, 6, 2),  /* flow 1: same 5-tuple -> 50001 */
-        rec5(a, b, 50001, 80, 6, 3),  /* flow 2: had 50001, now taken -> 50002 */
-        rec5(b, a, 80, 50000, 6, 4),  /* flow 3: the other direction, a 5-tuple of its own */
-        rec5(a, b, 0, 2048, 1, 5),    /* flow 4: ICMP */
-        rec5(a, b, 0, 2048, 1, 6),    /* flow 5: ICMP again: no port to move, shares */
-        rec5(a, b, 137, 137, 17, 7),  /* flow 6 */
-        rec5(a, b, 137, 137, 17, 8),  /* flow 7: client port below 1024, shares */
-        rec5(a, b, 50000, 80, 6, 9),  /* flow 1 again (a carried copy): follows its new port */
-        rec5(b, a, 80, 65535, 6, 10), /* flow 8 */
-        rec5(b, a, 80, 65535, 6, 11), /* flow 9: wraps to 1024 */
+        tu_record(a, b, 50000, 80, 6, 0),  /* flow 0 */
+        tu_record(a, b, 50000, 80, 6, 1),  /* flow 0, a later record */
+        tu_record(a, b, 50000, 80, 6, 2),  /* flow 1: same 5-tuple -> 50001 */
+        tu_record(a, b, 50001, 80, 6, 3),  /* flow 2: had 50001, now taken -> 50002 */
+        tu_record(b, a, 80, 50000, 6, 4),  /* flow 3: the other direction, a 5-tuple of its own */
+        tu_record(a, b, 0, 2048, 1, 5),    /* flow 4: ICMP */
+        tu_record(a, b, 0, 2048, 1, 6),    /* flow 5: ICMP again: no port to move, shares */
+        tu_record(a, b, 137, 137, 17, 7),  /* flow 6 */
+        tu_record(a, b, 137, 137, 17, 8),  /* flow 7: client port below 1024, shares */
+        tu_record(a, b, 50000, 80, 6, 9),  /* flow 1 again (a carried copy): follows its new port */
+        tu_record(b, a, 80, 65535, 6, 10), /* flow 8 */
+        tu_record(b, a, 80, 65535, 6, 11), /* flow 9: wraps to 1024 */
     };
     int64_t id[] = {0, 0, 1, 2, 3, 4, 5, 6, 7, 1, 8, 9};
     for (size_t i = 0; i < sizeof in / sizeof *in; i++) cr_assert_eq(vf_trace_append(&t, &in[i]), VF_OK);

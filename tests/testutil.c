@@ -185,3 +185,20 @@ void tu_expect_same_checkpoint(const char *a, const char *b) {
     free(x);
     free(y);
 }
+
+vf_record tu_record(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, uint8_t proto, int64_t ts_ns) {
+    vf_record r;
+    memset(&r, 0, sizeof r);
+    vf_addr_from_v4(&r.src, src);
+    vf_addr_from_v4(&r.dst, dst);
+    r.sport = sport;
+    r.dport = dport;
+    r.proto = proto;
+    r.ip_version = 4;
+    r.ts_ns = ts_ns;
+    r.pkts = 1;
+    r.length = 100;
+    r.bytes = 100;
+    r.label = -1;
+    return r;
+}

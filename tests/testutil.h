@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "vkflow.h"
+#include "trace/trace.h"
 
 /* The cpu backend (always available) and the vk backend (lavapipe in CI).
  * tu_vk() returns NULL when no Vulkan device exists; suites that need it call
@@ -56,6 +57,9 @@ const char *tu_shared_data(const char *file);
  * `tool` is not on PATH -- or fails it when VKFLOW_REQUIRE_SHARED_DATA=1
  * (CI installs every such tool with tools/setup-debian.sh). */
 void tu_need_tool(const char *tool, const char *package);
+
+/* One IPv4 record of one 100-byte packet (label none), 5-tuple and time as given. */
+vf_record tu_record(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, uint8_t proto, int64_t ts_ns);
 
 /* Normalised mean squared error sum((a-b)^2) / sum(b^2) (ggml's NMSE), with
  * b the reference; 0 when both are all zero. */
