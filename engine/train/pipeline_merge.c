@@ -219,7 +219,6 @@ vf_status vf_trace_sort_time(vf_trace *t) {
     return VF_OK;
 }
 
-
 /* ------------------------------------------------------- fresh 5-tuples */
 
 /* The records vf_decode writes for row r of E: one per step up to the first
@@ -249,7 +248,12 @@ vf_status vf_fresh_5tuples(vf_trace *t, const int64_t *rec_id, int64_t n_ids, vf
     vf_flow_key *key = malloc(((size_t)n_ids + 1) * sizeof *key);
     uint8_t *seen = calloc((size_t)n_ids + 1, 1);
     uint32_t *port_flows = calloc(65536, sizeof *port_flows);
-    vf_flow_table used;
+    /* used: the 5-tuples given out; after: for each decoded 5-tuple that collided, the last port
+     * given to a flow that decoded to it (the next such flow searches on from there, so n flows
+     * that decode to one 5-tuple cost O(n), not O(n^2)) */
+    vf_flow_table used, after;
+    uint16_t *last = NULL;
+    size_t last_cap = 0;
     bool table = false;
     vf_status st = VF_OK;
     if (!key || !seen || !port_flows) { st = vf_fail(VF_ERR_OOM, "generate: out of memory"); goto done; }
@@ -266,6 +270,7 @@ vf_status vf_fresh_5tuples(vf_trace *t, const int64_t *rec_id, int64_t n_ids, vf
     }
     memset(seen, 0, (size_t)n_ids + 1);
     if ((st = vf_flow_table_init(&used, (size_t)n_ids))) goto done;
+    if ((st = vf_flow_table_init(&after, 256))) { vf_flow_table_free(&used); goto done; }
     table = true;
     for (size_t i = 0; i < t->n; i++) {
         vf_record *r = &t->recs[i];
@@ -285,11 +290,22 @@ vf_status vf_fresh_5tuples(vf_trace *t, const int64_t *rec_id, int64_t n_ids, vf
             uint16_t *p = client_src ? &key[id].sport : &key[id].dport;
             bool moved = false;
             if (has_ports(r->proto) && *p >= 1024) {
-                uint16_t p0 = *p;
+                bool is_new;
+                int64_t a = vf_flow_table_put(&after, &key[id], &is_new);
+                if (a < 0) { st = vf_fail(VF_ERR_OOM, "generate: out of memory"); goto done; }
+                if ((size_t)a >= last_cap) {
+                    size_t nc = last_cap ? 2 * last_cap : 256;
+                    uint16_t *g = realloc(last, nc * sizeof *g);
+                    if (!g) { st = vf_fail(VF_ERR_OOM, "generate: out of memory"); goto done; }
+                    last = g;
+                    last_cap = nc;
+                }
+                uint16_t p0 = *p, from = is_new ? p0 : last[a];
                 for (int k = 1; k < 65536 - 1024 && !moved; k++) {
-                    *p = (uint16_t)(1024 + (p0 - 1024 + k) % (65536 - 1024));
+                    *p = (uint16_t)(1024 + (from - 1024 + k) % (65536 - 1024));
                     moved = vf_flow_table_get(&used, &key[id]) < 0;
                 }
+                last[a] = *p;
                 if (!moved) *p = p0;
             }
             if (moved) stats->moved++;
@@ -300,7 +316,8 @@ vf_status vf_fresh_5tuples(vf_trace *t, const int64_t *rec_id, int64_t n_ids, vf
         if (vf_flow_table_put(&used, &key[id], NULL) < 0) { st = vf_fail(VF_ERR_OOM, "generate: out of memory"); goto done; }
     }
 done:
-    if (table) vf_flow_table_free(&used);
+    if (table) { vf_flow_table_free(&used); vf_flow_table_free(&after); }
+    free(last);
     free(key);
     free(seen);
     free(port_flows);
