@@ -18,20 +18,7 @@
 static vf_status collect(void *ctx, const vf_record *r) { return vf_trace_append(ctx, r); }
 
 static vf_record pkt(int64_t ts_s, uint32_t src, uint32_t dst, uint16_t sp, uint16_t dp, uint8_t proto) {
-    vf_record r;
-    memset(&r, 0, sizeof r);
-    r.ts_ns = ts_s * S;
-    vf_addr_from_v4(&r.src, src);
-    vf_addr_from_v4(&r.dst, dst);
-    r.sport = sp;
-    r.dport = dp;
-    r.proto = proto;
-    r.ip_version = 4;
-    r.length = 100;
-    r.pkts = 1;
-    r.bytes = 100;
-    r.label = -1;
-    return r;
+    return tu_record(src, dst, sp, dp, proto, ts_s * S);
 }
 
 Test(stream, idle_active_end) {

@@ -1,6 +1,7 @@
 /* The `data` group of a libconfig description: which trace, how its CSV
  * columns map, chunking and per-field encodings. See docs/TRACES.md. */
 #include "trace/encode.h"
+#include "trace/encode_internal.h"
 #include "trace/trace_internal.h"
 
 #include <libconfig.h>
@@ -370,10 +371,12 @@ vf_status vf_data_desc_read_trace(const vf_data_desc *dd, vf_trace *out) {
     return VF_OK;
 }
 
+bool vf_field_spec_needs_addr_table(const vf_field_spec *s) {
+    return vf_enc_addr_field(s->field) && (s->enc == VF_ENC_DICT || s->decode != VF_IPDEC_BITS);
+}
+
 bool vf_data_desc_needs_addr_tables(const vf_data_desc *dd) {
     for (int i = 0; i < dd->n_fields; i++)
-        if ((dd->fields[i].field == VF_F_SRCIP || dd->fields[i].field == VF_F_DSTIP) &&
-            (dd->fields[i].enc == VF_ENC_DICT || dd->fields[i].decode != VF_IPDEC_BITS))
-            return true;
+        if (vf_field_spec_needs_addr_table(&dd->fields[i])) return true;
     return false;
 }

@@ -61,19 +61,18 @@ static const vf_w2v_table *w2v_of(const vf_encoder *e, vf_field f) {
     return f == VF_F_PROTO ? &e->proto : &e->port;
 }
 
-static bool is_ip_field(vf_field f) { return f == VF_F_SRCIP || f == VF_F_DSTIP; }
 static const vf_addr_table *ip_table(const vf_encoder *e, vf_field f) { return &e->ips[f == VF_F_DSTIP]; }
 
 /* Bits of a field encoded as bits: an address's 32 or 128, a port's 16, the
  * protocol's 8 (fixed public domains: nothing is fitted). */
 static int bits_of(const vf_encoder *e, vf_field f) {
-    return is_ip_field(f) ? e->ip_bits : f == VF_F_PROTO ? 8 : 16;
+    return vf_enc_addr_field(f) ? e->ip_bits : f == VF_F_PROTO ? 8 : 16;
 }
 
 /* dict: classes before "other": an address field's most frequent addresses,
  * a port's or the protocol's most frequent values (its vocabulary). */
 static int dict_classes(const vf_encoder *e, vf_field f) {
-    return is_ip_field(f) ? ip_table(e, f)->n_dict : e->n_vocab[f];
+    return vf_enc_addr_field(f) ? ip_table(e, f)->n_dict : e->n_vocab[f];
 }
 
 /* The first index of f's vocabulary (ascending) whose value is >= x. */
@@ -145,10 +144,6 @@ void vf_enc_build_layout(vf_encoder *e) {
     }
 }
 
-static int cmp_u32(const void *a, const void *b) {
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
-}
 static int cmp_u64(const void *a, const void *b) {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x < y ? -1 : x > y;
@@ -189,10 +184,6 @@ static vf_status time_sorted_flows(const vf_trace *t, vf_flow_index *fi) {
 
 static int cmp_addr(const void *a, const void *b) { return memcmp(a, b, sizeof(vf_addr)); }
 
-/* Whether a field spec needs its field's training addresses. */
-static bool needs_table(const vf_field_spec *s) {
-    return is_ip_field(s->field) && (s->enc == VF_ENC_DICT || s->decode != VF_IPDEC_BITS);
-}
 
 /* A port's or the protocol's dict classes: the `top` most frequent values
  * (count down, then value up), kept as its vocabulary in ascending order.
@@ -212,11 +203,11 @@ vf_status vf_enc_value_dict(vf_encoder *e, vf_field f, int top, const uint32_t *
     g_value_count = count;
     qsort(v, (size_t)n, sizeof *v, cmp_value_by_count);
     if (n > top) n = top;
-    qsort(v, (size_t)n, sizeof *v, cmp_u32);
     free(e->vocab[f]);
     e->vocab[f] = malloc((size_t)(n ? n : 1) * sizeof *e->vocab[f]);
     if (!e->vocab[f]) { free(v); return vf_fail(VF_ERR_OOM, "encoder: out of memory"); }
     for (int i = 0; i < n; i++) e->vocab[f][i] = v[i];
+    qsort(e->vocab[f], (size_t)n, sizeof *e->vocab[f], cmp_u64);
     e->n_vocab[f] = n;
     free(v);
     return VF_OK;
@@ -496,7 +487,7 @@ vf_status vf_encoder_fit(const vf_data_desc *dd_in, const vf_trace *t, vf_encode
             if (!(hi > lo)) hi = lo + 1; /* constant field */
             e->lo[f] = lo;
             e->hi[f] = hi;
-        } else if (s->enc == VF_ENC_DICT && !is_ip_field(f)) {
+        } else if (s->enc == VF_ENC_DICT && !vf_enc_addr_field(f)) {
             uint32_t *count = calloc(65536, sizeof *count);
             if (!count) { st = vf_fail(VF_ERR_OOM, "encoder: out of memory"); goto fail; }
             for (size_t k = 0; k < t->n; k++) count[(uint16_t)vf_enc_fval(&t->recs[k], f)]++;
@@ -560,7 +551,7 @@ vf_status vf_encoder_fit(const vf_data_desc *dd_in, const vf_trace *t, vf_encode
     for (int i = 0; i < e->n_fields; i++) {
         const vf_field_spec *s = &e->fields[i];
         vf_addr_table *tb = &e->ips[s->field == VF_F_DSTIP];
-        if (!needs_table(s)) continue;
+        if (!vf_field_spec_needs_addr_table(s)) continue;
         if ((st = build_table(t, s->field, tb))) goto fail;
         if ((st = build_dict(tb, s->enc == VF_ENC_DICT ? s->top : 0))) goto fail;
     }
@@ -728,7 +719,7 @@ void vf_enc_field(const vf_encoder *e, const vf_field_spec *s, const vf_record *
     case VF_ENC_DICT: {
         /* class of the value (or "other": unseen, or not among the top), then its bits */
         int n = dict_classes(e, f), k = n;
-        if (is_ip_field(f)) {
+        if (vf_enc_addr_field(f)) {
             const vf_addr_table *tb = ip_table(e, f);
             int i = table_find(tb, f == VF_F_SRCIP ? &r->src : &r->dst);
             if (i >= 0 && tb->class_of[i] >= 0) k = tb->class_of[i];
@@ -743,7 +734,7 @@ void vf_enc_field(const vf_encoder *e, const vf_field_spec *s, const vf_record *
     }
     /* fall through */
     case VF_ENC_BITS: {
-        if (!is_ip_field(f)) { /* a port or the protocol, most significant bit first */
+        if (!vf_enc_addr_field(f)) { /* a port or the protocol, most significant bit first */
             int nb = bits_of(e, f);
             uint32_t v = (uint32_t)vf_enc_fval(r, f);
             for (int b = 0; b < nb; b++) {
@@ -787,14 +778,14 @@ static void dec_field(const vf_encoder *e, const vf_field_spec *s, const float *
     switch (s->enc) {
     case VF_ENC_DICT:
     case VF_ENC_BITS: {
-        if (!is_ip_field(f) && s->enc == VF_ENC_DICT) { /* a port or the protocol: its class, else its bits */
+        if (!vf_enc_addr_field(f) && s->enc == VF_ENC_DICT) { /* a port or the protocol: its class, else its bits */
             int n = dict_classes(e, f), best = 0;
             for (int k = 1; k <= n; k++)
                 if (src[k] > src[best]) best = k;
             if (best < n) { set_fval(r, f, (double)e->vocab[f][best]); break; }
             src += n + 1;
         }
-        if (!is_ip_field(f)) { /* a port or the protocol */
+        if (!vf_enc_addr_field(f)) { /* a port or the protocol */
             int nb = bits_of(e, f);
             uint32_t v = 0;
             for (int b = 0; b < nb; b++) v = v << 1 | (src[2 * b + 1] > src[2 * b]);
@@ -1141,7 +1132,7 @@ vf_status vf_encoder_load(const char *path, vf_encoder *e) {
              "field encoding (time quantiles)");
         /* addresses take bits or dict; ports and the protocol may take them too */
         bool port = fld == VF_F_SRCPORT || fld == VF_F_DSTPORT || fld == VF_F_PROTO;
-        NEED(is_ip_field((vf_field)fld) ? enc == VF_ENC_BITS || enc == VF_ENC_DICT
+        NEED(vf_enc_addr_field((vf_field)fld) ? enc == VF_ENC_BITS || enc == VF_ENC_DICT
                                         : (enc != VF_ENC_DICT && enc != VF_ENC_BITS) || port, "field encoding");
         s->decode = (vf_ip_decode)dec;
         s->field = (vf_field)fld;
@@ -1235,9 +1226,9 @@ vf_status vf_encoder_load(const char *path, vf_encoder *e) {
     }
     for (int i = 0; i < e->n_fields; i++) {
         const vf_field_spec *s = &e->fields[i];
-        if (!is_ip_field(s->field)) continue;
+        if (!vf_enc_addr_field(s->field)) continue;
         vf_addr_table *ip = &e->ips[s->field == VF_F_DSTIP];
-        NEED(!needs_table(s) || ip->n > 0, "an IP field decoded by the tree or encoded as dict has no addresses");
+        NEED(!vf_field_spec_needs_addr_table(s) || ip->n > 0, "an IP field decoded by the tree or encoded as dict has no addresses");
         if ((st = build_dict(ip, s->enc == VF_ENC_DICT ? s->top : 0))) goto fail;
     }
     char endw[8] = "";

@@ -116,8 +116,10 @@ vf_status vf_data_desc_load(const char *cfg_path, vf_data_desc *dd);
 /* Same, from text in memory (name is used in messages and as the base for
  * relative paths). */
 vf_status vf_data_desc_parse_string(const char *name, const char *text, vf_data_desc *dd);
-/* Whether an address field needs the training addresses' tables (encoding
- * dict, decode tree/tree_new), which only the in-memory fit builds. */
+/* Whether a field spec is an address field that needs the training
+ * addresses' table (encoding dict, decode tree/tree_new), which only the
+ * in-memory fit builds; and whether any field of dd does. */
+bool vf_field_spec_needs_addr_table(const vf_field_spec *s);
 bool vf_data_desc_needs_addr_tables(const vf_data_desc *dd);
 /* Reads the trace the description names, with its column mapping. */
 vf_status vf_data_desc_read_trace(const vf_data_desc *dd, vf_trace *out);

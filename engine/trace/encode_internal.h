@@ -22,6 +22,8 @@ bool vf_enc_time_quantile(vf_encoding te);
 /* The quantile table from every within-flow, within-chunk gap of the
  * training trace (gaps[n], sorted here in place). */
 vf_status vf_enc_fit_gapq(vf_encoder *e, int64_t *gaps, size_t n);
+/* srcip or dstip (encoded by address); every other field is a value. */
+static inline bool vf_enc_addr_field(vf_field f) { return f == VF_F_SRCIP || f == VF_F_DSTIP; }
 /* A port's or the protocol's dict classes (encoding dict): its `top` most
  * frequent values as its vocabulary, ascending. count: [65536] records per value. */
 vf_status vf_enc_value_dict(vf_encoder *e, vf_field f, int top, const uint32_t *count);

@@ -476,7 +476,7 @@ vf_status vf_encoder_fit_stream(const vf_data_desc *dd_in, vf_record_reader rd, 
     for (int i = 0; i < e->n_fields; i++) {
         const vf_field_spec *s = &e->fields[i];
         g.want_w2v |= s->enc == VF_ENC_WORD2VEC;
-        bool value_dict = s->enc == VF_ENC_DICT && s->field != VF_F_SRCIP && s->field != VF_F_DSTIP;
+        bool value_dict = s->enc == VF_ENC_DICT && !vf_enc_addr_field(s->field);
         if (value_dict && !(g.value_count[s->field] = calloc(65536, sizeof(uint32_t)))) {
             st = vf_fail(VF_ERR_OOM, "encoder: out of memory");
             goto fail;

@@ -146,14 +146,14 @@ vf_status vf_merge_flow_tags(const vf_encoder *enc, const vf_encoded *gen, const
         for (int j = 0; j < N; j++) total += count[j];
         if (!(ids = malloc(((size_t)total + 1) * sizeof *ids))) { st = vf_fail(VF_ERR_OOM, "merge: out of memory"); goto fail; }
     }
-    /* kept rows, verbatim; ids[base[j] + w]: the generated row merged row w of chunk j comes from */
-    int64_t *id_of = ids, row0 = 0;
-    for (int i = 0; i < N; row0 += gen[i++].n_flows) {
-        if (i && ids) id_of += count[i - 1];
+    /* kept rows, verbatim. ids[first + w]: the generated row that merged row w of chunk i comes
+     * from (first: chunk i's first merged row among all chunks'; row0: its first generated row) */
+    int64_t first = 0, row0 = 0;
+    for (int i = 0; i < N; first += count[i], row0 += gen[i++].n_flows) {
         for (int r = 0; r < gen[i].n_flows; r++) {
             const float *a = gen[i].attr + (size_t)r * (size_t)A;
             if (!hot(a + tags) || !hot(a + tags + 2 + 2 * i)) continue;
-            if (ids) id_of[m[i].n_flows] = row0 + r;
+            if (ids) ids[first + m[i].n_flows] = row0 + r;
             size_t w = (size_t)m[i].n_flows++;
             memcpy(m[i].attr + w * (size_t)A, a, (size_t)A * sizeof(float));
             memcpy(m[i].feat + w * (size_t)T * (size_t)F, gen[i].feat + (size_t)r * (size_t)T * (size_t)F,
@@ -163,15 +163,14 @@ vf_status vf_merge_flow_tags(const vf_encoder *enc, const vf_encoded *gen, const
     }
     /* carried rows: the earlier chunk's attributes and tags (start flag
      * cleared); features generated for them (cond) or a continuation's */
-    id_of = ids;
-    for (int j = 1; j < N; j++) {
-        if (ids) id_of += count[j - 1];
-        if (!carried[j]) continue;
+    first = 0;
+    for (int j = 0; j < N; first += count[j++]) {
+        if (!carried[j]) continue; /* chunk 0 has none */
         free(donor);
         donor = malloc((size_t)carried[j] * sizeof *donor);
         if (!donor) { st = vf_fail(VF_ERR_OOM, "merge: out of memory"); goto fail; }
         size_t w0 = (size_t)m[j].n_flows;
-        carry_into(gen, j, A, tags, time_col, m[j].attr + w0 * (size_t)A, donor, ids ? id_of + w0 : NULL);
+        carry_into(gen, j, A, tags, time_col, m[j].attr + w0 * (size_t)A, donor, ids ? ids + first + w0 : NULL);
         bool given = cond && cond[j].n_flows;
         for (int64_t k = 0; k < carried[j]; k++) {
             size_t w = w0 + (size_t)k;
