@@ -329,6 +329,32 @@ static void desc_time(vf_data_desc *dd, const char *path, vf_trace_kind kind, vf
         }
 }
 
+/* encoding quantile: the same value tables and chunks streamed (packet
+ * lengths and TTLs; UGR'16's durations, packets and bytes, with the flow
+ * start tables of start_decode = "rank") */
+Test(encode_stream, value_quantile) {
+    vf_data_desc dd;
+    desc_time(&dd, ENTERPRISE, VF_TRACE_PACKETS, VF_ENC_INTERARRIVAL_QUANTILE);
+    for (int i = 0; i < dd.n_fields; i++)
+        if (dd.fields[i].field == VF_F_LEN || dd.fields[i].field == VF_F_TTL) {
+            dd.fields[i].enc = VF_ENC_QUANTILE;
+            dd.fields[i].bins = 256;
+        }
+    dd.n_chunks = 4;
+    file_same(&dd, NULL);
+    desc_time(&dd, UGR16, VF_TRACE_FLOWS, VF_ENC_INTERARRIVAL_QUANTILE);
+    for (int i = 0; i < dd.n_fields; i++)
+        if (dd.fields[i].field == VF_F_TD || dd.fields[i].field == VF_F_PKT || dd.fields[i].field == VF_F_BYT) {
+            dd.fields[i].enc = VF_ENC_QUANTILE;
+            dd.fields[i].bins = 100;
+            dd.fields[i].qdecode = VF_QDEC_RANK;
+        } else if (dd.fields[i].field == VF_F_TIME) {
+            dd.fields[i].start_decode = VF_QDEC_RANK;
+        }
+    dd.n_chunks = 3;
+    file_same(&dd, NULL);
+}
+
 /* interarrival_quantile and _bins: the same gap quantile table and chunks
  * streamed, also out of order and when the fit reads a third time */
 Test(encode_stream, interarrival_quantile_and_bins) {

@@ -70,6 +70,23 @@ static double span_bound(const vf_encoder *e, vf_field f, double x) {
     return d * 0x1p-23;
 }
 
+static bool is_quantile(const vf_encoder *e, vf_field f) {
+    for (int i = 0; i < e->n_fields; i++)
+        if (e->fields[i].field == f) return e->fields[i].enc == VF_ENC_QUANTILE;
+    return false;
+}
+
+/* Encoding quantile: bound on the decoded error of value x, as gap_bound's
+ * (the widest knot interval in log1p, the position's error K 2^-22, doubled). */
+static double valq_bound(const vf_encoder *e, vf_field f, double x) {
+    double W = 0;
+    for (int k = 0; k + 1 < e->n_valq[f]; k++) W = fmax(W, log1p(e->valq[f][k + 1]) - log1p(e->valq[f][k]));
+    return (1 + x) * W * (e->n_valq[f] - 1) * 0x1p-21;
+}
+static double val_bound(const vf_encoder *e, vf_field f, double x) {
+    return is_quantile(e, f) ? valq_bound(e, f, x) : span_bound(e, f, x);
+}
+
 static bool time_log(const vf_encoder *e) {
     for (int i = 0; i < e->n_fields; i++)
         if (e->fields[i].field == VF_F_TIME) return e->fields[i].enc == VF_ENC_INTERARRIVAL_LOG;
@@ -115,18 +132,21 @@ static void check_round_trip(const vf_encoder *e, const vf_trace *t, const vf_tr
                       (long long)y->ts_ns, (long long)x->ts_ns, tb);
         if (t->kind == VF_TRACE_FLOWS) {
             double td = (double)x->dur_ns * 1e-9;
-            cr_assert_leq(fabs((double)(y->dur_ns - x->dur_ns)) * 1e-9, span_bound(e, VF_F_TD, td) + 1e-9,
+            cr_assert_leq(fabs((double)(y->dur_ns - x->dur_ns)) * 1e-9, val_bound(e, VF_F_TD, td) + 1e-9,
                           "record %zu: td", k);
-            cr_assert_leq(fabs((double)y->pkts - (double)x->pkts), 0.5 + span_bound(e, VF_F_PKT, (double)x->pkts),
+            cr_assert_leq(fabs((double)y->pkts - (double)x->pkts), 0.5 + val_bound(e, VF_F_PKT, (double)x->pkts),
                           "record %zu: pkt %llu vs %llu", k, (unsigned long long)y->pkts, (unsigned long long)x->pkts);
-            cr_assert_leq(fabs((double)y->bytes - (double)x->bytes), 0.5 + span_bound(e, VF_F_BYT, (double)x->bytes),
+            cr_assert_leq(fabs((double)y->bytes - (double)x->bytes), 0.5 + val_bound(e, VF_F_BYT, (double)x->bytes),
                           "record %zu: byt", k);
             if (t->n_labels) cr_assert_str_eq(t->labels[x->label], d->labels[y->label], "record %zu: label", k);
         } else {
-            /* integer fields whose range * 2^-23 < 0.5: exact */
-            cr_assert_eq(x->length, y->length, "record %zu: length", k);
+            /* integer fields whose range * 2^-23 < 0.5: exact (quantile: within its bound) */
+            cr_assert_leq(fabs((double)x->length - y->length),
+                          is_quantile(e, VF_F_LEN) ? 0.5 + valq_bound(e, VF_F_LEN, x->length) : 0,
+                          "record %zu: length %u vs %u", k, y->length, x->length);
             cr_assert_eq(x->tos, y->tos, "record %zu: tos", k);
-            cr_assert_eq(x->ttl, y->ttl, "record %zu: ttl", k);
+            cr_assert_leq(fabs((double)x->ttl - y->ttl), is_quantile(e, VF_F_TTL) ? 0.5 + valq_bound(e, VF_F_TTL, x->ttl) : 0,
+                          "record %zu: ttl %u vs %u", k, y->ttl, x->ttl);
             cr_assert_eq(x->ip_id, y->ip_id, "record %zu: ip id", k);
             cr_assert_eq(x->frag_flags, y->frag_flags, "record %zu: frag flags", k);
             cr_assert_eq(x->frag_off, y->frag_off, "record %zu: frag off", k);
@@ -144,6 +164,7 @@ static void set_time_encoding(vf_data_desc *dd, vf_encoding enc) {
 }
 
 static bool g_port_bits;   /* round_trip_enc: ports and protocol as bits (fixed domains) */
+static bool g_value_quantile; /* round_trip_enc: td, pkt, byt, len and ttl as quantile */
 
 static void round_trip_enc(const char *path, size_t n, int n_chunks, vf_chunking ch, vf_encoding time_enc) {
     vf_trace t, d;
@@ -156,8 +177,15 @@ static void round_trip_enc(const char *path, size_t n, int n_chunks, vf_chunking
     set_time_encoding(&dd, time_enc);
     for (int i = 0; g_port_bits && i < dd.n_fields; i++)
         if (dd.fields[i].enc == VF_ENC_WORD2VEC) dd.fields[i].enc = VF_ENC_BITS;
+    for (int i = 0; g_value_quantile && i < dd.n_fields; i++)
+        if (vf_enc_quantile_field(dd.fields[i].field) && dd.fields[i].field != VF_F_TOS &&
+            dd.fields[i].field != VF_F_IPID && dd.fields[i].field != VF_F_FRAGOFF) {
+            dd.fields[i].enc = VF_ENC_QUANTILE;
+            dd.fields[i].bins = 256;
+        }
     vf_encoder e;
     cr_assert_eq(vf_encoder_fit(&dd, &t, &e), VF_OK, "%s", vf_last_error());
+    for (int f = 0; f < VF_F_COUNT; f++) cr_assert_eq(e.n_valq[f], is_quantile(&e, (vf_field)f) ? 257 : 0);
     vf_encoded *chunks;
     cr_assert_eq(vf_encode(&e, &t, &chunks), VF_OK, "%s", vf_last_error());
     /* shapes and flow tags */
@@ -199,6 +227,10 @@ static void round_trip_enc(const char *path, size_t n, int n_chunks, vf_chunking
     cr_assert_eq(e2.n_gapq, e.n_gapq);
     cr_assert_eq(e.n_gapq, vf_enc_time_quantile(time_enc) ? (time_enc == VF_ENC_INTERARRIVAL_BINS ? 17 : 257) : 0);
     for (int k = 0; k < e.n_gapq; k++) cr_assert_eq(e2.gapq[k], e.gapq[k], "gap quantile %d", k);
+    for (int f = 0; f < VF_F_COUNT; f++) {
+        cr_assert_eq(e2.n_valq[f], e.n_valq[f]);
+        for (int k = 0; k < e.n_valq[f]; k++) cr_assert_eq(e2.valq[f][k], e.valq[f][k], "%s quantile %d", vf_field_name(f), k);
+    }
     vf_trace d2;
     memset(&d2, 0, sizeof d2);
     cr_assert_eq(vf_decode(&e2, chunks, e.n_chunks, &d2), VF_OK, "%s", vf_last_error());
@@ -242,6 +274,15 @@ Test(trace_encode, round_trip_interarrival_quantile) {
     round_trip_enc(PATHSPIDER, 5000, 5, VF_CHUNK_FIXED_TIME, VF_ENC_INTERARRIVAL_QUANTILE);
     round_trip_enc(UGR, 3000, 10, VF_CHUNK_FIXED_TIME, VF_ENC_INTERARRIVAL_QUANTILE);
     round_trip_enc(ZEEK, 3000, 4, VF_CHUNK_FIXED_SIZE, VF_ENC_INTERARRIVAL_QUANTILE);
+}
+/* volumes by their quantile tables: packet lengths (40, 1500...) and
+ * UGR'16's one-packet flows are point masses */
+Test(trace_encode, round_trip_value_quantile) {
+    g_value_quantile = true;
+    round_trip(PATHSPIDER, 5000, 5, VF_CHUNK_FIXED_TIME);
+    round_trip(UGR, 3000, 10, VF_CHUNK_FIXED_TIME);
+    round_trip_enc(UGR, 3000, 10, VF_CHUNK_FIXED_TIME, VF_ENC_INTERARRIVAL_QUANTILE);
+    g_value_quantile = false;
 }
 Test(trace_encode, round_trip_interarrival_bins) {
     round_trip_enc(PATHSPIDER, 5000, 5, VF_CHUNK_FIXED_TIME, VF_ENC_INTERARRIVAL_BINS);
@@ -387,13 +428,13 @@ Test(trace_encode, interarrival_bins_exact_on_knots_and_monotone) {
  * spread enough; then uniform in +-noise, clamped to [0, 1]; bins: the place
  * in the bin), then decoded with gdec: the median and p99 of the decoded
  * gaps against the real ones. */
-static void heavy_tail_decoded(vf_encoding te, vf_gap_decode gdec, float shrink, float noise, double *med_ratio,
+static void heavy_tail_decoded(vf_encoding te, vf_quantile_decode gdec, float shrink, float noise, double *med_ratio,
                                double *p99_ratio) {
     vf_trace t, d;
     vf_data_desc dd;
     heavy_tail_toy(&t, &dd, te, 2000, 8);
     for (int i = 0; i < dd.n_fields; i++)
-        if (dd.fields[i].field == VF_F_TIME) dd.fields[i].gap_decode = gdec;
+        if (dd.fields[i].field == VF_F_TIME) dd.fields[i].qdecode = gdec;
     vf_encoder e;
     cr_assert_eq(vf_encoder_fit(&dd, &t, &e), VF_OK, "%s", vf_last_error());
     vf_encoded *ch;
@@ -422,18 +463,18 @@ static void heavy_tail_decoded(vf_encoding te, vf_gap_decode gdec, float shrink,
     vf_trace_free(&d);
 }
 static void heavy_tail_quantiles(vf_encoding te, float noise, double *med_ratio, double *p99_ratio) {
-    heavy_tail_decoded(te, VF_GAPDEC_VALUE, 1, noise, med_ratio, p99_ratio);
+    heavy_tail_decoded(te, VF_QDEC_VALUE, 1, noise, med_ratio, p99_ratio);
 }
 
 /* decode = "rank": outputs squeezed into the middle fifth of [0, 1] lose
  * the tail decoded by value, not by rank (the order is all that counts) */
 Test(trace_encode, interarrival_quantile_rank_decode_keeps_median_and_p99) {
     double m, p;
-    heavy_tail_decoded(VF_ENC_INTERARRIVAL_QUANTILE, VF_GAPDEC_VALUE, 0.2f, 0, &m, &p);
+    heavy_tail_decoded(VF_ENC_INTERARRIVAL_QUANTILE, VF_QDEC_VALUE, 0.2f, 0, &m, &p);
     cr_assert_lt(p, 0.2, "value, squeezed: p99 x%g", p);
-    heavy_tail_decoded(VF_ENC_INTERARRIVAL_QUANTILE, VF_GAPDEC_RANK, 0.2f, 0, &m, &p);
+    heavy_tail_decoded(VF_ENC_INTERARRIVAL_QUANTILE, VF_QDEC_RANK, 0.2f, 0, &m, &p);
     cr_assert(fabs(m - 1) < 0.02 && fabs(p - 1) < 0.02, "rank, squeezed: median x%g, p99 x%g", m, p);
-    heavy_tail_decoded(VF_ENC_INTERARRIVAL_QUANTILE, VF_GAPDEC_RANK, 0.2f, 0.05f, &m, &p);
+    heavy_tail_decoded(VF_ENC_INTERARRIVAL_QUANTILE, VF_QDEC_RANK, 0.2f, 0.05f, &m, &p);
     cr_assert(fabs(m - 1) < 0.02 && fabs(p - 1) < 0.02, "rank, squeezed and noisy: median x%g, p99 x%g", m, p);
 }
 
@@ -452,6 +493,224 @@ Test(trace_encode, interarrival_quantile_keeps_heavy_tail_median_and_p99) {
      * to 0, the other half grow) */
     heavy_tail_quantiles(VF_ENC_INTERARRIVAL, 0.01f, &m, &p);
     cr_assert_gt(m, 1.3, "linear, +-0.01: median x%g p99 x%g", m, p);
+}
+
+/* Packet lengths as a real capture has them: 30% of 40 bytes, 30% of
+ * 1500, the rest spread between (more small than large); the toy's flows
+ * otherwise. len is encoded quantile (bins 64) decoded by qdec. */
+static void length_toy(vf_trace *t, vf_data_desc *dd, vf_quantile_decode qdec) {
+    heavy_tail_toy(t, dd, VF_ENC_INTERARRIVAL_QUANTILE, 500, 6);
+    g_lcg = 5;
+    for (size_t i = 0; i < t->n; i++) {
+        double u = toy_uniform();
+        t->recs[i].length = u < 0.3 ? 40 : u < 0.6 ? 1500 : 40 + (uint32_t)(1460 * pow(toy_uniform(), 3));
+    }
+    for (int i = 0; i < dd->n_fields; i++)
+        if (dd->fields[i].field == VF_F_LEN) {
+            dd->fields[i].enc = VF_ENC_QUANTILE;
+            dd->fields[i].bins = 64;
+            dd->fields[i].qdecode = qdec;
+        }
+}
+static int cmp_u32t(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+/* The lengths of t, sorted, and their share of 40 and of 1500. */
+static uint32_t *sorted_lengths(const vf_trace *t, double *share40, double *share1500) {
+    uint32_t *v = malloc(t->n * sizeof *v);
+    size_t n40 = 0, n1500 = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        v[i] = t->recs[i].length;
+        n40 += v[i] == 40;
+        n1500 += v[i] == 1500;
+    }
+    qsort(v, t->n, sizeof *v, cmp_u32t);
+    *share40 = (double)n40 / (double)t->n;
+    *share1500 = (double)n1500 / (double)t->n;
+    return v;
+}
+
+/* Knots are the sorted values' k/K points; the point masses sit on runs of
+ * knots; encoding is monotone in the value and in [0, 1]; decoding is
+ * monotone in the output, inside [smallest, largest], and the round trip
+ * is exact for these integers. */
+Test(trace_encode, value_quantile_knots_monotone_and_exact) {
+    vf_trace t, d;
+    vf_data_desc dd;
+    length_toy(&t, &dd, VF_QDEC_VALUE);
+    vf_encoder e;
+    TU_OK(vf_encoder_fit(&dd, &t, &e));
+    int K = e.n_valq[VF_F_LEN] - 1;
+    const double *v = e.valq[VF_F_LEN];
+    cr_assert_eq(K, 64);
+    double s40, s1500;
+    uint32_t *len = sorted_lengths(&t, &s40, &s1500);
+    for (int k = 0; k <= K; k++) cr_assert_eq(v[k], len[(k * (t.n - 1) + K / 2) / K], "knot %d", k);
+    cr_assert_eq(v[0], 40);
+    cr_assert_eq(v[K], 1500);
+    cr_assert_eq(v[K / 5], 40, "a fifth of the knots in the 30%% of 40s");
+    free(len);
+    const vf_field_spec *spec = NULL;
+    for (int i = 0; i < e.n_fields; i++)
+        if (e.fields[i].field == VF_F_LEN) spec = &e.fields[i];
+    vf_record r = t.recs[0];
+    float prev = -1, out;
+    for (uint32_t x = 0; x <= 2000; x++) {
+        r.length = x;
+        vf_enc_field(&e, spec, &r, &out);
+        cr_assert(out >= 0 && out <= 1);
+        cr_assert_geq(out, prev, "length %u: %g after %g", x, out, prev);
+        prev = out;
+    }
+    /* exact: decode(encode(x)) for every record */
+    vf_encoded *ch;
+    TU_OK(vf_encode(&e, &t, &ch));
+    memset(&d, 0, sizeof d);
+    TU_OK(vf_decode(&e, ch, 1, &d));
+    cr_assert_eq(d.n, t.n);
+    double d40, d1500;
+    uint32_t *a = sorted_lengths(&t, &s40, &s1500), *b = sorted_lengths(&d, &d40, &d1500);
+    for (size_t i = 0; i < t.n; i++) cr_assert_eq(a[i], b[i], "sorted length %zu: %u decoded as %u", i, a[i], b[i]);
+    free(a);
+    free(b);
+    vf_trace_free(&d);
+    /* monotone: the outputs rising in decode order give rising lengths */
+    int off = -1;
+    for (int s = 0; s < e.n_feat_segs; s++)
+        if (e.feat_segs[s].field == VF_F_LEN) off = e.feat_segs[s].offset;
+    size_t cells = (size_t)ch[0].n_flows * (size_t)ch[0].max_len;
+    for (size_t i = 0; i < cells; i++) ch[0].feat[i * (size_t)e.feat_dim + (size_t)off] = (float)i / (float)cells * 1.2f - 0.1f;
+    memset(&d, 0, sizeof d);
+    TU_OK(vf_decode(&e, ch, 1, &d));
+    for (size_t i = 0; i < d.n; i++) {
+        cr_assert(d.recs[i].length >= 40 && d.recs[i].length <= 1500);
+        if (i) cr_assert_geq(d.recs[i].length, d.recs[i - 1].length, "record %zu", i);
+    }
+    cr_assert_eq(d.recs[0].length, 40, "below 0 clamps to the smallest");
+    cr_assert_eq(d.recs[d.n - 1].length, 1500, "above 1 clamps to the largest");
+    vf_encoded_free(ch, 1);
+    vf_encoder_free(&e);
+    vf_trace_free(&t);
+    vf_trace_free(&d);
+}
+
+/* decode = "rank" for a value: outputs squeezed into the middle fifth of
+ * [0, 1] (and noisy) keep the point masses' shares and the median by rank;
+ * by value the squeeze loses both point masses. */
+static void squeezed_lengths(vf_quantile_decode qdec, double *share40, double *share1500, double *med_ratio) {
+    vf_trace t, d;
+    vf_data_desc dd;
+    length_toy(&t, &dd, qdec);
+    vf_encoder e;
+    TU_OK(vf_encoder_fit(&dd, &t, &e));
+    vf_encoded *ch;
+    TU_OK(vf_encode(&e, &t, &ch));
+    int off = -1;
+    for (int s = 0; s < e.n_feat_segs; s++)
+        if (e.feat_segs[s].field == VF_F_LEN) off = e.feat_segs[s].offset;
+    g_lcg = 13;
+    for (size_t i = 0; i < (size_t)ch[0].n_flows * (size_t)ch[0].max_len; i++) {
+        float *x = &ch[0].feat[i * (size_t)e.feat_dim + (size_t)off];
+        *x = fminf(1, fmaxf(0, 0.5f + (*x - 0.5f) * 0.2f + 0.02f * (float)(2 * toy_uniform() - 1)));
+    }
+    memset(&d, 0, sizeof d);
+    TU_OK(vf_decode(&e, ch, 1, &d));
+    cr_assert_eq(d.n, t.n);
+    double r40, r1500;
+    uint32_t *a = sorted_lengths(&t, &r40, &r1500), *b = sorted_lengths(&d, share40, share1500);
+    *share40 -= r40;
+    *share1500 -= r1500;
+    *med_ratio = (double)b[d.n / 2] / (double)a[t.n / 2];
+    free(a);
+    free(b);
+    vf_encoded_free(ch, 1);
+    vf_encoder_free(&e);
+    vf_trace_free(&t);
+    vf_trace_free(&d);
+}
+Test(trace_encode, value_quantile_rank_decode_keeps_point_masses) {
+    double d40, d1500, m;
+    squeezed_lengths(VF_QDEC_VALUE, &d40, &d1500, &m);
+    cr_assert(d40 < -0.25 && d1500 < -0.25, "value, squeezed: shares of 40 and 1500 off by %g and %g", d40, d1500);
+    squeezed_lengths(VF_QDEC_RANK, &d40, &d1500, &m);
+    cr_assert(fabs(d40) < 0.02 && fabs(d1500) < 0.02 && fabs(m - 1) < 0.02,
+              "rank, squeezed: shares of 40 and 1500 off by %g and %g, median x%g", d40, d1500, m);
+}
+
+/* 1000 flows of 3 packets 10 us apart in one chunk of about a second: 80%
+ * start in its first tenth, the rest anywhere. The time field is
+ * interarrival_quantile with start decode sdec. Returns the share of
+ * decoded flows (first packets) starting in the first tenth, and the
+ * median start's distance from the real one in fractions of the chunk,
+ * after the start outputs are squeezed into the middle fifth of [0, 1]. */
+static void squeezed_starts(vf_quantile_decode sdec, double *share_early, double *median_off) {
+    vf_trace t, d;
+    memset(&t, 0, sizeof t);
+    t.kind = VF_TRACE_PACKETS;
+    t.linktype = 101;
+    g_lcg = 17;
+    const int64_t t0 = 1000000000000ll, W = 1000000000ll;
+    int64_t *start = malloc(1000 * sizeof *start);
+    for (int f = 0; f < 1000; f++) {
+        double u = toy_uniform();
+        start[f] = t0 + (int64_t)((u < 0.8 ? 0.1 : 1.0) * toy_uniform() * (double)W);
+        for (int k = 0; k < 3; k++) {
+            vf_record r = toy_pkt(f, start[f] + k * 10000);
+            cr_assert_eq(vf_trace_append(&t, &r), VF_OK);
+        }
+    }
+    vf_data_desc dd;
+    vf_data_desc_default(t.kind, &dd);
+    dd.n_chunks = 1;
+    for (int i = 0; i < dd.n_fields; i++)
+        if (dd.fields[i].enc == VF_ENC_WORD2VEC) dd.fields[i].enc = VF_ENC_BITS;
+    set_time_encoding(&dd, VF_ENC_INTERARRIVAL_QUANTILE);
+    for (int i = 0; i < dd.n_fields; i++)
+        if (dd.fields[i].field == VF_F_TIME) dd.fields[i].start_decode = sdec;
+    vf_encoder e;
+    TU_OK(vf_encoder_fit(&dd, &t, &e));
+    cr_assert_eq(e.n_startq, sdec == VF_QDEC_RANK ? VF_START_BINS + 1 : 0);
+    if (sdec == VF_QDEC_RANK) {
+        cr_assert_eq(e.startq[0], 0);
+        cr_assert_eq(e.startq[VF_START_BINS], 1);
+        cr_assert(e.startq[VF_START_BINS * 3 / 4] < 0.1, "three quarters of the starts in the first tenth");
+    }
+    vf_encoded *ch;
+    TU_OK(vf_encode(&e, &t, &ch));
+    int col = e.attr_dim - 2 * (e.n_chunks + 1) - 1;
+    for (int row = 0; row < ch[0].n_flows; row++) {
+        float *x = &ch[0].attr[(size_t)row * (size_t)e.attr_dim + (size_t)col];
+        *x = 0.5f + (*x - 0.5f) * 0.2f;
+    }
+    memset(&d, 0, sizeof d);
+    TU_OK(vf_decode(&e, ch, 1, &d));
+    cr_assert_eq(d.n, t.n);
+    int64_t lo = e.start_lo[0], span = e.start_hi[0] - e.start_lo[0];
+    int early = 0, n = 0;
+    int64_t *ds = malloc(1000 * sizeof *ds);
+    for (size_t i = 0; i < d.n; i += 3) { /* decode order: a flow's three packets together */
+        ds[n++] = d.recs[i].ts_ns;
+        early += d.recs[i].ts_ns - lo < span / 10;
+    }
+    cr_assert_eq(n, 1000);
+    qsort(ds, 1000, sizeof *ds, cmp_i64t);
+    qsort(start, 1000, sizeof *start, cmp_i64t);
+    *share_early = early / 1000.0;
+    *median_off = fabs((double)(ds[500] - start[500])) / (double)span;
+    free(ds);
+    free(start);
+    vf_encoded_free(ch, 1);
+    vf_encoder_free(&e);
+    vf_trace_free(&t);
+    vf_trace_free(&d);
+}
+Test(trace_encode, start_decode_rank_keeps_flow_start_profile) {
+    double early, off;
+    squeezed_starts(VF_QDEC_VALUE, &early, &off);
+    cr_assert(early < 0.05, "value, squeezed: %g of the flows start early", early);
+    squeezed_starts(VF_QDEC_RANK, &early, &off);
+    cr_assert(fabs(early - 0.8) < 0.03 && off < 0.01, "rank, squeezed: %g start early, median off by %g", early, off);
 }
 
 /* Decoded gaps of the flow whose source port is sport (records in decode order). */
@@ -658,18 +917,23 @@ Test(trace_encode, data_desc_full) {
         "             { name = \"dstip\"; encoding = \"bits\"; },\n"
         "             { name = \"dstport\"; encoding = \"word2vec\"; dim = 6; },\n"
         "             { name = \"proto\"; encoding = \"onehot\"; },\n"
-        "             { name = \"time\"; encoding = \"interarrival_log\"; },\n"
+        "             { name = \"time\"; encoding = \"interarrival_log\"; start_decode = \"rank\"; },\n"
         "             { name = \"pkt\"; encoding = \"log_minmax\"; range = [0, 1000000]; },\n"
+        "             { name = \"byt\"; encoding = \"quantile\"; bins = 32; decode = \"rank\"; },\n"
         "             { name = \"label\"; encoding = \"onehot\"; } );\n"
         "};\n", UGR);
     vf_data_desc dd;
     cr_assert_eq(vf_data_desc_parse_string("test.cfg", cfg, &dd), VF_OK, "%s", vf_last_error());
     cr_assert_eq(dd.n_chunks, 3);
     cr_assert_eq(dd.chunking, VF_CHUNK_FIXED_SIZE);
-    cr_assert_eq(dd.n_fields, 7);
+    cr_assert_eq(dd.n_fields, 8);
     cr_assert_eq(dd.fields[4].enc, VF_ENC_INTERARRIVAL_LOG);
+    cr_assert_eq(dd.fields[4].start_decode, VF_QDEC_RANK);
     cr_assert_eq(dd.fields[5].enc, VF_ENC_LOG_MINMAX);
     cr_assert(dd.fields[5].fixed_range);
+    cr_assert_eq(dd.fields[6].enc, VF_ENC_QUANTILE);
+    cr_assert_eq(dd.fields[6].bins, 32);
+    cr_assert_eq(dd.fields[6].qdecode, VF_QDEC_RANK);
     cr_assert_eq(dd.layout.n_cols, 10);
     vf_data_desc small = dd;
     vf_trace t;
@@ -683,7 +947,9 @@ Test(trace_encode, data_desc_full) {
     cr_assert_eq(vf_encoder_fit(&dd, &t, &e), VF_OK, "%s", vf_last_error());
     /* 2x64 bits + 6 (w2v) + 1 (start) + 2 + 3x2 flags */
     cr_assert_eq(e.attr_dim, 128 + 6 + e.n_vocab[VF_F_PROTO] + 1 + 2 + 6);
-    cr_assert_eq(e.feat_dim, 1 + 1 + e.n_vocab[VF_F_LABEL]);
+    cr_assert_eq(e.feat_dim, 1 + 1 + 1 + e.n_vocab[VF_F_LABEL]);
+    cr_assert_eq(e.n_valq[VF_F_BYT], 33);
+    cr_assert_eq(e.n_startq, VF_START_BINS + 1);
     cr_assert_eq(e.lo[VF_F_PKT], 0);
     cr_assert(fabs(e.hi[VF_F_PKT] - log1p(1e6)) < 1e-12);
     vf_encoded *ch;
@@ -723,7 +989,19 @@ Test(trace_encode, data_desc_errors) {
     desc_error("data = { path = \"x\";\n fields = ( { name = \"td\"; encoding = \"interarrival_log\"; } ); };",
                "bad.cfg:2: fields: 'time' takes encoding interarrival, interarrival_log, interarrival_quantile");
     desc_error("data = { path = \"x\";\n fields = ( { name = \"time\"; encoding = \"interarrival_log\";\n bins = 8; } ); };",
-               "bad.cfg:3: fields: 'time': bins applies to encoding interarrival_quantile and interarrival_bins only");
+               "bad.cfg:3: fields: 'time': bins applies to encodings interarrival_quantile, interarrival_bins and quantile only");
+    desc_error("data = { path = \"x\";\n fields = ( { name = \"pkt\"; encoding = \"quantile\"; start_decode = \"rank\"; } ); };",
+               "bad.cfg:2: fields: 'pkt': start_decode applies to 'time' only");
+    desc_error("data = { path = \"x\";\n fields = ( { name = \"time\"; encoding = \"interarrival\"; start_decode = \"first\"; } ); };",
+               "bad.cfg:2: fields: 'time': start_decode 'first': expected value or rank");
+    desc_error("data = { path = \"x\";\n fields = ( { name = \"dstport\"; encoding = \"quantile\"; } ); };",
+               "bad.cfg:2: fields: 'dstport': quantile is for td, pkt, byt, len, tos, ttl, ipid and fragoff");
+    desc_error("data = { path = \"x\";\n fields = ( { name = \"pkt\"; encoding = \"log_minmax\"; decode = \"rank\"; } ); };",
+               "bad.cfg:2: fields: 'pkt': decode applies to srcip/dstip and to encoding quantile only");
+    desc_error("data = { path = \"x\";\n fields = ( { name = \"byt\"; encoding = \"quantile\"; decode = \"tree\"; } ); };",
+               "bad.cfg:2: fields: 'byt': decode 'tree': expected value or rank");
+    desc_error("data = { path = \"x\";\n fields = ( { name = \"len\"; encoding = \"quantile\"; bins = 5000; } ); };",
+               "bad.cfg:2: 'bins' = 5000 is outside 2..4096");
     desc_error("data = { path = \"x\";\n fields = ( { name = \"time\"; encoding = \"interarrival_quantile\";\n\n bins = 1; } ); };",
                "bad.cfg:4: 'bins' = 1 is outside 2..4096");
     desc_error("data = { path = \"x\";\n fields = ( { name = \"time\"; encoding = \"interarrival_bins\"; bins = \"8\"; } ); };",
@@ -761,7 +1039,7 @@ Test(trace_encode, adopt_public_keeps_gap_quantiles) {
     heavy_tail_toy(&t, &dd, VF_ENC_INTERARRIVAL_QUANTILE, 100, 5);
     heavy_tail_toy(&priv, &dd, VF_ENC_INTERARRIVAL_QUANTILE, 30, 9); /* other gaps */
     for (int i = 0; i < dd.n_fields; i++)
-        if (dd.fields[i].field == VF_F_TIME) { dd.fields[i].bins = 64; dd.fields[i].gap_decode = VF_GAPDEC_RANK; }
+        if (dd.fields[i].field == VF_F_TIME) { dd.fields[i].bins = 64; dd.fields[i].qdecode = VF_QDEC_RANK; }
     vf_encoder pub, got;
     cr_assert_eq(vf_encoder_fit(&dd, &t, &pub), VF_OK, "%s", vf_last_error());
     char path[128];
@@ -776,7 +1054,7 @@ Test(trace_encode, adopt_public_keeps_gap_quantiles) {
     cr_assert_neq(vf_encoder_adopt_public(path, &dd, &priv, &got), VF_OK);
     cr_assert(strstr(vf_last_error(), "64 quantile bins (decode rank) in the public run and 32"), "%s", vf_last_error());
     for (int i = 0; i < dd.n_fields; i++)
-        if (dd.fields[i].field == VF_F_TIME) { dd.fields[i].bins = 64; dd.fields[i].gap_decode = VF_GAPDEC_VALUE; }
+        if (dd.fields[i].field == VF_F_TIME) { dd.fields[i].bins = 64; dd.fields[i].qdecode = VF_QDEC_VALUE; }
     cr_assert_neq(vf_encoder_adopt_public(path, &dd, &priv, &got), VF_OK);
     unlink(path);
     vf_encoder_free(&pub);

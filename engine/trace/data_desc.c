@@ -15,7 +15,8 @@ static const char *const field_names[VF_F_COUNT] = {
 const char *vf_field_name(vf_field f) { return (unsigned)f < VF_F_COUNT ? field_names[f] : "?"; }
 
 static const char *const enc_names[] = {"bits", "word2vec", "onehot", "log_minmax", "minmax", "interarrival",
-                                          "interarrival_log", "dict", "interarrival_quantile", "interarrival_bins"};
+                                          "interarrival_log", "dict", "interarrival_quantile", "interarrival_bins",
+                                          "quantile"};
 const char *vf_encoding_name(vf_encoding e) {
     return (unsigned)e <= VF_ENC_LAST ? enc_names[e] : "?";
 }
@@ -38,7 +39,7 @@ static void add(vf_data_desc *dd, vf_field f, vf_encoding e, bool fixed, double 
     s->top = 64;
     /* the quantile table's intervals: fine for the one-unit encoding, few
      * for the softmax (each is an output of the feature generator) */
-    s->bins = e == VF_ENC_INTERARRIVAL_QUANTILE ? 256 : e == VF_ENC_INTERARRIVAL_BINS ? 16 : 0;
+    s->bins = e == VF_ENC_INTERARRIVAL_QUANTILE || e == VF_ENC_QUANTILE ? 256 : e == VF_ENC_INTERARRIVAL_BINS ? 16 : 0;
 }
 
 static void base_defaults(vf_data_desc *dd) {
@@ -242,7 +243,8 @@ static vf_status parse_data(const char *name, config_t *cfg, vf_data_desc *dd) {
         for (int i = 0; i < n; i++) {
             config_setting_t *e = config_setting_get_elem(fl, (unsigned)i);
             if (!config_setting_is_group(e)) return FAIL(e, "fields: each entry is a group { name = ...; }");
-            static const char *const fk[] = {"name", "encoding", "dim", "range", "decode", "top", "bins", NULL};
+            static const char *const fk[] = {"name", "encoding", "dim", "range", "decode", "top", "bins",
+                                               "start_decode", NULL};
             if ((st = check_keys(name, e, fk, "a field"))) return st;
             const char *fn, *en;
             if ((st = get_str(name, e, "name", &fn))) return st;
@@ -257,7 +259,8 @@ static vf_status parse_data(const char *name, config_t *cfg, vf_data_desc *dd) {
             if (f < 0) return FAIL(e, "fields: unknown field '%s' (srcip dstip srcport dstport proto time td pkt byt "
                                       "label flags tos len ttl ipid fragflag fragoff)", fn);
             if (enc < 0) return FAIL(e, "fields: '%s': unknown encoding '%s' (bits word2vec onehot log_minmax minmax "
-                                        "interarrival interarrival_log interarrival_quantile interarrival_bins dict)", fn, en);
+                                        "interarrival interarrival_log interarrival_quantile interarrival_bins dict "
+                                        "quantile)", fn, en);
             for (int k = 0; k < dd->n_fields; k++)
                 if ((int)dd->fields[k].field == f) return FAIL(e, "fields: '%s' appears twice", fn);
             bool ip = f == VF_F_SRCIP || f == VF_F_DSTIP;
@@ -275,6 +278,8 @@ static vf_status parse_data(const char *name, config_t *cfg, vf_data_desc *dd) {
             if (time_enc != (f == VF_F_TIME))
                 return FAIL(e, "fields: 'time' takes encoding interarrival, interarrival_log, interarrival_quantile or "
                                "interarrival_bins (and only it)");
+            if (enc == VF_ENC_QUANTILE && !vf_enc_quantile_field((vf_field)f))
+                return FAIL(e, "fields: '%s': quantile is for td, pkt, byt, len, tos, ttl, ipid and fragoff", fn);
             add(dd, (vf_field)f, (vf_encoding)enc, false, 0, 0);
             vf_field_spec *sp = &dd->fields[dd->n_fields - 1];
             if ((st = get_int(name, e, "dim", 1, 256, &sp->dim))) return st;
@@ -282,25 +287,35 @@ static vf_status parse_data(const char *name, config_t *cfg, vf_data_desc *dd) {
             if ((st = get_str(name, e, "decode", &dn))) return st;
             /* not for _bins: its 16 knots are too coarse to place a rank (the place in
              * the bin is what keeps its gaps exact) */
-            if (dn && enc == VF_ENC_INTERARRIVAL_QUANTILE) {
+            if (dn && (enc == VF_ENC_INTERARRIVAL_QUANTILE || enc == VF_ENC_QUANTILE)) {
                 config_setting_t *ds = config_setting_get_member(e, "decode");
-                if (!strcmp(dn, "value")) sp->gap_decode = VF_GAPDEC_VALUE;
-                else if (!strcmp(dn, "rank")) sp->gap_decode = VF_GAPDEC_RANK;
+                if (!strcmp(dn, "value")) sp->qdecode = VF_QDEC_VALUE;
+                else if (!strcmp(dn, "rank")) sp->qdecode = VF_QDEC_RANK;
                 else return FAIL(ds, "fields: '%s': decode '%s': expected value or rank", fn, dn);
             } else if (dn) {
                 config_setting_t *ds = config_setting_get_member(e, "decode");
                 if (f == VF_F_TIME)
                     return FAIL(ds, "fields: 'time': decode applies to encoding interarrival_quantile only");
-                if (!ip) return FAIL(ds, "fields: '%s': decode applies to srcip/dstip only", fn);
+                if (!ip)
+                    return FAIL(ds, "fields: '%s': decode applies to srcip/dstip and to encoding quantile only", fn);
                 if (!strcmp(dn, "bits")) sp->decode = VF_IPDEC_BITS;
                 else if (!strcmp(dn, "tree")) sp->decode = VF_IPDEC_TREE;
                 else if (!strcmp(dn, "tree_new")) sp->decode = VF_IPDEC_TREE_NEW;
                 else return FAIL(ds, "fields: '%s': decode '%s': expected bits, tree or tree_new", fn, dn);
             }
+            const char *sd;
+            if ((st = get_str(name, e, "start_decode", &sd))) return st;
+            if (sd) {
+                config_setting_t *ss = config_setting_get_member(e, "start_decode");
+                if (f != VF_F_TIME) return FAIL(ss, "fields: '%s': start_decode applies to 'time' only", fn);
+                if (!strcmp(sd, "value")) sp->start_decode = VF_QDEC_VALUE;
+                else if (!strcmp(sd, "rank")) sp->start_decode = VF_QDEC_RANK;
+                else return FAIL(ss, "fields: 'time': start_decode '%s': expected value or rank", sd);
+            }
             if (config_setting_get_member(e, "bins")) {
-                if (enc != VF_ENC_INTERARRIVAL_QUANTILE && enc != VF_ENC_INTERARRIVAL_BINS)
-                    return FAIL(config_setting_get_member(e, "bins"), "fields: '%s': bins applies to encoding "
-                                "interarrival_quantile and interarrival_bins only", fn);
+                if (enc != VF_ENC_INTERARRIVAL_QUANTILE && enc != VF_ENC_INTERARRIVAL_BINS && enc != VF_ENC_QUANTILE)
+                    return FAIL(config_setting_get_member(e, "bins"), "fields: '%s': bins applies to encodings "
+                                "interarrival_quantile, interarrival_bins and quantile only", fn);
                 if ((st = get_int(name, e, "bins", 2, 4096, &sp->bins))) return st;
             }
             if (config_setting_get_member(e, "top")) {

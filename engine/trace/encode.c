@@ -350,7 +350,8 @@ void vf_encoder_free(vf_encoder *e) {
     free(e->start_hi);
     free(e->iat_hi);
     free(e->gapq);
-    for (int f = 0; f < VF_F_COUNT; f++) free(e->vocab[f]);
+    free(e->startq);
+    for (int f = 0; f < VF_F_COUNT; f++) { free(e->vocab[f]); free(e->valq[f]); }
     vf_w2v_free(&e->port);
     vf_w2v_free(&e->proto);
     for (int i = 0; i < e->n_labels; i++) free(e->labels[i]);
@@ -433,7 +434,7 @@ const vf_data_desc *vf_enc_setup(const vf_data_desc *dd_in, vf_trace_kind kind, 
     e->n_fields = dd->n_fields;
     memcpy(e->fields, dd->fields, sizeof e->fields);
     for (int i = 0; i < e->n_fields; i++) /* specs built by hand (not parsed) may leave bins 0 */
-        if (e->fields[i].bins <= 0 && vf_enc_time_quantile(e->fields[i].enc))
+        if (e->fields[i].bins <= 0 && (vf_enc_time_quantile(e->fields[i].enc) || e->fields[i].enc == VF_ENC_QUANTILE))
             e->fields[i].bins = e->fields[i].enc == VF_ENC_INTERARRIVAL_BINS ? 16 : 256;
     e->n_chunks = dd->n_chunks > 0 ? dd->n_chunks : 1;
     e->chunking = dd->chunking;
@@ -487,6 +488,13 @@ vf_status vf_encoder_fit(const vf_data_desc *dd_in, const vf_trace *t, vf_encode
             if (!(hi > lo)) hi = lo + 1; /* constant field */
             e->lo[f] = lo;
             e->hi[f] = hi;
+        } else if (s->enc == VF_ENC_QUANTILE) {
+            double *v = malloc(t->n * sizeof *v);
+            if (!v) { st = vf_fail(VF_ERR_OOM, "encoder: out of memory"); goto fail; }
+            for (size_t k = 0; k < t->n; k++) v[k] = vf_enc_fval(&t->recs[k], f);
+            st = vf_enc_fit_valq(e, f, s->bins, v, t->n);
+            free(v);
+            if (st) goto fail;
         } else if (s->enc == VF_ENC_DICT && !vf_enc_addr_field(f)) {
             uint32_t *count = calloc(65536, sizeof *count);
             if (!count) { st = vf_fail(VF_ERR_OOM, "encoder: out of memory"); goto fail; }
@@ -521,8 +529,14 @@ vf_status vf_encoder_fit(const vf_data_desc *dd_in, const vf_trace *t, vf_encode
     int max_len = 0;
     const bool quant = vf_enc_time_quantile(vf_enc_time_enc(e));
     int64_t *gaps = quant ? malloc((t->n ? t->n : 1) * sizeof *gaps) : NULL; /* < one per record */
-    size_t n_gaps = 0;
-    if (quant && !gaps) { vf_flow_index_free(&fi); st = vf_fail(VF_ERR_OOM, "encoder: out of memory"); goto fail; }
+    size_t n_gaps = 0, n_starts = 0;
+    vf_row_start *starts = vf_enc_start_rank(e) ? malloc((t->n ? t->n : 1) * sizeof *starts) : NULL; /* <= one per record */
+    if ((quant && !gaps) || (vf_enc_start_rank(e) && !starts)) {
+        free(gaps);
+        vf_flow_index_free(&fi);
+        st = vf_fail(VF_ERR_OOM, "encoder: out of memory");
+        goto fail;
+    }
     for (size_t f = 0; f < fi.n_flows; f++) {
         int prev_c = -1, len = 0;
         int64_t prev_t = 0;
@@ -532,6 +546,7 @@ vf_status vf_encoder_fit(const vf_data_desc *dd_in, const vf_trace *t, vf_encode
             if (c != prev_c) {
                 if (ts < e->start_lo[c]) e->start_lo[c] = ts;
                 if (ts > e->start_hi[c]) e->start_hi[c] = ts;
+                if (starts) starts[n_starts++] = (vf_row_start){c, ts};
                 len = 0;
             } else {
                 if (ts - prev_t > e->iat_hi[c]) e->iat_hi[c] = ts - prev_t;
@@ -543,11 +558,11 @@ vf_status vf_encoder_fit(const vf_data_desc *dd_in, const vf_trace *t, vf_encode
         }
     }
     vf_flow_index_free(&fi);
-    if (quant) {
-        st = vf_enc_fit_gapq(e, gaps, n_gaps);
-        free(gaps);
-        if (st) goto fail;
-    }
+    if (quant) st = vf_enc_fit_gapq(e, gaps, n_gaps);
+    if (starts && !st) st = vf_enc_fit_startq(e, starts, n_starts);
+    free(gaps);
+    free(starts);
+    if (st) goto fail;
     for (int i = 0; i < e->n_fields; i++) {
         const vf_field_spec *s = &e->fields[i];
         vf_addr_table *tb = &e->ips[s->field == VF_F_DSTIP];
@@ -583,6 +598,16 @@ static int time_bins(const vf_encoder *e) {
 }
 
 static int cmp_i64_(const void *a, const void *b) { return cmp_i64(a, b); }
+static int cmp_f64(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Knot k of K over n sorted values: index round(k (n - 1) / K), in integers
+ * so that fit and streaming fit agree to the bit. */
+static size_t knot_index(size_t n, int K, int k) {
+    return (size_t)(((unsigned __int128)k * (n - 1) + (unsigned)K / 2) / (unsigned)K);
+}
 
 vf_status vf_enc_fit_gapq(vf_encoder *e, int64_t *gaps, size_t n) {
     int K = time_bins(e);
@@ -592,23 +617,74 @@ vf_status vf_enc_fit_gapq(vf_encoder *e, int64_t *gaps, size_t n) {
     if (!e->gapq) return vf_fail(VF_ERR_OOM, "encoder: out of memory");
     e->n_gapq = K + 1;
     qsort(gaps, n, sizeof *gaps, cmp_i64_);
-    /* rank k / K of n sorted gaps: index round(k (n - 1) / K), in integers so
-     * that fit and streaming fit agree to the bit; no gaps (every series one
-     * record long): all 0 */
-    for (int k = 0; k <= K; k++)
-        e->gapq[k] = n ? gaps[((unsigned __int128)k * (n - 1) + (unsigned)K / 2) / (unsigned)K] : 0;
+    /* no gaps (every series one record long): all 0 */
+    for (int k = 0; k <= K; k++) e->gapq[k] = n ? (double)gaps[knot_index(n, K, k)] : 0;
     return VF_OK;
 }
 
-/* The quantile table's position s in [0, K] (K = n_gapq - 1) of a gap: k
- * at knot k, the middle of the knots' range when several knots hold the
- * same gap (a point mass, e.g. 0 or whole seconds), and between knots
- * linear in log1p(gap in us), so that s / K is the gap's rank among the
- * training gaps up to the interpolation. Monotone; clamped to the table. */
-static double gapq_log(int64_t ns) { return log1p((double)ns * 1e-3); }
-static double gapq_pos(const vf_encoder *e, int64_t x) {
-    const int64_t *v = e->gapq;
-    int K = e->n_gapq - 1, lo = 0, hi = K + 1;
+vf_status vf_enc_fit_valq(vf_encoder *e, vf_field f, int bins, double *v, size_t n) {
+    if (bins < 1) return vf_fail(VF_ERR_ARG, "encoder: %s's quantile table needs bins >= 1 (%d)", vf_field_name(f), bins);
+    free(e->valq[f]);
+    e->valq[f] = malloc((size_t)(bins + 1) * sizeof *e->valq[f]);
+    if (!e->valq[f]) return vf_fail(VF_ERR_OOM, "encoder: out of memory");
+    e->n_valq[f] = bins + 1;
+    qsort(v, n, sizeof *v, cmp_f64);
+    if (n && v[0] < 0)
+        return vf_fail(VF_ERR_FORMAT, "encoder: %s has a negative value (%g); encoding quantile takes numbers >= 0",
+                       vf_field_name(f), v[0]);
+    for (int k = 0; k <= bins; k++) e->valq[f][k] = n ? v[knot_index(n, bins, k)] : 0;
+    return VF_OK;
+}
+
+bool vf_enc_start_rank(const vf_encoder *e) {
+    for (int i = 0; i < e->n_fields; i++)
+        if (e->fields[i].field == VF_F_TIME) return e->fields[i].start_decode == VF_QDEC_RANK;
+    return false;
+}
+
+static int cmp_row_start(const void *a, const void *b) {
+    const vf_row_start *x = a, *y = b;
+    if (x->c != y->c) return x->c < y->c ? -1 : 1;
+    return x->ts < y->ts ? -1 : x->ts > y->ts;
+}
+
+vf_status vf_enc_fit_startq(vf_encoder *e, vf_row_start *v, size_t n) {
+    const int K = VF_START_BINS;
+    free(e->startq);
+    e->startq = calloc((size_t)e->n_chunks * (K + 1), sizeof *e->startq);
+    if (!e->startq) return vf_fail(VF_ERR_OOM, "encoder: out of memory");
+    e->n_startq = K + 1;
+    qsort(v, n, sizeof *v, cmp_row_start);
+    for (size_t a = 0, b; a < n; a = b) { /* chunk v[a].c's rows are v[a..b) */
+        for (b = a; b < n && v[b].c == v[a].c; b++) {}
+        int c = v[a].c;
+        double span = (double)(e->start_hi[c] - e->start_lo[c]);
+        for (int k = 0; k <= K; k++) {
+            double x = (double)(v[a + knot_index(b - a, K, k)].ts - e->start_lo[c]);
+            e->startq[(size_t)c * (K + 1) + (size_t)k] = span > 0 ? clampd(x / span, 0, 1) : 0;
+        }
+    }
+    return VF_OK;
+}
+
+/* A quantile table: knots v[0..K], non-decreasing and >= 0, linear between
+ * knots in log1p(x * to_unit) (gaps: ns to us; values: their own unit). */
+typedef struct qtable { const double *v; int K; double to_unit, from_unit; } qtable;
+static qtable gap_table(const vf_encoder *e) { return (qtable){e->gapq, e->n_gapq - 1, 1e-3, 1e3}; }
+static qtable val_table(const vf_encoder *e, vf_field f) { return (qtable){e->valq[f], e->n_valq[f] - 1, 1, 1}; }
+static qtable start_table(const vf_encoder *e, int c) {
+    return (qtable){e->startq + (size_t)c * (size_t)e->n_startq, e->n_startq - 1, 1, 1};
+}
+static double q_log(qtable q, double x) { return log1p(x * q.to_unit); }
+
+/* The table's position s in [0, K] of x: k at knot k, the middle of the
+ * knots' range when several knots hold the same value (a point mass, e.g.
+ * a 0 gap or a 40-byte packet), and between knots linear in q_log, so that
+ * s / K is x's rank among the training values up to the interpolation.
+ * Monotone; clamped to the table. */
+static double q_pos(qtable q, double x) {
+    const double *v = q.v;
+    int K = q.K, lo = 0, hi = K + 1;
     while (lo < hi) { int m = (lo + hi) / 2; if (v[m] < x) lo = m + 1; else hi = m; }
     int a = lo; /* first knot >= x */
     if (a > K) return K;
@@ -618,24 +694,27 @@ static double gapq_pos(const vf_encoder *e, int64_t x) {
         return 0.5 * (a + b);
     }
     if (a == 0) return 0;
-    return a - 1 + (gapq_log(x) - gapq_log(v[a - 1])) / (gapq_log(v[a]) - gapq_log(v[a - 1]));
+    return a - 1 + (q_log(q, x) - q_log(q, v[a - 1])) / (q_log(q, v[a]) - q_log(q, v[a - 1]));
 }
 
-/* Inverse of gapq_pos, rounded to ns: a position within float resolution of
- * a knot is the knot (exact on the knots), between knots log-linear,
- * inside a point mass its gap. */
-static int64_t gapq_gap(const vf_encoder *e, double s) {
-    const int64_t *v = e->gapq;
-    int K = e->n_gapq - 1;
+/* Inverse of q_pos: a position within float resolution of a knot is the
+ * knot (exact on the knots), between knots log-linear, inside a point mass
+ * its value. */
+static double q_value(qtable q, double s) {
+    const double *v = q.v;
+    int K = q.K;
     s = clampd(s, 0, K);
     int j = (int)floor(s + 0.5);
     if (fabs(s - j) <= K * 0x1p-22) return v[j];
     j = (int)floor(s);
     if (j >= K) j = K - 1;
     if (v[j] == v[j + 1]) return v[j];
-    double L = gapq_log(v[j]) + (s - j) * (gapq_log(v[j + 1]) - gapq_log(v[j]));
-    return (int64_t)llround(clampd(expm1(L) * 1e3, (double)v[j], (double)v[j + 1]));
+    double L = q_log(q, v[j]) + (s - j) * (q_log(q, v[j + 1]) - q_log(q, v[j]));
+    return clampd(expm1(L) * q.from_unit, v[j], v[j + 1]);
 }
+
+static double gapq_pos(const vf_encoder *e, int64_t x) { return q_pos(gap_table(e), (double)x); }
+static int64_t gapq_gap(const vf_encoder *e, double s) { return (int64_t)llround(q_value(gap_table(e), s)); }
 
 /* Within-flow gap (ns) of chunk c at dst: gap / iat_hi (interarrival),
  * log1p(gap_us) / log1p(iat_hi_us) (interarrival_log; log1p(0) = 0 is the
@@ -680,35 +759,64 @@ int64_t vf_enc_ungap(const vf_encoder *e, vf_encoding te, int c, const float *sr
     return (int64_t)llround(clampd(g, 0, (double)e->iat_hi[c]));
 }
 
-/* decode = "rank": the gaps of chunk E's generated steps (every row's
- * steps after the first, up to its first flag < 0.5: the ones vf_decode
- * reads) by rank. Their positions are sorted (ties by step order) and the
- * r-th of n is decoded at position (r + 1/2) / n of the table, so the n
- * gaps are the training gaps' quantiles whatever the spread of the model's
- * outputs (a sigmoid that never nears 0 or 1 loses both tails otherwise),
- * and their order is the model's. *out: [n_flows * max_len] gaps (ns). */
-typedef struct gen_gap { double s; size_t i; } gen_gap;
-static int cmp_gen_gap(const void *a, const void *b) {
-    const gen_gap *x = a, *y = b;
+/* The table position [0, K] that a field's generated outputs at src stand
+ * for: the time field's gap (interarrival_quantile or _bins), or a
+ * quantile-encoded value. */
+static double field_gen_pos(const vf_encoder *e, const vf_field_spec *s, const float *src) {
+    if (s->field == VF_F_TIME) return gen_pos(e, s->enc, src);
+    return clampd(src[0], 0, 1) * (e->n_valq[s->field] - 1);
+}
+
+/* decode = "rank": field s's numbers in chunk E's generated steps (every
+ * row's steps up to its first flag < 0.5: the ones vf_decode reads; for the
+ * time field's gaps, the steps after each row's first) by rank. Their
+ * positions are sorted (ties by step order) and the r-th of n is decoded at
+ * position (r + 1/2) / n of the table, so the n numbers are the training
+ * values' quantiles whatever the spread of the model's outputs (a sigmoid
+ * that never nears 0 or 1 loses both tails otherwise), and their order is
+ * the model's. *out: [n_flows * max_len] numbers (gaps in ns). */
+typedef struct gen_pos_at { double s; size_t i; } gen_pos_at;
+static int cmp_gen_pos(const void *a, const void *b) {
+    const gen_pos_at *x = a, *y = b;
     if (x->s != y->s) return x->s < y->s ? -1 : 1;
     return x->i < y->i ? -1 : x->i > y->i;
 }
-static vf_status rank_gaps(const vf_encoder *e, vf_encoding te, const vf_segment *g, const vf_encoded *E,
-                           int64_t **out) {
+static vf_status rank_decode(const vf_encoder *e, const vf_field_spec *s, const vf_segment *g, const vf_encoded *E,
+                             double **out) {
     size_t cells = (size_t)E->n_flows * (size_t)E->max_len, n = 0;
-    gen_gap *v = malloc((cells ? cells : 1) * sizeof *v);
-    int64_t *gap = calloc(cells ? cells : 1, sizeof *gap);
-    if (!v || !gap) { free(v); free(gap); return vf_fail(VF_ERR_OOM, "decode: out of memory"); }
+    size_t first = s->field == VF_F_TIME; /* a row's first record has no gap */
+    qtable q = s->field == VF_F_TIME ? gap_table(e) : val_table(e, s->field);
+    gen_pos_at *v = malloc((cells ? cells : 1) * sizeof *v);
+    double *x = calloc(cells ? cells : 1, sizeof *x);
+    if (!v || !x) { free(v); free(x); return vf_fail(VF_ERR_OOM, "decode: out of memory"); }
     for (size_t row = 0; row < (size_t)E->n_flows; row++)
         for (size_t step = 0; step < (size_t)E->max_len; step++) {
             size_t i = row * (size_t)E->max_len + step;
             if (E->gen_flag[i] < 0.5f) break;
-            if (step) v[n++] = (gen_gap){gen_pos(e, te, E->feat + i * (size_t)E->feat_dim + (size_t)g->offset), i};
+            if (step >= first)
+                v[n++] = (gen_pos_at){field_gen_pos(e, s, E->feat + i * (size_t)E->feat_dim + (size_t)g->offset), i};
         }
-    qsort(v, n, sizeof *v, cmp_gen_gap);
-    for (size_t r = 0; r < n; r++) gap[v[r].i] = gapq_gap(e, ((double)r + 0.5) / (double)n * (e->n_gapq - 1));
+    qsort(v, n, sizeof *v, cmp_gen_pos);
+    for (size_t r = 0; r < n; r++) x[v[r].i] = q_value(q, ((double)r + 0.5) / (double)n * q.K);
     free(v);
-    *out = gap;
+    *out = x;
+    return VF_OK;
+}
+
+/* start_decode = "rank": chunk E's rows' flow starts (attribute column
+ * col) by rank, as rank_decode's numbers, onto the chunk's training start
+ * quantiles. *out: [n_flows] fractions of [start_lo, start_hi]. */
+static vf_status rank_starts(const vf_encoder *e, const vf_encoded *E, int col, double **out) {
+    size_t n = (size_t)E->n_flows;
+    gen_pos_at *v = malloc((n ? n : 1) * sizeof *v);
+    double *x = malloc((n ? n : 1) * sizeof *x);
+    if (!v || !x) { free(v); free(x); return vf_fail(VF_ERR_OOM, "decode: out of memory"); }
+    for (size_t row = 0; row < n; row++) v[row] = (gen_pos_at){clampd(E->attr[row * (size_t)E->attr_dim + (size_t)col], 0, 1), row};
+    qsort(v, n, sizeof *v, cmp_gen_pos);
+    qtable q = start_table(e, E->chunk);
+    for (size_t r = 0; r < n; r++) x[v[r].i] = q_value(q, ((double)r + 0.5) / (double)n * q.K);
+    free(v);
+    *out = x;
     return VF_OK;
 }
 
@@ -769,6 +877,7 @@ void vf_enc_field(const vf_encoder *e, const vf_field_spec *s, const vf_record *
     }
     case VF_ENC_LOG_MINMAX: dst[0] = unit(log1p(vf_enc_fval(r, f)), e->lo[f], e->hi[f]); break;
     case VF_ENC_MINMAX: dst[0] = unit(vf_enc_fval(r, f), e->lo[f], e->hi[f]); break;
+    case VF_ENC_QUANTILE: dst[0] = (float)(q_pos(val_table(e, f), vf_enc_fval(r, f)) / (e->n_valq[f] - 1)); break;
     default: break;
     }
 }
@@ -835,6 +944,7 @@ static void dec_field(const vf_encoder *e, const vf_field_spec *s, const float *
     }
     case VF_ENC_LOG_MINMAX: set_fval(r, f, expm1(e->lo[f] + clampd(src[0], 0, 1) * (e->hi[f] - e->lo[f]))); break;
     case VF_ENC_MINMAX: set_fval(r, f, e->lo[f] + clampd(src[0], 0, 1) * (e->hi[f] - e->lo[f])); break;
+    case VF_ENC_QUANTILE: set_fval(r, f, q_value(val_table(e, f), field_gen_pos(e, s, src))); break;
     default: break;
     }
 }
@@ -937,10 +1047,6 @@ vf_status vf_decode(const vf_encoder *e, const vf_encoded *chunks, int n_chunks,
     int tseg = -1; /* the time feature: its first segment holds it all */
     for (int s = 0; s < e->n_feat_segs && tseg < 0; s++)
         if (e->feat_segs[s].field == VF_F_TIME) tseg = s;
-    bool rank = false;
-    for (int i = 0; i < e->n_fields; i++)
-        rank |= e->fields[i].field == VF_F_TIME && te == VF_ENC_INTERARRIVAL_QUANTILE &&
-                e->fields[i].gap_decode == VF_GAPDEC_RANK;
     out->kind = e->kind;
     if (out->n == 0 && out->linktype == 0 && !out->layout.n_cols) out->linktype = -1;
     bool has_time = false;
@@ -952,12 +1058,22 @@ vf_status vf_decode(const vf_encoder *e, const vf_encoded *chunks, int n_chunks,
         if (c < 0 || c >= N || E->attr_dim != e->attr_dim || E->feat_dim != e->feat_dim)
             return vf_fail(VF_ERR_ARG, "decode: chunk %d does not match the encoder (attr %d/%d, feat %d/%d)",
                            ci, E->attr_dim, e->attr_dim, E->feat_dim, e->feat_dim);
-        int64_t *ranked = NULL;
-        if (rank && tseg >= 0) {
-            vf_status st = rank_gaps(e, te, &e->feat_segs[tseg], E, &ranked);
-            if (st) return st;
+        /* decode = "rank": [n_fields] this chunk's numbers of each field so decoded, or NULL */
+        double *ranked[VF_MAX_FIELDS] = {0};
+        vf_status st = VF_OK;
+        for (int i = 0; i < e->n_fields && !st; i++) {
+            const vf_field_spec *s = &e->fields[i];
+            if (s->qdecode != VF_QDEC_RANK || (s->enc != VF_ENC_INTERARRIVAL_QUANTILE && s->enc != VF_ENC_QUANTILE))
+                continue;
+            for (int g = 0; g < e->n_feat_segs; g++)
+                if (e->feat_segs[g].field == (int)s->field) { /* its first segment holds it all */
+                    st = rank_decode(e, s, &e->feat_segs[g], E, &ranked[i]);
+                    break;
+                }
         }
-        for (int row = 0; row < E->n_flows; row++) {
+        double *start_frac = NULL; /* [n_flows]: start_decode = "rank" */
+        if (!st && has_time && vf_enc_start_rank(e)) st = rank_starts(e, E, tags - 1, &start_frac);
+        for (int row = 0; row < E->n_flows && !st; row++) {
             const float *A = E->attr + (size_t)row * (size_t)e->attr_dim;
             vf_record base;
             memset(&base, 0, sizeof base);
@@ -970,22 +1086,27 @@ vf_status vf_decode(const vf_encoder *e, const vf_encoded *chunks, int n_chunks,
                 if (seg < e->n_attr_segs) dec_field(e, s, A + e->attr_segs[seg].offset, &base);
             }
             int64_t ts = e->start_lo[c];
-            if (has_time) ts += (int64_t)llround(clampd(A[tags - 1], 0, 1) * (double)(e->start_hi[c] - e->start_lo[c]));
+            double u = start_frac ? start_frac[row] : clampd(A[tags - 1], 0, 1);
+            if (has_time) ts += (int64_t)llround(u * (double)(e->start_hi[c] - e->start_lo[c]));
             base.ip_version = vf_addr_is_v4(&base.src) && vf_addr_is_v4(&base.dst) ? 4 : 6;
-            for (int step = 0; step < E->max_len; step++) {
+            for (int step = 0; step < E->max_len && !st; step++) {
                 if (E->gen_flag[(size_t)row * (size_t)E->max_len + (size_t)step] < 0.5f) break;
                 const float *F = E->feat + ((size_t)row * (size_t)E->max_len + (size_t)step) * (size_t)e->feat_dim;
                 vf_record r = base;
+                size_t cell = (size_t)row * (size_t)E->max_len + (size_t)step;
                 for (int s = 0; s < e->n_feat_segs; s++) {
                     const vf_segment *g = &e->feat_segs[s];
-                    if (g->field == VF_F_TIME) {
-                        if (step > 0 && s == tseg)
-                            ts += ranked ? ranked[(size_t)row * (size_t)E->max_len + (size_t)step]
-                                         : vf_enc_ungap(e, te, c, F + g->offset);
-                        continue;
+                    for (int i = 0; i < e->n_fields; i++) {
+                        if ((int)e->fields[i].field != g->field) continue;
+                        if (g->field == VF_F_TIME) {
+                            if (step > 0 && s == tseg)
+                                ts += ranked[i] ? (int64_t)llround(ranked[i][cell]) : vf_enc_ungap(e, te, c, F + g->offset);
+                        } else if (ranked[i]) { /* a quantile field: one segment */
+                            set_fval(&r, g->field, ranked[i][cell]);
+                        } else {
+                            dec_field(e, &e->fields[i], F + g->offset, &r);
+                        }
                     }
-                    for (int i = 0; i < e->n_fields; i++)
-                        if ((int)e->fields[i].field == g->field) dec_field(e, &e->fields[i], F + g->offset, &r);
                 }
                 r.ts_ns = ts;
                 if (r.label >= 0) {
@@ -998,26 +1119,33 @@ vf_status vf_decode(const vf_encoder *e, const vf_encoded *chunks, int n_chunks,
                 } else {
                     r.length = 0;
                 }
-                vf_status st = vf_trace_append(out, &r);
-                if (st) { free(ranked); return st; }
+                st = vf_trace_append(out, &r);
             }
         }
-        free(ranked);
+        for (int i = 0; i < e->n_fields; i++) free(ranked[i]);
+        free(start_frac);
+        if (st) return st;
     }
     return VF_OK;
 }
 
 /* ------------------------------------------------------------- save/load */
 
-/* encoder.txt, version 4: the text below, then a line "checksum <hex>" (the
+/* encoder.txt, version 5: the text below, then a line "checksum <hex>" (the
  * FNV-1a 64 of every byte before it, util.h), so a truncated or damaged file
  * is refused naming it. Version 3 added each field's decode and top to its
  * field line and the address tables (`ips N`, then N lines `HEX32 COUNT`,
  * for srcip then dstip; N = 0 when the field needs none) before `end`.
  * Version 4 added each field's bins and gap decode to its field line and the gap quantile
  * table (`gapq N v0 ... v(N-1)`, N = 0 unless the time field is
- * interarrival_quantile or _bins) after the chunk lines. Versions 3, 2 and 1
- * (no gap table: their time encodings need none) still load; versions 2 and 1 (1: no checksum line, written before it was added; its
+ * interarrival_quantile or _bins) after the chunk lines. Version 5 added
+ * encoding quantile and the value quantile tables (`valq N v0 ... v(N-1)`,
+ * a line per field in vf_field order, N = 0 unless the field is encoded
+ * quantile) after the gapq line, each field's start decode to its field
+ * line, and the flow start tables after the valq lines (`startq N`, then a
+ * line of N values per chunk; N = 0 unless the time field has start_decode
+ * rank). Versions 4 and 3 (no gap table: their
+ * time encodings need none) still load; versions 2 and 1 (1: no checksum line, written before it was added; its
  * "end" line catches a cut, nothing catches a changed digit) still load:
  * their IP fields decode bit by bit, as they did. */
 vf_status vf_encoder_save(const vf_encoder *e, const char *path) {
@@ -1025,13 +1153,13 @@ vf_status vf_encoder_save(const vf_encoder *e, const char *path) {
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
     if (!f) return vf_fail(VF_ERR_OOM, "%s: out of memory", path);
-    fprintf(f, "vkflow-encoder 4\n");
+    fprintf(f, "vkflow-encoder 5\n");
     fprintf(f, "kind %d n_chunks %d chunking %d max_len %d ip_bits %d n_fields %d\n", (int)e->kind, e->n_chunks,
             (int)e->chunking, e->max_len, e->ip_bits, e->n_fields);
     for (int i = 0; i < e->n_fields; i++) {
         const vf_field_spec *s = &e->fields[i];
-        fprintf(f, "field %d %d %d %d %.17g %.17g %d %d %d %d\n", (int)s->field, (int)s->enc, s->dim, (int)s->fixed_range,
-                s->lo, s->hi, (int)s->decode, s->top, s->bins, (int)s->gap_decode);
+        fprintf(f, "field %d %d %d %d %.17g %.17g %d %d %d %d %d\n", (int)s->field, (int)s->enc, s->dim,
+                (int)s->fixed_range, s->lo, s->hi, (int)s->decode, s->top, s->bins, (int)s->qdecode, (int)s->start_decode);
     }
     for (int k = 0; k < VF_F_COUNT; k++) fprintf(f, "range %.17g %.17g\n", e->lo[k], e->hi[k]);
     for (int c = 0; c <= e->n_chunks; c++) fprintf(f, "%s%lld", c ? " " : "edges ", (long long)e->chunk_begin[c]);
@@ -1041,6 +1169,17 @@ vf_status vf_encoder_save(const vf_encoder *e, const char *path) {
     fprintf(f, "gapq %d", e->n_gapq);
     for (int k = 0; k < e->n_gapq; k++) fprintf(f, " %lld", (long long)e->gapq[k]);
     fputc('\n', f);
+    for (int k = 0; k < VF_F_COUNT; k++) {
+        fprintf(f, "valq %d", e->n_valq[k]);
+        for (int i = 0; i < e->n_valq[k]; i++) fprintf(f, " %.17g", e->valq[k][i]);
+        fputc('\n', f);
+    }
+    fprintf(f, "startq %d\n", e->n_startq);
+    for (int c = 0; e->n_startq && c < e->n_chunks; c++) {
+        for (int k = 0; k < e->n_startq; k++)
+            fprintf(f, "%s%.17g", k ? " " : "", e->startq[(size_t)c * (size_t)e->n_startq + (size_t)k]);
+        fputc('\n', f);
+    }
     for (int k = 0; k < VF_F_COUNT; k++) {
         fprintf(f, "vocab %d", e->n_vocab[k]);
         for (int i = 0; i < e->n_vocab[k]; i++) fprintf(f, " %llu", (unsigned long long)e->vocab[k][i]);
@@ -1084,9 +1223,9 @@ vf_status vf_encoder_load(const char *path, vf_encoder *e) {
     char *buf = vf_read_file(path, &n);
     if (!buf) return vf_fail(VF_ERR_IO, "%s: %s", path, strerror(errno));
     int ver = 0;
-    if (sscanf(buf, "vkflow-encoder %d", &ver) != 1 || ver < 1 || ver > 4) {
+    if (sscanf(buf, "vkflow-encoder %d", &ver) != 1 || ver < 1 || ver > 5) {
         free(buf);
-        return vf_fail(VF_ERR_FORMAT, "%s: not a vkflow encoder file (header 'vkflow-encoder 4' expected)", path);
+        return vf_fail(VF_ERR_FORMAT, "%s: not a vkflow encoder file (header 'vkflow-encoder 5' expected)", path);
     }
     if (ver >= 2 && !vf_text_sum_ok(buf, n, &body)) {
         free(buf);
@@ -1118,18 +1257,29 @@ vf_status vf_encoder_load(const char *path, vf_encoder *e) {
         s->top = 64;
         if (ver >= 3) NEED(fscanf(f, " %d %d", &dec, &s->top) == 2, "field line (decode, top)");
         s->bins = 0;
-        int gdec = VF_GAPDEC_VALUE;
+        int gdec = VF_QDEC_VALUE;
         if (ver >= 4) NEED(fscanf(f, " %d %d", &s->bins, &gdec) == 2, "field line (bins, gap decode)");
-        NEED(gdec == VF_GAPDEC_VALUE || (gdec == VF_GAPDEC_RANK && enc == VF_ENC_INTERARRIVAL_QUANTILE),
-             "field gap decode");
-        s->gap_decode = (vf_gap_decode)gdec;
-        int last = ver >= 4 ? VF_ENC_LAST : ver == 3 ? VF_ENC_DICT : VF_ENC_INTERARRIVAL_LOG;
+        int sdec = VF_QDEC_VALUE;
+        if (ver >= 5) NEED(fscanf(f, " %d", &sdec) == 1, "field line (start decode)");
+        NEED(sdec == VF_QDEC_VALUE || (sdec == VF_QDEC_RANK && fld == VF_F_TIME), "field start decode");
+        s->start_decode = (vf_quantile_decode)sdec;
+        NEED(gdec == VF_QDEC_VALUE ||
+             (gdec == VF_QDEC_RANK && (enc == VF_ENC_INTERARRIVAL_QUANTILE || enc == VF_ENC_QUANTILE)),
+             "field quantile decode");
+        s->qdecode = (vf_quantile_decode)gdec;
+        int last = ver >= 5   ? VF_ENC_LAST
+                   : ver == 4 ? VF_ENC_INTERARRIVAL_BINS
+                   : ver == 3 ? VF_ENC_DICT
+                              : VF_ENC_INTERARRIVAL_LOG;
         NEED(fld >= 0 && fld < VF_F_COUNT && enc >= 0 && enc <= last && s->dim >= 0 && s->dim <= 256 &&
              dec >= VF_IPDEC_BITS && dec <= VF_IPDEC_TREE_NEW && s->top >= 1 && s->top <= 100000 && s->bins >= 0 &&
              s->bins <= 4096, "field out of range");
-        bool quant = vf_enc_time_quantile((vf_encoding)enc);
-        NEED(quant == (fld == VF_F_TIME && enc >= VF_ENC_INTERARRIVAL_QUANTILE) && (!quant || s->bins >= 2),
-             "field encoding (time quantiles)");
+        bool time_enc = enc == VF_ENC_INTERARRIVAL || enc == VF_ENC_INTERARRIVAL_LOG ||
+                        vf_enc_time_quantile((vf_encoding)enc);
+        NEED(time_enc == (fld == VF_F_TIME), "field encoding (time)");
+        NEED(enc != VF_ENC_QUANTILE || vf_enc_quantile_field((vf_field)fld), "field encoding (quantile)");
+        bool quant = vf_enc_time_quantile((vf_encoding)enc) || enc == VF_ENC_QUANTILE;
+        NEED(!quant || s->bins >= 2, "field quantile bins");
         /* addresses take bits or dict; ports and the protocol may take them too */
         bool port = fld == VF_F_SRCPORT || fld == VF_F_DSTPORT || fld == VF_F_PROTO;
         NEED(vf_enc_addr_field((vf_field)fld) ? enc == VF_ENC_BITS || enc == VF_ENC_DICT
@@ -1159,9 +1309,31 @@ vf_status vf_encoder_load(const char *path, vf_encoder *e) {
         for (int k = 0; k < e->n_gapq; k++) {
             long long v;
             NEED(fscanf(f, " %lld", &v) == 1 && v >= 0 && (k == 0 || v >= e->gapq[k - 1]), "gapq value (>= 0, non-decreasing)");
-            e->gapq[k] = v;
+            e->gapq[k] = (double)v;
         }
     }
+    for (int k = 0; ver >= 5 && k < VF_F_COUNT; k++) {
+        NEED(fscanf(f, " valq %d", &e->n_valq[k]) == 1 && e->n_valq[k] >= 0 && e->n_valq[k] <= 4097, "valq line");
+        e->valq[k] = malloc((size_t)(e->n_valq[k] ? e->n_valq[k] : 1) * sizeof *e->valq[k]);
+        NEED(e->valq[k], "out of memory");
+        for (int i = 0; i < e->n_valq[k]; i++)
+            NEED(fscanf(f, " %lg", &e->valq[k][i]) == 1 && e->valq[k][i] >= 0 &&
+                 (i == 0 || e->valq[k][i] >= e->valq[k][i - 1]), "valq value (>= 0, non-decreasing)");
+    }
+    for (int i = 0; i < e->n_fields; i++)
+        NEED(e->fields[i].enc != VF_ENC_QUANTILE || e->n_valq[e->fields[i].field] == e->fields[i].bins + 1,
+             "a quantile field's table does not have bins + 1 values");
+    if (ver >= 5) {
+        NEED(fscanf(f, " startq %d", &e->n_startq) == 1 && (e->n_startq == 0 || e->n_startq == VF_START_BINS + 1),
+             "startq line");
+        e->startq = malloc((size_t)e->n_chunks * (size_t)(e->n_startq ? e->n_startq : 1) * sizeof *e->startq);
+        NEED(e->startq, "out of memory");
+        for (size_t i = 0; i < (size_t)e->n_chunks * (size_t)e->n_startq; i++)
+            NEED(fscanf(f, " %lg", &e->startq[i]) == 1 && e->startq[i] >= 0 && e->startq[i] <= 1 &&
+                 (i % (size_t)e->n_startq == 0 || e->startq[i] >= e->startq[i - 1]),
+                 "startq value (in [0, 1], non-decreasing within a chunk)");
+    }
+    NEED(!vf_enc_start_rank(e) || e->n_startq == VF_START_BINS + 1, "start_decode rank without a start quantile table");
     {
         vf_encoding te = vf_enc_time_enc(e);
         NEED(!vf_enc_time_quantile(te) || e->n_gapq == time_bins(e) + 1,

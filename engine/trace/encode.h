@@ -40,8 +40,10 @@ typedef enum vf_encoding {
                                    * place in the training gaps' quantile table (feat, [0, 1]) */
     VF_ENC_INTERARRIVAL_BINS, /* time only: start as above (attr) + inter-arrival as the quantile bin
                                * it falls in (softmax, `bins` wide) and its place in the bin (unit) */
+    VF_ENC_QUANTILE,     /* a per-record number (td pkt byt len tos ttl ipid fragoff): its place in
+                          * the training values' quantile table, [0, 1] (unit) */
 } vf_encoding;
-#define VF_ENC_LAST VF_ENC_INTERARRIVAL_BINS
+#define VF_ENC_LAST VF_ENC_QUANTILE
 const char *vf_encoding_name(vf_encoding e);
 
 /* How IP bits are turned back into an address (bits and dict's "other"). */
@@ -55,13 +57,14 @@ typedef enum vf_ip_decode {
 } vf_ip_decode;
 const char *vf_ip_decode_name(vf_ip_decode d);
 
-/* How interarrival_quantile outputs are turned back into gaps. */
-typedef enum vf_gap_decode {
-    VF_GAPDEC_VALUE = 0, /* each output on its own through the quantile table */
-    VF_GAPDEC_RANK,      /* a chunk's outputs by their rank among that chunk's generated gaps: the
-                          * decoded gaps have the training gaps' distribution, the model gives
-                          * which gap is larger */
-} vf_gap_decode;
+/* How quantile outputs (interarrival_quantile's gaps, quantile's values)
+ * are turned back into numbers. */
+typedef enum vf_quantile_decode {
+    VF_QDEC_VALUE = 0, /* each output on its own through the quantile table */
+    VF_QDEC_RANK,      /* a chunk's outputs by their rank among that chunk's generated outputs of
+                        * the field: the decoded numbers have the training values' distribution,
+                        * the model gives which one is larger */
+} vf_quantile_decode;
 
 typedef struct vf_field_spec {
     vf_field field;
@@ -71,10 +74,15 @@ typedef struct vf_field_spec {
     double lo, hi;       /* minmax / log_minmax range (of x, not log1p(x)) */
     vf_ip_decode decode; /* bits and dict: how bits become an address */
     int top;             /* dict: addresses with a class of their own (default 64) */
-    int bins;            /* interarrival_quantile / _bins: intervals of the gap quantile table
-                          * (default 256 / 16) */
-    vf_gap_decode gap_decode; /* interarrival_quantile: `decode = "rank"` */
+    int bins;            /* interarrival_quantile / _bins / quantile: intervals of the quantile
+                          * table (default 256 / 16 / 256) */
+    vf_quantile_decode qdecode; /* interarrival_quantile and quantile: `decode = "rank"` */
+    vf_quantile_decode start_decode; /* time: `start_decode = "rank"`: a chunk's generated flow starts by
+                                      * rank, onto the training starts' quantiles in that chunk */
 } vf_field_spec;
+
+/* Knots - 1 of each chunk's flow-start quantile table (start_decode = "rank"). */
+#define VF_START_BINS 256
 
 typedef enum vf_chunking { VF_CHUNK_FIXED_TIME = 0, VF_CHUNK_FIXED_SIZE = 1 } vf_chunking;
 
@@ -174,7 +182,16 @@ typedef struct vf_encoder {
      * bins + 1, non-decreasing: gapq[k] is the gap of rank k / bins among all
      * training gaps (every chunk; gapq[0] the smallest, gapq[bins] the largest) */
     int n_gapq;
-    int64_t *gapq;
+    double *gapq;        /* whole ns */
+    /* quantile: each such field's training values' quantiles, [n_valq[f]] = bins + 1,
+     * non-decreasing, as gapq (every record of every chunk; 0 entries otherwise) */
+    int n_valq[VF_F_COUNT];
+    double *valq[VF_F_COUNT];
+    /* start_decode = "rank": per chunk, the quantiles of its training rows' first times as
+     * fractions of [start_lo, start_hi], [n_chunks * n_startq] (n_startq = VF_START_BINS + 1,
+     * or 0), non-decreasing within a chunk */
+    int n_startq;
+    double *startq;
     /* fitted ranges per field (log1p applied for log_minmax) */
     double lo[VF_F_COUNT], hi[VF_F_COUNT];
     /* onehot vocabularies per field */

@@ -22,6 +22,22 @@ bool vf_enc_time_quantile(vf_encoding te);
 /* The quantile table from every within-flow, within-chunk gap of the
  * training trace (gaps[n], sorted here in place). */
 vf_status vf_enc_fit_gapq(vf_encoder *e, int64_t *gaps, size_t n);
+/* The quantile table of field f from its value in every training record
+ * (v[n], sorted here in place): bins + 1 knots. */
+vf_status vf_enc_fit_valq(vf_encoder *e, vf_field f, int bins, double *v, size_t n);
+/* A row's chunk and first time: the training flow starts (start_decode = "rank"). */
+typedef struct vf_row_start { int32_t c; int64_t ts; } vf_row_start;
+/* Each chunk's flow-start quantile table from every row's start (v[n],
+ * sorted here in place); start_lo and start_hi must be set. */
+vf_status vf_enc_fit_startq(vf_encoder *e, vf_row_start *v, size_t n);
+/* Whether the time field asks for start_decode = "rank". */
+bool vf_enc_start_rank(const vf_encoder *e);
+/* The per-record numbers that encoding quantile takes (td pkt byt len tos
+ * ttl ipid fragoff; not the 5-tuple attributes, not the categories). */
+static inline bool vf_enc_quantile_field(vf_field f) {
+    return f == VF_F_TD || f == VF_F_PKT || f == VF_F_BYT || f == VF_F_LEN || f == VF_F_TOS || f == VF_F_TTL ||
+           f == VF_F_IPID || f == VF_F_FRAGOFF;
+}
 /* srcip or dstip (encoded by address); every other field is a value. */
 static inline bool vf_enc_addr_field(vf_field f) { return f == VF_F_SRCIP || f == VF_F_DSTIP; }
 /* A port's or the protocol's dict classes (encoding dict): its `top` most

@@ -35,11 +35,15 @@ vf_status vf_encoder_adopt_public(const char *public_encoder, const vf_data_desc
                          "here", public_encoder, i + 1, vf_field_name(dd->fields[i].field),
                          vf_ip_decode_name(out->fields[i].decode), out->fields[i].top,
                          vf_ip_decode_name(dd->fields[i].decode), dd->fields[i].top);
-        else if (out->fields[i].bins != dd->fields[i].bins || out->fields[i].gap_decode != dd->fields[i].gap_decode)
+        else if (out->fields[i].start_decode != dd->fields[i].start_decode)
+            st = vf_fail(VF_ERR_FORMAT, "%s: field %d (%s) has start_decode %s in the public run and %s here", public_encoder,
+                         i + 1, vf_field_name(dd->fields[i].field), out->fields[i].start_decode ? "rank" : "value",
+                         dd->fields[i].start_decode ? "rank" : "value");
+        else if (out->fields[i].bins != dd->fields[i].bins || out->fields[i].qdecode != dd->fields[i].qdecode)
             st = vf_fail(VF_ERR_FORMAT, "%s: field %d (%s) has %d quantile bins (decode %s) in the public run and %d "
                          "(decode %s) here", public_encoder, i + 1, vf_field_name(dd->fields[i].field),
-                         out->fields[i].bins, out->fields[i].gap_decode ? "rank" : "value", dd->fields[i].bins,
-                         dd->fields[i].gap_decode ? "rank" : "value");
+                         out->fields[i].bins, out->fields[i].qdecode ? "rank" : "value", dd->fields[i].bins,
+                         dd->fields[i].qdecode ? "rank" : "value");
     if (!st && t->n == 0) st = vf_fail(VF_ERR_FORMAT, "the private trace is empty");
     if (st) {
         vf_encoder_free(out);

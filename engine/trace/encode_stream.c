@@ -85,6 +85,8 @@ typedef struct global_pass {
     double lo[VF_F_COUNT], hi[VF_F_COUNT];
     vocab_set vs[VF_F_COUNT];
     uint32_t *value_count[VF_F_COUNT]; /* [65536]: a port's or the protocol's records per value (dict) */
+    double *values[VF_F_COUNT];        /* quantile: the field's value in every record (8 bytes a record) */
+    size_t n_values[VF_F_COUNT], cap_values[VF_F_COUNT];
     bool want_w2v;
     w2v_tok *res;
     size_t res_n, res_cap;
@@ -148,6 +150,15 @@ static vf_status global_sink(void *ctx, const vf_record *r) {
                 return vf_fail(VF_ERR_OOM, "encoder: out of memory");
         } else if (g->value_count[f]) {
             g->value_count[f][(uint16_t)vf_enc_fval(r, f)]++;
+        } else if (s->enc == VF_ENC_QUANTILE) {
+            if (g->n_values[f] == g->cap_values[f]) {
+                size_t nc = g->cap_values[f] ? g->cap_values[f] * 2 : 4096;
+                double *p = realloc(g->values[f], nc * sizeof *p);
+                if (!p) return vf_fail(VF_ERR_OOM, "encoder: out of memory (%s's values)", vf_field_name(f));
+                g->values[f] = p;
+                g->cap_values[f] = nc;
+            }
+            g->values[f][g->n_values[f]++] = vf_enc_fval(r, f);
         }
     }
     if (g->want_w2v) {
@@ -210,7 +221,9 @@ typedef struct flow_pass {
     int64_t *start_lo, *start_hi, *iat_hi; /* fit: per chunk */
     int64_t *gaps;        /* fit, interarrival_quantile / _bins: every within-chunk gap (8 bytes a record) */
     size_t n_gaps, cap_gaps;
-    bool want_gaps, oom;
+    vf_row_start *starts; /* fit, start_decode = "rank": every row's chunk and first time (16 bytes a row) */
+    size_t n_starts, cap_starts;
+    bool want_gaps, want_starts, oom;
     int max_len;
     uint64_t n;
 } flow_pass;
@@ -231,6 +244,7 @@ static void flow_pass_free(flow_pass *P) {
     free(P->start_hi);
     free(P->iat_hi);
     free(P->gaps);
+    free(P->starts);
     memset(P, 0, sizeof *P);
 }
 
@@ -268,6 +282,16 @@ static void series_end(flow_pass *P, const flow_cur *k) {
     if (k->c < 0) return;
     if (k->first > P->start_hi[k->c]) P->start_hi[k->c] = k->first;
     if (k->len > P->max_len) P->max_len = k->len;
+    if (P->want_starts) {
+        if (P->n_starts == P->cap_starts) {
+            size_t cap = P->cap_starts ? 2 * P->cap_starts : 65536;
+            vf_row_start *s = realloc(P->starts, cap * sizeof *s);
+            if (!s) { P->oom = true; P->want_starts = false; return; }
+            P->starts = s;
+            P->cap_starts = cap;
+        }
+        P->starts[P->n_starts++] = (vf_row_start){k->c, k->first};
+    }
 }
 
 /* The next record of a flow in time order (as vf_encoder_fit walks them). */
@@ -369,6 +393,7 @@ static vf_status flow_read(flow_pass *P, const vf_encoder *e, bool fit, bool sor
     P->fit = fit;
     P->sorted = sorted;
     P->want_gaps = fit && vf_enc_time_quantile(vf_enc_time_enc(e));
+    P->want_starts = fit && vf_enc_start_rank(e);
     int N = e->n_chunks;
     vf_status st = vf_flow_table_init(&P->ft, 4096);
     if (st) return st;
@@ -415,7 +440,7 @@ static vf_status flow_read(flow_pass *P, const vf_encoder *e, bool fit, bool sor
             series_end(P, &P->cur[f]);
         }
     }
-    if (P->oom) { flow_pass_free(P); return vf_fail(VF_ERR_OOM, "encoder: out of memory (within-flow gaps)"); }
+    if (P->oom) { flow_pass_free(P); return vf_fail(VF_ERR_OOM, "encoder: out of memory (within-flow gaps or flow starts)"); }
     return VF_OK;
 }
 
@@ -514,6 +539,8 @@ vf_status vf_encoder_fit_stream(const vf_data_desc *dd_in, vf_record_reader rd, 
             e->hi[f] = hi;
         } else if (g.value_count[f]) {
             if ((st = vf_enc_value_dict(e, f, s->top, g.value_count[f]))) goto fail;
+        } else if (s->enc == VF_ENC_QUANTILE) {
+            if ((st = vf_enc_fit_valq(e, f, s->bins, g.values[f], g.n_values[f]))) goto fail;
         } else if (s->enc == VF_ENC_ONEHOT && !e->vocab[f]) {
             vocab_set *vs = &g.vs[f];
             vs->n = dedupe(vs->v, vs->n);
@@ -560,18 +587,19 @@ vf_status vf_encoder_fit_stream(const vf_data_desc *dd_in, vf_record_reader rd, 
     memcpy(e->iat_hi, P.iat_hi, (size_t)e->n_chunks * sizeof *e->iat_hi);
     /* the gaps are the same multiset as vf_encoder_fit's (sorted there, the
      * same table) */
-    if (vf_enc_time_quantile(vf_enc_time_enc(e)) && (st = vf_enc_fit_gapq(e, P.gaps, P.n_gaps))) {
+    if ((vf_enc_time_quantile(vf_enc_time_enc(e)) && (st = vf_enc_fit_gapq(e, P.gaps, P.n_gaps))) ||
+        (vf_enc_start_rank(e) && (st = vf_enc_fit_startq(e, P.starts, P.n_starts)))) {
         flow_pass_free(&P);
         goto fail;
     }
     int max_len = P.max_len;
     flow_pass_free(&P);
     vf_enc_finish(dd, e, max_len);
-    for (int f = 0; f < VF_F_COUNT; f++) { free(g.vs[f].v); free(g.value_count[f]); }
+    for (int f = 0; f < VF_F_COUNT; f++) { free(g.vs[f].v); free(g.value_count[f]); free(g.values[f]); }
     vf_trace_free(&stats);
     return VF_OK;
 fail:
-    for (int f = 0; f < VF_F_COUNT; f++) { free(g.vs[f].v); free(g.value_count[f]); }
+    for (int f = 0; f < VF_F_COUNT; f++) { free(g.vs[f].v); free(g.value_count[f]); free(g.values[f]); }
     free(g.res);
     vf_trace_free(&stats);
     vf_encoder_free(e);
