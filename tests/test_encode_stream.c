@@ -325,7 +325,7 @@ static void desc_time(vf_data_desc *dd, const char *path, vf_trace_kind kind, vf
     for (int i = 0; i < dd->n_fields; i++)
         if (dd->fields[i].field == VF_F_TIME) {
             dd->fields[i].enc = te;
-            dd->fields[i].bins = te == VF_ENC_INTERARRIVAL_BINS ? 16 : 256;
+            dd->fields[i].bins = te == VF_ENC_INTERARRIVAL_BINS ? 16 : VF_QUANTILE_BINS_DEFAULT;
         }
 }
 

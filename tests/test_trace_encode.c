@@ -225,7 +225,7 @@ static void round_trip_enc(const char *path, size_t n, int n_chunks, vf_chunking
     cr_assert_eq(time_log(&e2), time_enc == VF_ENC_INTERARRIVAL_LOG);
     cr_assert_eq(vf_enc_time_enc(&e2), time_enc);
     cr_assert_eq(e2.n_gapq, e.n_gapq);
-    cr_assert_eq(e.n_gapq, vf_enc_time_quantile(time_enc) ? (time_enc == VF_ENC_INTERARRIVAL_BINS ? 17 : 257) : 0);
+    cr_assert_eq(e.n_gapq, vf_enc_time_quantile(time_enc) ? (time_enc == VF_ENC_INTERARRIVAL_BINS ? 17 : 4097) : 0);
     for (int k = 0; k < e.n_gapq; k++) cr_assert_eq(e2.gapq[k], e.gapq[k], "gap quantile %d", k);
     for (int f = 0; f < VF_F_COUNT; f++) {
         cr_assert_eq(e2.n_valq[f], e.n_valq[f]);

@@ -347,7 +347,7 @@ Test(trace_ipaddr, data_desc) {
     desc_error("data = { path = \"x\";\n fields = ( { name = \"srcip\"; encoding = \"bits\"; decode = \"nearest\"; } ); };",
                "bad.cfg:2: fields: 'srcip': decode 'nearest': expected bits, tree or tree_new");
     desc_error("data = { path = \"x\";\n\n fields = ( { name = \"srcport\"; encoding = \"onehot\"; decode = \"tree\"; } ); };",
-               "bad.cfg:3: fields: 'srcport': decode applies to srcip/dstip only");
+               "bad.cfg:3: fields: 'srcport': decode applies to srcip/dstip and to encoding quantile only");
     desc_error("data = { path = \"x\";\n fields = ( { name = \"srcip\"; encoding = \"bits\"; top = 8; } ); };",
                "bad.cfg:2: fields: 'srcip': top applies to encoding dict only");
     desc_error("data = { path = \"x\";\n fields = ( { name = \"srcip\"; encoding = \"dict\"; top = 0; } ); };",

@@ -37,9 +37,13 @@ static void add(vf_data_desc *dd, vf_field f, vf_encoding e, bool fixed, double 
     s->hi = hi;
     s->decode = VF_IPDEC_BITS;
     s->top = 64;
-    /* the quantile table's intervals: fine for the one-unit encoding, few
-     * for the softmax (each is an output of the feature generator) */
-    s->bins = e == VF_ENC_INTERARRIVAL_QUANTILE || e == VF_ENC_QUANTILE ? 256 : e == VF_ENC_INTERARRIVAL_BINS ? 16 : 0;
+    /* the quantile table's intervals: as many as allowed for the one-unit
+     * encodings (rank decoding spreads values log-uniformly inside an
+     * interval, so the last one, up to the largest value, must be narrow);
+     * few for the softmax (each is an output of the feature generator) */
+    s->bins = e == VF_ENC_INTERARRIVAL_QUANTILE || e == VF_ENC_QUANTILE ? VF_QUANTILE_BINS_DEFAULT
+              : e == VF_ENC_INTERARRIVAL_BINS                          ? 16
+                                                                       : 0;
 }
 
 static void base_defaults(vf_data_desc *dd) {

@@ -435,7 +435,7 @@ const vf_data_desc *vf_enc_setup(const vf_data_desc *dd_in, vf_trace_kind kind, 
     memcpy(e->fields, dd->fields, sizeof e->fields);
     for (int i = 0; i < e->n_fields; i++) /* specs built by hand (not parsed) may leave bins 0 */
         if (e->fields[i].bins <= 0 && (vf_enc_time_quantile(e->fields[i].enc) || e->fields[i].enc == VF_ENC_QUANTILE))
-            e->fields[i].bins = e->fields[i].enc == VF_ENC_INTERARRIVAL_BINS ? 16 : 256;
+            e->fields[i].bins = e->fields[i].enc == VF_ENC_INTERARRIVAL_BINS ? 16 : VF_QUANTILE_BINS_DEFAULT;
     e->n_chunks = dd->n_chunks > 0 ? dd->n_chunks : 1;
     e->chunking = dd->chunking;
     e->ip_bits = 32;

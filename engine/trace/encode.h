@@ -75,12 +75,15 @@ typedef struct vf_field_spec {
     vf_ip_decode decode; /* bits and dict: how bits become an address */
     int top;             /* dict: addresses with a class of their own (default 64) */
     int bins;            /* interarrival_quantile / _bins / quantile: intervals of the quantile
-                          * table (default 256 / 16 / 256) */
+                          * table (default 4096 / 16 / 4096) */
     vf_quantile_decode qdecode; /* interarrival_quantile and quantile: `decode = "rank"` */
     vf_quantile_decode start_decode; /* time: `start_decode = "rank"`: a chunk's generated flow starts by
                                       * rank, onto the training starts' quantiles in that chunk */
 } vf_field_spec;
 
+/* Intervals of a quantile table (interarrival_quantile, quantile) unless
+ * `bins` says otherwise: the most the parser takes. */
+#define VF_QUANTILE_BINS_DEFAULT 4096
 /* Knots - 1 of each chunk's flow-start quantile table (start_decode = "rank"). */
 #define VF_START_BINS 256
 
