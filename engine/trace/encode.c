@@ -781,6 +781,12 @@ static int cmp_gen_pos(const void *a, const void *b) {
     if (x->s != y->s) return x->s < y->s ? -1 : 1;
     return x->i < y->i ? -1 : x->i > y->i;
 }
+/* Sorts the n positions v and writes the r-th's value, the table q at
+ * position (r + 1/2) / n of it, to x[its index]. */
+static void values_by_rank(gen_pos_at *v, size_t n, qtable q, double *x) {
+    qsort(v, n, sizeof *v, cmp_gen_pos);
+    for (size_t r = 0; r < n; r++) x[v[r].i] = q_value(q, ((double)r + 0.5) / (double)n * q.K);
+}
 static vf_status rank_decode(const vf_encoder *e, const vf_field_spec *s, const vf_segment *g, const vf_encoded *E,
                              double **out) {
     size_t cells = (size_t)E->n_flows * (size_t)E->max_len, n = 0;
@@ -796,8 +802,7 @@ static vf_status rank_decode(const vf_encoder *e, const vf_field_spec *s, const 
             if (step >= first)
                 v[n++] = (gen_pos_at){field_gen_pos(e, s, E->feat + i * (size_t)E->feat_dim + (size_t)g->offset), i};
         }
-    qsort(v, n, sizeof *v, cmp_gen_pos);
-    for (size_t r = 0; r < n; r++) x[v[r].i] = q_value(q, ((double)r + 0.5) / (double)n * q.K);
+    values_by_rank(v, n, q, x);
     free(v);
     *out = x;
     return VF_OK;
@@ -811,10 +816,9 @@ static vf_status rank_starts(const vf_encoder *e, const vf_encoded *E, int col, 
     gen_pos_at *v = malloc((n ? n : 1) * sizeof *v);
     double *x = malloc((n ? n : 1) * sizeof *x);
     if (!v || !x) { free(v); free(x); return vf_fail(VF_ERR_OOM, "decode: out of memory"); }
-    for (size_t row = 0; row < n; row++) v[row] = (gen_pos_at){clampd(E->attr[row * (size_t)E->attr_dim + (size_t)col], 0, 1), row};
-    qsort(v, n, sizeof *v, cmp_gen_pos);
-    qtable q = start_table(e, E->chunk);
-    for (size_t r = 0; r < n; r++) x[v[r].i] = q_value(q, ((double)r + 0.5) / (double)n * q.K);
+    for (size_t row = 0; row < n; row++)
+        v[row] = (gen_pos_at){clampd(E->attr[row * (size_t)E->attr_dim + (size_t)col], 0, 1), row};
+    values_by_rank(v, n, start_table(e, E->chunk), x);
     free(v);
     *out = x;
     return VF_OK;
