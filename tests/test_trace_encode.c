@@ -1031,15 +1031,24 @@ Test(trace_encode, data_desc_format_mismatch) {
     unlink(path);
 }
 
-/* A privacy run adopts the public run's gap quantile table as it is, and
- * refuses a description asking for other bins or another decode. */
-Test(trace_encode, adopt_public_keeps_gap_quantiles) {
+/* A privacy run adopts the public run's quantile tables (gaps, values,
+ * flow starts) as they are, and refuses a description asking for other
+ * bins or another decode. */
+Test(trace_encode, adopt_public_keeps_quantile_tables) {
     vf_trace t, priv;
     vf_data_desc dd;
     heavy_tail_toy(&t, &dd, VF_ENC_INTERARRIVAL_QUANTILE, 100, 5);
     heavy_tail_toy(&priv, &dd, VF_ENC_INTERARRIVAL_QUANTILE, 30, 9); /* other gaps */
     for (int i = 0; i < dd.n_fields; i++)
-        if (dd.fields[i].field == VF_F_TIME) { dd.fields[i].bins = 64; dd.fields[i].qdecode = VF_QDEC_RANK; }
+        if (dd.fields[i].field == VF_F_TIME) {
+            dd.fields[i].bins = 64;
+            dd.fields[i].qdecode = VF_QDEC_RANK;
+            dd.fields[i].start_decode = VF_QDEC_RANK;
+        } else if (dd.fields[i].field == VF_F_LEN) {
+            dd.fields[i].enc = VF_ENC_QUANTILE;
+            dd.fields[i].bins = 32;
+        }
+    for (size_t i = 0; i < t.n; i++) t.recs[i].length = 40 + (uint32_t)(i % 97) * 15; /* the public lengths */
     vf_encoder pub, got;
     cr_assert_eq(vf_encoder_fit(&dd, &t, &pub), VF_OK, "%s", vf_last_error());
     char path[128];
@@ -1048,7 +1057,18 @@ Test(trace_encode, adopt_public_keeps_gap_quantiles) {
     cr_assert_eq(vf_encoder_adopt_public(path, &dd, &priv, &got), VF_OK, "%s", vf_last_error());
     cr_assert_eq(got.n_gapq, 65);
     for (int k = 0; k < got.n_gapq; k++) cr_assert_eq(got.gapq[k], pub.gapq[k], "knot %d", k);
+    cr_assert_eq(got.n_valq[VF_F_LEN], 33);
+    cr_assert_eq(got.valq[VF_F_LEN][32], pub.valq[VF_F_LEN][32]);
+    cr_assert_eq(got.valq[VF_F_LEN][32], 40 + 96 * 15, "the public trace's largest length, not the private 100");
+    cr_assert_eq(got.n_startq, VF_START_BINS + 1);
+    for (int k = 0; k < got.n_startq; k++) cr_assert_eq(got.startq[k], pub.startq[k], "start knot %d", k);
     vf_encoder_free(&got);
+    for (int i = 0; i < dd.n_fields; i++)
+        if (dd.fields[i].field == VF_F_TIME) dd.fields[i].start_decode = VF_QDEC_VALUE;
+    cr_assert_neq(vf_encoder_adopt_public(path, &dd, &priv, &got), VF_OK);
+    cr_assert(strstr(vf_last_error(), "has start_decode rank in the public run and value here"), "%s", vf_last_error());
+    for (int i = 0; i < dd.n_fields; i++)
+        if (dd.fields[i].field == VF_F_TIME) dd.fields[i].start_decode = VF_QDEC_RANK;
     for (int i = 0; i < dd.n_fields; i++)
         if (dd.fields[i].field == VF_F_TIME) dd.fields[i].bins = 32;
     cr_assert_neq(vf_encoder_adopt_public(path, &dd, &priv, &got), VF_OK);
