@@ -138,6 +138,79 @@ Test(trace_ipaddr, tree_new_rate) {
     vf_trace_free(&t);
 }
 
+/* tree_fresh: an address seen in one training flow stands for the hosts a
+ * new sample sees once. Rows decoding to one of the toy's 13 one-flow
+ * sources get fresh addresses (in its /16, none a training address, one
+ * per row); the recurring hosts decode to themselves; the flow counts are
+ * kept by save/load. */
+static void fresh_case(vf_encoding enc, int top) {
+    vf_trace t, d;
+    toy_trace(&t);
+    for (int k = 0; k < 13; k++) { /* 13 sources in one flow each */
+        vf_record r = t.recs[0];
+        vf_addr_from_v4(&r.src, 0x64400000u + (uint32_t)k);
+        r.sport = (uint16_t)(20000 + k);
+        cr_assert_eq(vf_trace_append(&t, &r), VF_OK);
+    }
+    vf_data_desc dd;
+    toy_desc(&dd, enc, VF_IPDEC_TREE_FRESH, top);
+    vf_encoder e;
+    TU_OK(vf_encoder_fit(&dd, &t, &e));
+    const vf_addr_table *tb = &e.ips[0];
+    cr_assert_eq(tb->n, 18);
+    int singles = 0;
+    for (int i = 0; i < tb->n; i++) {
+        cr_assert_eq(tb->flows[i], tb->count[i], "the toy has one record per flow");
+        singles += tb->flows[i] == 1;
+    }
+    cr_assert_eq(singles, 13);
+    vf_encoded *ch;
+    TU_OK(vf_encode(&e, &t, &ch));
+    memset(&d, 0, sizeof d);
+    TU_OK(vf_decode(&e, ch, 1, &d));
+    cr_assert_eq(d.n, t.n);
+    vf_addr fresh[13];
+    int n_fresh = 0;
+    for (size_t i = 0; i < t.n; i++) {
+        bool single = i >= 87; /* the 87 records of the five recurring hosts come first */
+        if (!single) {
+            cr_assert(!memcmp(&t.recs[i].src, &d.recs[i].src, sizeof(vf_addr)), "record %zu: a recurring host", i);
+            continue;
+        }
+        vf_addr a = d.recs[i].src;
+        cr_assert(vf_addr_is_v4(&a));
+        cr_assert_eq(a.b[12], 0x64);
+        cr_assert_eq(a.b[13], 0x40, "record %zu: the singleton's /16", i);
+        for (int k = 0; k < tb->n; k++) cr_assert(memcmp(&tb->addr[k], &a, sizeof a), "record %zu: a training address", i);
+        for (int k = 0; k < n_fresh; k++) cr_assert(memcmp(&fresh[k], &a, sizeof a), "record %zu: fresh twice", i);
+        fresh[n_fresh++] = a;
+    }
+    cr_assert_eq(n_fresh, 13);
+    /* saved and loaded: the same flow counts, the same decode */
+    char path[128];
+    snprintf(path, sizeof path, "/tmp/vkflow_fresh_enc_%d.txt", (int)getpid());
+    TU_OK(vf_encoder_save(&e, path));
+    vf_encoder e2;
+    TU_OK(vf_encoder_load(path, &e2));
+    for (int i = 0; i < tb->n; i++) cr_assert_eq(e2.ips[0].flows[i], tb->flows[i]);
+    vf_trace d2;
+    memset(&d2, 0, sizeof d2);
+    TU_OK(vf_decode(&e2, ch, 1, &d2));
+    for (size_t i = 0; i < d.n; i++) cr_assert(!memcmp(&d.recs[i].src, &d2.recs[i].src, sizeof(vf_addr)), "record %zu", i);
+    unlink(path);
+    vf_trace_free(&d2);
+    vf_encoder_free(&e2);
+    vf_trace_free(&d);
+    vf_encoded_free(ch, 1);
+    vf_encoder_free(&e);
+    vf_trace_free(&t);
+}
+Test(trace_ipaddr, tree_fresh_mints_hosts_for_one_flow_addresses) {
+    fresh_case(VF_ENC_BITS, 64);
+    fresh_case(VF_ENC_DICT, 64); /* every address has a class: the class of a singleton */
+    fresh_case(VF_ENC_DICT, 2);  /* the singletons are "other": the tree finds them */
+}
+
 Test(trace_ipaddr, dict_layout_and_classes) {
     vf_trace t;
     toy_trace(&t);
@@ -345,7 +418,7 @@ Test(trace_ipaddr, data_desc) {
     cr_assert_eq(dd.fields[1].enc, VF_ENC_BITS);
     cr_assert_eq(dd.fields[1].decode, VF_IPDEC_TREE);
     desc_error("data = { path = \"x\";\n fields = ( { name = \"srcip\"; encoding = \"bits\"; decode = \"nearest\"; } ); };",
-               "bad.cfg:2: fields: 'srcip': decode 'nearest': expected bits, tree or tree_new");
+               "bad.cfg:2: fields: 'srcip': decode 'nearest': expected bits, tree, tree_new or tree_fresh");
     desc_error("data = { path = \"x\";\n\n fields = ( { name = \"srcport\"; encoding = \"onehot\"; decode = \"tree\"; } ); };",
                "bad.cfg:3: fields: 'srcport': decode applies to srcip/dstip and to encoding quantile only");
     desc_error("data = { path = \"x\";\n fields = ( { name = \"srcip\"; encoding = \"bits\"; top = 8; } ); };",

@@ -21,9 +21,9 @@ const char *vf_encoding_name(vf_encoding e) {
     return (unsigned)e <= VF_ENC_LAST ? enc_names[e] : "?";
 }
 
-static const char *const ipdec_names[] = {"bits", "tree", "tree_new"};
+static const char *const ipdec_names[] = {"bits", "tree", "tree_new", "tree_fresh"};
 const char *vf_ip_decode_name(vf_ip_decode d) {
-    return (unsigned)d <= VF_IPDEC_TREE_NEW ? ipdec_names[d] : "?";
+    return (unsigned)d <= VF_IPDEC_TREE_FRESH ? ipdec_names[d] : "?";
 }
 
 static void add(vf_data_desc *dd, vf_field f, vf_encoding e, bool fixed, double lo, double hi) {
@@ -305,7 +305,8 @@ static vf_status parse_data(const char *name, config_t *cfg, vf_data_desc *dd) {
                 if (!strcmp(dn, "bits")) sp->decode = VF_IPDEC_BITS;
                 else if (!strcmp(dn, "tree")) sp->decode = VF_IPDEC_TREE;
                 else if (!strcmp(dn, "tree_new")) sp->decode = VF_IPDEC_TREE_NEW;
-                else return FAIL(ds, "fields: '%s': decode '%s': expected bits, tree or tree_new", fn, dn);
+                else if (!strcmp(dn, "tree_fresh")) sp->decode = VF_IPDEC_TREE_FRESH;
+                else return FAIL(ds, "fields: '%s': decode '%s': expected bits, tree, tree_new or tree_fresh", fn, dn);
             }
             const char *sd;
             if ((st = get_str(name, e, "start_decode", &sd))) return st;

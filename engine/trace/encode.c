@@ -243,7 +243,19 @@ static vf_status build_dict(vf_addr_table *tb, int top) {
     return VF_OK;
 }
 
-/* Distinct addresses of field f in t, sorted, with record counts. */
+/* index of address x in tb, or -1 */
+static int table_find(const vf_addr_table *tb, const vf_addr *x) {
+    int lo = 0, hi = tb->n;
+    while (lo < hi) {
+        int m = lo + (hi - lo) / 2;
+        int c = memcmp(&tb->addr[m], x, sizeof *x);
+        if (!c) return m;
+        if (c < 0) lo = m + 1; else hi = m;
+    }
+    return -1;
+}
+
+/* Distinct addresses of field f in t, sorted, with record and flow counts. */
 static vf_status build_table(const vf_trace *t, vf_field f, vf_addr_table *tb) {
     vf_addr *a = malloc(t->n * sizeof *a);
     if (!a) return vf_fail(VF_ERR_OOM, "encoder: out of memory");
@@ -261,19 +273,17 @@ static vf_status build_table(const vf_trace *t, vf_field f, vf_addr_table *tb) {
     tb->n = (int)n;
     tb->addr = a;
     tb->count = cnt;
-    return VF_OK;
-}
-
-/* index of address x in tb, or -1 */
-static int table_find(const vf_addr_table *tb, const vf_addr *x) {
-    int lo = 0, hi = tb->n;
-    while (lo < hi) {
-        int m = lo + (hi - lo) / 2;
-        int c = memcmp(&tb->addr[m], x, sizeof *x);
-        if (!c) return m;
-        if (c < 0) lo = m + 1; else hi = m;
+    /* flows: every record of a 5-tuple has its addresses, so its first says */
+    vf_flow_index fi;
+    VF_TRY(vf_flow_index_build(t, &fi));
+    tb->flows = calloc(n ? n : 1, sizeof *tb->flows);
+    if (!tb->flows) { vf_flow_index_free(&fi); return vf_fail(VF_ERR_OOM, "encoder: out of memory"); }
+    for (size_t k = 0; k < fi.n_flows; k++) {
+        const vf_record *r = &t->recs[fi.order[fi.start[k]]];
+        tb->flows[table_find(tb, f == VF_F_SRCIP ? &r->src : &r->dst)]++;
     }
-    return -1;
+    vf_flow_index_free(&fi);
+    return VF_OK;
 }
 
 static int addr_bit(const vf_addr *a, int pos) { return (a->b[pos / 8] >> (7 - pos % 8)) & 1; }
@@ -320,10 +330,11 @@ static void tree_dfs(tree_search *S, int lo, int hi, int d, double c) {
     }
 }
 
-/* Bits [2 * ip_bits] (pairs: p(0), p(1)) to the likeliest training address;
- * false when there is none to choose (empty table, or all classed). */
-static bool tree_decode(const vf_encoder *e, const vf_addr_table *tb, const float *src, bool skip_dict, vf_addr *out) {
-    if (tb->n == 0) return false;
+/* Bits [2 * ip_bits] (pairs: p(0), p(1)) to the index of the likeliest
+ * training address; -1 when there is none to choose (empty table, or all
+ * classed). */
+static int tree_decode(const vf_encoder *e, const vf_addr_table *tb, const float *src, bool skip_dict) {
+    if (tb->n == 0) return -1;
     double cost[128][2], rest[129];
     int nb = e->ip_bits;
     for (int b = 0; b < nb; b++) {
@@ -339,9 +350,21 @@ static bool tree_decode(const vf_encoder *e, const vf_addr_table *tb, const floa
     for (int b = nb - 1; b >= 0; b--) rest[b] = rest[b + 1] + (cost[b][0] < cost[b][1] ? cost[b][0] : cost[b][1]);
     tree_search S = {tb, nb == 32 ? 96 : 0, nb, (const double (*)[2])cost, rest, skip_dict, INFINITY, -1};
     tree_dfs(&S, 0, tb->n, 0, 0);
-    if (S.best_i < 0) return false;
-    *out = tb->addr[S.best_i];
-    return true;
+    return S.best_i;
+}
+
+/* tree_fresh: a fresh address for a row that decoded to the singleton a:
+ * a's upper half (the /16 of an IPv4 address, the /64 of an IPv6 one), the
+ * lower half from h (a hash of the row's outputs), drawn again while it is
+ * a training address. */
+static vf_addr fresh_address(const vf_encoder *e, const vf_addr_table *tb, vf_addr a, uint64_t h) {
+    int low = 16 - e->ip_bits / 16; /* the lower half's first byte: 14 (IPv4-mapped) or 8 */
+    for (int tries = 0; tries < 16; tries++) {
+        h = h * 6364136223846793005ull + 1442695040888963407ull;
+        for (int k = low; k < 16; k++) a.b[k] = (uint8_t)(h >> (8 * (k % 8)));
+        if (table_find(tb, &a) < 0) break;
+    }
+    return a;
 }
 
 void vf_encoder_free(vf_encoder *e) {
@@ -359,6 +382,7 @@ void vf_encoder_free(vf_encoder *e) {
     for (int k = 0; k < 2; k++) {
         free(e->ips[k].addr);
         free(e->ips[k].count);
+        free(e->ips[k].flows);
         free(e->ips[k].dict);
         free(e->ips[k].class_of);
     }
@@ -908,27 +932,30 @@ static void dec_field(const vf_encoder *e, const vf_field_spec *s, const float *
         const vf_addr_table *tb = ip_table(e, f);
         vf_addr a;
         bool dict = s->enc == VF_ENC_DICT;
+        const float *seg = src; /* the field's outputs: tree_fresh hashes them */
+        int width = field_width(e, s), i = -1;
         if (dict) {
             int best = 0;
             for (int k = 1; k <= tb->n_dict; k++)
                 if (src[k] > src[best]) best = k;
             src += tb->n_dict + 1;
-            if (best < tb->n_dict) {
-                a = tb->addr[tb->dict[best]];
-                if (f == VF_F_SRCIP) r->src = a; else r->dst = a;
-                break;
-            }
+            if (best < tb->n_dict) i = tb->dict[best];
         }
         /* the tree finds the likeliest training address ("other": one without
          * a class); bit by bit when there is none, for decode = bits, and for
          * tree_new's share p_new of new addresses (the row's own draw: a hash
          * of its bit probabilities, so decoding stays a function of them) */
-        bool tree = s->decode == VF_IPDEC_TREE;
+        bool tree = s->decode == VF_IPDEC_TREE || s->decode == VF_IPDEC_TREE_FRESH;
         if (s->decode == VF_IPDEC_TREE_NEW) {
             uint64_t h = vf_fnv1a64(src, (size_t)(2 * e->ip_bits) * sizeof *src);
             tree = (double)(h >> 11) * 0x1p-53 >= tb->p_new;
         }
-        if (!tree || !tree_decode(e, tb, src, dict, &a)) {
+        if (i < 0 && tree) i = tree_decode(e, tb, src, dict);
+        if (i >= 0) {
+            a = tb->addr[i];
+            if (s->decode == VF_IPDEC_TREE_FRESH && tb->flows && tb->flows[i] == 1)
+                a = fresh_address(e, tb, a, vf_fnv1a64(seg, (size_t)width * sizeof *seg));
+        } else {
             memset(&a, 0, sizeof a);
             int first = e->ip_bits == 32 ? 96 : 0;
             if (first) a.b[10] = a.b[11] = 0xff;
@@ -1148,7 +1175,8 @@ vf_status vf_decode(const vf_encoder *e, const vf_encoded *chunks, int n_chunks,
  * quantile) after the gapq line, each field's start decode to its field
  * line, and the flow start tables after the valq lines (`startq N`, then a
  * line of N values per chunk; N = 0 unless the time field has start_decode
- * rank). Versions 4 and 3 (no gap table: their
+ * rank), and each address line its flow count (`HEX32 COUNT FLOWS`; decode
+ * tree_fresh). Versions 4 and 3 (no gap table: their
  * time encodings need none) still load; versions 2 and 1 (1: no checksum line, written before it was added; its
  * "end" line catches a cut, nothing catches a changed digit) still load:
  * their IP fields decode bit by bit, as they did. */
@@ -1204,7 +1232,7 @@ vf_status vf_encoder_save(const vf_encoder *e, const char *path) {
         fprintf(f, "ips %d\n", e->ips[k].n);
         for (int i = 0; i < e->ips[k].n; i++) {
             for (int j = 0; j < 16; j++) fprintf(f, "%02x", e->ips[k].addr[i].b[j]);
-            fprintf(f, " %u\n", e->ips[k].count[i]);
+            fprintf(f, " %u %u\n", e->ips[k].count[i], e->ips[k].flows[i]);
         }
     }
     fprintf(f, "end\n");
@@ -1276,7 +1304,7 @@ vf_status vf_encoder_load(const char *path, vf_encoder *e) {
                    : ver == 3 ? VF_ENC_DICT
                               : VF_ENC_INTERARRIVAL_LOG;
         NEED(fld >= 0 && fld < VF_F_COUNT && enc >= 0 && enc <= last && s->dim >= 0 && s->dim <= 256 &&
-             dec >= VF_IPDEC_BITS && dec <= VF_IPDEC_TREE_NEW && s->top >= 1 && s->top <= 100000 && s->bins >= 0 &&
+             dec >= VF_IPDEC_BITS && dec <= (ver >= 5 ? VF_IPDEC_TREE_FRESH : VF_IPDEC_TREE_NEW) && s->top >= 1 && s->top <= 100000 && s->bins >= 0 &&
              s->bins <= 4096, "field out of range");
         bool time_enc = enc == VF_ENC_INTERARRIVAL || enc == VF_ENC_INTERARRIVAL_LOG ||
                         vf_enc_time_quantile((vf_encoding)enc);
@@ -1386,11 +1414,15 @@ vf_status vf_encoder_load(const char *path, vf_encoder *e) {
         NEED(fscanf(f, " ips %d", &ip->n) == 1 && ip->n >= 0 && ip->n <= 100000000, "ips line");
         ip->addr = malloc((size_t)(ip->n ? ip->n : 1) * sizeof *ip->addr);
         ip->count = malloc((size_t)(ip->n ? ip->n : 1) * sizeof *ip->count);
-        NEED(ip->addr && ip->count, "out of memory");
+        if (ver >= 5) ip->flows = malloc((size_t)(ip->n ? ip->n : 1) * sizeof *ip->flows);
+        NEED(ip->addr && ip->count && (ver < 5 || ip->flows), "out of memory");
         for (int i = 0; i < ip->n; i++) {
             char hex[33];
             NEED(fscanf(f, " %32[0-9a-f] %u", hex, &ip->count[i]) == 2 && strlen(hex) == 32 && ip->count[i] >= 1,
                  "address line");
+            if (ver >= 5)
+                NEED(fscanf(f, " %u", &ip->flows[i]) == 1 && ip->flows[i] >= 1 && ip->flows[i] <= ip->count[i],
+                     "address line (flows: 1 to the record count)");
             for (int j = 0; j < 16; j++) {
                 unsigned v;
                 sscanf(hex + 2 * j, "%2x", &v);

@@ -54,6 +54,11 @@ typedef enum vf_ip_decode {
     VF_IPDEC_TREE_NEW,   /* tree, except for a Good-Turing share of the rows (the training
                           * trace's share of records whose address occurs once), which keep
                           * their bits: new addresses at the rate new hosts appear */
+    VF_IPDEC_TREE_FRESH, /* tree (dict: the class's address), except that an address seen in one
+                          * training flow (a Good-Turing singleton, counted by 5-tuple) stands for
+                          * the hosts a new sample would see once: each row that decodes to one
+                          * gets a fresh address (its upper half, the rest from a hash of the
+                          * row's outputs; never a training address) */
 } vf_ip_decode;
 const char *vf_ip_decode_name(vf_ip_decode d);
 
@@ -162,6 +167,7 @@ typedef struct vf_addr_table {
     int n;
     vf_addr *addr;       /* [n] ascending (memcmp order = bit order) */
     uint32_t *count;     /* [n] records with this address */
+    uint32_t *flows;     /* [n] flows (5-tuples) with this address; NULL in encoder files before version 5 */
     int n_dict;          /* dict: classes, min(top, n); 0 otherwise */
     int *dict;           /* [n_dict] index into addr of class k */
     int *class_of;       /* [n] dict class of addr[i], or -1 (the tree decoder of "other" skips classed ones) */
