@@ -353,7 +353,7 @@ static int tree_decode(const vf_encoder *e, const vf_addr_table *tb, const float
     return S.best_i;
 }
 
-/* tree_fresh: a fresh address for a row that decoded to the singleton a:
+/* tree_fresh: a fresh address for a row whose dict class is the singleton a:
  * a's upper half (the /16 of an IPv4 address, the /64 of an IPv6 one), the
  * lower half from h (a hash of the row's outputs), drawn again while it is
  * a training address. */
@@ -939,22 +939,28 @@ static void dec_field(const vf_encoder *e, const vf_field_spec *s, const float *
             for (int k = 1; k <= tb->n_dict; k++)
                 if (src[k] > src[best]) best = k;
             src += tb->n_dict + 1;
-            if (best < tb->n_dict) i = tb->dict[best];
+            if (best < tb->n_dict) {
+                i = tb->dict[best];
+                a = tb->addr[i];
+                /* tree_fresh: a class whose address was in one training flow stands for new hosts */
+                if (s->decode == VF_IPDEC_TREE_FRESH && tb->flows && tb->flows[i] == 1)
+                    a = fresh_address(e, tb, a, vf_fnv1a64(seg, (size_t)width * sizeof *seg));
+                if (f == VF_F_SRCIP) r->src = a; else r->dst = a;
+                break;
+            }
         }
         /* the tree finds the likeliest training address ("other": one without
          * a class); bit by bit when there is none, for decode = bits, and for
          * tree_new's share p_new of new addresses (the row's own draw: a hash
          * of its bit probabilities, so decoding stays a function of them) */
-        bool tree = s->decode == VF_IPDEC_TREE || s->decode == VF_IPDEC_TREE_FRESH;
-        if (s->decode == VF_IPDEC_TREE_NEW) {
+        bool tree = s->decode == VF_IPDEC_TREE;
+        if (s->decode == VF_IPDEC_TREE_NEW || s->decode == VF_IPDEC_TREE_FRESH) {
             uint64_t h = vf_fnv1a64(src, (size_t)(2 * e->ip_bits) * sizeof *src);
             tree = (double)(h >> 11) * 0x1p-53 >= tb->p_new;
         }
-        if (i < 0 && tree) i = tree_decode(e, tb, src, dict);
+        if (tree) i = tree_decode(e, tb, src, dict);
         if (i >= 0) {
             a = tb->addr[i];
-            if (s->decode == VF_IPDEC_TREE_FRESH && tb->flows && tb->flows[i] == 1)
-                a = fresh_address(e, tb, a, vf_fnv1a64(seg, (size_t)width * sizeof *seg));
         } else {
             memset(&a, 0, sizeof a);
             int first = e->ip_bits == 32 ? 96 : 0;

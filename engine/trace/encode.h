@@ -54,11 +54,11 @@ typedef enum vf_ip_decode {
     VF_IPDEC_TREE_NEW,   /* tree, except for a Good-Turing share of the rows (the training
                           * trace's share of records whose address occurs once), which keep
                           * their bits: new addresses at the rate new hosts appear */
-    VF_IPDEC_TREE_FRESH, /* tree (dict: the class's address), except that an address seen in one
+    VF_IPDEC_TREE_FRESH, /* tree_new, except that a dict class whose address was seen in one
                           * training flow (a Good-Turing singleton, counted by 5-tuple) stands for
-                          * the hosts a new sample would see once: each row that decodes to one
-                          * gets a fresh address (its upper half, the rest from a hash of the
-                          * row's outputs; never a training address) */
+                          * the hosts a new sample would see once: each row in it gets a fresh
+                          * address (its upper half, the rest from a hash of the row's outputs;
+                          * never a training address) */
 } vf_ip_decode;
 const char *vf_ip_decode_name(vf_ip_decode d);
 
