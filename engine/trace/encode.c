@@ -933,7 +933,7 @@ static void dec_field(const vf_encoder *e, const vf_field_spec *s, const float *
         vf_addr a;
         bool dict = s->enc == VF_ENC_DICT;
         const float *seg = src; /* the field's outputs: tree_fresh hashes them */
-        int width = field_width(e, s), i = -1;
+        int i = -1;
         if (dict) {
             int best = 0;
             for (int k = 1; k <= tb->n_dict; k++)
@@ -944,15 +944,16 @@ static void dec_field(const vf_encoder *e, const vf_field_spec *s, const float *
                 a = tb->addr[i];
                 /* tree_fresh: a class whose address was in one training flow stands for new hosts */
                 if (s->decode == VF_IPDEC_TREE_FRESH && tb->flows && tb->flows[i] == 1)
-                    a = fresh_address(e, tb, a, vf_fnv1a64(seg, (size_t)width * sizeof *seg));
+                    a = fresh_address(e, tb, a, vf_fnv1a64(seg, (size_t)field_width(e, s) * sizeof *seg));
                 if (f == VF_F_SRCIP) r->src = a; else r->dst = a;
                 break;
             }
         }
         /* the tree finds the likeliest training address ("other": one without
          * a class); bit by bit when there is none, for decode = bits, and for
-         * tree_new's share p_new of new addresses (the row's own draw: a hash
-         * of its bit probabilities, so decoding stays a function of them) */
+         * tree_new's and tree_fresh's share p_new of new addresses (the row's
+         * own draw: a hash of its bit probabilities, so decoding stays a
+         * function of them) */
         bool tree = s->decode == VF_IPDEC_TREE;
         if (s->decode == VF_IPDEC_TREE_NEW || s->decode == VF_IPDEC_TREE_FRESH) {
             uint64_t h = vf_fnv1a64(src, (size_t)(2 * e->ip_bits) * sizeof *src);
