@@ -1183,8 +1183,8 @@ vf_status vf_decode(const vf_encoder *e, const vf_encoded *chunks, int n_chunks,
  * line, and the flow start tables after the valq lines (`startq N`, then a
  * line of N values per chunk; N = 0 unless the time field has start_decode
  * rank), and each address line its flow count (`HEX32 COUNT FLOWS`; decode
- * tree_fresh). Versions 4 and 3 (no gap table: their
- * time encodings need none) still load; versions 2 and 1 (1: no checksum line, written before it was added; its
+ * tree_fresh). Versions 4 and 3 (3: no gap table, its time encodings need
+ * none) still load; versions 2 and 1 (1: no checksum line, written before it was added; its
  * "end" line catches a cut, nothing catches a changed digit) still load:
  * their IP fields decode bit by bit, as they did. */
 vf_status vf_encoder_save(const vf_encoder *e, const char *path) {
