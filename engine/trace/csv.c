@@ -621,11 +621,6 @@ static bool parse_port(const char *s, const char *e, uint8_t proto, uint32_t *v)
     return true;
 }
 
-/* protocols whose flows have ports */
-static bool has_ports(uint8_t proto) {
-    return proto == 6 || proto == 17 || proto == 132 || proto == 33 || proto == 136;
-}
-
 /* what a flow tool prints in its protocol column for frames that are not IP */
 static bool non_ip_name(const char *s) {
     static const char *const names[] = {"arp", "rarp", "llc", "ipx", "stp", "lldp", "lacp", "cdp",
@@ -1016,7 +1011,7 @@ static vf_status csv_rows(csv_reader *c, char *buf, char *p, char *end) {
          * there) */
         uint32_t pv[2] = {0, 0};
         bool icmp = r.proto == 1 || r.proto == 58;
-        if (!bad && (has_ports(r.proto) || icmp || out->kind == VF_TRACE_PACKETS)) {
+        if (!bad && (vf_proto_has_ports(r.proto) || icmp || out->kind == VF_TRACE_PACKETS)) {
             for (int k = 0; k < 2 && !bad; k++)
                 if (port_span[k] && !parse_port(port_span[k]->s, port_span[k]->e, r.proto, &pv[k])) {
                     bad = "not a port number 0..65535 (decimal, 0x hex or a service name)";
@@ -1035,7 +1030,7 @@ static vf_status csv_rows(csv_reader *c, char *buf, char *p, char *end) {
                 }
                 r.sport = 0;
                 r.dport = (uint16_t)(pv[0] << 8 | pv[1]);
-            } else if (has_ports(r.proto) || icmp || out->kind == VF_TRACE_PACKETS) {
+            } else if (vf_proto_has_ports(r.proto) || icmp || out->kind == VF_TRACE_PACKETS) {
                 r.sport = (uint16_t)pv[0];
                 r.dport = (uint16_t)pv[1];
             }

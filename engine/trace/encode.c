@@ -255,8 +255,9 @@ static int table_find(const vf_addr_table *tb, const vf_addr *x) {
     return -1;
 }
 
-/* Distinct addresses of field f in t, sorted, with record and flow counts. */
-static vf_status build_table(const vf_trace *t, vf_field f, vf_addr_table *tb) {
+/* Distinct addresses of field f in t, sorted, with record counts and flow
+ * counts (fi: t's flows). */
+static vf_status build_table(const vf_trace *t, const vf_flow_index *fi, vf_field f, vf_addr_table *tb) {
     vf_addr *a = malloc(t->n * sizeof *a);
     if (!a) return vf_fail(VF_ERR_OOM, "encoder: out of memory");
     for (size_t i = 0; i < t->n; i++) a[i] = f == VF_F_SRCIP ? t->recs[i].src : t->recs[i].dst;
@@ -274,15 +275,12 @@ static vf_status build_table(const vf_trace *t, vf_field f, vf_addr_table *tb) {
     tb->addr = a;
     tb->count = cnt;
     /* flows: every record of a 5-tuple has its addresses, so its first says */
-    vf_flow_index fi;
-    VF_TRY(vf_flow_index_build(t, &fi));
     tb->flows = calloc(n ? n : 1, sizeof *tb->flows);
-    if (!tb->flows) { vf_flow_index_free(&fi); return vf_fail(VF_ERR_OOM, "encoder: out of memory"); }
-    for (size_t k = 0; k < fi.n_flows; k++) {
-        const vf_record *r = &t->recs[fi.order[fi.start[k]]];
+    if (!tb->flows) return vf_fail(VF_ERR_OOM, "encoder: out of memory");
+    for (size_t k = 0; k < fi->n_flows; k++) {
+        const vf_record *r = &t->recs[fi->order[fi->start[k]]];
         tb->flows[table_find(tb, f == VF_F_SRCIP ? &r->src : &r->dst)]++;
     }
-    vf_flow_index_free(&fi);
     return VF_OK;
 }
 
@@ -581,19 +579,18 @@ vf_status vf_encoder_fit(const vf_data_desc *dd_in, const vf_trace *t, vf_encode
             prev_t = ts;
         }
     }
-    vf_flow_index_free(&fi);
     if (quant) st = vf_enc_fit_gapq(e, gaps, n_gaps);
     if (starts && !st) st = vf_enc_fit_startq(e, starts, n_starts);
     free(gaps);
     free(starts);
-    if (st) goto fail;
-    for (int i = 0; i < e->n_fields; i++) {
+    for (int i = 0; i < e->n_fields && !st; i++) {
         const vf_field_spec *s = &e->fields[i];
         vf_addr_table *tb = &e->ips[s->field == VF_F_DSTIP];
         if (!vf_field_spec_needs_addr_table(s)) continue;
-        if ((st = build_table(t, s->field, tb))) goto fail;
-        if ((st = build_dict(tb, s->enc == VF_ENC_DICT ? s->top : 0))) goto fail;
+        if (!(st = build_table(t, &fi, s->field, tb))) st = build_dict(tb, s->enc == VF_ENC_DICT ? s->top : 0);
     }
+    vf_flow_index_free(&fi);
+    if (st) goto fail;
     vf_enc_finish(dd, e, max_len);
     return VF_OK;
 fail:
@@ -820,11 +817,9 @@ static vf_status rank_decode(const vf_encoder *e, const vf_field_spec *s, const 
     double *x = calloc(cells ? cells : 1, sizeof *x);
     if (!v || !x) { free(v); free(x); return vf_fail(VF_ERR_OOM, "decode: out of memory"); }
     for (size_t row = 0; row < (size_t)E->n_flows; row++)
-        for (size_t step = 0; step < (size_t)E->max_len; step++) {
+        for (size_t step = first, steps = (size_t)vf_encoded_steps(E, (int)row); step < steps; step++) {
             size_t i = row * (size_t)E->max_len + step;
-            if (E->gen_flag[i] < 0.5f) break;
-            if (step >= first)
-                v[n++] = (gen_pos_at){field_gen_pos(e, s, E->feat + i * (size_t)E->feat_dim + (size_t)g->offset), i};
+            v[n++] = (gen_pos_at){field_gen_pos(e, s, E->feat + i * (size_t)E->feat_dim + (size_t)g->offset), i};
         }
     values_by_rank(v, n, q, x);
     free(v);
@@ -987,6 +982,12 @@ static void dec_field(const vf_encoder *e, const vf_field_spec *s, const float *
     }
 }
 
+int vf_encoded_steps(const vf_encoded *E, int r) {
+    int s = 0;
+    while (s < E->max_len && E->gen_flag[(size_t)r * (size_t)E->max_len + (size_t)s] >= 0.5f) s++;
+    return s;
+}
+
 void vf_encoded_free(vf_encoded *ch, int n) {
     if (!ch) return;
     for (int i = 0; i < n; i++) { free(ch[i].attr); free(ch[i].feat); free(ch[i].gen_flag); }
@@ -1127,8 +1128,7 @@ vf_status vf_decode(const vf_encoder *e, const vf_encoded *chunks, int n_chunks,
             double u = start_frac ? start_frac[row] : clampd(A[tags - 1], 0, 1);
             if (has_time) ts += (int64_t)llround(u * (double)(e->start_hi[c] - e->start_lo[c]));
             base.ip_version = vf_addr_is_v4(&base.src) && vf_addr_is_v4(&base.dst) ? 4 : 6;
-            for (int step = 0; step < E->max_len && !st; step++) {
-                if (E->gen_flag[(size_t)row * (size_t)E->max_len + (size_t)step] < 0.5f) break;
+            for (int step = 0, steps = vf_encoded_steps(E, row); step < steps && !st; step++) {
                 const float *F = E->feat + ((size_t)row * (size_t)E->max_len + (size_t)step) * (size_t)e->feat_dim;
                 vf_record r = base;
                 size_t cell = (size_t)row * (size_t)E->max_len + (size_t)step;

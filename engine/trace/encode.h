@@ -233,6 +233,9 @@ vf_status vf_encode(const vf_encoder *enc, const vf_trace *t, vf_encoded **out);
  * once per chunk, with the steps of that chunk. */
 vf_status vf_decode(const vf_encoder *enc, const vf_encoded *chunks, int n_chunks, vf_trace *out);
 void vf_encoded_free(vf_encoded *chunks, int n_chunks);
+/* The records vf_decode writes for row r of E: one per step up to the
+ * first generation flag below 1/2. */
+int vf_encoded_steps(const vf_encoded *E, int r);
 void vf_encoder_free(vf_encoder *enc);
 vf_status vf_encoder_save(const vf_encoder *enc, const char *path);   /* atomic, text */
 /* The encoder of a privacy run (docs/PRIVACY.md): everything the public

@@ -123,6 +123,18 @@ static bool vocab_add(vocab_set *s, uint64_t x) {
     return true;
 }
 
+/* Room for one more element in the growing array *v of *n (capacity *cap
+ * elements of size bytes, doubling from 4096): false when out of memory. */
+static bool room_for_one(void **v, size_t n, size_t *cap, size_t size) {
+    if (n < *cap) return true;
+    size_t nc = *cap ? 2 * *cap : 4096;
+    void *p = realloc(*v, nc * size);
+    if (!p) return false;
+    *v = p;
+    *cap = nc;
+    return true;
+}
+
 static uint64_t sm64(uint64_t *s) {
     uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -151,13 +163,8 @@ static vf_status global_sink(void *ctx, const vf_record *r) {
         } else if (g->value_count[f]) {
             g->value_count[f][(uint16_t)vf_enc_fval(r, f)]++;
         } else if (s->enc == VF_ENC_QUANTILE) {
-            if (g->n_values[f] == g->cap_values[f]) {
-                size_t nc = g->cap_values[f] ? g->cap_values[f] * 2 : 4096;
-                double *p = realloc(g->values[f], nc * sizeof *p);
-                if (!p) return vf_fail(VF_ERR_OOM, "encoder: out of memory (%s's values)", vf_field_name(f));
-                g->values[f] = p;
-                g->cap_values[f] = nc;
-            }
+            if (!room_for_one((void **)&g->values[f], g->n_values[f], &g->cap_values[f], sizeof *g->values[f]))
+                return vf_fail(VF_ERR_OOM, "encoder: out of memory (%s's values)", vf_field_name(f));
             g->values[f][g->n_values[f]++] = vf_enc_fval(r, f);
         }
     }
@@ -282,16 +289,11 @@ static void series_end(flow_pass *P, const flow_cur *k) {
     if (k->c < 0) return;
     if (k->first > P->start_hi[k->c]) P->start_hi[k->c] = k->first;
     if (k->len > P->max_len) P->max_len = k->len;
-    if (P->want_starts) {
-        if (P->n_starts == P->cap_starts) {
-            size_t cap = P->cap_starts ? 2 * P->cap_starts : 65536;
-            vf_row_start *s = realloc(P->starts, cap * sizeof *s);
-            if (!s) { P->oom = true; P->want_starts = false; return; }
-            P->starts = s;
-            P->cap_starts = cap;
-        }
-        P->starts[P->n_starts++] = (vf_row_start){k->c, k->first};
+    if (P->want_starts && !room_for_one((void **)&P->starts, P->n_starts, &P->cap_starts, sizeof *P->starts)) {
+        P->oom = true;
+        P->want_starts = false;
     }
+    if (P->want_starts) P->starts[P->n_starts++] = (vf_row_start){k->c, k->first};
 }
 
 /* The next record of a flow in time order (as vf_encoder_fit walks them). */
@@ -305,15 +307,11 @@ static void flow_feed(flow_pass *P, flow_cur *k, int64_t ts) {
         if (ts < P->start_lo[c]) P->start_lo[c] = ts;
     } else {
         if (ts - k->prev > P->iat_hi[c]) P->iat_hi[c] = ts - k->prev;
-        if (P->want_gaps) {
-            if (P->n_gaps == P->cap_gaps) {
-                size_t cap = P->cap_gaps ? 2 * P->cap_gaps : 65536;
-                int64_t *g = realloc(P->gaps, cap * sizeof *g);
-                if (!g) { P->oom = true; P->want_gaps = false; }
-                else { P->gaps = g; P->cap_gaps = cap; }
-            }
-            if (P->want_gaps) P->gaps[P->n_gaps++] = ts - k->prev;
+        if (P->want_gaps && !room_for_one((void **)&P->gaps, P->n_gaps, &P->cap_gaps, sizeof *P->gaps)) {
+            P->oom = true;
+            P->want_gaps = false;
         }
+        if (P->want_gaps) P->gaps[P->n_gaps++] = ts - k->prev;
     }
     k->len++;
     k->prev = ts;

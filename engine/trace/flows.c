@@ -6,6 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+bool vf_proto_has_ports(uint8_t proto) {
+    return proto == 6 || proto == 17 || proto == 132 || proto == 33 || proto == 136;
+}
+
 void vf_flow_key_of(const vf_record *r, vf_flow_key *k) {
     memset(k, 0, sizeof *k); /* padding too: keys are compared with memcmp */
     k->src = r->src;

@@ -202,6 +202,8 @@ typedef struct vf_flow_key {
 } vf_flow_key;
 
 void vf_flow_key_of(const vf_record *r, vf_flow_key *k);
+/* Whether flows of IP protocol proto have ports (TCP, UDP, DCCP, SCTP, UDP-Lite). */
+bool vf_proto_has_ports(uint8_t proto);
 
 /* Open-addressing hash table from 5-tuple to a dense flow index 0..n-1 (in
  * order of first appearance). Grows by doubling at 1/2 load. */

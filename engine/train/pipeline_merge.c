@@ -220,27 +220,17 @@ vf_status vf_trace_sort_time(vf_trace *t) {
 
 /* ------------------------------------------------------- fresh 5-tuples */
 
-/* The records vf_decode writes for row r of E: one per step up to the first
- * clear generation flag. */
-static int row_steps(const vf_encoded *E, int r) {
-    int s = 0;
-    while (s < E->max_len && E->gen_flag[(size_t)r * (size_t)E->max_len + (size_t)s] >= 0.5f) s++;
-    return s;
-}
-
 vf_status vf_record_flow_ids(const vf_encoded *E, const int64_t *ids, size_t n_records, int64_t *rec_id) {
     size_t k = 0;
-    for (int r = 0; r < E->n_flows; r++) k += (size_t)row_steps(E, r);
+    for (int r = 0; r < E->n_flows; r++) k += (size_t)vf_encoded_steps(E, r);
     if (k != n_records)
         return vf_fail(VF_ERR_ARG, "generate: chunk %d decoded to %zu records, its generation flags say %zu",
                        E->chunk, n_records, k);
     k = 0;
     for (int r = 0; r < E->n_flows; r++)
-        for (int s = row_steps(E, r); s > 0; s--) rec_id[k++] = ids[r];
+        for (int s = vf_encoded_steps(E, r); s > 0; s--) rec_id[k++] = ids[r];
     return VF_OK;
 }
-
-static bool has_ports(uint8_t proto) { return proto == 6 || proto == 17 || proto == 33 || proto == 132; }
 
 vf_status vf_fresh_5tuples(vf_trace *t, const int64_t *rec_id, int64_t n_ids, vf_fresh_stats *stats) {
     memset(stats, 0, sizeof *stats);
@@ -263,7 +253,7 @@ vf_status vf_fresh_5tuples(vf_trace *t, const int64_t *rec_id, int64_t n_ids, vf
         if (seen[id]) continue;
         seen[id] = 1;
         const vf_record *r = &t->recs[i];
-        if (!has_ports(r->proto)) continue;
+        if (!vf_proto_has_ports(r->proto)) continue;
         port_flows[r->sport]++;
         if (r->dport != r->sport) port_flows[r->dport]++;
     }
@@ -288,7 +278,7 @@ vf_status vf_fresh_5tuples(vf_trace *t, const int64_t *rec_id, int64_t n_ids, vf
                                                                            : r->sport >= r->dport;
             uint16_t *p = client_src ? &key[id].sport : &key[id].dport;
             bool moved = false;
-            if (has_ports(r->proto) && *p >= 1024) {
+            if (vf_proto_has_ports(r->proto) && *p >= 1024) {
                 bool is_new;
                 int64_t a = vf_flow_table_put(&after, &key[id], &is_new);
                 if (a < 0) { st = vf_fail(VF_ERR_OOM, "generate: out of memory"); goto done; }
