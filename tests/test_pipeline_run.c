@@ -206,6 +206,19 @@ Test(pipeline_run, end_to_end_with_the_examples_encodings, .init = setup, .fini 
     g_fields = "";
 }
 
+/* Address classes by quota (vf_quota_classes before the merge), one field
+ * with tree_fresh: the merge, resume and vkflow generate give the same
+ * bytes. */
+Test(pipeline_run, end_to_end_with_class_quotas, .init = setup, .fini = teardown, .timeout = 300) {
+    g_fields = "fields = ( { name = \"srcip\"; encoding = \"dict\"; decode = \"tree_new\"; class_decode = \"quota\"; },\n"
+               "  { name = \"dstip\"; encoding = \"dict\"; decode = \"tree_fresh\"; class_decode = \"quota\"; },\n"
+               "  { name = \"srcport\"; encoding = \"dict\"; }, { name = \"dstport\"; encoding = \"dict\"; },\n"
+               "  { name = \"proto\"; encoding = \"word2vec\"; },\n"
+               "  { name = \"time\"; encoding = \"interarrival_quantile\"; decode = \"rank\"; start_decode = \"rank\"; } );";
+    end_to_end(TINY_MODEL);
+    g_fields = "";
+}
+
 /* The diffusion models through the same pipeline: the driver's reverse
  * chain makes the samples and the merge's features (sample_cond); Ctrl-C and
  * --resume give the same bytes. */

@@ -212,6 +212,127 @@ Test(trace_ipaddr, tree_fresh_mints_hosts_for_one_flow_classes) {
     fresh_case(VF_ENC_DICT, 2, false);  /* the singletons are "other": tree_new */
 }
 
+/* class_decode = "quota" (vf_quota_classes): the rows that start a flow get
+ * the classes in the training flows' shares. The toy's sources have 50, 20,
+ * 10, 5 and 2 one-record flows; with 3 classes, "other" holds 7. Outputs
+ * whose argmax is class 0 everywhere but that rank each row's own class
+ * second give every row its own class back; a row that does not start a flow
+ * (the merge drops it) keeps its outputs. */
+Test(trace_ipaddr, class_quota_gives_training_flow_shares) {
+    vf_trace t;
+    toy_trace(&t);
+    vf_data_desc dd;
+    toy_desc(&dd, VF_ENC_DICT, VF_IPDEC_TREE, 3);
+    dd.fields[0].class_decode = VF_CDEC_QUOTA;
+    vf_encoder e;
+    TU_OK(vf_encoder_fit(&dd, &t, &e));
+    vf_encoded *ch;
+    TU_OK(vf_encode(&e, &t, &ch));
+    cr_assert_eq(ch[0].n_flows, 87);
+    int w, off = attr_offset(&e, VF_F_SRCIP, &w), A = e.attr_dim, tags = A - 2 * (e.n_chunks + 1);
+    int own[87];
+    for (int r = 0; r < 87; r++) {
+        float *p = ch[0].attr + (size_t)r * (size_t)A + off;
+        own[r] = 0;
+        for (int k = 1; k < 4; k++)
+            if (p[k] > p[own[r]]) own[r] = k;
+        for (int k = 0; k < 4; k++) p[k] = (k == 0 ? 0.55f : 0.1f) + (k == own[r] ? 0.15f : 0.0f);
+    }
+    /* row 86 (the last source, "other") as a row the merge drops */
+    float *dropped = ch[0].attr + 86 * (size_t)A;
+    dropped[tags] = 1;
+    dropped[tags + 1] = 0;
+    float before[4];
+    memcpy(before, dropped + off, sizeof before);
+    TU_OK(vf_quota_classes(&e, ch, 1));
+    /* 86 rows for 87 training flows: 50, 20, 10, 7 shared by largest remainder are 49, 20, 10, 7 */
+    int got[4] = {0}, right = 0;
+    for (int r = 0; r < 86; r++) {
+        const float *p = ch[0].attr + (size_t)r * (size_t)A + off;
+        int k1 = -1;
+        for (int k = 0; k < 4; k++) {
+            cr_assert(p[k] == 0.0f || p[k] == 1.0f, "row %d: a one-hot", r);
+            if (p[k] == 1.0f) { cr_assert_eq(k1, -1, "row %d: one class", r); k1 = k; }
+        }
+        got[k1]++;
+        right += k1 == own[r];
+    }
+    cr_expect_eq(got[0], 49);
+    cr_expect_eq(got[1], 20);
+    cr_expect_eq(got[2], 10);
+    cr_expect_eq(got[3], 7);
+    cr_expect_eq(right, 85, "every row its own class, but one of class 0's 50 (%d)", right);
+    cr_expect(!memcmp(before, dropped + off, sizeof before), "a row the merge drops keeps its outputs");
+    /* argmax would have put all 86 in class 0 */
+    vf_encoded_free(ch, 1);
+    vf_encoder_free(&e);
+    vf_trace_free(&t);
+}
+
+/* More classes than the candidates kept per row (the toy plus 13 one-flow
+ * sources: 18 classes and "other"), outputs at random, twice as many rows as
+ * training flows: every class gets twice its training flows, nothing left
+ * unassigned; saved and loaded, the encoder keeps class_decode, and a
+ * privacy run must ask for the same. */
+Test(trace_ipaddr, class_quota_with_many_classes_and_more_rows) {
+    vf_trace t;
+    toy_trace(&t);
+    for (int k = 0; k < 13; k++) {
+        vf_record r = t.recs[0];
+        vf_addr_from_v4(&r.src, 0x64400000u + (uint32_t)k);
+        r.sport = (uint16_t)(20000 + k);
+        TU_OK(vf_trace_append(&t, &r));
+    }
+    vf_data_desc dd;
+    toy_desc(&dd, VF_ENC_DICT, VF_IPDEC_TREE_NEW, 64);
+    dd.fields[0].class_decode = VF_CDEC_QUOTA;
+    vf_encoder e;
+    TU_OK(vf_encoder_fit(&dd, &t, &e));
+    const vf_addr_table *tb = &e.ips[0];
+    cr_assert_eq(tb->n_dict, 18);
+    vf_encoded *ch;
+    TU_OK(vf_encode(&e, &t, &ch));
+    int n = ch[0].n_flows, A = e.attr_dim, w, off = attr_offset(&e, VF_F_SRCIP, &w);
+    float *twice = malloc(2 * (size_t)n * (size_t)A * sizeof *twice);
+    cr_assert(twice);
+    memcpy(twice, ch[0].attr, (size_t)n * (size_t)A * sizeof *twice);
+    memcpy(twice + (size_t)n * (size_t)A, ch[0].attr, (size_t)n * (size_t)A * sizeof *twice);
+    free(ch[0].attr);
+    ch[0].attr = twice;
+    tu_rng rng = tu_rng_make(3);
+    for (int r = 0; r < 2 * n; r++)
+        for (int k = 0; k <= tb->n_dict; k++) twice[(size_t)r * (size_t)A + (size_t)off + (size_t)k] = tu_uniform(&rng, 0, 1);
+    vf_encoded two = ch[0];
+    two.n_flows = 2 * n;
+    TU_OK(vf_quota_classes(&e, &two, 1));
+    int got[19] = {0}, total = 0;
+    for (int r = 0; r < 2 * n; r++)
+        for (int k = 0; k <= tb->n_dict; k++) got[k] += twice[(size_t)r * (size_t)A + (size_t)off + (size_t)k] == 1.0f;
+    for (int k = 0; k < tb->n_dict; k++) cr_expect_eq(got[k], 2 * (int)tb->flows[tb->dict[k]], "class %d", k);
+    for (int k = 0; k <= tb->n_dict; k++) total += got[k];
+    cr_expect_eq(got[tb->n_dict], 0, "every source has a class: none is other");
+    cr_expect_eq(total, 2 * n);
+    char path[128];
+    snprintf(path, sizeof path, "/tmp/vkflow_quota_enc_%d.txt", (int)getpid());
+    TU_OK(vf_encoder_save(&e, path));
+    vf_encoder e2;
+    TU_OK(vf_encoder_load(path, &e2));
+    cr_expect_eq(e2.fields[0].class_decode, VF_CDEC_QUOTA);
+    cr_expect_eq(e2.fields[1].class_decode, VF_CDEC_ARGMAX);
+    vf_encoder_free(&e2);
+    /* a privacy run takes the public run's flow counts, and the same class_decode */
+    TU_OK(vf_encoder_adopt_public(path, &dd, &t, &e2));
+    for (int i = 0; i < tb->n; i++) cr_expect_eq(e2.ips[0].flows[i], tb->flows[i]);
+    vf_encoder_free(&e2);
+    dd.fields[0].class_decode = VF_CDEC_ARGMAX;
+    cr_assert_neq(vf_encoder_adopt_public(path, &dd, &t, &e2), VF_OK);
+    cr_expect(strstr(vf_last_error(), "has class_decode quota in the public run and argmax here"), "%s", vf_last_error());
+    unlink(path);
+    vf_encoded_free(ch, 1);
+    vf_encoder_free(&e);
+    vf_trace_free(&t);
+}
+
 Test(trace_ipaddr, dict_layout_and_classes) {
     vf_trace t;
     toy_trace(&t);
@@ -428,6 +549,16 @@ Test(trace_ipaddr, data_desc) {
                "bad.cfg:2: 'top' = 0 is outside 1..100000");
     desc_error("data = { path = \"x\";\n fields = ( { name = \"pkt\"; encoding = \"dict\"; } ); };",
                "bad.cfg:2: fields: 'pkt': dict is for srcip, dstip, srcport, dstport and proto");
+    desc_error("data = { path = \"x\";\n fields = ( { name = \"srcip\"; encoding = \"bits\"; class_decode = \"quota\"; } ); };",
+               "bad.cfg:2: fields: 'srcip': class_decode applies to srcip/dstip with encoding dict only");
+    desc_error("data = { path = \"x\";\n fields = ( { name = \"srcport\"; encoding = \"dict\"; class_decode = \"quota\"; } ); };",
+               "bad.cfg:2: fields: 'srcport': class_decode applies to srcip/dstip with encoding dict only");
+    desc_error("data = { path = \"x\";\n fields = ( { name = \"dstip\"; encoding = \"dict\"; class_decode = \"rank\"; } ); };",
+               "bad.cfg:2: fields: 'dstip': class_decode 'rank': expected argmax or quota");
+    cr_assert_eq(vf_data_desc_parse_string("ok.cfg",
+        "data = { path = \"x\"; fields = ( { name = \"dstip\"; encoding = \"dict\"; class_decode = \"quota\"; } ); };",
+        &dd), VF_OK, "%s", vf_last_error());
+    cr_assert_eq(dd.fields[0].class_decode, VF_CDEC_QUOTA);
 }
 
 /* Ports as dict: classes for the `top` most frequent values, the rest

@@ -248,7 +248,7 @@ static vf_status parse_data(const char *name, config_t *cfg, vf_data_desc *dd) {
             config_setting_t *e = config_setting_get_elem(fl, (unsigned)i);
             if (!config_setting_is_group(e)) return FAIL(e, "fields: each entry is a group { name = ...; }");
             static const char *const fk[] = {"name", "encoding", "dim", "range", "decode", "top", "bins",
-                                               "start_decode", NULL};
+                                               "start_decode", "class_decode", NULL};
             if ((st = check_keys(name, e, fk, "a field"))) return st;
             const char *fn, *en;
             if ((st = get_str(name, e, "name", &fn))) return st;
@@ -316,6 +316,16 @@ static vf_status parse_data(const char *name, config_t *cfg, vf_data_desc *dd) {
                 if (!strcmp(sd, "value")) sp->start_decode = VF_QDEC_VALUE;
                 else if (!strcmp(sd, "rank")) sp->start_decode = VF_QDEC_RANK;
                 else return FAIL(ss, "fields: 'time': start_decode '%s': expected value or rank", sd);
+            }
+            const char *cd;
+            if ((st = get_str(name, e, "class_decode", &cd))) return st;
+            if (cd) {
+                config_setting_t *cs = config_setting_get_member(e, "class_decode");
+                if (!ip || enc != VF_ENC_DICT)
+                    return FAIL(cs, "fields: '%s': class_decode applies to srcip/dstip with encoding dict only", fn);
+                if (!strcmp(cd, "argmax")) sp->class_decode = VF_CDEC_ARGMAX;
+                else if (!strcmp(cd, "quota")) sp->class_decode = VF_CDEC_QUOTA;
+                else return FAIL(cs, "fields: '%s': class_decode '%s': expected argmax or quota", fn, cd);
             }
             if (config_setting_get_member(e, "bins")) {
                 if (enc != VF_ENC_INTERARRIVAL_QUANTILE && enc != VF_ENC_INTERARRIVAL_BINS && enc != VF_ENC_QUANTILE)

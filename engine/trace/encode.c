@@ -982,6 +982,148 @@ static void dec_field(const vf_encoder *e, const vf_field_spec *s, const float *
     }
 }
 
+/* ------------------------------------------------------- class quotas */
+
+/* A candidate (row, class) of vf_quota_classes: the model's probability of it. */
+typedef struct class_pick { float p; int row, k; } class_pick;
+
+static int pick_cmp(const void *a, const void *b) {
+    const class_pick *x = a, *y = b;
+    if (x->p != y->p) return x->p > y->p ? -1 : 1; /* likeliest first */
+    if (x->row != y->row) return x->row < y->row ? -1 : 1;
+    return (x->k > y->k) - (x->k < y->k);
+}
+
+/* Candidates kept per row: its likeliest classes (the rest are searched only
+ * for the rows these leave without a class). */
+#define QUOTA_CANDIDATES 8
+
+/* A remainder of share_quotas: its class and fraction. */
+typedef struct class_rem { double rem; int k; } class_rem;
+
+static int rem_cmp(const void *a, const void *b) {
+    const class_rem *x = a, *y = b;
+    if (x->rem != y->rem) return x->rem > y->rem ? -1 : 1; /* largest first */
+    return (x->k > y->k) - (x->k < y->k);
+}
+
+/* quota[k] for k < K: M rows shared in proportion to w[k] (sum W > 0), by
+ * largest remainder (ties to the lower k), so they sum to M. */
+static vf_status share_quotas(const double *w, int K, double W, int64_t M, int64_t *quota) {
+    class_rem *r = malloc((size_t)K * sizeof *r);
+    if (!r) return vf_fail(VF_ERR_OOM, "decode: out of memory");
+    int64_t given = 0;
+    for (int k = 0; k < K; k++) {
+        double x = (double)M * w[k] / W;
+        quota[k] = (int64_t)floor(x);
+        given += quota[k];
+        r[k] = (class_rem){x - (double)quota[k], k};
+    }
+    qsort(r, (size_t)K, sizeof *r, rem_cmp);
+    for (int i = 0; given < M; i = (i + 1) % K, given++) quota[r[i].k]++; /* M - given < K */
+    free(r);
+    return VF_OK;
+}
+
+/* Whether generated row a of chunk c starts a flow there: its start flag and its own chunk's
+ * presence flag are hot (the rows the merge keeps; carried rows copy their attributes). */
+static bool starts_flow(const float *a, int tags, int c) {
+    return a[tags + 1] > a[tags] && a[tags + 3 + 2 * c] > a[tags + 2 + 2 * c];
+}
+
+/* One field of vf_quota_classes: seg is its attribute segment. */
+static vf_status quota_field(const vf_encoder *e, const vf_field_spec *s, const vf_segment *seg, vf_encoded *gen,
+                             int N, int tags) {
+    const vf_addr_table *tb = ip_table(e, s->field);
+    if (!tb->flows)
+        return vf_fail(VF_ERR_FORMAT, "decode: %s: class_decode quota needs the training flows per address "
+                       "(encoder files before version 5 have none)", vf_field_name(s->field));
+    int K = tb->n_dict + 1, C = K < QUOTA_CANDIDATES ? K : QUOTA_CANDIDATES, A = e->attr_dim;
+    /* the training flows of each class; the last, "other", holds the unclassed addresses' */
+    double *w = calloc((size_t)K, sizeof *w), W = 0;
+    int64_t *quota = malloc((size_t)K * sizeof *quota), M = 0;
+    if (!w || !quota) { free(w); free(quota); return vf_fail(VF_ERR_OOM, "decode: out of memory"); }
+    for (int i = 0; i < tb->n; i++) {
+        w[tb->class_of[i] >= 0 ? tb->class_of[i] : K - 1] += tb->flows[i];
+        W += tb->flows[i];
+    }
+    for (int c = 0; c < N; c++)
+        for (int r = 0; r < gen[c].n_flows; r++) M += starts_flow(gen[c].attr + (size_t)r * (size_t)A, tags, c);
+    float **row = malloc((size_t)(M ? M : 1) * sizeof *row); /* each kept row's class outputs */
+    class_pick *pick = malloc((size_t)(M ? M : 1) * (size_t)C * sizeof *pick);
+    int *class_of = malloc((size_t)(M ? M : 1) * sizeof *class_of);
+    if (!row || !pick || !class_of) {
+        free(w); free(quota); free(row); free(pick); free(class_of);
+        return vf_fail(VF_ERR_OOM, "decode: out of memory (%lld flows)", (long long)M);
+    }
+    int64_t m = 0, n_pick = 0;
+    for (int c = 0; c < N; c++)
+        for (int r = 0; r < gen[c].n_flows; r++) {
+            float *a = gen[c].attr + (size_t)r * (size_t)A;
+            if (!starts_flow(a, tags, c)) continue;
+            float *p = a + seg->offset;
+            /* the row's C likeliest classes, by insertion into a short sorted list */
+            class_pick top[QUOTA_CANDIDATES];
+            int n_top = 0;
+            for (int k = 0; k < K; k++) {
+                class_pick x = {p[k] == p[k] ? p[k] : -INFINITY, (int)m, k}; /* NaN: least likely */
+                if (n_top == C && pick_cmp(&x, &top[C - 1]) >= 0) continue;
+                int j = n_top < C ? n_top++ : C - 1;
+                while (j > 0 && pick_cmp(&x, &top[j - 1]) < 0) { top[j] = top[j - 1]; j--; }
+                top[j] = x;
+            }
+            memcpy(pick + n_pick, top, (size_t)n_top * sizeof *top);
+            n_pick += n_top;
+            row[m] = p;
+            class_of[m++] = -1;
+        }
+    vf_status st = VF_OK;
+    if (W > 0) st = share_quotas(w, K, W, M, quota);
+    else for (int k = 0; k < K; k++) quota[k] = k == K - 1 ? M : 0;
+    /* the likeliest (row, class) pairs first, while the class has room; then
+     * the rows left, in the same order, to their likeliest class with room */
+    if (st) n_pick = M = 0;
+    qsort(pick, (size_t)n_pick, sizeof *pick, pick_cmp);
+    for (int64_t i = 0; i < n_pick; i++)
+        if (class_of[pick[i].row] < 0 && quota[pick[i].k] > 0) {
+            class_of[pick[i].row] = pick[i].k;
+            quota[pick[i].k]--;
+        }
+    for (int64_t i = 0; i < n_pick; i++) {
+        int r = pick[i].row, best = -1;
+        if (class_of[r] >= 0) continue;
+        for (int k = 0; k < K; k++) /* the quotas sum to M: one has room */
+            if (quota[k] > 0 && (best < 0 || row[r][k] > row[r][best])) best = k;
+        class_of[r] = best;
+        quota[best]--;
+    }
+    for (int64_t r = 0; r < M; r++)
+        for (int k = 0; k < K; k++) row[r][k] = k == class_of[r] ? 1.0f : 0.0f;
+    free(w); free(quota); free(row); free(pick); free(class_of);
+    return st;
+}
+
+vf_status vf_quota_classes(const vf_encoder *e, vf_encoded *gen, int N) {
+    if (N != e->n_chunks) return vf_fail(VF_ERR_ARG, "decode: %d chunks, the encoder has %d", N, e->n_chunks);
+    int tags = e->attr_dim - 2 * (N + 1); /* start flag, then presence per chunk (vf_encode) */
+    if (tags < 0) return vf_fail(VF_ERR_ARG, "decode: attribute width %d has no room for %d chunks' flow tags",
+                                 e->attr_dim, N);
+    for (int c = 0; c < N; c++)
+        if (gen[c].n_flows && (gen[c].attr_dim != e->attr_dim || !gen[c].attr))
+            return vf_fail(VF_ERR_ARG, "decode: generated chunk %d has attr %d, the encoder %d", c, gen[c].attr_dim,
+                           e->attr_dim);
+    for (int i = 0; i < e->n_fields; i++) {
+        const vf_field_spec *s = &e->fields[i];
+        if (s->class_decode != VF_CDEC_QUOTA || s->enc != VF_ENC_DICT || !vf_enc_addr_field(s->field)) continue;
+        for (int g = 0; g < e->n_attr_segs; g++)
+            if (e->attr_segs[g].field == (int)s->field) { /* the first: the classes (the bits follow) */
+                VF_TRY(quota_field(e, s, &e->attr_segs[g], gen, N, tags));
+                break;
+            }
+    }
+    return VF_OK;
+}
+
 int vf_encoded_steps(const vf_encoded *E, int r) {
     int s = 0;
     while (s < E->max_len && E->gen_flag[(size_t)r * (size_t)E->max_len + (size_t)s] >= 0.5f) s++;
@@ -1169,7 +1311,7 @@ vf_status vf_decode(const vf_encoder *e, const vf_encoded *chunks, int n_chunks,
 
 /* ------------------------------------------------------------- save/load */
 
-/* encoder.txt, version 5: the text below, then a line "checksum <hex>" (the
+/* encoder.txt, version 6: the text below, then a line "checksum <hex>" (the
  * FNV-1a 64 of every byte before it, util.h), so a truncated or damaged file
  * is refused naming it. Version 3 added each field's decode and top to its
  * field line and the address tables (`ips N`, then N lines `HEX32 COUNT`,
@@ -1183,7 +1325,8 @@ vf_status vf_decode(const vf_encoder *e, const vf_encoded *chunks, int n_chunks,
  * line, and the flow start tables after the valq lines (`startq N`, then a
  * line of N values per chunk; N = 0 unless the time field has start_decode
  * rank), and each address line its flow count (`HEX32 COUNT FLOWS`; decode
- * tree_fresh). Versions 4 and 3 (3: no gap table, its time encodings need
+ * tree_fresh). Version 6 added each field's class decode to its field line
+ * (argmax 0, quota 1). Versions 5, 4 and 3 (3: no gap table, its time encodings need
  * none) still load; versions 2 and 1 (1: no checksum line, written before it was added; its
  * "end" line catches a cut, nothing catches a changed digit) still load:
  * their IP fields decode bit by bit, as they did. */
@@ -1192,13 +1335,14 @@ vf_status vf_encoder_save(const vf_encoder *e, const char *path) {
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
     if (!f) return vf_fail(VF_ERR_OOM, "%s: out of memory", path);
-    fprintf(f, "vkflow-encoder 5\n");
+    fprintf(f, "vkflow-encoder 6\n");
     fprintf(f, "kind %d n_chunks %d chunking %d max_len %d ip_bits %d n_fields %d\n", (int)e->kind, e->n_chunks,
             (int)e->chunking, e->max_len, e->ip_bits, e->n_fields);
     for (int i = 0; i < e->n_fields; i++) {
         const vf_field_spec *s = &e->fields[i];
-        fprintf(f, "field %d %d %d %d %.17g %.17g %d %d %d %d %d\n", (int)s->field, (int)s->enc, s->dim,
-                (int)s->fixed_range, s->lo, s->hi, (int)s->decode, s->top, s->bins, (int)s->qdecode, (int)s->start_decode);
+        fprintf(f, "field %d %d %d %d %.17g %.17g %d %d %d %d %d %d\n", (int)s->field, (int)s->enc, s->dim,
+                (int)s->fixed_range, s->lo, s->hi, (int)s->decode, s->top, s->bins, (int)s->qdecode, (int)s->start_decode,
+                (int)s->class_decode);
     }
     for (int k = 0; k < VF_F_COUNT; k++) fprintf(f, "range %.17g %.17g\n", e->lo[k], e->hi[k]);
     for (int c = 0; c <= e->n_chunks; c++) fprintf(f, "%s%lld", c ? " " : "edges ", (long long)e->chunk_begin[c]);
@@ -1262,9 +1406,9 @@ vf_status vf_encoder_load(const char *path, vf_encoder *e) {
     char *buf = vf_read_file(path, &n);
     if (!buf) return vf_fail(VF_ERR_IO, "%s: %s", path, strerror(errno));
     int ver = 0;
-    if (sscanf(buf, "vkflow-encoder %d", &ver) != 1 || ver < 1 || ver > 5) {
+    if (sscanf(buf, "vkflow-encoder %d", &ver) != 1 || ver < 1 || ver > 6) {
         free(buf);
-        return vf_fail(VF_ERR_FORMAT, "%s: not a vkflow encoder file (header 'vkflow-encoder 5' expected)", path);
+        return vf_fail(VF_ERR_FORMAT, "%s: not a vkflow encoder file (header 'vkflow-encoder 6' expected)", path);
     }
     if (ver >= 2 && !vf_text_sum_ok(buf, n, &body)) {
         free(buf);
@@ -1302,6 +1446,11 @@ vf_status vf_encoder_load(const char *path, vf_encoder *e) {
         if (ver >= 5) NEED(fscanf(f, " %d", &sdec) == 1, "field line (start decode)");
         NEED(sdec == VF_QDEC_VALUE || (sdec == VF_QDEC_RANK && fld == VF_F_TIME), "field start decode");
         s->start_decode = (vf_quantile_decode)sdec;
+        int cdec = VF_CDEC_ARGMAX;
+        if (ver >= 6) NEED(fscanf(f, " %d", &cdec) == 1, "field line (class decode)");
+        NEED(cdec == VF_CDEC_ARGMAX || (cdec == VF_CDEC_QUOTA && vf_enc_addr_field((vf_field)fld) && enc == VF_ENC_DICT),
+             "field class decode");
+        s->class_decode = (vf_class_decode)cdec;
         NEED(gdec == VF_QDEC_VALUE ||
              (gdec == VF_QDEC_RANK && (enc == VF_ENC_INTERARRIVAL_QUANTILE || enc == VF_ENC_QUANTILE)),
              "field quantile decode");

@@ -71,6 +71,13 @@ typedef enum vf_quantile_decode {
                         * the model gives which one is larger */
 } vf_quantile_decode;
 
+/* How a dict address field's class outputs are turned into classes. */
+typedef enum vf_class_decode {
+    VF_CDEC_ARGMAX = 0, /* each row its likeliest class */
+    VF_CDEC_QUOTA,      /* the generated flows get the classes in the training flows' shares (the
+                         * model gives which flow gets which): vf_quota_classes */
+} vf_class_decode;
+
 typedef struct vf_field_spec {
     vf_field field;
     vf_encoding enc;
@@ -84,6 +91,7 @@ typedef struct vf_field_spec {
     vf_quantile_decode qdecode; /* interarrival_quantile and quantile: `decode = "rank"` */
     vf_quantile_decode start_decode; /* time: `start_decode = "rank"`: a chunk's generated flow starts by
                                       * rank, onto the training starts' quantiles in that chunk */
+    vf_class_decode class_decode; /* dict addresses: `class_decode = "quota"` */
 } vf_field_spec;
 
 /* Intervals of a quantile table (interarrival_quantile, quantile) unless
@@ -233,6 +241,11 @@ vf_status vf_encode(const vf_encoder *enc, const vf_trace *t, vf_encoded **out);
  * once per chunk, with the steps of that chunk. */
 vf_status vf_decode(const vf_encoder *enc, const vf_encoded *chunks, int n_chunks, vf_trace *out);
 void vf_encoded_free(vf_encoded *chunks, int n_chunks);
+/* class_decode = "quota", before the merge of generated chunks gen[0..n_chunks)
+ * (all of the encoder's): the rows that start a flow get each such field's
+ * classes in the training flows' shares, and their class outputs become that
+ * class's one-hot. Does nothing when no field asks for it. */
+vf_status vf_quota_classes(const vf_encoder *enc, vf_encoded *gen, int n_chunks);
 /* The records vf_decode writes for row r of E: one per step up to the
  * first generation flag below 1/2. */
 int vf_encoded_steps(const vf_encoded *E, int r);

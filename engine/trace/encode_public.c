@@ -35,6 +35,10 @@ vf_status vf_encoder_adopt_public(const char *public_encoder, const vf_data_desc
                          "here", public_encoder, i + 1, vf_field_name(dd->fields[i].field),
                          vf_ip_decode_name(out->fields[i].decode), out->fields[i].top,
                          vf_ip_decode_name(dd->fields[i].decode), dd->fields[i].top);
+        else if (out->fields[i].class_decode != dd->fields[i].class_decode)
+            st = vf_fail(VF_ERR_FORMAT, "%s: field %d (%s) has class_decode %s in the public run and %s here", public_encoder,
+                         i + 1, vf_field_name(dd->fields[i].field), out->fields[i].class_decode ? "quota" : "argmax",
+                         dd->fields[i].class_decode ? "quota" : "argmax");
         else if (out->fields[i].start_decode != dd->fields[i].start_decode)
             st = vf_fail(VF_ERR_FORMAT, "%s: field %d (%s) has start_decode %s in the public run and %s here", public_encoder,
                          i + 1, vf_field_name(dd->fields[i].field), out->fields[i].start_decode ? "rank" : "value",

@@ -934,6 +934,7 @@ static vf_status generate_job(job *J, const vf_pipeline_opts *o, int64_t count, 
         }
         if (rank > 0) goto done;
     }
+    if ((st = vf_quota_classes(&J->enc, gen, N))) goto done;
     if ((st = vf_merge_flow_tags(&J->enc, gen, use_cond ? cond : NULL, N, &merged, &flow_id))) goto done;
     if (!(from = malloc(((size_t)N + 1) * sizeof *from))) { st = vf_fail(VF_ERR_OOM, "generate: out of memory"); goto done; }
     int64_t flows = 0, n_ids = 0;
