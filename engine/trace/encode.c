@@ -1025,9 +1025,7 @@ static vf_status share_quotas(const double *w, int K, double W, int64_t M, int64
     return VF_OK;
 }
 
-/* Whether generated row a of chunk c starts a flow there: its start flag and its own chunk's
- * presence flag are hot (the rows the merge keeps; carried rows copy their attributes). */
-static bool starts_flow(const float *a, int tags, int c) {
+bool vf_row_starts_flow(const float *a, int tags, int c) {
     return a[tags + 1] > a[tags] && a[tags + 3 + 2 * c] > a[tags + 2 + 2 * c];
 }
 
@@ -1048,7 +1046,7 @@ static vf_status quota_field(const vf_encoder *e, const vf_field_spec *s, const 
         W += tb->flows[i];
     }
     for (int c = 0; c < N; c++)
-        for (int r = 0; r < gen[c].n_flows; r++) M += starts_flow(gen[c].attr + (size_t)r * (size_t)A, tags, c);
+        for (int r = 0; r < gen[c].n_flows; r++) M += vf_row_starts_flow(gen[c].attr + (size_t)r * (size_t)A, tags, c);
     float **row = malloc((size_t)(M ? M : 1) * sizeof *row); /* each kept row's class outputs */
     class_pick *pick = malloc((size_t)(M ? M : 1) * (size_t)C * sizeof *pick);
     int *class_of = malloc((size_t)(M ? M : 1) * sizeof *class_of);
@@ -1060,7 +1058,7 @@ static vf_status quota_field(const vf_encoder *e, const vf_field_spec *s, const 
     for (int c = 0; c < N; c++)
         for (int r = 0; r < gen[c].n_flows; r++) {
             float *a = gen[c].attr + (size_t)r * (size_t)A;
-            if (!starts_flow(a, tags, c)) continue;
+            if (!vf_row_starts_flow(a, tags, c)) continue;
             float *p = a + seg->offset;
             /* the row's C likeliest classes, by insertion into a short sorted list */
             class_pick top[QUOTA_CANDIDATES];

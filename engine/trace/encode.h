@@ -241,6 +241,12 @@ vf_status vf_encode(const vf_encoder *enc, const vf_trace *t, vf_encoded **out);
  * once per chunk, with the steps of that chunk. */
 vf_status vf_decode(const vf_encoder *enc, const vf_encoded *chunks, int n_chunks, vf_trace *out);
 void vf_encoded_free(vf_encoded *chunks, int n_chunks);
+/* Whether attribute row a of a generated chunk c starts a flow there: its start
+ * flag and its presence flag for c are hot (the flow tags begin at column
+ * tags = attr_dim - 2 (n_chunks + 1): [continued, starts], then [absent,
+ * present] per chunk). The merge keeps exactly these rows; the others come from
+ * earlier chunks. */
+bool vf_row_starts_flow(const float *a, int tags, int c);
 /* class_decode = "quota", before the merge of generated chunks gen[0..n_chunks)
  * (all of the encoder's): the rows that start a flow get each such field's
  * classes in the training flows' shares, and their class outputs become that

@@ -54,7 +54,7 @@ static int64_t carry_into(const vf_encoded *gen, int j, int A, int tags, int tim
     for (int i = 0; i < j; row0 += gen[i++].n_flows)
         for (int r = 0; r < gen[i].n_flows; r++) {
             const float *a = gen[i].attr + (size_t)r * (size_t)A;
-            if (!hot(a + tags) || !hot(a + tags + 2 + 2 * i) || !hot(a + tags + 2 + 2 * j)) continue;
+            if (!vf_row_starts_flow(a, tags, i) || !hot(a + tags + 2 + 2 * j)) continue;
             if (dst || donor) {
                 int d = -1;
                 while (next_donor < gen[j].n_flows) {
@@ -112,7 +112,7 @@ vf_status vf_merge_flow_tags(const vf_encoder *enc, const vf_encoded *gen, const
     for (int i = 0; i < N; i++)
         for (int r = 0; r < gen[i].n_flows; r++) {
             const float *a = gen[i].attr + (size_t)r * (size_t)A;
-            if (hot(a + tags) && hot(a + tags + 2 + 2 * i)) count[i]++;
+            if (vf_row_starts_flow(a, tags, i)) count[i]++;
         }
     for (int j = 0; j < N; j++) {
         carried[j] = carry_into(gen, j, A, tags, time_col, NULL, NULL, NULL);
@@ -152,7 +152,7 @@ vf_status vf_merge_flow_tags(const vf_encoder *enc, const vf_encoded *gen, const
     for (int i = 0; i < N; first += count[i], row0 += gen[i++].n_flows) {
         for (int r = 0; r < gen[i].n_flows; r++) {
             const float *a = gen[i].attr + (size_t)r * (size_t)A;
-            if (!hot(a + tags) || !hot(a + tags + 2 + 2 * i)) continue;
+            if (!vf_row_starts_flow(a, tags, i)) continue;
             if (ids) ids[first + m[i].n_flows] = row0 + r;
             size_t w = (size_t)m[i].n_flows++;
             memcpy(m[i].attr + w * (size_t)A, a, (size_t)A * sizeof(float));
