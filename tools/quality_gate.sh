@@ -10,7 +10,8 @@
 # EXAMPLE names examples/EXAMPLE.cfg, whose data settings (chunks, max_flow_len,
 # fields) are kept; its path becomes A, its model MODEL (default
 # models/doppelganger_small.cfg), its iterations ITERATIONS, its backend cpu
-# (VKFLOW_QG_BACKEND overrides).
+# (VKFLOW_QG_BACKEND overrides), its seed the example's (VKFLOW_QG_SEED=N runs
+# with run.seed = N: the gate's spread from seed to seed, docs/RESULTS.md).
 set -euo pipefail
 [ $# -ge 5 ] || { sed -n 2,14p "$0"; exit 2; }
 V=$(realpath "$1"); ex=$2; real=$(realpath "$3"); it=$4; d=$5
@@ -29,10 +30,12 @@ sed "s|path = \"[^\"]*\";|path = \"$PWD/A.$ext\";|; s|model = \"[^\"]*\";|model 
      s|iterations = [0-9]*;|iterations = $it;|; s|backend = \"[a-z]*\";|backend = \"$backend\";|;
      s|checkpoint_every = [0-9]*;|checkpoint_every = 2000;|" "$root/examples/$ex.cfg" > cfg.cfg
 start=$(date +%s.%N)
-"$V" run cfg.cfg --out run > run.out 2>&1
+seed_args=()
+[ -n "${VKFLOW_QG_SEED:-}" ] && seed_args=(--set "run.seed=$VKFLOW_QG_SEED")
+"$V" run cfg.cfg --out run "${seed_args[@]}" > run.out 2>&1
 end=$(date +%s.%N)
 "$V" eval B.$ext run/synthetic.$ext --json oos.json > oos.txt 2>&1
-echo "run: $(echo "$end - $start" | bc) s wall, $it iterations for chunk 0, backend $backend, model $model"
+echo "run: $(echo "$end - $start" | bc) s wall, $it iterations for chunk 0, backend $backend, seed ${VKFLOW_QG_SEED:-of the example}, model $model"
 python3 - <<'PY'
 import json
 def load(p): return json.load(open(p))
