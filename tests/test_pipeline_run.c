@@ -191,32 +191,41 @@ Test(pipeline_run, end_to_end_resume_and_generate, .init = setup, .fini = teardo
     end_to_end(TINY_MODEL);
 }
 
+/* The ports, protocol and time of the examples' data descriptions, after
+ * the two address fields (ADDRS) and before any more (REST). */
+#define EXAMPLES_FIELDS(ADDRS, REST)                                                                          \
+    "fields = ( " ADDRS                                                                                   \
+    "  { name = \"srcport\"; encoding = \"dict\"; }, { name = \"dstport\"; encoding = \"dict\"; },\n"          \
+    "  { name = \"proto\"; encoding = \"word2vec\"; },\n"                                                     \
+    "  { name = \"time\"; encoding = \"interarrival_quantile\"; decode = \"rank\"; start_decode = \"rank\"; }" \
+    REST " );"
+
+/* end_to_end with the data description's fields */
+static void end_to_end_with_fields(const char *fields) {
+    g_fields = fields;
+    end_to_end(TINY_MODEL);
+    g_fields = "";
+}
+
 /* The example configurations' encodings (address and port dictionaries,
  * gaps, lengths and flow starts decoded by rank) through the whole
  * pipeline: the merge, resume and vkflow generate give the same bytes. */
 Test(pipeline_run, end_to_end_with_the_examples_encodings, .init = setup, .fini = teardown, .timeout = 300) {
-    g_fields = "fields = ( { name = \"srcip\"; encoding = \"dict\"; decode = \"tree_new\"; },\n"
-               "  { name = \"dstip\"; encoding = \"dict\"; decode = \"tree_new\"; },\n"
-               "  { name = \"srcport\"; encoding = \"dict\"; }, { name = \"dstport\"; encoding = \"dict\"; },\n"
-               "  { name = \"proto\"; encoding = \"word2vec\"; },\n"
-               "  { name = \"time\"; encoding = \"interarrival_quantile\"; decode = \"rank\"; start_decode = \"rank\"; },\n"
-               "  { name = \"len\"; encoding = \"quantile\"; decode = \"rank\"; },\n"
-               "  { name = \"ttl\"; encoding = \"quantile\"; bins = 16; } );";
-    end_to_end(TINY_MODEL);
-    g_fields = "";
+    end_to_end_with_fields(EXAMPLES_FIELDS(
+        "{ name = \"srcip\"; encoding = \"dict\"; decode = \"tree_new\"; },\n"
+        "  { name = \"dstip\"; encoding = \"dict\"; decode = \"tree_new\"; },\n",
+        ",\n  { name = \"len\"; encoding = \"quantile\"; decode = \"rank\"; },\n"
+        "  { name = \"ttl\"; encoding = \"quantile\"; bins = 16; }"));
 }
 
 /* Address classes by quota (vf_quota_classes before the merge), one field
  * with tree_fresh: the merge, resume and vkflow generate give the same
  * bytes. */
 Test(pipeline_run, end_to_end_with_class_quotas, .init = setup, .fini = teardown, .timeout = 300) {
-    g_fields = "fields = ( { name = \"srcip\"; encoding = \"dict\"; decode = \"tree_new\"; class_decode = \"quota\"; },\n"
-               "  { name = \"dstip\"; encoding = \"dict\"; decode = \"tree_fresh\"; class_decode = \"quota\"; },\n"
-               "  { name = \"srcport\"; encoding = \"dict\"; }, { name = \"dstport\"; encoding = \"dict\"; },\n"
-               "  { name = \"proto\"; encoding = \"word2vec\"; },\n"
-               "  { name = \"time\"; encoding = \"interarrival_quantile\"; decode = \"rank\"; start_decode = \"rank\"; } );";
-    end_to_end(TINY_MODEL);
-    g_fields = "";
+    end_to_end_with_fields(EXAMPLES_FIELDS(
+        "{ name = \"srcip\"; encoding = \"dict\"; decode = \"tree_new\"; class_decode = \"quota\"; },\n"
+        "  { name = \"dstip\"; encoding = \"dict\"; decode = \"tree_fresh\"; class_decode = \"quota\"; },\n",
+        ""));
 }
 
 /* The diffusion models through the same pipeline: the driver's reverse
