@@ -148,6 +148,7 @@ static void end_to_end(const char *model) {
     cr_assert(!strstr(log, "take their features from flows"), "the merge fell back:\n%s", log);
     /* generation gives every generated flow a 5-tuple of its own (run.fresh_5tuples) */
     cr_assert(strstr(log, "fresh 5-tuples: ") && strstr(log, "got the next free client port"), "%s", log);
+    cr_assert(!strstr(g_fields, "popularity") || strstr(log, "host popularity: "), "no host popularity line:\n%s", log);
     free(log);
 
     /* interrupted in chunk 0, resumed, interrupted in the warm-started chunk
@@ -219,11 +220,13 @@ Test(pipeline_run, end_to_end_with_the_examples_encodings, .init = setup, .fini 
 }
 
 /* Address classes by quota (vf_quota_classes before the merge), one field
- * with tree_fresh: the merge, resume and vkflow generate give the same
- * bytes. */
-Test(pipeline_run, end_to_end_with_class_quotas, .init = setup, .fini = teardown, .timeout = 300) {
+ * with tree_fresh, and the sources' records per host by the training curve
+ * (vf_host_popularity after the decode): the merge, resume and vkflow
+ * generate give the same bytes. */
+Test(pipeline_run, end_to_end_with_class_quotas_and_host_popularity, .init = setup, .fini = teardown, .timeout = 300) {
     end_to_end_with_fields(EXAMPLES_FIELDS(
-        "{ name = \"srcip\"; encoding = \"dict\"; decode = \"tree_new\"; class_decode = \"quota\"; },\n"
+        "{ name = \"srcip\"; encoding = \"dict\"; decode = \"tree_new\"; class_decode = \"quota\"; "
+        "popularity = \"training\"; },\n"
         "  { name = \"dstip\"; encoding = \"dict\"; decode = \"tree_fresh\"; class_decode = \"quota\"; },\n",
         ""));
 }

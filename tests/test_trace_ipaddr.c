@@ -333,6 +333,161 @@ Test(trace_ipaddr, class_quota_with_many_classes_and_more_rows) {
     vf_trace_free(&t);
 }
 
+/* A decoded trace for vf_host_popularity: flow k has size[k] records and
+ * source src[k] (destination 8.8.8.8), its records interleaved with the
+ * other flows' (round robin), rec_id[i] the flow of record i. */
+static void popularity_trace(int n_flows, const int *size, const vf_addr *src, vf_trace *t, int64_t *rec_id) {
+    memset(t, 0, sizeof *t);
+    t->kind = VF_TRACE_FLOWS;
+    t->linktype = -1;
+    int left[128], more = 1;
+    cr_assert(n_flows <= 128);
+    memcpy(left, size, (size_t)n_flows * sizeof *left);
+    while (more) {
+        more = 0;
+        for (int k = 0; k < n_flows; k++) {
+            if (!left[k]) continue;
+            left[k]--;
+            more = 1;
+            vf_record r;
+            memset(&r, 0, sizeof r);
+            r.src = src[k];
+            vf_addr_from_v4(&r.dst, 0x08080808);
+            r.ip_version = vf_addr_is_v4(&src[k]) ? 4 : 6;
+            r.sport = (uint16_t)(2000 + k);
+            r.dport = 443;
+            r.proto = 6;
+            r.pkts = 1;
+            r.label = -1;
+            r.ts_ns = (int64_t)t->n * 1000;
+            rec_id[t->n] = k;
+            TU_OK(vf_trace_append(t, &r));
+        }
+    }
+}
+
+/* Records per source in t, sorted down (n[0..*hosts)), and whether every
+ * record of a flow has the same source. */
+static bool popularity_curve(const vf_trace *t, const int64_t *rec_id, int *n, int *hosts) {
+    vf_addr seen[128], first[128];
+    bool have[128] = {false}, same = true;
+    *hosts = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        int64_t id = rec_id[i];
+        if (!have[id]) { have[id] = true; first[id] = t->recs[i].src; }
+        same &= !memcmp(&first[id], &t->recs[i].src, sizeof(vf_addr));
+        int h = 0;
+        while (h < *hosts && memcmp(&seen[h], &t->recs[i].src, sizeof(vf_addr))) h++;
+        if (h == *hosts) { seen[h] = t->recs[i].src; n[h] = 0; (*hosts)++; }
+        n[h]++;
+    }
+    for (int a = 0; a < *hosts; a++) /* sort down */
+        for (int b = a + 1; b < *hosts; b++)
+            if (n[b] > n[a]) { int x = n[a]; n[a] = n[b]; n[b] = x; }
+    return same;
+}
+
+/* popularity = "training": the toy's sources (50, 20, 10, 5, 2 records) as
+ * the curve; the "model" put 82 records (17 flows of 3, 31 of 1) on one
+ * host and 5 one-record flows on a new one. The busy host keeps slot 1 and
+ * 17 flows (51 records: the 17th's half still fits), the new one slot 2;
+ * the 31 flows left go, one by one, to the slot with the most room, and the
+ * slots past the model's two hosts take the busiest training addresses
+ * neither has. A flow keeps one address; destinations stay. */
+Test(trace_ipaddr, popularity_follows_the_training_curve) {
+    vf_trace t;
+    toy_trace(&t);
+    vf_data_desc dd;
+    toy_desc(&dd, VF_ENC_DICT, VF_IPDEC_TREE_NEW, 3);
+    dd.fields[0].popularity = VF_POP_TRAINING;
+    vf_encoder e;
+    TU_OK(vf_encoder_fit(&dd, &t, &e));
+    int size[53];
+    vf_addr src[53], busy, fresh;
+    vf_addr_from_v4(&busy, toy_src[0]);
+    vf_addr_from_v4(&fresh, 0x09090909);
+    for (int k = 0; k < 53; k++) {
+        size[k] = k < 17 ? 3 : 1;
+        src[k] = k >= 48 ? fresh : busy;
+    }
+    vf_trace s;
+    int64_t rec_id[128];
+    popularity_trace(53, size, src, &s, rec_id);
+    cr_assert_eq(s.n, 87);
+    vf_popularity_stats ps;
+    TU_OK(vf_host_popularity(&e, &s, rec_id, 53, &ps));
+    cr_expect_eq(ps.fields, 1);
+    cr_expect_eq(ps.hosts_before, 2);
+    cr_expect_eq(ps.hosts_after, 5);
+    cr_expect_eq(ps.flows_moved, 31);
+    int n[128], hosts;
+    cr_expect(popularity_curve(&s, rec_id, n, &hosts), "every record of a flow has its flow's source");
+    cr_assert_eq(hosts, 5);
+    int want[5] = {51, 20, 10, 5, 1};
+    for (int h = 0; h < 5; h++) cr_expect_eq(n[h], want[h], "host %d: %d records, %d expected", h, n[h], want[h]);
+    /* the slots' addresses: the model's two, then 10.0.0.3, 10.0.1.7, 192.168.3.4 by training rank */
+    uint32_t slot_addr[5] = {toy_src[0], 0x09090909, toy_src[1], toy_src[2], toy_src[3]};
+    int got[5] = {0};
+    for (size_t i = 0; i < s.n; i++) {
+        for (int h = 0; h < 5; h++) got[h] += vf_addr_v4(&s.recs[i].src) == slot_addr[h];
+        cr_expect_eq(vf_addr_v4(&s.recs[i].dst), 0x08080808u, "destinations stay");
+    }
+    for (int h = 0; h < 5; h++) cr_expect_eq(got[h], want[h], "slot %d", h);
+    vf_trace_free(&s);
+
+    /* half the records (43 one-record flows on one host): the curve scaled
+     * to 24.7, 9.9, 4.9, 2.5, 1.0; an IPv6 flow (no IPv6 training address)
+     * keeps its source */
+    vf_addr v6;
+    memset(&v6, 0, sizeof v6);
+    v6.b[0] = 0x20;
+    v6.b[1] = 0x01;
+    v6.b[15] = 7;
+    for (int k = 0; k < 44; k++) {
+        size[k] = 1;
+        src[k] = k == 43 ? v6 : busy;
+    }
+    popularity_trace(44, size, src, &s, rec_id);
+    TU_OK(vf_host_popularity(&e, &s, rec_id, 44, &ps));
+    cr_expect_eq(ps.hosts_before, 2, "one IPv4 host, one IPv6 host");
+    popularity_curve(&s, rec_id, n, &hosts);
+    cr_assert_eq(hosts, 6);
+    int half[6] = {25, 10, 5, 2, 1, 1};
+    for (int h = 0; h < 6; h++) cr_expect_eq(n[h], half[h], "host %d: %d records, %d expected", h, n[h], half[h]);
+    cr_expect(!memcmp(&s.recs[43].src, &v6, sizeof v6), "the IPv6 flow keeps its source");
+    /* a flow id out of range is refused */
+    rec_id[3] = 44;
+    cr_expect_eq(vf_host_popularity(&e, &s, rec_id, 44, &ps), VF_ERR_ARG);
+    cr_expect(strstr(vf_last_error(), "flow id 44 of 44"), "%s", vf_last_error());
+    vf_trace_free(&s);
+
+    /* saved and loaded, the encoder keeps it; a privacy run must ask for the same */
+    char path[128];
+    snprintf(path, sizeof path, "/tmp/vkflow_pop_enc_%d.txt", (int)getpid());
+    TU_OK(vf_encoder_save(&e, path));
+    vf_encoder e2;
+    TU_OK(vf_encoder_load(path, &e2));
+    cr_expect_eq(e2.fields[0].popularity, VF_POP_TRAINING);
+    cr_expect_eq(e2.fields[1].popularity, VF_POP_MODEL);
+    vf_encoder_free(&e2);
+    TU_OK(vf_encoder_adopt_public(path, &dd, &t, &e2));
+    vf_encoder_free(&e2);
+    dd.fields[0].popularity = VF_POP_MODEL;
+    cr_assert_neq(vf_encoder_adopt_public(path, &dd, &t, &e2), VF_OK);
+    cr_expect(strstr(vf_last_error(), "has popularity training in the public run and model here"), "%s",
+              vf_last_error());
+    /* a field without it leaves the trace as it is */
+    e.fields[0].popularity = VF_POP_MODEL;
+    popularity_trace(44, size, src, &s, rec_id);
+    TU_OK(vf_host_popularity(&e, &s, rec_id, 44, &ps));
+    cr_expect_eq(ps.fields, 0);
+    for (size_t i = 0; i < s.n; i++) cr_expect(!memcmp(&s.recs[i].src, &src[rec_id[i]], sizeof(vf_addr)));
+    vf_trace_free(&s);
+    unlink(path);
+    vf_encoder_free(&e);
+    vf_trace_free(&t);
+}
+
 Test(trace_ipaddr, dict_layout_and_classes) {
     vf_trace t;
     toy_trace(&t);
@@ -559,6 +714,15 @@ Test(trace_ipaddr, data_desc) {
         "data = { path = \"x\"; fields = ( { name = \"dstip\"; encoding = \"dict\"; class_decode = \"quota\"; } ); };",
         &dd), VF_OK, "%s", vf_last_error());
     cr_assert_eq(dd.fields[0].class_decode, VF_CDEC_QUOTA);
+    desc_error("data = { path = \"x\";\n fields = ( { name = \"srcport\"; encoding = \"dict\"; popularity = \"training\"; } ); };",
+               "bad.cfg:2: fields: 'srcport': popularity applies to srcip/dstip only");
+    desc_error("data = { path = \"x\";\n\n fields = ( { name = \"srcip\"; encoding = \"bits\"; popularity = \"rank\"; } ); };",
+               "bad.cfg:3: fields: 'srcip': popularity 'rank': expected model or training");
+    cr_assert_eq(vf_data_desc_parse_string("ok.cfg",
+        "data = { path = \"x\"; fields = ( { name = \"srcip\"; encoding = \"bits\"; popularity = \"training\"; } ); };",
+        &dd), VF_OK, "%s", vf_last_error());
+    cr_assert_eq(dd.fields[0].popularity, VF_POP_TRAINING);
+    cr_assert(vf_field_spec_needs_addr_table(&dd.fields[0]), "bits with popularity training keeps the address table");
 }
 
 /* Ports as dict: classes for the `top` most frequent values, the rest

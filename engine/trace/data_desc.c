@@ -248,7 +248,7 @@ static vf_status parse_data(const char *name, config_t *cfg, vf_data_desc *dd) {
             config_setting_t *e = config_setting_get_elem(fl, (unsigned)i);
             if (!config_setting_is_group(e)) return FAIL(e, "fields: each entry is a group { name = ...; }");
             static const char *const fk[] = {"name", "encoding", "dim", "range", "decode", "top", "bins",
-                                               "start_decode", "class_decode", NULL};
+                                               "start_decode", "class_decode", "popularity", NULL};
             if ((st = check_keys(name, e, fk, "a field"))) return st;
             const char *fn, *en;
             if ((st = get_str(name, e, "name", &fn))) return st;
@@ -327,6 +327,15 @@ static vf_status parse_data(const char *name, config_t *cfg, vf_data_desc *dd) {
                 else if (!strcmp(cd, "quota")) sp->class_decode = VF_CDEC_QUOTA;
                 else return FAIL(cs, "fields: '%s': class_decode '%s': expected argmax or quota", fn, cd);
             }
+            const char *pop;
+            if ((st = get_str(name, e, "popularity", &pop))) return st;
+            if (pop) {
+                config_setting_t *ps = config_setting_get_member(e, "popularity");
+                if (!ip) return FAIL(ps, "fields: '%s': popularity applies to srcip/dstip only", fn);
+                if (!strcmp(pop, "model")) sp->popularity = VF_POP_MODEL;
+                else if (!strcmp(pop, "training")) sp->popularity = VF_POP_TRAINING;
+                else return FAIL(ps, "fields: '%s': popularity '%s': expected model or training", fn, pop);
+            }
             if (config_setting_get_member(e, "bins")) {
                 if (enc != VF_ENC_INTERARRIVAL_QUANTILE && enc != VF_ENC_INTERARRIVAL_BINS && enc != VF_ENC_QUANTILE)
                     return FAIL(config_setting_get_member(e, "bins"), "fields: '%s': bins applies to encodings "
@@ -402,7 +411,8 @@ vf_status vf_data_desc_read_trace(const vf_data_desc *dd, vf_trace *out) {
 }
 
 bool vf_field_spec_needs_addr_table(const vf_field_spec *s) {
-    return vf_enc_addr_field(s->field) && (s->enc == VF_ENC_DICT || s->decode != VF_IPDEC_BITS);
+    return vf_enc_addr_field(s->field) &&
+           (s->enc == VF_ENC_DICT || s->decode != VF_IPDEC_BITS || s->popularity != VF_POP_MODEL);
 }
 
 bool vf_data_desc_needs_addr_tables(const vf_data_desc *dd) {

@@ -1309,7 +1309,7 @@ vf_status vf_decode(const vf_encoder *e, const vf_encoded *chunks, int n_chunks,
 
 /* ------------------------------------------------------------- save/load */
 
-/* encoder.txt, version 6: the text below, then a line "checksum <hex>" (the
+/* encoder.txt, version 7: the text below, then a line "checksum <hex>" (the
  * FNV-1a 64 of every byte before it, util.h), so a truncated or damaged file
  * is refused naming it. Version 3 added each field's decode and top to its
  * field line and the address tables (`ips N`, then N lines `HEX32 COUNT`,
@@ -1324,7 +1324,7 @@ vf_status vf_decode(const vf_encoder *e, const vf_encoded *chunks, int n_chunks,
  * line of N values per chunk; N = 0 unless the time field has start_decode
  * rank), and each address line its flow count (`HEX32 COUNT FLOWS`; decode
  * tree_fresh). Version 6 added each field's class decode to its field line
- * (argmax 0, quota 1). Versions 5, 4 and 3 (3: no gap table, its time encodings need
+ * (argmax 0, quota 1), version 7 its popularity (model 0, training 1). Versions 6, 5, 4 and 3 (3: no gap table, its time encodings need
  * none) still load; versions 2 and 1 (1: no checksum line, written before it was added; its
  * "end" line catches a cut, nothing catches a changed digit) still load:
  * their IP fields decode bit by bit, as they did. */
@@ -1333,14 +1333,14 @@ vf_status vf_encoder_save(const vf_encoder *e, const char *path) {
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
     if (!f) return vf_fail(VF_ERR_OOM, "%s: out of memory", path);
-    fprintf(f, "vkflow-encoder 6\n");
+    fprintf(f, "vkflow-encoder 7\n");
     fprintf(f, "kind %d n_chunks %d chunking %d max_len %d ip_bits %d n_fields %d\n", (int)e->kind, e->n_chunks,
             (int)e->chunking, e->max_len, e->ip_bits, e->n_fields);
     for (int i = 0; i < e->n_fields; i++) {
         const vf_field_spec *s = &e->fields[i];
-        fprintf(f, "field %d %d %d %d %.17g %.17g %d %d %d %d %d %d\n", (int)s->field, (int)s->enc, s->dim,
+        fprintf(f, "field %d %d %d %d %.17g %.17g %d %d %d %d %d %d %d\n", (int)s->field, (int)s->enc, s->dim,
                 (int)s->fixed_range, s->lo, s->hi, (int)s->decode, s->top, s->bins, (int)s->qdecode, (int)s->start_decode,
-                (int)s->class_decode);
+                (int)s->class_decode, (int)s->popularity);
     }
     for (int k = 0; k < VF_F_COUNT; k++) fprintf(f, "range %.17g %.17g\n", e->lo[k], e->hi[k]);
     for (int c = 0; c <= e->n_chunks; c++) fprintf(f, "%s%lld", c ? " " : "edges ", (long long)e->chunk_begin[c]);
@@ -1404,9 +1404,9 @@ vf_status vf_encoder_load(const char *path, vf_encoder *e) {
     char *buf = vf_read_file(path, &n);
     if (!buf) return vf_fail(VF_ERR_IO, "%s: %s", path, strerror(errno));
     int ver = 0;
-    if (sscanf(buf, "vkflow-encoder %d", &ver) != 1 || ver < 1 || ver > 6) {
+    if (sscanf(buf, "vkflow-encoder %d", &ver) != 1 || ver < 1 || ver > 7) {
         free(buf);
-        return vf_fail(VF_ERR_FORMAT, "%s: not a vkflow encoder file (header 'vkflow-encoder 6' expected)", path);
+        return vf_fail(VF_ERR_FORMAT, "%s: not a vkflow encoder file (header 'vkflow-encoder 7' expected)", path);
     }
     if (ver >= 2 && !vf_text_sum_ok(buf, n, &body)) {
         free(buf);
@@ -1449,6 +1449,10 @@ vf_status vf_encoder_load(const char *path, vf_encoder *e) {
         NEED(cdec == VF_CDEC_ARGMAX || (cdec == VF_CDEC_QUOTA && vf_enc_addr_field((vf_field)fld) && enc == VF_ENC_DICT),
              "field class decode");
         s->class_decode = (vf_class_decode)cdec;
+        int pop = VF_POP_MODEL;
+        if (ver >= 7) NEED(fscanf(f, " %d", &pop) == 1, "field line (popularity)");
+        NEED(pop == VF_POP_MODEL || (pop == VF_POP_TRAINING && vf_enc_addr_field((vf_field)fld)), "field popularity");
+        s->popularity = (vf_popularity)pop;
         NEED(gdec == VF_QDEC_VALUE ||
              (gdec == VF_QDEC_RANK && (enc == VF_ENC_INTERARRIVAL_QUANTILE || enc == VF_ENC_QUANTILE)),
              "field quantile decode");

@@ -78,6 +78,13 @@ typedef enum vf_class_decode {
                          * model gives which flow gets which): vf_quota_classes */
 } vf_class_decode;
 
+/* How a decoded address field's records are spread over hosts. */
+typedef enum vf_popularity {
+    VF_POP_MODEL = 0,   /* as the model's decoded addresses say */
+    VF_POP_TRAINING,    /* records per host follow the training trace's curve, given to the model's
+                         * hosts by rank: vf_host_popularity */
+} vf_popularity;
+
 typedef struct vf_field_spec {
     vf_field field;
     vf_encoding enc;
@@ -92,6 +99,7 @@ typedef struct vf_field_spec {
     vf_quantile_decode start_decode; /* time: `start_decode = "rank"`: a chunk's generated flow starts by
                                       * rank, onto the training starts' quantiles in that chunk */
     vf_class_decode class_decode; /* dict addresses: `class_decode = "quota"` */
+    vf_popularity popularity;     /* addresses: `popularity = "training"` */
 } vf_field_spec;
 
 /* Intervals of a quantile table (interarrival_quantile, quantile) unless
@@ -141,7 +149,8 @@ vf_status vf_data_desc_load(const char *cfg_path, vf_data_desc *dd);
  * relative paths). */
 vf_status vf_data_desc_parse_string(const char *name, const char *text, vf_data_desc *dd);
 /* Whether a field spec is an address field that needs the training
- * addresses' table (encoding dict, decode tree/tree_new), which only the
+ * addresses' table (encoding dict, decode tree/tree_new/tree_fresh,
+ * popularity training), which only the
  * in-memory fit builds; and whether any field of dd does. */
 bool vf_field_spec_needs_addr_table(const vf_field_spec *s);
 bool vf_data_desc_needs_addr_tables(const vf_data_desc *dd);
@@ -252,6 +261,23 @@ bool vf_row_starts_flow(const float *a, int tags, int c);
  * classes in the training flows' shares, and their class outputs become that
  * class's one-hot. Does nothing when no field asks for it. */
 vf_status vf_quota_classes(const vf_encoder *enc, vf_encoded *gen, int n_chunks);
+/* popularity = "training", on decoded records t (after the merge; rec_id:
+ * [t->n] each record's flow id < n_ids, a flow's records sharing its first
+ * record's address): per such field and address family, the training
+ * records per address sorted (the address table's counts), scaled to t's
+ * records, are slots; the model's hosts, busiest first, keep slot by slot
+ * their address and, largest first, the flows whose half fits the slot's
+ * room; the other flows, largest first, go to the slot with the most room
+ * left; slots past the model's hosts take the busiest training addresses no
+ * synthetic host has. Every record of a flow gets its slot's address. */
+typedef struct vf_popularity_stats {
+    int fields;              /* fields remapped */
+    int64_t hosts_before;    /* the model's distinct addresses (summed over fields) */
+    int64_t hosts_after;     /* slots with flows */
+    int64_t flows_moved;     /* flows whose address changed */
+} vf_popularity_stats;
+vf_status vf_host_popularity(const vf_encoder *enc, vf_trace *t, const int64_t *rec_id, int64_t n_ids,
+                             vf_popularity_stats *stats);
 /* The records vf_decode writes for row r of E: one per step up to the
  * first generation flag below 1/2. */
 int vf_encoded_steps(const vf_encoded *E, int r);

@@ -39,6 +39,10 @@ vf_status vf_encoder_adopt_public(const char *public_encoder, const vf_data_desc
             st = vf_fail(VF_ERR_FORMAT, "%s: field %d (%s) has class_decode %s in the public run and %s here", public_encoder,
                          i + 1, vf_field_name(dd->fields[i].field), out->fields[i].class_decode ? "quota" : "argmax",
                          dd->fields[i].class_decode ? "quota" : "argmax");
+        else if (out->fields[i].popularity != dd->fields[i].popularity)
+            st = vf_fail(VF_ERR_FORMAT, "%s: field %d (%s) has popularity %s in the public run and %s here", public_encoder,
+                         i + 1, vf_field_name(dd->fields[i].field), out->fields[i].popularity ? "training" : "model",
+                         dd->fields[i].popularity ? "training" : "model");
         else if (out->fields[i].start_decode != dd->fields[i].start_decode)
             st = vf_fail(VF_ERR_FORMAT, "%s: field %d (%s) has start_decode %s in the public run and %s here", public_encoder,
                          i + 1, vf_field_name(dd->fields[i].field), out->fields[i].start_decode ? "rank" : "value",

@@ -950,6 +950,13 @@ static vf_status generate_job(job *J, const vf_pipeline_opts *o, int64_t count, 
         n_ids += gen[c].n_flows;
     }
     from[N] = syn->n;
+    /* before fresh 5-tuples: a flow given another host may now share a 5-tuple */
+    vf_popularity_stats ps;
+    if ((st = vf_host_popularity(&J->enc, syn, rec_id, n_ids, &ps))) goto done;
+    if (ps.fields)
+        vf_run_say(&J->L, VF_PHASE_GENERATE, -1, "host popularity: %lld addresses in %d field%s became %lld with the "
+            "training curve; %lld flows moved host", (long long)ps.hosts_before, ps.fields, ps.fields > 1 ? "s" : "",
+            (long long)ps.hosts_after, (long long)ps.flows_moved);
     if (rc->fresh_5tuples) {
         vf_fresh_stats fs;
         if ((st = vf_fresh_5tuples(syn, rec_id, n_ids, &fs))) goto done;
