@@ -106,7 +106,7 @@ Test(damaged_files, encoder_txt_truncated_or_flipped_is_refused_naming_it) {
 
 /* The text of an older encoder file from a version 7 one of the default
  * fields (IPs as bits, decoded bit by bit, time interarrival): header `ver`,
- * field lines without the popularity (version 6), nor the class decode (version 5), no value quantile tables ("valq 0" lines) nor flow start tables ("startq
+ * field lines without the popularity and no "vcount 0" lines (version 6), nor the class decode (version 5), no value quantile tables ("valq 0" lines) nor flow start tables ("startq
  * 0") and field lines without the start decode (version 4), nor bins and gap
  * decode (version 3), nor decode and top (versions 2, 1), no gap
  * quantile table ("gapq 0"), no address tables ("ips 0" twice, 2 and 1), and
@@ -120,7 +120,8 @@ static size_t older_encoder_text(char *text, int ver) {
         size_t len = nl ? (size_t)(nl - line) + 1 : strlen(line);
         if (!strncmp(line, "checksum ", 9)) break;
         if ((ver < 3 && !strncmp(line, "ips 0\n", 6)) || (ver < 4 && !strncmp(line, "gapq 0\n", 7)) ||
-            (ver < 5 && (!strncmp(line, "valq 0\n", 7) || !strncmp(line, "startq 0\n", 9)))) {
+            (ver < 5 && (!strncmp(line, "valq 0\n", 7) || !strncmp(line, "startq 0\n", 9))) ||
+            (ver < 7 && !strncmp(line, "vcount 0\n", 9))) {
             line += len;
             continue;
         }

@@ -13,6 +13,7 @@
 
 #include "trace/encode.h"
 #include "trace/encode_internal.h"
+#include "util.h"
 
 #define PATHSPIDER tu_shared_data("pcap_enterprise_pathspider_real_2012-11-23.pcap")
 #define CAIDA tu_shared_data("pcap_caida_equinix-nyc_2018-03-15_10k.pcapng")
@@ -1080,4 +1081,132 @@ Test(trace_encode, adopt_public_keeps_quantile_tables) {
     vf_encoder_free(&pub);
     vf_trace_free(&t);
     vf_trace_free(&priv);
+}
+
+/* class_decode = "quota" on a per-record onehot field (the label): 100
+ * two-record flows, 180 records "background", 14 "scan", 6 "blacklist".
+ * Generated outputs that favour background everywhere (argmax would make
+ * every record background) with each record's own label second: the quota
+ * gives the records the training shares exactly, each its own label. */
+static void label_toy(vf_trace *t) {
+    memset(t, 0, sizeof *t);
+    t->kind = VF_TRACE_FLOWS;
+    t->linktype = -1;
+    int bg = vf_trace_label(t, "background"), scan = vf_trace_label(t, "scan"), bl = vf_trace_label(t, "blacklist");
+    cr_assert(bg >= 0 && scan >= 0 && bl >= 0);
+    for (int k = 0; k < 200; k++) {
+        vf_record r;
+        memset(&r, 0, sizeof r);
+        vf_addr_from_v4(&r.src, 0x0A000001u + (uint32_t)(k % 7));
+        vf_addr_from_v4(&r.dst, 0x08080808u);
+        r.ip_version = 4;
+        r.sport = (uint16_t)(3000 + k / 2);
+        r.dport = 80;
+        r.proto = 6;
+        r.pkts = 1 + (uint64_t)k % 5;
+        r.bytes = 40 * r.pkts;
+        r.dur_ns = 1000;
+        r.label = k < 180 ? bg : k < 194 ? scan : bl;
+        r.ts_ns = 1000000000LL * 1500000000LL + (int64_t)k * 1000000;
+        cr_assert_eq(vf_trace_append(t, &r), VF_OK);
+    }
+}
+
+Test(trace_encode, label_quota_keeps_rare_labels) {
+    vf_trace t;
+    label_toy(&t);
+    vf_data_desc dd;
+    vf_data_desc_default(VF_TRACE_FLOWS, &dd);
+    dd.n_chunks = 1;
+    dd.w2v_epochs = 1;
+    int li = -1;
+    for (int i = 0; i < dd.n_fields; i++)
+        if (dd.fields[i].field == VF_F_LABEL) li = i;
+    cr_assert(li >= 0);
+    dd.fields[li].class_decode = VF_CDEC_QUOTA;
+    vf_encoder e;
+    cr_assert_eq(vf_encoder_fit(&dd, &t, &e), VF_OK, "%s", vf_last_error());
+    cr_assert_eq(e.n_vocab[VF_F_LABEL], 3);
+    cr_assert(e.vocab_count[VF_F_LABEL]);
+    cr_expect_eq(e.vocab_count[VF_F_LABEL][0], 180);
+    cr_expect_eq(e.vocab_count[VF_F_LABEL][1], 14);
+    cr_expect_eq(e.vocab_count[VF_F_LABEL][2], 6);
+    vf_encoded *ch;
+    cr_assert_eq(vf_encode(&e, &t, &ch), VF_OK, "%s", vf_last_error());
+    int off = -1;
+    for (int g = 0; g < e.n_feat_segs; g++)
+        if (e.feat_segs[g].field == VF_F_LABEL) off = e.feat_segs[g].offset;
+    cr_assert(off >= 0);
+    int64_t M = 0;
+    for (int r = 0; r < ch[0].n_flows; r++)
+        for (int s = 0, T = vf_encoded_steps(&ch[0], r); s < T; s++, M++) {
+            float *p = ch[0].feat + ((size_t)r * (size_t)ch[0].max_len + (size_t)s) * (size_t)e.feat_dim + off;
+            int own = p[1] > 0.5f ? 1 : p[2] > 0.5f ? 2 : 0;
+            for (int k = 0; k < 3; k++) p[k] = (k == 0 ? 0.6f : 0.15f) + (k == own ? 0.2f : 0.0f);
+        }
+    cr_assert_eq(M, 200);
+    TU_OK(vf_quota_record_classes(&e, ch, 1));
+    vf_trace d;
+    memset(&d, 0, sizeof d);
+    TU_OK(vf_decode(&e, ch, 1, &d));
+    cr_assert_eq(d.n, 200);
+    int got[3] = {0};
+    for (size_t i = 0; i < d.n; i++) {
+        cr_assert(d.recs[i].label >= 0 && d.recs[i].label < 3);
+        got[d.recs[i].label]++;
+    }
+    cr_expect_eq(got[0], 180);
+    cr_expect_eq(got[1], 14);
+    cr_expect_eq(got[2], 6);
+    /* each record its own label: the decode emits flows in order of first appearance */
+    for (size_t i = 0; i < d.n; i++) cr_expect_eq(d.recs[i].label, t.recs[i].label, "record %zu", i);
+    vf_trace_free(&d);
+    vf_encoded_free(ch, 1);
+
+    /* saved and loaded, the counts come back; a file without them is refused */
+    char path[128];
+    snprintf(path, sizeof path, "/tmp/vkflow_label_quota_%d.txt", (int)getpid());
+    TU_OK(vf_encoder_save(&e, path));
+    vf_encoder e2;
+    TU_OK(vf_encoder_load(path, &e2));
+    cr_assert(e2.vocab_count[VF_F_LABEL]);
+    cr_expect_eq(e2.vocab_count[VF_F_LABEL][2], 6);
+    cr_expect_eq(e2.fields[li].class_decode, VF_CDEC_QUOTA);
+    vf_encoder_free(&e2);
+    size_t n;
+    char *text = tu_read_file(path, &n);
+    cr_assert(text);
+    char *vc = strstr(text, "\nvcount 3 180 14 6\n");
+    cr_assert(vc, "the label's vcount line");
+    memcpy(vc + 1, "vcount 0         ", 17); /* same length: the counts gone */
+    char *sum = strstr(text, "\nend\nchecksum ");
+    cr_assert(sum);
+    size_t body = (size_t)(sum - text) + 5;
+    FILE *f = fopen(path, "w");
+    cr_assert(f);
+    fwrite(text, 1, body, f);
+    fprintf(f, "checksum %016llx\n", (unsigned long long)vf_fnv1a64(text, body));
+    fclose(f);
+    free(text);
+    cr_expect_neq(vf_encoder_load(path, &e2), VF_OK);
+    cr_expect(strstr(vf_last_error(), "class_decode quota has no vcount line"), "%s", vf_last_error());
+    unlink(path);
+
+    /* the streaming fit does not count values: it says so */
+    vf_encoder es;
+    cr_expect_eq(vf_encoder_fit_stream(&dd, vf_trace_each, &t, &es, NULL), VF_ERR_UNSUPPORTED);
+    cr_expect(strstr(vf_last_error(), "class_decode quota"), "%s", vf_last_error());
+    vf_encoder_free(&e);
+    vf_trace_free(&t);
+
+    /* the description: per-record onehot fields only */
+    vf_data_desc dq;
+    cr_assert_eq(vf_data_desc_parse_string("ok.cfg", "data = { path = \"x\"; fields = ( { name = \"label\"; encoding = "
+                 "\"onehot\"; class_decode = \"quota\"; } ); };", &dq), VF_OK, "%s", vf_last_error());
+    cr_expect_eq(dq.fields[0].class_decode, VF_CDEC_QUOTA);
+    cr_expect(vf_data_desc_needs_class_counts(&dq));
+    cr_expect_eq(vf_data_desc_parse_string("bad.cfg", "data = { path = \"x\";\n fields = ( { name = \"proto\"; encoding = "
+                 "\"onehot\"; class_decode = \"quota\"; } ); };", &dq), VF_ERR_FORMAT);
+    cr_expect(strstr(vf_last_error(), "bad.cfg:2: fields: 'proto': class_decode applies to srcip/dstip with encoding "
+                     "dict and to per-record fields with encoding onehot only"), "%s", vf_last_error());
 }

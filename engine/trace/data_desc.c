@@ -321,8 +321,9 @@ static vf_status parse_data(const char *name, config_t *cfg, vf_data_desc *dd) {
             if ((st = get_str(name, e, "class_decode", &cd))) return st;
             if (cd) {
                 config_setting_t *cs = config_setting_get_member(e, "class_decode");
-                if (!ip || enc != VF_ENC_DICT)
-                    return FAIL(cs, "fields: '%s': class_decode applies to srcip/dstip with encoding dict only", fn);
+                if (!vf_class_quota_applies((vf_field)f, (vf_encoding)enc))
+                    return FAIL(cs, "fields: '%s': class_decode applies to srcip/dstip with encoding dict and to "
+                                "per-record fields with encoding onehot only", fn);
                 if (!strcmp(cd, "argmax")) sp->class_decode = VF_CDEC_ARGMAX;
                 else if (!strcmp(cd, "quota")) sp->class_decode = VF_CDEC_QUOTA;
                 else return FAIL(cs, "fields: '%s': class_decode '%s': expected argmax or quota", fn, cd);
@@ -413,6 +414,12 @@ vf_status vf_data_desc_read_trace(const vf_data_desc *dd, vf_trace *out) {
 bool vf_field_spec_needs_addr_table(const vf_field_spec *s) {
     return vf_enc_addr_field(s->field) &&
            (s->enc == VF_ENC_DICT || s->decode != VF_IPDEC_BITS || s->popularity != VF_POP_MODEL);
+}
+
+bool vf_data_desc_needs_class_counts(const vf_data_desc *dd) {
+    for (int i = 0; i < dd->n_fields; i++)
+        if (dd->fields[i].class_decode == VF_CDEC_QUOTA && dd->fields[i].enc == VF_ENC_ONEHOT) return true;
+    return false;
 }
 
 bool vf_data_desc_needs_addr_tables(const vf_data_desc *dd) {

@@ -372,7 +372,7 @@ void vf_encoder_free(vf_encoder *e) {
     free(e->iat_hi);
     free(e->gapq);
     free(e->startq);
-    for (int f = 0; f < VF_F_COUNT; f++) { free(e->vocab[f]); free(e->valq[f]); }
+    for (int f = 0; f < VF_F_COUNT; f++) { free(e->vocab[f]); free(e->vocab_count[f]); free(e->valq[f]); }
     vf_w2v_free(&e->port);
     vf_w2v_free(&e->proto);
     for (int i = 0; i < e->n_labels; i++) free(e->labels[i]);
@@ -529,10 +529,20 @@ vf_status vf_encoder_fit(const vf_data_desc *dd_in, const vf_trace *t, vf_encode
             if (!v) { st = vf_fail(VF_ERR_OOM, "encoder: out of memory"); goto fail; }
             for (size_t k = 0; k < t->n; k++) v[k] = (uint64_t)(int64_t)vf_enc_fval(&t->recs[k], f);
             qsort(v, t->n, sizeof *v, cmp_u64);
+            /* class_decode quota: the records of each value (runs of the sorted values) */
+            uint64_t *cnt = NULL;
+            if (s->class_decode == VF_CDEC_QUOTA && !(cnt = calloc(t->n ? t->n : 1, sizeof *cnt))) {
+                free(v);
+                st = vf_fail(VF_ERR_OOM, "encoder: out of memory");
+                goto fail;
+            }
             int n = 0;
-            for (size_t k = 0; k < t->n; k++)
+            for (size_t k = 0; k < t->n; k++) {
                 if (k == 0 || v[k] != v[k - 1]) v[n++] = v[k];
+                if (cnt) cnt[n - 1]++;
+            }
             e->vocab[f] = v;
+            e->vocab_count[f] = cnt;
             e->n_vocab[f] = n;
         }
     }
@@ -1029,57 +1039,41 @@ bool vf_row_starts_flow(const float *a, int tags, int c) {
     return a[tags + 1] > a[tags] && a[tags + 3 + 2 * c] > a[tags + 2 + 2 * c];
 }
 
-/* One field of vf_quota_classes: seg is its attribute segment. */
-static vf_status quota_field(const vf_encoder *e, const vf_field_spec *s, const vf_segment *seg, vf_encoded *gen,
-                             int N, int tags) {
-    const vf_addr_table *tb = ip_table(e, s->field);
-    if (!tb->flows)
-        return vf_fail(VF_ERR_FORMAT, "decode: %s: class_decode quota needs the training flows per address "
-                       "(encoder files before version 5 have none)", vf_field_name(s->field));
-    int K = tb->n_dict + 1, C = K < QUOTA_CANDIDATES ? K : QUOTA_CANDIDATES, A = e->attr_dim;
-    /* the training flows of each class; the last, "other", holds the unclassed addresses' */
-    double *w = calloc((size_t)K, sizeof *w), W = 0;
-    int64_t *quota = malloc((size_t)K * sizeof *quota), M = 0;
-    if (!w || !quota) { free(w); free(quota); return vf_fail(VF_ERR_OOM, "decode: out of memory"); }
-    for (int i = 0; i < tb->n; i++) {
-        w[tb->class_of[i] >= 0 ? tb->class_of[i] : K - 1] += tb->flows[i];
-        W += tb->flows[i];
-    }
-    for (int c = 0; c < N; c++)
-        for (int r = 0; r < gen[c].n_flows; r++) M += vf_row_starts_flow(gen[c].attr + (size_t)r * (size_t)A, tags, c);
-    float **row = malloc((size_t)(M ? M : 1) * sizeof *row); /* each kept row's class outputs */
+/* The quota assignment: M rows, each with K class outputs at row[r][0..K),
+ * get classes in proportion to w[k] (sum W; all to the last class when W is
+ * 0): the likeliest (row, class) offers first (each row offers its
+ * QUOTA_CANDIDATES likeliest) while the class has room, then the rows left to
+ * their likeliest class with room; each row's outputs become its class's
+ * one-hot. */
+static vf_status assign_quotas(float **row, int64_t M, int K, const double *w, double W) {
+    int C = K < QUOTA_CANDIDATES ? K : QUOTA_CANDIDATES;
+    int64_t *quota = malloc((size_t)K * sizeof *quota);
     class_pick *pick = malloc((size_t)(M ? M : 1) * (size_t)C * sizeof *pick);
     int *class_of = malloc((size_t)(M ? M : 1) * sizeof *class_of);
-    if (!row || !pick || !class_of) {
-        free(w); free(quota); free(row); free(pick); free(class_of);
-        return vf_fail(VF_ERR_OOM, "decode: out of memory (%lld flows)", (long long)M);
+    if (!quota || !pick || !class_of) {
+        free(quota); free(pick); free(class_of);
+        return vf_fail(VF_ERR_OOM, "decode: out of memory (%lld rows)", (long long)M);
     }
-    int64_t m = 0, n_pick = 0;
-    for (int c = 0; c < N; c++)
-        for (int r = 0; r < gen[c].n_flows; r++) {
-            float *a = gen[c].attr + (size_t)r * (size_t)A;
-            if (!vf_row_starts_flow(a, tags, c)) continue;
-            float *p = a + seg->offset;
-            /* the row's C likeliest classes, by insertion into a short sorted list */
-            class_pick top[QUOTA_CANDIDATES];
-            int n_top = 0;
-            for (int k = 0; k < K; k++) {
-                class_pick x = {p[k] == p[k] ? p[k] : -INFINITY, (int)m, k}; /* NaN: least likely */
-                if (n_top == C && pick_cmp(&x, &top[C - 1]) >= 0) continue;
-                int j = n_top < C ? n_top++ : C - 1;
-                while (j > 0 && pick_cmp(&x, &top[j - 1]) < 0) { top[j] = top[j - 1]; j--; }
-                top[j] = x;
-            }
-            memcpy(pick + n_pick, top, (size_t)n_top * sizeof *top);
-            n_pick += n_top;
-            row[m] = p;
-            class_of[m++] = -1;
+    int64_t n_pick = 0;
+    for (int64_t m = 0; m < M; m++) {
+        const float *p = row[m];
+        /* the row's C likeliest classes, by insertion into a short sorted list */
+        class_pick top[QUOTA_CANDIDATES];
+        int n_top = 0;
+        for (int k = 0; k < K; k++) {
+            class_pick x = {p[k] == p[k] ? p[k] : -INFINITY, (int)m, k}; /* NaN: least likely */
+            if (n_top == C && pick_cmp(&x, &top[C - 1]) >= 0) continue;
+            int j = n_top < C ? n_top++ : C - 1;
+            while (j > 0 && pick_cmp(&x, &top[j - 1]) < 0) { top[j] = top[j - 1]; j--; }
+            top[j] = x;
         }
+        memcpy(pick + n_pick, top, (size_t)n_top * sizeof *top);
+        n_pick += n_top;
+        class_of[m] = -1;
+    }
     vf_status st = VF_OK;
     if (W > 0) st = share_quotas(w, K, W, M, quota);
     else for (int k = 0; k < K; k++) quota[k] = k == K - 1 ? M : 0;
-    /* the likeliest (row, class) pairs first, while the class has room; then
-     * the rows left, in the same order, to their likeliest class with room */
     if (st) n_pick = M = 0;
     qsort(pick, (size_t)n_pick, sizeof *pick, pick_cmp);
     for (int64_t i = 0; i < n_pick; i++)
@@ -1097,8 +1091,79 @@ static vf_status quota_field(const vf_encoder *e, const vf_field_spec *s, const 
     }
     for (int64_t r = 0; r < M; r++)
         for (int k = 0; k < K; k++) row[r][k] = k == class_of[r] ? 1.0f : 0.0f;
-    free(w); free(quota); free(row); free(pick); free(class_of);
+    free(quota); free(pick); free(class_of);
     return st;
+}
+
+/* One field of vf_quota_classes: seg is its attribute segment. */
+static vf_status quota_field(const vf_encoder *e, const vf_field_spec *s, const vf_segment *seg, vf_encoded *gen,
+                             int N, int tags) {
+    const vf_addr_table *tb = ip_table(e, s->field);
+    if (!tb->flows)
+        return vf_fail(VF_ERR_FORMAT, "decode: %s: class_decode quota needs the training flows per address "
+                       "(encoder files before version 5 have none)", vf_field_name(s->field));
+    int K = tb->n_dict + 1, A = e->attr_dim;
+    /* the training flows of each class; the last, "other", holds the unclassed addresses' */
+    double *w = calloc((size_t)K, sizeof *w), W = 0;
+    if (!w) return vf_fail(VF_ERR_OOM, "decode: out of memory");
+    for (int i = 0; i < tb->n; i++) {
+        w[tb->class_of[i] >= 0 ? tb->class_of[i] : K - 1] += tb->flows[i];
+        W += tb->flows[i];
+    }
+    int64_t M = 0;
+    for (int c = 0; c < N; c++)
+        for (int r = 0; r < gen[c].n_flows; r++) M += vf_row_starts_flow(gen[c].attr + (size_t)r * (size_t)A, tags, c);
+    float **row = malloc((size_t)(M ? M : 1) * sizeof *row); /* each kept row's class outputs */
+    if (!row) { free(w); return vf_fail(VF_ERR_OOM, "decode: out of memory (%lld flows)", (long long)M); }
+    int64_t m = 0;
+    for (int c = 0; c < N; c++)
+        for (int r = 0; r < gen[c].n_flows; r++) {
+            float *a = gen[c].attr + (size_t)r * (size_t)A;
+            if (vf_row_starts_flow(a, tags, c)) row[m++] = a + seg->offset;
+        }
+    vf_status st = assign_quotas(row, M, K, w, W);
+    free(w);
+    free(row);
+    return st;
+}
+
+vf_status vf_quota_record_classes(const vf_encoder *e, vf_encoded *merged, int N) {
+    for (int i = 0; i < e->n_fields; i++) {
+        const vf_field_spec *s = &e->fields[i];
+        if (s->class_decode != VF_CDEC_QUOTA || s->enc != VF_ENC_ONEHOT) continue;
+        int f = s->field, K = e->n_vocab[f];
+        if (!e->vocab_count[f])
+            return vf_fail(VF_ERR_FORMAT, "decode: %s: class_decode quota needs the training records per value "
+                           "(the encoder file has none)", vf_field_name((vf_field)f));
+        const vf_segment *seg = NULL;
+        for (int g = 0; g < e->n_feat_segs && !seg; g++)
+            if (e->feat_segs[g].field == f) seg = &e->feat_segs[g];
+        if (!seg || K < 1) continue;
+        double *w = malloc((size_t)K * sizeof *w), W = 0;
+        if (!w) return vf_fail(VF_ERR_OOM, "decode: out of memory");
+        for (int k = 0; k < K; k++) W += w[k] = (double)e->vocab_count[f][k];
+        int64_t M = 0;
+        for (int c = 0; c < N; c++)
+            for (int r = 0; r < merged[c].n_flows; r++) M += vf_encoded_steps(&merged[c], r);
+        float **row = malloc((size_t)(M ? M : 1) * sizeof *row); /* each record's class outputs */
+        if (!row) { free(w); return vf_fail(VF_ERR_OOM, "decode: out of memory (%lld records)", (long long)M); }
+        int64_t m = 0;
+        for (int c = 0; c < N; c++) {
+            const vf_encoded *E = &merged[c];
+            if (E->n_flows && E->feat_dim != e->feat_dim) {
+                free(w); free(row);
+                return vf_fail(VF_ERR_ARG, "decode: chunk %d has feat %d, the encoder %d", c, E->feat_dim, e->feat_dim);
+            }
+            for (int r = 0; r < E->n_flows; r++)
+                for (int t = 0, T = vf_encoded_steps(E, r); t < T; t++)
+                    row[m++] = E->feat + ((size_t)r * (size_t)E->max_len + (size_t)t) * (size_t)E->feat_dim + seg->offset;
+        }
+        vf_status st = assign_quotas(row, M, K, w, W);
+        free(w);
+        free(row);
+        VF_TRY(st);
+    }
+    return VF_OK;
 }
 
 vf_status vf_quota_classes(const vf_encoder *e, vf_encoded *gen, int N) {
@@ -1365,6 +1430,10 @@ vf_status vf_encoder_save(const vf_encoder *e, const char *path) {
         fprintf(f, "vocab %d", e->n_vocab[k]);
         for (int i = 0; i < e->n_vocab[k]; i++) fprintf(f, " %llu", (unsigned long long)e->vocab[k][i]);
         fputc('\n', f);
+        int nc = e->vocab_count[k] ? e->n_vocab[k] : 0;
+        fprintf(f, "vcount %d", nc);
+        for (int i = 0; i < nc; i++) fprintf(f, " %llu", (unsigned long long)e->vocab_count[k][i]);
+        fputc('\n', f);
     }
     fprintf(f, "labels %d\n", e->n_labels);
     for (int i = 0; i < e->n_labels; i++) fprintf(f, "%zu %s\n", strlen(e->labels[i]), e->labels[i]);
@@ -1446,7 +1515,7 @@ vf_status vf_encoder_load(const char *path, vf_encoder *e) {
         s->start_decode = (vf_quantile_decode)sdec;
         int cdec = VF_CDEC_ARGMAX;
         if (ver >= 6) NEED(fscanf(f, " %d", &cdec) == 1, "field line (class decode)");
-        NEED(cdec == VF_CDEC_ARGMAX || (cdec == VF_CDEC_QUOTA && vf_enc_addr_field((vf_field)fld) && enc == VF_ENC_DICT),
+        NEED(cdec == VF_CDEC_ARGMAX || (cdec == VF_CDEC_QUOTA && vf_class_quota_applies((vf_field)fld, (vf_encoding)enc)),
              "field class decode");
         s->class_decode = (vf_class_decode)cdec;
         int pop = VF_POP_MODEL;
@@ -1538,7 +1607,21 @@ vf_status vf_encoder_load(const char *path, vf_encoder *e) {
             NEED(fscanf(f, " %llu", &v) == 1, "vocab value");
             e->vocab[k][i] = v;
         }
+        int nc = 0;
+        if (ver >= 7) NEED(fscanf(f, " vcount %d", &nc) == 1 && (nc == 0 || nc == e->n_vocab[k]), "vcount line");
+        if (nc) {
+            e->vocab_count[k] = malloc((size_t)nc * sizeof(uint64_t));
+            NEED(e->vocab_count[k], "out of memory");
+            for (int i = 0; i < nc; i++) {
+                unsigned long long v;
+                NEED(fscanf(f, " %llu", &v) == 1, "vcount value");
+                e->vocab_count[k][i] = v;
+            }
+        }
     }
+    for (int i = 0; i < e->n_fields; i++)
+        NEED(e->fields[i].class_decode != VF_CDEC_QUOTA || e->fields[i].enc != VF_ENC_ONEHOT ||
+             e->vocab_count[e->fields[i].field], "a onehot field with class_decode quota has no vcount line");
     NEED(fscanf(f, " labels %d", &e->n_labels) == 1 && e->n_labels >= 0 && e->n_labels < 1000000, "labels line");
     if (e->n_labels) {
         e->labels = calloc((size_t)e->n_labels, sizeof *e->labels);

@@ -71,12 +71,19 @@ typedef enum vf_quantile_decode {
                         * the model gives which one is larger */
 } vf_quantile_decode;
 
-/* How a dict address field's class outputs are turned into classes. */
+/* How a dict address field's or a per-record onehot field's class outputs
+ * are turned into classes. */
 typedef enum vf_class_decode {
     VF_CDEC_ARGMAX = 0, /* each row its likeliest class */
-    VF_CDEC_QUOTA,      /* the generated flows get the classes in the training flows' shares (the
-                         * model gives which flow gets which): vf_quota_classes */
+    VF_CDEC_QUOTA,      /* dict addresses: the generated flows get the classes in the training flows'
+                         * shares (vf_quota_classes); onehot per-record fields: the generated records
+                         * in the training records' shares (vf_quota_record_classes); the model gives
+                         * which flow or record gets which */
 } vf_class_decode;
+/* Whether class_decode = "quota" applies to field f encoded enc. */
+static inline bool vf_class_quota_applies(vf_field f, vf_encoding enc) {
+    return ((f == VF_F_SRCIP || f == VF_F_DSTIP) && enc == VF_ENC_DICT) || (enc == VF_ENC_ONEHOT && f > VF_F_TIME);
+}
 
 /* How a decoded address field's records are spread over hosts. */
 typedef enum vf_popularity {
@@ -98,7 +105,7 @@ typedef struct vf_field_spec {
     vf_quantile_decode qdecode; /* interarrival_quantile and quantile: `decode = "rank"` */
     vf_quantile_decode start_decode; /* time: `start_decode = "rank"`: a chunk's generated flow starts by
                                       * rank, onto the training starts' quantiles in that chunk */
-    vf_class_decode class_decode; /* dict addresses: `class_decode = "quota"` */
+    vf_class_decode class_decode; /* dict addresses, per-record onehot: `class_decode = "quota"` */
     vf_popularity popularity;     /* addresses: `popularity = "training"` */
 } vf_field_spec;
 
@@ -154,6 +161,9 @@ vf_status vf_data_desc_parse_string(const char *name, const char *text, vf_data_
  * in-memory fit builds; and whether any field of dd does. */
 bool vf_field_spec_needs_addr_table(const vf_field_spec *s);
 bool vf_data_desc_needs_addr_tables(const vf_data_desc *dd);
+/* Whether a field of dd asks for class_decode = "quota" on a onehot field,
+ * whose records per value only the in-memory fit counts. */
+bool vf_data_desc_needs_class_counts(const vf_data_desc *dd);
 /* Reads the trace the description names, with its column mapping. */
 vf_status vf_data_desc_read_trace(const vf_data_desc *dd, vf_trace *out);
 
@@ -223,6 +233,8 @@ typedef struct vf_encoder {
     /* onehot vocabularies per field */
     int n_vocab[VF_F_COUNT];
     uint64_t *vocab[VF_F_COUNT];
+    uint64_t *vocab_count[VF_F_COUNT]; /* onehot with class_decode quota: training records per vocabulary
+                                        * value [n_vocab[f]] (in-memory fit only); NULL otherwise */
     vf_w2v_table port, proto;    /* word2vec (shared by srcport and dstport) */
     vf_addr_table ips[2];        /* srcip, dstip: filled when decode = tree or encoding = dict */
     char **labels; int n_labels; /* label strings (index = onehot value) */
@@ -261,6 +273,11 @@ bool vf_row_starts_flow(const float *a, int tags, int c);
  * classes in the training flows' shares, and their class outputs become that
  * class's one-hot. Does nothing when no field asks for it. */
 vf_status vf_quota_classes(const vf_encoder *enc, vf_encoded *gen, int n_chunks);
+/* class_decode = "quota" on per-record onehot fields, after the merge
+ * (merged[0..n_chunks)): every generated record (step below its flow's end)
+ * gets a class, in the training records' shares (vocab_count), the model's
+ * likeliest offers first; its outputs become that class's one-hot. */
+vf_status vf_quota_record_classes(const vf_encoder *enc, vf_encoded *merged, int n_chunks);
 /* popularity = "training", on decoded records t (after the merge; rec_id:
  * [t->n] each record's flow id < n_ids, a flow's records sharing its first
  * record's address): per such field and address family, the training

@@ -490,6 +490,9 @@ vf_status vf_encoder_fit_stream(const vf_data_desc *dd_in, vf_record_reader rd, 
     if (vf_data_desc_needs_addr_tables(dd))
         st = vf_fail(VF_ERR_UNSUPPORTED, "%s: streaming ingest does not build the address tables of encoding dict "
                      "or decode tree; set data.streaming = off", dd_in->path[0] ? dd_in->path : "data");
+    else if (vf_data_desc_needs_class_counts(dd))
+        st = vf_fail(VF_ERR_UNSUPPORTED, "%s: streaming ingest does not count the records of each onehot value "
+                     "(class_decode quota); set data.streaming = off", dd_in->path[0] ? dd_in->path : "data");
     if (st) goto fail;
     if (dd->chunking != VF_CHUNK_FIXED_TIME) {
         st = vf_fail(VF_ERR_UNSUPPORTED, "%s: streaming ingest takes fixed_time chunks only (chunking = fixed_size "

@@ -133,6 +133,8 @@ static vf_status use_streaming(const vf_run_config *rc, bool *out) {
         why = "run.holdout splits the trace's 5-tuples in memory";
     else if (vf_data_desc_needs_addr_tables(dd))
         why = "the address tables of encoding dict and decode tree are built from every address in memory";
+    else if (vf_data_desc_needs_class_counts(dd))
+        why = "class_decode quota on a onehot field counts its values' records in memory";
     if (why && dd->streaming == VF_STREAM_ON)
         return vf_fail(VF_ERR_ARG, "%s: data.streaming = on, but %s (data.streaming = auto or off reads it into "
                        "memory)", dd->path, why);
@@ -936,6 +938,7 @@ static vf_status generate_job(job *J, const vf_pipeline_opts *o, int64_t count, 
     }
     if ((st = vf_quota_classes(&J->enc, gen, N))) goto done;
     if ((st = vf_merge_flow_tags(&J->enc, gen, use_cond ? cond : NULL, N, &merged, &flow_id))) goto done;
+    if ((st = vf_quota_record_classes(&J->enc, merged, N))) goto done;
     if (!(from = malloc(((size_t)N + 1) * sizeof *from))) { st = vf_fail(VF_ERR_OOM, "generate: out of memory"); goto done; }
     int64_t flows = 0, n_ids = 0;
     for (int c = 0; c < N; c++) {
