@@ -1087,7 +1087,8 @@ Test(trace_encode, adopt_public_keeps_quantile_tables) {
  * two-record flows, 180 records "background", 14 "scan", 6 "blacklist".
  * Generated outputs that favour background everywhere (argmax would make
  * every record background) with each record's own label second: the quota
- * gives the records the training shares exactly, each its own label. */
+ * gives the decoded records the training shares exactly, each its own
+ * label; records outside their chunk's window are left out. */
 static void label_toy(vf_trace *t) {
     memset(t, 0, sizeof *t);
     t->kind = VF_TRACE_FLOWS;
@@ -1106,10 +1107,21 @@ static void label_toy(vf_trace *t) {
         r.pkts = 1 + (uint64_t)k % 5;
         r.bytes = 40 * r.pkts;
         r.dur_ns = 1000;
-        r.label = k < 180 ? bg : k < 194 ? scan : bl;
+        int i = (k + 194) % 200; /* the first records "blacklist": the decode names its labels in another order */
+        r.label = i < 180 ? bg : i < 194 ? scan : bl;
         r.ts_ns = 1000000000LL * 1500000000LL + (int64_t)k * 1000000;
         cr_assert_eq(vf_trace_append(t, &r), VF_OK);
     }
+}
+
+/* Record i's label in d as t's index of the same name. */
+static int label_of(const vf_trace *t, const vf_trace *d, size_t i) {
+    int l = d->recs[i].label;
+    cr_assert(l >= 0 && l < d->n_labels, "record %zu: label %d", i, l);
+    for (int k = 0; k < t->n_labels; k++)
+        if (!strcmp(t->labels[k], d->labels[l])) return k;
+    cr_assert_fail("record %zu: label '%s' is not a training label", i, d->labels[l]);
+    return -1;
 }
 
 Test(trace_encode, label_quota_keeps_rare_labels) {
@@ -1145,21 +1157,30 @@ Test(trace_encode, label_quota_keeps_rare_labels) {
             for (int k = 0; k < 3; k++) p[k] = (k == 0 ? 0.6f : 0.15f) + (k == own ? 0.2f : 0.0f);
         }
     cr_assert_eq(M, 200);
-    TU_OK(vf_quota_record_classes(&e, ch, 1));
     vf_trace d;
     memset(&d, 0, sizeof d);
     TU_OK(vf_decode(&e, ch, 1, &d));
     cr_assert_eq(d.n, 200);
+    size_t from[2] = {0, d.n};
+    TU_OK(vf_quota_record_classes(&e, ch, 1, &d, from));
     int got[3] = {0};
-    for (size_t i = 0; i < d.n; i++) {
-        cr_assert(d.recs[i].label >= 0 && d.recs[i].label < 3);
-        got[d.recs[i].label]++;
-    }
+    for (size_t i = 0; i < d.n; i++) got[label_of(&t, &d, i)]++;
     cr_expect_eq(got[0], 180);
     cr_expect_eq(got[1], 14);
     cr_expect_eq(got[2], 6);
     /* each record its own label: the decode emits flows in order of first appearance */
-    for (size_t i = 0; i < d.n; i++) cr_expect_eq(d.recs[i].label, t.recs[i].label, "record %zu", i);
+    for (size_t i = 0; i < d.n; i++) cr_expect_eq(label_of(&t, &d, i), t.recs[i].label, "record %zu", i);
+    /* records outside their chunk's window (dropped later) take no share: the
+     * last 100 moved out, the first 100 get 90 / 7 / 3 */
+    for (size_t i = 100; i < d.n; i++) d.recs[i].ts_ns = e.chunk_begin[1] + 1;
+    TU_OK(vf_quota_record_classes(&e, ch, 1, &d, from));
+    int first[3] = {0};
+    for (size_t i = 0; i < 100; i++) first[label_of(&t, &d, i)]++;
+    cr_expect_eq(first[0], 90);
+    cr_expect_eq(first[1], 7);
+    cr_expect_eq(first[2], 3);
+    from[1] = d.n - 1;
+    cr_expect_eq(vf_quota_record_classes(&e, ch, 1, &d, from), VF_ERR_ARG, "a record count that does not match the steps");
     vf_trace_free(&d);
     vf_encoded_free(ch, 1);
 

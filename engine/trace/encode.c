@@ -1043,15 +1043,13 @@ bool vf_row_starts_flow(const float *a, int tags, int c) {
  * get classes in proportion to w[k] (sum W; all to the last class when W is
  * 0): the likeliest (row, class) offers first (each row offers its
  * QUOTA_CANDIDATES likeliest) while the class has room, then the rows left to
- * their likeliest class with room; each row's outputs become its class's
- * one-hot. */
-static vf_status assign_quotas(float **row, int64_t M, int K, const double *w, double W) {
+ * their likeliest class with room: class_of[M]. */
+static vf_status assign_quotas(const float *const *row, int64_t M, int K, const double *w, double W, int *class_of) {
     int C = K < QUOTA_CANDIDATES ? K : QUOTA_CANDIDATES;
     int64_t *quota = malloc((size_t)K * sizeof *quota);
     class_pick *pick = malloc((size_t)(M ? M : 1) * (size_t)C * sizeof *pick);
-    int *class_of = malloc((size_t)(M ? M : 1) * sizeof *class_of);
-    if (!quota || !pick || !class_of) {
-        free(quota); free(pick); free(class_of);
+    if (!quota || !pick) {
+        free(quota); free(pick);
         return vf_fail(VF_ERR_OOM, "decode: out of memory (%lld rows)", (long long)M);
     }
     int64_t n_pick = 0;
@@ -1089,9 +1087,7 @@ static vf_status assign_quotas(float **row, int64_t M, int K, const double *w, d
         class_of[r] = best;
         quota[best]--;
     }
-    for (int64_t r = 0; r < M; r++)
-        for (int k = 0; k < K; k++) row[r][k] = k == class_of[r] ? 1.0f : 0.0f;
-    free(quota); free(pick); free(class_of);
+    free(quota); free(pick);
     return st;
 }
 
@@ -1114,53 +1110,86 @@ static vf_status quota_field(const vf_encoder *e, const vf_field_spec *s, const 
     for (int c = 0; c < N; c++)
         for (int r = 0; r < gen[c].n_flows; r++) M += vf_row_starts_flow(gen[c].attr + (size_t)r * (size_t)A, tags, c);
     float **row = malloc((size_t)(M ? M : 1) * sizeof *row); /* each kept row's class outputs */
-    if (!row) { free(w); return vf_fail(VF_ERR_OOM, "decode: out of memory (%lld flows)", (long long)M); }
+    int *class_of = malloc((size_t)(M ? M : 1) * sizeof *class_of);
+    if (!row || !class_of) {
+        free(w); free(row); free(class_of);
+        return vf_fail(VF_ERR_OOM, "decode: out of memory (%lld flows)", (long long)M);
+    }
     int64_t m = 0;
     for (int c = 0; c < N; c++)
         for (int r = 0; r < gen[c].n_flows; r++) {
             float *a = gen[c].attr + (size_t)r * (size_t)A;
             if (vf_row_starts_flow(a, tags, c)) row[m++] = a + seg->offset;
         }
-    vf_status st = assign_quotas(row, M, K, w, W);
+    vf_status st = assign_quotas((const float *const *)row, M, K, w, W, class_of);
+    for (int64_t r = 0; !st && r < M; r++) /* the outputs become the class's one-hot */
+        for (int k = 0; k < K; k++) row[r][k] = k == class_of[r] ? 1.0f : 0.0f;
     free(w);
     free(row);
+    free(class_of);
     return st;
 }
 
-vf_status vf_quota_record_classes(const vf_encoder *e, vf_encoded *merged, int N) {
+vf_status vf_quota_record_classes(const vf_encoder *e, const vf_encoded *merged, int N, vf_trace *t,
+                                  const size_t *from) {
+    if (N != e->n_chunks) return vf_fail(VF_ERR_ARG, "decode: %d chunks, the encoder has %d", N, e->n_chunks);
     for (int i = 0; i < e->n_fields; i++) {
         const vf_field_spec *s = &e->fields[i];
         if (s->class_decode != VF_CDEC_QUOTA || s->enc != VF_ENC_ONEHOT) continue;
-        int f = s->field, K = e->n_vocab[f];
+        vf_field f = s->field;
+        int K = e->n_vocab[f];
         if (!e->vocab_count[f])
             return vf_fail(VF_ERR_FORMAT, "decode: %s: class_decode quota needs the training records per value "
-                           "(the encoder file has none)", vf_field_name((vf_field)f));
+                           "(the encoder file has none)", vf_field_name(f));
         const vf_segment *seg = NULL;
         for (int g = 0; g < e->n_feat_segs && !seg; g++)
-            if (e->feat_segs[g].field == f) seg = &e->feat_segs[g];
+            if (e->feat_segs[g].field == (int)f) seg = &e->feat_segs[g];
         if (!seg || K < 1) continue;
-        double *w = malloc((size_t)K * sizeof *w), W = 0;
-        if (!w) return vf_fail(VF_ERR_OOM, "decode: out of memory");
-        for (int k = 0; k < K; k++) W += w[k] = (double)e->vocab_count[f][k];
+        /* the records vf_truncate_windows keeps: in their chunk's window */
         int64_t M = 0;
-        for (int c = 0; c < N; c++)
-            for (int r = 0; r < merged[c].n_flows; r++) M += vf_encoded_steps(&merged[c], r);
-        float **row = malloc((size_t)(M ? M : 1) * sizeof *row); /* each record's class outputs */
-        if (!row) { free(w); return vf_fail(VF_ERR_OOM, "decode: out of memory (%lld records)", (long long)M); }
+        for (int c = 0; c < N; c++) {
+            const vf_encoded *E = &merged[c];
+            size_t n = 0;
+            for (int r = 0; r < E->n_flows; r++) n += (size_t)vf_encoded_steps(E, r);
+            if (n != from[c + 1] - from[c] || (E->n_flows && E->feat_dim != e->feat_dim))
+                return vf_fail(VF_ERR_ARG, "decode: chunk %d: %zu records for %zu steps (feat %d, the encoder %d)", c,
+                               from[c + 1] - from[c], n, E->feat_dim, e->feat_dim);
+            for (size_t k = from[c]; k < from[c + 1]; k++)
+                M += t->recs[k].ts_ns >= e->chunk_begin[c] && t->recs[k].ts_ns < e->chunk_begin[c + 1];
+        }
+        double *w = malloc((size_t)K * sizeof *w), W = 0;
+        const float **row = malloc((size_t)(M ? M : 1) * sizeof *row); /* each kept record's class outputs */
+        vf_record **rec = malloc((size_t)(M ? M : 1) * sizeof *rec);
+        int *class_of = malloc((size_t)(M ? M : 1) * sizeof *class_of);
+        if (!w || !row || !rec || !class_of) {
+            free(w); free(row); free(rec); free(class_of);
+            return vf_fail(VF_ERR_OOM, "decode: out of memory (%lld records)", (long long)M);
+        }
+        for (int k = 0; k < K; k++) W += w[k] = (double)e->vocab_count[f][k];
         int64_t m = 0;
         for (int c = 0; c < N; c++) {
             const vf_encoded *E = &merged[c];
-            if (E->n_flows && E->feat_dim != e->feat_dim) {
-                free(w); free(row);
-                return vf_fail(VF_ERR_ARG, "decode: chunk %d has feat %d, the encoder %d", c, E->feat_dim, e->feat_dim);
-            }
+            size_t k = from[c];
             for (int r = 0; r < E->n_flows; r++)
-                for (int t = 0, T = vf_encoded_steps(E, r); t < T; t++)
-                    row[m++] = E->feat + ((size_t)r * (size_t)E->max_len + (size_t)t) * (size_t)E->feat_dim + seg->offset;
+                for (int st = 0, T = vf_encoded_steps(E, r); st < T; st++, k++) {
+                    vf_record *x = &t->recs[k];
+                    if (x->ts_ns < e->chunk_begin[c] || x->ts_ns >= e->chunk_begin[c + 1]) continue;
+                    row[m] = E->feat + ((size_t)r * (size_t)E->max_len + (size_t)st) * (size_t)E->feat_dim + seg->offset;
+                    rec[m++] = x;
+                }
         }
-        vf_status st = assign_quotas(row, M, K, w, W);
-        free(w);
-        free(row);
+        vf_status st = assign_quotas(row, M, K, w, W, class_of);
+        for (int64_t r = 0; !st && r < M; r++) {
+            uint64_t v = e->vocab[f][class_of[r]];
+            if (f != VF_F_LABEL) {
+                set_fval(rec[r], f, (double)v);
+            } else { /* as vf_decode writes labels: an index into t's own label names */
+                int li = v < (uint64_t)e->n_labels ? vf_trace_label(t, e->labels[v]) : -1;
+                if (v < (uint64_t)e->n_labels && li < 0) st = vf_fail(VF_ERR_OOM, "decode: out of memory");
+                rec[r]->label = li;
+            }
+        }
+        free(w); free(row); free(rec); free(class_of);
         VF_TRY(st);
     }
     return VF_OK;

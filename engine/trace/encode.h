@@ -273,11 +273,13 @@ bool vf_row_starts_flow(const float *a, int tags, int c);
  * classes in the training flows' shares, and their class outputs become that
  * class's one-hot. Does nothing when no field asks for it. */
 vf_status vf_quota_classes(const vf_encoder *enc, vf_encoded *gen, int n_chunks);
-/* class_decode = "quota" on per-record onehot fields, after the merge
- * (merged[0..n_chunks)): every generated record (step below its flow's end)
- * gets a class, in the training records' shares (vocab_count), the model's
- * likeliest offers first; its outputs become that class's one-hot. */
-vf_status vf_quota_record_classes(const vf_encoder *enc, vf_encoded *merged, int n_chunks);
+/* class_decode = "quota" on per-record onehot fields, on the decoded
+ * records: t's records from[c]..from[c + 1) are merged[c]'s, in vf_decode's
+ * order (row by row, step by step). Those in their chunk's window (the ones
+ * vf_truncate_windows keeps) get the field's values in the training
+ * records' shares (vocab_count), the model's likeliest offers first. */
+vf_status vf_quota_record_classes(const vf_encoder *enc, const vf_encoded *merged, int n_chunks, vf_trace *t,
+                                  const size_t *from);
 /* popularity = "training", on decoded records t (after the merge; rec_id:
  * [t->n] each record's flow id < n_ids, a flow's records sharing its first
  * record's address): per such field and address family, the training

@@ -938,7 +938,6 @@ static vf_status generate_job(job *J, const vf_pipeline_opts *o, int64_t count, 
     }
     if ((st = vf_quota_classes(&J->enc, gen, N))) goto done;
     if ((st = vf_merge_flow_tags(&J->enc, gen, use_cond ? cond : NULL, N, &merged, &flow_id))) goto done;
-    if ((st = vf_quota_record_classes(&J->enc, merged, N))) goto done;
     if (!(from = malloc(((size_t)N + 1) * sizeof *from))) { st = vf_fail(VF_ERR_OOM, "generate: out of memory"); goto done; }
     int64_t flows = 0, n_ids = 0;
     for (int c = 0; c < N; c++) {
@@ -953,6 +952,7 @@ static vf_status generate_job(job *J, const vf_pipeline_opts *o, int64_t count, 
         n_ids += gen[c].n_flows;
     }
     from[N] = syn->n;
+    if ((st = vf_quota_record_classes(&J->enc, merged, N, syn, from))) goto done;
     /* before fresh 5-tuples: a flow given another host may now share a 5-tuple */
     vf_popularity_stats ps;
     if ((st = vf_host_popularity(&J->enc, syn, rec_id, n_ids, &ps))) goto done;
