@@ -415,7 +415,7 @@ Test(trace_ipaddr, popularity_follows_the_training_curve) {
     popularity_trace(53, size, src, &s, rec_id);
     cr_assert_eq(s.n, 87);
     vf_popularity_stats ps;
-    TU_OK(vf_host_popularity(&e, &s, rec_id, 53, &ps));
+    TU_OK(vf_host_popularity(&e, &s, rec_id, 53, NULL, &ps));
     cr_expect_eq(ps.fields, 1);
     cr_expect_eq(ps.hosts_before, 2);
     cr_expect_eq(ps.hosts_after, 5);
@@ -435,6 +435,26 @@ Test(trace_ipaddr, popularity_follows_the_training_curve) {
     for (int h = 0; h < 5; h++) cr_expect_eq(got[h], want[h], "slot %d", h);
     vf_trace_free(&s);
 
+    /* the same flows, the new host's 5 outside the chunk's window (the
+     * records the pipeline drops): they count for nothing and keep their
+     * address; the 82 others follow the curve scaled to 82 (47.1, 18.9,
+     * 9.4, 4.7, 1.9): 48, 19, 9, 4, 2 */
+    popularity_trace(53, size, src, &s, rec_id);
+    for (size_t i = 0; i < s.n; i++) s.recs[i].ts_ns = rec_id[i] >= 48 ? e.chunk_begin[1] : e.chunk_begin[0];
+    size_t from[2] = {0, s.n};
+    TU_OK(vf_host_popularity(&e, &s, rec_id, 53, from, &ps));
+    cr_expect_eq(ps.hosts_before, 1);
+    int kept[5] = {0}, want_kept[5] = {48, 19, 9, 4, 2};
+    for (size_t i = 0; i < s.n; i++) {
+        if (rec_id[i] >= 48) {
+            cr_expect_eq(vf_addr_v4(&s.recs[i].src), 0x09090909u, "record %zu: outside the window, kept", i);
+            continue;
+        }
+        for (int h = 0; h < 5; h++) kept[h] += vf_addr_v4(&s.recs[i].src) == toy_src[h]; /* one model host: the rest by training rank */
+    }
+    for (int h = 0; h < 5; h++) cr_expect_eq(kept[h], want_kept[h], "slot %d", h);
+    vf_trace_free(&s);
+
     /* half the records (43 one-record flows on one host): the curve scaled
      * to 24.7, 9.9, 4.9, 2.5, 1.0; an IPv6 flow (no IPv6 training address)
      * keeps its source */
@@ -448,7 +468,7 @@ Test(trace_ipaddr, popularity_follows_the_training_curve) {
         src[k] = k == 43 ? v6 : busy;
     }
     popularity_trace(44, size, src, &s, rec_id);
-    TU_OK(vf_host_popularity(&e, &s, rec_id, 44, &ps));
+    TU_OK(vf_host_popularity(&e, &s, rec_id, 44, NULL, &ps));
     cr_expect_eq(ps.hosts_before, 2, "one IPv4 host, one IPv6 host");
     popularity_curve(&s, rec_id, n, &hosts);
     cr_assert_eq(hosts, 6);
@@ -457,7 +477,7 @@ Test(trace_ipaddr, popularity_follows_the_training_curve) {
     cr_expect(!memcmp(&s.recs[43].src, &v6, sizeof v6), "the IPv6 flow keeps its source");
     /* a flow id out of range is refused */
     rec_id[3] = 44;
-    cr_expect_eq(vf_host_popularity(&e, &s, rec_id, 44, &ps), VF_ERR_ARG);
+    cr_expect_eq(vf_host_popularity(&e, &s, rec_id, 44, NULL, &ps), VF_ERR_ARG);
     cr_expect(strstr(vf_last_error(), "flow id 44 of 44"), "%s", vf_last_error());
     vf_trace_free(&s);
 
@@ -479,7 +499,7 @@ Test(trace_ipaddr, popularity_follows_the_training_curve) {
     /* a field without it leaves the trace as it is */
     e.fields[0].popularity = VF_POP_MODEL;
     popularity_trace(44, size, src, &s, rec_id);
-    TU_OK(vf_host_popularity(&e, &s, rec_id, 44, &ps));
+    TU_OK(vf_host_popularity(&e, &s, rec_id, 44, NULL, &ps));
     cr_expect_eq(ps.fields, 0);
     for (size_t i = 0; i < s.n; i++) cr_expect(!memcmp(&s.recs[i].src, &src[rec_id[i]], sizeof(vf_addr)));
     vf_trace_free(&s);

@@ -282,9 +282,11 @@ vf_status vf_quota_record_classes(const vf_encoder *enc, const vf_encoded *merge
                                   const size_t *from);
 /* popularity = "training", on decoded records t (after the merge; rec_id:
  * [t->n] each record's flow id < n_ids, a flow's records sharing its first
- * record's address): per such field and address family, the training
- * records per address sorted (the address table's counts), scaled to t's
- * records, are slots; the model's hosts, busiest first, keep slot by slot
+ * record's address; from: NULL, or [n_chunks + 1] chunk c's records are
+ * from[c]..from[c + 1], and only those in their chunk's window, the ones
+ * vf_truncate_windows keeps, are counted): per such field and address
+ * family, the training records per address sorted (the address table's
+ * counts), scaled to t's counted records, are slots; the model's hosts, busiest first, keep slot by slot
  * their address and, largest first, the flows whose half fits the slot's
  * room; the other flows, largest first, go to the slot with the most room
  * left; slots past the model's hosts take the busiest training addresses no
@@ -296,7 +298,7 @@ typedef struct vf_popularity_stats {
     int64_t flows_moved;     /* flows whose address changed */
 } vf_popularity_stats;
 vf_status vf_host_popularity(const vf_encoder *enc, vf_trace *t, const int64_t *rec_id, int64_t n_ids,
-                             vf_popularity_stats *stats);
+                             const size_t *from, vf_popularity_stats *stats);
 /* The records vf_decode writes for row r of E: one per step up to the
  * first generation flag below 1/2. */
 int vf_encoded_steps(const vf_encoded *E, int r);

@@ -220,7 +220,7 @@ done:
 static vf_addr *field_addr(vf_record *r, vf_field f) { return f == VF_F_SRCIP ? &r->src : &r->dst; }
 
 vf_status vf_host_popularity(const vf_encoder *e, vf_trace *t, const int64_t *rec_id, int64_t n_ids,
-                             vf_popularity_stats *stats) {
+                             const size_t *from, vf_popularity_stats *stats) {
     memset(stats, 0, sizeof *stats);
     for (size_t i = 0; i < t->n; i++)
         if (rec_id[i] < 0 || rec_id[i] >= n_ids)
@@ -242,16 +242,19 @@ vf_status vf_host_popularity(const vf_encoder *e, vf_trace *t, const int64_t *re
             free(first); free(count); free(fl);
             return vf_fail(VF_ERR_OOM, "decode: host popularity: out of memory (%lld flows)", (long long)n_ids);
         }
-        for (size_t i = 0; i < t->n; i++) {
+        for (size_t i = 0; i < t->n; i++)
             if (!first[rec_id[i]]) first[rec_id[i]] = i + 1;
-            count[rec_id[i]]++;
-        }
+        /* the records vf_truncate_windows keeps (in their chunk's window) are the ones counted */
+        for (int c = 0; c < (from ? e->n_chunks : 1); c++)
+            for (size_t i = from ? from[c] : 0, end = from ? from[c + 1] : t->n; i < end; i++)
+                count[rec_id[i]] += !from || (t->recs[i].ts_ns >= e->chunk_begin[c] &&
+                                              t->recs[i].ts_ns < e->chunk_begin[c + 1]);
         vf_status st = VF_OK;
         for (int fam = 0; fam < 2 && !st; fam++) {
             bool v4 = fam == 0;
             int64_t nf = 0;
             for (int64_t id = 0; id < n_ids; id++) {
-                if (!first[id]) continue;
+                if (!count[id]) continue; /* no record, or none kept: its address stays */
                 const vf_addr *a = field_addr(&t->recs[first[id] - 1], s->field);
                 if (same_family(a, v4)) fl[nf++] = (pop_flow){id, count[id], *a};
             }

@@ -955,7 +955,7 @@ static vf_status generate_job(job *J, const vf_pipeline_opts *o, int64_t count, 
     if ((st = vf_quota_record_classes(&J->enc, merged, N, syn, from))) goto done;
     /* before fresh 5-tuples: a flow given another host may now share a 5-tuple */
     vf_popularity_stats ps;
-    if ((st = vf_host_popularity(&J->enc, syn, rec_id, n_ids, &ps))) goto done;
+    if ((st = vf_host_popularity(&J->enc, syn, rec_id, n_ids, from, &ps))) goto done;
     if (ps.fields)
         vf_run_say(&J->L, VF_PHASE_GENERATE, -1, "host popularity: %lld addresses in %d field%s became %lld with the "
             "training curve; %lld flows moved host", (long long)ps.hosts_before, ps.fields, ps.fields > 1 ? "s" : "",
