@@ -103,13 +103,13 @@ static vf_status remap_family(const vf_addr_table *tb, bool v4, pop_flow *fl, in
     }
     pop_train *train = malloc((size_t)H * sizeof *train);
     pop_host *host = malloc((size_t)nf * sizeof *host);
-    double *target = malloc((size_t)H * sizeof *target), *room = malloc((size_t)H * sizeof *room);
+    double *room = malloc((size_t)H * sizeof *room); /* slot i: its target records minus those given */
     int64_t *slot_of = malloc((size_t)nf * sizeof *slot_of); /* by position in fl (sorted by address) */
     int *heap = malloc((size_t)H * sizeof *heap);
     vf_addr *slot_addr = malloc((size_t)H * sizeof *slot_addr);
     bool *slot_used = calloc((size_t)H, sizeof *slot_used);
     pop_flow *pool = malloc((size_t)nf * sizeof *pool);
-    if (!train || !host || !target || !room || !slot_of || !heap || !slot_addr || !slot_used || !pool) {
+    if (!train || !host || !room || !slot_of || !heap || !slot_addr || !slot_used || !pool) {
         st = vf_fail(VF_ERR_OOM, "decode: host popularity: out of memory (%lld flows)", (long long)nf);
         goto done;
     }
@@ -122,10 +122,7 @@ static vf_status remap_family(const vf_addr_table *tb, bool v4, pop_flow *fl, in
         }
     qsort(train, (size_t)H, sizeof *train, train_by_count);
     for (int64_t k = 0; k < nf; k++) total_syn += (double)fl[k].n;
-    for (int i = 0; i < H; i++) {
-        target[i] = total_train > 0 ? (double)train[i].count * total_syn / total_train : 0;
-        room[i] = target[i];
-    }
+    for (int i = 0; i < H; i++) room[i] = total_train > 0 ? (double)train[i].count * total_syn / total_train : 0;
     /* the model's hosts (fl is sorted by address), busiest first */
     int64_t m = 0;
     for (int64_t k = 0; k < nf; k++) {
@@ -212,7 +209,7 @@ static vf_status remap_family(const vf_addr_table *tb, bool v4, pop_flow *fl, in
     }
     for (int s = 0; s < H; s++) ps->hosts_after += room[s] > 0;
 done:
-    free(train); free(host); free(target); free(room); free(slot_of); free(heap);
+    free(train); free(host); free(room); free(slot_of); free(heap);
     free(slot_addr); free(slot_used); free(pool);
     return st;
 }
