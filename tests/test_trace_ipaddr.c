@@ -481,6 +481,46 @@ Test(trace_ipaddr, popularity_follows_the_training_curve) {
     cr_expect(strstr(vf_last_error(), "flow id 44 of 44"), "%s", vf_last_error());
     vf_trace_free(&s);
 
+    /* a training trace whose records are mostly one long flow (host 0: a
+     * 1000-record flow; hosts 1-5: a one-record flow each), and a model that
+     * put all 6 flows (20 records and five of 1) on host 0: scaled to 25
+     * records, hosts 1-5 would want 0.025 each and get nothing; every
+     * training host keeps room for one record (6 synthetic flows for 6
+     * training flows), so each one-record flow gets a host of its own */
+    {
+        vf_trace lt;
+        memset(&lt, 0, sizeof lt);
+        lt.kind = VF_TRACE_FLOWS;
+        lt.linktype = -1;
+        for (int k = 0; k < 1005; k++) {
+            vf_record r = t.recs[0];
+            vf_addr_from_v4(&r.src, 0x0B000000u + (uint32_t)(k < 1000 ? 0 : k - 999));
+            r.sport = (uint16_t)(k < 1000 ? 5000 : 6000 + k);
+            r.ts_ns = t.recs[0].ts_ns + k;
+            TU_OK(vf_trace_append(&lt, &r));
+        }
+        vf_data_desc ld;
+        toy_desc(&ld, VF_ENC_DICT, VF_IPDEC_TREE_NEW, 3);
+        ld.fields[0].popularity = VF_POP_TRAINING;
+        vf_encoder le;
+        TU_OK(vf_encoder_fit(&ld, &lt, &le));
+        int lsize[6] = {20, 1, 1, 1, 1, 1};
+        vf_addr lsrc[6];
+        for (int k = 0; k < 6; k++) vf_addr_from_v4(&lsrc[k], 0x0B000000u);
+        popularity_trace(6, lsize, lsrc, &s, rec_id);
+        TU_OK(vf_host_popularity(&le, &s, rec_id, 6, NULL, &ps));
+        cr_expect_eq(ps.hosts_before, 1);
+        cr_expect_eq(ps.hosts_after, 6);
+        cr_expect(popularity_curve(&s, rec_id, n, &hosts));
+        cr_expect_eq(hosts, 6);
+        cr_expect_eq(n[0], 20, "the long flow keeps the busy host (%d)", n[0]);
+        for (size_t i = 0; i < s.n; i++)
+            if (rec_id[i] == 0) cr_expect_eq(vf_addr_v4(&s.recs[i].src), 0x0B000000u);
+        vf_trace_free(&s);
+        vf_encoder_free(&le);
+        vf_trace_free(&lt);
+    }
+
     /* saved and loaded, the encoder keeps it; a privacy run must ask for the same */
     char path[128];
     snprintf(path, sizeof path, "/tmp/vkflow_pop_enc_%d.txt", (int)getpid());

@@ -286,7 +286,9 @@ vf_status vf_quota_record_classes(const vf_encoder *enc, const vf_encoded *merge
  * from[c]..from[c + 1], and only those in their chunk's window, the ones
  * vf_truncate_windows keeps, are counted): per such field and address
  * family, the training records per address sorted (the address table's
- * counts), scaled to t's counted records, are slots; the model's hosts, busiest first, keep slot by slot
+ * counts), scaled to t's counted records with room for at least one
+ * record each (or the synthetic flows' share of the training flows, when
+ * smaller; the plain scaled curve when the records are too few), are slots; the model's hosts, busiest first, keep slot by slot
  * their address and, largest first, the flows whose half fits the slot's
  * room; the other flows, largest first, go to the slot with the most room
  * left; slots past the model's hosts take the busiest training addresses no
