@@ -1171,10 +1171,10 @@ vf_status vf_quota_record_classes(const vf_encoder *e, const vf_encoded *merged,
             const vf_encoded *E = &merged[c];
             size_t k = from[c];
             for (int r = 0; r < E->n_flows; r++)
-                for (int st = 0, T = vf_encoded_steps(E, r); st < T; st++, k++) {
+                for (int step = 0, T = vf_encoded_steps(E, r); step < T; step++, k++) {
                     vf_record *x = &t->recs[k];
                     if (x->ts_ns < e->chunk_begin[c] || x->ts_ns >= e->chunk_begin[c + 1]) continue;
-                    row[m] = E->feat + ((size_t)r * (size_t)E->max_len + (size_t)st) * (size_t)E->feat_dim + seg->offset;
+                    row[m] = E->feat + ((size_t)r * (size_t)E->max_len + (size_t)step) * (size_t)E->feat_dim + seg->offset;
                     rec[m++] = x;
                 }
         }
@@ -1418,8 +1418,11 @@ vf_status vf_decode(const vf_encoder *e, const vf_encoded *chunks, int n_chunks,
  * line of N values per chunk; N = 0 unless the time field has start_decode
  * rank), and each address line its flow count (`HEX32 COUNT FLOWS`; decode
  * tree_fresh). Version 6 added each field's class decode to its field line
- * (argmax 0, quota 1), version 7 its popularity (model 0, training 1). Versions 6, 5, 4 and 3 (3: no gap table, its time encodings need
- * none) still load; versions 2 and 1 (1: no checksum line, written before it was added; its
+ * (argmax 0, quota 1). Version 7 added each field's popularity to its field
+ * line (model 0, training 1) and a `vcount N c0 ... c(N-1)` line after each
+ * vocab line (N = 0 unless the field is onehot with class decode quota).
+ * Versions 6, 5, 4 and 3 (3: no gap table, its time encodings need none)
+ * still load; versions 2 and 1 (1: no checksum line, written before it was added; its
  * "end" line catches a cut, nothing catches a changed digit) still load:
  * their IP fields decode bit by bit, as they did. */
 vf_status vf_encoder_save(const vf_encoder *e, const char *path) {
