@@ -269,6 +269,23 @@ Test(trace_ipaddr, class_quota_gives_training_flow_shares) {
     vf_trace_free(&t);
 }
 
+/* e saved to a temporary file (its name into path[128]) and loaded into
+ * *back, which the caller checks and frees. */
+static void save_and_load(const vf_encoder *e, char *path, vf_encoder *back) {
+    static int n;
+    snprintf(path, 128, "/tmp/vkflow_ipenc_%d_%d.txt", (int)getpid(), n++);
+    TU_OK(vf_encoder_save(e, path));
+    TU_OK(vf_encoder_load(path, back));
+}
+
+/* A privacy run on the public run's encoder file path, with a description
+ * that asks for another decode, is refused saying why. */
+static void adoption_refused(const char *path, const vf_data_desc *dd, const vf_trace *t, const char *why) {
+    vf_encoder e;
+    cr_assert_neq(vf_encoder_adopt_public(path, dd, t, &e), VF_OK);
+    cr_expect(strstr(vf_last_error(), why), "%s", vf_last_error());
+}
+
 /* More classes than the candidates kept per row (the toy plus 13 one-flow
  * sources: 18 classes and "other"), outputs at random, twice as many rows as
  * training flows: every class gets twice its training flows, nothing left
@@ -313,10 +330,8 @@ Test(trace_ipaddr, class_quota_with_many_classes_and_more_rows) {
     cr_expect_eq(got[tb->n_dict], 0, "every source has a class: none is other");
     cr_expect_eq(total, 2 * n);
     char path[128];
-    snprintf(path, sizeof path, "/tmp/vkflow_quota_enc_%d.txt", (int)getpid());
-    TU_OK(vf_encoder_save(&e, path));
     vf_encoder e2;
-    TU_OK(vf_encoder_load(path, &e2));
+    save_and_load(&e, path, &e2);
     cr_expect_eq(e2.fields[0].class_decode, VF_CDEC_QUOTA);
     cr_expect_eq(e2.fields[1].class_decode, VF_CDEC_ARGMAX);
     vf_encoder_free(&e2);
@@ -325,8 +340,7 @@ Test(trace_ipaddr, class_quota_with_many_classes_and_more_rows) {
     for (int i = 0; i < tb->n; i++) cr_expect_eq(e2.ips[0].flows[i], tb->flows[i]);
     vf_encoder_free(&e2);
     dd.fields[0].class_decode = VF_CDEC_ARGMAX;
-    cr_assert_neq(vf_encoder_adopt_public(path, &dd, &t, &e2), VF_OK);
-    cr_expect(strstr(vf_last_error(), "has class_decode quota in the public run and argmax here"), "%s", vf_last_error());
+    adoption_refused(path, &dd, &t, "has class_decode quota in the public run and argmax here");
     unlink(path);
     vf_encoded_free(ch, 1);
     vf_encoder_free(&e);
@@ -523,19 +537,15 @@ Test(trace_ipaddr, popularity_follows_the_training_curve) {
 
     /* saved and loaded, the encoder keeps it; a privacy run must ask for the same */
     char path[128];
-    snprintf(path, sizeof path, "/tmp/vkflow_pop_enc_%d.txt", (int)getpid());
-    TU_OK(vf_encoder_save(&e, path));
     vf_encoder e2;
-    TU_OK(vf_encoder_load(path, &e2));
+    save_and_load(&e, path, &e2);
     cr_expect_eq(e2.fields[0].popularity, VF_POP_TRAINING);
     cr_expect_eq(e2.fields[1].popularity, VF_POP_MODEL);
     vf_encoder_free(&e2);
     TU_OK(vf_encoder_adopt_public(path, &dd, &t, &e2));
     vf_encoder_free(&e2);
     dd.fields[0].popularity = VF_POP_MODEL;
-    cr_assert_neq(vf_encoder_adopt_public(path, &dd, &t, &e2), VF_OK);
-    cr_expect(strstr(vf_last_error(), "has popularity training in the public run and model here"), "%s",
-              vf_last_error());
+    adoption_refused(path, &dd, &t, "has popularity training in the public run and model here");
     /* a field without it leaves the trace as it is */
     e.fields[0].popularity = VF_POP_MODEL;
     popularity_trace(44, size, src, &s, rec_id);
