@@ -992,6 +992,13 @@ static void dec_field(const vf_encoder *e, const vf_field_spec *s, const float *
     }
 }
 
+/* A decoded record's label: the encoder's label v as an index into the
+ * output trace's own label names (added there if new); -1 for a value past
+ * the encoder's labels (and when adding fails: out of memory). */
+static int output_label(const vf_encoder *e, vf_trace *out, uint64_t v) {
+    return v < (uint64_t)e->n_labels ? vf_trace_label(out, e->labels[v]) : -1;
+}
+
 /* ------------------------------------------------------- class quotas */
 
 /* A candidate (row, class) of vf_quota_classes: the model's probability of it. */
@@ -1155,7 +1162,7 @@ vf_status vf_quota_record_classes(const vf_encoder *e, const vf_encoded *merged,
                 return vf_fail(VF_ERR_ARG, "decode: chunk %d: %zu records for %zu steps (feat %d, the encoder %d)", c,
                                from[c + 1] - from[c], n, E->feat_dim, e->feat_dim);
             for (size_t k = from[c]; k < from[c + 1]; k++)
-                M += t->recs[k].ts_ns >= e->chunk_begin[c] && t->recs[k].ts_ns < e->chunk_begin[c + 1];
+                M += vf_in_window(e->chunk_begin, c, t->recs[k].ts_ns);
         }
         double *w = malloc((size_t)K * sizeof *w), W = 0;
         const float **row = malloc((size_t)(M ? M : 1) * sizeof *row); /* each kept record's class outputs */
@@ -1173,7 +1180,7 @@ vf_status vf_quota_record_classes(const vf_encoder *e, const vf_encoded *merged,
             for (int r = 0; r < E->n_flows; r++)
                 for (int step = 0, T = vf_encoded_steps(E, r); step < T; step++, k++) {
                     vf_record *x = &t->recs[k];
-                    if (x->ts_ns < e->chunk_begin[c] || x->ts_ns >= e->chunk_begin[c + 1]) continue;
+                    if (!vf_in_window(e->chunk_begin, c, x->ts_ns)) continue;
                     row[m] = E->feat + ((size_t)r * (size_t)E->max_len + (size_t)step) * (size_t)E->feat_dim + seg->offset;
                     rec[m++] = x;
                 }
@@ -1183,10 +1190,9 @@ vf_status vf_quota_record_classes(const vf_encoder *e, const vf_encoded *merged,
             uint64_t v = e->vocab[f][class_of[r]];
             if (f != VF_F_LABEL) {
                 set_fval(rec[r], f, (double)v);
-            } else { /* as vf_decode writes labels: an index into t's own label names */
-                int li = v < (uint64_t)e->n_labels ? vf_trace_label(t, e->labels[v]) : -1;
-                if (v < (uint64_t)e->n_labels && li < 0) st = vf_fail(VF_ERR_OOM, "decode: out of memory");
-                rec[r]->label = li;
+            } else { /* as vf_decode writes labels */
+                rec[r]->label = output_label(e, t, v);
+                if (v < (uint64_t)e->n_labels && rec[r]->label < 0) st = vf_fail(VF_ERR_OOM, "decode: out of memory");
             }
         }
         free(w); free(row); free(rec); free(class_of);
@@ -1381,10 +1387,7 @@ vf_status vf_decode(const vf_encoder *e, const vf_encoded *chunks, int n_chunks,
                     }
                 }
                 r.ts_ns = ts;
-                if (r.label >= 0) {
-                    int li = r.label < e->n_labels ? vf_trace_label(out, e->labels[r.label]) : -1;
-                    r.label = li;
-                }
+                if (r.label >= 0) r.label = output_label(e, out, (uint64_t)r.label);
                 if (e->kind == VF_TRACE_PACKETS) {
                     r.pkts = 1;
                     r.bytes = r.length;

@@ -315,6 +315,11 @@ vf_status vf_encoder_save(const vf_encoder *enc, const char *path);   /* atomic,
 /* The chunk of timestamp ts (ns): the last window edge <= ts, clamped to
  * 0..n_chunks-1. */
 int vf_encoder_chunk_of(const vf_encoder *e, int64_t ts);
+/* Whether a record of chunk c at ts (ns) is inside that chunk's window
+ * [edge[c], edge[c + 1]): the generated records the pipeline keeps
+ * (vf_truncate_windows), the only ones the label quota and host popularity
+ * count. */
+static inline bool vf_in_window(const int64_t *edge, int c, int64_t ts) { return ts >= edge[c] && ts < edge[c + 1]; }
 /* A privacy run's contribution bound: every flow (5-tuple) keeps its records
  * in the k chunks from the one of its earliest record on, and loses the
  * rest (removed from t in place, file order kept), so that it is an example

@@ -253,8 +253,10 @@ vf_status vf_host_popularity(const vf_encoder *e, vf_trace *t, const int64_t *re
         size_t *first = calloc((size_t)n_ids + 1, sizeof *first);
         int64_t *count = calloc((size_t)n_ids + 1, sizeof *count);
         pop_flow *fl = malloc(((size_t)n_ids + 1) * sizeof *fl);
-        if (!first || !count || !fl) {
-            free(first); free(count); free(fl);
+        vf_addr *to = malloc(((size_t)n_ids + 1) * sizeof *to); /* each flow's new address */
+        bool *mine = malloc(((size_t)n_ids + 1) * sizeof *mine); /* ... set for this family's flows */
+        if (!first || !count || !fl || !to || !mine) {
+            free(first); free(count); free(fl); free(to); free(mine);
             return vf_fail(VF_ERR_OOM, "decode: host popularity: out of memory (%lld flows)", (long long)n_ids);
         }
         for (size_t i = 0; i < t->n; i++)
@@ -262,8 +264,7 @@ vf_status vf_host_popularity(const vf_encoder *e, vf_trace *t, const int64_t *re
         /* the records vf_truncate_windows keeps (in their chunk's window) are the ones counted */
         for (int c = 0; c < (from ? e->n_chunks : 1); c++)
             for (size_t i = from ? from[c] : 0, end = from ? from[c + 1] : t->n; i < end; i++)
-                count[rec_id[i]] += !from || (t->recs[i].ts_ns >= e->chunk_begin[c] &&
-                                              t->recs[i].ts_ns < e->chunk_begin[c + 1]);
+                count[rec_id[i]] += !from || vf_in_window(e->chunk_begin, c, t->recs[i].ts_ns);
         vf_status st = VF_OK;
         for (int fam = 0; fam < 2 && !st; fam++) {
             bool v4 = fam == 0;
@@ -275,25 +276,19 @@ vf_status vf_host_popularity(const vf_encoder *e, vf_trace *t, const int64_t *re
             }
             if ((st = remap_family(tb, v4, fl, nf, stats))) break;
             /* fl is now sorted by old address; write each flow's new one to all its records */
-            vf_addr *to = malloc(((size_t)n_ids + 1) * sizeof *to);
-            bool *mine = calloc((size_t)n_ids + 1, sizeof *mine);
-            if (!to || !mine) {
-                free(to); free(mine);
-                st = vf_fail(VF_ERR_OOM, "decode: host popularity: out of memory (%lld flows)", (long long)n_ids);
-                break;
-            }
+            memset(mine, 0, ((size_t)n_ids + 1) * sizeof *mine);
             for (int64_t k = 0; k < nf; k++) {
                 to[fl[k].id] = fl[k].addr;
                 mine[fl[k].id] = true;
             }
             for (size_t i = 0; i < t->n; i++)
                 if (mine[rec_id[i]]) *field_addr(&t->recs[i], s->field) = to[rec_id[i]];
-            free(to);
-            free(mine);
         }
         free(first);
         free(count);
         free(fl);
+        free(to);
+        free(mine);
         VF_TRY(st);
     }
     return VF_OK;

@@ -317,7 +317,7 @@ size_t vf_truncate_windows(vf_trace *t, const size_t *from, const int64_t *edge,
     size_t w = from[0];
     for (int c = 0; c < n_chunks; c++)
         for (size_t i = from[c]; i < from[c + 1]; i++)
-            if (t->recs[i].ts_ns >= edge[c] && t->recs[i].ts_ns < edge[c + 1]) t->recs[w++] = t->recs[i];
+            if (vf_in_window(edge, c, t->recs[i].ts_ns)) t->recs[w++] = t->recs[i];
     size_t removed = from[n_chunks] - w;
     for (size_t i = from[n_chunks]; i < t->n; i++) t->recs[w++] = t->recs[i];
     t->n = w;
