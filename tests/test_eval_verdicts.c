@@ -212,10 +212,17 @@ Test(eval_verdicts, scale_rows_are_the_baseline_evals) {
     /* the marginals: of the training part, against the held-out part */
     OK(vf_baseline_marginals(&train, 0, &m));
     OK(vf_eval_compare(&held, &m, mr));
-    int judged = 0;
+    int judged = 0, normalised = 0, other_range = 0;
     for (int k = 0; k < r->scale.n_rows; k++) {
         const vf_eval_row *x = &r->scale.rows[k];
         double f = vf_eval_row_value(x, fl), g = vf_eval_row_value(x, mr);
+        if (x->m == VF_M_EMD_NORM) {
+            /* the floor's EMD over the held-out part's range, as the synthetic row */
+            const vf_eval_emd *ref = &r->emd[x->field];
+            f = fl->emd[x->field].valid && ref->p99 > ref->p1 ? fl->emd[x->field].emd / (ref->p99 - ref->p1) : NAN;
+            if (isfinite(f)) normalised++;
+            if (isfinite(f) && fabs(f - fl->emd[x->field].norm) > 1e-6 * f) other_range++;
+        }
         /* record order differs (parts appended), sums may round differently */
         if (isnan(f)) cr_assert(isnan(r->scale.floor[k]), "%s", x->key);
         else cr_assert_float_eq(r->scale.floor[k], f, 1e-9 * (1 + fabs(f)), "%s: %g vs %g", x->key, r->scale.floor[k], f);
@@ -224,6 +231,8 @@ Test(eval_verdicts, scale_rows_are_the_baseline_evals) {
         judged += vf_eval_row_judged(x);
     }
     cr_assert_eq(judged, r->scale.n_rows - 2, "every row but the two privacy shares");
+    cr_assert_geq(normalised, 3, "normalised EMD rows with a floor: %d", normalised);
+    cr_assert_geq(other_range, 1, "a row whose halves' range differs from the held-out part's");
     /* distinct counts: records per 5-tuple of the held-out part */
     cr_assert_float_eq(r->real.recs_per_5tuple_mean, (double)held.n / (double)r->real.five_tuples, 1e-12);
     cr_assert_geq(r->real.recs_per_5tuple_max, 1);

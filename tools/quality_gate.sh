@@ -23,7 +23,10 @@ mkdir -p "$d"
 [ -e "$d/run" ] && { echo "$d/run exists; choose another OUTDIR" >&2; exit 1; }
 cd "$d"
 "$V" baseline split --seed 0 "$real" A.$ext B.$ext > split.log 2>&1
-"$V" eval A.$ext B.$ext --json floor.json > floor.txt 2>&1
+# B is the real side of every eval that is judged (floor, marginals, synthetic):
+# a normalised EMD is divided by the real side's p1-p99 range, and the ratio
+# to the floor must compare distances, not the ranges of A and B.
+"$V" eval B.$ext A.$ext --json floor.json > floor.txt 2>&1
 "$V" baseline marginals --seed 0 A.$ext M.$ext > marg.log 2>&1
 "$V" eval B.$ext M.$ext --json marg.json > marg.txt 2>&1
 sed "s|path = \"[^\"]*\";|path = \"$PWD/A.$ext\";|; s|model = \"[^\"]*\";|model = \"$model\";|;
@@ -46,7 +49,7 @@ def val(d, m):
     return v['norm'] if v else None
 def f(x): return "n/a" if x is None else "%.3g" % x
 floor, marg, oos, ins = load('floor.json'), load('marg.json'), load('oos.json'), load('run/metrics.json')
-print("| metric | kind | floor eval(A,B) | marginals(A) vs B | synthetic vs B | syn / floor | within 2x floor | syn < marginals | synthetic vs A (in-sample) |")
+print("| metric | kind | floor A vs B | marginals(A) vs B | synthetic vs B | syn / floor | within 2x floor | syn < marginals | synthetic vs A (in-sample) |")
 print("|---|---|---:|---:|---:|---:|:-:|:-:|---:|")
 for group in ('single_attribute', 'single_feature', 'extra'):
     for m in ins['tables'][group]:

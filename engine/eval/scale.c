@@ -119,6 +119,15 @@ static vf_status append_all(vf_trace *dst, const vf_trace *src) {
     return VF_OK;
 }
 
+/* The floor's EMD of field f over the p1-p99 range of the real side of
+ * ref_eval (an eval whose real side is the reference; its synthetic side
+ * may lack the field's values); NAN where either is missing. */
+static double floor_norm(const vf_eval_result *floor, const vf_eval_result *ref_eval, int f) {
+    const vf_eval_emd *e = &floor->emd[f], *ref = &ref_eval->emd[f];
+    if (!e->valid || ref->n_real == 0 || !(ref->p99 > ref->p1)) return NAN;
+    return e->emd / (ref->p99 - ref->p1);
+}
+
 vf_status vf_eval_add_scale(const vf_trace *train, const vf_trace *held, uint64_t seed, vf_eval_result *r) {
     if (!train || !r) return vf_fail(VF_ERR_ARG, "eval scale: NULL argument");
     double t0 = vf_now_s();
@@ -150,6 +159,13 @@ vf_status vf_eval_add_scale(const vf_trace *train, const vf_trace *held, uint64_
         for (int k = 0; k < s->n_rows; k++) {
             s->floor[k] = vf_eval_row_value(&s->rows[k], fl);
             s->marginals[k] = vf_eval_row_value(&s->rows[k], mr);
+            /* A normalised EMD is the EMD over the p1-p99 range of the real
+             * side. The synthetic and marginals rows are scored against ref,
+             * so the floor's EMD is divided by ref's range too: a ratio of
+             * two rows divided by different ranges would compare ranges, not
+             * distances (the halves' ranges differ by up to 1.5x on the
+             * shared traces). */
+            if (s->rows[k].m == VF_M_EMD_NORM) s->floor[k] = floor_norm(fl, mr, s->rows[k].field);
         }
         s->valid = true;
         s->seconds = vf_now_s() - t0;
