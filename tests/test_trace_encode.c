@@ -1162,7 +1162,7 @@ Test(trace_encode, label_quota_keeps_rare_labels) {
     TU_OK(vf_decode(&e, ch, 1, &d));
     cr_assert_eq(d.n, 200);
     size_t from[2] = {0, d.n};
-    TU_OK(vf_quota_record_classes(&e, ch, 1, &d, from));
+    TU_OK(vf_quota_record_classes(&e, ch, 1, &d, from, NULL));
     int got[3] = {0};
     for (size_t i = 0; i < d.n; i++) got[label_of(&t, &d, i)]++;
     cr_expect_eq(got[0], 180);
@@ -1173,14 +1173,27 @@ Test(trace_encode, label_quota_keeps_rare_labels) {
     /* records outside their chunk's window (dropped later) take no share: the
      * last 100 moved out, the first 100 get 90 / 7 / 3 */
     for (size_t i = 100; i < d.n; i++) d.recs[i].ts_ns = e.chunk_begin[1] + 1;
-    TU_OK(vf_quota_record_classes(&e, ch, 1, &d, from));
+    TU_OK(vf_quota_record_classes(&e, ch, 1, &d, from, NULL));
     int first[3] = {0};
     for (size_t i = 0; i < 100; i++) first[label_of(&t, &d, i)]++;
     cr_expect_eq(first[0], 90);
     cr_expect_eq(first[1], 7);
     cr_expect_eq(first[2], 3);
     from[1] = d.n - 1;
-    cr_expect_eq(vf_quota_record_classes(&e, ch, 1, &d, from), VF_ERR_ARG, "a record count that does not match the steps");
+    cr_expect_eq(vf_quota_record_classes(&e, ch, 1, &d, from, NULL), VF_ERR_ARG, "a record count that does not match the steps");
+    /* records that copy others (flow lengths) read the offers of the one they
+     * copy, and still take the training shares: all copying record 7 */
+    from[1] = d.n;
+    int64_t *src = malloc(d.n * sizeof *src);
+    cr_assert(src);
+    for (size_t i = 0; i < d.n; i++) src[i] = 7;
+    TU_OK(vf_quota_record_classes(&e, ch, 1, &d, from, src));
+    int copied[3] = {0};
+    for (size_t i = 0; i < 100; i++) copied[label_of(&t, &d, i)]++;
+    cr_expect(copied[0] == 90 && copied[1] == 7 && copied[2] == 3, "%d %d %d", copied[0], copied[1], copied[2]);
+    src[3] = (int64_t)d.n;
+    cr_expect_eq(vf_quota_record_classes(&e, ch, 1, &d, from, src), VF_ERR_ARG, "a source past the decoded records");
+    free(src);
     vf_trace_free(&d);
     vf_encoded_free(ch, 1);
 

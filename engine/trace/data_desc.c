@@ -141,7 +141,7 @@ static vf_status parse_data(const char *name, config_t *cfg, vf_data_desc *dd) {
     if (!g) return vf_fail(VF_ERR_FORMAT, "%s: no 'data' group", name);
     if (!config_setting_is_group(g)) return FAIL(g, "'data' must be a group { ... }");
     static const char *const keys[] = {"path", "format", "columns", "time_unit", "addr_style", "strict",
-                                       "n_chunks", "chunking", "max_flow_len", "seed", "word2vec", "streaming", "w2v_sample",
+                                       "n_chunks", "chunking", "max_flow_len", "flow_lengths", "seed", "word2vec", "streaming", "w2v_sample",
                                        "fields", NULL};
     vf_status st = check_keys(name, g, keys, "data");
     if (st) return st;
@@ -204,6 +204,12 @@ static vf_status parse_data(const char *name, config_t *cfg, vf_data_desc *dd) {
     }
     if ((st = get_int(name, g, "n_chunks", 1, 1000, &dd->n_chunks))) return st;
     if ((st = get_int(name, g, "max_flow_len", 0, 1000000, &dd->max_flow_len))) return st;
+    if ((st = get_str(name, g, "flow_lengths", &s))) return st;
+    if (s) {
+        if (!strcmp(s, "model")) dd->flow_lengths = VF_FLEN_MODEL;
+        else if (!strcmp(s, "training")) dd->flow_lengths = VF_FLEN_TRAINING;
+        else return FAIL(config_setting_get_member(g, "flow_lengths"), "flow_lengths '%s': expected model or training", s);
+    }
     int seed = 1;
     if ((st = get_int(name, g, "seed", 0, 2147483647, &seed))) return st;
     dd->seed = (uint64_t)seed;
@@ -420,6 +426,14 @@ bool vf_data_desc_needs_class_counts(const vf_data_desc *dd) {
     for (int i = 0; i < dd->n_fields; i++)
         if (dd->fields[i].class_decode == VF_CDEC_QUOTA && dd->fields[i].enc == VF_ENC_ONEHOT) return true;
     return false;
+}
+
+bool vf_data_desc_needs_memory_fit(const vf_data_desc *dd, const char **why) {
+    const char *w = NULL;
+    if (vf_data_desc_needs_class_counts(dd)) w = "class_decode quota on a onehot field counts its values' records in memory";
+    else if (dd->flow_lengths == VF_FLEN_TRAINING) w = "flow_lengths training counts each chunk's flow lengths in memory";
+    if (why) *why = w;
+    return w != NULL;
 }
 
 bool vf_data_desc_needs_addr_tables(const vf_data_desc *dd) {

@@ -373,6 +373,7 @@ void vf_encoder_free(vf_encoder *e) {
     free(e->gapq);
     free(e->startq);
     for (int f = 0; f < VF_F_COUNT; f++) { free(e->vocab[f]); free(e->vocab_count[f]); free(e->valq[f]); }
+    vf_enc_free_flen(e);
     vf_w2v_free(&e->port);
     vf_w2v_free(&e->proto);
     for (int i = 0; i < e->n_labels; i++) free(e->labels[i]);
@@ -439,6 +440,7 @@ const vf_data_desc *vf_enc_resolve_desc(const vf_data_desc *dd_in, vf_trace_kind
         def->n_chunks = dd_in->n_chunks;
         def->chunking = dd_in->chunking;
         def->max_flow_len = dd_in->max_flow_len;
+        def->flow_lengths = dd_in->flow_lengths;
         def->w2v_dim = dd_in->w2v_dim; def->w2v_window = dd_in->w2v_window;
         def->w2v_negative = dd_in->w2v_negative; def->w2v_epochs = dd_in->w2v_epochs;
         def->seed = dd_in->seed;
@@ -563,19 +565,27 @@ vf_status vf_encoder_fit(const vf_data_desc *dd_in, const vf_trace *t, vf_encode
     int64_t *gaps = quant ? malloc((t->n ? t->n : 1) * sizeof *gaps) : NULL; /* < one per record */
     size_t n_gaps = 0, n_starts = 0;
     vf_row_start *starts = vf_enc_start_rank(e) ? malloc((t->n ? t->n : 1) * sizeof *starts) : NULL; /* <= one per record */
-    if ((quant && !gaps) || (vf_enc_start_rank(e) && !starts)) {
+    const bool count_lengths = dd->flow_lengths == VF_FLEN_TRAINING;
+    size_t n_segs = 0;
+    vf_chunk_len *segs = count_lengths ? malloc((t->n ? t->n : 1) * sizeof *segs) : NULL; /* <= one per record */
+    if ((quant && !gaps) || (vf_enc_start_rank(e) && !starts) || (count_lengths && !segs)) {
         free(gaps);
+        free(starts);
+        free(segs);
         vf_flow_index_free(&fi);
         st = vf_fail(VF_ERR_OOM, "encoder: out of memory");
         goto fail;
     }
     for (size_t f = 0; f < fi.n_flows; f++) {
-        int prev_c = -1, len = 0;
+        int prev_c = -1, len = 0, parts = 0;
         int64_t prev_t = 0;
         for (size_t j = fi.start[f]; j < fi.start[f + 1]; j++) {
             int64_t ts = t->recs[fi.order[j]].ts_ns;
             int c = vf_encoder_chunk_of(e, ts);
             if (c != prev_c) {
+                /* the part before goes on here; it was carried unless it was the first */
+                if (segs && len) segs[n_segs++] = (vf_chunk_len){prev_c, vf_flen_kind(parts > 0, true), len};
+                parts += len > 0;
                 if (ts < e->start_lo[c]) e->start_lo[c] = ts;
                 if (ts > e->start_hi[c]) e->start_hi[c] = ts;
                 if (starts) starts[n_starts++] = (vf_row_start){c, ts};
@@ -588,11 +598,14 @@ vf_status vf_encoder_fit(const vf_data_desc *dd_in, const vf_trace *t, vf_encode
             prev_c = c;
             prev_t = ts;
         }
+        if (segs && len) segs[n_segs++] = (vf_chunk_len){prev_c, vf_flen_kind(parts > 0, false), len};
     }
     if (quant) st = vf_enc_fit_gapq(e, gaps, n_gaps);
     if (starts && !st) st = vf_enc_fit_startq(e, starts, n_starts);
+    if (segs && !st) st = vf_enc_fit_flen(e, segs, n_segs);
     free(gaps);
     free(starts);
+    free(segs);
     for (int i = 0; i < e->n_fields && !st; i++) {
         const vf_field_spec *s = &e->fields[i];
         vf_addr_table *tb = &e->ips[s->field == VF_F_DSTIP];
@@ -1138,7 +1151,7 @@ static vf_status quota_field(const vf_encoder *e, const vf_field_spec *s, const 
 }
 
 vf_status vf_quota_record_classes(const vf_encoder *e, const vf_encoded *merged, int N, vf_trace *t,
-                                  const size_t *from) {
+                                  const size_t *from, const int64_t *src) {
     if (N != e->n_chunks) return vf_fail(VF_ERR_ARG, "decode: %d chunks, the encoder has %d", N, e->n_chunks);
     for (int i = 0; i < e->n_fields; i++) {
         const vf_field_spec *s = &e->fields[i];
@@ -1152,39 +1165,55 @@ vf_status vf_quota_record_classes(const vf_encoder *e, const vf_encoded *merged,
         for (int g = 0; g < e->n_feat_segs && !seg; g++)
             if (e->feat_segs[g].field == (int)f) seg = &e->feat_segs[g];
         if (!seg || K < 1) continue;
-        /* the records vf_truncate_windows keeps: in their chunk's window */
-        int64_t M = 0;
+        /* every decoded step's outputs, in vf_decode's order */
+        size_t n_steps = 0;
         for (int c = 0; c < N; c++) {
             const vf_encoded *E = &merged[c];
             size_t n = 0;
             for (int r = 0; r < E->n_flows; r++) n += (size_t)vf_encoded_steps(E, r);
-            if (n != from[c + 1] - from[c] || (E->n_flows && E->feat_dim != e->feat_dim))
+            if ((!src && n != from[c + 1] - from[c]) || (E->n_flows && E->feat_dim != e->feat_dim))
                 return vf_fail(VF_ERR_ARG, "decode: chunk %d: %zu records for %zu steps (feat %d, the encoder %d)", c,
                                from[c + 1] - from[c], n, E->feat_dim, e->feat_dim);
-            for (size_t k = from[c]; k < from[c + 1]; k++)
-                M += vf_in_window(e->chunk_begin, c, t->recs[k].ts_ns);
+            n_steps += n;
         }
+        const float **cell = malloc((n_steps ? n_steps : 1) * sizeof *cell);
+        if (!cell) return vf_fail(VF_ERR_OOM, "decode: out of memory (%zu records)", n_steps);
+        size_t i = 0;
+        for (int c = 0; c < N; c++) {
+            const vf_encoded *E = &merged[c];
+            for (int r = 0; r < E->n_flows; r++)
+                for (int step = 0, T = vf_encoded_steps(E, r); step < T; step++)
+                    cell[i++] = E->feat + ((size_t)r * (size_t)E->max_len + (size_t)step) * (size_t)E->feat_dim + seg->offset;
+        }
+        /* the records vf_truncate_windows keeps: in their chunk's window */
+        int64_t M = 0;
+        for (int c = 0; c < N; c++)
+            for (size_t k = from[c]; k < from[c + 1]; k++) {
+                if (src && (src[k] < 0 || (size_t)src[k] >= n_steps)) {
+                    free(cell);
+                    return vf_fail(VF_ERR_ARG, "decode: record %zu copies record %lld of %zu", k, (long long)src[k],
+                                   n_steps);
+                }
+                M += vf_in_window(e->chunk_begin, c, t->recs[k].ts_ns);
+            }
         double *w = malloc((size_t)K * sizeof *w), W = 0;
         const float **row = malloc((size_t)(M ? M : 1) * sizeof *row); /* each kept record's class outputs */
         vf_record **rec = malloc((size_t)(M ? M : 1) * sizeof *rec);
         int *class_of = malloc((size_t)(M ? M : 1) * sizeof *class_of);
         if (!w || !row || !rec || !class_of) {
-            free(w); free(row); free(rec); free(class_of);
+            free(w); free(row); free(rec); free(class_of); free(cell);
             return vf_fail(VF_ERR_OOM, "decode: out of memory (%lld records)", (long long)M);
         }
         for (int k = 0; k < K; k++) W += w[k] = (double)e->vocab_count[f][k];
         int64_t m = 0;
-        for (int c = 0; c < N; c++) {
-            const vf_encoded *E = &merged[c];
-            size_t k = from[c];
-            for (int r = 0; r < E->n_flows; r++)
-                for (int step = 0, T = vf_encoded_steps(E, r); step < T; step++, k++) {
-                    vf_record *x = &t->recs[k];
-                    if (!vf_in_window(e->chunk_begin, c, x->ts_ns)) continue;
-                    row[m] = E->feat + ((size_t)r * (size_t)E->max_len + (size_t)step) * (size_t)E->feat_dim + seg->offset;
-                    rec[m++] = x;
-                }
-        }
+        for (int c = 0; c < N; c++)
+            for (size_t k = from[c]; k < from[c + 1]; k++) {
+                vf_record *x = &t->recs[k];
+                if (!vf_in_window(e->chunk_begin, c, x->ts_ns)) continue;
+                row[m] = cell[src ? (size_t)src[k] : k];
+                rec[m++] = x;
+            }
+        free(cell);
         vf_status st = assign_quotas(row, M, K, w, W, class_of);
         for (int64_t r = 0; !st && r < M; r++) {
             uint64_t v = e->vocab[f][class_of[r]];
@@ -1406,7 +1435,7 @@ vf_status vf_decode(const vf_encoder *e, const vf_encoded *chunks, int n_chunks,
 
 /* ------------------------------------------------------------- save/load */
 
-/* encoder.txt, version 7: the text below, then a line "checksum <hex>" (the
+/* encoder.txt, version 8: the text below, then a line "checksum <hex>" (the
  * FNV-1a 64 of every byte before it, util.h), so a truncated or damaged file
  * is refused naming it. Version 3 added each field's decode and top to its
  * field line and the address tables (`ips N`, then N lines `HEX32 COUNT`,
@@ -1424,7 +1453,11 @@ vf_status vf_decode(const vf_encoder *e, const vf_encoded *chunks, int n_chunks,
  * (argmax 0, quota 1). Version 7 added each field's popularity to its field
  * line (model 0, training 1) and a `vcount N c0 ... c(N-1)` line after each
  * vocab line (N = 0 unless the field is onehot with class decode quota).
- * Versions 6, 5, 4 and 3 (3: no gap table, its time encodings need none)
+ * Version 8 added the flow length histograms before `end` (`flen M`, M = 0
+ * or 4 n_chunks, then per chunk and kind of part (vf_flen_kind) a line `K
+ * l0 n0 ... l(K-1) n(K-1)`: lengths ascending and their flows;
+ * flow_lengths training).
+ * Versions 7, 6, 5, 4 and 3 (3: no gap table, its time encodings need none)
  * still load; versions 2 and 1 (1: no checksum line, written before it was added; its
  * "end" line catches a cut, nothing catches a changed digit) still load:
  * their IP fields decode bit by bit, as they did. */
@@ -1433,7 +1466,7 @@ vf_status vf_encoder_save(const vf_encoder *e, const char *path) {
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
     if (!f) return vf_fail(VF_ERR_OOM, "%s: out of memory", path);
-    fprintf(f, "vkflow-encoder 7\n");
+    fprintf(f, "vkflow-encoder 8\n");
     fprintf(f, "kind %d n_chunks %d chunking %d max_len %d ip_bits %d n_fields %d\n", (int)e->kind, e->n_chunks,
             (int)e->chunking, e->max_len, e->ip_bits, e->n_fields);
     for (int i = 0; i < e->n_fields; i++) {
@@ -1488,6 +1521,12 @@ vf_status vf_encoder_save(const vf_encoder *e, const char *path) {
             fprintf(f, " %u %u\n", e->ips[k].count[i], e->ips[k].flows[i]);
         }
     }
+    fprintf(f, "flen %d\n", e->flen ? e->n_chunks * VF_FLEN_KINDS : 0);
+    for (int c = 0; e->flen && c < e->n_chunks * VF_FLEN_KINDS; c++) {
+        fprintf(f, "%d", e->flen[c].n);
+        for (int k = 0; k < e->flen[c].n; k++) fprintf(f, " %lld %lld", (long long)e->flen[c].len[k], (long long)e->flen[c].count[k]);
+        fputc('\n', f);
+    }
     fprintf(f, "end\n");
     bool bad = ferror(f) != 0;
     if (fclose(f) || bad || !text) {
@@ -1508,9 +1547,9 @@ vf_status vf_encoder_load(const char *path, vf_encoder *e) {
     char *buf = vf_read_file(path, &n);
     if (!buf) return vf_fail(VF_ERR_IO, "%s: %s", path, strerror(errno));
     int ver = 0;
-    if (sscanf(buf, "vkflow-encoder %d", &ver) != 1 || ver < 1 || ver > 7) {
+    if (sscanf(buf, "vkflow-encoder %d", &ver) != 1 || ver < 1 || ver > 8) {
         free(buf);
-        return vf_fail(VF_ERR_FORMAT, "%s: not a vkflow encoder file (header 'vkflow-encoder 7' expected)", path);
+        return vf_fail(VF_ERR_FORMAT, "%s: not a vkflow encoder file (header 'vkflow-encoder 8' expected)", path);
     }
     if (ver >= 2 && !vf_text_sum_ok(buf, n, &body)) {
         free(buf);
@@ -1714,6 +1753,30 @@ vf_status vf_encoder_load(const char *path, vf_encoder *e) {
         vf_addr_table *ip = &e->ips[s->field == VF_F_DSTIP];
         NEED(!vf_field_spec_needs_addr_table(s) || ip->n > 0, "an IP field decoded by the tree or encoded as dict has no addresses");
         if ((st = build_dict(ip, s->enc == VF_ENC_DICT ? s->top : 0))) goto fail;
+    }
+    if (ver >= 8) {
+        int m;
+        NEED(fscanf(f, " flen %d", &m) == 1 && (m == 0 || m == e->n_chunks * VF_FLEN_KINDS),
+             "flen line (0 or four per chunk)");
+        if (m) {
+            e->flen = calloc((size_t)m, sizeof *e->flen);
+            NEED(e->flen, "out of memory");
+        }
+        for (int c = 0; c < m; c++) {
+            vf_len_hist *h = &e->flen[c];
+            int k;
+            NEED(fscanf(f, " %d", &k) == 1 && k >= 0 && k <= 100000000, "flen chunk line");
+            h->len = malloc((size_t)(k ? k : 1) * sizeof *h->len);
+            h->count = malloc((size_t)(k ? k : 1) * sizeof *h->count);
+            NEED(h->len && h->count, "out of memory");
+            for (h->n = 0; h->n < k; h->n++) {
+                long long l, n;
+                NEED(fscanf(f, " %lld %lld", &l, &n) == 2 && l >= 1 && n >= 1 && (h->n == 0 || l > h->len[h->n - 1]),
+                     "flen value (lengths >= 1 ascending, counts >= 1)");
+                h->len[h->n] = l;
+                h->count[h->n] = n;
+            }
+        }
     }
     char endw[8] = "";
     NEED(fscanf(f, " %7s", endw) == 1 && !strcmp(endw, "end"), "missing 'end' (truncated file?)");

@@ -121,6 +121,11 @@ typedef enum vf_chunking { VF_CHUNK_FIXED_TIME = 0, VF_CHUNK_FIXED_SIZE = 1 } vf
  * chunks, records as read), else reads the trace into memory; on: stream or
  * fail saying why; off: in memory. */
 typedef enum vf_streaming { VF_STREAM_AUTO = 0, VF_STREAM_ON, VF_STREAM_OFF } vf_streaming;
+/* How many records each generated flow has in a chunk: model, the steps the
+ * model generated (up to max_flow_len); training, the training flows'
+ * counts in that chunk, uncut, given by rank of the model's own lengths
+ * (vf_flow_lengths). */
+typedef enum vf_flow_lengths_mode { VF_FLEN_MODEL = 0, VF_FLEN_TRAINING } vf_flow_lengths_mode;
 /* Records the streaming fit trains word2vec on (a uniform reservoir sample,
  * in file order): 16 bytes each. */
 #define VF_W2V_SAMPLE_DEFAULT 1000000
@@ -135,6 +140,7 @@ typedef struct vf_data_desc {
     int n_chunks;                /* default 10 */
     vf_chunking chunking;
     int max_flow_len;            /* 0 = auto (largest per-chunk flow length) */
+    vf_flow_lengths_mode flow_lengths;
     int n_fields;
     vf_field_spec fields[VF_MAX_FIELDS];
     int w2v_dim, w2v_window, w2v_negative, w2v_epochs; /* 10, 5, 5, 5 */
@@ -164,6 +170,10 @@ bool vf_data_desc_needs_addr_tables(const vf_data_desc *dd);
 /* Whether a field of dd asks for class_decode = "quota" on a onehot field,
  * whose records per value only the in-memory fit counts. */
 bool vf_data_desc_needs_class_counts(const vf_data_desc *dd);
+/* Whether the encoder needs what only an in-memory fit can count: the
+ * values' record counts (class_decode quota on a onehot field) or each
+ * chunk's flow lengths (flow_lengths training). NULL, or *why: the reason. */
+bool vf_data_desc_needs_memory_fit(const vf_data_desc *dd, const char **why);
 /* Reads the trace the description names, with its column mapping. */
 vf_status vf_data_desc_read_trace(const vf_data_desc *dd, vf_trace *out);
 
@@ -202,6 +212,17 @@ typedef struct vf_addr_table {
                           * addresses (Good-Turing's chance that the next one is new) */
 } vf_addr_table;
 
+/* A flow's part in a chunk is of one of four kinds: whether the flow began in
+ * an earlier chunk (carried), and whether it goes on in a later one. */
+#define VF_FLEN_KINDS 4
+static inline int vf_flen_kind(bool carried, bool goes_on) { return 2 * (int)carried + (int)goes_on; }
+/* A histogram of flow lengths: n distinct lengths (records), ascending, and
+ * how many flows had each. */
+typedef struct vf_len_hist {
+    int n;
+    int64_t *len, *count;
+} vf_len_hist;
+
 #define VF_MAX_SEGS 512
 typedef struct vf_encoder {
     vf_trace_kind kind;
@@ -235,6 +256,10 @@ typedef struct vf_encoder {
     uint64_t *vocab[VF_F_COUNT];
     uint64_t *vocab_count[VF_F_COUNT]; /* onehot with class_decode quota: training records per vocabulary
                                         * value [n_vocab[f]] (in-memory fit only); NULL otherwise */
+    /* flow_lengths = "training": [n_chunks * VF_FLEN_KINDS] per chunk and kind of part
+     * (vf_flen_kind), the training flows' records in that chunk, uncut by max_len: n distinct
+     * counts, ascending, and how many flows had each (in-memory fit only); NULL otherwise */
+    vf_len_hist *flen;
     vf_w2v_table port, proto;    /* word2vec (shared by srcport and dstport) */
     vf_addr_table ips[2];        /* srcip, dstip: filled when decode = tree or encoding = dict */
     char **labels; int n_labels; /* label strings (index = onehot value) */
@@ -275,11 +300,13 @@ bool vf_row_starts_flow(const float *a, int tags, int c);
 vf_status vf_quota_classes(const vf_encoder *enc, vf_encoded *gen, int n_chunks);
 /* class_decode = "quota" on per-record onehot fields, on the decoded
  * records: t's records from[c]..from[c + 1) are merged[c]'s, in vf_decode's
- * order (row by row, step by step). Those in their chunk's window (the ones
+ * order (row by row, step by step), or, with src (not NULL), record k is
+ * (or copies) the one at index src[k] in that order over all chunks
+ * (vf_flow_lengths). Those in their chunk's window (the ones
  * vf_truncate_windows keeps) get the field's values in the training
  * records' shares (vocab_count), the model's likeliest offers first. */
 vf_status vf_quota_record_classes(const vf_encoder *enc, const vf_encoded *merged, int n_chunks, vf_trace *t,
-                                  const size_t *from);
+                                  const size_t *from, const int64_t *src);
 /* popularity = "training", on decoded records t (after the merge; rec_id:
  * [t->n] each record's flow id < n_ids, a flow's records sharing its first
  * record's address; from: NULL, or [n_chunks + 1] chunk c's records are
@@ -301,6 +328,31 @@ typedef struct vf_popularity_stats {
 } vf_popularity_stats;
 vf_status vf_host_popularity(const vf_encoder *enc, vf_trace *t, const int64_t *rec_id, int64_t n_ids,
                              const size_t *from, vf_popularity_stats *stats);
+/* flow_lengths = "training" (enc->flen set), on decoded records t (after
+ * the merge and the label quota; before host popularity, fresh 5-tuples and
+ * the window truncation): chunk c's records are from[c]..from[c + 1], in
+ * vf_decode's order of merged[c]'s rows (row by row, step by step), and
+ * rec_id[i] is record i's flow id. In each chunk, the rows with records,
+ * ranked by their steps (ties: by the generation flag after the last step,
+ * or of the last step at max_len), get the chunk's training flow lengths
+ * of their kind (vf_flen_kind, from their flow tags) at evenly spaced
+ * quantiles, smallest first (a kind the training chunk lacks keeps the
+ * model's lengths). A row keeps its first records
+ * up to its length; past its steps it repeats its steps 1.. (each after its
+ * own gap from the step before), or, with one step, that step after the
+ * chunk's generated gaps in turn (or its share of the rest of the window
+ * when the chunk has none). t, *rec_id (reallocated) and from are
+ * rewritten; src (may be NULL) gets a malloc'd array [t->n]: the index
+ * of the decoded record each record is or copies (vf_quota_record_classes
+ * reads the model's offers through it). Does nothing (and *src = NULL)
+ * when enc->flen is NULL. */
+typedef struct vf_flow_lengths_stats {
+    bool applied;
+    int64_t rows, shortened, lengthened; /* rows with records; rows given fewer / more */
+    int64_t records_before, records_after;
+} vf_flow_lengths_stats;
+vf_status vf_flow_lengths(const vf_encoder *enc, const vf_encoded *merged, int n_chunks, vf_trace *t, size_t *from,
+                          int64_t **rec_id, int64_t **src, vf_flow_lengths_stats *stats);
 /* The records vf_decode writes for row r of E: one per step up to the
  * first generation flag below 1/2. */
 int vf_encoded_steps(const vf_encoded *E, int r);

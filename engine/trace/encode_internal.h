@@ -30,6 +30,13 @@ typedef struct vf_row_start { int32_t c; int64_t ts; } vf_row_start;
 /* Each chunk's flow-start quantile table from every row's start (v[n],
  * sorted here in place); start_lo and start_hi must be set. */
 vf_status vf_enc_fit_startq(vf_encoder *e, vf_row_start *v, size_t n);
+/* A flow's records in one chunk, uncut, and the kind of that part
+ * (vf_flen_kind; flow_lengths = "training"). */
+typedef struct vf_chunk_len { int32_t c, kind; int64_t len; } vf_chunk_len;
+/* Each chunk's flow length histogram (e->flen) from every training flow's
+ * records in it (v[n], sorted here in place). */
+vf_status vf_enc_fit_flen(vf_encoder *e, vf_chunk_len *v, size_t n);
+void vf_enc_free_flen(vf_encoder *e);
 /* Whether the time field asks for start_decode = "rank". */
 bool vf_enc_start_rank(const vf_encoder *e);
 /* The per-record numbers that encoding quantile takes (td pkt byt len tos

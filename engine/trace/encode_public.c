@@ -21,6 +21,10 @@ vf_status vf_encoder_adopt_public(const char *public_encoder, const vf_data_desc
     else if (out->chunking != VF_CHUNK_FIXED_TIME || dd->chunking != VF_CHUNK_FIXED_TIME)
         st = vf_fail(VF_ERR_FORMAT, "%s: privacy runs need fixed_time chunking (fixed_size chunk edges are quantiles of "
                      "the private timestamps)", public_encoder);
+    else if ((out->flen != NULL) != (dd->flow_lengths == VF_FLEN_TRAINING))
+        st = vf_fail(VF_ERR_FORMAT, "%s: the public run has flow_lengths %s, the private run's data asks for %s",
+                     public_encoder, out->flen ? "training" : "model",
+                     dd->flow_lengths == VF_FLEN_TRAINING ? "training" : "model");
     else if (out->n_fields != dd->n_fields)
         st = vf_fail(VF_ERR_FORMAT, "%s: the public run encodes %d fields, the private data description %d", public_encoder,
                      out->n_fields, dd->n_fields);

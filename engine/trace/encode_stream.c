@@ -487,12 +487,13 @@ vf_status vf_encoder_fit_stream(const vf_data_desc *dd_in, vf_record_reader rd, 
     dd = vf_enc_setup(dd_in, kind, &def, e);
     vf_status st = vf_enc_alloc_chunks(e);
     if (st) goto fail;
+    const char *why = NULL;
     if (vf_data_desc_needs_addr_tables(dd))
         st = vf_fail(VF_ERR_UNSUPPORTED, "%s: streaming ingest does not build the address tables of encoding dict "
                      "or decode tree; set data.streaming = off", dd_in->path[0] ? dd_in->path : "data");
-    else if (vf_data_desc_needs_class_counts(dd))
-        st = vf_fail(VF_ERR_UNSUPPORTED, "%s: streaming ingest does not count the records of each onehot value "
-                     "(class_decode quota); set data.streaming = off", dd_in->path[0] ? dd_in->path : "data");
+    else if (vf_data_desc_needs_memory_fit(dd, &why))
+        st = vf_fail(VF_ERR_UNSUPPORTED, "%s: streaming ingest cannot fit this encoder: %s; set data.streaming = off",
+                     dd_in->path[0] ? dd_in->path : "data", why);
     if (st) goto fail;
     if (dd->chunking != VF_CHUNK_FIXED_TIME) {
         st = vf_fail(VF_ERR_UNSUPPORTED, "%s: streaming ingest takes fixed_time chunks only (chunking = fixed_size "

@@ -133,8 +133,7 @@ static vf_status use_streaming(const vf_run_config *rc, bool *out) {
         why = "run.holdout splits the trace's 5-tuples in memory";
     else if (vf_data_desc_needs_addr_tables(dd))
         why = "the address tables of encoding dict and decode tree are built from every address in memory";
-    else if (vf_data_desc_needs_class_counts(dd))
-        why = "class_decode quota on a onehot field counts its values' records in memory";
+    else (void)vf_data_desc_needs_memory_fit(dd, &why);
     if (why && dd->streaming == VF_STREAM_ON)
         return vf_fail(VF_ERR_ARG, "%s: data.streaming = on, but %s (data.streaming = auto or off reads it into "
                        "memory)", dd->path, why);
@@ -896,6 +895,7 @@ static vf_status generate_job(job *J, const vf_pipeline_opts *o, int64_t count, 
     vf_encoded *cond = calloc((size_t)N, sizeof *cond);
     bool use_cond = true;
     int64_t *flow_id = NULL, *rec_id = NULL; /* merged row -> flow, record -> flow */
+    int64_t *src_rec = NULL;                 /* flow lengths: record -> the decoded record it is or copies */
     size_t *from = NULL;                     /* [N + 1]: chunk c's records are from[c]..from[c + 1] */
     vf_status st = VF_OK;
     if (!n || !gen || !cond) st = vf_fail(VF_ERR_OOM, "generate: out of memory");
@@ -952,7 +952,14 @@ static vf_status generate_job(job *J, const vf_pipeline_opts *o, int64_t count, 
         n_ids += gen[c].n_flows;
     }
     from[N] = syn->n;
-    if ((st = vf_quota_record_classes(&J->enc, merged, N, syn, from))) goto done;
+    /* before the label quota, so that the records the lengths add get their share */
+    vf_flow_lengths_stats ls;
+    if ((st = vf_flow_lengths(&J->enc, merged, N, syn, from, &rec_id, &src_rec, &ls))) goto done;
+    if (ls.applied)
+        vf_run_say(&J->L, VF_PHASE_GENERATE, -1, "flow lengths: %lld of %lld flows got fewer records and %lld more, "
+            "with the training lengths; %lld records became %lld", (long long)ls.shortened, (long long)ls.rows,
+            (long long)ls.lengthened, (long long)ls.records_before, (long long)ls.records_after);
+    if ((st = vf_quota_record_classes(&J->enc, merged, N, syn, from, src_rec))) goto done;
     /* before fresh 5-tuples: a flow given another host may now share a 5-tuple */
     vf_popularity_stats ps;
     if ((st = vf_host_popularity(&J->enc, syn, rec_id, n_ids, from, &ps))) goto done;
@@ -1000,6 +1007,7 @@ static vf_status generate_job(job *J, const vf_pipeline_opts *o, int64_t count, 
 done:
     free(flow_id);
     free(rec_id);
+    free(src_rec);
     free(from);
     if (merged) vf_encoded_free(merged, N);
     if (gen) {

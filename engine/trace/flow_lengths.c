@@ -1,0 +1,241 @@
+/* Flow lengths (`flow_lengths = "training"` in the data group; docs/TRACES.md,
+ * "Flow lengths"): after decoding, each chunk's generated flows have the
+ * training flows' record counts in that chunk, given by rank of the model's
+ * own lengths.
+ *
+ * Why a step of its own: the model sees at most max_flow_len records of a
+ * flow in a chunk, so the longest flows are cut in training and cannot come
+ * out longer; and a small model's lengths drift around the mode (a flow of 4
+ * or 6 packets where nearly every real one has 5). Flow size and records per
+ * 5-tuple are the metrics that see both. The training counts are kept uncut
+ * (the encoder's per-chunk histogram); a flow given more records than the
+ * model generated continues by repeating its own generated steps. */
+#include "encode.h"
+#include "encode_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------- fit */
+
+/* The histogram a segment or row belongs to: chunk c's, of its kind. */
+static int hist_of(int c, int kind) { return c * VF_FLEN_KINDS + kind; }
+
+static int by_hist_len(const void *a, const void *b) {
+    const vf_chunk_len *x = a, *y = b;
+    int hx = hist_of(x->c, x->kind), hy = hist_of(y->c, y->kind);
+    if (hx != hy) return hx < hy ? -1 : 1;
+    return (x->len > y->len) - (x->len < y->len);
+}
+
+vf_status vf_enc_fit_flen(vf_encoder *e, vf_chunk_len *v, size_t n) {
+    vf_enc_free_flen(e);
+    if (!(e->flen = calloc((size_t)e->n_chunks * VF_FLEN_KINDS, sizeof *e->flen)))
+        return vf_fail(VF_ERR_OOM, "encoder: out of memory");
+    qsort(v, n, sizeof *v, by_hist_len);
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        int distinct = 0;
+        while (j < n && v[j].c == v[i].c && v[j].kind == v[i].kind) {
+            if (j == i || v[j].len != v[j - 1].len) distinct++;
+            j++;
+        }
+        vf_len_hist *h = &e->flen[hist_of(v[i].c, v[i].kind)];
+        h->len = malloc((size_t)distinct * sizeof *h->len);
+        h->count = malloc((size_t)distinct * sizeof *h->count);
+        if (!h->len || !h->count) return vf_fail(VF_ERR_OOM, "encoder: out of memory");
+        for (size_t k = i; k < j; k++) {
+            if (k == i || v[k].len != v[k - 1].len) {
+                h->len[h->n] = v[k].len;
+                h->count[h->n++] = 0;
+            }
+            h->count[h->n - 1]++;
+        }
+        i = j;
+    }
+    return VF_OK;
+}
+
+void vf_enc_free_flen(vf_encoder *e) {
+    for (int c = 0; e->flen && c < e->n_chunks * VF_FLEN_KINDS; c++) {
+        free(e->flen[c].len);
+        free(e->flen[c].count);
+    }
+    free(e->flen);
+    e->flen = NULL;
+}
+
+/* ---------------------------------------------------------------- decode */
+
+/* A generated row of one chunk: its index, kind and rank score. */
+typedef struct flen_row {
+    int r, kind;
+    double score;
+} flen_row;
+
+static int row_by_kind_score(const void *a, const void *b) {
+    const flen_row *x = a, *y = b;
+    if (x->kind != y->kind) return x->kind < y->kind ? -1 : 1;
+    if (x->score != y->score) return x->score < y->score ? -1 : 1;
+    return (x->r > y->r) - (x->r < y->r);
+}
+
+/* A merged row's kind in chunk c (its flow tags begin at column tags;
+ * vf_row_starts_flow): carried from an earlier chunk (start flag clear) and
+ * present in a later one. */
+static int row_kind(const float *a, int tags, int c, int n_chunks) {
+    bool carried = !(a[tags + 1] > a[tags]), later = false;
+    for (int k = c + 1; k < n_chunks; k++) later |= a[tags + 3 + 2 * k] > a[tags + 2 + 2 * k];
+    return vf_flen_kind(carried, later);
+}
+
+/* The training length of rank i among n generated rows: the histogram's
+ * value at quantile (i + 1/2) / n. */
+static int64_t length_at(const vf_len_hist *h, int64_t total, int64_t i, int64_t n) {
+    double q = ((double)i + 0.5) * (double)total / (double)n;
+    int64_t below = 0;
+    for (int k = 0; k < h->n; k++) {
+        below += h->count[k];
+        if (q < (double)below) return h->len[k];
+    }
+    return h->len[h->n - 1];
+}
+
+/* The rewritten records, each with its flow id and the index of the
+ * decoded record it is (or copies). */
+typedef struct flen_out {
+    vf_record *rec;
+    int64_t *id, *src;
+    size_t n, cap;
+} flen_out;
+
+static vf_status push(flen_out *o, const vf_record *r, int64_t id, int64_t src) {
+    if (o->n == o->cap) {
+        size_t c = o->cap ? 2 * o->cap : 1024;
+        vf_record *g = realloc(o->rec, c * sizeof *g);
+        if (g) o->rec = g;
+        int64_t *gi = g ? realloc(o->id, c * sizeof *gi) : NULL;
+        if (gi) o->id = gi;
+        int64_t *gs = gi ? realloc(o->src, c * sizeof *gs) : NULL;
+        if (gs) o->src = gs;
+        if (!gs) return vf_fail(VF_ERR_OOM, "flow lengths: out of memory");
+        o->cap = c;
+    }
+    o->rec[o->n] = *r;
+    o->id[o->n] = id;
+    o->src[o->n++] = src;
+    return VF_OK;
+}
+
+vf_status vf_flow_lengths(const vf_encoder *enc, const vf_encoded *merged, int n_chunks, vf_trace *t, size_t *from,
+                          int64_t **rec_id, int64_t **src, vf_flow_lengths_stats *stats) {
+    memset(stats, 0, sizeof *stats);
+    if (src) *src = NULL;
+    if (!enc->flen) return VF_OK;
+    if (n_chunks != enc->n_chunks) return vf_fail(VF_ERR_ARG, "flow lengths: %d chunks, the encoder has %d", n_chunks,
+                                                  enc->n_chunks);
+    stats->applied = true;
+    stats->records_before = (int64_t)t->n;
+    flen_out o = {0};
+    flen_row *rows = NULL;
+    int64_t *target = NULL, *gaps = NULL;
+    vf_status st = VF_OK;
+    size_t *new_from = malloc(((size_t)n_chunks + 1) * sizeof *new_from);
+    if (!new_from) return vf_fail(VF_ERR_OOM, "flow lengths: out of memory");
+    for (int c = 0; c < n_chunks && !st; c++) {
+        const vf_encoded *E = &merged[c];
+        const int L = E->max_len, tags = E->attr_dim - 2 * (n_chunks + 1);
+        if (tags < 0) { st = vf_fail(VF_ERR_ARG, "flow lengths: attribute width %d has no room for the flow tags", E->attr_dim); break; }
+        new_from[c] = o.n;
+        free(rows), free(target), free(gaps);
+        rows = malloc((size_t)(E->n_flows ? E->n_flows : 1) * sizeof *rows);
+        target = malloc((size_t)(E->n_flows ? E->n_flows : 1) * sizeof *target);
+        gaps = malloc((from[c + 1] - from[c] + 1) * sizeof *gaps);
+        if (!rows || !target || !gaps) { st = vf_fail(VF_ERR_OOM, "flow lengths: out of memory"); break; }
+        /* rows with records, scored by length, then by how sure the model was
+         * of its last step: the flag after it (< 1/2) or, for a row that ran
+         * to max_len, its last flag (>= 1/2) */
+        size_t rec = from[c], n_gaps = 0;
+        int n_rows = 0;
+        for (int r = 0; r < E->n_flows; r++) {
+            int s = vf_encoded_steps(E, r);
+            const float *flag = E->gen_flag + (size_t)r * (size_t)L;
+            target[r] = s;
+            for (int k = 1; k < s && rec + (size_t)k < from[c + 1]; k++)
+                gaps[n_gaps++] = t->recs[rec + (size_t)k].ts_ns - t->recs[rec + (size_t)k - 1].ts_ns;
+            rec += (size_t)s;
+            if (s == 0) continue;
+            rows[n_rows++] = (flen_row){r, row_kind(E->attr + (size_t)r * (size_t)E->attr_dim, tags, c, n_chunks),
+                                        s + (double)(s < L ? flag[s] : flag[L - 1])};
+        }
+        if (rec != from[c + 1]) {
+            st = vf_fail(VF_ERR_ARG, "flow lengths: chunk %d has %zu decoded records, its rows' steps make %zu", c,
+                         from[c + 1] - from[c], rec - from[c]);
+            break;
+        }
+        /* each kind's rows get that kind's training lengths (a kind the
+         * training chunk lacks keeps the model's) */
+        qsort(rows, (size_t)n_rows, sizeof *rows, row_by_kind_score);
+        for (int i = 0; i < n_rows;) {
+            int j = i;
+            while (j < n_rows && rows[j].kind == rows[i].kind) j++;
+            const vf_len_hist *h = &enc->flen[hist_of(c, rows[i].kind)];
+            int64_t total = 0;
+            for (int k = 0; k < h->n; k++) total += h->count[k];
+            for (int m = i; total > 0 && m < j; m++) target[rows[m].r] = length_at(h, total, m - i, j - i);
+            i = j;
+        }
+        /* the chunk's records, row by row: the first ones the target keeps,
+         * then copies of the row's steps 1.., each after its own gap (a
+         * one-record row: after the chunk's generated gaps in turn, or
+         * spread over the rest of the window when it has none) */
+        rec = from[c];
+        size_t next_gap = 0;
+        for (int r = 0; r < E->n_flows && !st; r++) {
+            int64_t s = vf_encoded_steps(E, r), T = target[r];
+            const vf_record *R = t->recs + rec;
+            stats->rows += s > 0;
+            stats->shortened += T < s;
+            stats->lengthened += T > s;
+            for (int64_t k = 0; k < T && !st; k++) {
+                vf_record x;
+                int64_t j = k;
+                if (k < s) {
+                    x = R[k];
+                } else {
+                    j = s >= 2 ? 1 + (k - 1) % (s - 1) : 0;
+                    int64_t gap;
+                    if (s >= 2) gap = R[j].ts_ns - R[j - 1].ts_ns;
+                    else if (n_gaps) gap = gaps[next_gap++ % n_gaps];
+                    else gap = (enc->chunk_begin[c + 1] - R[0].ts_ns) / (T > 1 ? T : 1);
+                    x = R[j];
+                    x.ts_ns = o.rec[o.n - 1].ts_ns + (gap > 0 ? gap : 0);
+                }
+                st = push(&o, &x, (*rec_id)[rec], (int64_t)rec + j);
+            }
+            rec += (size_t)s;
+        }
+    }
+    if (!st) {
+        new_from[n_chunks] = o.n;
+        /* records past the last chunk's (none today) are kept as they are */
+        for (size_t i = from[n_chunks]; i < t->n && !st; i++) st = push(&o, &t->recs[i], (*rec_id)[i], (int64_t)i);
+    }
+    free(rows), free(target), free(gaps);
+    if (st) {
+        free(o.rec), free(o.id), free(o.src), free(new_from);
+        return st;
+    }
+    free(t->recs);
+    t->recs = o.rec;
+    t->n = o.n;
+    t->cap = o.cap;
+    free(*rec_id);
+    *rec_id = o.id;
+    if (src) *src = o.src;
+    else free(o.src);
+    memcpy(from, new_from, ((size_t)n_chunks + 1) * sizeof *from);
+    free(new_from);
+    stats->records_after = (int64_t)o.n;
+    return VF_OK;
+}

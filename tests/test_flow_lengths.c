@@ -1,0 +1,254 @@
+/* flow_lengths = "training" (engine/trace/flow_lengths.c): the encoder's
+ * per-chunk, per-kind histograms of training flow lengths (uncut by
+ * max_flow_len), their file form, and the decode step that gives them to
+ * the generated rows by rank. */
+#include <criterion/criterion.h>
+#include "testutil.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "trace/encode.h"
+#include "trace/encode_internal.h"
+#include "util.h"
+
+#define T0 (1000000000LL * 1500000000LL)
+
+static void empty_flows(vf_trace *t) {
+    memset(t, 0, sizeof *t);
+    t->kind = VF_TRACE_FLOWS;
+    t->linktype = -1;
+}
+
+/* n records of the flow with client port sport, from ts every step ns. */
+static void add_flow(vf_trace *t, uint16_t sport, int n, int64_t ts, int64_t step) {
+    for (int k = 0; k < n; k++) {
+        vf_record r;
+        memset(&r, 0, sizeof r);
+        vf_addr_from_v4(&r.src, 0x0A000001u);
+        vf_addr_from_v4(&r.dst, 0x08080808u);
+        r.ip_version = 4;
+        r.sport = sport;
+        r.dport = 80;
+        r.proto = 6;
+        r.pkts = 1 + (uint64_t)k;
+        r.bytes = 40 * r.pkts;
+        r.dur_ns = 1000;
+        r.label = -1;
+        r.ts_ns = ts + (int64_t)k * step;
+        cr_assert_eq(vf_trace_append(t, &r), VF_OK);
+    }
+}
+
+static void fit(const vf_trace *t, int n_chunks, int max_len, vf_encoder *e) {
+    vf_data_desc dd;
+    vf_data_desc_default(VF_TRACE_FLOWS, &dd);
+    dd.n_chunks = n_chunks;
+    dd.max_flow_len = max_len;
+    dd.flow_lengths = VF_FLEN_TRAINING;
+    dd.w2v_epochs = 1;
+    cr_assert_eq(vf_encoder_fit(&dd, t, e), VF_OK, "%s", vf_last_error());
+}
+
+/* Histogram h holds exactly the n (length, count) pairs in want. */
+static void expect_hist(const vf_len_hist *h, int n, const int64_t (*want)[2], const char *what) {
+    cr_assert_eq(h->n, n, "%s: %d lengths, expected %d", what, h->n, n);
+    for (int k = 0; k < n; k++) {
+        cr_expect_eq(h->len[k], want[k][0], "%s: length %d is %lld", what, k, (long long)h->len[k]);
+        cr_expect_eq(h->count[k], want[k][1], "%s: count of %lld is %lld", what, (long long)want[k][0],
+                     (long long)h->count[k]);
+    }
+}
+
+/* Row r of E gets `steps` steps: flags 1 up to it, then `last` (the flag
+ * after the last step, < 1/2; or at max_len the last step's, >= 1/2). */
+static void set_steps(vf_encoded *E, int r, int steps, float last) {
+    float *f = E->gen_flag + (size_t)r * (size_t)E->max_len;
+    for (int k = 0; k < E->max_len; k++) f[k] = k < steps ? 1.0f : 0.0f;
+    if (steps < E->max_len) f[steps] = last;
+    else f[E->max_len - 1] = last;
+}
+
+Test(flow_lengths, generated_rows_get_the_training_lengths_by_rank) {
+    /* one chunk; training flows of 2 (six), 5 (three) and 25 (one) records,
+     * max_flow_len 4 cuts the last four in training */
+    vf_trace t;
+    empty_flows(&t);
+    static const int len[10] = {2, 2, 2, 2, 2, 2, 5, 5, 5, 25};
+    for (int k = 0; k < 10; k++) add_flow(&t, (uint16_t)(3000 + k), len[k], T0 + k * 1000, 100000);
+    vf_encoder e;
+    fit(&t, 1, 4, &e);
+    cr_assert(e.flen, "the histograms");
+    static const int64_t h0[][2] = {{2, 6}, {5, 3}, {25, 1}};
+    expect_hist(&e.flen[vf_flen_kind(false, false)], 3, h0, "chunk 0, whole flows");
+    for (int k = 1; k < VF_FLEN_KINDS; k++) cr_expect_eq(e.flen[k].n, 0, "kind %d: no flows", k);
+
+    /* the model's rows: steps 1, 2, 2, 3, 2, 2(carried), 4, 3, 4, 4 */
+    vf_encoded *ch;
+    cr_assert_eq(vf_encode(&e, &t, &ch), VF_OK, "%s", vf_last_error());
+    vf_encoded *E = &ch[0];
+    cr_assert_eq(E->n_flows, 10);
+    static const int steps[10] = {1, 2, 2, 3, 2, 2, 4, 3, 4, 4};
+    static const float last[10] = {0.2f, 0.1f, 0.3f, 0.1f, 0.2f, 0.2f, 0.9f, 0.3f, 0.6f, 0.7f};
+    for (int r = 0; r < 10; r++) set_steps(E, r, steps[r], last[r]);
+    /* row 5 is a flow carried from an earlier chunk: a kind the training
+     * chunk lacks, so it keeps its two records */
+    int tags = E->attr_dim - 2 * (1 + 1);
+    float *a5 = E->attr + 5 * (size_t)E->attr_dim;
+    a5[tags] = 1, a5[tags + 1] = 0;
+    vf_trace d;
+    memset(&d, 0, sizeof d);
+    cr_assert_eq(vf_decode(&e, ch, 1, &d), VF_OK, "%s", vf_last_error());
+    cr_assert_eq(d.n, 27);
+    /* each record's flow id: its row's index; each row's first record */
+    int64_t *rec_id = malloc(d.n * sizeof *rec_id);
+    cr_assert(rec_id);
+    size_t first[10], at = 0;
+    for (int r = 0; r < 10; r++) {
+        cr_assert_eq(vf_encoded_steps(E, r), steps[r]);
+        first[r] = at;
+        for (int k = 0; k < steps[r]; k++) rec_id[at++] = r;
+    }
+    vf_record before[27];
+    memcpy(before, d.recs, sizeof before);
+
+    size_t from[2] = {0, d.n};
+    vf_flow_lengths_stats ls;
+    int64_t *src = NULL;
+    cr_assert_eq(vf_flow_lengths(&e, ch, 1, &d, from, &rec_id, &src, &ls), VF_OK, "%s", vf_last_error());
+    cr_assert(src);
+    /* ranked: row 0 (1 step), rows 1 2 4 (2), rows 3 7 (3; 3's flag after
+     * it is lower), rows 8 9 6 (4; by the last flag): nine rows take the
+     * ten training flows' lengths at quantiles (i + 1/2) 10 / 9 */
+    static const int want[10] = {2, 2, 2, 2, 2, 2, 25, 5, 5, 5};
+    cr_expect(ls.applied);
+    cr_expect_eq(ls.rows, 10);
+    cr_expect_eq(ls.shortened, 1, "row 3");
+    cr_expect_eq(ls.lengthened, 5, "rows 0 6 7 8 9");
+    cr_expect_eq(ls.records_before, 27);
+    cr_assert_eq(ls.records_after, 2 * 6 + 25 + 3 * 5);
+    cr_assert_eq(d.n, (size_t)ls.records_after);
+    cr_expect_eq(from[0], 0);
+    cr_expect_eq(from[1], d.n);
+    /* rows in order, each with its records together */
+    size_t i = 0;
+    for (int r = 0; r < 10; r++) {
+        const vf_record *R = before + first[r];
+        for (int k = 0; k < want[r]; k++, i++) {
+            cr_assert_eq(rec_id[i], r, "record %zu belongs to row %d", i, r);
+            const vf_record *x = &d.recs[i];
+            if (k < steps[r]) {
+                cr_expect_eq(src[i], (int64_t)(first[r] + (size_t)k), "record %zu is decoded record %zu", i,
+                             first[r] + (size_t)k);
+                cr_expect(!memcmp(x, &R[k], sizeof *x), "row %d keeps its record %d", r, k);
+                continue;
+            }
+            /* past its steps: a copy of step j after that step's own gap; a
+             * one-step row after the chunk's first generated gap (row 1's) */
+            int j = steps[r] >= 2 ? 1 + (k - 1) % (steps[r] - 1) : 0;
+            int64_t gap = steps[r] >= 2 ? R[j].ts_ns - R[j - 1].ts_ns : before[first[1] + 1].ts_ns - before[first[1]].ts_ns;
+            cr_expect_eq(x->ts_ns - d.recs[i - 1].ts_ns, gap > 0 ? gap : 0, "row %d record %d: the gap", r, k);
+            cr_expect_eq(x->pkts, R[j].pkts, "row %d record %d: step %d's values", r, k, j);
+            cr_expect_eq(src[i], (int64_t)(first[r] + (size_t)j), "row %d record %d copies decoded record %zu", r, k,
+                         first[r] + (size_t)j);
+            cr_expect_eq(x->sport, R[j].sport);
+        }
+    }
+    cr_assert_eq(i, d.n);
+
+    /* a record count that does not match the rows' steps is refused */
+    from[1] = d.n - 1;
+    free(src);
+    cr_expect_eq(vf_flow_lengths(&e, ch, 1, &d, from, &rec_id, NULL, &ls), VF_ERR_ARG);
+    free(rec_id);
+    vf_trace_free(&d);
+    vf_encoded_free(ch, 1);
+    vf_encoder_free(&e);
+    vf_trace_free(&t);
+}
+
+Test(flow_lengths, parts_of_flows_across_chunks_have_their_own_histograms) {
+    /* two chunks of 1 s: flow X 3 records in chunk 0 and 2 in chunk 1, Y 4
+     * in chunk 0, Z 1 in chunk 1 and W 2 in chunk 1 */
+    vf_trace t;
+    empty_flows(&t);
+    const int64_t s = 1000000000;
+    add_flow(&t, 3000, 5, T0 + s / 2, s / 5);      /* 0.5 0.7 0.9 | 1.1 1.3 */
+    add_flow(&t, 3001, 4, T0, s / 10);             /* 0 0.1 0.2 0.3 */
+    add_flow(&t, 3002, 1, T0 + 3 * s / 2, 0);      /* 1.5 */
+    add_flow(&t, 3003, 2, T0 + 19 * s / 10, s / 20); /* 1.9 1.95 */
+    add_flow(&t, 3004, 1, T0 + 2 * s - 1, 0);       /* the window's end */
+    vf_encoder e;
+    fit(&t, 2, 10, &e);
+    cr_assert(e.flen);
+    static const int64_t whole0[][2] = {{4, 1}}, goes_on[][2] = {{3, 1}}, carried_ends[][2] = {{2, 1}},
+                         whole1[][2] = {{1, 2}, {2, 1}};
+    expect_hist(&e.flen[0 * VF_FLEN_KINDS + vf_flen_kind(false, false)], 1, whole0, "chunk 0, whole");
+    expect_hist(&e.flen[0 * VF_FLEN_KINDS + vf_flen_kind(false, true)], 1, goes_on, "chunk 0, goes on");
+    expect_hist(&e.flen[1 * VF_FLEN_KINDS + vf_flen_kind(true, false)], 1, carried_ends, "chunk 1, carried");
+    expect_hist(&e.flen[1 * VF_FLEN_KINDS + vf_flen_kind(false, false)], 2, whole1, "chunk 1, whole");
+    cr_expect_eq(e.flen[0 * VF_FLEN_KINDS + vf_flen_kind(true, false)].n, 0);
+    cr_expect_eq(e.flen[1 * VF_FLEN_KINDS + vf_flen_kind(false, true)].n, 0);
+
+    /* saved and loaded, the histograms come back; a damaged one is refused */
+    char path[128];
+    snprintf(path, sizeof path, "/tmp/vkflow_flen_%d.txt", (int)getpid());
+    TU_OK(vf_encoder_save(&e, path));
+    vf_encoder e2;
+    TU_OK(vf_encoder_load(path, &e2));
+    cr_assert(e2.flen);
+    expect_hist(&e2.flen[1 * VF_FLEN_KINDS + vf_flen_kind(false, false)], 2, whole1, "loaded: chunk 1, whole");
+    expect_hist(&e2.flen[0 * VF_FLEN_KINDS + vf_flen_kind(false, true)], 1, goes_on, "loaded: chunk 0, goes on");
+    vf_encoder_free(&e2);
+    size_t n;
+    char *text = tu_read_file(path, &n);
+    cr_assert(text);
+    char *line = strstr(text, "\n2 1 2 2 1\n"); /* chunk 1, whole flows: lengths 1 and 2 */
+    cr_assert(line, "chunk 1's line of whole flows");
+    line[5] = '0'; /* length 2 -> 0: not >= 1 */
+    char *sum = strstr(text, "\nend\nchecksum ");
+    cr_assert(sum);
+    size_t body = (size_t)(sum - text) + 5;
+    FILE *f = fopen(path, "w");
+    cr_assert(f);
+    fwrite(text, 1, body, f);
+    fprintf(f, "checksum %016llx\n", (unsigned long long)vf_fnv1a64(text, body));
+    fclose(f);
+    free(text);
+    cr_expect_eq(vf_encoder_load(path, &e2), VF_ERR_FORMAT);
+    cr_expect(strstr(vf_last_error(), "flen value"), "%s", vf_last_error());
+
+    /* a privacy run must ask for the same lengths as its public run */
+    TU_OK(vf_encoder_save(&e, path));
+    vf_data_desc dd;
+    vf_data_desc_default(VF_TRACE_FLOWS, &dd);
+    dd.n_chunks = 2;
+    dd.max_flow_len = 10;
+    vf_encoder p;
+    cr_expect_eq(vf_encoder_adopt_public(path, &dd, &t, &p), VF_ERR_FORMAT);
+    cr_expect(strstr(vf_last_error(), "flow_lengths training"), "%s", vf_last_error());
+    dd.flow_lengths = VF_FLEN_TRAINING;
+    TU_OK(vf_encoder_adopt_public(path, &dd, &t, &p));
+    cr_expect(p.flen);
+    vf_encoder_free(&p);
+    unlink(path);
+    vf_encoder_free(&e);
+    vf_trace_free(&t);
+}
+
+Test(flow_lengths, the_data_group_names_its_value) {
+    vf_data_desc dd;
+    TU_OK(vf_data_desc_parse_string("/tmp/x.cfg", "data = { path = \"a.csv\"; flow_lengths = \"training\"; };", &dd));
+    cr_expect_eq(dd.flow_lengths, VF_FLEN_TRAINING);
+    TU_OK(vf_data_desc_parse_string("/tmp/x.cfg", "data = { path = \"a.csv\"; };", &dd));
+    cr_expect_eq(dd.flow_lengths, VF_FLEN_MODEL, "model by default");
+    cr_expect_neq(vf_data_desc_parse_string("/tmp/x.cfg", "data = {\n path = \"a.csv\";\n flow_lengths = \"long\"; };", &dd),
+                  VF_OK);
+    cr_expect(strstr(vf_last_error(), "x.cfg:3") && strstr(vf_last_error(), "expected model or training"), "%s",
+              vf_last_error());
+    /* the streaming fit cannot count them */
+    const char *why = NULL;
+    dd.flow_lengths = VF_FLEN_TRAINING;
+    cr_expect(vf_data_desc_needs_memory_fit(&dd, &why) && why && strstr(why, "flow_lengths"), "%s", why ? why : "");
+}
