@@ -110,6 +110,9 @@ Test(flow_lengths, generated_rows_get_the_training_lengths_by_rank) {
         first[r] = at;
         for (int k = 0; k < steps[r]; k++) rec_id[at++] = r;
     }
+    /* row 6's 4 steps, 10 ns apart, end 10 ns before the window does: with
+     * 21 copies it needs 240 ns where 40 are left, so every gap shrinks */
+    for (int k = 0; k < 4; k++) d.recs[first[6] + (size_t)k].ts_ns = e.chunk_begin[1] - 1 - 40 + 10 * k;
     vf_record before[27];
     memcpy(before, d.recs, sizeof before);
 
@@ -131,24 +134,40 @@ Test(flow_lengths, generated_rows_get_the_training_lengths_by_rank) {
     cr_assert_eq(d.n, (size_t)ls.records_after);
     cr_expect_eq(from[0], 0);
     cr_expect_eq(from[1], d.n);
-    /* rows in order, each with its records together */
+    /* rows in order, each with its records together; a lengthened row that
+     * would run past the window has all its gaps shrunk in proportion */
+    const int64_t end = e.chunk_begin[1] - 1;
     size_t i = 0;
     for (int r = 0; r < 10; r++) {
         const vf_record *R = before + first[r];
+        int64_t one_gap = before[first[1] + 1].ts_ns - before[first[1]].ts_ns;
+        double need = 0, scale = 1;
+        for (int k = steps[r]; k < want[r]; k++) {
+            int j = steps[r] >= 2 ? 1 + (k - 1) % (steps[r] - 1) : 0;
+            int64_t g = steps[r] >= 2 ? R[j].ts_ns - R[j - 1].ts_ns : one_gap;
+            need += (double)(g > 0 ? g : 0);
+        }
+        double span = (double)(R[steps[r] - 1].ts_ns - R[0].ts_ns) + need, room = (double)(end - R[0].ts_ns);
+        if (want[r] > steps[r] && span > room && room > 0) scale = room / span;
+        if (r == 6) cr_expect_float_eq(scale, 40.0 / 240.0, 1e-12, "row 6 shrinks: %g", scale);
         for (int k = 0; k < want[r]; k++, i++) {
             cr_assert_eq(rec_id[i], r, "record %zu belongs to row %d", i, r);
             const vf_record *x = &d.recs[i];
             if (k < steps[r]) {
                 cr_expect_eq(src[i], (int64_t)(first[r] + (size_t)k), "record %zu is decoded record %zu", i,
                              first[r] + (size_t)k);
-                cr_expect(!memcmp(x, &R[k], sizeof *x), "row %d keeps its record %d", r, k);
+                vf_record y = R[k];
+                y.ts_ns = R[0].ts_ns + (int64_t)((double)(R[k].ts_ns - R[0].ts_ns) * scale);
+                cr_expect(!memcmp(x, &y, sizeof *x), "row %d keeps its record %d", r, k);
                 continue;
             }
             /* past its steps: a copy of step j after that step's own gap; a
              * one-step row after the chunk's first generated gap (row 1's) */
             int j = steps[r] >= 2 ? 1 + (k - 1) % (steps[r] - 1) : 0;
-            int64_t gap = steps[r] >= 2 ? R[j].ts_ns - R[j - 1].ts_ns : before[first[1] + 1].ts_ns - before[first[1]].ts_ns;
-            cr_expect_eq(x->ts_ns - d.recs[i - 1].ts_ns, gap > 0 ? gap : 0, "row %d record %d: the gap", r, k);
+            int64_t gap = steps[r] >= 2 ? R[j].ts_ns - R[j - 1].ts_ns : one_gap;
+            cr_expect_eq(x->ts_ns - d.recs[i - 1].ts_ns, (int64_t)((double)(gap > 0 ? gap : 0) * scale),
+                         "row %d record %d: the gap", r, k);
+            cr_expect_leq(x->ts_ns, end, "row %d record %d inside the window", r, k);
             cr_expect_eq(x->pkts, R[j].pkts, "row %d record %d: step %d's values", r, k, j);
             cr_expect_eq(src[i], (int64_t)(first[r] + (size_t)j), "row %d record %d copies decoded record %zu", r, k,
                          first[r] + (size_t)j);

@@ -127,6 +127,24 @@ static vf_status push(flen_out *o, const vf_record *r, int64_t id, int64_t src) 
     return VF_OK;
 }
 
+/* The gap before record k >= s of a row with s steps R[0..s) and T
+ * records: step j's own gap, j = 1 + (k - 1) mod (s - 1); for one step the
+ * chunk's next generated gap (*next counts them), or the rest of the window
+ * to end in T equal parts when the chunk has none. Never negative. */
+static int64_t copy_gap(const vf_record *R, int64_t s, int64_t k, const int64_t *gaps, size_t n_gaps, int64_t *next,
+                        int64_t end, int64_t T) {
+    int64_t gap;
+    if (s >= 2) {
+        int64_t j = 1 + (k - 1) % (s - 1);
+        gap = R[j].ts_ns - R[j - 1].ts_ns;
+    } else if (n_gaps) {
+        gap = gaps[(size_t)((*next)++) % n_gaps];
+    } else {
+        gap = (end - R[0].ts_ns) / T;
+    }
+    return gap > 0 ? gap : 0;
+}
+
 vf_status vf_flow_lengths(const vf_encoder *enc, const vf_encoded *merged, int n_chunks, vf_trace *t, size_t *from,
                           int64_t **rec_id, int64_t **src, vf_flow_lengths_stats *stats) {
     memset(stats, 0, sizeof *stats);
@@ -188,28 +206,38 @@ vf_status vf_flow_lengths(const vf_encoder *enc, const vf_encoded *merged, int n
         /* the chunk's records, row by row: the first ones the target keeps,
          * then copies of the row's steps 1.., each after its own gap (a
          * one-record row: after the chunk's generated gaps in turn, or
-         * spread over the rest of the window when it has none) */
+         * spread over the rest of the window when it has none). A part of
+         * a training flow lies inside its chunk, so when a lengthened row
+         * would run past the window, all its gaps shrink in proportion to
+         * fit (its first record stays: its flow start). */
         rec = from[c];
-        size_t next_gap = 0;
+        int64_t next_gap = 0;
+        const int64_t end = enc->chunk_begin[c + 1] - 1;
         for (int r = 0; r < E->n_flows && !st; r++) {
             int64_t s = vf_encoded_steps(E, r), T = target[r];
             const vf_record *R = t->recs + rec;
             stats->rows += s > 0;
             stats->shortened += T < s;
             stats->lengthened += T > s;
+            /* a lengthened row that would run past the window: every gap
+             * of it, its own steps' and the copies', times scale */
+            double need = 0, scale = 1;
+            for (int64_t k = s, g = next_gap; k < T; k++) need += (double)copy_gap(R, s, k, gaps, n_gaps, &g, end, T);
+            if (s > 0 && T > s) {
+                double span = (double)(R[s - 1].ts_ns - R[0].ts_ns) + need, room = (double)(end - R[0].ts_ns);
+                if (span > room && room > 0) scale = room / span;
+            }
             for (int64_t k = 0; k < T && !st; k++) {
                 vf_record x;
                 int64_t j = k;
                 if (k < s) {
                     x = R[k];
+                    if (scale != 1) x.ts_ns = R[0].ts_ns + (int64_t)((double)(R[k].ts_ns - R[0].ts_ns) * scale);
                 } else {
                     j = s >= 2 ? 1 + (k - 1) % (s - 1) : 0;
-                    int64_t gap;
-                    if (s >= 2) gap = R[j].ts_ns - R[j - 1].ts_ns;
-                    else if (n_gaps) gap = gaps[next_gap++ % n_gaps];
-                    else gap = (enc->chunk_begin[c + 1] - R[0].ts_ns) / (T > 1 ? T : 1);
+                    int64_t gap = copy_gap(R, s, k, gaps, n_gaps, &next_gap, end, T);
                     x = R[j];
-                    x.ts_ns = o.rec[o.n - 1].ts_ns + (gap > 0 ? gap : 0);
+                    x.ts_ns = o.rec[o.n - 1].ts_ns + (int64_t)((double)gap * scale);
                 }
                 st = push(&o, &x, (*rec_id)[rec], (int64_t)rec + j);
             }
