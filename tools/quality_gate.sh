@@ -62,4 +62,12 @@ for group in ('single_attribute', 'single_feature', 'extra'):
 print()
 print("records: A %d, B %d, synthetic %d; 5-tuples: B %d, synthetic %d" % (ins['real']['records'],
       oos['real']['records'], oos['synthetic']['records'], oos['real']['five_tuples'], oos['synthetic']['five_tuples']))
+print()
+# distinct counts: the training half A (floor.json's second side) beside B and the synthetic trace
+print("| distinct | A (training half) | B (held out) | synthetic | synthetic vs B | A vs B |")
+print("|---|---:|---:|---:|---:|---:|")
+for k, name in (('src_addrs', 'source hosts'), ('dst_addrs', 'destination hosts'), ('src_ports', 'source ports'),
+                ('dst_ports', 'destination ports'), ('five_tuples', '5-tuples')):
+    a, b, s = floor['synthetic'][k], oos['real'][k], oos['synthetic'][k]
+    print("| %s | %d | %d | %d | %+.0f%% | %+.0f%% |" % (name, a, b, s, 100.0 * (s - b) / b, 100.0 * (a - b) / b))
 PY
