@@ -21,8 +21,8 @@ static void empty_flows(vf_trace *t) {
     t->linktype = -1;
 }
 
-/* n records of the flow with client port sport, from ts every step ns. */
-static void add_flow(vf_trace *t, uint16_t sport, int n, int64_t ts, int64_t step) {
+/* n records of the flow (protocol proto) with client port sport, from ts every step ns. */
+static void add_flow_proto(vf_trace *t, uint8_t proto, uint16_t sport, int n, int64_t ts, int64_t step) {
     for (int k = 0; k < n; k++) {
         vf_record r;
         memset(&r, 0, sizeof r);
@@ -31,7 +31,7 @@ static void add_flow(vf_trace *t, uint16_t sport, int n, int64_t ts, int64_t ste
         r.ip_version = 4;
         r.sport = sport;
         r.dport = 80;
-        r.proto = 6;
+        r.proto = proto;
         r.pkts = 1 + (uint64_t)k;
         r.bytes = 40 * r.pkts;
         r.dur_ns = 1000;
@@ -39,6 +39,10 @@ static void add_flow(vf_trace *t, uint16_t sport, int n, int64_t ts, int64_t ste
         r.ts_ns = ts + (int64_t)k * step;
         cr_assert_eq(vf_trace_append(t, &r), VF_OK);
     }
+}
+
+static void add_flow(vf_trace *t, uint16_t sport, int n, int64_t ts, int64_t step) {
+    add_flow_proto(t, 6, sport, n, ts, step);
 }
 
 static void fit(const vf_trace *t, int n_chunks, int max_len, vf_encoder *e) {
@@ -81,8 +85,9 @@ Test(flow_lengths, generated_rows_get_the_training_lengths_by_rank) {
     fit(&t, 1, 4, &e);
     cr_assert(e.flen, "the histograms");
     static const int64_t h0[][2] = {{2, 6}, {5, 3}, {25, 1}};
-    expect_hist(&e.flen[vf_flen_kind(false, false)], 3, h0, "chunk 0, whole flows");
-    for (int k = 1; k < VF_FLEN_KINDS; k++) cr_expect_eq(e.flen[k].n, 0, "kind %d: no flows", k);
+    const int whole = vf_flen_kind(false, false, 6);
+    expect_hist(&e.flen[whole], 3, h0, "chunk 0, whole TCP flows");
+    for (int k = 0; k < VF_FLEN_KINDS; k++) cr_expect(k == whole || e.flen[k].n == 0, "kind %d: no flows", k);
 
     /* the model's rows: steps 1, 2, 2, 3, 2, 2(carried), 4, 3, 4, 4 */
     vf_encoded *ch;
@@ -187,6 +192,57 @@ Test(flow_lengths, generated_rows_get_the_training_lengths_by_rank) {
     vf_trace_free(&t);
 }
 
+Test(flow_lengths, each_protocol_takes_its_own_lengths) {
+    /* training: four TCP flows of 2 records, two UDP flows of 6; the model
+     * makes every TCP row 3 steps long and every UDP row 1. Ranked together,
+     * the UDP rows would take the 2s; by protocol, TCP rows get 2 and UDP 6. */
+    vf_trace t;
+    empty_flows(&t);
+    for (int k = 0; k < 6; k++) add_flow_proto(&t, k < 4 ? 6 : 17, (uint16_t)(3000 + k), k < 4 ? 2 : 6, T0 + k * 1000, 1000000);
+    vf_encoder e;
+    fit(&t, 1, 8, &e);
+    static const int64_t tcp[][2] = {{2, 4}}, udp[][2] = {{6, 2}};
+    expect_hist(&e.flen[vf_flen_kind(false, false, 6)], 1, tcp, "TCP");
+    expect_hist(&e.flen[vf_flen_kind(false, false, 17)], 1, udp, "UDP");
+    vf_encoded *ch;
+    cr_assert_eq(vf_encode(&e, &t, &ch), VF_OK, "%s", vf_last_error());
+    vf_encoded *E = &ch[0];
+    cr_assert_eq(E->n_flows, 6);
+    vf_trace d;
+    memset(&d, 0, sizeof d);
+    /* the rows' protocols, as they decode */
+    cr_assert_eq(vf_decode(&e, ch, 1, &d), VF_OK, "%s", vf_last_error());
+    uint8_t proto[6];
+    for (int r = 0, at = 0; r < 6; at += vf_encoded_steps(E, r), r++) proto[r] = d.recs[at].proto;
+    vf_trace_free(&d);
+    memset(&d, 0, sizeof d);
+    int n_udp = 0;
+    for (int r = 0; r < 6; r++) {
+        n_udp += proto[r] == 17;
+        set_steps(E, r, proto[r] == 17 ? 1 : 3, 0.2f);
+    }
+    cr_assert_eq(n_udp, 2, "two rows decode to UDP");
+    cr_assert_eq(vf_decode(&e, ch, 1, &d), VF_OK, "%s", vf_last_error());
+    cr_assert_eq(d.n, 4 * 3 + 2 * 1);
+    int64_t *rec_id = malloc(d.n * sizeof *rec_id);
+    cr_assert(rec_id);
+    for (int r = 0, at = 0; r < 6; r++)
+        for (int k = 0; k < vf_encoded_steps(E, r); k++) rec_id[at++] = r;
+    size_t from[2] = {0, d.n};
+    vf_flow_lengths_stats ls;
+    cr_assert_eq(vf_flow_lengths(&e, ch, 1, &d, from, &rec_id, NULL, &ls), VF_OK, "%s", vf_last_error());
+    int got[6] = {0};
+    for (size_t i = 0; i < d.n; i++) got[rec_id[i]]++;
+    for (int r = 0; r < 6; r++) cr_expect_eq(got[r], proto[r] == 17 ? 6 : 2, "row %d (protocol %d): %d records", r, proto[r], got[r]);
+    cr_expect_eq(ls.shortened, 4);
+    cr_expect_eq(ls.lengthened, 2);
+    free(rec_id);
+    vf_trace_free(&d);
+    vf_encoded_free(ch, 1);
+    vf_encoder_free(&e);
+    vf_trace_free(&t);
+}
+
 Test(flow_lengths, parts_of_flows_across_chunks_have_their_own_histograms) {
     /* two chunks of 1 s: flow X 3 records in chunk 0 and 2 in chunk 1, Y 4
      * in chunk 0, Z 1 in chunk 1 and W 2 in chunk 1 */
@@ -203,12 +259,12 @@ Test(flow_lengths, parts_of_flows_across_chunks_have_their_own_histograms) {
     cr_assert(e.flen);
     static const int64_t whole0[][2] = {{4, 1}}, goes_on[][2] = {{3, 1}}, carried_ends[][2] = {{2, 1}},
                          whole1[][2] = {{1, 2}, {2, 1}};
-    expect_hist(&e.flen[0 * VF_FLEN_KINDS + vf_flen_kind(false, false)], 1, whole0, "chunk 0, whole");
-    expect_hist(&e.flen[0 * VF_FLEN_KINDS + vf_flen_kind(false, true)], 1, goes_on, "chunk 0, goes on");
-    expect_hist(&e.flen[1 * VF_FLEN_KINDS + vf_flen_kind(true, false)], 1, carried_ends, "chunk 1, carried");
-    expect_hist(&e.flen[1 * VF_FLEN_KINDS + vf_flen_kind(false, false)], 2, whole1, "chunk 1, whole");
-    cr_expect_eq(e.flen[0 * VF_FLEN_KINDS + vf_flen_kind(true, false)].n, 0);
-    cr_expect_eq(e.flen[1 * VF_FLEN_KINDS + vf_flen_kind(false, true)].n, 0);
+    expect_hist(&e.flen[0 * VF_FLEN_KINDS + vf_flen_kind(false, false, 6)], 1, whole0, "chunk 0, whole");
+    expect_hist(&e.flen[0 * VF_FLEN_KINDS + vf_flen_kind(false, true, 6)], 1, goes_on, "chunk 0, goes on");
+    expect_hist(&e.flen[1 * VF_FLEN_KINDS + vf_flen_kind(true, false, 6)], 1, carried_ends, "chunk 1, carried");
+    expect_hist(&e.flen[1 * VF_FLEN_KINDS + vf_flen_kind(false, false, 6)], 2, whole1, "chunk 1, whole");
+    cr_expect_eq(e.flen[0 * VF_FLEN_KINDS + vf_flen_kind(true, false, 6)].n, 0);
+    cr_expect_eq(e.flen[1 * VF_FLEN_KINDS + vf_flen_kind(false, true, 6)].n, 0);
 
     /* saved and loaded, the histograms come back; a damaged one is refused */
     char path[128];
@@ -217,8 +273,8 @@ Test(flow_lengths, parts_of_flows_across_chunks_have_their_own_histograms) {
     vf_encoder e2;
     TU_OK(vf_encoder_load(path, &e2));
     cr_assert(e2.flen);
-    expect_hist(&e2.flen[1 * VF_FLEN_KINDS + vf_flen_kind(false, false)], 2, whole1, "loaded: chunk 1, whole");
-    expect_hist(&e2.flen[0 * VF_FLEN_KINDS + vf_flen_kind(false, true)], 1, goes_on, "loaded: chunk 0, goes on");
+    expect_hist(&e2.flen[1 * VF_FLEN_KINDS + vf_flen_kind(false, false, 6)], 2, whole1, "loaded: chunk 1, whole");
+    expect_hist(&e2.flen[0 * VF_FLEN_KINDS + vf_flen_kind(false, true, 6)], 1, goes_on, "loaded: chunk 0, goes on");
     vf_encoder_free(&e2);
     size_t n;
     char *text = tu_read_file(path, &n);

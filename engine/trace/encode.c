@@ -579,12 +579,13 @@ vf_status vf_encoder_fit(const vf_data_desc *dd_in, const vf_trace *t, vf_encode
     for (size_t f = 0; f < fi.n_flows; f++) {
         int prev_c = -1, len = 0, parts = 0;
         int64_t prev_t = 0;
+        const uint8_t proto = t->recs[fi.order[fi.start[f]]].proto; /* a flow's records share it */
         for (size_t j = fi.start[f]; j < fi.start[f + 1]; j++) {
             int64_t ts = t->recs[fi.order[j]].ts_ns;
             int c = vf_encoder_chunk_of(e, ts);
             if (c != prev_c) {
                 /* the part before goes on here; it was carried unless it was the first */
-                if (segs && len) segs[n_segs++] = (vf_chunk_len){prev_c, vf_flen_kind(parts > 0, true), len};
+                if (segs && len) segs[n_segs++] = (vf_chunk_len){prev_c, vf_flen_kind(parts > 0, true, proto), len};
                 parts += len > 0;
                 if (ts < e->start_lo[c]) e->start_lo[c] = ts;
                 if (ts > e->start_hi[c]) e->start_hi[c] = ts;
@@ -598,7 +599,7 @@ vf_status vf_encoder_fit(const vf_data_desc *dd_in, const vf_trace *t, vf_encode
             prev_c = c;
             prev_t = ts;
         }
-        if (segs && len) segs[n_segs++] = (vf_chunk_len){prev_c, vf_flen_kind(parts > 0, false), len};
+        if (segs && len) segs[n_segs++] = (vf_chunk_len){prev_c, vf_flen_kind(parts > 0, false, proto), len};
     }
     if (quant) st = vf_enc_fit_gapq(e, gaps, n_gaps);
     if (starts && !st) st = vf_enc_fit_startq(e, starts, n_starts);
@@ -1454,7 +1455,7 @@ vf_status vf_decode(const vf_encoder *e, const vf_encoded *chunks, int n_chunks,
  * line (model 0, training 1) and a `vcount N c0 ... c(N-1)` line after each
  * vocab line (N = 0 unless the field is onehot with class decode quota).
  * Version 8 added the flow length histograms before `end` (`flen M`, M = 0
- * or 4 n_chunks, then per chunk and kind of part (vf_flen_kind) a line `K
+ * or 12 n_chunks, then per chunk and kind of part (vf_flen_kind) a line `K
  * l0 n0 ... l(K-1) n(K-1)`: lengths ascending and their flows;
  * flow_lengths training).
  * Versions 7, 6, 5, 4 and 3 (3: no gap table, its time encodings need none)
@@ -1757,7 +1758,7 @@ vf_status vf_encoder_load(const char *path, vf_encoder *e) {
     if (ver >= 8) {
         int m;
         NEED(fscanf(f, " flen %d", &m) == 1 && (m == 0 || m == e->n_chunks * VF_FLEN_KINDS),
-             "flen line (0 or four per chunk)");
+             "flen line (0 or twelve per chunk)");
         if (m) {
             e->flen = calloc((size_t)m, sizeof *e->flen);
             NEED(e->flen, "out of memory");

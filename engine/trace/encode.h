@@ -212,10 +212,13 @@ typedef struct vf_addr_table {
                           * addresses (Good-Turing's chance that the next one is new) */
 } vf_addr_table;
 
-/* A flow's part in a chunk is of one of four kinds: whether the flow began in
- * an earlier chunk (carried), and whether it goes on in a later one. */
-#define VF_FLEN_KINDS 4
-static inline int vf_flen_kind(bool carried, bool goes_on) { return 2 * (int)carried + (int)goes_on; }
+/* A flow's part in a chunk is of one of twelve kinds: whether the flow began
+ * in an earlier chunk (carried), whether it goes on in a later one, and its
+ * protocol (TCP, UDP or another): a UDP flow's length is not a TCP flow's. */
+#define VF_FLEN_KINDS 12
+static inline int vf_flen_kind(bool carried, bool goes_on, uint8_t proto) {
+    return 3 * (2 * (int)carried + (int)goes_on) + (proto == 6 ? 0 : proto == 17 ? 1 : 2);
+}
 /* A histogram of flow lengths: n distinct lengths (records), ascending, and
  * how many flows had each. */
 typedef struct vf_len_hist {
@@ -335,7 +338,7 @@ vf_status vf_host_popularity(const vf_encoder *enc, vf_trace *t, const int64_t *
  * rec_id[i] is record i's flow id. In each chunk, the rows with records,
  * ranked by their steps (ties: by the generation flag after the last step,
  * or of the last step at max_len), get the chunk's training flow lengths
- * of their kind (vf_flen_kind, from their flow tags) at evenly spaced
+ * of their kind (vf_flen_kind, from their flow tags and protocol) at evenly spaced
  * quantiles, smallest first (a kind the training chunk lacks keeps the
  * model's lengths). A row keeps its first records
  * up to its length; past its steps it repeats its steps 1.. (each after its

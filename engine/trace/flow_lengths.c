@@ -81,12 +81,12 @@ static int row_by_kind_score(const void *a, const void *b) {
 }
 
 /* A merged row's kind in chunk c (its flow tags begin at column tags;
- * vf_row_starts_flow): carried from an earlier chunk (start flag clear) and
- * present in a later one. */
-static int row_kind(const float *a, int tags, int c, int n_chunks) {
+ * vf_row_starts_flow): carried from an earlier chunk (start flag clear),
+ * present in a later one, and the protocol its records decoded to. */
+static int row_kind(const float *a, int tags, int c, int n_chunks, uint8_t proto) {
     bool carried = !(a[tags + 1] > a[tags]), later = false;
     for (int k = c + 1; k < n_chunks; k++) later |= a[tags + 3 + 2 * k] > a[tags + 2 + 2 * k];
-    return vf_flen_kind(carried, later);
+    return vf_flen_kind(carried, later, proto);
 }
 
 /* The training length of rank i among n generated rows: the histogram's
@@ -179,16 +179,19 @@ vf_status vf_flow_lengths(const vf_encoder *enc, const vf_encoded *merged, int n
             int s = vf_encoded_steps(E, r);
             const float *flag = E->gen_flag + (size_t)r * (size_t)L;
             target[r] = s;
-            for (int k = 1; k < s && rec + (size_t)k < from[c + 1]; k++)
-                gaps[n_gaps++] = t->recs[rec + (size_t)k].ts_ns - t->recs[rec + (size_t)k - 1].ts_ns;
-            rec += (size_t)s;
             if (s == 0) continue;
-            rows[n_rows++] = (flen_row){r, row_kind(E->attr + (size_t)r * (size_t)E->attr_dim, tags, c, n_chunks),
+            if (rec + (size_t)s > from[c + 1]) break; /* too few records: refused below */
+            for (int k = 1; k < s; k++) gaps[n_gaps++] = t->recs[rec + (size_t)k].ts_ns - t->recs[rec + (size_t)k - 1].ts_ns;
+            rows[n_rows++] = (flen_row){r, row_kind(E->attr + (size_t)r * (size_t)E->attr_dim, tags, c, n_chunks,
+                                                    t->recs[rec].proto),
                                         s + (double)(s < L ? flag[s] : flag[L - 1])};
+            rec += (size_t)s;
         }
-        if (rec != from[c + 1]) {
+        size_t steps = 0;
+        for (int r = 0; r < E->n_flows; r++) steps += (size_t)vf_encoded_steps(E, r);
+        if (steps != from[c + 1] - from[c]) {
             st = vf_fail(VF_ERR_ARG, "flow lengths: chunk %d has %zu decoded records, its rows' steps make %zu", c,
-                         from[c + 1] - from[c], rec - from[c]);
+                         from[c + 1] - from[c], steps);
             break;
         }
         /* each kind's rows get that kind's training lengths (a kind the
