@@ -238,6 +238,28 @@ Test(flow_lengths, each_protocol_takes_its_own_lengths) {
     cr_expect_eq(ls.lengthened, 2);
     free(rec_id);
     vf_trace_free(&d);
+
+    /* the model made no UDP row: the two UDP lengths go to the best-ranked
+     * rows left (TCP rows of 3 steps: those with the highest flag after it) */
+    memset(&d, 0, sizeof d);
+    static const int steps2[6] = {3, 3, 3, 3, 1, 1};
+    static const float last2[6] = {0.1f, 0.4f, 0.2f, 0.3f, 0.2f, 0.2f};
+    for (int r = 0; r < 6; r++) set_steps(E, r, steps2[r], last2[r]);
+    cr_assert_eq(vf_decode(&e, ch, 1, &d), VF_OK, "%s", vf_last_error());
+    for (size_t i = 0; i < d.n; i++) d.recs[i].proto = 6;
+    rec_id = malloc(d.n * sizeof *rec_id);
+    cr_assert(rec_id);
+    for (int r = 0, at = 0; r < 6; r++)
+        for (int k = 0; k < steps2[r]; k++) rec_id[at++] = r;
+    from[1] = d.n;
+    cr_assert_eq(vf_flow_lengths(&e, ch, 1, &d, from, &rec_id, NULL, &ls), VF_OK, "%s", vf_last_error());
+    int got2[6] = {0};
+    for (size_t i = 0; i < d.n; i++) got2[rec_id[i]]++;
+    static const int want2[6] = {2, 6, 2, 6, 2, 2};
+    for (int r = 0; r < 6; r++) cr_expect_eq(got2[r], want2[r], "row %d: %d records", r, got2[r]);
+    cr_expect_eq(d.n, 4 * 2 + 2 * 6, "the training's records, whatever the protocols");
+    free(rec_id);
+    vf_trace_free(&d);
     vf_encoded_free(ch, 1);
     vf_encoder_free(&e);
     vf_trace_free(&t);

@@ -335,17 +335,20 @@ vf_status vf_host_popularity(const vf_encoder *enc, vf_trace *t, const int64_t *
  * the merge and the label quota; before host popularity, fresh 5-tuples and
  * the window truncation): chunk c's records are from[c]..from[c + 1], in
  * vf_decode's order of merged[c]'s rows (row by row, step by step), and
- * rec_id[i] is record i's flow id. In each chunk, the rows with records,
- * ranked by their steps (ties: by the generation flag after the last step,
- * or of the last step at max_len), get the chunk's training flow lengths
- * of their kind (vf_flen_kind, from their flow tags and protocol) at evenly spaced
- * quantiles, smallest first (a kind the training chunk lacks keeps the
- * model's lengths). A row keeps its first records
- * up to its length; past its steps it repeats its steps 1.. (each after its
- * own gap from the step before), or, with one step, that step after the
- * chunk's generated gaps in turn (or its share of the rest of the window
- * when the chunk has none); a lengthened row that would run past the
- * chunk's window has all its gaps shrunk in proportion to end inside it. t, *rec_id (reallocated) and from are
+ * rec_id[i] is record i's flow id. In each chunk, the rows with records
+ * are grouped by part (carried in or not, going on or not: their flow tags)
+ * and ranked by their steps (ties: by the generation flag after the last
+ * step, or of the last step at max_len). A part's rows take the training
+ * flows of that part and chunk, all protocols together, at evenly spaced
+ * quantiles of length; from the longest down, each length goes to the
+ * best-ranked row left of its flow's protocol (vf_flen_kind), else to the
+ * best-ranked row left (a part the training chunk lacks keeps the model's
+ * lengths). A row keeps its first records up to its length; past its steps
+ * it repeats its steps 1.. (each after its own gap from the step before),
+ * or, with one step, that step after the chunk's generated gaps in turn (or
+ * its share of the rest of the window when the chunk has none); a
+ * lengthened row that would run past the chunk's window has all its gaps
+ * shrunk in proportion to end inside it. t, *rec_id (reallocated) and from are
  * rewritten; src (may be NULL) gets a malloc'd array [t->n]: the index
  * of the decoded record each record is or copies (vf_quota_record_classes
  * reads the model's offers through it). Does nothing (and *src = NULL)

@@ -73,9 +73,16 @@ typedef struct flen_row {
     double score;
 } flen_row;
 
-static int row_by_kind_score(const void *a, const void *b) {
+/* A kind (vf_flen_kind) is part * VF_FLEN_PROTOS + protocol class, the
+ * part being whether the flow was carried in and goes on. */
+#define VF_FLEN_PROTOS 3
+static int part_of(int kind) { return kind / VF_FLEN_PROTOS; }
+static int proto_of(int kind) { return kind % VF_FLEN_PROTOS; }
+
+/* By part, then by score (ascending), then by row. */
+static int row_by_part_score(const void *a, const void *b) {
     const flen_row *x = a, *y = b;
-    if (x->kind != y->kind) return x->kind < y->kind ? -1 : 1;
+    if (part_of(x->kind) != part_of(y->kind)) return part_of(x->kind) < part_of(y->kind) ? -1 : 1;
     if (x->score != y->score) return x->score < y->score ? -1 : 1;
     return (x->r > y->r) - (x->r < y->r);
 }
@@ -89,16 +96,45 @@ static int row_kind(const float *a, int tags, int c, int n_chunks, uint8_t proto
     return vf_flen_kind(carried, later, proto);
 }
 
-/* The training length of rank i among n generated rows: the histogram's
- * value at quantile (i + 1/2) / n. */
-static int64_t length_at(const vf_len_hist *h, int64_t total, int64_t i, int64_t n) {
-    double q = ((double)i + 0.5) * (double)total / (double)n;
+/* Rows g[0..n) of one part of a chunk (ascending score), whose training
+ * histograms are h[0..VF_FLEN_PROTOS) (m flows in all, m > 0), get their
+ * targets. The lengths: the m training flows, all protocols together,
+ * sorted by length, taken at quantiles (i + 1/2) m / n, each with its
+ * flow's protocol. From the longest down, each goes to the best-scored row
+ * left of its protocol, or, when none is left, the best-scored row left of
+ * any. So the part's records are the training's whatever protocols the model
+ * chose, and a long flow goes to a row of its protocol while there is one.
+ * len, prot: [n]; queue: [n]. */
+static void assign_part(const flen_row *g, int n, const vf_len_hist *const *h, int64_t m, int64_t *target,
+                        int64_t *len, int *prot, int *queue) {
+    /* the n quantiles of the merged histograms, ascending */
+    int at[VF_FLEN_PROTOS] = {0}, e = 0;
     int64_t below = 0;
-    for (int k = 0; k < h->n; k++) {
-        below += h->count[k];
-        if (q < (double)below) return h->len[k];
+    while (e < n) {
+        int p = -1;
+        for (int k = 0; k < VF_FLEN_PROTOS; k++)
+            if (at[k] < h[k]->n && (p < 0 || h[k]->len[at[k]] < h[p]->len[at[p]])) p = k;
+        if (p < 0) break; /* rounding: the last length takes the rest */
+        below += h[p]->count[at[p]];
+        while (e < n && ((double)e + 0.5) * (double)m / (double)n < (double)below) len[e] = h[p]->len[at[p]], prot[e++] = p;
+        at[p]++;
     }
-    return h->len[h->n - 1];
+    for (; e < n; e++) len[e] = len[e - 1], prot[e] = prot[e - 1];
+    /* each protocol's rows, best first: queue[start[k] ..] */
+    int start[VF_FLEN_PROTOS + 1] = {0}, pos[VF_FLEN_PROTOS];
+    for (int i = 0; i < n; i++) start[proto_of(g[i].kind) + 1]++;
+    for (int k = 0; k < VF_FLEN_PROTOS; k++) start[k + 1] += start[k], pos[k] = start[k];
+    for (int i = n - 1; i >= 0; i--) queue[pos[proto_of(g[i].kind)]++] = i;
+    for (int k = 0; k < VF_FLEN_PROTOS; k++) pos[k] = start[k];
+    for (e = n - 1; e >= 0; e--) {
+        int p = prot[e];
+        if (pos[p] == start[p + 1]) { /* none of its protocol left: the best row left */
+            p = -1;
+            for (int k = 0; k < VF_FLEN_PROTOS; k++)
+                if (pos[k] < start[k + 1] && (p < 0 || g[queue[pos[k]]].score > g[queue[pos[p]]].score)) p = k;
+        }
+        target[g[queue[pos[p]++]].r] = len[e];
+    }
 }
 
 /* The rewritten records, each with its flow id and the index of the
@@ -156,7 +192,8 @@ vf_status vf_flow_lengths(const vf_encoder *enc, const vf_encoded *merged, int n
     stats->records_before = (int64_t)t->n;
     flen_out o = {0};
     flen_row *rows = NULL;
-    int64_t *target = NULL, *gaps = NULL;
+    int64_t *target = NULL, *gaps = NULL, *ent_len = NULL;
+    int *ent_proto = NULL, *queue = NULL;
     vf_status st = VF_OK;
     size_t *new_from = malloc(((size_t)n_chunks + 1) * sizeof *new_from);
     if (!new_from) return vf_fail(VF_ERR_OOM, "flow lengths: out of memory");
@@ -165,11 +202,18 @@ vf_status vf_flow_lengths(const vf_encoder *enc, const vf_encoded *merged, int n
         const int L = E->max_len, tags = E->attr_dim - 2 * (n_chunks + 1);
         if (tags < 0) { st = vf_fail(VF_ERR_ARG, "flow lengths: attribute width %d has no room for the flow tags", E->attr_dim); break; }
         new_from[c] = o.n;
-        free(rows), free(target), free(gaps);
-        rows = malloc((size_t)(E->n_flows ? E->n_flows : 1) * sizeof *rows);
-        target = malloc((size_t)(E->n_flows ? E->n_flows : 1) * sizeof *target);
+        free(rows), free(target), free(gaps), free(ent_len), free(ent_proto), free(queue);
+        size_t nf = (size_t)(E->n_flows ? E->n_flows : 1);
+        rows = malloc(nf * sizeof *rows);
+        target = malloc(nf * sizeof *target);
+        ent_len = malloc(nf * sizeof *ent_len);
+        ent_proto = malloc(nf * sizeof *ent_proto);
+        queue = malloc(nf * sizeof *queue);
         gaps = malloc((from[c + 1] - from[c] + 1) * sizeof *gaps);
-        if (!rows || !target || !gaps) { st = vf_fail(VF_ERR_OOM, "flow lengths: out of memory"); break; }
+        if (!rows || !target || !gaps || !ent_len || !ent_proto || !queue) {
+            st = vf_fail(VF_ERR_OOM, "flow lengths: out of memory");
+            break;
+        }
         /* rows with records, scored by length, then by how sure the model was
          * of its last step: the flag after it (< 1/2) or, for a row that ran
          * to max_len, its last flag (>= 1/2) */
@@ -194,16 +238,19 @@ vf_status vf_flow_lengths(const vf_encoder *enc, const vf_encoded *merged, int n
                          from[c + 1] - from[c], steps);
             break;
         }
-        /* each kind's rows get that kind's training lengths (a kind the
-         * training chunk lacks keeps the model's) */
-        qsort(rows, (size_t)n_rows, sizeof *rows, row_by_kind_score);
+        /* each part's rows get that part's training lengths (assign_part;
+         * a part the training chunk lacks keeps the model's) */
+        qsort(rows, (size_t)n_rows, sizeof *rows, row_by_part_score);
         for (int i = 0; i < n_rows;) {
-            int j = i;
-            while (j < n_rows && rows[j].kind == rows[i].kind) j++;
-            const vf_len_hist *h = &enc->flen[hist_of(c, rows[i].kind)];
-            int64_t total = 0;
-            for (int k = 0; k < h->n; k++) total += h->count[k];
-            for (int m = i; total > 0 && m < j; m++) target[rows[m].r] = length_at(h, total, m - i, j - i);
+            int j = i, part = part_of(rows[i].kind);
+            while (j < n_rows && part_of(rows[j].kind) == part) j++;
+            const vf_len_hist *h[VF_FLEN_PROTOS];
+            int64_t m = 0;
+            for (int k = 0; k < VF_FLEN_PROTOS; k++) {
+                h[k] = &enc->flen[hist_of(c, part * VF_FLEN_PROTOS + k)];
+                for (int b = 0; b < h[k]->n; b++) m += h[k]->count[b];
+            }
+            if (m > 0) assign_part(rows + i, j - i, h, m, target, ent_len, ent_proto, queue);
             i = j;
         }
         /* the chunk's records, row by row: the first ones the target keeps,
@@ -252,7 +299,7 @@ vf_status vf_flow_lengths(const vf_encoder *enc, const vf_encoded *merged, int n
         /* records past the last chunk's (none today) are kept as they are */
         for (size_t i = from[n_chunks]; i < t->n && !st; i++) st = push(&o, &t->recs[i], (*rec_id)[i], (int64_t)i);
     }
-    free(rows), free(target), free(gaps);
+    free(rows), free(target), free(gaps), free(ent_len), free(ent_proto), free(queue);
     if (st) {
         free(o.rec), free(o.id), free(o.src), free(new_from);
         return st;
