@@ -1213,14 +1213,7 @@ Test(trace_encode, label_quota_keeps_rare_labels) {
     char *vc = strstr(text, "\nvcount 3 180 14 6\n");
     cr_assert(vc, "the label's vcount line");
     memcpy(vc + 1, "vcount 0         ", 17); /* same length: the counts gone */
-    char *sum = strstr(text, "\nend\nchecksum ");
-    cr_assert(sum);
-    size_t body = (size_t)(sum - text) + 5;
-    FILE *f = fopen(path, "w");
-    cr_assert(f);
-    fwrite(text, 1, body, f);
-    fprintf(f, "checksum %016llx\n", (unsigned long long)vf_fnv1a64(text, body));
-    fclose(f);
+    tu_write_resummed(path, text);
     free(text);
     cr_expect_neq(vf_encoder_load(path, &e2), VF_OK);
     cr_expect(strstr(vf_last_error(), "class_decode quota has no vcount line"), "%s", vf_last_error());

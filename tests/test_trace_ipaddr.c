@@ -731,13 +731,7 @@ Test(trace_ipaddr, save_load) {
     memcpy(tmp, a0, 32);
     memcpy(a0, a1, 32);
     memcpy(a1, tmp, 32);
-    char *sum = strstr(text, "\nend\nchecksum ");
-    cr_assert(sum);
-    size_t body = (size_t)(sum - text) + 5;
-    FILE *f = fopen(path, "w");
-    fwrite(text, 1, body, f);
-    fprintf(f, "checksum %016llx\n", (unsigned long long)vf_fnv1a64(text, body));
-    fclose(f);
+    tu_write_resummed(path, text);
     cr_assert_eq(vf_encoder_load(path, &e2), VF_ERR_FORMAT);
     cr_assert(strstr(vf_last_error(), path) && strstr(vf_last_error(), "addresses not ascending"), "%s",
               vf_last_error());

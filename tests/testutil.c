@@ -114,6 +114,17 @@ double tu_max_rel(const float *a, const float *ref, size_t n, double atol, doubl
 
 char *tu_read_file(const char *path, size_t *len) { return vf_read_file(path, len); }
 
+void tu_write_resummed(const char *path, const char *text) {
+    const char *sum = strstr(text, "\nend\nchecksum ");
+    cr_assert(sum, "%s: no 'end' line before the checksum", path);
+    size_t body = (size_t)(sum - text) + 5;
+    FILE *f = fopen(path, "w");
+    cr_assert(f, "cannot write %s", path);
+    fwrite(text, 1, body, f);
+    fprintf(f, "checksum %016llx\n", (unsigned long long)vf_fnv1a64(text, body));
+    cr_assert_eq(fclose(f), 0, "cannot write %s", path);
+}
+
 const char *tu_shared_data(const char *file) {
     static char ring[8][1024]; /* a few live at once: tu_shared_data(a), tu_shared_data(b) */
     static int next;

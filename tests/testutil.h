@@ -35,6 +35,11 @@ vf_arena *tu_arena(vf_backend *be, size_t bytes);
 /* The whole file, NUL-terminated (malloc'd; *len its length if len is not
  * NULL), or NULL when it cannot be opened. */
 char *tu_read_file(const char *path, size_t *len);
+/* Writes an edited text file (encoder.txt, ...) whose last lines are "end"
+ * and "checksum ...": the text up to its "end" line, then a checksum line
+ * that matches it, so that a load reaches the edit instead of refusing the
+ * checksum. Fails the test when text has no "end" line before a checksum. */
+void tu_write_resummed(const char *path, const char *text);
 
 /* Checkpoints (engine/train/checkpoint.c): the offset of the iteration
  * field in a file's bytes (after magic[8], version and the driver's name,
