@@ -404,10 +404,12 @@ static bool popularity_curve(const vf_trace *t, const int64_t *rec_id, int *n, i
 /* popularity = "training": the toy's sources (50, 20, 10, 5, 2 records) as
  * the curve; the "model" put 82 records (17 flows of 3, 31 of 1) on one
  * host and 5 one-record flows on a new one. The busy host keeps slot 1 and
- * 17 flows (51 records: the 17th's half still fits), the new one slot 2;
- * the 31 flows left go, one by one, to the slot with the most room, and the
- * slots past the model's two hosts take the busiest training addresses
- * neither has. A flow keeps one address; destinations stay. */
+ * 17 flows (51 records: the 17th's half still fits), one record over its
+ * room, which the other slots give back in proportion to their room (15,
+ * 10, 5, 2 become 31/32 of that); the new one keeps slot 2; the 31 flows
+ * left go, one by one, to the slot with the most room, and the slots past
+ * the model's two hosts take the busiest training addresses neither has. A
+ * flow keeps one address; destinations stay. */
 Test(trace_ipaddr, popularity_follows_the_training_curve) {
     vf_trace t;
     toy_trace(&t);
@@ -437,7 +439,7 @@ Test(trace_ipaddr, popularity_follows_the_training_curve) {
     int n[128], hosts;
     cr_expect(popularity_curve(&s, rec_id, n, &hosts), "every record of a flow has its flow's source");
     cr_assert_eq(hosts, 5);
-    int want[5] = {51, 20, 10, 5, 1};
+    int want[5] = {51, 19, 10, 5, 2};
     for (int h = 0; h < 5; h++) cr_expect_eq(n[h], want[h], "host %d: %d records, %d expected", h, n[h], want[h]);
     /* the slots' addresses: the model's two, then 10.0.0.3, 10.0.1.7, 192.168.3.4 by training rank */
     uint32_t slot_addr[5] = {toy_src[0], 0x09090909, toy_src[1], toy_src[2], toy_src[3]};
@@ -452,13 +454,15 @@ Test(trace_ipaddr, popularity_follows_the_training_curve) {
     /* the same flows, the new host's 5 outside the chunk's window (the
      * records the pipeline drops): they count for nothing and keep their
      * address; the 82 others follow the curve scaled to 82 (47.1, 18.9,
-     * 9.4, 4.7, 1.9): 48, 19, 9, 4, 2 */
+     * 9.4, 4.7, 1.9): the busy host keeps 48, 0.9 over its room, which the
+     * others give back in proportion (18.4, 9.2, 4.6, 1.9), and the pool's
+     * flow of 3 then its 31 of 1 make 18, 9, 5, 2 */
     popularity_trace(53, size, src, &s, rec_id);
     for (size_t i = 0; i < s.n; i++) s.recs[i].ts_ns = rec_id[i] >= 48 ? e.chunk_begin[1] : e.chunk_begin[0];
     size_t from[2] = {0, s.n};
     TU_OK(vf_host_popularity(&e, &s, rec_id, 53, from, &ps));
     cr_expect_eq(ps.hosts_before, 1);
-    int kept[5] = {0}, want_kept[5] = {48, 19, 9, 4, 2};
+    int kept[5] = {0}, want_kept[5] = {48, 18, 9, 5, 2};
     for (size_t i = 0; i < s.n; i++) {
         if (rec_id[i] >= 48) {
             cr_expect_eq(vf_addr_v4(&s.recs[i].src), 0x09090909u, "record %zu: outside the window, kept", i);

@@ -320,8 +320,9 @@ vf_status vf_quota_record_classes(const vf_encoder *enc, const vf_encoded *merge
  * record each (or the synthetic flows' share of the training flows, when
  * smaller; the plain scaled curve when the records are too few), are slots; the model's hosts, busiest first, keep slot by slot
  * their address and, largest first, the flows whose half fits the slot's
- * room; the other flows, largest first, go to the slot with the most room
- * left; slots past the model's hosts take the busiest training addresses no
+ * room (what kept flows overfill, the other slots give back in proportion
+ * to their room); the other flows, largest first, go to the slot with the
+ * most room left; slots past the model's hosts take the busiest training addresses no
  * synthetic host has. Every record of a flow gets its slot's address. */
 typedef struct vf_popularity_stats {
     int fields;              /* fields remapped */

@@ -176,6 +176,17 @@ static vf_status remap_family(const vf_addr_table *tb, bool v4, pop_flow *fl, in
             }
         }
     }
+    /* a kept flow larger than its slot's room (up to twice it: a long flow)
+     * took records the curve gave other slots; they give them back in
+     * proportion to their room, so that the room left is the records left and
+     * the smallest slots are not the ones left empty */
+    double over = 0, free_room = 0;
+    for (int i = 0; i < H; i++) {
+        if (room[i] < 0) over -= room[i], room[i] = 0;
+        else free_room += room[i];
+    }
+    if (over > 0 && free_room > 0)
+        for (int i = 0; i < H; i++) room[i] *= fmax(0, free_room - over) / free_room;
     for (int64_t k = 0; k < nf; k++)
         if (slot_of[k] < 0) {
             pool[n_pool] = fl[k];
