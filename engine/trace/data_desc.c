@@ -424,7 +424,7 @@ bool vf_field_spec_needs_addr_table(const vf_field_spec *s) {
 
 bool vf_data_desc_needs_class_counts(const vf_data_desc *dd) {
     for (int i = 0; i < dd->n_fields; i++)
-        if (dd->fields[i].class_decode == VF_CDEC_QUOTA && dd->fields[i].enc == VF_ENC_ONEHOT) return true;
+        if (vf_record_quota(&dd->fields[i])) return true;
     return false;
 }
 

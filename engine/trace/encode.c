@@ -533,7 +533,7 @@ vf_status vf_encoder_fit(const vf_data_desc *dd_in, const vf_trace *t, vf_encode
             qsort(v, t->n, sizeof *v, cmp_u64);
             /* class_decode quota: the records of each value (runs of the sorted values) */
             uint64_t *cnt = NULL;
-            if (s->class_decode == VF_CDEC_QUOTA && !(cnt = calloc(t->n ? t->n : 1, sizeof *cnt))) {
+            if (vf_record_quota(s) && !(cnt = calloc(t->n ? t->n : 1, sizeof *cnt))) {
                 free(v);
                 st = vf_fail(VF_ERR_OOM, "encoder: out of memory");
                 goto fail;
@@ -1151,71 +1151,87 @@ static vf_status quota_field(const vf_encoder *e, const vf_field_spec *s, const 
     return st;
 }
 
+/* The records vf_truncate_windows keeps (in their chunk's window), *M of
+ * them: rec[M] each record, step[M] the feature row of the decoded step it
+ * is (vf_decode's order) or, with src, copies (step src[k]). */
+static vf_status kept_record_steps(const vf_encoder *e, const vf_encoded *merged, int N, vf_trace *t,
+                                   const size_t *from, const int64_t *src, vf_record ***rec, const float ***step,
+                                   int64_t *M) {
+    *rec = NULL, *step = NULL, *M = 0;
+    size_t n_steps = 0;
+    for (int c = 0; c < N; c++) {
+        const vf_encoded *E = &merged[c];
+        size_t n = 0;
+        for (int r = 0; r < E->n_flows; r++) n += (size_t)vf_encoded_steps(E, r);
+        if ((!src && n != from[c + 1] - from[c]) || (E->n_flows && E->feat_dim != e->feat_dim))
+            return vf_fail(VF_ERR_ARG, "decode: chunk %d: %zu records for %zu steps (feat %d, the encoder %d)", c,
+                           from[c + 1] - from[c], n, E->feat_dim, e->feat_dim);
+        n_steps += n;
+    }
+    int64_t kept = 0;
+    for (int c = 0; c < N; c++)
+        for (size_t k = from[c]; k < from[c + 1]; k++) {
+            if (src && (src[k] < 0 || (size_t)src[k] >= n_steps))
+                return vf_fail(VF_ERR_ARG, "decode: record %zu copies record %lld of %zu", k, (long long)src[k], n_steps);
+            kept += vf_in_window(e->chunk_begin, c, t->recs[k].ts_ns);
+        }
+    const float **cell = malloc((n_steps ? n_steps : 1) * sizeof *cell); /* every decoded step's feature row */
+    *rec = malloc((size_t)(kept ? kept : 1) * sizeof **rec);
+    *step = malloc((size_t)(kept ? kept : 1) * sizeof **step);
+    if (!cell || !*rec || !*step) {
+        free(cell), free(*rec), free(*step);
+        *rec = NULL, *step = NULL;
+        return vf_fail(VF_ERR_OOM, "decode: out of memory (%zu records)", n_steps);
+    }
+    size_t i = 0;
+    for (int c = 0; c < N; c++) {
+        const vf_encoded *E = &merged[c];
+        for (int r = 0; r < E->n_flows; r++)
+            for (int s = 0, T = vf_encoded_steps(E, r); s < T; s++)
+                cell[i++] = E->feat + ((size_t)r * (size_t)E->max_len + (size_t)s) * (size_t)E->feat_dim;
+    }
+    for (int c = 0; c < N; c++)
+        for (size_t k = from[c]; k < from[c + 1]; k++) {
+            if (!vf_in_window(e->chunk_begin, c, t->recs[k].ts_ns)) continue;
+            (*rec)[*M] = &t->recs[k];
+            (*step)[(*M)++] = cell[src ? (size_t)src[k] : k];
+        }
+    free(cell);
+    return VF_OK;
+}
+
 vf_status vf_quota_record_classes(const vf_encoder *e, const vf_encoded *merged, int N, vf_trace *t,
                                   const size_t *from, const int64_t *src) {
     if (N != e->n_chunks) return vf_fail(VF_ERR_ARG, "decode: %d chunks, the encoder has %d", N, e->n_chunks);
-    for (int i = 0; i < e->n_fields; i++) {
+    bool any = false;
+    for (int i = 0; i < e->n_fields; i++) any |= vf_record_quota(&e->fields[i]);
+    if (!any) return VF_OK;
+    vf_record **rec;
+    const float **step;
+    int64_t M;
+    VF_TRY(kept_record_steps(e, merged, N, t, from, src, &rec, &step, &M));
+    vf_status st = VF_OK;
+    for (int i = 0; i < e->n_fields && !st; i++) {
         const vf_field_spec *s = &e->fields[i];
-        if (s->class_decode != VF_CDEC_QUOTA || s->enc != VF_ENC_ONEHOT) continue;
+        if (!vf_record_quota(s)) continue;
         vf_field f = s->field;
         int K = e->n_vocab[f];
-        if (!e->vocab_count[f])
-            return vf_fail(VF_ERR_FORMAT, "decode: %s: class_decode quota needs the training records per value "
-                           "(the encoder file has none)", vf_field_name(f));
+        if (!e->vocab_count[f]) {
+            st = vf_fail(VF_ERR_FORMAT, "decode: %s: class_decode quota needs the training records per value "
+                         "(the encoder file has none)", vf_field_name(f));
+            break;
+        }
         const vf_segment *seg = NULL;
         for (int g = 0; g < e->n_feat_segs && !seg; g++)
             if (e->feat_segs[g].field == (int)f) seg = &e->feat_segs[g];
         if (!seg || K < 1) continue;
-        /* every decoded step's outputs, in vf_decode's order */
-        size_t n_steps = 0;
-        for (int c = 0; c < N; c++) {
-            const vf_encoded *E = &merged[c];
-            size_t n = 0;
-            for (int r = 0; r < E->n_flows; r++) n += (size_t)vf_encoded_steps(E, r);
-            if ((!src && n != from[c + 1] - from[c]) || (E->n_flows && E->feat_dim != e->feat_dim))
-                return vf_fail(VF_ERR_ARG, "decode: chunk %d: %zu records for %zu steps (feat %d, the encoder %d)", c,
-                               from[c + 1] - from[c], n, E->feat_dim, e->feat_dim);
-            n_steps += n;
-        }
-        const float **cell = malloc((n_steps ? n_steps : 1) * sizeof *cell);
-        if (!cell) return vf_fail(VF_ERR_OOM, "decode: out of memory (%zu records)", n_steps);
-        size_t i = 0;
-        for (int c = 0; c < N; c++) {
-            const vf_encoded *E = &merged[c];
-            for (int r = 0; r < E->n_flows; r++)
-                for (int step = 0, T = vf_encoded_steps(E, r); step < T; step++)
-                    cell[i++] = E->feat + ((size_t)r * (size_t)E->max_len + (size_t)step) * (size_t)E->feat_dim + seg->offset;
-        }
-        /* the records vf_truncate_windows keeps: in their chunk's window */
-        int64_t M = 0;
-        for (int c = 0; c < N; c++)
-            for (size_t k = from[c]; k < from[c + 1]; k++) {
-                if (src && (src[k] < 0 || (size_t)src[k] >= n_steps)) {
-                    free(cell);
-                    return vf_fail(VF_ERR_ARG, "decode: record %zu copies record %lld of %zu", k, (long long)src[k],
-                                   n_steps);
-                }
-                M += vf_in_window(e->chunk_begin, c, t->recs[k].ts_ns);
-            }
         double *w = malloc((size_t)K * sizeof *w), W = 0;
         const float **row = malloc((size_t)(M ? M : 1) * sizeof *row); /* each kept record's class outputs */
-        vf_record **rec = malloc((size_t)(M ? M : 1) * sizeof *rec);
         int *class_of = malloc((size_t)(M ? M : 1) * sizeof *class_of);
-        if (!w || !row || !rec || !class_of) {
-            free(w); free(row); free(rec); free(class_of); free(cell);
-            return vf_fail(VF_ERR_OOM, "decode: out of memory (%lld records)", (long long)M);
-        }
-        for (int k = 0; k < K; k++) W += w[k] = (double)e->vocab_count[f][k];
-        int64_t m = 0;
-        for (int c = 0; c < N; c++)
-            for (size_t k = from[c]; k < from[c + 1]; k++) {
-                vf_record *x = &t->recs[k];
-                if (!vf_in_window(e->chunk_begin, c, x->ts_ns)) continue;
-                row[m] = cell[src ? (size_t)src[k] : k];
-                rec[m++] = x;
-            }
-        free(cell);
-        vf_status st = assign_quotas(row, M, K, w, W, class_of);
+        if (!w || !row || !class_of) st = vf_fail(VF_ERR_OOM, "decode: out of memory (%lld records)", (long long)M);
+        for (int k = 0; !st && k < K; k++) W += w[k] = (double)e->vocab_count[f][k];
+        for (int64_t m = 0; !st && m < M; m++) row[m] = step[m] + seg->offset;
+        if (!st) st = assign_quotas(row, M, K, w, W, class_of);
         for (int64_t r = 0; !st && r < M; r++) {
             uint64_t v = e->vocab[f][class_of[r]];
             if (f != VF_F_LABEL) {
@@ -1225,10 +1241,11 @@ vf_status vf_quota_record_classes(const vf_encoder *e, const vf_encoded *merged,
                 if (v < (uint64_t)e->n_labels && rec[r]->label < 0) st = vf_fail(VF_ERR_OOM, "decode: out of memory");
             }
         }
-        free(w); free(row); free(rec); free(class_of);
-        VF_TRY(st);
+        free(w); free(row); free(class_of);
     }
-    return VF_OK;
+    free(rec);
+    free(step);
+    return st;
 }
 
 vf_status vf_quota_classes(const vf_encoder *e, vf_encoded *gen, int N) {
@@ -1695,8 +1712,8 @@ vf_status vf_encoder_load(const char *path, vf_encoder *e) {
         }
     }
     for (int i = 0; i < e->n_fields; i++)
-        NEED(e->fields[i].class_decode != VF_CDEC_QUOTA || e->fields[i].enc != VF_ENC_ONEHOT ||
-             e->vocab_count[e->fields[i].field], "a onehot field with class_decode quota has no vcount line");
+        NEED(!vf_record_quota(&e->fields[i]) || e->vocab_count[e->fields[i].field],
+             "a onehot field with class_decode quota has no vcount line");
     NEED(fscanf(f, " labels %d", &e->n_labels) == 1 && e->n_labels >= 0 && e->n_labels < 1000000, "labels line");
     if (e->n_labels) {
         e->labels = calloc((size_t)e->n_labels, sizeof *e->labels);

@@ -108,6 +108,11 @@ typedef struct vf_field_spec {
     vf_class_decode class_decode; /* dict addresses, per-record onehot: `class_decode = "quota"` */
     vf_popularity popularity;     /* addresses: `popularity = "training"` */
 } vf_field_spec;
+/* Whether s asks for class_decode = "quota" on a per-record onehot field
+ * (the label quota: vf_quota_record_classes, counted by vocab_count). */
+static inline bool vf_record_quota(const vf_field_spec *s) {
+    return s->class_decode == VF_CDEC_QUOTA && s->enc == VF_ENC_ONEHOT;
+}
 
 /* Intervals of a quantile table (interarrival_quantile, quantile) unless
  * `bins` says otherwise: the most the parser takes. */

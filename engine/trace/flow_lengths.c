@@ -188,35 +188,39 @@ vf_status vf_flow_lengths(const vf_encoder *enc, const vf_encoded *merged, int n
     if (!enc->flen) return VF_OK;
     if (n_chunks != enc->n_chunks) return vf_fail(VF_ERR_ARG, "flow lengths: %d chunks, the encoder has %d", n_chunks,
                                                   enc->n_chunks);
+    /* every chunk's records must be its rows' steps (vf_decode's order);
+     * the scratch arrays are sized for the largest chunk */
+    size_t most_rows = 1, most_records = 1;
+    for (int c = 0; c < n_chunks; c++) {
+        const vf_encoded *E = &merged[c];
+        size_t steps = 0;
+        for (int r = 0; r < E->n_flows; r++) steps += (size_t)vf_encoded_steps(E, r);
+        if (steps != from[c + 1] - from[c])
+            return vf_fail(VF_ERR_ARG, "flow lengths: chunk %d has %zu decoded records, its rows' steps make %zu", c,
+                           from[c + 1] - from[c], steps);
+        if (E->attr_dim < 2 * (n_chunks + 1))
+            return vf_fail(VF_ERR_ARG, "flow lengths: attribute width %d has no room for the flow tags", E->attr_dim);
+        if ((size_t)E->n_flows > most_rows) most_rows = (size_t)E->n_flows;
+        if (steps > most_records) most_records = steps;
+    }
     stats->applied = true;
     stats->records_before = (int64_t)t->n;
     flen_out o = {0};
-    flen_row *rows = NULL;
-    int64_t *target = NULL, *gaps = NULL, *ent_len = NULL;
-    int *ent_proto = NULL, *queue = NULL;
-    vf_status st = VF_OK;
+    flen_row *rows = malloc(most_rows * sizeof *rows);
+    int64_t *target = malloc(most_rows * sizeof *target), *ent_len = malloc(most_rows * sizeof *ent_len);
+    int *ent_proto = malloc(most_rows * sizeof *ent_proto), *queue = malloc(most_rows * sizeof *queue);
+    int64_t *gaps = malloc(most_records * sizeof *gaps);
     size_t *new_from = malloc(((size_t)n_chunks + 1) * sizeof *new_from);
-    if (!new_from) return vf_fail(VF_ERR_OOM, "flow lengths: out of memory");
+    vf_status st = VF_OK;
+    if (!rows || !target || !ent_len || !ent_proto || !queue || !gaps || !new_from)
+        st = vf_fail(VF_ERR_OOM, "flow lengths: out of memory");
     for (int c = 0; c < n_chunks && !st; c++) {
         const vf_encoded *E = &merged[c];
         const int L = E->max_len, tags = E->attr_dim - 2 * (n_chunks + 1);
-        if (tags < 0) { st = vf_fail(VF_ERR_ARG, "flow lengths: attribute width %d has no room for the flow tags", E->attr_dim); break; }
         new_from[c] = o.n;
-        free(rows), free(target), free(gaps), free(ent_len), free(ent_proto), free(queue);
-        size_t nf = (size_t)(E->n_flows ? E->n_flows : 1);
-        rows = malloc(nf * sizeof *rows);
-        target = malloc(nf * sizeof *target);
-        ent_len = malloc(nf * sizeof *ent_len);
-        ent_proto = malloc(nf * sizeof *ent_proto);
-        queue = malloc(nf * sizeof *queue);
-        gaps = malloc((from[c + 1] - from[c] + 1) * sizeof *gaps);
-        if (!rows || !target || !gaps || !ent_len || !ent_proto || !queue) {
-            st = vf_fail(VF_ERR_OOM, "flow lengths: out of memory");
-            break;
-        }
         /* rows with records, scored by length, then by how sure the model was
          * of its last step: the flag after it (< 1/2) or, for a row that ran
-         * to max_len, its last flag (>= 1/2) */
+         * to max_len, its last flag (>= 1/2); and the chunk's generated gaps */
         size_t rec = from[c], n_gaps = 0;
         int n_rows = 0;
         for (int r = 0; r < E->n_flows; r++) {
@@ -224,19 +228,11 @@ vf_status vf_flow_lengths(const vf_encoder *enc, const vf_encoded *merged, int n
             const float *flag = E->gen_flag + (size_t)r * (size_t)L;
             target[r] = s;
             if (s == 0) continue;
-            if (rec + (size_t)s > from[c + 1]) break; /* too few records: refused below */
             for (int k = 1; k < s; k++) gaps[n_gaps++] = t->recs[rec + (size_t)k].ts_ns - t->recs[rec + (size_t)k - 1].ts_ns;
             rows[n_rows++] = (flen_row){r, row_kind(E->attr + (size_t)r * (size_t)E->attr_dim, tags, c, n_chunks,
                                                     t->recs[rec].proto),
                                         s + (double)(s < L ? flag[s] : flag[L - 1])};
             rec += (size_t)s;
-        }
-        size_t steps = 0;
-        for (int r = 0; r < E->n_flows; r++) steps += (size_t)vf_encoded_steps(E, r);
-        if (steps != from[c + 1] - from[c]) {
-            st = vf_fail(VF_ERR_ARG, "flow lengths: chunk %d has %zu decoded records, its rows' steps make %zu", c,
-                         from[c + 1] - from[c], steps);
-            break;
         }
         /* each part's rows get that part's training lengths (assign_part;
          * a part the training chunk lacks keeps the model's) */
