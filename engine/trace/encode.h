@@ -338,7 +338,7 @@ typedef struct vf_popularity_stats {
 vf_status vf_host_popularity(const vf_encoder *enc, vf_trace *t, const int64_t *rec_id, int64_t n_ids,
                              const size_t *from, vf_popularity_stats *stats);
 /* flow_lengths = "training" (enc->flen set), on decoded records t (after
- * the merge and the label quota; before host popularity, fresh 5-tuples and
+ * the merge; before the label quota, host popularity, fresh 5-tuples and
  * the window truncation): chunk c's records are from[c]..from[c + 1], in
  * vf_decode's order of merged[c]'s rows (row by row, step by step), and
  * rec_id[i] is record i's flow id. In each chunk, the rows with records
