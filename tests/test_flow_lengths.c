@@ -327,6 +327,73 @@ Test(flow_lengths, parts_of_flows_across_chunks_have_their_own_histograms) {
     vf_trace_free(&t);
 }
 
+Test(flow_lengths, a_carried_flow_keeps_its_rank_from_chunk_to_chunk) {
+    /* two chunks of 1 s, three flows in both: P 8 records in each, Q and R
+     * one in each (R pins the window's ends) */
+    vf_trace t;
+    empty_flows(&t);
+    const int64_t s = 1000000000;
+    add_flow(&t, 3000, 8, T0 + s / 10, s / 10);         /* 0.1 .. 0.8 */
+    add_flow(&t, 3000, 8, T0 + 11 * s / 10, s / 10);    /* 1.1 .. 1.8 */
+    add_flow(&t, 3001, 1, T0 + s / 2, 0);
+    add_flow(&t, 3001, 1, T0 + 3 * s / 2, 0);
+    add_flow(&t, 3002, 1, T0, 0);
+    add_flow(&t, 3002, 1, T0 + 2 * s - 1, 0);
+    vf_encoder e;
+    fit(&t, 2, 4, &e);
+    static const int64_t parts[][2] = {{1, 2}, {8, 1}};
+    expect_hist(&e.flen[0 * VF_FLEN_KINDS + vf_flen_kind(false, true, 6)], 2, parts, "chunk 0, goes on");
+    expect_hist(&e.flen[1 * VF_FLEN_KINDS + vf_flen_kind(true, false, 6)], 2, parts, "chunk 1, carried");
+    vf_encoded *ch;
+    cr_assert_eq(vf_encode(&e, &t, &ch), VF_OK, "%s", vf_last_error());
+    cr_assert(ch[0].n_flows == 3 && ch[1].n_flows == 3);
+    /* the model: P's row is the longest in chunk 0 and the shortest in
+     * chunk 1, where Q's is the longest */
+    vf_trace d;
+    memset(&d, 0, sizeof d);
+    size_t from[3];
+    for (int c = 0; c < 2; c++) {
+        from[c] = d.n;
+        vf_trace one;
+        memset(&one, 0, sizeof one);
+        TU_OK(vf_decode(&e, &ch[c], 1, &one)); /* rows' ports, in row order: which row is which flow */
+        for (int r = 0, at = 0; r < 3; r++) {
+            uint16_t port = one.recs[at].sport;
+            at += vf_encoded_steps(&ch[c], r);
+            int steps = port == 3000 ? (c == 0 ? 4 : 1) : port == 3001 ? (c == 0 ? 1 : 4) : 1;
+            set_steps(&ch[c], r, steps, steps == 4 ? 0.9f : 0.2f);
+        }
+        vf_trace_free(&one);
+        TU_OK(vf_decode(&e, &ch[c], 1, &d));
+    }
+    from[2] = d.n;
+    cr_assert_eq(d.n, 12);
+    int64_t *rec_id = malloc(d.n * sizeof *rec_id);
+    cr_assert(rec_id);
+    for (size_t i = 0; i < d.n; i++) rec_id[i] = d.recs[i].sport - 3000; /* one id per flow, in both chunks */
+    vf_flow_lengths_stats st;
+    TU_OK(vf_flow_lengths(&e, ch, 2, &d, from, &rec_id, NULL, &st));
+    /* chunk 0 gives P the 8 (its row is the longest); in chunk 1 the carried
+     * rows rank first by the length their flow got in chunk 0, so P's
+     * shortest row takes the 8 again: P 16, Q 2, R 2 as in training (ranked
+     * by the rows' own steps: P 9 and Q 9) */
+    int64_t per_flow[3] = {0};
+    for (size_t i = 0; i < d.n; i++) {
+        cr_assert(rec_id[i] >= 0 && rec_id[i] < 3);
+        per_flow[rec_id[i]]++;
+    }
+    cr_expect_eq(per_flow[0], 16, "P: %lld records", (long long)per_flow[0]);
+    cr_expect_eq(per_flow[1], 2, "Q: %lld records", (long long)per_flow[1]);
+    cr_expect_eq(per_flow[2], 2, "R: %lld records", (long long)per_flow[2]);
+    cr_expect_eq(from[1] - from[0], 10);
+    cr_expect_eq(from[2] - from[1], 10);
+    free(rec_id);
+    vf_trace_free(&d);
+    vf_encoded_free(ch, 2);
+    vf_encoder_free(&e);
+    vf_trace_free(&t);
+}
+
 Test(flow_lengths, the_data_group_names_its_value) {
     vf_data_desc dd;
     TU_OK(vf_data_desc_parse_string("/tmp/x.cfg", "data = { path = \"a.csv\"; flow_lengths = \"training\"; };", &dd));

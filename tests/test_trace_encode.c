@@ -1232,8 +1232,191 @@ Test(trace_encode, label_quota_keeps_rare_labels) {
                  "\"onehot\"; class_decode = \"quota\"; } ); };", &dq), VF_OK, "%s", vf_last_error());
     cr_expect_eq(dq.fields[0].class_decode, VF_CDEC_QUOTA);
     cr_expect(vf_data_desc_needs_class_counts(&dq));
-    cr_expect_eq(vf_data_desc_parse_string("bad.cfg", "data = { path = \"x\";\n fields = ( { name = \"proto\"; encoding = "
+    cr_expect_eq(vf_data_desc_parse_string("bad.cfg", "data = { path = \"x\";\n fields = ( { name = \"srcport\"; encoding = "
                  "\"onehot\"; class_decode = \"quota\"; } ); };", &dq), VF_ERR_FORMAT);
+    cr_expect(strstr(vf_last_error(), "bad.cfg:2: fields: 'srcport': class_decode applies to srcip/dstip with encoding "
+                     "dict, to proto with word2vec or onehot and to per-record fields with encoding onehot only"), "%s",
+              vf_last_error());
+}
+
+/* The protocol quota's training trace, 2 chunks (the edge halfway through
+ * 0.1 s .. 1.0 s): four TCP flows in chunk 0 only, two UDP flows in both
+ * chunks, one ICMP flow in chunk 1 only. Parts by the chunk a flow begins
+ * in: chunk 0 TCP 4, UDP 4 (2 flows x 2 chunks); chunk 1 ICMP 1. */
+static void proto_toy(vf_trace *t) {
+    memset(t, 0, sizeof *t);
+    t->kind = VF_TRACE_FLOWS;
+    t->linktype = -1;
+    const int64_t s = 1000000000LL * 1500000000LL, ms = 1000000;
+    struct { uint8_t proto; int64_t at[2]; } flow[7] = {
+        {6, {100, 101}}, {6, {110, 111}}, {6, {120, 121}}, {6, {130, 131}},
+        {17, {200, 800}}, {17, {210, 810}}, {1, {900, 1000}},
+    };
+    for (int f = 0; f < 7; f++)
+        for (int k = 0; k < 2; k++) {
+            vf_record r;
+            memset(&r, 0, sizeof r);
+            vf_addr_from_v4(&r.src, 0x0A000001u + (uint32_t)f);
+            vf_addr_from_v4(&r.dst, 0x08080808u);
+            r.ip_version = 4;
+            r.sport = flow[f].proto == 1 ? 0 : (uint16_t)(3000 + f);
+            r.dport = flow[f].proto == 1 ? 0 : 53;
+            r.proto = flow[f].proto;
+            r.pkts = 1;
+            r.bytes = 40;
+            r.dur_ns = 1000;
+            r.label = -1;
+            r.ts_ns = s + flow[f].at[k] * ms;
+            cr_assert_eq(vf_trace_append(t, &r), VF_OK);
+        }
+}
+
+/* Generated chunks for the protocol quota, attributes only: chunk 0 has 8
+ * rows that start a flow, rows 0-3 also present in chunk 1 (two parts
+ * each), rows 4-7 in chunk 0 only; chunk 1 has 2 rows that start a flow.
+ * Every row's protocol outputs (at off, K of them) come from offer(). */
+static vf_encoded *proto_rows(const vf_encoder *e, int off, int K, void (*offer)(const vf_encoder *, float *, int, int)) {
+    vf_encoded *g = calloc(2, sizeof *g);
+    cr_assert(g);
+    const int A = e->attr_dim, tags = A - 2 * 3;
+    for (int c = 0; c < 2; c++) {
+        g[c].n_flows = c ? 2 : 8;
+        g[c].attr_dim = A;
+        g[c].chunk = c;
+        cr_assert(g[c].attr = calloc((size_t)g[c].n_flows * (size_t)A, sizeof(float)));
+        for (int r = 0; r < g[c].n_flows; r++) {
+            float *a = g[c].attr + (size_t)r * (size_t)A;
+            a[tags + 1] = 1; /* starts a flow */
+            for (int j = 0; j < 2; j++) a[tags + 2 + 2 * j + (j == c || (c == 0 && r < 4))] = 1;
+            offer(e, a + off, K, r);
+        }
+    }
+    return g;
+}
+
+/* onehot: every row rates TCP (vocabulary 1, 6, 17: class 1) likeliest,
+ * less so row by row, and UDP the rest. */
+static void offer_onehot(const vf_encoder *e, float *p, int K, int r) {
+    (void)e;
+    cr_assert_eq(K, 3);
+    p[0] = 0.0f, p[1] = 0.9f - 0.05f * (float)r, p[2] = 1 - p[1];
+}
+/* word2vec: every row is TCP's vector. */
+static void offer_w2v(const vf_encoder *e, float *p, int K, int r) {
+    (void)r;
+    cr_assert_eq(K, e->proto.dim);
+    for (int k = 0; k < e->proto.n; k++)
+        if (e->proto.value[k] == 6) memcpy(p, e->proto.vec + (size_t)k * (size_t)K, (size_t)K * sizeof *p);
+}
+
+/* The protocol each generated row got from the quota. */
+static uint32_t row_proto(const vf_encoder *e, const float *p, bool w2v) {
+    if (w2v) return vf_w2v_nearest(&e->proto, p);
+    int best = 0, ones = 0;
+    for (int k = 0; k < e->n_vocab[VF_F_PROTO]; k++) {
+        if (p[k] > p[best]) best = k;
+        ones += p[k] == 1.0f;
+        cr_expect(p[k] == 0.0f || p[k] == 1.0f, "the outputs become a one-hot");
+    }
+    cr_expect_eq(ones, 1);
+    return (uint32_t)e->vocab[VF_F_PROTO][best];
+}
+
+static void protocol_quota(vf_encoding enc) {
+    vf_trace t;
+    proto_toy(&t);
+    vf_data_desc dd;
+    vf_data_desc_default(VF_TRACE_FLOWS, &dd);
+    dd.n_chunks = 2;
+    dd.chunking = VF_CHUNK_FIXED_TIME;
+    dd.w2v_epochs = 1;
+    int pi = -1;
+    for (int i = 0; i < dd.n_fields; i++)
+        if (dd.fields[i].field == VF_F_PROTO) pi = i;
+    cr_assert(pi >= 0);
+    dd.fields[pi].enc = enc;
+    dd.fields[pi].class_decode = VF_CDEC_QUOTA;
+    vf_encoder e;
+    cr_assert_eq(vf_encoder_fit(&dd, &t, &e), VF_OK, "%s", vf_last_error());
+    cr_assert(e.pparts);
+    for (int c = 0; c < 2; c++)
+        for (int p = 0; p < 256; p++) {
+            int64_t want = c == 0 && p == 6 ? 4 : c == 0 && p == 17 ? 4 : c == 1 && p == 1 ? 1 : 0;
+            cr_expect_eq(e.pparts[c * 256 + p], want, "chunk %d protocol %d", c, p);
+        }
+    int off = -1, K = 0;
+    for (int g = 0; g < e.n_attr_segs; g++)
+        if (e.attr_segs[g].field == VF_F_PROTO) off = e.attr_segs[g].offset, K = e.attr_segs[g].width;
+    cr_assert(off >= 0);
+    const bool w2v = enc == VF_ENC_WORD2VEC;
+    vf_encoded *g = proto_rows(&e, off, K, w2v ? offer_w2v : offer_onehot);
+    TU_OK(vf_quota_classes(&e, g, 2));
+    /* chunk 0: 12 parts, 6 for TCP and 6 for UDP. Offers likeliest first:
+     * rows 0, 1, 2 (two parts each) fill TCP; row 3 finds room 0 < 1; then
+     * UDP takes rows 3-7 (2 + 4 parts). A quota by flows would give TCP
+     * 4/6 of the 8 rows. Chunk 1: only ICMP begins there in training. */
+    const uint32_t want[8] = {6, 6, 6, 17, 17, 17, 17, 17};
+    for (int r = 0; r < 8; r++)
+        cr_expect_eq(row_proto(&e, g[0].attr + (size_t)r * (size_t)e.attr_dim + off, w2v), want[r], "chunk 0 row %d", r);
+    for (int r = 0; r < 2; r++)
+        cr_expect_eq(row_proto(&e, g[1].attr + (size_t)r * (size_t)e.attr_dim + off, w2v), 1, "chunk 1 row %d", r);
+    vf_encoded_free(g, 2);
+
+    /* saved and loaded, the table comes back; a damaged one is refused */
+    char path[128];
+    snprintf(path, sizeof path, "/tmp/vkflow_proto_quota_%d.txt", (int)getpid());
+    TU_OK(vf_encoder_save(&e, path));
+    vf_encoder e2;
+    TU_OK(vf_encoder_load(path, &e2));
+    cr_assert(e2.pparts);
+    cr_expect(!memcmp(e2.pparts, e.pparts, 2 * 256 * sizeof *e.pparts));
+    cr_expect_eq(e2.fields[pi].class_decode, VF_CDEC_QUOTA);
+    vf_encoder_free(&e2);
+    size_t n;
+    char *text = tu_read_file(path, &n);
+    cr_assert(text);
+    char *line = strstr(text, "\npparts 2\n2 6 4 17 4\n1 1 1\n");
+    cr_assert(line, "the pparts lines");
+    memcpy(line + 10, "2 6 4 17 0", 10); /* a protocol with no parts */
+    tu_write_resummed(path, text);
+    cr_expect_neq(vf_encoder_load(path, &e2), VF_OK);
+    cr_expect(strstr(vf_last_error(), "pparts value (protocols 0-255 ascending, parts >= 1)"), "%s", vf_last_error());
+    memcpy(line + 1, "pparts 0\n", 9); /* no table at all */
+    memmove(line + 10, line + 27, strlen(line + 27) + 1);
+    tu_write_resummed(path, text);
+    cr_expect_neq(vf_encoder_load(path, &e2), VF_OK);
+    cr_expect(strstr(vf_last_error(), "proto with class_decode quota has no pparts table"), "%s", vf_last_error());
+    free(text);
+    unlink(path);
+
+    /* the streaming fit does not count them: it says so */
+    vf_encoder es;
+    cr_expect_eq(vf_encoder_fit_stream(&dd, vf_trace_each, &t, &es, NULL), VF_ERR_UNSUPPORTED);
+    cr_expect(strstr(vf_last_error(), "class_decode quota on proto"), "%s", vf_last_error());
+    vf_encoder_free(&e);
+    vf_trace_free(&t);
+}
+
+Test(trace_encode, protocol_quota_shares_each_chunks_flow_parts_onehot) { protocol_quota(VF_ENC_ONEHOT); }
+Test(trace_encode, protocol_quota_shares_each_chunks_flow_parts_word2vec) { protocol_quota(VF_ENC_WORD2VEC); }
+
+Test(trace_encode, protocol_quota_description) {
+    vf_data_desc dq;
+    const char *enc[2] = {"word2vec", "onehot"};
+    for (int i = 0; i < 2; i++) {
+        char cfg[256];
+        snprintf(cfg, sizeof cfg, "data = { path = \"x\"; fields = ( { name = \"proto\"; encoding = \"%s\"; "
+                 "class_decode = \"quota\"; } ); };", enc[i]);
+        cr_assert_eq(vf_data_desc_parse_string("ok.cfg", cfg, &dq), VF_OK, "%s", vf_last_error());
+        cr_expect(vf_proto_quota(&dq.fields[0]));
+        cr_expect(!vf_record_quota(&dq.fields[0]), "the protocol is a flow's, not a record's");
+        cr_expect(!vf_data_desc_needs_class_counts(&dq));
+        const char *why = NULL;
+        cr_expect(vf_data_desc_needs_memory_fit(&dq, &why));
+        cr_expect(why && strstr(why, "class_decode quota on proto"), "%s", why ? why : "(none)");
+    }
+    cr_expect_eq(vf_data_desc_parse_string("bad.cfg", "data = { path = \"x\";\n fields = ( { name = \"proto\"; encoding = "
+                 "\"dict\"; class_decode = \"quota\"; } ); };", &dq), VF_ERR_FORMAT);
     cr_expect(strstr(vf_last_error(), "bad.cfg:2: fields: 'proto': class_decode applies to srcip/dstip with encoding "
-                     "dict and to per-record fields with encoding onehot only"), "%s", vf_last_error());
+                     "dict, to proto with word2vec or onehot"), "%s", vf_last_error());
 }

@@ -539,6 +539,52 @@ Test(trace_ipaddr, popularity_follows_the_training_curve) {
         vf_trace_free(&lt);
     }
 
+    /* a long flow that takes the room of every slot below it: training hosts
+     * of 10, 3, 1, 1, 1 one-record flows; the model's host X has a flow of 12
+     * records, host Y three of 1. Scaled to 15 records (room for at least
+     * 4/16 each): 9.4, 2.8, 0.94, 0.94, 0.94. X keeps its flow (2.6 over its
+     * room), Y all three (0.2 over); the slots below give that back and are
+     * left with no room and no flow. Each of them wants about a record, so
+     * they take Y's smallest flows while Y has two: 4 hosts of 12, 1, 1, 1
+     * (without it, 2 of 12 and 3) */
+    {
+        vf_trace lt;
+        memset(&lt, 0, sizeof lt);
+        lt.kind = VF_TRACE_FLOWS;
+        lt.linktype = -1;
+        const int per_host[5] = {10, 3, 1, 1, 1};
+        for (int h = 0, k = 0; h < 5; h++)
+            for (int j = 0; j < per_host[h]; j++, k++) {
+                vf_record r = t.recs[0];
+                vf_addr_from_v4(&r.src, 0x0C000000u + (uint32_t)h);
+                r.sport = (uint16_t)(7000 + k);
+                r.ts_ns = t.recs[0].ts_ns + k;
+                TU_OK(vf_trace_append(&lt, &r));
+            }
+        vf_data_desc ld;
+        toy_desc(&ld, VF_ENC_DICT, VF_IPDEC_TREE_NEW, 3);
+        ld.fields[0].popularity = VF_POP_TRAINING;
+        vf_encoder le;
+        TU_OK(vf_encoder_fit(&ld, &lt, &le));
+        int lsize[4] = {12, 1, 1, 1};
+        vf_addr lsrc[4];
+        vf_addr_from_v4(&lsrc[0], 0x0D000001u);
+        for (int k = 1; k < 4; k++) vf_addr_from_v4(&lsrc[k], 0x0D000002u);
+        popularity_trace(4, lsize, lsrc, &s, rec_id);
+        TU_OK(vf_host_popularity(&le, &s, rec_id, 4, NULL, &ps));
+        cr_expect_eq(ps.hosts_before, 2);
+        cr_expect_eq(ps.hosts_after, 4);
+        cr_expect(popularity_curve(&s, rec_id, n, &hosts));
+        cr_assert_eq(hosts, 4);
+        const int want_long[4] = {12, 1, 1, 1};
+        for (int h = 0; h < 4; h++) cr_expect_eq(n[h], want_long[h], "host %d: %d records", h, n[h]);
+        for (size_t i = 0; i < s.n; i++)
+            if (rec_id[i] == 0) cr_expect_eq(vf_addr_v4(&s.recs[i].src), 0x0D000001u, "the long flow keeps its host");
+        vf_trace_free(&s);
+        vf_encoder_free(&le);
+        vf_trace_free(&lt);
+    }
+
     /* saved and loaded, the encoder keeps it; a privacy run must ask for the same */
     char path[128];
     vf_encoder e2;
@@ -773,9 +819,9 @@ Test(trace_ipaddr, data_desc) {
     desc_error("data = { path = \"x\";\n fields = ( { name = \"pkt\"; encoding = \"dict\"; } ); };",
                "bad.cfg:2: fields: 'pkt': dict is for srcip, dstip, srcport, dstport and proto");
     desc_error("data = { path = \"x\";\n fields = ( { name = \"srcip\"; encoding = \"bits\"; class_decode = \"quota\"; } ); };",
-               "bad.cfg:2: fields: 'srcip': class_decode applies to srcip/dstip with encoding dict and to per-record fields with encoding onehot only");
+               "bad.cfg:2: fields: 'srcip': class_decode applies to srcip/dstip with encoding dict, to proto with word2vec or onehot and to per-record fields with encoding onehot only");
     desc_error("data = { path = \"x\";\n fields = ( { name = \"srcport\"; encoding = \"dict\"; class_decode = \"quota\"; } ); };",
-               "bad.cfg:2: fields: 'srcport': class_decode applies to srcip/dstip with encoding dict and to per-record fields with encoding onehot only");
+               "bad.cfg:2: fields: 'srcport': class_decode applies to srcip/dstip with encoding dict, to proto with word2vec or onehot and to per-record fields with encoding onehot only");
     desc_error("data = { path = \"x\";\n fields = ( { name = \"dstip\"; encoding = \"dict\"; class_decode = \"rank\"; } ); };",
                "bad.cfg:2: fields: 'dstip': class_decode 'rank': expected argmax or quota");
     cr_assert_eq(vf_data_desc_parse_string("ok.cfg",

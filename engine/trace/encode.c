@@ -374,6 +374,7 @@ void vf_encoder_free(vf_encoder *e) {
     free(e->startq);
     for (int f = 0; f < VF_F_COUNT; f++) { free(e->vocab[f]); free(e->vocab_count[f]); free(e->valq[f]); }
     vf_enc_free_flen(e);
+    free(e->pparts);
     vf_w2v_free(&e->port);
     vf_w2v_free(&e->proto);
     for (int i = 0; i < e->n_labels; i++) free(e->labels[i]);
@@ -568,6 +569,14 @@ vf_status vf_encoder_fit(const vf_data_desc *dd_in, const vf_trace *t, vf_encode
     const bool count_lengths = dd->flow_lengths == VF_FLEN_TRAINING;
     size_t n_segs = 0;
     vf_chunk_len *segs = count_lengths ? malloc((t->n ? t->n : 1) * sizeof *segs) : NULL; /* <= one per record */
+    bool count_protocols = false;
+    for (int i = 0; i < e->n_fields; i++) count_protocols |= vf_proto_quota(&e->fields[i]);
+    if (count_protocols && !(e->pparts = calloc((size_t)e->n_chunks * 256, sizeof *e->pparts))) {
+        st = vf_fail(VF_ERR_OOM, "encoder: out of memory");
+        vf_flow_index_free(&fi);
+        free(gaps), free(starts), free(segs);
+        goto fail;
+    }
     if ((quant && !gaps) || (vf_enc_start_rank(e) && !starts) || (count_lengths && !segs)) {
         free(gaps);
         free(starts);
@@ -600,6 +609,8 @@ vf_status vf_encoder_fit(const vf_data_desc *dd_in, const vf_trace *t, vf_encode
             prev_t = ts;
         }
         if (segs && len) segs[n_segs++] = (vf_chunk_len){prev_c, vf_flen_kind(parts > 0, false, proto), len};
+        if (e->pparts) /* the chunks the flow is in, counted where it begins */
+            e->pparts[(size_t)vf_encoder_chunk_of(e, t->recs[fi.order[fi.start[f]]].ts_ns) * 256 + proto] += parts + 1;
     }
     if (quant) st = vf_enc_fit_gapq(e, gaps, n_gaps);
     if (starts && !st) st = vf_enc_fit_startq(e, starts, n_starts);
@@ -1060,20 +1071,26 @@ bool vf_row_starts_flow(const float *a, int tags, int c) {
     return a[tags + 1] > a[tags] && a[tags + 3 + 2 * c] > a[tags + 2 + 2 * c];
 }
 
-/* The quota assignment: M rows, each with K class outputs at row[r][0..K),
- * get classes in proportion to w[k] (sum W; all to the last class when W is
+/* The quota assignment: M rows, each with K class outputs at row[r][0..K)
+ * and a weight (size[r], or 1 each when size is NULL), get classes whose
+ * rows weigh in proportion to w[k] (sum W; all to the last class when W is
  * 0): the likeliest (row, class) offers first (each row offers its
- * QUOTA_CANDIDATES likeliest) while the class has room, then the rows left to
- * their likeliest class with room: class_of[M]. */
-static vf_status assign_quotas(const float *const *row, int64_t M, int K, const double *w, double W, int *class_of) {
+ * QUOTA_CANDIDATES likeliest) while the class has room for at least half
+ * the row, then the rows left to their likeliest class with such room, or
+ * the one with the most room: class_of[M]. Unit weights get whole quotas
+ * (largest remainder), so a class has room for a row or none. */
+static vf_status assign_quotas(const float *const *row, const double *size, int64_t M, int K, const double *w, double W,
+                               int *class_of) {
     int C = K < QUOTA_CANDIDATES ? K : QUOTA_CANDIDATES;
     int64_t *quota = malloc((size_t)K * sizeof *quota);
+    double *room = malloc((size_t)K * sizeof *room);
     class_pick *pick = malloc((size_t)(M ? M : 1) * (size_t)C * sizeof *pick);
-    if (!quota || !pick) {
-        free(quota); free(pick);
+    if (!quota || !room || !pick) {
+        free(quota), free(room), free(pick);
         return vf_fail(VF_ERR_OOM, "decode: out of memory (%lld rows)", (long long)M);
     }
     int64_t n_pick = 0;
+    double S = 0; /* the rows' weight */
     for (int64_t m = 0; m < M; m++) {
         const float *p = row[m];
         /* the row's C likeliest classes, by insertion into a short sorted list */
@@ -1089,26 +1106,35 @@ static vf_status assign_quotas(const float *const *row, int64_t M, int K, const 
         memcpy(pick + n_pick, top, (size_t)n_top * sizeof *top);
         n_pick += n_top;
         class_of[m] = -1;
+        S += size ? size[m] : 1;
     }
     vf_status st = VF_OK;
-    if (W > 0) st = share_quotas(w, K, W, M, quota);
-    else for (int k = 0; k < K; k++) quota[k] = k == K - 1 ? M : 0;
+    if (W > 0 && !size) st = share_quotas(w, K, W, M, quota);
+    for (int k = 0; k < K; k++)
+        room[k] = W <= 0 ? (k == K - 1 ? S : 0) : size ? S * w[k] / W : (double)quota[k];
     if (st) n_pick = M = 0;
     qsort(pick, (size_t)n_pick, sizeof *pick, pick_cmp);
-    for (int64_t i = 0; i < n_pick; i++)
-        if (class_of[pick[i].row] < 0 && quota[pick[i].k] > 0) {
-            class_of[pick[i].row] = pick[i].k;
-            quota[pick[i].k]--;
-        }
     for (int64_t i = 0; i < n_pick; i++) {
-        int r = pick[i].row, best = -1;
-        if (class_of[r] >= 0) continue;
-        for (int k = 0; k < K; k++) /* the quotas sum to M: one has room */
-            if (quota[k] > 0 && (best < 0 || row[r][k] > row[r][best])) best = k;
-        class_of[r] = best;
-        quota[best]--;
+        int r = pick[i].row, k = pick[i].k;
+        double need = size ? size[r] : 1;
+        if (class_of[r] < 0 && room[k] >= need / 2) {
+            class_of[r] = k;
+            room[k] -= need;
+        }
     }
-    free(quota); free(pick);
+    for (int64_t i = 0; i < n_pick; i++) { /* the rows left, in the order of their likeliest offers */
+        int r = pick[i].row;
+        if (class_of[r] >= 0) continue;
+        double need = size ? size[r] : 1;
+        int best = -1, most = 0;
+        for (int k = 0; k < K; k++) {
+            if (room[k] >= need / 2 && (best < 0 || row[r][k] > row[r][best])) best = k;
+            if (room[k] > room[most]) most = k;
+        }
+        class_of[r] = best >= 0 ? best : most;
+        room[class_of[r]] -= need;
+    }
+    free(quota), free(room), free(pick);
     return st;
 }
 
@@ -1142,12 +1168,78 @@ static vf_status quota_field(const vf_encoder *e, const vf_field_spec *s, const 
             float *a = gen[c].attr + (size_t)r * (size_t)A;
             if (vf_row_starts_flow(a, tags, c)) row[m++] = a + seg->offset;
         }
-    vf_status st = assign_quotas((const float *const *)row, M, K, w, W, class_of);
+    vf_status st = assign_quotas((const float *const *)row, NULL, M, K, w, W, class_of);
     for (int64_t r = 0; !st && r < M; r++) /* the outputs become the class's one-hot */
         for (int k = 0; k < K; k++) row[r][k] = k == class_of[r] ? 1.0f : 0.0f;
     free(w);
     free(row);
     free(class_of);
+    return st;
+}
+
+/* The protocol quota (proto with class_decode quota; seg is its attribute
+ * segment): in each chunk c, the rows that start a flow there get
+ * protocols so that each protocol's share of their parts (the chunks a row
+ * is in: c and the later ones its presence tags name, where the merge
+ * copies it) is its share of the parts of the training flows that begin in
+ * c (pparts). Parts, not flows: a long-lived flow is a part in every chunk
+ * it spans, and flow_lengths gives each part its records. A onehot row
+ * offers its class outputs; a word2vec row the cosine of its vector with
+ * each protocol's (unit) vector. The chosen protocol's one-hot or vector
+ * replaces the outputs, so the decode, the merge's copies and
+ * flow_lengths' protocol affinity all see it. */
+static vf_status quota_protocols(const vf_encoder *e, const vf_field_spec *s, const vf_segment *seg, vf_encoded *gen,
+                                 int N, int tags) {
+    if (!e->pparts)
+        return vf_fail(VF_ERR_FORMAT, "decode: proto: class_decode quota needs the protocols of each chunk's "
+                       "training flows (the encoder file has none)");
+    const bool w2v = s->enc == VF_ENC_WORD2VEC;
+    const int K = w2v ? e->proto.n : e->n_vocab[VF_F_PROTO], dim = w2v ? e->proto.dim : K, A = e->attr_dim;
+    if (K < 1 || seg->width != dim) return VF_OK; /* nothing to choose from */
+    int64_t most = 1;
+    for (int c = 0; c < N; c++) most = gen[c].n_flows > most ? gen[c].n_flows : most;
+    double *w = malloc((size_t)K * sizeof *w);
+    float **row = malloc((size_t)most * sizeof *row), **out = malloc((size_t)most * sizeof *out);
+    float *cos = w2v ? malloc((size_t)most * (size_t)K * sizeof *cos) : NULL;
+    int *class_of = malloc((size_t)most * sizeof *class_of);
+    double *parts = malloc((size_t)most * sizeof *parts);
+    vf_status st = VF_OK;
+    if (!w || !row || !out || (w2v && !cos) || !class_of || !parts) st = vf_fail(VF_ERR_OOM, "decode: out of memory");
+    for (int c = 0; c < N && !st; c++) {
+        double W = 0;
+        for (int k = 0; k < K; k++) {
+            uint64_t v = w2v ? e->proto.value[k] : e->vocab[VF_F_PROTO][k];
+            W += w[k] = v < 256 ? (double)e->pparts[(size_t)c * 256 + v] : 0;
+        }
+        if (W == 0) continue; /* no training flow begins in this chunk: the model's protocols stay */
+        int64_t M = 0;
+        for (int r = 0; r < gen[c].n_flows; r++) {
+            float *a = gen[c].attr + (size_t)r * (size_t)A;
+            if (!vf_row_starts_flow(a, tags, c)) continue;
+            parts[M] = 1;
+            for (int j = c + 1; j < N; j++) parts[M] += a[tags + 3 + 2 * j] > a[tags + 2 + 2 * j];
+            out[M] = a + seg->offset;
+            row[M] = out[M];
+            if (w2v) { /* the cosine with each protocol's unit vector */
+                float *q = cos + (size_t)M * (size_t)K;
+                double norm = 0;
+                for (int d = 0; d < dim; d++) norm += (double)out[M][d] * out[M][d];
+                norm = norm > 0 ? sqrt(norm) : 1;
+                for (int k = 0; k < K; k++) {
+                    double dot = 0;
+                    for (int d = 0; d < dim; d++) dot += (double)out[M][d] * e->proto.vec[(size_t)k * (size_t)dim + d];
+                    q[k] = (float)(dot / norm);
+                }
+                row[M] = q;
+            }
+            M++;
+        }
+        st = assign_quotas((const float *const *)row, parts, M, K, w, W, class_of);
+        for (int64_t m = 0; !st && m < M; m++)
+            for (int d = 0; d < dim; d++)
+                out[m][d] = w2v ? e->proto.vec[(size_t)class_of[m] * (size_t)dim + d] : d == class_of[m] ? 1.0f : 0.0f;
+    }
+    free(w), free(row), free(out), free(cos), free(class_of), free(parts);
     return st;
 }
 
@@ -1231,7 +1323,7 @@ vf_status vf_quota_record_classes(const vf_encoder *e, const vf_encoded *merged,
         if (!w || !row || !class_of) st = vf_fail(VF_ERR_OOM, "decode: out of memory (%lld records)", (long long)M);
         for (int k = 0; !st && k < K; k++) W += w[k] = (double)e->vocab_count[f][k];
         for (int64_t m = 0; !st && m < M; m++) row[m] = step[m] + seg->offset;
-        if (!st) st = assign_quotas(row, M, K, w, W, class_of);
+        if (!st) st = assign_quotas(row, NULL, M, K, w, W, class_of);
         for (int64_t r = 0; !st && r < M; r++) {
             uint64_t v = e->vocab[f][class_of[r]];
             if (f != VF_F_LABEL) {
@@ -1259,10 +1351,12 @@ vf_status vf_quota_classes(const vf_encoder *e, vf_encoded *gen, int N) {
                            e->attr_dim);
     for (int i = 0; i < e->n_fields; i++) {
         const vf_field_spec *s = &e->fields[i];
-        if (s->class_decode != VF_CDEC_QUOTA || s->enc != VF_ENC_DICT || !vf_enc_addr_field(s->field)) continue;
+        bool addr = s->class_decode == VF_CDEC_QUOTA && s->enc == VF_ENC_DICT && vf_enc_addr_field(s->field);
+        if (!addr && !vf_proto_quota(s)) continue;
         for (int g = 0; g < e->n_attr_segs; g++)
-            if (e->attr_segs[g].field == (int)s->field) { /* the first: the classes (the bits follow) */
-                VF_TRY(quota_field(e, s, &e->attr_segs[g], gen, N, tags));
+            if (e->attr_segs[g].field == (int)s->field) { /* the first: dict's classes (the bits follow) */
+                VF_TRY(addr ? quota_field(e, s, &e->attr_segs[g], gen, N, tags)
+                            : quota_protocols(e, s, &e->attr_segs[g], gen, N, tags));
                 break;
             }
     }
@@ -1453,7 +1547,7 @@ vf_status vf_decode(const vf_encoder *e, const vf_encoded *chunks, int n_chunks,
 
 /* ------------------------------------------------------------- save/load */
 
-/* encoder.txt, version 8: the text below, then a line "checksum <hex>" (the
+/* encoder.txt, version 9: the text below, then a line "checksum <hex>" (the
  * FNV-1a 64 of every byte before it, util.h), so a truncated or damaged file
  * is refused naming it. Version 3 added each field's decode and top to its
  * field line and the address tables (`ips N`, then N lines `HEX32 COUNT`,
@@ -1474,8 +1568,11 @@ vf_status vf_decode(const vf_encoder *e, const vf_encoded *chunks, int n_chunks,
  * Version 8 added the flow length histograms before `end` (`flen M`, M = 0
  * or 12 n_chunks, then per chunk and kind of part (vf_flen_kind) a line `K
  * l0 n0 ... l(K-1) n(K-1)`: lengths ascending and their flows;
- * flow_lengths training).
- * Versions 7, 6, 5, 4 and 3 (3: no gap table, its time encodings need none)
+ * flow_lengths training). Version 9 added the parts of the flows that begin
+ * in each chunk by protocol after them (`pparts M`, M = 0 or n_chunks, then
+ * per chunk a line `K p0 n0 ... p(K-1) n(K-1)`: protocol numbers ascending
+ * and the chunks their flows are in; proto with class_decode quota).
+ * Versions 8, 7, 6, 5, 4 and 3 (3: no gap table, its time encodings need none)
  * still load; versions 2 and 1 (1: no checksum line, written before it was added; its
  * "end" line catches a cut, nothing catches a changed digit) still load:
  * their IP fields decode bit by bit, as they did. */
@@ -1484,7 +1581,7 @@ vf_status vf_encoder_save(const vf_encoder *e, const char *path) {
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
     if (!f) return vf_fail(VF_ERR_OOM, "%s: out of memory", path);
-    fprintf(f, "vkflow-encoder 8\n");
+    fprintf(f, "vkflow-encoder 9\n");
     fprintf(f, "kind %d n_chunks %d chunking %d max_len %d ip_bits %d n_fields %d\n", (int)e->kind, e->n_chunks,
             (int)e->chunking, e->max_len, e->ip_bits, e->n_fields);
     for (int i = 0; i < e->n_fields; i++) {
@@ -1545,6 +1642,16 @@ vf_status vf_encoder_save(const vf_encoder *e, const char *path) {
         for (int k = 0; k < e->flen[c].n; k++) fprintf(f, " %lld %lld", (long long)e->flen[c].len[k], (long long)e->flen[c].count[k]);
         fputc('\n', f);
     }
+    fprintf(f, "pparts %d\n", e->pparts ? e->n_chunks : 0);
+    for (int c = 0; e->pparts && c < e->n_chunks; c++) {
+        const int64_t *n = e->pparts + (size_t)c * 256;
+        int k = 0;
+        for (int p = 0; p < 256; p++) k += n[p] > 0;
+        fprintf(f, "%d", k);
+        for (int p = 0; p < 256; p++)
+            if (n[p]) fprintf(f, " %d %lld", p, (long long)n[p]);
+        fputc('\n', f);
+    }
     fprintf(f, "end\n");
     bool bad = ferror(f) != 0;
     if (fclose(f) || bad || !text) {
@@ -1565,9 +1672,9 @@ vf_status vf_encoder_load(const char *path, vf_encoder *e) {
     char *buf = vf_read_file(path, &n);
     if (!buf) return vf_fail(VF_ERR_IO, "%s: %s", path, strerror(errno));
     int ver = 0;
-    if (sscanf(buf, "vkflow-encoder %d", &ver) != 1 || ver < 1 || ver > 8) {
+    if (sscanf(buf, "vkflow-encoder %d", &ver) != 1 || ver < 1 || ver > 9) {
         free(buf);
-        return vf_fail(VF_ERR_FORMAT, "%s: not a vkflow encoder file (header 'vkflow-encoder 8' expected)", path);
+        return vf_fail(VF_ERR_FORMAT, "%s: not a vkflow encoder file (header 'vkflow-encoder 9' expected)", path);
     }
     if (ver >= 2 && !vf_text_sum_ok(buf, n, &body)) {
         free(buf);
@@ -1796,6 +1903,25 @@ vf_status vf_encoder_load(const char *path, vf_encoder *e) {
             }
         }
     }
+    if (ver >= 9) {
+        int m;
+        NEED(fscanf(f, " pparts %d", &m) == 1 && (m == 0 || m == e->n_chunks), "pparts line (0 or one per chunk)");
+        if (m) NEED(e->pparts = calloc((size_t)m * 256, sizeof *e->pparts), "out of memory");
+        for (int c = 0; c < m; c++) {
+            int k, last = -1;
+            NEED(fscanf(f, " %d", &k) == 1 && k >= 0 && k <= 256, "pparts chunk line (0 to 256 protocols)");
+            for (int i = 0; i < k; i++) {
+                int p;
+                long long n;
+                NEED(fscanf(f, " %d %lld", &p, &n) == 2 && p > last && p < 256 && n >= 1,
+                     "pparts value (protocols 0-255 ascending, parts >= 1)");
+                e->pparts[(size_t)c * 256 + (size_t)p] = n;
+                last = p;
+            }
+        }
+    }
+    for (int i = 0; i < e->n_fields; i++)
+        NEED(!vf_proto_quota(&e->fields[i]) || e->pparts, "proto with class_decode quota has no pparts table");
     char endw[8] = "";
     NEED(fscanf(f, " %7s", endw) == 1 && !strcmp(endw, "end"), "missing 'end' (truncated file?)");
     NEED(fscanf(f, " %7s", endw) == EOF, "text after 'end'");

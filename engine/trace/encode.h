@@ -78,11 +78,14 @@ typedef enum vf_class_decode {
     VF_CDEC_QUOTA,      /* dict addresses: the generated flows get the classes in the training flows'
                          * shares (vf_quota_classes); onehot per-record fields: the generated records
                          * in the training records' shares (vf_quota_record_classes); the model gives
-                         * which flow or record gets which */
+                         * which flow or record gets which; proto (word2vec or onehot): each chunk's
+                         * new flows get the protocols of the training flows that begin in that chunk,
+                         * in their shares of the chunks those flows are in (vf_quota_classes) */
 } vf_class_decode;
 /* Whether class_decode = "quota" applies to field f encoded enc. */
 static inline bool vf_class_quota_applies(vf_field f, vf_encoding enc) {
-    return ((f == VF_F_SRCIP || f == VF_F_DSTIP) && enc == VF_ENC_DICT) || (enc == VF_ENC_ONEHOT && f > VF_F_TIME);
+    return ((f == VF_F_SRCIP || f == VF_F_DSTIP) && enc == VF_ENC_DICT) || (enc == VF_ENC_ONEHOT && f > VF_F_TIME) ||
+           (f == VF_F_PROTO && (enc == VF_ENC_WORD2VEC || enc == VF_ENC_ONEHOT));
 }
 
 /* How a decoded address field's records are spread over hosts. */
@@ -111,7 +114,12 @@ typedef struct vf_field_spec {
 /* Whether s asks for class_decode = "quota" on a per-record onehot field
  * (the label quota: vf_quota_record_classes, counted by vocab_count). */
 static inline bool vf_record_quota(const vf_field_spec *s) {
-    return s->class_decode == VF_CDEC_QUOTA && s->enc == VF_ENC_ONEHOT;
+    return s->class_decode == VF_CDEC_QUOTA && s->enc == VF_ENC_ONEHOT && s->field > VF_F_TIME;
+}
+/* Whether s asks for class_decode = "quota" on the protocol (the protocol
+ * quota: vf_quota_classes, counted by the encoder's pparts table). */
+static inline bool vf_proto_quota(const vf_field_spec *s) {
+    return s->class_decode == VF_CDEC_QUOTA && s->field == VF_F_PROTO;
 }
 
 /* Intervals of a quantile table (interarrival_quantile, quantile) unless
@@ -176,7 +184,8 @@ bool vf_data_desc_needs_addr_tables(const vf_data_desc *dd);
  * whose records per value only the in-memory fit counts. */
 bool vf_data_desc_needs_class_counts(const vf_data_desc *dd);
 /* Whether the encoder needs what only an in-memory fit can count: the
- * values' record counts (class_decode quota on a onehot field) or each
+ * values' record counts (class_decode quota on a onehot field), the
+ * protocols of the flows that begin in each chunk (quota on proto) or each
  * chunk's flow lengths (flow_lengths training). NULL, or *why: the reason. */
 bool vf_data_desc_needs_memory_fit(const vf_data_desc *dd, const char **why);
 /* Reads the trace the description names, with its column mapping. */
@@ -268,6 +277,10 @@ typedef struct vf_encoder {
      * (vf_flen_kind), the training flows' records in that chunk, uncut by max_len: n distinct
      * counts, ascending, and how many flows had each (in-memory fit only); NULL otherwise */
     vf_len_hist *flen;
+    /* proto with class_decode = "quota": [n_chunks * 256] the parts (chunks they are in) of the
+     * training flows that begin in chunk c with protocol p at pparts[c * 256 + p] (in-memory fit
+     * only); NULL otherwise */
+    int64_t *pparts;
     vf_w2v_table port, proto;    /* word2vec (shared by srcport and dstport) */
     vf_addr_table ips[2];        /* srcip, dstip: filled when decode = tree or encoding = dict */
     char **labels; int n_labels; /* label strings (index = onehot value) */
@@ -304,7 +317,12 @@ bool vf_row_starts_flow(const float *a, int tags, int c);
 /* class_decode = "quota", before the merge of generated chunks gen[0..n_chunks)
  * (all of the encoder's): the rows that start a flow get each such field's
  * classes in the training flows' shares, and their class outputs become that
- * class's one-hot. Does nothing when no field asks for it. */
+ * class's one-hot. dict addresses: the shares of the whole trace's flows.
+ * proto: in each chunk, weighted by the chunks each row is in, the shares
+ * of the parts of the training flows that begin there (pparts; a chunk where
+ * none begins keeps the model's protocols); a word2vec row offers each
+ * protocol its cosine with the protocol's vector and gets that vector.
+ * Does nothing when no field asks for it. */
 vf_status vf_quota_classes(const vf_encoder *enc, vf_encoded *gen, int n_chunks);
 /* class_decode = "quota" on per-record onehot fields, on the decoded
  * records: t's records from[c]..from[c + 1) are merged[c]'s, in vf_decode's
@@ -344,7 +362,8 @@ vf_status vf_host_popularity(const vf_encoder *enc, vf_trace *t, const int64_t *
  * rec_id[i] is record i's flow id. In each chunk, the rows with records
  * are grouped by part (carried in or not, going on or not: their flow tags)
  * and ranked by their steps (ties: by the generation flag after the last
- * step, or of the last step at max_len). A part's rows take the training
+ * step, or of the last step at max_len; a carried row first by the length
+ * its flow got in its last chunk before). A part's rows take the training
  * flows of that part and chunk, all protocols together, at evenly spaced
  * quantiles of length; from the longest down, each length goes to the
  * best-ranked row left of its flow's protocol (vf_flen_kind), else to the

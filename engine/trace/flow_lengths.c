@@ -67,10 +67,11 @@ void vf_enc_free_flen(vf_encoder *e) {
 
 /* ---------------------------------------------------------------- decode */
 
-/* A generated row of one chunk: its index, kind and rank score. */
+/* A generated row of one chunk: its index, kind, rank score and flow id. */
 typedef struct flen_row {
     int r, kind;
     double score;
+    int64_t id;
 } flen_row;
 
 /* A kind (vf_flen_kind) is part * VF_FLEN_PROTOS + protocol class, the
@@ -211,8 +212,11 @@ vf_status vf_flow_lengths(const vf_encoder *enc, const vf_encoded *merged, int n
     int *ent_proto = malloc(most_rows * sizeof *ent_proto), *queue = malloc(most_rows * sizeof *queue);
     int64_t *gaps = malloc(most_records * sizeof *gaps);
     size_t *new_from = malloc(((size_t)n_chunks + 1) * sizeof *new_from);
+    int64_t n_ids = 1; /* flow ids are 0.. (vf_merge_flow_tags) */
+    for (size_t i = 0; i < t->n; i++) n_ids = (*rec_id)[i] >= n_ids ? (*rec_id)[i] + 1 : n_ids;
+    int64_t *last_len = calloc((size_t)n_ids, sizeof *last_len); /* per flow: the target of its last part so far */
     vf_status st = VF_OK;
-    if (!rows || !target || !ent_len || !ent_proto || !queue || !gaps || !new_from)
+    if (!rows || !target || !ent_len || !ent_proto || !queue || !gaps || !new_from || !last_len)
         st = vf_fail(VF_ERR_OOM, "flow lengths: out of memory");
     for (int c = 0; c < n_chunks && !st; c++) {
         const vf_encoded *E = &merged[c];
@@ -220,7 +224,11 @@ vf_status vf_flow_lengths(const vf_encoder *enc, const vf_encoded *merged, int n
         new_from[c] = o.n;
         /* rows with records, scored by length, then by how sure the model was
          * of its last step: the flag after it (< 1/2) or, for a row that ran
-         * to max_len, its last flag (>= 1/2); and the chunk's generated gaps */
+         * to max_len, its last flag (>= 1/2); a carried row first by the
+         * length its flow got in its last chunk, so that a flow long in one
+         * chunk stays long in the next, as training's long-lived flows are
+         * (without it, UGR'16's 500-800 record 5-tuples came out as many of
+         * 100-200); and the chunk's generated gaps */
         size_t rec = from[c], n_gaps = 0;
         int n_rows = 0;
         for (int r = 0; r < E->n_flows; r++) {
@@ -229,9 +237,11 @@ vf_status vf_flow_lengths(const vf_encoder *enc, const vf_encoded *merged, int n
             target[r] = s;
             if (s == 0) continue;
             for (int k = 1; k < s; k++) gaps[n_gaps++] = t->recs[rec + (size_t)k].ts_ns - t->recs[rec + (size_t)k - 1].ts_ns;
-            rows[n_rows++] = (flen_row){r, row_kind(E->attr + (size_t)r * (size_t)E->attr_dim, tags, c, n_chunks,
-                                                    t->recs[rec].proto),
-                                        s + (double)(s < L ? flag[s] : flag[L - 1])};
+            int kind = row_kind(E->attr + (size_t)r * (size_t)E->attr_dim, tags, c, n_chunks, t->recs[rec].proto);
+            int64_t id = (*rec_id)[rec];
+            double own = s + (double)(s < L ? flag[s] : flag[L - 1]); /* < L + 1 */
+            bool carried = part_of(kind) >= 2; /* vf_flen_kind: 2 carried + goes_on */
+            rows[n_rows++] = (flen_row){r, kind, carried ? (double)last_len[id] * (L + 1) + own : own, id};
             rec += (size_t)s;
         }
         /* each part's rows get that part's training lengths (assign_part;
@@ -249,6 +259,7 @@ vf_status vf_flow_lengths(const vf_encoder *enc, const vf_encoded *merged, int n
             if (m > 0) assign_part(rows + i, j - i, h, m, target, ent_len, ent_proto, queue);
             i = j;
         }
+        for (int i = 0; i < n_rows; i++) last_len[rows[i].id] = target[rows[i].r];
         /* the chunk's records, row by row: the first ones the target keeps,
          * then copies of the row's steps 1.., each after its own gap (a
          * one-record row: after the chunk's generated gaps in turn, or
@@ -295,7 +306,7 @@ vf_status vf_flow_lengths(const vf_encoder *enc, const vf_encoded *merged, int n
         /* records past the last chunk's (none today) are kept as they are */
         for (size_t i = from[n_chunks]; i < t->n && !st; i++) st = push(&o, &t->recs[i], (*rec_id)[i], (int64_t)i);
     }
-    free(rows), free(target), free(gaps), free(ent_len), free(ent_proto), free(queue);
+    free(rows), free(target), free(gaps), free(ent_len), free(ent_proto), free(queue), free(last_len);
     if (st) {
         free(o.rec), free(o.id), free(o.src), free(new_from);
         return st;
