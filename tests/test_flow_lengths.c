@@ -1,7 +1,9 @@
 /* flow_lengths = "training" (engine/trace/flow_lengths.c): the encoder's
  * per-chunk, per-kind histograms of training flow lengths (uncut by
  * max_flow_len), their file form, and the decode step that gives them to
- * the generated rows by rank. */
+ * the generated rows by rank. carried_gaps = "training"
+ * (engine/trace/carried_gaps.c): the same for the gaps between a flow's
+ * parts in successive chunks. */
 #include <criterion/criterion.h>
 #include "testutil.h"
 #include <stdio.h>
@@ -408,4 +410,135 @@ Test(flow_lengths, the_data_group_names_its_value) {
     const char *why = NULL;
     dd.flow_lengths = VF_FLEN_TRAINING;
     cr_expect(vf_data_desc_needs_memory_fit(&dd, &why) && why && strstr(why, "flow_lengths"), "%s", why ? why : "");
+}
+
+/* The gaps between a flow's parts: training flows P (0.1 0.2 | 1.3 s) and Q
+ * (0.5 | 1.2 s) make gaps 1.1 and 0.7 s; R1 and R2 (one record each, at
+ * the span's ends) pin the chunk edges at 0, 1 and 2 s. */
+Test(flow_lengths, carried_gaps_take_the_training_gaps_by_rank) {
+    vf_trace t;
+    empty_flows(&t);
+    const int64_t s = 1000000000, ms = 1000000;
+    add_flow(&t, 3000, 2, T0 + 100 * ms, 100 * ms);
+    add_flow(&t, 3000, 1, T0 + 1300 * ms, 0);
+    add_flow(&t, 3001, 1, T0 + 500 * ms, 0);
+    add_flow(&t, 3001, 1, T0 + 1200 * ms, 0);
+    add_flow(&t, 3002, 1, T0, 0);
+    add_flow(&t, 3003, 1, T0 + 2 * s - 1, 0);
+    vf_data_desc dd;
+    vf_data_desc_default(VF_TRACE_FLOWS, &dd);
+    dd.n_chunks = 2;
+    dd.w2v_epochs = 1;
+    dd.carried_gaps = VF_CGAP_TRAINING;
+    vf_encoder e;
+    cr_assert_eq(vf_encoder_fit(&dd, &t, &e), VF_OK, "%s", vf_last_error());
+    cr_assert(e.chunk_begin[0] == T0 && e.chunk_begin[1] == T0 + s && e.chunk_begin[2] == T0 + 2 * s);
+    cr_assert_eq(e.n_xgapq, VF_XGAP_BINS + 1);
+    /* knot k is the gap of rank round(k / 1024) of the two */
+    cr_expect_eq(e.xgapq[0], 700 * ms);
+    cr_expect_eq(e.xgapq[511], 700 * ms);
+    cr_expect_eq(e.xgapq[512], 1100 * ms);
+    cr_expect_eq(e.xgapq[VF_XGAP_BINS], 1100 * ms);
+
+    /* generated records (ms after T0; flow = port - 4000):
+     *   chunk 0: f0 100 950, f1 100, f2 100, f4 950
+     *   chunk 1: f0 1800 1900, f1 1050 1250, f2 1500, f3 1400, f4 1900
+     * the models' gaps: f0 850, f1 950, f4 950, f2 1400: ranks 0-3 (f1
+     * before f4 by id) take the quantiles 1/8 3/8 5/8 7/8: 700 700 1100
+     * 1100. f0 begins at 950 + 700 = 1650; f1 at 100 + 700 = 800, held at
+     * the window's start 1000; f4 at 950 + 1100 = 2050, held so that it
+     * ends at the window's last ns; f2 at 100 + 1100 = 1200; f3 was in no
+     * chunk before and stays */
+    vf_trace d;
+    empty_flows(&d);
+    static const struct { int flow; int64_t at; } rec[] = {
+        {0, 100}, {0, 950}, {1, 100}, {2, 100}, {4, 950},
+        {0, 1800}, {0, 1900}, {1, 1050}, {1, 1250}, {2, 1500}, {3, 1400}, {4, 1900},
+    };
+    int64_t rec_id[12];
+    for (int i = 0; i < 12; i++) {
+        add_flow(&d, (uint16_t)(4000 + rec[i].flow), 1, T0 + rec[i].at * ms, 0);
+        rec_id[i] = rec[i].flow;
+    }
+    size_t from[3] = {0, 5, 12};
+    vf_carried_gaps_stats st;
+    TU_OK(vf_carried_gaps(&e, &d, from, rec_id, &st));
+    cr_expect(st.applied);
+    cr_expect_eq(st.parts, 4);
+    cr_expect_eq(st.moved, 4);
+    cr_expect_eq(st.clamped, 2);
+    static const int64_t want[12] = {100, 950, 100, 100, 950, 1650, 1750, 1000, 1200, 1200, 1400, -1};
+    for (int i = 0; i < 12; i++) {
+        int64_t w = want[i] < 0 ? 2 * s - 1 : want[i] * ms;
+        cr_expect_eq(d.recs[i].ts_ns - T0, w, "record %d (flow %d): %lld ns, expected %lld", i, rec[i].flow,
+                     (long long)(d.recs[i].ts_ns - T0), (long long)w);
+    }
+    rec_id[3] = -1;
+    cr_expect_eq(vf_carried_gaps(&e, &d, from, rec_id, &st), VF_ERR_ARG, "a negative flow id");
+    vf_trace_free(&d);
+
+    /* saved and loaded, the table comes back; a damaged one is refused */
+    char path[128];
+    snprintf(path, sizeof path, "/tmp/vkflow_xgap_%d.txt", (int)getpid());
+    TU_OK(vf_encoder_save(&e, path));
+    vf_encoder e2;
+    TU_OK(vf_encoder_load(path, &e2));
+    cr_assert_eq(e2.n_xgapq, VF_XGAP_BINS + 1);
+    cr_expect(!memcmp(e2.xgapq, e.xgapq, (size_t)e.n_xgapq * sizeof *e.xgapq));
+    vf_encoder_free(&e2);
+    size_t n;
+    char *text = tu_read_file(path, &n);
+    cr_assert(text);
+    char *line = strstr(text, "\nxgapq 1025 700000000 ");
+    cr_assert(line, "the xgapq line");
+    memcpy(line + 12, "900000000", 9); /* 900 ms, then 700: decreasing */
+    tu_write_resummed(path, text);
+    free(text);
+    cr_expect_eq(vf_encoder_load(path, &e2), VF_ERR_FORMAT);
+    cr_expect(strstr(vf_last_error(), "xgapq value (>= 0, non-decreasing)"), "%s", vf_last_error());
+
+    /* a privacy run must ask for the same as its public run */
+    TU_OK(vf_encoder_save(&e, path));
+    vf_encoder p;
+    dd.carried_gaps = VF_CGAP_MODEL;
+    cr_expect_eq(vf_encoder_adopt_public(path, &dd, &t, &p), VF_ERR_FORMAT);
+    cr_expect(strstr(vf_last_error(), "carried_gaps training"), "%s", vf_last_error());
+    dd.carried_gaps = VF_CGAP_TRAINING;
+    TU_OK(vf_encoder_adopt_public(path, &dd, &t, &p));
+    cr_expect_eq(p.n_xgapq, VF_XGAP_BINS + 1);
+    vf_encoder_free(&p);
+    unlink(path);
+
+    /* without the option nothing moves */
+    vf_encoder_free(&e);
+    dd.carried_gaps = VF_CGAP_MODEL;
+    cr_assert_eq(vf_encoder_fit(&dd, &t, &e), VF_OK, "%s", vf_last_error());
+    cr_expect(!e.xgapq && e.n_xgapq == 0);
+    empty_flows(&d);
+    add_flow(&d, 4000, 1, T0, 0);
+    add_flow(&d, 4000, 1, T0 + 1500 * ms, 0);
+    int64_t id2[2] = {0, 0};
+    size_t from2[3] = {0, 1, 2};
+    TU_OK(vf_carried_gaps(&e, &d, from2, id2, &st));
+    cr_expect(!st.applied);
+    cr_expect_eq(d.recs[1].ts_ns, T0 + 1500 * ms);
+    vf_trace_free(&d);
+    vf_encoder_free(&e);
+    vf_trace_free(&t);
+}
+
+Test(flow_lengths, carried_gaps_in_the_data_group) {
+    vf_data_desc dd;
+    TU_OK(vf_data_desc_parse_string("/tmp/x.cfg", "data = { path = \"a.csv\"; carried_gaps = \"training\"; };", &dd));
+    cr_expect_eq(dd.carried_gaps, VF_CGAP_TRAINING);
+    TU_OK(vf_data_desc_parse_string("/tmp/x.cfg", "data = { path = \"a.csv\"; };", &dd));
+    cr_expect_eq(dd.carried_gaps, VF_CGAP_MODEL, "model by default");
+    cr_expect_neq(vf_data_desc_parse_string("/tmp/x.cfg", "data = {\n path = \"a.csv\";\n carried_gaps = \"yes\"; };", &dd),
+                  VF_OK);
+    cr_expect(strstr(vf_last_error(), "x.cfg:3") && strstr(vf_last_error(), "carried_gaps 'yes': expected model or training"),
+              "%s", vf_last_error());
+    /* the streaming fit does not collect them */
+    const char *why = NULL;
+    dd.carried_gaps = VF_CGAP_TRAINING;
+    cr_expect(vf_data_desc_needs_memory_fit(&dd, &why) && why && strstr(why, "carried_gaps"), "%s", why ? why : "");
 }

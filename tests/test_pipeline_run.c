@@ -150,6 +150,7 @@ static void end_to_end(const char *model) {
     cr_assert(strstr(log, "fresh 5-tuples: ") && strstr(log, "got the next free client port"), "%s", log);
     cr_assert(!strstr(g_fields, "popularity") || strstr(log, "host popularity: "), "no host popularity line:\n%s", log);
     cr_assert(!strstr(g_fields, "flow_lengths") || strstr(log, "flow lengths: "), "no flow lengths line:\n%s", log);
+    cr_assert(!strstr(g_fields, "carried_gaps") || strstr(log, "carried gaps: "), "no carried gaps line:\n%s", log);
     free(log);
 
     /* interrupted in chunk 0, resumed, interrupted in the warm-started chunk
@@ -198,7 +199,7 @@ Test(pipeline_run, end_to_end_resume_and_generate, .init = setup, .fini = teardo
 #define EXAMPLES_FIELDS(ADDRS, REST)                                                                          \
     "fields = ( " ADDRS                                                                                   \
     "  { name = \"srcport\"; encoding = \"dict\"; }, { name = \"dstport\"; encoding = \"dict\"; },\n"          \
-    "  { name = \"proto\"; encoding = \"word2vec\"; },\n"                                                     \
+    "  { name = \"proto\"; encoding = \"word2vec\"; class_decode = \"quota\"; },\n"                            \
     "  { name = \"time\"; encoding = \"interarrival_quantile\"; decode = \"rank\"; start_decode = \"rank\"; }" \
     REST " );"
 
@@ -220,14 +221,15 @@ Test(pipeline_run, end_to_end_with_the_examples_encodings, .init = setup, .fini 
         "  { name = \"ttl\"; encoding = \"quantile\"; bins = 16; }"));
 }
 
-/* Address classes by quota (vf_quota_classes before the merge), one field
- * with tree_fresh, the sources' records per host by the training curve
- * (vf_host_popularity after the decode) and the training flow lengths
- * (vf_flow_lengths; max_flow_len 4 cuts the slice's longer flows): the
- * merge, resume and vkflow generate give the same bytes. */
+/* Address and protocol classes by quota (vf_quota_classes before the
+ * merge), one field with tree_fresh, the sources' records per host by the
+ * training curve (vf_host_popularity after the decode), the training flow
+ * lengths (vf_flow_lengths; max_flow_len 4 cuts the slice's longer flows)
+ * and the gaps between a flow's chunks (vf_carried_gaps): the merge, resume
+ * and vkflow generate give the same bytes. */
 Test(pipeline_run, end_to_end_with_class_quotas_host_popularity_and_flow_lengths, .init = setup, .fini = teardown,
      .timeout = 300) {
-    end_to_end_with_fields("flow_lengths = \"training\";\n" EXAMPLES_FIELDS(
+    end_to_end_with_fields("flow_lengths = \"training\"; carried_gaps = \"training\";\n" EXAMPLES_FIELDS(
         "{ name = \"srcip\"; encoding = \"dict\"; decode = \"tree_new\"; class_decode = \"quota\"; "
         "popularity = \"training\"; },\n"
         "  { name = \"dstip\"; encoding = \"dict\"; decode = \"tree_fresh\"; class_decode = \"quota\"; },\n",

@@ -141,8 +141,8 @@ static vf_status parse_data(const char *name, config_t *cfg, vf_data_desc *dd) {
     if (!g) return vf_fail(VF_ERR_FORMAT, "%s: no 'data' group", name);
     if (!config_setting_is_group(g)) return FAIL(g, "'data' must be a group { ... }");
     static const char *const keys[] = {"path", "format", "columns", "time_unit", "addr_style", "strict",
-                                       "n_chunks", "chunking", "max_flow_len", "flow_lengths", "seed", "word2vec", "streaming", "w2v_sample",
-                                       "fields", NULL};
+                                       "n_chunks", "chunking", "max_flow_len", "flow_lengths", "carried_gaps", "seed",
+                                       "word2vec", "streaming", "w2v_sample", "fields", NULL};
     vf_status st = check_keys(name, g, keys, "data");
     if (st) return st;
     const char *s;
@@ -209,6 +209,12 @@ static vf_status parse_data(const char *name, config_t *cfg, vf_data_desc *dd) {
         if (!strcmp(s, "model")) dd->flow_lengths = VF_FLEN_MODEL;
         else if (!strcmp(s, "training")) dd->flow_lengths = VF_FLEN_TRAINING;
         else return FAIL(config_setting_get_member(g, "flow_lengths"), "flow_lengths '%s': expected model or training", s);
+    }
+    if ((st = get_str(name, g, "carried_gaps", &s))) return st;
+    if (s) {
+        if (!strcmp(s, "model")) dd->carried_gaps = VF_CGAP_MODEL;
+        else if (!strcmp(s, "training")) dd->carried_gaps = VF_CGAP_TRAINING;
+        else return FAIL(config_setting_get_member(g, "carried_gaps"), "carried_gaps '%s': expected model or training", s);
     }
     int seed = 1;
     if ((st = get_int(name, g, "seed", 0, 2147483647, &seed))) return st;
@@ -435,6 +441,7 @@ bool vf_data_desc_needs_memory_fit(const vf_data_desc *dd, const char **why) {
     if (vf_data_desc_needs_class_counts(dd)) w = "class_decode quota on a onehot field counts its values' records in memory";
     else if (proto_quota) w = "class_decode quota on proto counts each chunk's new flows per protocol in memory";
     else if (dd->flow_lengths == VF_FLEN_TRAINING) w = "flow_lengths training counts each chunk's flow lengths in memory";
+    else if (dd->carried_gaps == VF_CGAP_TRAINING) w = "carried_gaps training collects the gaps between a flow's chunks in memory";
     if (why) *why = w;
     return w != NULL;
 }

@@ -375,6 +375,7 @@ void vf_encoder_free(vf_encoder *e) {
     for (int f = 0; f < VF_F_COUNT; f++) { free(e->vocab[f]); free(e->vocab_count[f]); free(e->valq[f]); }
     vf_enc_free_flen(e);
     free(e->pparts);
+    free(e->xgapq);
     vf_w2v_free(&e->port);
     vf_w2v_free(&e->proto);
     for (int i = 0; i < e->n_labels; i++) free(e->labels[i]);
@@ -442,6 +443,7 @@ const vf_data_desc *vf_enc_resolve_desc(const vf_data_desc *dd_in, vf_trace_kind
         def->chunking = dd_in->chunking;
         def->max_flow_len = dd_in->max_flow_len;
         def->flow_lengths = dd_in->flow_lengths;
+        def->carried_gaps = dd_in->carried_gaps;
         def->w2v_dim = dd_in->w2v_dim; def->w2v_window = dd_in->w2v_window;
         def->w2v_negative = dd_in->w2v_negative; def->w2v_epochs = dd_in->w2v_epochs;
         def->seed = dd_in->seed;
@@ -566,21 +568,23 @@ vf_status vf_encoder_fit(const vf_data_desc *dd_in, const vf_trace *t, vf_encode
     int64_t *gaps = quant ? malloc((t->n ? t->n : 1) * sizeof *gaps) : NULL; /* < one per record */
     size_t n_gaps = 0, n_starts = 0;
     vf_row_start *starts = vf_enc_start_rank(e) ? malloc((t->n ? t->n : 1) * sizeof *starts) : NULL; /* <= one per record */
-    const bool count_lengths = dd->flow_lengths == VF_FLEN_TRAINING;
-    size_t n_segs = 0;
+    const bool count_lengths = dd->flow_lengths == VF_FLEN_TRAINING, carried_gaps = dd->carried_gaps == VF_CGAP_TRAINING;
+    size_t n_segs = 0, n_xgaps = 0;
     vf_chunk_len *segs = count_lengths ? malloc((t->n ? t->n : 1) * sizeof *segs) : NULL; /* <= one per record */
+    int64_t *xgaps = carried_gaps ? malloc((t->n ? t->n : 1) * sizeof *xgaps) : NULL; /* < one per record */
     bool count_protocols = false;
     for (int i = 0; i < e->n_fields; i++) count_protocols |= vf_proto_quota(&e->fields[i]);
     if (count_protocols && !(e->pparts = calloc((size_t)e->n_chunks * 256, sizeof *e->pparts))) {
         st = vf_fail(VF_ERR_OOM, "encoder: out of memory");
         vf_flow_index_free(&fi);
-        free(gaps), free(starts), free(segs);
+        free(gaps), free(starts), free(segs), free(xgaps);
         goto fail;
     }
-    if ((quant && !gaps) || (vf_enc_start_rank(e) && !starts) || (count_lengths && !segs)) {
+    if ((quant && !gaps) || (vf_enc_start_rank(e) && !starts) || (count_lengths && !segs) || (carried_gaps && !xgaps)) {
         free(gaps);
         free(starts);
         free(segs);
+        free(xgaps);
         vf_flow_index_free(&fi);
         st = vf_fail(VF_ERR_OOM, "encoder: out of memory");
         goto fail;
@@ -595,6 +599,7 @@ vf_status vf_encoder_fit(const vf_data_desc *dd_in, const vf_trace *t, vf_encode
             if (c != prev_c) {
                 /* the part before goes on here; it was carried unless it was the first */
                 if (segs && len) segs[n_segs++] = (vf_chunk_len){prev_c, vf_flen_kind(parts > 0, true, proto), len};
+                if (xgaps && prev_c >= 0) xgaps[n_xgaps++] = ts - prev_t; /* from its part before */
                 parts += len > 0;
                 if (ts < e->start_lo[c]) e->start_lo[c] = ts;
                 if (ts > e->start_hi[c]) e->start_hi[c] = ts;
@@ -615,9 +620,11 @@ vf_status vf_encoder_fit(const vf_data_desc *dd_in, const vf_trace *t, vf_encode
     if (quant) st = vf_enc_fit_gapq(e, gaps, n_gaps);
     if (starts && !st) st = vf_enc_fit_startq(e, starts, n_starts);
     if (segs && !st) st = vf_enc_fit_flen(e, segs, n_segs);
+    if (xgaps && !st) st = vf_enc_fit_xgapq(e, xgaps, n_xgaps);
     free(gaps);
     free(starts);
     free(segs);
+    free(xgaps);
     for (int i = 0; i < e->n_fields && !st; i++) {
         const vf_field_spec *s = &e->fields[i];
         vf_addr_table *tb = &e->ips[s->field == VF_F_DSTIP];
@@ -1571,7 +1578,9 @@ vf_status vf_decode(const vf_encoder *e, const vf_encoded *chunks, int n_chunks,
  * flow_lengths training). Version 9 added the parts of the flows that begin
  * in each chunk by protocol after them (`pparts M`, M = 0 or n_chunks, then
  * per chunk a line `K p0 n0 ... p(K-1) n(K-1)`: protocol numbers ascending
- * and the chunks their flows are in; proto with class_decode quota).
+ * and the chunks their flows are in; proto with class_decode quota), and
+ * the carried gaps' quantile table after that (`xgapq N v0 ... v(N-1)`, N =
+ * 0 or VF_XGAP_BINS + 1, ns; carried_gaps training).
  * Versions 8, 7, 6, 5, 4 and 3 (3: no gap table, its time encodings need none)
  * still load; versions 2 and 1 (1: no checksum line, written before it was added; its
  * "end" line catches a cut, nothing catches a changed digit) still load:
@@ -1652,6 +1661,9 @@ vf_status vf_encoder_save(const vf_encoder *e, const char *path) {
             if (n[p]) fprintf(f, " %d %lld", p, (long long)n[p]);
         fputc('\n', f);
     }
+    fprintf(f, "xgapq %d", e->n_xgapq);
+    for (int k = 0; k < e->n_xgapq; k++) fprintf(f, " %lld", (long long)e->xgapq[k]);
+    fputc('\n', f);
     fprintf(f, "end\n");
     bool bad = ferror(f) != 0;
     if (fclose(f) || bad || !text) {
@@ -1922,6 +1934,17 @@ vf_status vf_encoder_load(const char *path, vf_encoder *e) {
     }
     for (int i = 0; i < e->n_fields; i++)
         NEED(!vf_proto_quota(&e->fields[i]) || e->pparts, "proto with class_decode quota has no pparts table");
+    if (ver >= 9) {
+        NEED(fscanf(f, " xgapq %d", &e->n_xgapq) == 1 && (e->n_xgapq == 0 || e->n_xgapq == VF_XGAP_BINS + 1),
+             "xgapq line (0 or 1025 values)");
+        if (e->n_xgapq) NEED(e->xgapq = malloc((size_t)e->n_xgapq * sizeof *e->xgapq), "out of memory");
+        for (int k = 0; k < e->n_xgapq; k++) {
+            long long v;
+            NEED(fscanf(f, " %lld", &v) == 1 && v >= 0 && (k == 0 || v >= e->xgapq[k - 1]),
+                 "xgapq value (>= 0, non-decreasing)");
+            e->xgapq[k] = (double)v;
+        }
+    }
     char endw[8] = "";
     NEED(fscanf(f, " %7s", endw) == 1 && !strcmp(endw, "end"), "missing 'end' (truncated file?)");
     NEED(fscanf(f, " %7s", endw) == EOF, "text after 'end'");

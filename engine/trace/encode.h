@@ -139,6 +139,12 @@ typedef enum vf_streaming { VF_STREAM_AUTO = 0, VF_STREAM_ON, VF_STREAM_OFF } vf
  * counts in that chunk, uncut, given by rank of the model's own lengths
  * (vf_flow_lengths). */
 typedef enum vf_flow_lengths_mode { VF_FLEN_MODEL = 0, VF_FLEN_TRAINING } vf_flow_lengths_mode;
+/* The gap between a flow's part in one chunk and its next part in a later
+ * one: model, where the later chunk's model put the flow's start; training,
+ * the training's such gaps given by rank of the model's (vf_carried_gaps). */
+typedef enum vf_carried_gaps_mode { VF_CGAP_MODEL = 0, VF_CGAP_TRAINING } vf_carried_gaps_mode;
+/* Intervals of the carried gaps' quantile table. */
+#define VF_XGAP_BINS 1024
 /* Records the streaming fit trains word2vec on (a uniform reservoir sample,
  * in file order): 16 bytes each. */
 #define VF_W2V_SAMPLE_DEFAULT 1000000
@@ -154,6 +160,7 @@ typedef struct vf_data_desc {
     vf_chunking chunking;
     int max_flow_len;            /* 0 = auto (largest per-chunk flow length) */
     vf_flow_lengths_mode flow_lengths;
+    vf_carried_gaps_mode carried_gaps;
     int n_fields;
     vf_field_spec fields[VF_MAX_FIELDS];
     int w2v_dim, w2v_window, w2v_negative, w2v_epochs; /* 10, 5, 5, 5 */
@@ -185,8 +192,9 @@ bool vf_data_desc_needs_addr_tables(const vf_data_desc *dd);
 bool vf_data_desc_needs_class_counts(const vf_data_desc *dd);
 /* Whether the encoder needs what only an in-memory fit can count: the
  * values' record counts (class_decode quota on a onehot field), the
- * protocols of the flows that begin in each chunk (quota on proto) or each
- * chunk's flow lengths (flow_lengths training). NULL, or *why: the reason. */
+ * protocols of the flows that begin in each chunk (quota on proto), each
+ * chunk's flow lengths (flow_lengths training) or the gaps between a
+ * flow's chunks (carried_gaps training). NULL, or *why: the reason. */
 bool vf_data_desc_needs_memory_fit(const vf_data_desc *dd, const char **why);
 /* Reads the trace the description names, with its column mapping. */
 vf_status vf_data_desc_read_trace(const vf_data_desc *dd, vf_trace *out);
@@ -281,6 +289,11 @@ typedef struct vf_encoder {
      * training flows that begin in chunk c with protocol p at pparts[c * 256 + p] (in-memory fit
      * only); NULL otherwise */
     int64_t *pparts;
+    /* carried_gaps = "training": the quantiles (ns) of the training gaps from a flow's last record in
+     * one chunk to its first in the next chunk it is in, [n_xgapq] = VF_XGAP_BINS + 1,
+     * non-decreasing (in-memory fit only); 0 and NULL otherwise */
+    int n_xgapq;
+    double *xgapq;
     vf_w2v_table port, proto;    /* word2vec (shared by srcport and dstport) */
     vf_addr_table ips[2];        /* srcip, dstip: filled when decode = tree or encoding = dict */
     char **labels; int n_labels; /* label strings (index = onehot value) */
@@ -385,6 +398,23 @@ typedef struct vf_flow_lengths_stats {
 } vf_flow_lengths_stats;
 vf_status vf_flow_lengths(const vf_encoder *enc, const vf_encoded *merged, int n_chunks, vf_trace *t, size_t *from,
                           int64_t **rec_id, int64_t **src, vf_flow_lengths_stats *stats);
+/* carried_gaps = "training" (enc->xgapq set), on decoded records t after
+ * vf_flow_lengths (chunk c's records from[c]..from[c + 1], a row's records
+ * together; rec_id[i] record i's flow id): a flow's part in a chunk that
+ * follows its part in an earlier chunk is carried. The gaps from each
+ * carried part's first record back to its flow's last record before, as
+ * the models made them, are ranked (ties: flow id, chunk), and the one of
+ * rank r of m becomes the training quantile (r + 1/2) / m. Chunk by chunk,
+ * each carried part then moves whole to begin that gap after its flow's
+ * (moved) last record before, as far as its chunk's window allows (a part
+ * wider than its window begins with it). Does nothing when enc->xgapq is
+ * NULL. */
+typedef struct vf_carried_gaps_stats {
+    bool applied;
+    int64_t parts, moved, clamped; /* carried parts; moved; held back by their window */
+} vf_carried_gaps_stats;
+vf_status vf_carried_gaps(const vf_encoder *enc, vf_trace *t, const size_t *from, const int64_t *rec_id,
+                          vf_carried_gaps_stats *stats);
 /* The records vf_decode writes for row r of E: one per step up to the
  * first generation flag below 1/2. */
 int vf_encoded_steps(const vf_encoded *E, int r);

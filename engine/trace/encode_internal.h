@@ -36,6 +36,10 @@ typedef struct vf_chunk_len { int32_t c, kind; int64_t len; } vf_chunk_len;
 /* Each chunk's flow length histogram (e->flen) from every training flow's
  * records in it (v[n], sorted here in place). */
 vf_status vf_enc_fit_flen(vf_encoder *e, vf_chunk_len *v, size_t n);
+/* The carried gaps' quantile table (e->xgapq) from every training gap
+ * between a flow's parts in successive chunks it is in (gaps[n], sorted
+ * here; carried_gaps = "training"). */
+vf_status vf_enc_fit_xgapq(vf_encoder *e, int64_t *gaps, size_t n);
 void vf_enc_free_flen(vf_encoder *e);
 /* Whether the time field asks for start_decode = "rank". */
 bool vf_enc_start_rank(const vf_encoder *e);

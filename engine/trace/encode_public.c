@@ -25,6 +25,10 @@ vf_status vf_encoder_adopt_public(const char *public_encoder, const vf_data_desc
         st = vf_fail(VF_ERR_FORMAT, "%s: the public run has flow_lengths %s, the private run's data asks for %s",
                      public_encoder, out->flen ? "training" : "model",
                      dd->flow_lengths == VF_FLEN_TRAINING ? "training" : "model");
+    else if ((out->xgapq != NULL) != (dd->carried_gaps == VF_CGAP_TRAINING))
+        st = vf_fail(VF_ERR_FORMAT, "%s: the public run has carried_gaps %s, the private run's data asks for %s",
+                     public_encoder, out->xgapq ? "training" : "model",
+                     dd->carried_gaps == VF_CGAP_TRAINING ? "training" : "model");
     else if (out->n_fields != dd->n_fields)
         st = vf_fail(VF_ERR_FORMAT, "%s: the public run encodes %d fields, the private data description %d", public_encoder,
                      out->n_fields, dd->n_fields);

@@ -959,6 +959,13 @@ static vf_status generate_job(job *J, const vf_pipeline_opts *o, int64_t count, 
         vf_run_say(&J->L, VF_PHASE_GENERATE, -1, "flow lengths: %lld of %lld flows got fewer records and %lld more, "
             "with the training lengths; %lld records became %lld", (long long)ls.shortened, (long long)ls.rows,
             (long long)ls.lengthened, (long long)ls.records_before, (long long)ls.records_after);
+    /* after the lengths (a part's last record), before what counts the records inside their windows */
+    vf_carried_gaps_stats gs;
+    if ((st = vf_carried_gaps(&J->enc, syn, from, rec_id, &gs))) goto done;
+    if (gs.applied)
+        vf_run_say(&J->L, VF_PHASE_GENERATE, -1, "carried gaps: %lld flow parts after a part in an earlier chunk "
+            "got the training's gaps by rank; %lld moved, %lld of them held inside their chunk's window",
+            (long long)gs.parts, (long long)gs.moved, (long long)gs.clamped);
     if ((st = vf_quota_record_classes(&J->enc, merged, N, syn, from, src_rec))) goto done;
     /* before fresh 5-tuples: a flow given another host may now share a 5-tuple */
     vf_popularity_stats ps;
