@@ -396,22 +396,6 @@ Test(flow_lengths, a_carried_flow_keeps_its_rank_from_chunk_to_chunk) {
     vf_trace_free(&t);
 }
 
-Test(flow_lengths, the_data_group_names_its_value) {
-    vf_data_desc dd;
-    TU_OK(vf_data_desc_parse_string("/tmp/x.cfg", "data = { path = \"a.csv\"; flow_lengths = \"training\"; };", &dd));
-    cr_expect_eq(dd.flow_lengths, VF_FLEN_TRAINING);
-    TU_OK(vf_data_desc_parse_string("/tmp/x.cfg", "data = { path = \"a.csv\"; };", &dd));
-    cr_expect_eq(dd.flow_lengths, VF_FLEN_MODEL, "model by default");
-    cr_expect_neq(vf_data_desc_parse_string("/tmp/x.cfg", "data = {\n path = \"a.csv\";\n flow_lengths = \"long\"; };", &dd),
-                  VF_OK);
-    cr_expect(strstr(vf_last_error(), "x.cfg:3") && strstr(vf_last_error(), "expected model or training"), "%s",
-              vf_last_error());
-    /* the streaming fit cannot count them */
-    const char *why = NULL;
-    dd.flow_lengths = VF_FLEN_TRAINING;
-    cr_expect(vf_data_desc_needs_memory_fit(&dd, &why) && why && strstr(why, "flow_lengths"), "%s", why ? why : "");
-}
-
 /* The gaps between a flow's parts: training flows P (0.1 0.2 | 1.3 s) and Q
  * (0.5 | 1.2 s) make gaps 1.1 and 0.7 s; R1 and R2 (one record each, at
  * the span's ends) pin the chunk edges at 0, 1 and 2 s. */
@@ -527,18 +511,26 @@ Test(flow_lengths, carried_gaps_take_the_training_gaps_by_rank) {
     vf_trace_free(&t);
 }
 
-Test(flow_lengths, carried_gaps_in_the_data_group) {
-    vf_data_desc dd;
-    TU_OK(vf_data_desc_parse_string("/tmp/x.cfg", "data = { path = \"a.csv\"; carried_gaps = \"training\"; };", &dd));
-    cr_expect_eq(dd.carried_gaps, VF_CGAP_TRAINING);
-    TU_OK(vf_data_desc_parse_string("/tmp/x.cfg", "data = { path = \"a.csv\"; };", &dd));
-    cr_expect_eq(dd.carried_gaps, VF_CGAP_MODEL, "model by default");
-    cr_expect_neq(vf_data_desc_parse_string("/tmp/x.cfg", "data = {\n path = \"a.csv\";\n carried_gaps = \"yes\"; };", &dd),
-                  VF_OK);
-    cr_expect(strstr(vf_last_error(), "x.cfg:3") && strstr(vf_last_error(), "carried_gaps 'yes': expected model or training"),
-              "%s", vf_last_error());
-    /* the streaming fit does not collect them */
-    const char *why = NULL;
-    dd.carried_gaps = VF_CGAP_TRAINING;
-    cr_expect(vf_data_desc_needs_memory_fit(&dd, &why) && why && strstr(why, "carried_gaps"), "%s", why ? why : "");
+/* flow_lengths and carried_gaps in the data group: model by default,
+ * training when asked, an error naming the line otherwise, and the
+ * streaming fit refuses the training tables. */
+Test(flow_lengths, the_data_group_names_their_values) {
+    static const char *const key[2] = {"flow_lengths", "carried_gaps"};
+    for (int k = 0; k < 2; k++) {
+        vf_data_desc dd;
+        char cfg[256];
+        snprintf(cfg, sizeof cfg, "data = { path = \"a.csv\"; %s = \"training\"; };", key[k]);
+        TU_OK(vf_data_desc_parse_string("/tmp/x.cfg", cfg, &dd));
+        cr_expect(k ? dd.carried_gaps == VF_CGAP_TRAINING : dd.flow_lengths == VF_FLEN_TRAINING, "%s", key[k]);
+        const char *why = NULL;
+        cr_expect(vf_data_desc_needs_memory_fit(&dd, &why) && why && strstr(why, key[k]), "%s: %s", key[k],
+                  why ? why : "");
+        TU_OK(vf_data_desc_parse_string("/tmp/x.cfg", "data = { path = \"a.csv\"; };", &dd));
+        cr_expect(dd.flow_lengths == VF_FLEN_MODEL && dd.carried_gaps == VF_CGAP_MODEL, "model by default");
+        snprintf(cfg, sizeof cfg, "data = {\n path = \"a.csv\";\n %s = \"long\"; };", key[k]);
+        cr_expect_neq(vf_data_desc_parse_string("/tmp/x.cfg", cfg, &dd), VF_OK);
+        char want[128];
+        snprintf(want, sizeof want, "%s 'long': expected model or training", key[k]);
+        cr_expect(strstr(vf_last_error(), "x.cfg:3") && strstr(vf_last_error(), want), "%s", vf_last_error());
+    }
 }

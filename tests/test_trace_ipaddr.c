@@ -401,6 +401,28 @@ static bool popularity_curve(const vf_trace *t, const int64_t *rec_id, int *n, i
     return same;
 }
 
+/* A training trace *lt of like's records whose source host h (address base
+ * + h) has per_host[h] records, in one flow (one_flow) or one flow each,
+ * and its encoder *le with srcip popularity training. */
+static void popularity_training(const vf_record *like, const int *per_host, int n_hosts, uint32_t base, bool one_flow,
+                                vf_trace *lt, vf_encoder *le) {
+    memset(lt, 0, sizeof *lt);
+    lt->kind = VF_TRACE_FLOWS;
+    lt->linktype = -1;
+    for (int h = 0, k = 0; h < n_hosts; h++)
+        for (int j = 0; j < per_host[h]; j++, k++) {
+            vf_record r = *like;
+            vf_addr_from_v4(&r.src, base + (uint32_t)h);
+            r.sport = (uint16_t)(one_flow ? 5000 + h : 6000 + k);
+            r.ts_ns = like->ts_ns + k;
+            TU_OK(vf_trace_append(lt, &r));
+        }
+    vf_data_desc ld;
+    toy_desc(&ld, VF_ENC_DICT, VF_IPDEC_TREE_NEW, 3);
+    ld.fields[0].popularity = VF_POP_TRAINING;
+    TU_OK(vf_encoder_fit(&ld, lt, le));
+}
+
 /* popularity = "training": the toy's sources (50, 20, 10, 5, 2 records) as
  * the curve; the "model" put 82 records (17 flows of 3, 31 of 1) on one
  * host and 5 one-record flows on a new one. The busy host keeps slot 1 and
@@ -507,21 +529,9 @@ Test(trace_ipaddr, popularity_follows_the_training_curve) {
      * training flows), so each one-record flow gets a host of its own */
     {
         vf_trace lt;
-        memset(&lt, 0, sizeof lt);
-        lt.kind = VF_TRACE_FLOWS;
-        lt.linktype = -1;
-        for (int k = 0; k < 1005; k++) {
-            vf_record r = t.recs[0];
-            vf_addr_from_v4(&r.src, 0x0B000000u + (uint32_t)(k < 1000 ? 0 : k - 999));
-            r.sport = (uint16_t)(k < 1000 ? 5000 : 6000 + k);
-            r.ts_ns = t.recs[0].ts_ns + k;
-            TU_OK(vf_trace_append(&lt, &r));
-        }
-        vf_data_desc ld;
-        toy_desc(&ld, VF_ENC_DICT, VF_IPDEC_TREE_NEW, 3);
-        ld.fields[0].popularity = VF_POP_TRAINING;
         vf_encoder le;
-        TU_OK(vf_encoder_fit(&ld, &lt, &le));
+        static const int long_host[6] = {1000, 1, 1, 1, 1, 1};
+        popularity_training(&t.recs[0], long_host, 6, 0x0B000000u, true, &lt, &le);
         int lsize[6] = {20, 1, 1, 1, 1, 1};
         vf_addr lsrc[6];
         for (int k = 0; k < 6; k++) vf_addr_from_v4(&lsrc[k], 0x0B000000u);
@@ -549,23 +559,9 @@ Test(trace_ipaddr, popularity_follows_the_training_curve) {
      * (without it, 2 of 12 and 3) */
     {
         vf_trace lt;
-        memset(&lt, 0, sizeof lt);
-        lt.kind = VF_TRACE_FLOWS;
-        lt.linktype = -1;
-        const int per_host[5] = {10, 3, 1, 1, 1};
-        for (int h = 0, k = 0; h < 5; h++)
-            for (int j = 0; j < per_host[h]; j++, k++) {
-                vf_record r = t.recs[0];
-                vf_addr_from_v4(&r.src, 0x0C000000u + (uint32_t)h);
-                r.sport = (uint16_t)(7000 + k);
-                r.ts_ns = t.recs[0].ts_ns + k;
-                TU_OK(vf_trace_append(&lt, &r));
-            }
-        vf_data_desc ld;
-        toy_desc(&ld, VF_ENC_DICT, VF_IPDEC_TREE_NEW, 3);
-        ld.fields[0].popularity = VF_POP_TRAINING;
         vf_encoder le;
-        TU_OK(vf_encoder_fit(&ld, &lt, &le));
+        static const int per_host[5] = {10, 3, 1, 1, 1};
+        popularity_training(&t.recs[0], per_host, 5, 0x0C000000u, false, &lt, &le);
         int lsize[4] = {12, 1, 1, 1};
         vf_addr lsrc[4];
         vf_addr_from_v4(&lsrc[0], 0x0D000001u);
