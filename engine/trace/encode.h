@@ -358,8 +358,10 @@ vf_status vf_quota_record_classes(const vf_encoder *enc, const vf_encoded *merge
  * their address and, largest first, the flows whose half fits the slot's
  * room (what kept flows overfill, the other slots give back in proportion
  * to their room); the other flows, largest first, go to the slot with the
- * most room left; slots past the model's hosts take the busiest training addresses no
- * synthetic host has. Every record of a flow gets its slot's address. */
+ * most room left; a slot that wants half a record or more and got no flow
+ * takes the smallest flow of a slot with two or more; slots past the
+ * model's hosts take the busiest training addresses no synthetic host has.
+ * Every record of a flow gets its slot's address. */
 typedef struct vf_popularity_stats {
     int fields;              /* fields remapped */
     int64_t hosts_before;    /* the model's distinct addresses (summed over fields) */
