@@ -461,6 +461,22 @@ Test(flow_lengths, carried_gaps_take_the_training_gaps_by_rank) {
     cr_expect_eq(vf_carried_gaps(&e, &d, from, rec_id, &st), VF_ERR_ARG, "a negative flow id");
     vf_trace_free(&d);
 
+    /* a model gap below 0 (the part before ran past its window, 1200 ms, and
+     * the carried part begins at 1100) is carried too, and ranks first: g
+     * takes 700 (to 1900), h (gap 1400) 1100 (to 1200) */
+    empty_flows(&d);
+    add_flow(&d, 4000, 1, T0 + 1200 * ms, 0);
+    add_flow(&d, 4001, 1, T0 + 100 * ms, 0);
+    add_flow(&d, 4000, 1, T0 + 1100 * ms, 0);
+    add_flow(&d, 4001, 1, T0 + 1500 * ms, 0);
+    int64_t gh[4] = {0, 1, 0, 1};
+    size_t from_gh[3] = {0, 2, 4};
+    TU_OK(vf_carried_gaps(&e, &d, from_gh, gh, &st));
+    cr_expect_eq(st.parts, 2);
+    cr_expect_eq(d.recs[2].ts_ns - T0, 1900 * ms, "g: %lld ns", (long long)(d.recs[2].ts_ns - T0));
+    cr_expect_eq(d.recs[3].ts_ns - T0, 1200 * ms, "h: %lld ns", (long long)(d.recs[3].ts_ns - T0));
+    vf_trace_free(&d);
+
     /* saved and loaded, the table comes back; a damaged one is refused */
     char path[128];
     snprintf(path, sizeof path, "/tmp/vkflow_xgap_%d.txt", (int)getpid());

@@ -53,8 +53,10 @@ typedef struct xg_part {
     size_t begin, end;
     int c;
     int64_t id;
-    int64_t gap;    /* from the flow's part before (the model's); -1 for a flow's first part */
-    int64_t target; /* the training gap it gets */
+    bool carried;   /* the flow has a part in an earlier chunk */
+    int64_t gap;    /* carried: from the flow's last record before (the model's; negative when the
+                     * model put the part before it ends) */
+    int64_t target; /* carried: the training gap it gets */
 } xg_part;
 
 /* The first and last times of records [begin, end). */
@@ -93,12 +95,12 @@ vf_status vf_carried_gaps(const vf_encoder *enc, vf_trace *t, const size_t *from
         }
     xg_part *part = malloc((n_parts ? n_parts : 1) * sizeof *part);
     xg_part **carried = malloc((n_parts ? n_parts : 1) * sizeof *carried);
-    int64_t *last = malloc((size_t)n_ids * sizeof *last); /* per flow: its last record's time so far, or -1 */
-    if (!part || !carried || !last) {
-        free(part), free(carried), free(last);
+    int64_t *last = malloc((size_t)n_ids * sizeof *last); /* per flow: its last record's time so far */
+    bool *seen = calloc((size_t)n_ids, sizeof *seen);     /* per flow: a part so far */
+    if (!part || !carried || !last || !seen) {
+        free(part), free(carried), free(last), free(seen);
         return vf_fail(VF_ERR_OOM, "carried gaps: out of memory (%zu parts)", n_parts);
     }
-    for (int64_t k = 0; k < n_ids; k++) last[k] = -1;
     size_t p = 0, n_carried = 0;
     for (int c = 0; c < N; c++)
         for (size_t i = from[c]; i < from[c + 1];) {
@@ -106,11 +108,9 @@ vf_status vf_carried_gaps(const vf_encoder *enc, vf_trace *t, const size_t *from
             while (j < from[c + 1] && rec_id[j] == rec_id[i]) j++;
             int64_t id = rec_id[i], first, end;
             part_span(t, i, j, &first, &end);
-            part[p] = (xg_part){i, j, c, id, -1, 0};
-            if (last[id] >= 0) {
-                part[p].gap = first - last[id];
-                carried[n_carried++] = &part[p];
-            }
+            part[p] = (xg_part){i, j, c, id, seen[id], seen[id] ? first - last[id] : 0, 0};
+            if (seen[id]) carried[n_carried++] = &part[p];
+            seen[id] = true;
             last[id] = end;
             p++;
             i = j;
@@ -121,12 +121,11 @@ vf_status vf_carried_gaps(const vf_encoder *enc, vf_trace *t, const size_t *from
     /* chunk by chunk (a flow's part before has moved already): each carried
      * part moves whole so that it begins its target after the flow's last
      * record before, inside its chunk's window */
-    for (int64_t k = 0; k < n_ids; k++) last[k] = -1;
     for (size_t q = 0; q < n_parts; q++) {
         xg_part *x = &part[q];
         int64_t first, end;
         part_span(t, x->begin, x->end, &first, &end);
-        if (x->gap >= 0) {
+        if (x->carried) { /* its flow's part before has moved already (chunk order): last[] is its end */
             /* the window [lo, hi] of shifts; a part wider than its window begins with it */
             int64_t want = last[x->id] + x->target - first, shift = want;
             int64_t lo = enc->chunk_begin[x->c] - first, hi = enc->chunk_begin[x->c + 1] - 1 - end;
@@ -140,6 +139,6 @@ vf_status vf_carried_gaps(const vf_encoder *enc, vf_trace *t, const size_t *from
         }
         last[x->id] = end;
     }
-    free(part), free(carried), free(last);
+    free(part), free(carried), free(last), free(seen);
     return VF_OK;
 }
