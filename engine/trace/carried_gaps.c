@@ -19,21 +19,11 @@
 
 /* ------------------------------------------------------------------- fit */
 
-static int cmp_gap(const void *a, const void *b) {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
 vf_status vf_enc_fit_xgapq(vf_encoder *e, int64_t *gaps, size_t n) {
     free(e->xgapq);
     e->n_xgapq = VF_XGAP_BINS + 1;
     if (!(e->xgapq = malloc((size_t)e->n_xgapq * sizeof *e->xgapq))) return vf_fail(VF_ERR_OOM, "encoder: out of memory");
-    qsort(gaps, n, sizeof *gaps, cmp_gap);
-    /* knot k: the gap of rank round(k (n - 1) / K); no flow in two chunks: all 0 */
-    for (int k = 0; k <= VF_XGAP_BINS; k++) {
-        size_t i = n ? (size_t)(((unsigned __int128)k * (n - 1) + VF_XGAP_BINS / 2) / VF_XGAP_BINS) : 0;
-        e->xgapq[k] = n ? (double)gaps[i] : 0;
-    }
+    vf_enc_knots_i64(gaps, n, VF_XGAP_BINS, e->xgapq); /* no flow in two chunks: all 0 */
     return VF_OK;
 }
 

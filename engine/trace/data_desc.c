@@ -114,6 +114,17 @@ static vf_status get_str(const char *name, config_setting_t *g, const char *key,
     return VF_OK;
 }
 
+/* A data-group key that is "model" or "training" (absent: *training stays). */
+static vf_status get_model_or_training(const char *name, config_setting_t *g, const char *key, bool *training) {
+    const char *s;
+    vf_status st = get_str(name, g, key, &s);
+    if (st || !s) return st;
+    if (!strcmp(s, "model")) *training = false;
+    else if (!strcmp(s, "training")) *training = true;
+    else return FAIL(config_setting_get_member(g, key), "%s '%s': expected model or training", key, s);
+    return VF_OK;
+}
+
 static vf_status get_int(const char *name, config_setting_t *g, const char *key, int lo, int hi, int *out) {
     config_setting_t *s = config_setting_get_member(g, key);
     if (!s) return VF_OK;
@@ -204,18 +215,12 @@ static vf_status parse_data(const char *name, config_t *cfg, vf_data_desc *dd) {
     }
     if ((st = get_int(name, g, "n_chunks", 1, 1000, &dd->n_chunks))) return st;
     if ((st = get_int(name, g, "max_flow_len", 0, 1000000, &dd->max_flow_len))) return st;
-    if ((st = get_str(name, g, "flow_lengths", &s))) return st;
-    if (s) {
-        if (!strcmp(s, "model")) dd->flow_lengths = VF_FLEN_MODEL;
-        else if (!strcmp(s, "training")) dd->flow_lengths = VF_FLEN_TRAINING;
-        else return FAIL(config_setting_get_member(g, "flow_lengths"), "flow_lengths '%s': expected model or training", s);
-    }
-    if ((st = get_str(name, g, "carried_gaps", &s))) return st;
-    if (s) {
-        if (!strcmp(s, "model")) dd->carried_gaps = VF_CGAP_MODEL;
-        else if (!strcmp(s, "training")) dd->carried_gaps = VF_CGAP_TRAINING;
-        else return FAIL(config_setting_get_member(g, "carried_gaps"), "carried_gaps '%s': expected model or training", s);
-    }
+    bool training = dd->flow_lengths == VF_FLEN_TRAINING;
+    if ((st = get_model_or_training(name, g, "flow_lengths", &training))) return st;
+    dd->flow_lengths = training ? VF_FLEN_TRAINING : VF_FLEN_MODEL;
+    training = dd->carried_gaps == VF_CGAP_TRAINING;
+    if ((st = get_model_or_training(name, g, "carried_gaps", &training))) return st;
+    dd->carried_gaps = training ? VF_CGAP_TRAINING : VF_CGAP_MODEL;
     int seed = 1;
     if ((st = get_int(name, g, "seed", 0, 2147483647, &seed))) return st;
     dd->seed = (uint64_t)seed;

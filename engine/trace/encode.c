@@ -672,6 +672,11 @@ static size_t knot_index(size_t n, int K, int k) {
     return (size_t)(((unsigned __int128)k * (n - 1) + (unsigned)K / 2) / (unsigned)K);
 }
 
+void vf_enc_knots_i64(int64_t *v, size_t n, int K, double *knot) {
+    qsort(v, n, sizeof *v, cmp_i64_);
+    for (int k = 0; k <= K; k++) knot[k] = n ? (double)v[knot_index(n, K, k)] : 0;
+}
+
 vf_status vf_enc_fit_gapq(vf_encoder *e, int64_t *gaps, size_t n) {
     int K = time_bins(e);
     if (K < 1) return vf_fail(VF_ERR_ARG, "encoder: the time field's quantile table needs bins >= 1 (%d)", K);
@@ -679,9 +684,7 @@ vf_status vf_enc_fit_gapq(vf_encoder *e, int64_t *gaps, size_t n) {
     e->gapq = malloc((size_t)(K + 1) * sizeof *e->gapq);
     if (!e->gapq) return vf_fail(VF_ERR_OOM, "encoder: out of memory");
     e->n_gapq = K + 1;
-    qsort(gaps, n, sizeof *gaps, cmp_i64_);
-    /* no gaps (every series one record long): all 0 */
-    for (int k = 0; k <= K; k++) e->gapq[k] = n ? (double)gaps[knot_index(n, K, k)] : 0;
+    vf_enc_knots_i64(gaps, n, K, e->gapq); /* no gaps (every series one record long): all 0 */
     return VF_OK;
 }
 

@@ -36,6 +36,9 @@ typedef struct vf_chunk_len { int32_t c, kind; int64_t len; } vf_chunk_len;
 /* Each chunk's flow length histogram (e->flen) from every training flow's
  * records in it (v[n], sorted here in place). */
 vf_status vf_enc_fit_flen(vf_encoder *e, vf_chunk_len *v, size_t n);
+/* Knots k = 0..K of the n values v (sorted here): knot[k] is the value of
+ * rank round(k (n - 1) / K), all 0 when n is 0 (the quantile tables). */
+void vf_enc_knots_i64(int64_t *v, size_t n, int K, double *knot);
 /* The carried gaps' quantile table (e->xgapq) from every training gap
  * between a flow's parts in successive chunks it is in (gaps[n], sorted
  * here; carried_gaps = "training"). */
