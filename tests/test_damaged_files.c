@@ -92,37 +92,38 @@ Test(damaged_files, encoder_txt_truncated_or_flipped_is_refused_naming_it) {
     cr_assert_eq(vf_encoder_save(&e, path), VF_OK, "%s", vf_last_error());
     size_t n;
     char *text = tu_read_file(path, &n);
-    cr_assert(text && !strncmp(text, "vkflow-encoder 9\n", 17), "version 9 header");
+    cr_assert(text && !strncmp(text, "vkflow-encoder 10\n", 18), "version 10 header");
     cr_assert(strstr(text, "\nend\nchecksum "), "a checksum line after 'end'");
     free(text);
     every_damage_refused(path, load_encoder, NULL);
     /* the message says what is wrong */
-    write_bytes(path, "vkflow-encoder 9\nkind 0\n", 24);
+    write_bytes(path, "vkflow-encoder 10\nkind 0\n", 25);
     cr_expect_neq(vf_encoder_load(path, &(vf_encoder){0}), VF_OK);
     cr_expect(strstr(vf_last_error(), "damaged encoder file"), "%s", vf_last_error());
     unlink(path);
     vf_encoder_free(&e);
 }
 
-/* The text of an older encoder file from a version 9 one of the default
+/* The text of an older encoder file from a version 10 one of the default
  * fields (IPs as bits, decoded bit by bit, time interarrival): header `ver`,
- * no "pparts 0" and "xgapq 0" lines (version 8), no "flen 0" line (version 7), field lines without the popularity and no "vcount 0" lines (version 6), nor the class decode (version 5), no value quantile tables ("valq 0" lines) nor flow start tables ("startq
+ * no "pflows 0" lines (version 9), no "pparts 0" and "xgapq 0" lines (version 8), no "flen 0" line (version 7), field lines without the popularity and no "vcount 0" lines (version 6), nor the class decode (version 5), no value quantile tables ("valq 0" lines) nor flow start tables ("startq
  * 0") and field lines without the start decode (version 4), nor bins and gap
  * decode (version 3), nor decode and top (versions 2, 1), no gap
  * quantile table ("gapq 0"), no address tables ("ips 0" twice, 2 and 1), and
  * for version 1 no checksum line. Returns the length (the text is rewritten
  * in place). */
 static size_t older_encoder_text(char *text, int ver) {
-    text[15] = (char)('0' + ver);
-    char *w = text;
-    for (char *line = text; *line;) {
+    char *line = strchr(text, '\n') + 1; /* after "vkflow-encoder 10" */
+    char *w = text + sprintf(text, "vkflow-encoder %d\n", ver); /* one digit: shorter */
+    while (*line) {
         char *nl = strchr(line, '\n');
         size_t len = nl ? (size_t)(nl - line) + 1 : strlen(line);
         if (!strncmp(line, "checksum ", 9)) break;
         if ((ver < 3 && !strncmp(line, "ips 0\n", 6)) || (ver < 4 && !strncmp(line, "gapq 0\n", 7)) ||
             (ver < 5 && (!strncmp(line, "valq 0\n", 7) || !strncmp(line, "startq 0\n", 9))) ||
             (ver < 7 && !strncmp(line, "vcount 0\n", 9)) || (ver < 8 && !strncmp(line, "flen 0\n", 7)) ||
-            (ver < 9 && (!strncmp(line, "pparts 0\n", 9) || !strncmp(line, "xgapq 0\n", 8)))) {
+            (ver < 9 && (!strncmp(line, "pparts 0\n", 9) || !strncmp(line, "xgapq 0\n", 8))) ||
+            (ver < 10 && !strncmp(line, "pflows 0\n", 9))) {
             line += len;
             continue;
         }
@@ -155,12 +156,12 @@ static size_t older_encoder_text(char *text, int ver) {
     return n;
 }
 
-Test(damaged_files, encoder_txt_versions_1_to_8_still_load) {
+Test(damaged_files, encoder_txt_versions_1_to_9_still_load) {
     vf_encoder e, e1;
     fit_encoder(&e);
     char path[128];
     snprintf(path, sizeof path, "/tmp/vkflow_damaged_enc1_%d.txt", (int)getpid());
-    for (int ver = 1; ver <= 8; ver++) {
+    for (int ver = 1; ver <= 9; ver++) {
         cr_assert_eq(vf_encoder_save(&e, path), VF_OK, "%s", vf_last_error());
         size_t n;
         char *text = tu_read_file(path, &n);
@@ -172,6 +173,7 @@ Test(damaged_files, encoder_txt_versions_1_to_8_still_load) {
         cr_assert(ver >= 5 || !strstr(text, "\nvalq "));
         cr_assert(ver >= 8 || !strstr(text, "\nflen "));
         cr_assert(ver >= 9 || (!strstr(text, "\npparts ") && !strstr(text, "\nxgapq ")));
+        cr_assert(ver >= 10 || !strstr(text, "\npflows "));
         write_bytes(path, text, n);
         cr_assert_eq(vf_encoder_load(path, &e1), VF_OK, "version %d: %s", ver, vf_last_error());
         cr_expect_eq(e1.attr_dim, e.attr_dim);

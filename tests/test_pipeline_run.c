@@ -198,7 +198,8 @@ Test(pipeline_run, end_to_end_resume_and_generate, .init = setup, .fini = teardo
  * the two address fields (ADDRS) and before any more (REST). */
 #define EXAMPLES_FIELDS(ADDRS, REST)                                                                          \
     "fields = ( " ADDRS                                                                                   \
-    "  { name = \"srcport\"; encoding = \"dict\"; }, { name = \"dstport\"; encoding = \"dict\"; },\n"          \
+    "  { name = \"srcport\"; encoding = \"dict\"; class_decode = \"quota\"; },\n"                          \
+    "  { name = \"dstport\"; encoding = \"dict\"; class_decode = \"quota\"; },\n"                          \
     "  { name = \"proto\"; encoding = \"word2vec\"; class_decode = \"quota\"; },\n"                            \
     "  { name = \"time\"; encoding = \"interarrival_quantile\"; decode = \"rank\"; start_decode = \"rank\"; }" \
     REST " );"

@@ -1234,8 +1234,8 @@ Test(trace_encode, label_quota_keeps_rare_labels) {
     cr_expect(vf_data_desc_needs_class_counts(&dq));
     cr_expect_eq(vf_data_desc_parse_string("bad.cfg", "data = { path = \"x\";\n fields = ( { name = \"srcport\"; encoding = "
                  "\"onehot\"; class_decode = \"quota\"; } ); };", &dq), VF_ERR_FORMAT);
-    cr_expect(strstr(vf_last_error(), "bad.cfg:2: fields: 'srcport': class_decode applies to srcip/dstip with encoding "
-                     "dict, to proto with word2vec or onehot and to per-record fields with encoding onehot only"), "%s",
+    cr_expect(strstr(vf_last_error(), "bad.cfg:2: fields: 'srcport': class_decode applies to srcip/dstip/srcport/dstport "
+                     "with encoding dict, to proto with word2vec or onehot and to per-record fields with encoding onehot only"), "%s",
               vf_last_error());
 }
 
@@ -1417,6 +1417,152 @@ Test(trace_encode, protocol_quota_description) {
     }
     cr_expect_eq(vf_data_desc_parse_string("bad.cfg", "data = { path = \"x\";\n fields = ( { name = \"proto\"; encoding = "
                  "\"dict\"; class_decode = \"quota\"; } ); };", &dq), VF_ERR_FORMAT);
-    cr_expect(strstr(vf_last_error(), "bad.cfg:2: fields: 'proto': class_decode applies to srcip/dstip with encoding "
-                     "dict, to proto with word2vec or onehot"), "%s", vf_last_error());
+    cr_expect(strstr(vf_last_error(), "bad.cfg:2: fields: 'proto': class_decode applies to srcip/dstip/srcport/dstport "
+                     "with encoding dict, to proto with word2vec or onehot"), "%s", vf_last_error());
+}
+
+/* The port quota's training trace, one chunk, two records per flow, flows
+ * f0..f8 starting in that order from 10.0.0.1 + f: TCP to port 80 (f0-f3),
+ * 22 (f4) and 40000 (f5); UDP to 53 (f6, f7) and 123 (f8). With top = 3 the
+ * dstport classes are 22, 53, 80 (the most records; 22 before 123 and 40000
+ * by value), and "other" holds 40000 (TCP) and 123 (UDP). */
+static void port_toy(vf_trace *t) {
+    memset(t, 0, sizeof *t);
+    t->kind = VF_TRACE_FLOWS;
+    t->linktype = -1;
+    const struct { uint8_t proto; uint16_t dport; } flow[9] = {
+        {6, 80}, {6, 80}, {6, 80}, {6, 80}, {6, 22}, {6, 40000}, {17, 53}, {17, 53}, {17, 123},
+    };
+    for (int f = 0; f < 9; f++)
+        for (int k = 0; k < 2; k++) {
+            vf_record r;
+            memset(&r, 0, sizeof r);
+            vf_addr_from_v4(&r.src, 0x0A000001u + (uint32_t)f);
+            vf_addr_from_v4(&r.dst, 0x08080808u);
+            r.ip_version = 4;
+            r.sport = (uint16_t)(3000 + f);
+            r.dport = flow[f].dport;
+            r.proto = flow[f].proto;
+            r.pkts = 1;
+            r.bytes = 40;
+            r.dur_ns = 1000;
+            r.label = -1;
+            r.ts_ns = 1000000000LL * 1500000000LL + (int64_t)(10 * f + k) * 1000000;
+            cr_assert_eq(vf_trace_append(t, &r), VF_OK);
+        }
+}
+
+/* writes port v as a dict port's bits (most significant first) at p */
+static void port_bits(float *p, uint32_t v) {
+    for (int b = 0; b < 16; b++) {
+        int bit = (int)(v >> (15 - b) & 1u);
+        p[2 * b] = (float)(1 - bit), p[2 * b + 1] = (float)bit;
+    }
+}
+
+Test(trace_encode, port_quota_gives_each_protocols_flows_its_training_ports) {
+    vf_trace t;
+    port_toy(&t);
+    vf_data_desc dd;
+    vf_data_desc_default(VF_TRACE_FLOWS, &dd);
+    dd.n_chunks = 1;
+    dd.w2v_epochs = 1;
+    int di = -1;
+    for (int i = 0; i < dd.n_fields; i++)
+        if (dd.fields[i].field == VF_F_DSTPORT) di = i;
+    cr_assert(di >= 0);
+    dd.fields[di].enc = VF_ENC_DICT;
+    dd.fields[di].top = 3;
+    dd.fields[di].class_decode = VF_CDEC_QUOTA;
+    vf_encoder e;
+    TU_OK(vf_encoder_fit(&dd, &t, &e));
+    cr_assert_eq(e.n_vocab[VF_F_DSTPORT], 3);
+    cr_expect(e.vocab[VF_F_DSTPORT][0] == 22 && e.vocab[VF_F_DSTPORT][1] == 53 && e.vocab[VF_F_DSTPORT][2] == 80);
+    cr_assert(e.port_flows[1] && !e.port_flows[0], "a table for dstport only");
+    const int K = 4; /* 22, 53, 80, other */
+    for (int p = 0; p < 256; p++)
+        for (int k = 0; k < K; k++) {
+            int64_t want = p == 6 ? (int64_t[]){1, 0, 4, 1}[k] : p == 17 ? (int64_t[]){0, 2, 0, 1}[k] : 0;
+            cr_expect_eq(e.port_flows[1][p * K + k], want, "protocol %d class %d", p, k);
+        }
+
+    /* The model's offers: every row rates port 80 likeliest (less so row by
+     * row), then 53, 22, "other"; the "other" rows' bits spell 80 (f5) and
+     * 22 (f8). Argmax would give all nine port 80. */
+    vf_encoded *ch;
+    TU_OK(vf_encode(&e, &t, &ch));
+    cr_assert_eq(ch[0].n_flows, 9);
+    int off = -1;
+    for (int g = 0; g < e.n_attr_segs && off < 0; g++)
+        if (e.attr_segs[g].field == VF_F_DSTPORT) off = e.attr_segs[g].offset;
+    cr_assert(off >= 0);
+    for (int r = 0; r < 9; r++) {
+        float *a = ch[0].attr + (size_t)r * (size_t)e.attr_dim + off;
+        a[0] = 0.03f, a[1] = 0.05f, a[2] = 0.9f - 0.05f * (float)r, a[3] = 0.02f;
+        if (r == 5 || r == 8) port_bits(a + K, r == 5 ? 80 : 22);
+    }
+    TU_OK(vf_quota_classes(&e, ch, 1));
+    vf_trace d;
+    memset(&d, 0, sizeof d);
+    TU_OK(vf_decode(&e, ch, 1, &d));
+    cr_assert_eq(d.n, t.n);
+    /* TCP: 80 to the four likeliest rows, 22 and "other" to one each; UDP: 53
+     * to two, "other" to one. "Other" bits that spell a classed port move up
+     * to the next port without a class. */
+    const uint16_t want[9] = {80, 80, 80, 80, 22, 81, 53, 53, 23};
+    for (size_t i = 0; i < d.n; i++) {
+        int f = (int)(vf_addr_v4(&d.recs[i].src) - 0x0A000001u);
+        cr_assert(f >= 0 && f < 9);
+        cr_expect_eq(d.recs[i].dport, want[f], "flow %d: port %u", f, d.recs[i].dport);
+    }
+    vf_trace_free(&d);
+    vf_encoded_free(ch, 1);
+
+    /* saved and loaded, the table comes back; a damaged one is refused */
+    char path[128];
+    snprintf(path, sizeof path, "/tmp/vkflow_port_quota_%d.txt", (int)getpid());
+    TU_OK(vf_encoder_save(&e, path));
+    vf_encoder e2;
+    TU_OK(vf_encoder_load(path, &e2));
+    cr_assert(e2.port_flows[1] && !e2.port_flows[0]);
+    cr_expect(!memcmp(e2.port_flows[1], e.port_flows[1], 256 * (size_t)K * sizeof *e.port_flows[1]));
+    vf_encoder_free(&e2);
+    size_t n;
+    char *text = tu_read_file(path, &n);
+    cr_assert(text);
+    char *line = strstr(text, "\npflows 0\npflows 5 6 0 1 6 2 4 6 3 1 17 1 2 17 3 1\n");
+    cr_assert(line, "the pflows lines");
+    memcpy(line + 33, "4", 1); /* "6 3 1" -> "6 4 1": class 4 of 0..3 */
+    tu_write_resummed(path, text);
+    cr_expect_neq(vf_encoder_load(path, &e2), VF_OK);
+    cr_expect(strstr(vf_last_error(), "pflows value (protocol 0-255, port class 0-n_vocab"), "%s", vf_last_error());
+    memcpy(line + 17, "0\n", 2); /* no table at all */
+    memmove(line + 19, line + 51, strlen(line + 51) + 1);
+    tu_write_resummed(path, text);
+    cr_expect_neq(vf_encoder_load(path, &e2), VF_OK);
+    cr_expect(strstr(vf_last_error(), "a port with class_decode quota has no pflows table"), "%s", vf_last_error());
+    free(text);
+    unlink(path);
+
+    /* the streaming fit does not count them: it says so */
+    vf_encoder es;
+    cr_expect_eq(vf_encoder_fit_stream(&dd, vf_trace_each, &t, &es, NULL), VF_ERR_UNSUPPORTED);
+    cr_expect(strstr(vf_last_error(), "class_decode quota on a port"), "%s", vf_last_error());
+    vf_encoder_free(&e);
+    vf_trace_free(&t);
+}
+
+Test(trace_encode, port_quota_description) {
+    vf_data_desc dq;
+    cr_assert_eq(vf_data_desc_parse_string("ok.cfg", "data = { path = \"x\"; fields = ( { name = \"dstport\"; encoding = "
+                 "\"dict\"; class_decode = \"quota\"; } ); };", &dq), VF_OK, "%s", vf_last_error());
+    cr_expect(vf_port_quota(&dq.fields[0]));
+    cr_expect(!vf_record_quota(&dq.fields[0]) && !vf_proto_quota(&dq.fields[0]));
+    const char *why = NULL;
+    cr_expect(vf_data_desc_needs_memory_fit(&dq, &why));
+    cr_expect(why && strstr(why, "class_decode quota on a port"), "%s", why ? why : "(none)");
+    cr_expect_eq(vf_data_desc_parse_string("bad.cfg", "data = { path = \"x\";\n fields = ( { name = \"dstport\"; encoding = "
+                 "\"word2vec\"; class_decode = \"quota\"; } ); };", &dq), VF_ERR_FORMAT);
+    cr_expect(strstr(vf_last_error(), "bad.cfg:2: fields: 'dstport': class_decode applies to srcip/dstip/srcport/dstport "
+                     "with encoding dict"), "%s", vf_last_error());
 }

@@ -815,9 +815,9 @@ Test(trace_ipaddr, data_desc) {
     desc_error("data = { path = \"x\";\n fields = ( { name = \"pkt\"; encoding = \"dict\"; } ); };",
                "bad.cfg:2: fields: 'pkt': dict is for srcip, dstip, srcport, dstport and proto");
     desc_error("data = { path = \"x\";\n fields = ( { name = \"srcip\"; encoding = \"bits\"; class_decode = \"quota\"; } ); };",
-               "bad.cfg:2: fields: 'srcip': class_decode applies to srcip/dstip with encoding dict, to proto with word2vec or onehot and to per-record fields with encoding onehot only");
-    desc_error("data = { path = \"x\";\n fields = ( { name = \"srcport\"; encoding = \"dict\"; class_decode = \"quota\"; } ); };",
-               "bad.cfg:2: fields: 'srcport': class_decode applies to srcip/dstip with encoding dict, to proto with word2vec or onehot and to per-record fields with encoding onehot only");
+               "bad.cfg:2: fields: 'srcip': class_decode applies to srcip/dstip/srcport/dstport with encoding dict, to proto with word2vec or onehot and to per-record fields with encoding onehot only");
+    desc_error("data = { path = \"x\";\n fields = ( { name = \"srcport\"; encoding = \"word2vec\"; class_decode = \"quota\"; } ); };",
+               "bad.cfg:2: fields: 'srcport': class_decode applies to srcip/dstip/srcport/dstport with encoding dict, to proto with word2vec or onehot and to per-record fields with encoding onehot only");
     desc_error("data = { path = \"x\";\n fields = ( { name = \"dstip\"; encoding = \"dict\"; class_decode = \"rank\"; } ); };",
                "bad.cfg:2: fields: 'dstip': class_decode 'rank': expected argmax or quota");
     cr_assert_eq(vf_data_desc_parse_string("ok.cfg",

@@ -339,8 +339,9 @@ static vf_status parse_data(const char *name, config_t *cfg, vf_data_desc *dd) {
             if (cd) {
                 config_setting_t *cs = config_setting_get_member(e, "class_decode");
                 if (!vf_class_quota_applies((vf_field)f, (vf_encoding)enc))
-                    return FAIL(cs, "fields: '%s': class_decode applies to srcip/dstip with encoding dict, to proto "
-                                "with word2vec or onehot and to per-record fields with encoding onehot only", fn);
+                    return FAIL(cs, "fields: '%s': class_decode applies to srcip/dstip/srcport/dstport with encoding "
+                                "dict, to proto with word2vec or onehot and to per-record fields with encoding onehot "
+                                "only", fn);
                 if (!strcmp(cd, "argmax")) sp->class_decode = VF_CDEC_ARGMAX;
                 else if (!strcmp(cd, "quota")) sp->class_decode = VF_CDEC_QUOTA;
                 else return FAIL(cs, "fields: '%s': class_decode '%s': expected argmax or quota", fn, cd);
@@ -441,10 +442,14 @@ bool vf_data_desc_needs_class_counts(const vf_data_desc *dd) {
 
 bool vf_data_desc_needs_memory_fit(const vf_data_desc *dd, const char **why) {
     const char *w = NULL;
-    bool proto_quota = false;
-    for (int i = 0; i < dd->n_fields; i++) proto_quota |= vf_proto_quota(&dd->fields[i]);
+    bool proto_quota = false, port_quota = false;
+    for (int i = 0; i < dd->n_fields; i++) {
+        proto_quota |= vf_proto_quota(&dd->fields[i]);
+        port_quota |= vf_port_quota(&dd->fields[i]);
+    }
     if (vf_data_desc_needs_class_counts(dd)) w = "class_decode quota on a onehot field counts its values' records in memory";
     else if (proto_quota) w = "class_decode quota on proto counts each chunk's new flows per protocol in memory";
+    else if (port_quota) w = "class_decode quota on a port counts the flows per protocol and port in memory";
     else if (dd->flow_lengths == VF_FLEN_TRAINING) w = "flow_lengths training counts each chunk's flow lengths in memory";
     else if (dd->carried_gaps == VF_CGAP_TRAINING) w = "carried_gaps training collects the gaps between a flow's chunks in memory";
     if (why) *why = w;

@@ -375,6 +375,8 @@ void vf_encoder_free(vf_encoder *e) {
     for (int f = 0; f < VF_F_COUNT; f++) { free(e->vocab[f]); free(e->vocab_count[f]); free(e->valq[f]); }
     vf_enc_free_flen(e);
     free(e->pparts);
+    free(e->port_flows[0]);
+    free(e->port_flows[1]);
     free(e->xgapq);
     vf_w2v_free(&e->port);
     vf_w2v_free(&e->proto);
@@ -580,13 +582,20 @@ vf_status vf_encoder_fit(const vf_data_desc *dd_in, const vf_trace *t, vf_encode
         free(gaps), free(starts), free(segs), free(xgaps);
         goto fail;
     }
-    if ((quant && !gaps) || (vf_enc_start_rank(e) && !starts) || (count_lengths && !segs) || (carried_gaps && !xgaps)) {
+    for (int i = 0; i < e->n_fields && !st; i++) /* the port quota's table: flows per protocol and class */
+        if (vf_port_quota(&e->fields[i])) {
+            vf_field pf = e->fields[i].field;
+            int64_t **tab = &e->port_flows[pf == VF_F_DSTPORT];
+            if (!(*tab = calloc(256 * ((size_t)e->n_vocab[pf] + 1), sizeof **tab)))
+                st = vf_fail(VF_ERR_OOM, "encoder: out of memory");
+        }
+    if (st || (quant && !gaps) || (vf_enc_start_rank(e) && !starts) || (count_lengths && !segs) || (carried_gaps && !xgaps)) {
         free(gaps);
         free(starts);
         free(segs);
         free(xgaps);
         vf_flow_index_free(&fi);
-        st = vf_fail(VF_ERR_OOM, "encoder: out of memory");
+        if (!st) st = vf_fail(VF_ERR_OOM, "encoder: out of memory");
         goto fail;
     }
     for (size_t f = 0; f < fi.n_flows; f++) {
@@ -616,6 +625,13 @@ vf_status vf_encoder_fit(const vf_data_desc *dd_in, const vf_trace *t, vf_encode
         if (segs && len) segs[n_segs++] = (vf_chunk_len){prev_c, vf_flen_kind(parts > 0, false, proto), len};
         if (e->pparts) /* the chunks the flow is in, counted where it begins */
             e->pparts[(size_t)vf_encoder_chunk_of(e, t->recs[fi.order[fi.start[f]]].ts_ns) * 256 + proto] += parts + 1;
+        for (int k = 0; k < 2; k++) { /* the flow's port class, "other" (n) when its port has none */
+            vf_field pf = k ? VF_F_DSTPORT : VF_F_SRCPORT;
+            if (!e->port_flows[k]) continue;
+            uint64_t port = (uint64_t)vf_enc_fval(&t->recs[fi.order[fi.start[f]]], pf);
+            int n = e->n_vocab[pf], i = vocab_lower(e, pf, port);
+            e->port_flows[k][(size_t)proto * ((size_t)n + 1) + (size_t)(i < n && e->vocab[pf][i] == port ? i : n)]++;
+        }
     }
     if (quant) st = vf_enc_fit_gapq(e, gaps, n_gaps);
     if (starts && !st) st = vf_enc_fit_startq(e, starts, n_starts);
@@ -964,8 +980,14 @@ static void dec_field(const vf_encoder *e, const vf_field_spec *s, const float *
         }
         if (!vf_enc_addr_field(f)) { /* a port or the protocol */
             int nb = bits_of(e, f);
-            uint32_t v = 0;
+            uint32_t v = 0, mask = (uint32_t)((1ull << nb) - 1);
             for (int b = 0; b < nb; b++) v = v << 1 | (src[2 * b + 1] > src[2 * b]);
+            /* the port quota's "other" is a port without a class: bits that spell one move up to the next */
+            for (uint32_t k = 0; s->enc == VF_ENC_DICT && s->class_decode == VF_CDEC_QUOTA && k <= mask; k++) {
+                int i = vocab_lower(e, f, v);
+                if (i >= e->n_vocab[f] || e->vocab[f][i] != v) break;
+                v = (v + 1) & mask;
+            }
             set_fval(r, f, (double)v);
             break;
         }
@@ -1253,6 +1275,75 @@ static vf_status quota_protocols(const vf_encoder *e, const vf_field_spec *s, co
     return st;
 }
 
+/* The port quota (a dict port with class_decode quota; seg is its class
+ * segment, n_vocab + 1 wide: "other" last): the rows that start a flow,
+ * grouped by their decoded protocol (after the protocol quota, so its
+ * choice), get the port classes of that protocol's training flows in their
+ * shares (port_flows), the model's likeliest offers first. So a port goes
+ * only with a protocol it was seen with, and a port of one training flow
+ * is kept. A protocol without training flows keeps the model's classes;
+ * without a proto field all rows share the totals. The rows' class
+ * outputs become the chosen class's one-hot ("other": the bits decode). */
+static vf_status quota_ports(const vf_encoder *e, const vf_field_spec *s, const vf_segment *seg, vf_encoded *gen,
+                             int N, int tags) {
+    const int64_t *flows = e->port_flows[s->field == VF_F_DSTPORT];
+    if (!flows)
+        return vf_fail(VF_ERR_FORMAT, "decode: %s: class_decode quota needs the training flows per protocol and "
+                       "port class (the encoder file has none)", vf_field_name(s->field));
+    const int K = e->n_vocab[s->field] + 1, A = e->attr_dim;
+    if (seg->width != K) return VF_OK;
+    const vf_field_spec *ps = NULL; /* the protocol's field and its first attribute segment */
+    const vf_segment *pseg = NULL;
+    for (int i = 0; i < e->n_fields && !ps; i++)
+        if (e->fields[i].field == VF_F_PROTO) ps = &e->fields[i];
+    for (int g = 0; ps && g < e->n_attr_segs && !pseg; g++)
+        if (e->attr_segs[g].field == VF_F_PROTO) pseg = &e->attr_segs[g];
+    int64_t M = 0;
+    for (int c = 0; c < N; c++)
+        for (int r = 0; r < gen[c].n_flows; r++) M += vf_row_starts_flow(gen[c].attr + (size_t)r * (size_t)A, tags, c);
+    float **row = malloc((size_t)(M ? M : 1) * sizeof *row); /* by protocol, then chunk and row */
+    int *proto = malloc((size_t)(M ? M : 1) * sizeof *proto), *class_of = malloc((size_t)(M ? M : 1) * sizeof *class_of);
+    int64_t *first = calloc(258, sizeof *first); /* rows of protocol p: row[first[p] .. first[p + 1]) */
+    double *w = malloc((size_t)K * sizeof *w);
+    if (!row || !proto || !class_of || !first || !w) {
+        free(row), free(proto), free(class_of), free(first), free(w);
+        return vf_fail(VF_ERR_OOM, "decode: out of memory (%lld flows)", (long long)M);
+    }
+    int64_t m = 0;
+    for (int c = 0; c < N; c++)
+        for (int r = 0; r < gen[c].n_flows; r++) {
+            const float *a = gen[c].attr + (size_t)r * (size_t)A;
+            if (!vf_row_starts_flow(a, tags, c)) continue;
+            vf_record rec = {0};
+            if (pseg) dec_field(e, ps, a + pseg->offset, &rec);
+            proto[m++] = rec.proto;
+            first[rec.proto + 2]++;
+        }
+    for (int p = 0; p < 256; p++) first[p + 2] += first[p + 1]; /* a counting sort by protocol */
+    m = 0;
+    for (int c = 0; c < N; c++)
+        for (int r = 0; r < gen[c].n_flows; r++) {
+            float *a = gen[c].attr + (size_t)r * (size_t)A;
+            if (vf_row_starts_flow(a, tags, c)) row[first[proto[m++] + 1]++] = a + seg->offset;
+        }
+    vf_status st = VF_OK;
+    for (int p = 0; p < 256 && !st; p++) {
+        int64_t n = first[p + 1] - first[p];
+        double W = 0;
+        for (int k = 0; k < K; k++) {
+            w[k] = 0;
+            for (int q = pseg ? p : 0; q < (pseg ? p + 1 : 256); q++) w[k] += (double)flows[(size_t)q * (size_t)K + (size_t)k];
+            W += w[k];
+        }
+        if (!n || W == 0) continue;
+        st = assign_quotas((const float *const *)row + first[p], NULL, n, K, w, W, class_of);
+        for (int64_t i = 0; !st && i < n; i++)
+            for (int k = 0; k < K; k++) row[first[p] + i][k] = k == class_of[i] ? 1.0f : 0.0f;
+    }
+    free(row), free(proto), free(class_of), free(first), free(w);
+    return st;
+}
+
 /* The records vf_truncate_windows keeps (in their chunk's window), *M of
  * them: rec[M] each record, step[M] the feature row of the decoded step it
  * is (vf_decode's order) or, with src, copies (step src[k]). */
@@ -1359,17 +1450,19 @@ vf_status vf_quota_classes(const vf_encoder *e, vf_encoded *gen, int N) {
         if (gen[c].n_flows && (gen[c].attr_dim != e->attr_dim || !gen[c].attr))
             return vf_fail(VF_ERR_ARG, "decode: generated chunk %d has attr %d, the encoder %d", c, gen[c].attr_dim,
                            e->attr_dim);
-    for (int i = 0; i < e->n_fields; i++) {
-        const vf_field_spec *s = &e->fields[i];
-        bool addr = s->class_decode == VF_CDEC_QUOTA && s->enc == VF_ENC_DICT && vf_enc_addr_field(s->field);
-        if (!addr && !vf_proto_quota(s)) continue;
-        for (int g = 0; g < e->n_attr_segs; g++)
-            if (e->attr_segs[g].field == (int)s->field) { /* the first: dict's classes (the bits follow) */
-                VF_TRY(addr ? quota_field(e, s, &e->attr_segs[g], gen, N, tags)
-                            : quota_protocols(e, s, &e->attr_segs[g], gen, N, tags));
-                break;
-            }
-    }
+    for (int pass = 0; pass < 2; pass++) /* the ports' after the protocol's: they go by the chosen protocol */
+        for (int i = 0; i < e->n_fields; i++) {
+            const vf_field_spec *s = &e->fields[i];
+            bool addr = s->class_decode == VF_CDEC_QUOTA && s->enc == VF_ENC_DICT && vf_enc_addr_field(s->field);
+            if (pass == 0 ? !addr && !vf_proto_quota(s) : !vf_port_quota(s)) continue;
+            for (int g = 0; g < e->n_attr_segs; g++)
+                if (e->attr_segs[g].field == (int)s->field) { /* the first: dict's classes (the bits follow) */
+                    VF_TRY(pass ? quota_ports(e, s, &e->attr_segs[g], gen, N, tags)
+                           : addr ? quota_field(e, s, &e->attr_segs[g], gen, N, tags)
+                                  : quota_protocols(e, s, &e->attr_segs[g], gen, N, tags));
+                    break;
+                }
+        }
     return VF_OK;
 }
 
@@ -1583,8 +1676,12 @@ vf_status vf_decode(const vf_encoder *e, const vf_encoded *chunks, int n_chunks,
  * per chunk a line `K p0 n0 ... p(K-1) n(K-1)`: protocol numbers ascending
  * and the chunks their flows are in; proto with class_decode quota), and
  * the carried gaps' quantile table after that (`xgapq N v0 ... v(N-1)`, N =
- * 0 or VF_XGAP_BINS + 1, ns; carried_gaps training).
- * Versions 8, 7, 6, 5, 4 and 3 (3: no gap table, its time encodings need none)
+ * 0 or VF_XGAP_BINS + 1, ns; carried_gaps training). Version 10 added the
+ * port quota's tables after that, a line for srcport, then one for dstport
+ * (`pflows N p0 k0 n0 ... p(N-1) k(N-1) n(N-1)`: N = 0 unless the port is
+ * dict with class decode quota; protocol, dict class (n_vocab: "other") and
+ * training flows, ascending by protocol, then class).
+ * Versions 9, 8, 7, 6, 5, 4 and 3 (3: no gap table, its time encodings need none)
  * still load; versions 2 and 1 (1: no checksum line, written before it was added; its
  * "end" line catches a cut, nothing catches a changed digit) still load:
  * their IP fields decode bit by bit, as they did. */
@@ -1593,7 +1690,7 @@ vf_status vf_encoder_save(const vf_encoder *e, const char *path) {
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
     if (!f) return vf_fail(VF_ERR_OOM, "%s: out of memory", path);
-    fprintf(f, "vkflow-encoder 9\n");
+    fprintf(f, "vkflow-encoder 10\n");
     fprintf(f, "kind %d n_chunks %d chunking %d max_len %d ip_bits %d n_fields %d\n", (int)e->kind, e->n_chunks,
             (int)e->chunking, e->max_len, e->ip_bits, e->n_fields);
     for (int i = 0; i < e->n_fields; i++) {
@@ -1667,6 +1764,15 @@ vf_status vf_encoder_save(const vf_encoder *e, const char *path) {
     fprintf(f, "xgapq %d", e->n_xgapq);
     for (int k = 0; k < e->n_xgapq; k++) fprintf(f, " %lld", (long long)e->xgapq[k]);
     fputc('\n', f);
+    for (int k = 0; k < 2; k++) {
+        const int64_t *n = e->port_flows[k];
+        size_t K = (size_t)e->n_vocab[k ? VF_F_DSTPORT : VF_F_SRCPORT] + 1, N = 0;
+        for (size_t i = 0; n && i < 256 * K; i++) N += n[i] > 0;
+        fprintf(f, "pflows %zu", N);
+        for (size_t i = 0; n && i < 256 * K; i++)
+            if (n[i]) fprintf(f, " %zu %zu %lld", i / K, i % K, (long long)n[i]);
+        fputc('\n', f);
+    }
     fprintf(f, "end\n");
     bool bad = ferror(f) != 0;
     if (fclose(f) || bad || !text) {
@@ -1687,9 +1793,9 @@ vf_status vf_encoder_load(const char *path, vf_encoder *e) {
     char *buf = vf_read_file(path, &n);
     if (!buf) return vf_fail(VF_ERR_IO, "%s: %s", path, strerror(errno));
     int ver = 0;
-    if (sscanf(buf, "vkflow-encoder %d", &ver) != 1 || ver < 1 || ver > 9) {
+    if (sscanf(buf, "vkflow-encoder %d", &ver) != 1 || ver < 1 || ver > 10) {
         free(buf);
-        return vf_fail(VF_ERR_FORMAT, "%s: not a vkflow encoder file (header 'vkflow-encoder 9' expected)", path);
+        return vf_fail(VF_ERR_FORMAT, "%s: not a vkflow encoder file (header 'vkflow-encoder 10' expected)", path);
     }
     if (ver >= 2 && !vf_text_sum_ok(buf, n, &body)) {
         free(buf);
@@ -1948,6 +2054,24 @@ vf_status vf_encoder_load(const char *path, vf_encoder *e) {
             e->xgapq[k] = (double)v;
         }
     }
+    for (int k = 0; ver >= 10 && k < 2; k++) {
+        size_t N, K = (size_t)e->n_vocab[k ? VF_F_DSTPORT : VF_F_SRCPORT] + 1;
+        long long last = -1;
+        NEED(fscanf(f, " pflows %zu", &N) == 1 && N <= 256 * K, "pflows line (at most 256 protocols x port classes)");
+        if (N) NEED(e->port_flows[k] = calloc(256 * K, sizeof *e->port_flows[k]), "out of memory");
+        for (size_t i = 0; i < N; i++) {
+            int p, c;
+            long long n;
+            NEED(fscanf(f, " %d %d %lld", &p, &c, &n) == 3 && p >= 0 && p < 256 && c >= 0 && (size_t)c < K &&
+                     (long long)((size_t)p * K + (size_t)c) > last && n >= 1,
+                 "pflows value (protocol 0-255, port class 0-n_vocab, ascending; flows >= 1)");
+            last = (long long)((size_t)p * K + (size_t)c);
+            e->port_flows[k][last] = n;
+        }
+    }
+    for (int i = 0; i < e->n_fields; i++)
+        NEED(!vf_port_quota(&e->fields[i]) || e->port_flows[e->fields[i].field == VF_F_DSTPORT],
+             "a port with class_decode quota has no pflows table");
     char endw[8] = "";
     NEED(fscanf(f, " %7s", endw) == 1 && !strcmp(endw, "end"), "missing 'end' (truncated file?)");
     NEED(fscanf(f, " %7s", endw) == EOF, "text after 'end'");

@@ -80,12 +80,16 @@ typedef enum vf_class_decode {
                          * in the training records' shares (vf_quota_record_classes); the model gives
                          * which flow or record gets which; proto (word2vec or onehot): each chunk's
                          * new flows get the protocols of the training flows that begin in that chunk,
-                         * in their shares of the chunks those flows are in (vf_quota_classes) */
+                         * in their shares of the chunks those flows are in (vf_quota_classes); dict
+                         * ports: each protocol's new flows get the port classes of that protocol's
+                         * training flows, in their shares ("other" among them: its rows keep their
+                         * bits; vf_quota_classes, after the protocol quota) */
 } vf_class_decode;
 /* Whether class_decode = "quota" applies to field f encoded enc. */
 static inline bool vf_class_quota_applies(vf_field f, vf_encoding enc) {
     return ((f == VF_F_SRCIP || f == VF_F_DSTIP) && enc == VF_ENC_DICT) || (enc == VF_ENC_ONEHOT && f > VF_F_TIME) ||
-           (f == VF_F_PROTO && (enc == VF_ENC_WORD2VEC || enc == VF_ENC_ONEHOT));
+           (f == VF_F_PROTO && (enc == VF_ENC_WORD2VEC || enc == VF_ENC_ONEHOT)) ||
+           ((f == VF_F_SRCPORT || f == VF_F_DSTPORT) && enc == VF_ENC_DICT);
 }
 
 /* How a decoded address field's records are spread over hosts. */
@@ -120,6 +124,11 @@ static inline bool vf_record_quota(const vf_field_spec *s) {
  * quota: vf_quota_classes, counted by the encoder's pparts table). */
 static inline bool vf_proto_quota(const vf_field_spec *s) {
     return s->class_decode == VF_CDEC_QUOTA && s->field == VF_F_PROTO;
+}
+/* Whether s asks for class_decode = "quota" on a port (the port quota:
+ * vf_quota_classes, counted by the encoder's port_flows table). */
+static inline bool vf_port_quota(const vf_field_spec *s) {
+    return s->class_decode == VF_CDEC_QUOTA && (s->field == VF_F_SRCPORT || s->field == VF_F_DSTPORT);
 }
 
 /* Intervals of a quantile table (interarrival_quantile, quantile) unless
@@ -289,6 +298,10 @@ typedef struct vf_encoder {
      * training flows that begin in chunk c with protocol p at pparts[c * 256 + p] (in-memory fit
      * only); NULL otherwise */
     int64_t *pparts;
+    /* dict ports with class_decode = "quota": port_flows[0] srcport's, [1] dstport's, [256 * (n_vocab[f]
+     * + 1)]: the training flows with protocol p whose port is dict class k (k = n_vocab[f]: "other") at
+     * [p * (n_vocab[f] + 1) + k] (in-memory fit only); NULL otherwise */
+    int64_t *port_flows[2];
     /* carried_gaps = "training": the quantiles (ns) of the training gaps from a flow's last record in
      * one chunk to its first in the next chunk it is in, [n_xgapq] = VF_XGAP_BINS + 1,
      * non-decreasing (in-memory fit only); 0 and NULL otherwise */
@@ -335,7 +348,9 @@ bool vf_row_starts_flow(const float *a, int tags, int c);
  * of the parts of the training flows that begin there (pparts; a chunk where
  * none begins keeps the model's protocols); a word2vec row offers each
  * protocol its cosine with the protocol's vector and gets that vector.
- * Does nothing when no field asks for it. */
+ * dict ports, after the protocol: the rows of each decoded protocol, the
+ * shares of that protocol's training flows (port_flows; a protocol with
+ * none keeps the model's classes). Does nothing when no field asks for it. */
 vf_status vf_quota_classes(const vf_encoder *enc, vf_encoded *gen, int n_chunks);
 /* class_decode = "quota" on per-record onehot fields, on the decoded
  * records: t's records from[c]..from[c + 1) are merged[c]'s, in vf_decode's
