@@ -3,7 +3,8 @@
  * max_flow_len), their file form, and the decode step that gives them to
  * the generated rows by rank. carried_gaps = "training"
  * (engine/trace/carried_gaps.c): the same for the gaps between a flow's
- * parts in successive chunks. */
+ * parts in successive chunks; flow_spans = "training"
+ * (engine/trace/flow_spans.c) for the number of chunks a flow is in. */
 #include <criterion/criterion.h>
 #include "testutil.h"
 #include <stdio.h>
@@ -527,26 +528,187 @@ Test(flow_lengths, carried_gaps_take_the_training_gaps_by_rank) {
     vf_trace_free(&t);
 }
 
-/* flow_lengths and carried_gaps in the data group: model by default,
- * training when asked, an error naming the line otherwise, and the
+/* flow_lengths, carried_gaps and flow_spans in the data group: model by
+ * default, training when asked, an error naming the line otherwise, and the
  * streaming fit refuses the training tables. */
 Test(flow_lengths, the_data_group_names_their_values) {
-    static const char *const key[2] = {"flow_lengths", "carried_gaps"};
-    for (int k = 0; k < 2; k++) {
+    static const char *const key[3] = {"flow_lengths", "carried_gaps", "flow_spans"};
+    for (int k = 0; k < 3; k++) {
         vf_data_desc dd;
         char cfg[256];
         snprintf(cfg, sizeof cfg, "data = { path = \"a.csv\"; %s = \"training\"; };", key[k]);
         TU_OK(vf_data_desc_parse_string("/tmp/x.cfg", cfg, &dd));
-        cr_expect(k ? dd.carried_gaps == VF_CGAP_TRAINING : dd.flow_lengths == VF_FLEN_TRAINING, "%s", key[k]);
+        cr_expect(k == 2 ? dd.flow_spans == VF_FSPAN_TRAINING
+                  : k ? dd.carried_gaps == VF_CGAP_TRAINING : dd.flow_lengths == VF_FLEN_TRAINING, "%s", key[k]);
         const char *why = NULL;
         cr_expect(vf_data_desc_needs_memory_fit(&dd, &why) && why && strstr(why, key[k]), "%s: %s", key[k],
                   why ? why : "");
         TU_OK(vf_data_desc_parse_string("/tmp/x.cfg", "data = { path = \"a.csv\"; };", &dd));
-        cr_expect(dd.flow_lengths == VF_FLEN_MODEL && dd.carried_gaps == VF_CGAP_MODEL, "model by default");
+        cr_expect(dd.flow_lengths == VF_FLEN_MODEL && dd.carried_gaps == VF_CGAP_MODEL && dd.flow_spans == VF_FSPAN_MODEL,
+                  "model by default");
         snprintf(cfg, sizeof cfg, "data = {\n path = \"a.csv\";\n %s = \"long\"; };", key[k]);
         cr_expect_neq(vf_data_desc_parse_string("/tmp/x.cfg", cfg, &dd), VF_OK);
         char want[128];
         snprintf(want, sizeof want, "%s 'long': expected model or training", key[k]);
         cr_expect(strstr(vf_last_error(), "x.cfg:3") && strstr(vf_last_error(), want), "%s", vf_last_error());
     }
+}
+
+/* A generated chunk of n rows with the encoder's attribute width, all 0;
+ * set_tags then gives row r its flow tags in chunk c of 3: the start flag
+ * (starts), presence in c, and (absent, present) outputs p[j - c - 1] for
+ * the later chunks j. */
+static vf_encoded span_chunk(const vf_encoder *e, int c, int n) {
+    vf_encoded g;
+    memset(&g, 0, sizeof g);
+    g.chunk = c;
+    g.n_flows = n;
+    g.attr_dim = e->attr_dim;
+    cr_assert(g.attr = calloc((size_t)n * (size_t)e->attr_dim, sizeof *g.attr));
+    return g;
+}
+static void set_tags(const vf_encoder *e, vf_encoded *g, int r, bool starts, const float (*p)[2]) {
+    const int N = e->n_chunks, tags = e->attr_dim - 2 * (N + 1), c = g->chunk;
+    float *a = g->attr + (size_t)r * (size_t)e->attr_dim;
+    a[tags + !starts] = 0, a[tags + starts] = 1;
+    a[tags + 3 + 2 * c] = 1;
+    for (int j = c + 1; j < N; j++) a[tags + 2 + 2 * j] = p[j - c - 1][0], a[tags + 3 + 2 * j] = p[j - c - 1][1];
+}
+/* Row r's presence in chunk j: 1, 0, or -1 when its outputs are not exactly one-hot. */
+static int present(const vf_encoder *e, const vf_encoded *g, int r, int j) {
+    const int tags = e->attr_dim - 2 * (e->n_chunks + 1);
+    const float *a = g->attr + (size_t)r * (size_t)e->attr_dim + tags + 2 + 2 * j;
+    return a[0] == 0 && a[1] == 1 ? 1 : a[0] == 1 && a[1] == 0 ? 0 : -1;
+}
+
+/* Three chunks of 1 s (f2 at 0 and f5 at 3 s - 1 ns pin the edges): f0 is
+ * in all three, f1 in chunks 0 and 1, f2 and f3 in chunk 0 only, f4 begins
+ * in chunk 1 and goes on in 2, f5 is in chunk 2 only. */
+Test(flow_lengths, flow_spans_take_the_training_chunk_counts_by_rank) {
+    vf_trace t;
+    empty_flows(&t);
+    const int64_t s = 1000000000, ms = 1000000;
+    add_flow(&t, 3000, 3, T0 + 100 * ms, s);
+    add_flow(&t, 3001, 2, T0 + 200 * ms, s);
+    add_flow(&t, 3002, 1, T0, 0);
+    add_flow(&t, 3003, 1, T0 + 400 * ms, 0);
+    add_flow(&t, 3004, 2, T0 + 1500 * ms, s);
+    add_flow(&t, 3005, 1, T0 + 3 * s - 1, 0);
+    vf_data_desc dd;
+    vf_data_desc_default(VF_TRACE_FLOWS, &dd);
+    dd.n_chunks = 3;
+    dd.w2v_epochs = 1;
+    dd.flow_spans = VF_FSPAN_TRAINING;
+    vf_encoder e;
+    TU_OK(vf_encoder_fit(&dd, &t, &e));
+    cr_assert(e.chunk_begin[1] == T0 + s && e.chunk_begin[2] == T0 + 2 * s);
+    cr_assert(e.fspan);
+    static const int64_t want_h[3][3] = {{2, 1, 1}, {0, 1, 0}, {1, 0, 0}};
+    for (int c = 0; c < 3; c++)
+        for (int k = 0; k < 3; k++)
+            cr_expect_eq(e.fspan[c * 3 + k], want_h[c][k], "chunk %d, %d chunks", c, k + 1);
+
+    /* Chunk 0, four rows that start a flow and one that continues one. The
+     * model's counts and margin sums: r0 2 (+0.2), r1 2 (-0.8), r2 1 (-1.4),
+     * r3 1 (-0.6); ranked by count first, r0 r1 r3 r2, they take the
+     * training's 3 2 1 1. r1 keeps two chunks, the later one being chunk 2,
+     * its larger margin. */
+    vf_encoded g = span_chunk(&e, 0, 5);
+    set_tags(&e, &g, 0, true, (const float[][2]){{0.3f, 0.7f}, {0.6f, 0.4f}});
+    set_tags(&e, &g, 1, true, (const float[][2]){{0.95f, 0.05f}, {0.45f, 0.55f}});
+    set_tags(&e, &g, 2, true, (const float[][2]){{0.8f, 0.2f}, {0.9f, 0.1f}});
+    set_tags(&e, &g, 3, true, (const float[][2]){{0.6f, 0.4f}, {0.7f, 0.3f}});
+    set_tags(&e, &g, 4, false, (const float[][2]){{0.3f, 0.7f}, {0.3f, 0.7f}});
+    int64_t changed, rows;
+    TU_OK(vf_flow_spans(&e, &g, 0, &changed, &rows));
+    cr_expect_eq(rows, 4);
+    cr_expect_eq(changed, 1, "only r0's count changed (2 -> 3)");
+    static const int want[4][2] = {{1, 1}, {0, 1}, {0, 0}, {0, 0}};
+    for (int r = 0; r < 4; r++)
+        for (int j = 1; j < 3; j++)
+            cr_expect_eq(present(&e, &g, r, j), want[r][j - 1], "row %d, chunk %d", r, j);
+    cr_expect_eq(present(&e, &g, 4, 1), -1, "a continuing row is left alone");
+    free(g.attr);
+
+    /* Eight rows, every presence margin 0 (the model's count 1): by row, the
+     * quantiles 1/16, 3/16, .. of 3 2 1 1 give 3 3 2 2 1 1 1 1; a row of
+     * two chunks takes the earlier later chunk. */
+    g = span_chunk(&e, 0, 8);
+    for (int r = 0; r < 8; r++) set_tags(&e, &g, r, true, (const float[][2]){{0.5f, 0.5f}, {0.5f, 0.5f}});
+    TU_OK(vf_flow_spans(&e, &g, 0, &changed, &rows));
+    cr_expect_eq(changed, 4);
+    static const int want8[8][2] = {{1, 1}, {1, 1}, {1, 0}, {1, 0}, {0, 0}, {0, 0}, {0, 0}, {0, 0}};
+    for (int r = 0; r < 8; r++)
+        for (int j = 1; j < 3; j++)
+            cr_expect_eq(present(&e, &g, r, j), want8[r][j - 1], "row %d of 8, chunk %d", r, j);
+    free(g.attr);
+
+    /* three rows: the quantiles 1/6, 3/6, 5/6 of 3 2 1 1 give 3 1 1 */
+    g = span_chunk(&e, 0, 3);
+    for (int r = 0; r < 3; r++) set_tags(&e, &g, r, true, (const float[][2]){{0.5f, 0.5f}, {0.5f, 0.5f}});
+    TU_OK(vf_flow_spans(&e, &g, 0, &changed, &rows));
+    cr_expect(changed == 1 && present(&e, &g, 0, 1) == 1 && present(&e, &g, 0, 2) == 1);
+    cr_expect(present(&e, &g, 1, 1) == 0 && present(&e, &g, 1, 2) == 0, "the middle row takes 1, not 2");
+    free(g.attr);
+
+    /* chunk 1: its one training flow is in two chunks, so every row is;
+     * with none beginning there, the model's tags stay */
+    g = span_chunk(&e, 1, 2);
+    set_tags(&e, &g, 0, true, (const float[][2]){{0.9f, 0.1f}});
+    set_tags(&e, &g, 1, true, (const float[][2]){{0.7f, 0.3f}});
+    TU_OK(vf_flow_spans(&e, &g, 1, &changed, &rows));
+    cr_expect(changed == 2 && present(&e, &g, 0, 2) == 1 && present(&e, &g, 1, 2) == 1);
+    e.fspan[1 * 3 + 1] = 0;
+    set_tags(&e, &g, 0, true, (const float[][2]){{0.9f, 0.1f}});
+    TU_OK(vf_flow_spans(&e, &g, 1, &changed, &rows));
+    cr_expect(changed == 0 && present(&e, &g, 0, 2) == -1);
+    e.fspan[1 * 3 + 1] = 1;
+    cr_expect_eq(vf_flow_spans(&e, &g, 3, NULL, NULL), VF_ERR_ARG, "chunk 3 of 3");
+    free(g.attr);
+
+    /* saved and loaded, the table comes back; a damaged one is refused */
+    char path[128];
+    snprintf(path, sizeof path, "/tmp/vkflow_fspan_%d.txt", (int)getpid());
+    TU_OK(vf_encoder_save(&e, path));
+    vf_encoder e2;
+    TU_OK(vf_encoder_load(path, &e2));
+    cr_assert(e2.fspan);
+    cr_expect(!memcmp(e2.fspan, e.fspan, 9 * sizeof *e.fspan));
+    vf_encoder_free(&e2);
+    size_t n;
+    char *text = tu_read_file(path, &n);
+    cr_assert(text);
+    char *line = strstr(text, "\nfspan 3\n3 1 2 2 1 3 1\n1 2 1\n1 1 1\n");
+    cr_assert(line, "the fspan lines");
+    memcpy(line + 25, "3", 1); /* chunk 1: a flow in 3 chunks of the 2 left */
+    tu_write_resummed(path, text);
+    free(text);
+    cr_expect_eq(vf_encoder_load(path, &e2), VF_ERR_FORMAT);
+    cr_expect(strstr(vf_last_error(), "fspan value (chunk counts 1 to n_chunks - c ascending, flows >= 1)"), "%s",
+              vf_last_error());
+
+    /* a privacy run must ask for the same as its public run */
+    TU_OK(vf_encoder_save(&e, path));
+    vf_encoder p;
+    dd.flow_spans = VF_FSPAN_MODEL;
+    cr_expect_eq(vf_encoder_adopt_public(path, &dd, &t, &p), VF_ERR_FORMAT);
+    cr_expect(strstr(vf_last_error(), "flow_spans training"), "%s", vf_last_error());
+    dd.flow_spans = VF_FSPAN_TRAINING;
+    TU_OK(vf_encoder_adopt_public(path, &dd, &t, &p));
+    cr_expect(p.fspan != NULL);
+    vf_encoder_free(&p);
+    unlink(path);
+
+    /* without the option nothing changes */
+    vf_encoder_free(&e);
+    dd.flow_spans = VF_FSPAN_MODEL;
+    TU_OK(vf_encoder_fit(&dd, &t, &e));
+    cr_expect(!e.fspan);
+    g = span_chunk(&e, 0, 1);
+    set_tags(&e, &g, 0, true, (const float[][2]){{0.3f, 0.7f}, {0.6f, 0.4f}});
+    TU_OK(vf_flow_spans(&e, &g, 0, &changed, &rows));
+    cr_expect(changed == 0 && rows == 0 && present(&e, &g, 0, 1) == -1);
+    free(g.attr);
+    vf_encoder_free(&e);
+    vf_trace_free(&t);
 }

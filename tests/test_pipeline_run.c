@@ -143,14 +143,20 @@ static void end_to_end(const char *model) {
     char *log = slurp(q, &n);
     cr_assert(strstr(log, "iteration 8/8"), "run.log has no progress lines");
     /* NetShare's merge: chunk 1's model generated the features of the flows
-     * chunk 0 carries into it, for their attributes (dg_tiny has sample_cond) */
-    cr_assert(strstr(log, "chunk 2/2: ") && strstr(log, "flows carried in"), "no features for carried flows:\n%s", log);
+     * chunk 0 carries into it, for their attributes (dg_tiny has sample_cond);
+     * with flow_spans training none is carried: no flow of the slice's chunk
+     * 0 goes on in chunk 1 */
+    if (strstr(g_fields, "flow_spans"))
+        cr_assert(strstr(log, "chunk 1/2: flow spans: ") && !strstr(log, "flows carried in"), "%s", log);
+    else
+        cr_assert(strstr(log, "chunk 2/2: ") && strstr(log, "flows carried in"), "no features for carried flows:\n%s", log);
     cr_assert(!strstr(log, "take their features from flows"), "the merge fell back:\n%s", log);
     /* generation gives every generated flow a 5-tuple of its own (run.fresh_5tuples) */
     cr_assert(strstr(log, "fresh 5-tuples: ") && strstr(log, "got the next free client port"), "%s", log);
     cr_assert(!strstr(g_fields, "popularity") || strstr(log, "host popularity: "), "no host popularity line:\n%s", log);
     cr_assert(!strstr(g_fields, "flow_lengths") || strstr(log, "flow lengths: "), "no flow lengths line:\n%s", log);
     cr_assert(!strstr(g_fields, "carried_gaps") || strstr(log, "carried gaps: "), "no carried gaps line:\n%s", log);
+    cr_assert(!strstr(g_fields, "flow_spans") || strstr(log, "chunk 1/2: flow spans: "), "no flow spans line:\n%s", log);
     free(log);
 
     /* interrupted in chunk 0, resumed, interrupted in the warm-started chunk
@@ -222,15 +228,17 @@ Test(pipeline_run, end_to_end_with_the_examples_encodings, .init = setup, .fini 
         "  { name = \"ttl\"; encoding = \"quantile\"; bins = 16; }"));
 }
 
-/* Address and protocol classes by quota (vf_quota_classes before the
- * merge), one field with tree_fresh, the sources' records per host by the
- * training curve (vf_host_popularity after the decode), the training flow
- * lengths (vf_flow_lengths; max_flow_len 4 cuts the slice's longer flows)
- * and the gaps between a flow's chunks (vf_carried_gaps): the merge, resume
- * and vkflow generate give the same bytes. */
+/* Address, protocol and port classes by quota (vf_quota_classes before
+ * the merge), one field with tree_fresh, the chunks each flow is in
+ * (vf_flow_spans, as each chunk is generated), the sources' records per
+ * host by the training curve (vf_host_popularity after the decode), the
+ * training flow lengths (vf_flow_lengths; max_flow_len 4 cuts the slice's
+ * longer flows) and the gaps between a flow's chunks (vf_carried_gaps): the
+ * merge, resume and vkflow generate give the same bytes. */
 Test(pipeline_run, end_to_end_with_class_quotas_host_popularity_and_flow_lengths, .init = setup, .fini = teardown,
      .timeout = 300) {
-    end_to_end_with_fields("flow_lengths = \"training\"; carried_gaps = \"training\";\n" EXAMPLES_FIELDS(
+    end_to_end_with_fields("flow_lengths = \"training\"; carried_gaps = \"training\"; flow_spans = \"training\";\n"
+                           EXAMPLES_FIELDS(
         "{ name = \"srcip\"; encoding = \"dict\"; decode = \"tree_new\"; class_decode = \"quota\"; "
         "popularity = \"training\"; },\n"
         "  { name = \"dstip\"; encoding = \"dict\"; decode = \"tree_fresh\"; class_decode = \"quota\"; },\n",

@@ -152,7 +152,7 @@ static vf_status parse_data(const char *name, config_t *cfg, vf_data_desc *dd) {
     if (!g) return vf_fail(VF_ERR_FORMAT, "%s: no 'data' group", name);
     if (!config_setting_is_group(g)) return FAIL(g, "'data' must be a group { ... }");
     static const char *const keys[] = {"path", "format", "columns", "time_unit", "addr_style", "strict",
-                                       "n_chunks", "chunking", "max_flow_len", "flow_lengths", "carried_gaps", "seed",
+                                       "n_chunks", "chunking", "max_flow_len", "flow_lengths", "carried_gaps", "flow_spans", "seed",
                                        "word2vec", "streaming", "w2v_sample", "fields", NULL};
     vf_status st = check_keys(name, g, keys, "data");
     if (st) return st;
@@ -221,6 +221,9 @@ static vf_status parse_data(const char *name, config_t *cfg, vf_data_desc *dd) {
     training = dd->carried_gaps == VF_CGAP_TRAINING;
     if ((st = get_model_or_training(name, g, "carried_gaps", &training))) return st;
     dd->carried_gaps = training ? VF_CGAP_TRAINING : VF_CGAP_MODEL;
+    training = dd->flow_spans == VF_FSPAN_TRAINING;
+    if ((st = get_model_or_training(name, g, "flow_spans", &training))) return st;
+    dd->flow_spans = training ? VF_FSPAN_TRAINING : VF_FSPAN_MODEL;
     int seed = 1;
     if ((st = get_int(name, g, "seed", 0, 2147483647, &seed))) return st;
     dd->seed = (uint64_t)seed;
@@ -452,6 +455,7 @@ bool vf_data_desc_needs_memory_fit(const vf_data_desc *dd, const char **why) {
     else if (port_quota) w = "class_decode quota on a port counts the flows per protocol and port in memory";
     else if (dd->flow_lengths == VF_FLEN_TRAINING) w = "flow_lengths training counts each chunk's flow lengths in memory";
     else if (dd->carried_gaps == VF_CGAP_TRAINING) w = "carried_gaps training collects the gaps between a flow's chunks in memory";
+    else if (dd->flow_spans == VF_FSPAN_TRAINING) w = "flow_spans training counts the chunks each flow is in in memory";
     if (why) *why = w;
     return w != NULL;
 }

@@ -377,6 +377,7 @@ void vf_encoder_free(vf_encoder *e) {
     free(e->pparts);
     free(e->port_flows[0]);
     free(e->port_flows[1]);
+    free(e->fspan);
     free(e->xgapq);
     vf_w2v_free(&e->port);
     vf_w2v_free(&e->proto);
@@ -446,6 +447,7 @@ const vf_data_desc *vf_enc_resolve_desc(const vf_data_desc *dd_in, vf_trace_kind
         def->max_flow_len = dd_in->max_flow_len;
         def->flow_lengths = dd_in->flow_lengths;
         def->carried_gaps = dd_in->carried_gaps;
+        def->flow_spans = dd_in->flow_spans;
         def->w2v_dim = dd_in->w2v_dim; def->w2v_window = dd_in->w2v_window;
         def->w2v_negative = dd_in->w2v_negative; def->w2v_epochs = dd_in->w2v_epochs;
         def->seed = dd_in->seed;
@@ -582,6 +584,8 @@ vf_status vf_encoder_fit(const vf_data_desc *dd_in, const vf_trace *t, vf_encode
         free(gaps), free(starts), free(segs), free(xgaps);
         goto fail;
     }
+    if (dd->flow_spans == VF_FSPAN_TRAINING && !(e->fspan = calloc((size_t)e->n_chunks * (size_t)e->n_chunks, sizeof *e->fspan)))
+        st = vf_fail(VF_ERR_OOM, "encoder: out of memory");
     for (int i = 0; i < e->n_fields && !st; i++) /* the port quota's table: flows per protocol and class */
         if (vf_port_quota(&e->fields[i])) {
             vf_field pf = e->fields[i].field;
@@ -623,8 +627,9 @@ vf_status vf_encoder_fit(const vf_data_desc *dd_in, const vf_trace *t, vf_encode
             prev_t = ts;
         }
         if (segs && len) segs[n_segs++] = (vf_chunk_len){prev_c, vf_flen_kind(parts > 0, false, proto), len};
-        if (e->pparts) /* the chunks the flow is in, counted where it begins */
-            e->pparts[(size_t)vf_encoder_chunk_of(e, t->recs[fi.order[fi.start[f]]].ts_ns) * 256 + proto] += parts + 1;
+        const int first_c = vf_encoder_chunk_of(e, t->recs[fi.order[fi.start[f]]].ts_ns);
+        if (e->pparts) e->pparts[(size_t)first_c * 256 + proto] += parts + 1; /* the chunks the flow is in */
+        if (e->fspan) e->fspan[(size_t)first_c * (size_t)e->n_chunks + (size_t)parts]++;
         for (int k = 0; k < 2; k++) { /* the flow's port class, "other" (n) when its port has none */
             vf_field pf = k ? VF_F_DSTPORT : VF_F_SRCPORT;
             if (!e->port_flows[k]) continue;
@@ -1680,7 +1685,10 @@ vf_status vf_decode(const vf_encoder *e, const vf_encoded *chunks, int n_chunks,
  * port quota's tables after that, a line for srcport, then one for dstport
  * (`pflows N p0 k0 n0 ... p(N-1) k(N-1) n(N-1)`: N = 0 unless the port is
  * dict with class decode quota; protocol, dict class (n_vocab: "other") and
- * training flows, ascending by protocol, then class).
+ * training flows, ascending by protocol, then class), and the flow spans
+ * after them (`fspan M`, M = 0 or n_chunks, then per chunk c a line `K s0
+ * n0 ... s(K-1) n(K-1)`: chunk counts ascending, 1 to n_chunks - c, and the
+ * training flows beginning in c that are in that many; flow_spans training).
  * Versions 9, 8, 7, 6, 5, 4 and 3 (3: no gap table, its time encodings need none)
  * still load; versions 2 and 1 (1: no checksum line, written before it was added; its
  * "end" line catches a cut, nothing catches a changed digit) still load:
@@ -1771,6 +1779,16 @@ vf_status vf_encoder_save(const vf_encoder *e, const char *path) {
         fprintf(f, "pflows %zu", N);
         for (size_t i = 0; n && i < 256 * K; i++)
             if (n[i]) fprintf(f, " %zu %zu %lld", i / K, i % K, (long long)n[i]);
+        fputc('\n', f);
+    }
+    fprintf(f, "fspan %d\n", e->fspan ? e->n_chunks : 0);
+    for (int c = 0; e->fspan && c < e->n_chunks; c++) {
+        const int64_t *n = e->fspan + (size_t)c * (size_t)e->n_chunks;
+        int k = 0;
+        for (int s = 0; s < e->n_chunks; s++) k += n[s] > 0;
+        fprintf(f, "%d", k);
+        for (int s = 0; s < e->n_chunks; s++)
+            if (n[s]) fprintf(f, " %d %lld", s + 1, (long long)n[s]);
         fputc('\n', f);
     }
     fprintf(f, "end\n");
@@ -2072,6 +2090,23 @@ vf_status vf_encoder_load(const char *path, vf_encoder *e) {
     for (int i = 0; i < e->n_fields; i++)
         NEED(!vf_port_quota(&e->fields[i]) || e->port_flows[e->fields[i].field == VF_F_DSTPORT],
              "a port with class_decode quota has no pflows table");
+    if (ver >= 10) {
+        int m;
+        NEED(fscanf(f, " fspan %d", &m) == 1 && (m == 0 || m == e->n_chunks), "fspan line (0 or one per chunk)");
+        if (m) NEED(e->fspan = calloc((size_t)m * (size_t)m, sizeof *e->fspan), "out of memory");
+        for (int c = 0; c < m; c++) {
+            int k, last = 0;
+            NEED(fscanf(f, " %d", &k) == 1 && k >= 0 && k <= m - c, "fspan chunk line (0 to n_chunks - c counts)");
+            for (int i = 0; i < k; i++) {
+                int sp;
+                long long n;
+                NEED(fscanf(f, " %d %lld", &sp, &n) == 2 && sp > last && sp <= m - c && n >= 1,
+                     "fspan value (chunk counts 1 to n_chunks - c ascending, flows >= 1)");
+                e->fspan[(size_t)c * (size_t)m + (size_t)sp - 1] = n;
+                last = sp;
+            }
+        }
+    }
     char endw[8] = "";
     NEED(fscanf(f, " %7s", endw) == 1 && !strcmp(endw, "end"), "missing 'end' (truncated file?)");
     NEED(fscanf(f, " %7s", endw) == EOF, "text after 'end'");

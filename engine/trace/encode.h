@@ -152,6 +152,10 @@ typedef enum vf_flow_lengths_mode { VF_FLEN_MODEL = 0, VF_FLEN_TRAINING } vf_flo
  * one: model, where the later chunk's model put the flow's start; training,
  * the training's such gaps given by rank of the model's (vf_carried_gaps). */
 typedef enum vf_carried_gaps_mode { VF_CGAP_MODEL = 0, VF_CGAP_TRAINING } vf_carried_gaps_mode;
+/* How many chunks a flow is in: model, the presence tags the model gave the
+ * row that starts it; training, the training flows' counts for flows that
+ * begin in that chunk, given by rank of the model's tags (vf_flow_spans). */
+typedef enum vf_flow_spans_mode { VF_FSPAN_MODEL = 0, VF_FSPAN_TRAINING } vf_flow_spans_mode;
 /* Intervals of the carried gaps' quantile table. */
 #define VF_XGAP_BINS 1024
 /* Records the streaming fit trains word2vec on (a uniform reservoir sample,
@@ -170,6 +174,7 @@ typedef struct vf_data_desc {
     int max_flow_len;            /* 0 = auto (largest per-chunk flow length) */
     vf_flow_lengths_mode flow_lengths;
     vf_carried_gaps_mode carried_gaps;
+    vf_flow_spans_mode flow_spans;
     int n_fields;
     vf_field_spec fields[VF_MAX_FIELDS];
     int w2v_dim, w2v_window, w2v_negative, w2v_epochs; /* 10, 5, 5, 5 */
@@ -202,8 +207,9 @@ bool vf_data_desc_needs_class_counts(const vf_data_desc *dd);
 /* Whether the encoder needs what only an in-memory fit can count: the
  * values' record counts (class_decode quota on a onehot field), the
  * protocols of the flows that begin in each chunk (quota on proto), each
- * chunk's flow lengths (flow_lengths training) or the gaps between a
- * flow's chunks (carried_gaps training). NULL, or *why: the reason. */
+ * chunk's flow lengths (flow_lengths training), the gaps between a
+ * flow's chunks (carried_gaps training) or the chunks each flow is in
+ * (flow_spans training). NULL, or *why: the reason. */
 bool vf_data_desc_needs_memory_fit(const vf_data_desc *dd, const char **why);
 /* Reads the trace the description names, with its column mapping. */
 vf_status vf_data_desc_read_trace(const vf_data_desc *dd, vf_trace *out);
@@ -307,6 +313,10 @@ typedef struct vf_encoder {
      * non-decreasing (in-memory fit only); 0 and NULL otherwise */
     int n_xgapq;
     double *xgapq;
+    /* flow_spans = "training": [n_chunks * n_chunks] the training flows that begin in chunk c and
+     * are in s chunks (c's and s - 1 later ones) at fspan[c * n_chunks + s - 1] (in-memory fit
+     * only); NULL otherwise */
+    int64_t *fspan;
     vf_w2v_table port, proto;    /* word2vec (shared by srcport and dstport) */
     vf_addr_table ips[2];        /* srcip, dstip: filled when decode = tree or encoding = dict */
     char **labels; int n_labels; /* label strings (index = onehot value) */
@@ -415,6 +425,20 @@ typedef struct vf_flow_lengths_stats {
 } vf_flow_lengths_stats;
 vf_status vf_flow_lengths(const vf_encoder *enc, const vf_encoded *merged, int n_chunks, vf_trace *t, size_t *from,
                           int64_t **rec_id, int64_t **src, vf_flow_lengths_stats *stats);
+/* flow_spans = "training" (enc->fspan set), on generated chunk c right
+ * after its model made it (before any later chunk's merge reads its flow
+ * tags): its rows that start a flow get presence tags so that the number
+ * of chunks each is in follows the training flows that begin in c. The
+ * rows are ranked by the model's own count of chunks (then by the sum of
+ * their later presence margins, then row); the training counts, sorted,
+ * are taken at evenly spaced quantiles, the largest to the best-ranked
+ * row. A row given s chunks is present in c and in the s - 1 later chunks
+ * whose presence margins the model made largest (ties: the earlier),
+ * absent elsewhere; its tags become exact 0/1. A chunk where no training
+ * flow begins keeps the model's tags. *changed (may be NULL) gets the rows
+ * whose count changed, *rows those that start a flow. Does nothing when
+ * enc->fspan is NULL. */
+vf_status vf_flow_spans(const vf_encoder *enc, vf_encoded *gen_c, int c, int64_t *changed, int64_t *rows);
 /* carried_gaps = "training" (enc->xgapq set), on decoded records t after
  * vf_flow_lengths (chunk c's records from[c]..from[c + 1], a row's records
  * together; rec_id[i] record i's flow id): a flow's part in a chunk that

@@ -29,6 +29,10 @@ vf_status vf_encoder_adopt_public(const char *public_encoder, const vf_data_desc
         st = vf_fail(VF_ERR_FORMAT, "%s: the public run has carried_gaps %s, the private run's data asks for %s",
                      public_encoder, out->xgapq ? "training" : "model",
                      dd->carried_gaps == VF_CGAP_TRAINING ? "training" : "model");
+    else if ((out->fspan != NULL) != (dd->flow_spans == VF_FSPAN_TRAINING))
+        st = vf_fail(VF_ERR_FORMAT, "%s: the public run has flow_spans %s, the private run's data asks for %s",
+                     public_encoder, out->fspan ? "training" : "model",
+                     dd->flow_spans == VF_FSPAN_TRAINING ? "training" : "model");
     else if (out->n_fields != dd->n_fields)
         st = vf_fail(VF_ERR_FORMAT, "%s: the public run encodes %d fields, the private data description %d", public_encoder,
                      out->n_fields, dd->n_fields);

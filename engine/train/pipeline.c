@@ -847,6 +847,11 @@ static vf_status gen_chunk(job *J, int c, int64_t n, vf_encoded *gen, vf_encoded
     if (!st && (what & 1)) {
         st = vf_flowmodel_generate(g, (int)n, gen_seed(rc, c), &gen[c]);
         gen[c].chunk = c;
+        /* before any later chunk's merge reads its flow tags */
+        int64_t changed, starts;
+        if (!st && !(st = vf_flow_spans(&J->enc, &gen[c], c, &changed, &starts)) && J->enc.fspan)
+            vf_run_say(&J->L, VF_PHASE_GENERATE, c, "chunk %d/%d: flow spans: %lld of %lld new flows took another "
+                "number of chunks, the training's", c + 1, N, (long long)changed, (long long)starts);
         /* the flows earlier chunks carry into this one get this model's
          * features for their attributes (start flag cleared) */
         if (!st && (what & 2) && *use_cond) st = vf_merge_carried(&J->enc, gen, c, &carried, &n_car);
