@@ -1446,6 +1446,50 @@ vf_status vf_quota_record_classes(const vf_encoder *e, const vf_encoded *merged,
     return st;
 }
 
+vf_status vf_rank_record_values(const vf_encoder *e, const vf_encoded *merged, int N, vf_trace *t, const size_t *from,
+                                const int64_t *src, int64_t *ranked, int *fields) {
+    if (ranked) *ranked = 0;
+    if (fields) *fields = 0;
+    if (!src) return VF_OK;
+    if (N != e->n_chunks) return vf_fail(VF_ERR_ARG, "decode: %d chunks, the encoder has %d", N, e->n_chunks);
+    bool any = false;
+    for (int i = 0; i < e->n_fields; i++)
+        any |= e->fields[i].enc == VF_ENC_QUANTILE && e->fields[i].qdecode == VF_QDEC_RANK;
+    if (!any) return VF_OK;
+    vf_record **rec;
+    const float **step;
+    int64_t M;
+    VF_TRY(kept_record_steps(e, merged, N, t, from, src, &rec, &step, &M));
+    int64_t *end = malloc(((size_t)N + 1) * sizeof *end); /* chunk c's kept records: [end[c - 1], end[c]) */
+    gen_pos_at *v = malloc((size_t)(M ? M : 1) * sizeof *v);
+    double *x = malloc((size_t)(M ? M : 1) * sizeof *x);
+    vf_status st = VF_OK;
+    if (!end || !v || !x) st = vf_fail(VF_ERR_OOM, "decode: out of memory (%lld records)", (long long)M);
+    for (int c = 0; !st && c < N; c++) { /* kept_record_steps' order: chunk by chunk */
+        int64_t n = 0;
+        for (size_t i = from[c]; i < from[c + 1]; i++) n += vf_in_window(e->chunk_begin, c, t->recs[i].ts_ns);
+        end[c] = (c ? end[c - 1] : 0) + n;
+    }
+    for (int i = 0; !st && i < e->n_fields; i++) {
+        const vf_field_spec *s = &e->fields[i];
+        if (s->enc != VF_ENC_QUANTILE || s->qdecode != VF_QDEC_RANK) continue;
+        const vf_segment *g = NULL;
+        for (int j = 0; j < e->n_feat_segs && !g; j++)
+            if (e->feat_segs[j].field == (int)s->field) g = &e->feat_segs[j];
+        if (!g) continue;
+        for (int c = 0; c < N; c++) {
+            int64_t lo = c ? end[c - 1] : 0, n = end[c] - lo;
+            for (int64_t m = 0; m < n; m++) v[m] = (gen_pos_at){field_gen_pos(e, s, step[lo + m] + g->offset), (size_t)m};
+            values_by_rank(v, (size_t)n, val_table(e, s->field), x);
+            for (int64_t m = 0; m < n; m++) set_fval(rec[lo + m], s->field, x[m]);
+        }
+        if (ranked) *ranked = M;
+        if (fields) (*fields)++;
+    }
+    free(end), free(v), free(x), free(rec), free(step);
+    return st;
+}
+
 vf_status vf_quota_classes(const vf_encoder *e, vf_encoded *gen, int N) {
     if (N != e->n_chunks) return vf_fail(VF_ERR_ARG, "decode: %d chunks, the encoder has %d", N, e->n_chunks);
     int tags = e->attr_dim - 2 * (N + 1); /* start flag, then presence per chunk (vf_encode) */

@@ -371,6 +371,18 @@ vf_status vf_quota_classes(const vf_encoder *enc, vf_encoded *gen, int n_chunks)
  * records' shares (vocab_count), the model's likeliest offers first. */
 vf_status vf_quota_record_classes(const vf_encoder *enc, const vf_encoded *merged, int n_chunks, vf_trace *t,
                                   const size_t *from, const int64_t *src);
+/* decode = "rank" on quantile fields (volumes), after vf_flow_lengths (src:
+ * its map from each record to the decoded record it is or copies; nothing
+ * happens when src is NULL): in each chunk, the records vf_truncate_windows
+ * keeps, copies included, take the training values' quantiles by the rank of
+ * the model's outputs for the step each is or copies (ties by record order,
+ * so a step's copies take neighbouring quantiles). vf_decode ranked the
+ * generated steps alone, and the copies repeated their values, so a chunk's
+ * volumes were the training quantiles plus duplicates. Same arguments as
+ * vf_quota_record_classes; *ranked (may be NULL) gets the records ranked,
+ * *fields (may be NULL) the fields. */
+vf_status vf_rank_record_values(const vf_encoder *enc, const vf_encoded *merged, int n_chunks, vf_trace *t,
+                                const size_t *from, const int64_t *src, int64_t *ranked, int *fields);
 /* popularity = "training", on decoded records t (after the merge; rec_id:
  * [t->n] each record's flow id < n_ids, a flow's records sharing its first
  * record's address; from: NULL, or [n_chunks + 1] chunk c's records are

@@ -972,6 +972,13 @@ static vf_status generate_job(job *J, const vf_pipeline_opts *o, int64_t count, 
             "got the training's gaps by rank; %lld moved, %lld of them held inside their chunk's window",
             (long long)gs.parts, (long long)gs.moved, (long long)gs.clamped);
     if ((st = vf_quota_record_classes(&J->enc, merged, N, syn, from, src_rec))) goto done;
+    /* the same records as the label quota: those inside their windows, after the carried gaps */
+    int64_t n_ranked;
+    int n_rank_fields;
+    if ((st = vf_rank_record_values(&J->enc, merged, N, syn, from, src_rec, &n_ranked, &n_rank_fields))) goto done;
+    if (n_rank_fields)
+        vf_run_say(&J->L, VF_PHASE_GENERATE, -1, "rank decode: %d field%s of %lld records ranked again with the "
+            "records flow lengths copied", n_rank_fields, n_rank_fields > 1 ? "s" : "", (long long)n_ranked);
     /* before fresh 5-tuples: a flow given another host may now share a 5-tuple */
     vf_popularity_stats ps;
     if ((st = vf_host_popularity(&J->enc, syn, rec_id, n_ids, from, &ps))) goto done;
