@@ -712,3 +712,75 @@ Test(flow_lengths, flow_spans_take_the_training_chunk_counts_by_rank) {
     vf_encoder_free(&e);
     vf_trace_free(&t);
 }
+
+/* Flows of 1..n records whose k-th record has k + 1 packets (add_flow),
+ * packets encoded `quantile` and decoded by rank, one chunk. */
+static void fit_pkt_rank(const vf_trace *t, vf_encoder *e) {
+    vf_data_desc dd;
+    vf_data_desc_default(VF_TRACE_FLOWS, &dd);
+    dd.n_chunks = 1;
+    dd.w2v_epochs = 1;
+    dd.flow_lengths = VF_FLEN_TRAINING;
+    for (int i = 0; i < dd.n_fields; i++)
+        if (dd.fields[i].field == VF_F_PKT) {
+            dd.fields[i].enc = VF_ENC_QUANTILE;
+            dd.fields[i].bins = 64;
+            dd.fields[i].qdecode = VF_QDEC_RANK;
+        }
+    TU_OK(vf_encoder_fit(&dd, t, e));
+}
+
+/* After flow lengths, the copies take their share of the training
+ * quantiles: training is one flow of 6 records (packets 1..6); the model's
+ * flow has 4 steps (the positions of packets 1..4) and flow lengths copied
+ * its first step twice. The 6 records, ranked by their steps' positions
+ * (the copies after their original, by record order), take exactly the 6
+ * values a decode of 6 distinct steps gives: the training's quantiles. */
+Test(flow_lengths, copied_records_take_their_share_of_the_rank_decode) {
+    vf_trace t6, t4;
+    empty_flows(&t6);
+    empty_flows(&t4);
+    add_flow(&t6, 3000, 6, T0, 1000000);
+    add_flow(&t4, 3000, 4, T0, 1000000);
+    vf_encoder e;
+    fit_pkt_rank(&t6, &e);
+    /* what 6 distinct steps decode to, ascending */
+    vf_encoded *c6, *c4;
+    TU_OK(vf_encode(&e, &t6, &c6));
+    vf_trace d6;
+    memset(&d6, 0, sizeof d6);
+    TU_OK(vf_decode(&e, c6, 1, &d6));
+    cr_assert_eq(d6.n, 6);
+    for (size_t i = 1; i < 6; i++) cr_assert_lt(d6.recs[i - 1].pkts, d6.recs[i].pkts, "distinct, ascending");
+
+    TU_OK(vf_encode(&e, &t4, &c4));
+    vf_trace d;
+    memset(&d, 0, sizeof d);
+    TU_OK(vf_decode(&e, c4, 1, &d));
+    cr_assert_eq(d.n, 4);
+    vf_record r0 = d.recs[0];
+    TU_OK(vf_trace_append(&d, &r0));
+    TU_OK(vf_trace_append(&d, &r0));
+    cr_expect_eq(d.recs[4].pkts, d.recs[0].pkts, "before: a copy repeats its step's value");
+    const int64_t src[6] = {0, 1, 2, 3, 0, 0};
+    const size_t from[2] = {0, 6};
+    int64_t ranked;
+    int fields;
+    TU_OK(vf_rank_record_values(&e, c4, 1, &d, from, src, &ranked, &fields));
+    cr_expect(ranked == 6 && fields == 1, "%lld records, %d fields", (long long)ranked, fields);
+    static const int order[6] = {0, 4, 5, 1, 2, 3}; /* record of rank r */
+    for (int r = 0; r < 6; r++)
+        cr_expect_eq(d.recs[order[r]].pkts, d6.recs[r].pkts, "rank %d (record %d): %llu packets, expected %llu", r,
+                     order[r], (unsigned long long)d.recs[order[r]].pkts, (unsigned long long)d6.recs[r].pkts);
+    /* without flow lengths' map nothing changes */
+    uint64_t kept = d.recs[4].pkts;
+    TU_OK(vf_rank_record_values(&e, c4, 1, &d, from, NULL, &ranked, &fields));
+    cr_expect(ranked == 0 && fields == 0 && d.recs[4].pkts == kept);
+    vf_trace_free(&d);
+    vf_trace_free(&d6);
+    vf_encoded_free(c4, 1);
+    vf_encoded_free(c6, 1);
+    vf_encoder_free(&e);
+    vf_trace_free(&t4);
+    vf_trace_free(&t6);
+}

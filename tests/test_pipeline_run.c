@@ -157,6 +157,8 @@ static void end_to_end(const char *model) {
     cr_assert(!strstr(g_fields, "flow_lengths") || strstr(log, "flow lengths: "), "no flow lengths line:\n%s", log);
     cr_assert(!strstr(g_fields, "carried_gaps") || strstr(log, "carried gaps: "), "no carried gaps line:\n%s", log);
     cr_assert(!strstr(g_fields, "flow_spans") || strstr(log, "chunk 1/2: flow spans: "), "no flow spans line:\n%s", log);
+    cr_assert(!strstr(g_fields, "flow_lengths") || !strstr(g_fields, "\"quantile\"") ||
+              strstr(log, "rank decode: 1 field of "), "no rank decode line:\n%s", log);
     free(log);
 
     /* interrupted in chunk 0, resumed, interrupted in the warm-started chunk
@@ -233,8 +235,9 @@ Test(pipeline_run, end_to_end_with_the_examples_encodings, .init = setup, .fini 
  * (vf_flow_spans, as each chunk is generated), the sources' records per
  * host by the training curve (vf_host_popularity after the decode), the
  * training flow lengths (vf_flow_lengths; max_flow_len 4 cuts the slice's
- * longer flows) and the gaps between a flow's chunks (vf_carried_gaps): the
- * merge, resume and vkflow generate give the same bytes. */
+ * longer flows), the gaps between a flow's chunks (vf_carried_gaps) and the
+ * packet lengths ranked with the copies (vf_rank_record_values): the merge,
+ * resume and vkflow generate give the same bytes. */
 Test(pipeline_run, end_to_end_with_class_quotas_host_popularity_and_flow_lengths, .init = setup, .fini = teardown,
      .timeout = 300) {
     end_to_end_with_fields("flow_lengths = \"training\"; carried_gaps = \"training\"; flow_spans = \"training\";\n"
@@ -242,7 +245,7 @@ Test(pipeline_run, end_to_end_with_class_quotas_host_popularity_and_flow_lengths
         "{ name = \"srcip\"; encoding = \"dict\"; decode = \"tree_new\"; class_decode = \"quota\"; "
         "popularity = \"training\"; },\n"
         "  { name = \"dstip\"; encoding = \"dict\"; decode = \"tree_fresh\"; class_decode = \"quota\"; },\n",
-        ""));
+        ",\n  { name = \"len\"; encoding = \"quantile\"; decode = \"rank\"; }"));
 }
 
 /* The diffusion models through the same pipeline: the driver's reverse
