@@ -1124,6 +1124,15 @@ static int label_of(const vf_trace *t, const vf_trace *d, size_t i) {
     return -1;
 }
 
+/* The encoder file at path, rewritten as text (its checksum redone), is
+ * refused with a message containing what. */
+static void expect_refused(const char *path, const char *text, const char *what) {
+    tu_write_resummed(path, text);
+    vf_encoder e;
+    cr_expect_neq(vf_encoder_load(path, &e), VF_OK, "%s: loaded", what);
+    cr_expect(strstr(vf_last_error(), what), "%s", vf_last_error());
+}
+
 Test(trace_encode, label_quota_keeps_rare_labels) {
     vf_trace t;
     label_toy(&t);
@@ -1213,10 +1222,8 @@ Test(trace_encode, label_quota_keeps_rare_labels) {
     char *vc = strstr(text, "\nvcount 3 180 14 6\n");
     cr_assert(vc, "the label's vcount line");
     memcpy(vc + 1, "vcount 0         ", 17); /* same length: the counts gone */
-    tu_write_resummed(path, text);
+    expect_refused(path, text, "class_decode quota has no vcount line");
     free(text);
-    cr_expect_neq(vf_encoder_load(path, &e2), VF_OK);
-    cr_expect(strstr(vf_last_error(), "class_decode quota has no vcount line"), "%s", vf_last_error());
     unlink(path);
 
     /* the streaming fit does not count values: it says so */
@@ -1378,14 +1385,10 @@ static void protocol_quota(vf_encoding enc) {
     char *line = strstr(text, "\npparts 2\n2 6 4 17 4\n1 1 1\n");
     cr_assert(line, "the pparts lines");
     memcpy(line + 10, "2 6 4 17 0", 10); /* a protocol with no parts */
-    tu_write_resummed(path, text);
-    cr_expect_neq(vf_encoder_load(path, &e2), VF_OK);
-    cr_expect(strstr(vf_last_error(), "pparts value (protocols 0-255 ascending, parts >= 1)"), "%s", vf_last_error());
+    expect_refused(path, text, "pparts value (protocols 0-255 ascending, parts >= 1)");
     memcpy(line + 1, "pparts 0\n", 9); /* no table at all */
     memmove(line + 10, line + 27, strlen(line + 27) + 1);
-    tu_write_resummed(path, text);
-    cr_expect_neq(vf_encoder_load(path, &e2), VF_OK);
-    cr_expect(strstr(vf_last_error(), "proto with class_decode quota has no pparts table"), "%s", vf_last_error());
+    expect_refused(path, text, "proto with class_decode quota has no pparts table");
     free(text);
     unlink(path);
 
@@ -1533,14 +1536,10 @@ Test(trace_encode, port_quota_gives_each_protocols_flows_its_training_ports) {
     char *line = strstr(text, "\npflows 0\npflows 5 6 0 1 6 2 4 6 3 1 17 1 2 17 3 1\n");
     cr_assert(line, "the pflows lines");
     memcpy(line + 33, "4", 1); /* "6 3 1" -> "6 4 1": class 4 of 0..3 */
-    tu_write_resummed(path, text);
-    cr_expect_neq(vf_encoder_load(path, &e2), VF_OK);
-    cr_expect(strstr(vf_last_error(), "pflows value (protocol 0-255, port class 0-n_vocab"), "%s", vf_last_error());
+    expect_refused(path, text, "pflows value (protocol 0-255, port class 0-n_vocab");
     memcpy(line + 17, "0\n", 2); /* no table at all */
     memmove(line + 19, line + 51, strlen(line + 51) + 1);
-    tu_write_resummed(path, text);
-    cr_expect_neq(vf_encoder_load(path, &e2), VF_OK);
-    cr_expect(strstr(vf_last_error(), "a port with class_decode quota has no pflows table"), "%s", vf_last_error());
+    expect_refused(path, text, "a port with class_decode quota has no pflows table");
     free(text);
     unlink(path);
 
