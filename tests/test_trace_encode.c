@@ -1124,6 +1124,13 @@ static int label_of(const vf_trace *t, const vf_trace *d, size_t i) {
     return -1;
 }
 
+/* The streaming fit of t with dd is refused with a message containing what. */
+static void expect_stream_refused(const vf_data_desc *dd, vf_trace *t, const char *what) {
+    vf_encoder es;
+    cr_expect_eq(vf_encoder_fit_stream(dd, vf_trace_each, t, &es, NULL), VF_ERR_UNSUPPORTED, "%s: fitted", what);
+    cr_expect(strstr(vf_last_error(), what), "%s", vf_last_error());
+}
+
 /* The encoder file at path, rewritten as text (its checksum redone), is
  * refused with a message containing what. */
 static void expect_refused(const char *path, const char *text, const char *what) {
@@ -1227,9 +1234,7 @@ Test(trace_encode, label_quota_keeps_rare_labels) {
     unlink(path);
 
     /* the streaming fit does not count values: it says so */
-    vf_encoder es;
-    cr_expect_eq(vf_encoder_fit_stream(&dd, vf_trace_each, &t, &es, NULL), VF_ERR_UNSUPPORTED);
-    cr_expect(strstr(vf_last_error(), "class_decode quota"), "%s", vf_last_error());
+    expect_stream_refused(&dd, &t, "class_decode quota");
     vf_encoder_free(&e);
     vf_trace_free(&t);
 
@@ -1393,9 +1398,7 @@ static void protocol_quota(vf_encoding enc) {
     unlink(path);
 
     /* the streaming fit does not count them: it says so */
-    vf_encoder es;
-    cr_expect_eq(vf_encoder_fit_stream(&dd, vf_trace_each, &t, &es, NULL), VF_ERR_UNSUPPORTED);
-    cr_expect(strstr(vf_last_error(), "class_decode quota on proto"), "%s", vf_last_error());
+    expect_stream_refused(&dd, &t, "class_decode quota on proto");
     vf_encoder_free(&e);
     vf_trace_free(&t);
 }
@@ -1544,9 +1547,7 @@ Test(trace_encode, port_quota_gives_each_protocols_flows_its_training_ports) {
     unlink(path);
 
     /* the streaming fit does not count them: it says so */
-    vf_encoder es;
-    cr_expect_eq(vf_encoder_fit_stream(&dd, vf_trace_each, &t, &es, NULL), VF_ERR_UNSUPPORTED);
-    cr_expect(strstr(vf_last_error(), "class_decode quota on a port"), "%s", vf_last_error());
+    expect_stream_refused(&dd, &t, "class_decode quota on a port");
     vf_encoder_free(&e);
     vf_trace_free(&t);
 }

@@ -96,6 +96,14 @@ static int field_width(const vf_encoder *e, const vf_field_spec *s) {
     }
 }
 
+/* A field's first segment among segs[0..n) (dict: its classes; quantile:
+ * all of it), or NULL. */
+static const vf_segment *first_seg(const vf_segment *segs, int n, vf_field f) {
+    for (int g = 0; g < n; g++)
+        if (segs[g].field == (int)f) return &segs[g];
+    return NULL;
+}
+
 static void push(vf_segment *segs, int *n, int *dim, int width, vf_seg_kind k, int field) {
     if (width <= 0 || *n >= VF_MAX_SEGS) return;
     segs[*n] = (vf_segment){*dim, width, k, field};
@@ -605,7 +613,8 @@ vf_status vf_encoder_fit(const vf_data_desc *dd_in, const vf_trace *t, vf_encode
     for (size_t f = 0; f < fi.n_flows; f++) {
         int prev_c = -1, len = 0, parts = 0;
         int64_t prev_t = 0;
-        const uint8_t proto = t->recs[fi.order[fi.start[f]]].proto; /* a flow's records share it */
+        const vf_record *r0 = &t->recs[fi.order[fi.start[f]]]; /* the flow's first record */
+        const uint8_t proto = r0->proto;                        /* a flow's records share it */
         for (size_t j = fi.start[f]; j < fi.start[f + 1]; j++) {
             int64_t ts = t->recs[fi.order[j]].ts_ns;
             int c = vf_encoder_chunk_of(e, ts);
@@ -627,13 +636,13 @@ vf_status vf_encoder_fit(const vf_data_desc *dd_in, const vf_trace *t, vf_encode
             prev_t = ts;
         }
         if (segs && len) segs[n_segs++] = (vf_chunk_len){prev_c, vf_flen_kind(parts > 0, false, proto), len};
-        const int first_c = vf_encoder_chunk_of(e, t->recs[fi.order[fi.start[f]]].ts_ns);
+        const int first_c = vf_encoder_chunk_of(e, r0->ts_ns);
         if (e->pparts) e->pparts[(size_t)first_c * 256 + proto] += parts + 1; /* the chunks the flow is in */
         if (e->fspan) e->fspan[(size_t)first_c * (size_t)e->n_chunks + (size_t)parts]++;
         for (int k = 0; k < 2; k++) { /* the flow's port class, "other" (n) when its port has none */
             vf_field pf = k ? VF_F_DSTPORT : VF_F_SRCPORT;
             if (!e->port_flows[k]) continue;
-            uint64_t port = (uint64_t)vf_enc_fval(&t->recs[fi.order[fi.start[f]]], pf);
+            uint64_t port = (uint64_t)vf_enc_fval(r0, pf);
             int n = e->n_vocab[pf], i = vocab_lower(e, pf, port);
             e->port_flows[k][(size_t)proto * ((size_t)n + 1) + (size_t)(i < n && e->vocab[pf][i] == port ? i : n)]++;
         }
@@ -1298,11 +1307,9 @@ static vf_status quota_ports(const vf_encoder *e, const vf_field_spec *s, const 
     const int K = e->n_vocab[s->field] + 1, A = e->attr_dim;
     if (seg->width != K) return VF_OK;
     const vf_field_spec *ps = NULL; /* the protocol's field and its first attribute segment */
-    const vf_segment *pseg = NULL;
     for (int i = 0; i < e->n_fields && !ps; i++)
         if (e->fields[i].field == VF_F_PROTO) ps = &e->fields[i];
-    for (int g = 0; ps && g < e->n_attr_segs && !pseg; g++)
-        if (e->attr_segs[g].field == VF_F_PROTO) pseg = &e->attr_segs[g];
+    const vf_segment *pseg = ps ? first_seg(e->attr_segs, e->n_attr_segs, VF_F_PROTO) : NULL;
     int64_t M = 0;
     for (int c = 0; c < N; c++)
         for (int r = 0; r < gen[c].n_flows; r++) M += vf_row_starts_flow(gen[c].attr + (size_t)r * (size_t)A, tags, c);
@@ -1334,13 +1341,14 @@ static vf_status quota_ports(const vf_encoder *e, const vf_field_spec *s, const 
     vf_status st = VF_OK;
     for (int p = 0; p < 256 && !st; p++) {
         int64_t n = first[p + 1] - first[p];
-        double W = 0;
+        if (!n) continue;
+        double W = 0; /* the protocol's training flows per class; without a proto field, every protocol's */
         for (int k = 0; k < K; k++) {
             w[k] = 0;
             for (int q = pseg ? p : 0; q < (pseg ? p + 1 : 256); q++) w[k] += (double)flows[(size_t)q * (size_t)K + (size_t)k];
             W += w[k];
         }
-        if (!n || W == 0) continue;
+        if (W == 0) continue;
         st = assign_quotas((const float *const *)row + first[p], NULL, n, K, w, W, class_of);
         for (int64_t i = 0; !st && i < n; i++)
             for (int k = 0; k < K; k++) row[first[p] + i][k] = k == class_of[i] ? 1.0f : 0.0f;
@@ -1354,7 +1362,7 @@ static vf_status quota_ports(const vf_encoder *e, const vf_field_spec *s, const 
  * is (vf_decode's order) or, with src, copies (step src[k]). */
 static vf_status kept_record_steps(const vf_encoder *e, const vf_encoded *merged, int N, vf_trace *t,
                                    const size_t *from, const int64_t *src, vf_record ***rec, const float ***step,
-                                   int64_t *M) {
+                                   int64_t *M, int64_t *end) {
     *rec = NULL, *step = NULL, *M = 0;
     size_t n_steps = 0;
     for (int c = 0; c < N; c++) {
@@ -1388,12 +1396,14 @@ static vf_status kept_record_steps(const vf_encoder *e, const vf_encoded *merged
             for (int s = 0, T = vf_encoded_steps(E, r); s < T; s++)
                 cell[i++] = E->feat + ((size_t)r * (size_t)E->max_len + (size_t)s) * (size_t)E->feat_dim;
     }
-    for (int c = 0; c < N; c++)
+    for (int c = 0; c < N; c++) {
         for (size_t k = from[c]; k < from[c + 1]; k++) {
             if (!vf_in_window(e->chunk_begin, c, t->recs[k].ts_ns)) continue;
             (*rec)[*M] = &t->recs[k];
             (*step)[(*M)++] = cell[src ? (size_t)src[k] : k];
         }
+        if (end) end[c] = *M;
+    }
     free(cell);
     return VF_OK;
 }
@@ -1407,7 +1417,7 @@ vf_status vf_quota_record_classes(const vf_encoder *e, const vf_encoded *merged,
     vf_record **rec;
     const float **step;
     int64_t M;
-    VF_TRY(kept_record_steps(e, merged, N, t, from, src, &rec, &step, &M));
+    VF_TRY(kept_record_steps(e, merged, N, t, from, src, &rec, &step, &M, NULL));
     vf_status st = VF_OK;
     for (int i = 0; i < e->n_fields && !st; i++) {
         const vf_field_spec *s = &e->fields[i];
@@ -1419,9 +1429,7 @@ vf_status vf_quota_record_classes(const vf_encoder *e, const vf_encoded *merged,
                          "(the encoder file has none)", vf_field_name(f));
             break;
         }
-        const vf_segment *seg = NULL;
-        for (int g = 0; g < e->n_feat_segs && !seg; g++)
-            if (e->feat_segs[g].field == (int)f) seg = &e->feat_segs[g];
+        const vf_segment *seg = first_seg(e->feat_segs, e->n_feat_segs, f);
         if (!seg || K < 1) continue;
         double *w = malloc((size_t)K * sizeof *w), W = 0;
         const float **row = malloc((size_t)(M ? M : 1) * sizeof *row); /* each kept record's class outputs */
@@ -1459,23 +1467,17 @@ vf_status vf_rank_record_values(const vf_encoder *e, const vf_encoded *merged, i
     vf_record **rec;
     const float **step;
     int64_t M;
-    VF_TRY(kept_record_steps(e, merged, N, t, from, src, &rec, &step, &M));
-    int64_t *end = malloc(((size_t)N + 1) * sizeof *end); /* chunk c's kept records: [end[c - 1], end[c]) */
+    int64_t *end = malloc((size_t)N * sizeof *end); /* chunk c's kept records: [end[c - 1], end[c]) */
+    if (!end) return vf_fail(VF_ERR_OOM, "decode: out of memory");
+    vf_status st = kept_record_steps(e, merged, N, t, from, src, &rec, &step, &M, end);
+    if (st) { free(end); return st; }
     gen_pos_at *v = malloc((size_t)(M ? M : 1) * sizeof *v);
     double *x = malloc((size_t)(M ? M : 1) * sizeof *x);
-    vf_status st = VF_OK;
-    if (!end || !v || !x) st = vf_fail(VF_ERR_OOM, "decode: out of memory (%lld records)", (long long)M);
-    for (int c = 0; !st && c < N; c++) { /* kept_record_steps' order: chunk by chunk */
-        int64_t n = 0;
-        for (size_t i = from[c]; i < from[c + 1]; i++) n += vf_in_window(e->chunk_begin, c, t->recs[i].ts_ns);
-        end[c] = (c ? end[c - 1] : 0) + n;
-    }
+    if (!v || !x) st = vf_fail(VF_ERR_OOM, "decode: out of memory (%lld records)", (long long)M);
     for (int i = 0; !st && i < e->n_fields; i++) {
         const vf_field_spec *s = &e->fields[i];
         if (s->enc != VF_ENC_QUANTILE || s->qdecode != VF_QDEC_RANK) continue;
-        const vf_segment *g = NULL;
-        for (int j = 0; j < e->n_feat_segs && !g; j++)
-            if (e->feat_segs[j].field == (int)s->field) g = &e->feat_segs[j];
+        const vf_segment *g = first_seg(e->feat_segs, e->n_feat_segs, s->field);
         if (!g) continue;
         for (int c = 0; c < N; c++) {
             int64_t lo = c ? end[c - 1] : 0, n = end[c] - lo;
@@ -1737,6 +1739,33 @@ vf_status vf_decode(const vf_encoder *e, const vf_encoded *chunks, int n_chunks,
  * still load; versions 2 and 1 (1: no checksum line, written before it was added; its
  * "end" line catches a cut, nothing catches a changed digit) still load:
  * their IP fields decode bit by bit, as they did. */
+/* A line of the nonzero counts n[0..len): `K i0 n0 ... i(K-1) n(K-1)`,
+ * indices ascending, each written plus base (pparts, fspan). */
+static void save_counts(FILE *f, const int64_t *n, int len, int base) {
+    int k = 0;
+    for (int i = 0; i < len; i++) k += n[i] > 0;
+    fprintf(f, "%d", k);
+    for (int i = 0; i < len; i++)
+        if (n[i]) fprintf(f, " %d %lld", i + base, (long long)n[i]);
+    fputc('\n', f);
+}
+
+/* Reads a save_counts line into n[0..len) (zeroed): 0, or 1 for a bad
+ * count of entries, 2 for a bad entry (an index outside base..base+len-1 or
+ * not ascending, a count below 1). */
+static int load_counts(FILE *f, int64_t *n, int len, int base) {
+    int k, last = base - 1;
+    if (fscanf(f, " %d", &k) != 1 || k < 0 || k > len) return 1;
+    for (int j = 0; j < k; j++) {
+        int i;
+        long long v;
+        if (fscanf(f, " %d %lld", &i, &v) != 2 || i <= last || i >= base + len || v < 1) return 2;
+        n[i - base] = v;
+        last = i;
+    }
+    return 0;
+}
+
 vf_status vf_encoder_save(const vf_encoder *e, const char *path) {
     char *text = NULL;
     size_t len = 0;
@@ -1804,15 +1833,7 @@ vf_status vf_encoder_save(const vf_encoder *e, const char *path) {
         fputc('\n', f);
     }
     fprintf(f, "pparts %d\n", e->pparts ? e->n_chunks : 0);
-    for (int c = 0; e->pparts && c < e->n_chunks; c++) {
-        const int64_t *n = e->pparts + (size_t)c * 256;
-        int k = 0;
-        for (int p = 0; p < 256; p++) k += n[p] > 0;
-        fprintf(f, "%d", k);
-        for (int p = 0; p < 256; p++)
-            if (n[p]) fprintf(f, " %d %lld", p, (long long)n[p]);
-        fputc('\n', f);
-    }
+    for (int c = 0; e->pparts && c < e->n_chunks; c++) save_counts(f, e->pparts + (size_t)c * 256, 256, 0);
     fprintf(f, "xgapq %d", e->n_xgapq);
     for (int k = 0; k < e->n_xgapq; k++) fprintf(f, " %lld", (long long)e->xgapq[k]);
     fputc('\n', f);
@@ -1826,15 +1847,8 @@ vf_status vf_encoder_save(const vf_encoder *e, const char *path) {
         fputc('\n', f);
     }
     fprintf(f, "fspan %d\n", e->fspan ? e->n_chunks : 0);
-    for (int c = 0; e->fspan && c < e->n_chunks; c++) {
-        const int64_t *n = e->fspan + (size_t)c * (size_t)e->n_chunks;
-        int k = 0;
-        for (int s = 0; s < e->n_chunks; s++) k += n[s] > 0;
-        fprintf(f, "%d", k);
-        for (int s = 0; s < e->n_chunks; s++)
-            if (n[s]) fprintf(f, " %d %lld", s + 1, (long long)n[s]);
-        fputc('\n', f);
-    }
+    for (int c = 0; e->fspan && c < e->n_chunks; c++)
+        save_counts(f, e->fspan + (size_t)c * (size_t)e->n_chunks, e->n_chunks, 1);
     fprintf(f, "end\n");
     bool bad = ferror(f) != 0;
     if (fclose(f) || bad || !text) {
@@ -2091,16 +2105,9 @@ vf_status vf_encoder_load(const char *path, vf_encoder *e) {
         NEED(fscanf(f, " pparts %d", &m) == 1 && (m == 0 || m == e->n_chunks), "pparts line (0 or one per chunk)");
         if (m) NEED(e->pparts = calloc((size_t)m * 256, sizeof *e->pparts), "out of memory");
         for (int c = 0; c < m; c++) {
-            int k, last = -1;
-            NEED(fscanf(f, " %d", &k) == 1 && k >= 0 && k <= 256, "pparts chunk line (0 to 256 protocols)");
-            for (int i = 0; i < k; i++) {
-                int p;
-                long long n;
-                NEED(fscanf(f, " %d %lld", &p, &n) == 2 && p > last && p < 256 && n >= 1,
-                     "pparts value (protocols 0-255 ascending, parts >= 1)");
-                e->pparts[(size_t)c * 256 + (size_t)p] = n;
-                last = p;
-            }
+            int bad = load_counts(f, e->pparts + (size_t)c * 256, 256, 0);
+            NEED(bad != 1, "pparts chunk line (0 to 256 protocols)");
+            NEED(bad != 2, "pparts value (protocols 0-255 ascending, parts >= 1)");
         }
     }
     for (int i = 0; i < e->n_fields; i++)
@@ -2138,17 +2145,10 @@ vf_status vf_encoder_load(const char *path, vf_encoder *e) {
         int m;
         NEED(fscanf(f, " fspan %d", &m) == 1 && (m == 0 || m == e->n_chunks), "fspan line (0 or one per chunk)");
         if (m) NEED(e->fspan = calloc((size_t)m * (size_t)m, sizeof *e->fspan), "out of memory");
-        for (int c = 0; c < m; c++) {
-            int k, last = 0;
-            NEED(fscanf(f, " %d", &k) == 1 && k >= 0 && k <= m - c, "fspan chunk line (0 to n_chunks - c counts)");
-            for (int i = 0; i < k; i++) {
-                int sp;
-                long long n;
-                NEED(fscanf(f, " %d %lld", &sp, &n) == 2 && sp > last && sp <= m - c && n >= 1,
-                     "fspan value (chunk counts 1 to n_chunks - c ascending, flows >= 1)");
-                e->fspan[(size_t)c * (size_t)m + (size_t)sp - 1] = n;
-                last = sp;
-            }
+        for (int c = 0; c < m; c++) { /* a flow beginning in chunk c is in at most m - c chunks */
+            int bad = load_counts(f, e->fspan + (size_t)c * (size_t)m, m - c, 1);
+            NEED(bad != 1, "fspan chunk line (0 to n_chunks - c counts)");
+            NEED(bad != 2, "fspan value (chunk counts 1 to n_chunks - c ascending, flows >= 1)");
         }
     }
     char endw[8] = "";
