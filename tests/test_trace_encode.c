@@ -186,7 +186,10 @@ static void round_trip_enc(const char *path, size_t n, int n_chunks, vf_chunking
         }
     vf_encoder e;
     cr_assert_eq(vf_encoder_fit(&dd, &t, &e), VF_OK, "%s", vf_last_error());
-    for (int f = 0; f < VF_F_COUNT; f++) cr_assert_eq(e.n_valq[f], is_quantile(&e, (vf_field)f) ? 257 : 0);
+    for (int f = 0; f < VF_F_COUNT; f++)
+        cr_assert(is_quantile(&e, (vf_field)f) ? e.n_valq[f] >= 257 && e.n_valq[f] <= 257 + 2 * VF_VALQ_TAIL_MAX
+                                                : e.n_valq[f] == 0,
+                  "%s: %d knots", vf_field_name(f), e.n_valq[f]);
     vf_encoded *chunks;
     cr_assert_eq(vf_encode(&e, &t, &chunks), VF_OK, "%s", vf_last_error());
     /* shapes and flow tags */
@@ -230,7 +233,10 @@ static void round_trip_enc(const char *path, size_t n, int n_chunks, vf_chunking
     for (int k = 0; k < e.n_gapq; k++) cr_assert_eq(e2.gapq[k], e.gapq[k], "gap quantile %d", k);
     for (int f = 0; f < VF_F_COUNT; f++) {
         cr_assert_eq(e2.n_valq[f], e.n_valq[f]);
-        for (int k = 0; k < e.n_valq[f]; k++) cr_assert_eq(e2.valq[f][k], e.valq[f][k], "%s quantile %d", vf_field_name(f), k);
+        for (int k = 0; k < e.n_valq[f]; k++) {
+            cr_assert_eq(e2.valq[f][k], e.valq[f][k], "%s quantile %d", vf_field_name(f), k);
+            cr_assert_eq(e2.valq_p[f][k], e.valq_p[f][k], "%s quantile %d's rank", vf_field_name(f), k);
+        }
     }
     vf_trace d2;
     memset(&d2, 0, sizeof d2);
@@ -513,6 +519,10 @@ static void length_toy(vf_trace *t, vf_data_desc *dd, vf_quantile_decode qdec) {
             dd->fields[i].qdecode = qdec;
         }
 }
+static int cmp_f64t(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
 static int cmp_u32t(const void *a, const void *b) {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
     return x < y ? -1 : x > y;
@@ -542,15 +552,23 @@ Test(trace_encode, value_quantile_knots_monotone_and_exact) {
     length_toy(&t, &dd, VF_QDEC_VALUE);
     vf_encoder e;
     TU_OK(vf_encoder_fit(&dd, &t, &e));
-    int K = e.n_valq[VF_F_LEN] - 1;
-    const double *v = e.valq[VF_F_LEN];
-    cr_assert_eq(K, 64);
+    int N = e.n_valq[VF_F_LEN], K = 64;
+    const double *v = e.valq[VF_F_LEN], *p = e.valq_p[VF_F_LEN];
+    cr_assert(p && N > K + 1 && N <= K + 1 + 2 * VF_VALQ_TAIL_MAX, "%d knots", N);
     double s40, s1500;
     uint32_t *len = sorted_lengths(&t, &s40, &s1500);
-    for (int k = 0; k <= K; k++) cr_assert_eq(v[k], len[(k * (t.n - 1) + K / 2) / K], "knot %d", k);
+    int even = 0; /* knots at the K + 1 evenly spaced sample indices */
+    for (int i = 0; i < N; i++) {
+        double idx = p[i] * (double)t.n - 0.5; /* the sample the knot is, by its rank fraction */
+        cr_assert(fabs(idx - round(idx)) < 1e-6 && (!i || p[i] > p[i - 1]), "knot %d at rank %g", i, p[i]);
+        cr_assert_eq(v[i], len[(size_t)round(idx)], "knot %d", i);
+        even += (size_t)round(idx) == ((size_t)even * (t.n - 1) + K / 2) / K;
+        if (p[i] < 0.3 * 0.9) cr_assert_eq(v[i], 40, "knot %d in the 30%% of 40s", i);
+    }
+    cr_assert_eq(even, K + 1);
+    cr_assert(p[0] == 0.5 / (double)t.n && p[N - 1] == 1 - 0.5 / (double)t.n, "the extremes are knots");
     cr_assert_eq(v[0], 40);
-    cr_assert_eq(v[K], 1500);
-    cr_assert_eq(v[K / 5], 40, "a fifth of the knots in the 30%% of 40s");
+    cr_assert_eq(v[N - 1], 1500);
     free(len);
     const vf_field_spec *spec = NULL;
     for (int i = 0; i < e.n_fields; i++)
@@ -637,6 +655,126 @@ Test(trace_encode, value_quantile_rank_decode_keeps_point_masses) {
     squeezed_lengths(VF_QDEC_RANK, &d40, &d1500, &m);
     cr_assert(fabs(d40) < 0.02 && fabs(d1500) < 0.02 && fabs(m - 1) < 0.02,
               "rank, squeezed: shares of 40 and 1500 off by %g and %g, median x%g", d40, d1500, m);
+}
+
+/* A heavy tail: lengths 40-1500 but for 12 records of 9,000-65,000, fewer
+ * than the records between two evenly spaced knots (bins 64, about 47). A
+ * rank decode of the training's own outputs gives back the largest, the
+ * second and the fourth largest exactly (the tail knots halve the distance
+ * to the end: samples n-1, n-2, n-4, n-7, ...), and the sorted lengths are
+ * within a few bytes on average; with only the 65 evenly spaced knots
+ * at ranks k / 64 (a table of an encoder file before version 11, which
+ * must still decode as it did) the largest comes out below 65,000 and the
+ * average error is many times larger. */
+static double tail_error(vf_encoder *e, const vf_trace *t, uint32_t top[4]) {
+    vf_encoded *ch;
+    TU_OK(vf_encode(e, t, &ch));
+    vf_trace d;
+    memset(&d, 0, sizeof d);
+    TU_OK(vf_decode(e, ch, 1, &d));
+    cr_assert_eq(d.n, t->n);
+    double x, y;
+    uint32_t *a = sorted_lengths(t, &x, &y), *b = sorted_lengths(&d, &x, &y);
+    double err = 0;
+    for (size_t i = 0; i < t->n; i++) err += fabs((double)a[i] - (double)b[i]) / (double)t->n;
+    for (int k = 0; k < 4; k++) top[k] = b[d.n - 1 - (size_t)k];
+    free(a);
+    free(b);
+    vf_encoded_free(ch, 1);
+    vf_trace_free(&d);
+    return err;
+}
+Test(trace_encode, value_table_tail_knots_keep_a_heavy_tail) {
+    vf_trace t;
+    vf_data_desc dd;
+    length_toy(&t, &dd, VF_QDEC_RANK);
+    static const uint32_t tail[12] = {9000, 9500, 10000, 11000, 12000, 14000, 17000, 21000, 26000, 33000, 47000, 65000};
+    for (int k = 0; k < 12; k++) t.recs[(size_t)k * 97 % t.n].length = tail[k];
+    vf_encoder e;
+    TU_OK(vf_encoder_fit(&dd, &t, &e));
+    uint32_t top[4];
+    double err = tail_error(&e, &t, top);
+    cr_assert(top[0] == 65000 && top[1] == 47000 && top[3] == 26000, "tail knots: largest %u, %u, %u, %u", top[0], top[1],
+              top[2], top[3]);
+    /* the same table's 65 evenly spaced knots, as a version 10 file has them */
+    const int K = 64;
+    double even[65];
+    for (int k = 0; k <= K; k++) {
+        size_t want = ((size_t)k * (t.n - 1) + K / 2) / K;
+        for (int i = 0; i < e.n_valq[VF_F_LEN]; i++)
+            if ((size_t)llround(e.valq_p[VF_F_LEN][i] * (double)t.n - 0.5) == want) even[k] = e.valq[VF_F_LEN][i];
+    }
+    memcpy(e.valq[VF_F_LEN], even, sizeof even);
+    free(e.valq_p[VF_F_LEN]);
+    e.valq_p[VF_F_LEN] = NULL;
+    e.n_valq[VF_F_LEN] = K + 1;
+    double err_even = tail_error(&e, &t, top);
+    cr_assert(top[0] < 65000 && err < err_even / 4, "even knots only: largest %u, mean error %g against %g with tail knots",
+              top[0], err_even, err);
+    /* saved (version 11, ranks k / 64) and loaded, it decodes the same */
+    char path[128];
+    snprintf(path, sizeof path, "/tmp/vkflow_even_enc_%d.txt", (int)getpid());
+    TU_OK(vf_encoder_save(&e, path));
+    vf_encoder e2;
+    TU_OK(vf_encoder_load(path, &e2));
+    unlink(path);
+    cr_assert(e2.n_valq[VF_F_LEN] == K + 1 && e2.valq_p[VF_F_LEN][0] == 0 && e2.valq_p[VF_F_LEN][K] == 1);
+    uint32_t top2[4];
+    double err2 = tail_error(&e2, &t, top2);
+    cr_assert(!memcmp(top, top2, sizeof top) && fabs(err2 - err_even) < 1e-9 * err_even, "%g after the reload, %g before",
+              err2, err_even);
+    vf_encoder_free(&e2);
+    /* as a version 10 file writes it (`valq 65 v0 ... v64`), the same */
+    TU_OK(vf_encoder_save(&e, path));
+    size_t len;
+    char *text = tu_read_file(path, &len), *old = malloc(len + 1), *w = old;
+    cr_assert(text && old && !strncmp(text, "vkflow-encoder 11\n", 18));
+    w += sprintf(w, "vkflow-encoder 10\n");
+    for (char *line = text + 18, *nl; *line; line = nl + 1) {
+        nl = strchr(line, '\n');
+        int n = 0, at = 0;
+        if (sscanf(line, "valq %d%n", &n, &at) == 1 && n) { /* drop each knot's rank */
+            w += sprintf(w, "valq %d", n);
+            char *q = line + at;
+            for (int i = 0; i < n; i++) {
+                strtod(q, &q);
+                double v = strtod(q, &q);
+                w += sprintf(w, " %.17g", v);
+            }
+            *w++ = '\n';
+        } else {
+            memcpy(w, line, (size_t)(nl - line) + 1);
+            w += nl - line + 1;
+        }
+    }
+    *w = 0;
+    tu_write_resummed(path, old);
+    TU_OK(vf_encoder_load(path, &e2));
+    unlink(path);
+    cr_assert(e2.n_valq[VF_F_LEN] == K + 1 && !e2.valq_p[VF_F_LEN], "version 10: ranks k / 64");
+    err2 = tail_error(&e2, &t, top2);
+    cr_assert(!memcmp(top, top2, sizeof top) && fabs(err2 - err_even) < 1e-9 * err_even, "%g from version 10, %g before",
+              err2, err_even);
+    vf_encoder_free(&e2);
+    free(text);
+    free(old);
+    vf_encoder_free(&e);
+    vf_trace_free(&t);
+}
+
+/* The chunks' rank fractions interleave: three chunks of five numbers
+ * each take the table at the 15 fractions (j + 1/2) / 15, as one decode of
+ * 15 numbers would; a single chunk keeps (r + 1/2) / n. */
+Test(trace_encode, chunk_ranks_interleave) {
+    vf_encoder e = {0};
+    e.n_chunks = 3;
+    double got[15];
+    for (int c = 0; c < 3; c++)
+        for (int r = 0; r < 5; r++) got[c * 5 + r] = (r + vf_enc_chunk_phase(&e, c)) / 5;
+    qsort(got, 15, sizeof *got, cmp_f64t);
+    for (int j = 0; j < 15; j++) cr_assert(fabs(got[j] - (j + 0.5) / 15) < 1e-15, "fraction %d: %g", j, got[j]);
+    e.n_chunks = 1;
+    cr_assert_eq(vf_enc_chunk_phase(&e, 0), 0.5);
 }
 
 /* 1000 flows of 3 packets 10 us apart in one chunk of about a second: 80%
@@ -949,7 +1087,7 @@ Test(trace_encode, data_desc_full) {
     /* 2x64 bits + 6 (w2v) + 1 (start) + 2 + 3x2 flags */
     cr_assert_eq(e.attr_dim, 128 + 6 + e.n_vocab[VF_F_PROTO] + 1 + 2 + 6);
     cr_assert_eq(e.feat_dim, 1 + 1 + 1 + e.n_vocab[VF_F_LABEL]);
-    cr_assert_eq(e.n_valq[VF_F_BYT], 33);
+    cr_assert(e.n_valq[VF_F_BYT] > 33 && e.n_valq[VF_F_BYT] <= 33 + 2 * VF_VALQ_TAIL_MAX, "%d", e.n_valq[VF_F_BYT]);
     cr_assert_eq(e.n_startq, VF_START_BINS + 1);
     cr_assert_eq(e.lo[VF_F_PKT], 0);
     cr_assert(fabs(e.hi[VF_F_PKT] - log1p(1e6)) < 1e-12);
@@ -1058,9 +1196,12 @@ Test(trace_encode, adopt_public_keeps_quantile_tables) {
     cr_assert_eq(vf_encoder_adopt_public(path, &dd, &priv, &got), VF_OK, "%s", vf_last_error());
     cr_assert_eq(got.n_gapq, 65);
     for (int k = 0; k < got.n_gapq; k++) cr_assert_eq(got.gapq[k], pub.gapq[k], "knot %d", k);
-    cr_assert_eq(got.n_valq[VF_F_LEN], 33);
-    cr_assert_eq(got.valq[VF_F_LEN][32], pub.valq[VF_F_LEN][32]);
-    cr_assert_eq(got.valq[VF_F_LEN][32], 40 + 96 * 15, "the public trace's largest length, not the private 100");
+    int N = got.n_valq[VF_F_LEN];
+    cr_assert_eq(N, pub.n_valq[VF_F_LEN]);
+    for (int k = 0; k < N; k++)
+        cr_assert(got.valq[VF_F_LEN][k] == pub.valq[VF_F_LEN][k] && got.valq_p[VF_F_LEN][k] == pub.valq_p[VF_F_LEN][k],
+                  "length knot %d", k);
+    cr_assert_eq(got.valq[VF_F_LEN][N - 1], 40 + 96 * 15, "the public trace's largest length, not the private 100");
     cr_assert_eq(got.n_startq, VF_START_BINS + 1);
     for (int k = 0; k < got.n_startq; k++) cr_assert_eq(got.startq[k], pub.startq[k], "start knot %d", k);
     vf_encoder_free(&got);

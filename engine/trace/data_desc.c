@@ -362,7 +362,7 @@ static vf_status parse_data(const char *name, config_t *cfg, vf_data_desc *dd) {
                 if (enc != VF_ENC_INTERARRIVAL_QUANTILE && enc != VF_ENC_INTERARRIVAL_BINS && enc != VF_ENC_QUANTILE)
                     return FAIL(config_setting_get_member(e, "bins"), "fields: '%s': bins applies to encodings "
                                 "interarrival_quantile, interarrival_bins and quantile only", fn);
-                if ((st = get_int(name, e, "bins", 2, 4096, &sp->bins))) return st;
+                if ((st = get_int(name, e, "bins", 2, VF_QUANTILE_BINS_MAX, &sp->bins))) return st;
             }
             if (config_setting_get_member(e, "top")) {
                 if (enc != VF_ENC_DICT)

@@ -380,7 +380,12 @@ void vf_encoder_free(vf_encoder *e) {
     free(e->iat_hi);
     free(e->gapq);
     free(e->startq);
-    for (int f = 0; f < VF_F_COUNT; f++) { free(e->vocab[f]); free(e->vocab_count[f]); free(e->valq[f]); }
+    for (int f = 0; f < VF_F_COUNT; f++) {
+        free(e->vocab[f]);
+        free(e->vocab_count[f]);
+        free(e->valq[f]);
+        free(e->valq_p[f]);
+    }
     vf_enc_free_flen(e);
     free(e->pparts);
     free(e->port_flows[0]);
@@ -691,6 +696,10 @@ static int time_bins(const vf_encoder *e) {
 }
 
 static int cmp_i64_(const void *a, const void *b) { return cmp_i64(a, b); }
+static int cmp_size_(const void *a, const void *b) {
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return x < y ? -1 : x > y;
+}
 static int cmp_f64(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
@@ -718,17 +727,52 @@ vf_status vf_enc_fit_gapq(vf_encoder *e, int64_t *gaps, size_t n) {
     return VF_OK;
 }
 
+/* The knots of a value table: the sample indices (ascending, distinct) of
+ * bins + 1 evenly spaced values among n sorted ones (knot_index), plus, in
+ * the first and the last of those intervals, knots that halve the distance
+ * to the end until they reach the extreme values one by one. A heavy tail
+ * has few values far apart there (UGR'16's byte counts: 12 between the last
+ * two even knots, 5.9 to 48.9 million), which no interpolation between two
+ * knots can guess. idx: room for bins + 1 + 2 * 64. Returns the count. */
+static int value_knots(size_t n, int bins, size_t *idx) {
+    int m = 0;
+    for (int k = 0; k <= bins; k++) idx[m++] = knot_index(n, bins, k);
+    for (double d = (double)(n - 1) / bins / 2; d >= 0.5; d /= 2) {
+        size_t back = (size_t)llround(d);
+        idx[m++] = back;
+        idx[m++] = n - 1 - back;
+    }
+    qsort(idx, (size_t)m, sizeof *idx, cmp_size_);
+    int u = 0;
+    for (int i = 0; i < m; i++)
+        if (!u || idx[i] != idx[u - 1]) idx[u++] = idx[i];
+    return u;
+}
+
 vf_status vf_enc_fit_valq(vf_encoder *e, vf_field f, int bins, double *v, size_t n) {
     if (bins < 1) return vf_fail(VF_ERR_ARG, "encoder: %s's quantile table needs bins >= 1 (%d)", vf_field_name(f), bins);
-    free(e->valq[f]);
-    e->valq[f] = malloc((size_t)(bins + 1) * sizeof *e->valq[f]);
-    if (!e->valq[f]) return vf_fail(VF_ERR_OOM, "encoder: out of memory");
-    e->n_valq[f] = bins + 1;
     qsort(v, n, sizeof *v, cmp_f64);
     if (n && v[0] < 0)
         return vf_fail(VF_ERR_FORMAT, "encoder: %s has a negative value (%g); encoding quantile takes numbers >= 0",
                        vf_field_name(f), v[0]);
-    for (int k = 0; k <= bins; k++) e->valq[f][k] = n ? v[knot_index(n, bins, k)] : 0;
+    size_t *idx = malloc((size_t)(bins + 1 + 2 * VF_VALQ_TAIL_MAX) * sizeof *idx);
+    free(e->valq[f]);
+    free(e->valq_p[f]);
+    e->valq[f] = malloc((size_t)(bins + 1 + 2 * VF_VALQ_TAIL_MAX) * sizeof *e->valq[f]);
+    e->valq_p[f] = malloc((size_t)(bins + 1 + 2 * VF_VALQ_TAIL_MAX) * sizeof *e->valq_p[f]);
+    if (!idx || !e->valq[f] || !e->valq_p[f]) { free(idx); return vf_fail(VF_ERR_OOM, "encoder: out of memory"); }
+    if (!n) { /* no values: one knot at 0 */
+        e->n_valq[f] = 1;
+        e->valq[f][0] = 0;
+        e->valq_p[f][0] = 0.5;
+    } else {
+        e->n_valq[f] = value_knots(n, bins, idx);
+        for (int k = 0; k < e->n_valq[f]; k++) {
+            e->valq[f][k] = v[idx[k]];
+            e->valq_p[f][k] = ((double)idx[k] + 0.5) / (double)n; /* rank fraction of the sample (Hyndman-Fan 5) */
+        }
+    }
+    free(idx);
     return VF_OK;
 }
 
@@ -763,49 +807,69 @@ vf_status vf_enc_fit_startq(vf_encoder *e, vf_row_start *v, size_t n) {
     return VF_OK;
 }
 
-/* A quantile table: knots v[0..K], non-decreasing and >= 0, linear between
- * knots in log1p(x * to_unit) (gaps: ns to us; values: their own unit). */
-typedef struct qtable { const double *v; int K; double to_unit, from_unit; } qtable;
-static qtable gap_table(const vf_encoder *e) { return (qtable){e->gapq, e->n_gapq - 1, 1e-3, 1e3}; }
-static qtable val_table(const vf_encoder *e, vf_field f) { return (qtable){e->valq[f], e->n_valq[f] - 1, 1, 1}; }
+/* A quantile table: knots v[0..N), non-decreasing and >= 0, at positions
+ * pos(k) in [0, K], linear between knots in log1p(x * to_unit) (gaps: ns to
+ * us; values: their own unit). p == NULL: N = K + 1 knots at 0, 1, ..., K
+ * (the gap and start tables, and value tables of encoder files before
+ * version 11); otherwise K = 1 and knot k is at p[k], the rank fraction of
+ * the training value it is (value tables, value_knots). s / K is a
+ * value's place among the training values either way. */
+typedef struct qtable { const double *v, *p; int N; double K, to_unit, from_unit; } qtable;
+static qtable gap_table(const vf_encoder *e) { return (qtable){e->gapq, NULL, e->n_gapq, e->n_gapq - 1, 1e-3, 1e3}; }
+static qtable val_table(const vf_encoder *e, vf_field f) {
+    if (!e->valq_p[f]) return (qtable){e->valq[f], NULL, e->n_valq[f], e->n_valq[f] - 1, 1, 1};
+    return (qtable){e->valq[f], e->valq_p[f], e->n_valq[f], 1, 1, 1};
+}
 static qtable start_table(const vf_encoder *e, int c) {
-    return (qtable){e->startq + (size_t)c * (size_t)e->n_startq, e->n_startq - 1, 1, 1};
+    return (qtable){e->startq + (size_t)c * (size_t)e->n_startq, NULL, e->n_startq, e->n_startq - 1, 1, 1};
 }
 static double q_log(qtable q, double x) { return log1p(x * q.to_unit); }
+static double q_knot(qtable q, int k) { return q.p ? q.p[k] : k; }
 
-/* The table's position s in [0, K] of x: k at knot k, the middle of the
- * knots' range when several knots hold the same value (a point mass, e.g.
- * a 0 gap or a 40-byte packet), and between knots linear in q_log, so that
- * s / K is x's rank among the training values up to the interpolation.
- * Monotone; clamped to the table. */
+/* The table's position s in [pos(0), pos(N - 1)] of x: pos(k) at knot k,
+ * the middle of the knots' positions when several knots hold the same
+ * value (a point mass, e.g. a 0 gap or a 40-byte packet), and between
+ * knots linear in q_log, so that s / K is x's rank among the training
+ * values up to the interpolation. Monotone; clamped to the table. */
 static double q_pos(qtable q, double x) {
     const double *v = q.v;
-    int K = q.K, lo = 0, hi = K + 1;
+    int last = q.N - 1, lo = 0, hi = q.N;
     while (lo < hi) { int m = (lo + hi) / 2; if (v[m] < x) lo = m + 1; else hi = m; }
     int a = lo; /* first knot >= x */
-    if (a > K) return K;
+    if (a > last) return q_knot(q, last);
     if (v[a] == x) {
-        int b = a, h = K + 1; /* last knot == x */
+        int b = a, h = q.N; /* last knot == x */
         while (b + 1 < h) { int m = (b + h) / 2; if (v[m] == x) b = m; else h = m; }
-        return 0.5 * (a + b);
+        return 0.5 * (q_knot(q, a) + q_knot(q, b));
     }
-    if (a == 0) return 0;
-    return a - 1 + (q_log(q, x) - q_log(q, v[a - 1])) / (q_log(q, v[a]) - q_log(q, v[a - 1]));
+    if (a == 0) return q_knot(q, 0);
+    double f = (q_log(q, x) - q_log(q, v[a - 1])) / (q_log(q, v[a]) - q_log(q, v[a - 1]));
+    return q_knot(q, a - 1) + f * (q_knot(q, a) - q_knot(q, a - 1));
 }
 
-/* Inverse of q_pos: a position within float resolution of a knot is the
- * knot (exact on the knots), between knots log-linear, inside a point mass
- * its value. */
+/* Inverse of q_pos: a position within float resolution (K 2^-22) of a
+ * knot is the knot (exact on the knots), between knots log-linear, inside
+ * a point mass its value. */
 static double q_value(qtable q, double s) {
     const double *v = q.v;
-    int K = q.K;
-    s = clampd(s, 0, K);
-    int j = (int)floor(s + 0.5);
-    if (fabs(s - j) <= K * 0x1p-22) return v[j];
-    j = (int)floor(s);
-    if (j >= K) j = K - 1;
+    int last = q.N - 1;
+    if (last < 1) return v[0];
+    s = clampd(s, q_knot(q, 0), q_knot(q, last));
+    int j; /* the last knot at or below s, < last */
+    if (!q.p) {
+        j = (int)floor(s);
+    } else {
+        int lo = 0, hi = q.N; /* first knot above s */
+        while (lo < hi) { int m = (lo + hi) / 2; if (q.p[m] <= s) lo = m + 1; else hi = m; }
+        j = lo - 1;
+    }
+    if (j < 0) j = 0;
+    if (j >= last) j = last - 1;
+    double a = q_knot(q, j), b = q_knot(q, j + 1), tol = q.K * 0x1p-22;
+    if (s - a <= tol && s - a <= b - s) return v[j];
+    if (b - s <= tol) return v[j + 1];
     if (v[j] == v[j + 1]) return v[j];
-    double L = q_log(q, v[j]) + (s - j) * (q_log(q, v[j + 1]) - q_log(q, v[j]));
+    double L = q_log(q, v[j]) + (s - a) / (b - a) * (q_log(q, v[j + 1]) - q_log(q, v[j]));
     return clampd(expm1(L) * q.from_unit, v[j], v[j + 1]);
 }
 
@@ -860,17 +924,18 @@ int64_t vf_enc_ungap(const vf_encoder *e, vf_encoding te, int c, const float *sr
  * quantile-encoded value. */
 static double field_gen_pos(const vf_encoder *e, const vf_field_spec *s, const float *src) {
     if (s->field == VF_F_TIME) return gen_pos(e, s->enc, src);
-    return clampd(src[0], 0, 1) * (e->n_valq[s->field] - 1);
+    return clampd(src[0], 0, 1) * val_table(e, s->field).K;
 }
 
 /* decode = "rank": field s's numbers in chunk E's generated steps (every
  * row's steps up to its first flag < 0.5: the ones vf_decode reads; for the
  * time field's gaps, the steps after each row's first) by rank. Their
  * positions are sorted (ties by step order) and the r-th of n is decoded at
- * position (r + 1/2) / n of the table, so the n numbers are the training
- * values' quantiles whatever the spread of the model's outputs (a sigmoid
- * that never nears 0 or 1 loses both tails otherwise), and their order is
- * the model's. *out: [n_flows * max_len] numbers (gaps in ns). */
+ * rank fraction (r + vf_enc_chunk_phase) / n of the table, so the n numbers are
+ * the training values' quantiles whatever the spread of the model's
+ * outputs (a sigmoid that never nears 0 or 1 loses both tails otherwise),
+ * and their order is the model's. *out: [n_flows * max_len] numbers (gaps
+ * in ns). */
 typedef struct gen_pos_at { double s; size_t i; } gen_pos_at;
 static int cmp_gen_pos(const void *a, const void *b) {
     const gen_pos_at *x = a, *y = b;
@@ -878,11 +943,19 @@ static int cmp_gen_pos(const void *a, const void *b) {
     return x->i < y->i ? -1 : x->i > y->i;
 }
 /* Sorts the n positions v and writes the r-th's value, the table q at
- * position (r + 1/2) / n of it, to x[its index]. */
-static void values_by_rank(gen_pos_at *v, size_t n, qtable q, double *x) {
+ * rank fraction (r + phase) / n, to x[its index]. */
+static void values_by_rank(gen_pos_at *v, size_t n, qtable q, double phase, double *x) {
     qsort(v, n, sizeof *v, cmp_gen_pos);
-    for (size_t r = 0; r < n; r++) x[v[r].i] = q_value(q, ((double)r + 0.5) / (double)n * q.K);
+    for (size_t r = 0; r < n; r++) x[v[r].i] = q_value(q, ((double)r + phase) / (double)n * q.K);
 }
+/* The phase of chunk c's ranks in a table of every chunk's values (the gap
+ * and value tables): (c + 1/2) / n_chunks, so that the chunks' ranks
+ * interleave and together take the table at as many distinct rank
+ * fractions as they have numbers. With 1/2 for every chunk, each of
+ * UGR'16's ten chunks (3,500-6,700 records) took a value near the 5th to
+ * 8th largest for its largest number and none took the four largest: its
+ * byte counts scored 1.19x the floor, 1.01x interleaved. */
+double vf_enc_chunk_phase(const vf_encoder *e, int c) { return (c + 0.5) / (e->n_chunks > 0 ? e->n_chunks : 1); }
 static vf_status rank_decode(const vf_encoder *e, const vf_field_spec *s, const vf_segment *g, const vf_encoded *E,
                              double **out) {
     size_t cells = (size_t)E->n_flows * (size_t)E->max_len, n = 0;
@@ -896,7 +969,7 @@ static vf_status rank_decode(const vf_encoder *e, const vf_field_spec *s, const 
             size_t i = row * (size_t)E->max_len + step;
             v[n++] = (gen_pos_at){field_gen_pos(e, s, E->feat + i * (size_t)E->feat_dim + (size_t)g->offset), i};
         }
-    values_by_rank(v, n, q, x);
+    values_by_rank(v, n, q, vf_enc_chunk_phase(e, E->chunk), x);
     free(v);
     *out = x;
     return VF_OK;
@@ -912,7 +985,7 @@ static vf_status rank_starts(const vf_encoder *e, const vf_encoded *E, int col, 
     if (!v || !x) { free(v); free(x); return vf_fail(VF_ERR_OOM, "decode: out of memory"); }
     for (size_t row = 0; row < n; row++)
         v[row] = (gen_pos_at){clampd(E->attr[row * (size_t)E->attr_dim + (size_t)col], 0, 1), row};
-    values_by_rank(v, n, start_table(e, E->chunk), x);
+    values_by_rank(v, n, start_table(e, E->chunk), 0.5, x); /* the chunk's own table */
     free(v);
     *out = x;
     return VF_OK;
@@ -975,7 +1048,11 @@ void vf_enc_field(const vf_encoder *e, const vf_field_spec *s, const vf_record *
     }
     case VF_ENC_LOG_MINMAX: dst[0] = unit(log1p(vf_enc_fval(r, f)), e->lo[f], e->hi[f]); break;
     case VF_ENC_MINMAX: dst[0] = unit(vf_enc_fval(r, f), e->lo[f], e->hi[f]); break;
-    case VF_ENC_QUANTILE: dst[0] = (float)(q_pos(val_table(e, f), vf_enc_fval(r, f)) / (e->n_valq[f] - 1)); break;
+    case VF_ENC_QUANTILE: {
+        qtable q = val_table(e, f);
+        dst[0] = (float)(q_pos(q, vf_enc_fval(r, f)) / q.K);
+        break;
+    }
     default: break;
     }
 }
@@ -1482,7 +1559,7 @@ vf_status vf_rank_record_values(const vf_encoder *e, const vf_encoded *merged, i
         for (int c = 0; c < N; c++) {
             int64_t lo = c ? end[c - 1] : 0, n = end[c] - lo;
             for (int64_t m = 0; m < n; m++) v[m] = (gen_pos_at){field_gen_pos(e, s, step[lo + m] + g->offset), (size_t)m};
-            values_by_rank(v, (size_t)n, val_table(e, s->field), x);
+            values_by_rank(v, (size_t)n, val_table(e, s->field), vf_enc_chunk_phase(e, c), x);
             for (int64_t m = 0; m < n; m++) set_fval(rec[lo + m], s->field, x[m]);
         }
         if (ranked) *ranked = M;
@@ -1701,7 +1778,7 @@ vf_status vf_decode(const vf_encoder *e, const vf_encoded *chunks, int n_chunks,
 
 /* ------------------------------------------------------------- save/load */
 
-/* encoder.txt, version 9: the text below, then a line "checksum <hex>" (the
+/* encoder.txt, version 11: the text below, then a line "checksum <hex>" (the
  * FNV-1a 64 of every byte before it, util.h), so a truncated or damaged file
  * is refused naming it. Version 3 added each field's decode and top to its
  * field line and the address tables (`ips N`, then N lines `HEX32 COUNT`,
@@ -1735,7 +1812,10 @@ vf_status vf_decode(const vf_encoder *e, const vf_encoded *chunks, int n_chunks,
  * after them (`fspan M`, M = 0 or n_chunks, then per chunk c a line `K s0
  * n0 ... s(K-1) n(K-1)`: chunk counts ascending, 1 to n_chunks - c, and the
  * training flows beginning in c that are in that many; flow_spans training).
- * Versions 9, 8, 7, 6, 5, 4 and 3 (3: no gap table, its time encodings need none)
+ * Version 11 gave each value table's knot its rank fraction (`valq N p0 v0
+ * ... p(N-1) v(N-1)`, N = bins + 1 plus the tail knots, value_knots); the
+ * value tables of versions 5-10 are bins + 1 knots at ranks k / bins and
+ * decode as they did. Versions 10, 9, 8, 7, 6, 5, 4 and 3 (3: no gap table, its time encodings need none)
  * still load; versions 2 and 1 (1: no checksum line, written before it was added; its
  * "end" line catches a cut, nothing catches a changed digit) still load:
  * their IP fields decode bit by bit, as they did. */
@@ -1771,7 +1851,7 @@ vf_status vf_encoder_save(const vf_encoder *e, const char *path) {
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
     if (!f) return vf_fail(VF_ERR_OOM, "%s: out of memory", path);
-    fprintf(f, "vkflow-encoder 10\n");
+    fprintf(f, "vkflow-encoder 11\n");
     fprintf(f, "kind %d n_chunks %d chunking %d max_len %d ip_bits %d n_fields %d\n", (int)e->kind, e->n_chunks,
             (int)e->chunking, e->max_len, e->ip_bits, e->n_fields);
     for (int i = 0; i < e->n_fields; i++) {
@@ -1790,7 +1870,10 @@ vf_status vf_encoder_save(const vf_encoder *e, const char *path) {
     fputc('\n', f);
     for (int k = 0; k < VF_F_COUNT; k++) {
         fprintf(f, "valq %d", e->n_valq[k]);
-        for (int i = 0; i < e->n_valq[k]; i++) fprintf(f, " %.17g", e->valq[k][i]);
+        for (int i = 0; i < e->n_valq[k]; i++) { /* a table loaded from a version 5-10 file: ranks k / bins */
+            double p = e->valq_p[k] ? e->valq_p[k][i] : e->n_valq[k] > 1 ? (double)i / (e->n_valq[k] - 1) : 0.5;
+            fprintf(f, " %.17g %.17g", p, e->valq[k][i]);
+        }
         fputc('\n', f);
     }
     fprintf(f, "startq %d\n", e->n_startq);
@@ -1869,7 +1952,7 @@ vf_status vf_encoder_load(const char *path, vf_encoder *e) {
     char *buf = vf_read_file(path, &n);
     if (!buf) return vf_fail(VF_ERR_IO, "%s: %s", path, strerror(errno));
     int ver = 0;
-    if (sscanf(buf, "vkflow-encoder %d", &ver) != 1 || ver < 1 || ver > 10) {
+    if (sscanf(buf, "vkflow-encoder %d", &ver) != 1 || ver < 1 || ver > 11) {
         free(buf);
         return vf_fail(VF_ERR_FORMAT, "%s: not a vkflow encoder file (header 'vkflow-encoder 10' expected)", path);
     }
@@ -1968,16 +2051,25 @@ vf_status vf_encoder_load(const char *path, vf_encoder *e) {
         }
     }
     for (int k = 0; ver >= 5 && k < VF_F_COUNT; k++) {
-        NEED(fscanf(f, " valq %d", &e->n_valq[k]) == 1 && e->n_valq[k] >= 0 && e->n_valq[k] <= 4097, "valq line");
+        NEED(fscanf(f, " valq %d", &e->n_valq[k]) == 1 && e->n_valq[k] >= 0 &&
+                 e->n_valq[k] <= VF_QUANTILE_BINS_MAX + 1 + (ver >= 11) * 2 * VF_VALQ_TAIL_MAX, "valq line");
         e->valq[k] = malloc((size_t)(e->n_valq[k] ? e->n_valq[k] : 1) * sizeof *e->valq[k]);
         NEED(e->valq[k], "out of memory");
-        for (int i = 0; i < e->n_valq[k]; i++)
+        if (ver >= 11 && e->n_valq[k]) NEED(e->valq_p[k] = malloc((size_t)e->n_valq[k] * sizeof *e->valq_p[k]), "out of memory");
+        for (int i = 0; i < e->n_valq[k]; i++) {
+            if (ver >= 11)
+                NEED(fscanf(f, " %lg", &e->valq_p[k][i]) == 1 && e->valq_p[k][i] >= 0 && e->valq_p[k][i] <= 1 &&
+                     (i == 0 || e->valq_p[k][i] > e->valq_p[k][i - 1]), "valq rank (in [0, 1], increasing)");
             NEED(fscanf(f, " %lg", &e->valq[k][i]) == 1 && e->valq[k][i] >= 0 &&
                  (i == 0 || e->valq[k][i] >= e->valq[k][i - 1]), "valq value (>= 0, non-decreasing)");
+        }
     }
-    for (int i = 0; i < e->n_fields; i++)
-        NEED(e->fields[i].enc != VF_ENC_QUANTILE || e->n_valq[e->fields[i].field] == e->fields[i].bins + 1,
-             "a quantile field's table does not have bins + 1 values");
+    for (int i = 0; i < e->n_fields; i++) {
+        int n = e->n_valq[e->fields[i].field];
+        if (e->fields[i].enc != VF_ENC_QUANTILE) continue;
+        if (ver >= 11) NEED(n >= 1 && n <= e->fields[i].bins + 1 + 2 * VF_VALQ_TAIL_MAX, "a quantile field's table size");
+        else NEED(n == e->fields[i].bins + 1, "a quantile field's table does not have bins + 1 values");
+    }
     if (ver >= 5) {
         NEED(fscanf(f, " startq %d", &e->n_startq) == 1 && (e->n_startq == 0 || e->n_startq == VF_START_BINS + 1),
              "startq line");

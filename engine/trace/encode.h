@@ -134,6 +134,8 @@ static inline bool vf_port_quota(const vf_field_spec *s) {
 /* Intervals of a quantile table (interarrival_quantile, quantile) unless
  * `bins` says otherwise: the most the parser takes. */
 #define VF_QUANTILE_BINS_DEFAULT 4096
+#define VF_QUANTILE_BINS_MAX 4096
+#define VF_VALQ_TAIL_MAX 64 /* tail knots of a value table, each end (encode.c value_knots) */
 /* Knots - 1 of each chunk's flow-start quantile table (start_decode = "rank"). */
 #define VF_START_BINS 256
 
@@ -280,10 +282,15 @@ typedef struct vf_encoder {
      * training gaps (every chunk; gapq[0] the smallest, gapq[bins] the largest) */
     int n_gapq;
     double *gapq;        /* whole ns */
-    /* quantile: each such field's training values' quantiles, [n_valq[f]] = bins + 1,
-     * non-decreasing, as gapq (every record of every chunk; 0 entries otherwise) */
+    /* quantile: each such field's training values' quantiles (every record of every
+     * chunk; 0 entries otherwise), [n_valq[f]] non-decreasing: bins + 1 evenly spaced
+     * ones and up to VF_VALQ_TAIL_MAX more in each tail (encode.c value_knots).
+     * valq_p[f][k] (increasing in [0, 1]) is knot k's rank fraction, (i + 1/2) / n
+     * for the i-th of n sorted values; NULL in encoder files before version 11, whose
+     * tables are bins + 1 knots at ranks k / bins, as gapq (saved so). */
     int n_valq[VF_F_COUNT];
     double *valq[VF_F_COUNT];
+    double *valq_p[VF_F_COUNT];
     /* start_decode = "rank": per chunk, the quantiles of its training rows' first times as
      * fractions of [start_lo, start_hi], [n_chunks * n_startq] (n_startq = VF_START_BINS + 1,
      * or 0), non-decreasing within a chunk */

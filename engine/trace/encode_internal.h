@@ -72,5 +72,8 @@ vf_status vf_enc_w2v(const vf_data_desc *dd, vf_encoder *e, const vf_trace *t, c
                      size_t n_sent);
 /* Empty chunks' ranges, max_len, the layout. */
 void vf_enc_finish(const vf_data_desc *dd, vf_encoder *e, int max_len);
+/* decode = "rank": chunk c's r-th of n numbers takes the gap or value table
+ * at rank fraction (r + vf_enc_chunk_phase(e, c)) / n (encode.c). */
+double vf_enc_chunk_phase(const vf_encoder *e, int c);
 
 #endif
