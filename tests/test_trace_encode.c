@@ -78,11 +78,16 @@ static bool is_quantile(const vf_encoder *e, vf_field f) {
 }
 
 /* Encoding quantile: bound on the decoded error of value x, as gap_bound's
- * (the widest knot interval in log1p, the position's error K 2^-22, doubled). */
+ * (the steepest knot interval, its width in log1p over its width in rank
+ * fraction, times the position's error 2^-22, doubled). */
 static double valq_bound(const vf_encoder *e, vf_field f, double x) {
-    double W = 0;
-    for (int k = 0; k + 1 < e->n_valq[f]; k++) W = fmax(W, log1p(e->valq[f][k + 1]) - log1p(e->valq[f][k]));
-    return (1 + x) * W * (e->n_valq[f] - 1) * 0x1p-21;
+    const double *v = e->valq[f], *p = e->valq_p[f];
+    double slope = 0;
+    for (int k = 0; k + 1 < e->n_valq[f]; k++) {
+        double D = p ? p[k + 1] - p[k] : 1.0 / (e->n_valq[f] - 1);
+        slope = fmax(slope, (log1p(v[k + 1]) - log1p(v[k])) / D);
+    }
+    return (1 + x) * slope * 0x1p-21;
 }
 static double val_bound(const vf_encoder *e, vf_field f, double x) {
     return is_quantile(e, f) ? valq_bound(e, f, x) : span_bound(e, f, x);
