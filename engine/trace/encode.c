@@ -1954,7 +1954,7 @@ vf_status vf_encoder_load(const char *path, vf_encoder *e) {
     int ver = 0;
     if (sscanf(buf, "vkflow-encoder %d", &ver) != 1 || ver < 1 || ver > 11) {
         free(buf);
-        return vf_fail(VF_ERR_FORMAT, "%s: not a vkflow encoder file (header 'vkflow-encoder 10' expected)", path);
+        return vf_fail(VF_ERR_FORMAT, "%s: not a vkflow encoder file (header 'vkflow-encoder 11' expected)", path);
     }
     if (ver >= 2 && !vf_text_sum_ok(buf, n, &body)) {
         free(buf);
