@@ -666,11 +666,11 @@ Test(trace_encode, value_quantile_rank_decode_keeps_point_masses) {
  * than the records between two evenly spaced knots (bins 64, about 47). A
  * rank decode of the training's own outputs gives back the largest, the
  * second and the fourth largest exactly (the tail knots halve the distance
- * to the end: samples n-1, n-2, n-4, n-7, ...), and the sorted lengths are
- * within a few bytes on average; with only the 65 evenly spaced knots
- * at ranks k / 64 (a table of an encoder file before version 11, which
- * must still decode as it did) the largest comes out below 65,000 and the
- * average error is many times larger. */
+ * to the end: samples n-1, n-2, n-4, n-7, ...). With only the 65 evenly
+ * spaced knots at ranks k / 64 (a table of an encoder file before version
+ * 11, which must still decode as it did, saved and reloaded or read as
+ * version 10) the largest comes out below 65,000 and the sorted lengths'
+ * mean error is more than 4 times as large. */
 static double tail_error(vf_encoder *e, const vf_trace *t, uint32_t top[4]) {
     vf_encoded *ch;
     TU_OK(vf_encode(e, t, &ch));
