@@ -1815,7 +1815,8 @@ vf_status vf_decode(const vf_encoder *e, const vf_encoded *chunks, int n_chunks,
  * Version 11 gave each value table's knot its rank fraction (`valq N p0 v0
  * ... p(N-1) v(N-1)`, N = bins + 1 plus the tail knots, value_knots); the
  * value tables of versions 5-10 are bins + 1 knots at ranks k / bins and
- * decode as they did. Versions 10, 9, 8, 7, 6, 5, 4 and 3 (3: no gap table, its time encodings need none)
+ * their tables decode as they did (the chunks' rank decodes interleave
+ * whatever the version: vf_enc_chunk_phase). Versions 10, 9, 8, 7, 6, 5, 4 and 3 (3: no gap table, its time encodings need none)
  * still load; versions 2 and 1 (1: no checksum line, written before it was added; its
  * "end" line catches a cut, nothing catches a changed digit) still load:
  * their IP fields decode bit by bit, as they did. */
