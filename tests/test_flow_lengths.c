@@ -294,16 +294,12 @@ Test(flow_lengths, parts_of_flows_across_chunks_have_their_own_histograms) {
     /* saved and loaded, the histograms come back; a damaged one is refused */
     char path[128];
     snprintf(path, sizeof path, "/tmp/vkflow_flen_%d.txt", (int)getpid());
-    TU_OK(vf_encoder_save(&e, path));
     vf_encoder e2;
-    TU_OK(vf_encoder_load(path, &e2));
+    char *text = tu_encoder_reload(&e, path, &e2);
     cr_assert(e2.flen);
     expect_hist(&e2.flen[1 * VF_FLEN_KINDS + vf_flen_kind(false, false, 6)], 2, whole1, "loaded: chunk 1, whole");
     expect_hist(&e2.flen[0 * VF_FLEN_KINDS + vf_flen_kind(false, true, 6)], 1, goes_on, "loaded: chunk 0, goes on");
     vf_encoder_free(&e2);
-    size_t n;
-    char *text = tu_read_file(path, &n);
-    cr_assert(text);
     char *line = strstr(text, "\n2 1 2 2 1\n"); /* chunk 1, whole flows: lengths 1 and 2 */
     cr_assert(line, "chunk 1's line of whole flows");
     line[5] = '0'; /* length 2 -> 0: not >= 1 */
@@ -481,15 +477,11 @@ Test(flow_lengths, carried_gaps_take_the_training_gaps_by_rank) {
     /* saved and loaded, the table comes back; a damaged one is refused */
     char path[128];
     snprintf(path, sizeof path, "/tmp/vkflow_xgap_%d.txt", (int)getpid());
-    TU_OK(vf_encoder_save(&e, path));
     vf_encoder e2;
-    TU_OK(vf_encoder_load(path, &e2));
+    char *text = tu_encoder_reload(&e, path, &e2);
     cr_assert_eq(e2.n_xgapq, VF_XGAP_BINS + 1);
     cr_expect(!memcmp(e2.xgapq, e.xgapq, (size_t)e.n_xgapq * sizeof *e.xgapq));
     vf_encoder_free(&e2);
-    size_t n;
-    char *text = tu_read_file(path, &n);
-    cr_assert(text);
     char *line = strstr(text, "\nxgapq 1025 700000000 ");
     cr_assert(line, "the xgapq line");
     memcpy(line + 12, "900000000", 9); /* 900 ms, then 700: decreasing */
@@ -669,15 +661,11 @@ Test(flow_lengths, flow_spans_take_the_training_chunk_counts_by_rank) {
     /* saved and loaded, the table comes back; a damaged one is refused */
     char path[128];
     snprintf(path, sizeof path, "/tmp/vkflow_fspan_%d.txt", (int)getpid());
-    TU_OK(vf_encoder_save(&e, path));
     vf_encoder e2;
-    TU_OK(vf_encoder_load(path, &e2));
+    char *text = tu_encoder_reload(&e, path, &e2);
     cr_assert(e2.fspan);
     cr_expect(!memcmp(e2.fspan, e.fspan, 9 * sizeof *e.fspan));
     vf_encoder_free(&e2);
-    size_t n;
-    char *text = tu_read_file(path, &n);
-    cr_assert(text);
     char *line = strstr(text, "\nfspan 3\n3 1 2 2 1 3 1\n1 2 1\n1 1 1\n");
     cr_assert(line, "the fspan lines");
     memcpy(line + 25, "3", 1); /* chunk 1: a flow in 3 chunks of the 2 left */

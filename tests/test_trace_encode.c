@@ -77,6 +77,12 @@ static bool is_quantile(const vf_encoder *e, vf_field f) {
     return false;
 }
 
+/* The offset of field f's first segment among segs[0..n), or -1. */
+static int seg_offset(const vf_segment *segs, int n, vf_field f) {
+    const vf_segment *g = vf_enc_first_seg(segs, n, f);
+    return g ? g->offset : -1;
+}
+
 /* Encoding quantile: bound on the decoded error of value x, as gap_bound's
  * (the steepest knot interval, its width in log1p over its width in rank
  * fraction, times the position's error 2^-22, doubled). */
@@ -600,9 +606,7 @@ Test(trace_encode, value_quantile_knots_monotone_and_exact) {
     free(b);
     vf_trace_free(&d);
     /* monotone: the outputs rising in decode order give rising lengths */
-    int off = -1;
-    for (int s = 0; s < e.n_feat_segs; s++)
-        if (e.feat_segs[s].field == VF_F_LEN) off = e.feat_segs[s].offset;
+    int off = seg_offset(e.feat_segs, e.n_feat_segs, VF_F_LEN);
     size_t cells = (size_t)ch[0].n_flows * (size_t)ch[0].max_len;
     for (size_t i = 0; i < cells; i++) ch[0].feat[i * (size_t)e.feat_dim + (size_t)off] = (float)i / (float)cells * 1.2f - 0.1f;
     memset(&d, 0, sizeof d);
@@ -630,9 +634,7 @@ static void squeezed_lengths(vf_quantile_decode qdec, double *share40, double *s
     TU_OK(vf_encoder_fit(&dd, &t, &e));
     vf_encoded *ch;
     TU_OK(vf_encode(&e, &t, &ch));
-    int off = -1;
-    for (int s = 0; s < e.n_feat_segs; s++)
-        if (e.feat_segs[s].field == VF_F_LEN) off = e.feat_segs[s].offset;
+    int off = seg_offset(e.feat_segs, e.n_feat_segs, VF_F_LEN);
     g_lcg = 13;
     for (size_t i = 0; i < (size_t)ch[0].n_flows * (size_t)ch[0].max_len; i++) {
         float *x = &ch[0].feat[i * (size_t)e.feat_dim + (size_t)off];
@@ -1277,6 +1279,20 @@ static void expect_stream_refused(const vf_data_desc *dd, vf_trace *t, const cha
     cr_expect(strstr(vf_last_error(), what), "%s", vf_last_error());
 }
 
+/* A flow description of n_chunks chunks (one word2vec epoch) whose field f
+ * has class_decode quota; returns f's index among its fields. */
+static int quota_desc(vf_data_desc *dd, int n_chunks, vf_field f) {
+    vf_data_desc_default(VF_TRACE_FLOWS, dd);
+    dd->n_chunks = n_chunks;
+    dd->w2v_epochs = 1;
+    int fi = -1;
+    for (int i = 0; i < dd->n_fields; i++)
+        if (dd->fields[i].field == f) fi = i;
+    cr_assert(fi >= 0, "%s is not a default field", vf_field_name(f));
+    dd->fields[fi].class_decode = VF_CDEC_QUOTA;
+    return fi;
+}
+
 /* The encoder file at path, rewritten as text (its checksum redone), is
  * refused with a message containing what. */
 static void expect_refused(const char *path, const char *text, const char *what) {
@@ -1290,14 +1306,7 @@ Test(trace_encode, label_quota_keeps_rare_labels) {
     vf_trace t;
     label_toy(&t);
     vf_data_desc dd;
-    vf_data_desc_default(VF_TRACE_FLOWS, &dd);
-    dd.n_chunks = 1;
-    dd.w2v_epochs = 1;
-    int li = -1;
-    for (int i = 0; i < dd.n_fields; i++)
-        if (dd.fields[i].field == VF_F_LABEL) li = i;
-    cr_assert(li >= 0);
-    dd.fields[li].class_decode = VF_CDEC_QUOTA;
+    int li = quota_desc(&dd, 1, VF_F_LABEL);
     vf_encoder e;
     cr_assert_eq(vf_encoder_fit(&dd, &t, &e), VF_OK, "%s", vf_last_error());
     cr_assert_eq(e.n_vocab[VF_F_LABEL], 3);
@@ -1307,9 +1316,7 @@ Test(trace_encode, label_quota_keeps_rare_labels) {
     cr_expect_eq(e.vocab_count[VF_F_LABEL][2], 6);
     vf_encoded *ch;
     cr_assert_eq(vf_encode(&e, &t, &ch), VF_OK, "%s", vf_last_error());
-    int off = -1;
-    for (int g = 0; g < e.n_feat_segs; g++)
-        if (e.feat_segs[g].field == VF_F_LABEL) off = e.feat_segs[g].offset;
+    int off = seg_offset(e.feat_segs, e.n_feat_segs, VF_F_LABEL);
     cr_assert(off >= 0);
     int64_t M = 0;
     for (int r = 0; r < ch[0].n_flows; r++)
@@ -1362,16 +1369,12 @@ Test(trace_encode, label_quota_keeps_rare_labels) {
     /* saved and loaded, the counts come back; a file without them is refused */
     char path[128];
     snprintf(path, sizeof path, "/tmp/vkflow_label_quota_%d.txt", (int)getpid());
-    TU_OK(vf_encoder_save(&e, path));
     vf_encoder e2;
-    TU_OK(vf_encoder_load(path, &e2));
+    char *text = tu_encoder_reload(&e, path, &e2);
     cr_assert(e2.vocab_count[VF_F_LABEL]);
     cr_expect_eq(e2.vocab_count[VF_F_LABEL][2], 6);
     cr_expect_eq(e2.fields[li].class_decode, VF_CDEC_QUOTA);
     vf_encoder_free(&e2);
-    size_t n;
-    char *text = tu_read_file(path, &n);
-    cr_assert(text);
     char *vc = strstr(text, "\nvcount 3 180 14 6\n");
     cr_assert(vc, "the label's vcount line");
     memcpy(vc + 1, "vcount 0         ", 17); /* same length: the counts gone */
@@ -1484,16 +1487,9 @@ static void protocol_quota(vf_encoding enc) {
     vf_trace t;
     proto_toy(&t);
     vf_data_desc dd;
-    vf_data_desc_default(VF_TRACE_FLOWS, &dd);
-    dd.n_chunks = 2;
+    int pi = quota_desc(&dd, 2, VF_F_PROTO);
     dd.chunking = VF_CHUNK_FIXED_TIME;
-    dd.w2v_epochs = 1;
-    int pi = -1;
-    for (int i = 0; i < dd.n_fields; i++)
-        if (dd.fields[i].field == VF_F_PROTO) pi = i;
-    cr_assert(pi >= 0);
     dd.fields[pi].enc = enc;
-    dd.fields[pi].class_decode = VF_CDEC_QUOTA;
     vf_encoder e;
     cr_assert_eq(vf_encoder_fit(&dd, &t, &e), VF_OK, "%s", vf_last_error());
     cr_assert(e.pparts);
@@ -1502,9 +1498,8 @@ static void protocol_quota(vf_encoding enc) {
             int64_t want = c == 0 && p == 6 ? 4 : c == 0 && p == 17 ? 4 : c == 1 && p == 1 ? 1 : 0;
             cr_expect_eq(e.pparts[c * 256 + p], want, "chunk %d protocol %d", c, p);
         }
-    int off = -1, K = 0;
-    for (int g = 0; g < e.n_attr_segs; g++)
-        if (e.attr_segs[g].field == VF_F_PROTO) off = e.attr_segs[g].offset, K = e.attr_segs[g].width;
+    const vf_segment *pseg = vf_enc_first_seg(e.attr_segs, e.n_attr_segs, VF_F_PROTO);
+    int off = pseg ? pseg->offset : -1, K = pseg ? pseg->width : 0;
     cr_assert(off >= 0);
     const bool w2v = enc == VF_ENC_WORD2VEC;
     vf_encoded *g = proto_rows(&e, off, K, w2v ? offer_w2v : offer_onehot);
@@ -1523,16 +1518,12 @@ static void protocol_quota(vf_encoding enc) {
     /* saved and loaded, the table comes back; a damaged one is refused */
     char path[128];
     snprintf(path, sizeof path, "/tmp/vkflow_proto_quota_%d.txt", (int)getpid());
-    TU_OK(vf_encoder_save(&e, path));
     vf_encoder e2;
-    TU_OK(vf_encoder_load(path, &e2));
+    char *text = tu_encoder_reload(&e, path, &e2);
     cr_assert(e2.pparts);
     cr_expect(!memcmp(e2.pparts, e.pparts, 2 * 256 * sizeof *e.pparts));
     cr_expect_eq(e2.fields[pi].class_decode, VF_CDEC_QUOTA);
     vf_encoder_free(&e2);
-    size_t n;
-    char *text = tu_read_file(path, &n);
-    cr_assert(text);
     char *line = strstr(text, "\npparts 2\n2 6 4 17 4\n1 1 1\n");
     cr_assert(line, "the pparts lines");
     memcpy(line + 10, "2 6 4 17 0", 10); /* a protocol with no parts */
@@ -1616,16 +1607,9 @@ Test(trace_encode, port_quota_gives_each_protocols_flows_its_training_ports) {
     vf_trace t;
     port_toy(&t);
     vf_data_desc dd;
-    vf_data_desc_default(VF_TRACE_FLOWS, &dd);
-    dd.n_chunks = 1;
-    dd.w2v_epochs = 1;
-    int di = -1;
-    for (int i = 0; i < dd.n_fields; i++)
-        if (dd.fields[i].field == VF_F_DSTPORT) di = i;
-    cr_assert(di >= 0);
+    int di = quota_desc(&dd, 1, VF_F_DSTPORT);
     dd.fields[di].enc = VF_ENC_DICT;
     dd.fields[di].top = 3;
-    dd.fields[di].class_decode = VF_CDEC_QUOTA;
     vf_encoder e;
     TU_OK(vf_encoder_fit(&dd, &t, &e));
     cr_assert_eq(e.n_vocab[VF_F_DSTPORT], 3);
@@ -1644,9 +1628,7 @@ Test(trace_encode, port_quota_gives_each_protocols_flows_its_training_ports) {
     vf_encoded *ch;
     TU_OK(vf_encode(&e, &t, &ch));
     cr_assert_eq(ch[0].n_flows, 9);
-    int off = -1;
-    for (int g = 0; g < e.n_attr_segs && off < 0; g++)
-        if (e.attr_segs[g].field == VF_F_DSTPORT) off = e.attr_segs[g].offset;
+    int off = seg_offset(e.attr_segs, e.n_attr_segs, VF_F_DSTPORT);
     cr_assert(off >= 0);
     for (int r = 0; r < 9; r++) {
         float *a = ch[0].attr + (size_t)r * (size_t)e.attr_dim + off;
@@ -1673,15 +1655,11 @@ Test(trace_encode, port_quota_gives_each_protocols_flows_its_training_ports) {
     /* saved and loaded, the table comes back; a damaged one is refused */
     char path[128];
     snprintf(path, sizeof path, "/tmp/vkflow_port_quota_%d.txt", (int)getpid());
-    TU_OK(vf_encoder_save(&e, path));
     vf_encoder e2;
-    TU_OK(vf_encoder_load(path, &e2));
+    char *text = tu_encoder_reload(&e, path, &e2);
     cr_assert(e2.port_flows[1] && !e2.port_flows[0]);
     cr_expect(!memcmp(e2.port_flows[1], e.port_flows[1], 256 * (size_t)K * sizeof *e.port_flows[1]));
     vf_encoder_free(&e2);
-    size_t n;
-    char *text = tu_read_file(path, &n);
-    cr_assert(text);
     char *line = strstr(text, "\npflows 0\npflows 5 6 0 1 6 2 4 6 3 1 17 1 2 17 3 1\n");
     cr_assert(line, "the pflows lines");
     memcpy(line + 33, "4", 1); /* "6 3 1" -> "6 4 1": class 4 of 0..3 */

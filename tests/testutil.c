@@ -1,5 +1,6 @@
 #include "testutil.h"
 #include "util.h"
+#include "trace/encode.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -113,6 +114,14 @@ double tu_max_rel(const float *a, const float *ref, size_t n, double atol, doubl
 }
 
 char *tu_read_file(const char *path, size_t *len) { return vf_read_file(path, len); }
+
+char *tu_encoder_reload(const vf_encoder *e, const char *path, vf_encoder *loaded) {
+    cr_assert_eq(vf_encoder_save(e, path), VF_OK, "%s", vf_last_error());
+    cr_assert_eq(vf_encoder_load(path, loaded), VF_OK, "%s", vf_last_error());
+    char *text = tu_read_file(path, NULL);
+    cr_assert(text, "%s: cannot read it back", path);
+    return text;
+}
 
 void tu_write_resummed(const char *path, const char *text) {
     const char *sum = strstr(text, "\nend\nchecksum ");

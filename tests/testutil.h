@@ -40,6 +40,11 @@ char *tu_read_file(const char *path, size_t *len);
  * that matches it, so that a load reaches the edit instead of refusing the
  * checksum. Fails the test when text has no "end" line before a checksum. */
 void tu_write_resummed(const char *path, const char *text);
+/* Saves encoder e at path and loads it back into *loaded (the test fails
+ * unless both succeed); returns the file's text (malloc'd), for the tests
+ * that damage a line and check the refusal. */
+struct vf_encoder;
+char *tu_encoder_reload(const struct vf_encoder *e, const char *path, struct vf_encoder *loaded);
 
 /* Checkpoints (engine/train/checkpoint.c): the offset of the iteration
  * field in a file's bytes (after magic[8], version and the driver's name,

@@ -96,9 +96,7 @@ static int field_width(const vf_encoder *e, const vf_field_spec *s) {
     }
 }
 
-/* A field's first segment among segs[0..n) (dict: its classes; quantile:
- * all of it), or NULL. */
-static const vf_segment *first_seg(const vf_segment *segs, int n, vf_field f) {
+const vf_segment *vf_enc_first_seg(const vf_segment *segs, int n, vf_field f) {
     for (int g = 0; g < n; g++)
         if (segs[g].field == (int)f) return &segs[g];
     return NULL;
@@ -755,11 +753,12 @@ vf_status vf_enc_fit_valq(vf_encoder *e, vf_field f, int bins, double *v, size_t
     if (n && v[0] < 0)
         return vf_fail(VF_ERR_FORMAT, "encoder: %s has a negative value (%g); encoding quantile takes numbers >= 0",
                        vf_field_name(f), v[0]);
-    size_t *idx = malloc((size_t)(bins + 1 + 2 * VF_VALQ_TAIL_MAX) * sizeof *idx);
+    size_t room = (size_t)(bins + 1 + 2 * VF_VALQ_TAIL_MAX); /* value_knots' most */
+    size_t *idx = malloc(room * sizeof *idx);
     free(e->valq[f]);
     free(e->valq_p[f]);
-    e->valq[f] = malloc((size_t)(bins + 1 + 2 * VF_VALQ_TAIL_MAX) * sizeof *e->valq[f]);
-    e->valq_p[f] = malloc((size_t)(bins + 1 + 2 * VF_VALQ_TAIL_MAX) * sizeof *e->valq_p[f]);
+    e->valq[f] = malloc(room * sizeof *e->valq[f]);
+    e->valq_p[f] = malloc(room * sizeof *e->valq_p[f]);
     if (!idx || !e->valq[f] || !e->valq_p[f]) { free(idx); return vf_fail(VF_ERR_OOM, "encoder: out of memory"); }
     if (!n) { /* no values: one knot at 0 */
         e->n_valq[f] = 1;
@@ -1386,7 +1385,7 @@ static vf_status quota_ports(const vf_encoder *e, const vf_field_spec *s, const 
     const vf_field_spec *ps = NULL; /* the protocol's field and its first attribute segment */
     for (int i = 0; i < e->n_fields && !ps; i++)
         if (e->fields[i].field == VF_F_PROTO) ps = &e->fields[i];
-    const vf_segment *pseg = ps ? first_seg(e->attr_segs, e->n_attr_segs, VF_F_PROTO) : NULL;
+    const vf_segment *pseg = ps ? vf_enc_first_seg(e->attr_segs, e->n_attr_segs, VF_F_PROTO) : NULL;
     int64_t M = 0;
     for (int c = 0; c < N; c++)
         for (int r = 0; r < gen[c].n_flows; r++) M += vf_row_starts_flow(gen[c].attr + (size_t)r * (size_t)A, tags, c);
@@ -1506,7 +1505,7 @@ vf_status vf_quota_record_classes(const vf_encoder *e, const vf_encoded *merged,
                          "(the encoder file has none)", vf_field_name(f));
             break;
         }
-        const vf_segment *seg = first_seg(e->feat_segs, e->n_feat_segs, f);
+        const vf_segment *seg = vf_enc_first_seg(e->feat_segs, e->n_feat_segs, f);
         if (!seg || K < 1) continue;
         double *w = malloc((size_t)K * sizeof *w), W = 0;
         const float **row = malloc((size_t)(M ? M : 1) * sizeof *row); /* each kept record's class outputs */
@@ -1554,7 +1553,7 @@ vf_status vf_rank_record_values(const vf_encoder *e, const vf_encoded *merged, i
     for (int i = 0; !st && i < e->n_fields; i++) {
         const vf_field_spec *s = &e->fields[i];
         if (s->enc != VF_ENC_QUANTILE || s->qdecode != VF_QDEC_RANK) continue;
-        const vf_segment *g = first_seg(e->feat_segs, e->n_feat_segs, s->field);
+        const vf_segment *g = vf_enc_first_seg(e->feat_segs, e->n_feat_segs, s->field);
         if (!g) continue;
         for (int c = 0; c < N; c++) {
             int64_t lo = c ? end[c - 1] : 0, n = end[c] - lo;

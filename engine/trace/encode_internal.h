@@ -72,6 +72,9 @@ vf_status vf_enc_w2v(const vf_data_desc *dd, vf_encoder *e, const vf_trace *t, c
                      size_t n_sent);
 /* Empty chunks' ranges, max_len, the layout. */
 void vf_enc_finish(const vf_data_desc *dd, vf_encoder *e, int max_len);
+/* A field's first segment among segs[0..n) (dict: its classes; quantile:
+ * all of it), or NULL. */
+const vf_segment *vf_enc_first_seg(const vf_segment *segs, int n, vf_field f);
 /* decode = "rank": chunk c's r-th of n numbers takes the gap or value table
  * at rank fraction (r + vf_enc_chunk_phase(e, c)) / n (encode.c). */
 double vf_enc_chunk_phase(const vf_encoder *e, int c);
