@@ -119,7 +119,7 @@ Test(flow_lengths, generated_rows_get_the_training_lengths_by_rank) {
         for (int k = 0; k < steps[r]; k++) rec_id[at++] = r;
     }
     /* row 6's 4 steps, 10 ns apart, end 10 ns before the window does: with
-     * 21 copies it needs 240 ns where 40 are left, so every gap shrinks */
+     * 23 copies it needs 260 ns where 40 are left, so every gap shrinks */
     for (int k = 0; k < 4; k++) d.recs[first[6] + (size_t)k].ts_ns = e.chunk_begin[1] - 1 - 40 + 10 * k;
     vf_record before[27];
     memcpy(before, d.recs, sizeof before);
@@ -131,19 +131,21 @@ Test(flow_lengths, generated_rows_get_the_training_lengths_by_rank) {
     cr_assert(src);
     /* ranked: row 0 (1 step), rows 1 2 4 (2), rows 3 7 (3; 3's flag after
      * it is lower), rows 8 9 6 (4; by the last flag): nine rows take the
-     * ten training flows' lengths at quantiles (i + 1/2) 10 / 9 */
-    static const int want[10] = {2, 2, 2, 2, 2, 2, 25, 5, 5, 5};
+     * ten training flows' lengths at quantiles (i + 1/2) 10 / 9, 2 2 2 2 2
+     * 5 5 5 25 = 50 records, scaled to the training's 52: 26 for 25 and the
+     * one left to the longest (keep_part_records) */
+    static const int want[10] = {2, 2, 2, 2, 2, 2, 27, 5, 5, 5};
     cr_expect(ls.applied);
     cr_expect_eq(ls.rows, 10);
     cr_expect_eq(ls.shortened, 1, "row 3");
     cr_expect_eq(ls.lengthened, 5, "rows 0 6 7 8 9");
     cr_expect_eq(ls.records_before, 27);
-    cr_assert_eq(ls.records_after, 2 * 6 + 25 + 3 * 5);
+    cr_assert_eq(ls.records_after, 2 * 6 + 27 + 3 * 5);
     cr_assert_eq(d.n, (size_t)ls.records_after);
     cr_expect_eq(from[0], 0);
     cr_expect_eq(from[1], d.n);
-    /* rows in order, each with its records together; a lengthened row that
-     * would run past the window has all its gaps shrunk in proportion */
+    /* rows in order, each with its records together; a row that would run
+     * past the window has all its gaps shrunk in proportion */
     const int64_t end = e.chunk_begin[1] - 1;
     size_t i = 0;
     for (int r = 0; r < 10; r++) {
@@ -155,9 +157,11 @@ Test(flow_lengths, generated_rows_get_the_training_lengths_by_rank) {
             int64_t g = steps[r] >= 2 ? R[j].ts_ns - R[j - 1].ts_ns : one_gap;
             need += (double)(g > 0 ? g : 0);
         }
-        double span = (double)(R[steps[r] - 1].ts_ns - R[0].ts_ns) + need, room = (double)(end - R[0].ts_ns);
-        if (want[r] > steps[r] && span > room && room > 0) scale = room / span;
-        if (r == 6) cr_expect_float_eq(scale, 40.0 / 240.0, 1e-12, "row 6 shrinks: %g", scale);
+        int kept = want[r] < steps[r] ? want[r] : steps[r];
+        double span = (double)(R[kept - 1].ts_ns - R[0].ts_ns) + need, room = (double)(end - R[0].ts_ns);
+        if (span > room && room > 0) scale = room / span;
+        cr_expect(r == 6 || scale == 1, "row %d fits its window", r);
+        if (r == 6) cr_expect_float_eq(scale, 40.0 / 260.0, 1e-12, "row 6 shrinks: %g", scale);
         for (int k = 0; k < want[r]; k++, i++) {
             cr_assert_eq(rec_id[i], r, "record %zu belongs to row %d", i, r);
             const vf_record *x = &d.recs[i];
@@ -261,6 +265,117 @@ Test(flow_lengths, each_protocol_takes_its_own_lengths) {
     static const int want2[6] = {2, 6, 2, 6, 2, 2};
     for (int r = 0; r < 6; r++) cr_expect_eq(got2[r], want2[r], "row %d: %d records", r, got2[r]);
     cr_expect_eq(d.n, 4 * 2 + 2 * 6, "the training's records, whatever the protocols");
+    free(rec_id);
+    vf_trace_free(&d);
+    vf_encoded_free(ch, 1);
+    vf_encoder_free(&e);
+    vf_trace_free(&t);
+}
+
+/* The model's rows under encoder e: n flows of 4 records 1 us apart (in
+ * any training window here), row r cut to steps[r] steps. Their decode in
+ * d, each record's flow id (its row) in *rec_id. */
+static void rows_of(const vf_encoder *e, int n, const int *steps, vf_trace *d, int64_t **rec_id, vf_encoded **ch) {
+    vf_trace rows;
+    empty_flows(&rows);
+    for (int r = 0; r < n; r++) add_flow(&rows, (uint16_t)(4000 + r), 4, T0 + r * 1000, 1000);
+    TU_OK(vf_encode(e, &rows, ch));
+    vf_trace_free(&rows);
+    cr_assert_eq((*ch)[0].n_flows, n);
+    for (int r = 0; r < n; r++) set_steps(&(*ch)[0], r, steps[r], steps[r] < (*ch)[0].max_len ? 0.2f : 0.9f);
+    memset(d, 0, sizeof *d);
+    TU_OK(vf_decode(e, *ch, 1, d));
+    cr_assert(*rec_id = malloc(d->n * sizeof **rec_id));
+    for (int r = 0, at = 0; r < n; r++)
+        for (int k = 0; k < steps[r]; k++) (*rec_id)[at++] = r;
+}
+
+Test(flow_lengths, a_part_keeps_the_training_records_whatever_its_rows) {
+    /* one chunk; training flows of the given lengths, 1 ms apart; the rows
+     * rank by their steps, then by row (their flags are the same) */
+    static const struct {
+        int n_train, train[5], n_rows, steps[6], want[6];
+    } cases[] = {
+        /* more rows than flows: 5 and 140 (145 records) at quantiles 1/3,
+         * 1, 5/3 of 2 give 5 140 140 (285, the longest twice); each moves
+         * by len (145 / 285 - 1) rounded toward 0, 3 72 72 (147), and the
+         * first of the longest run loses one, twice */
+        {2, {5, 140}, 3, {1, 2, 3}, {3, 71, 71}},
+        /* a part a little off: 5 5 5 5 40 (60) give five 5s and 40 (65);
+         * the 5s stay (5 (60 / 65 - 1) rounds to 0), the 40 gives up 3,
+         * then the 2 left */
+        {5, {5, 5, 5, 5, 40}, 6, {1, 1, 2, 2, 3, 4}, {5, 5, 5, 5, 5, 35}},
+        /* more rows than records: one each */
+        {1, {3}, 5, {1, 2, 3, 4, 4}, {1, 1, 1, 1, 1}},
+        /* fewer rows than flows: 2 2 10 10 (24) at 1, 3 of 4 give 2 10
+         * (12), each moved by len (24 / 12 - 1) */
+        {4, {2, 2, 10, 10}, 2, {1, 2}, {4, 20}},
+        /* 1 4 9 30 (44) at 2/3, 2, 10/3 of 4 give 1 9 30 (40): each moves
+         * by len (44 / 40 - 1) rounded toward 0, 1 9 33, and the one left
+         * goes to the longest */
+        {4, {1, 4, 9, 30}, 3, {3, 1, 2}, {34, 1, 9}},
+        /* as many rows as flows: the training's lengths as they are */
+        {3, {1, 4, 9}, 3, {3, 1, 2}, {9, 1, 4}},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        vf_trace t;
+        empty_flows(&t);
+        for (int k = 0; k < cases[c].n_train; k++)
+            add_flow(&t, (uint16_t)(3000 + k), cases[c].train[k], T0 + k * 1000, 1000000);
+        vf_encoder e;
+        fit(&t, 1, 4, &e);
+        vf_trace d;
+        int64_t *rec_id;
+        vf_encoded *ch;
+        rows_of(&e, cases[c].n_rows, cases[c].steps, &d, &rec_id, &ch);
+        size_t from[2] = {0, d.n};
+        vf_flow_lengths_stats ls;
+        TU_OK(vf_flow_lengths(&e, ch, 1, &d, from, &rec_id, NULL, &ls));
+        int got[6] = {0};
+        for (size_t i = 0; i < d.n; i++) got[rec_id[i]]++;
+        int records = 0;
+        for (int k = 0; k < cases[c].n_train; k++) records += cases[c].train[k];
+        for (int r = 0; r < cases[c].n_rows; r++)
+            cr_expect_eq(got[r], cases[c].want[r], "case %zu row %d: %d records, expected %d", c, r, got[r],
+                         cases[c].want[r]);
+        if (records < cases[c].n_rows) records = cases[c].n_rows;
+        cr_expect_eq(d.n, (size_t)records, "case %zu: the training's records, or one per row", c);
+        free(rec_id);
+        vf_trace_free(&d);
+        vf_encoded_free(ch, 1);
+        vf_encoder_free(&e);
+        vf_trace_free(&t);
+    }
+}
+
+Test(flow_lengths, a_row_past_its_window_shrinks_into_it) {
+    /* training: two flows of 3 records, the window 2 ms long; the model's
+     * two rows have 3 steps each (their lengths: no copies), row 1's last
+     * two 1 ms apart from 1 ms before the window's end, so one past it. Its
+     * gaps halve (the first record stays): none is left for the
+     * truncation to drop, as a lengthened row's are not. */
+    vf_trace t;
+    empty_flows(&t);
+    for (int k = 0; k < 2; k++) add_flow(&t, (uint16_t)(3000 + k), 3, T0 + k * 1000, 1000000);
+    vf_encoder e;
+    fit(&t, 1, 4, &e);
+    static const int steps[2] = {3, 3};
+    vf_trace d;
+    int64_t *rec_id;
+    vf_encoded *ch;
+    rows_of(&e, 2, steps, &d, &rec_id, &ch);
+    const int64_t end = e.chunk_begin[1] - 1;
+    for (int k = 0; k < 3; k++) d.recs[3 + k].ts_ns = end - 1000000 + 1000000 * k;
+    vf_record row0[3];
+    memcpy(row0, d.recs, sizeof row0);
+    size_t from[2] = {0, d.n};
+    vf_flow_lengths_stats ls;
+    TU_OK(vf_flow_lengths(&e, ch, 1, &d, from, &rec_id, NULL, &ls));
+    cr_assert_eq(d.n, 6);
+    cr_expect_eq(ls.shortened + ls.lengthened, 0);
+    cr_expect(!memcmp(d.recs, row0, sizeof row0), "row 0 fits: unchanged");
+    for (int k = 0; k < 3; k++) cr_expect_eq(d.recs[3 + k].ts_ns, end - 1000000 + 500000 * k, "row 1 record %d", k);
+    for (size_t i = 0; i < d.n; i++) cr_expect(vf_in_window(e.chunk_begin, 0, d.recs[i].ts_ns), "record %zu", i);
     free(rec_id);
     vf_trace_free(&d);
     vf_encoded_free(ch, 1);

@@ -424,15 +424,16 @@ vf_status vf_host_popularity(const vf_encoder *enc, vf_trace *t, const int64_t *
  * step, or of the last step at max_len; a carried row first by the length
  * its flow got in its last chunk before). A part's rows take the training
  * flows of that part and chunk, all protocols together, at evenly spaced
- * quantiles of length; from the longest down, each length goes to the
+ * quantiles of length, moved to add up to the training's records (at
+ * least one each); from the longest down, each length goes to the
  * best-ranked row left of its flow's protocol (vf_flen_kind), else to the
  * best-ranked row left (a part the training chunk lacks keeps the model's
  * lengths). A row keeps its first records up to its length; past its steps
  * it repeats its steps 1.. (each after its own gap from the step before),
  * or, with one step, that step after the chunk's generated gaps in turn (or
- * its share of the rest of the window when the chunk has none); a
- * lengthened row that would run past the chunk's window has all its gaps
- * shrunk in proportion to end inside it. t, *rec_id (reallocated) and from are
+ * its share of the rest of the window when the chunk has none); a row that
+ * would run past the chunk's window has all its gaps shrunk in proportion
+ * to end inside it. t, *rec_id (reallocated) and from are
  * rewritten; src (may be NULL) gets a malloc'd array [t->n]: the index
  * of the decoded record each record is or copies (vf_quota_record_classes
  * reads the model's offers through it). Does nothing (and *src = NULL)
