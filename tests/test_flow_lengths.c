@@ -119,7 +119,8 @@ Test(flow_lengths, generated_rows_get_the_training_lengths_by_rank) {
         for (int k = 0; k < steps[r]; k++) rec_id[at++] = r;
     }
     /* row 6's 4 steps, 10 ns apart, end 10 ns before the window does: with
-     * 23 copies it needs 260 ns where 40 are left, so every gap shrinks */
+     * 23 copies it needs 260 ns where 40 are left, so it moves 221 ns
+     * earlier (the window began long before) */
     for (int k = 0; k < 4; k++) d.recs[first[6] + (size_t)k].ts_ns = e.chunk_begin[1] - 1 - 40 + 10 * k;
     vf_record before[27];
     memcpy(before, d.recs, sizeof before);
@@ -145,13 +146,14 @@ Test(flow_lengths, generated_rows_get_the_training_lengths_by_rank) {
     cr_expect_eq(from[0], 0);
     cr_expect_eq(from[1], d.n);
     /* rows in order, each with its records together; a row that would run
-     * past the window has all its gaps shrunk in proportion */
+     * past the window moves earlier to end inside it */
     const int64_t end = e.chunk_begin[1] - 1;
     size_t i = 0;
     for (int r = 0; r < 10; r++) {
         const vf_record *R = before + first[r];
         int64_t one_gap = before[first[1] + 1].ts_ns - before[first[1]].ts_ns;
-        double need = 0, scale = 1;
+        double need = 0;
+        int64_t shift = 0;
         for (int k = steps[r]; k < want[r]; k++) {
             int j = steps[r] >= 2 ? 1 + (k - 1) % (steps[r] - 1) : 0;
             int64_t g = steps[r] >= 2 ? R[j].ts_ns - R[j - 1].ts_ns : one_gap;
@@ -159,9 +161,8 @@ Test(flow_lengths, generated_rows_get_the_training_lengths_by_rank) {
         }
         int kept = want[r] < steps[r] ? want[r] : steps[r];
         double span = (double)(R[kept - 1].ts_ns - R[0].ts_ns) + need, room = (double)(end - R[0].ts_ns);
-        if (span > room && room > 0) scale = room / span;
-        cr_expect(r == 6 || scale == 1, "row %d fits its window", r);
-        if (r == 6) cr_expect_float_eq(scale, 40.0 / 260.0, 1e-12, "row 6 shrinks: %g", scale);
+        if (span > room) shift = (int64_t)(span - room) + 1;
+        cr_expect_eq(shift, r == 6 ? 221 : 0, "row %d moves %lld ns", r, (long long)shift);
         for (int k = 0; k < want[r]; k++, i++) {
             cr_assert_eq(rec_id[i], r, "record %zu belongs to row %d", i, r);
             const vf_record *x = &d.recs[i];
@@ -169,7 +170,7 @@ Test(flow_lengths, generated_rows_get_the_training_lengths_by_rank) {
                 cr_expect_eq(src[i], (int64_t)(first[r] + (size_t)k), "record %zu is decoded record %zu", i,
                              first[r] + (size_t)k);
                 vf_record y = R[k];
-                y.ts_ns = R[0].ts_ns + (int64_t)((double)(R[k].ts_ns - R[0].ts_ns) * scale);
+                y.ts_ns -= shift;
                 cr_expect(!memcmp(x, &y, sizeof *x), "row %d keeps its record %d", r, k);
                 continue;
             }
@@ -177,8 +178,7 @@ Test(flow_lengths, generated_rows_get_the_training_lengths_by_rank) {
              * one-step row after the chunk's first generated gap (row 1's) */
             int j = steps[r] >= 2 ? 1 + (k - 1) % (steps[r] - 1) : 0;
             int64_t gap = steps[r] >= 2 ? R[j].ts_ns - R[j - 1].ts_ns : one_gap;
-            cr_expect_eq(x->ts_ns - d.recs[i - 1].ts_ns, (int64_t)((double)(gap > 0 ? gap : 0) * scale),
-                         "row %d record %d: the gap", r, k);
+            cr_expect_eq(x->ts_ns - d.recs[i - 1].ts_ns, gap > 0 ? gap : 0, "row %d record %d: the gap", r, k);
             cr_expect_leq(x->ts_ns, end, "row %d record %d inside the window", r, k);
             cr_expect_eq(x->pkts, R[j].pkts, "row %d record %d: step %d's values", r, k, j);
             cr_expect_eq(src[i], (int64_t)(first[r] + (size_t)j), "row %d record %d copies decoded record %zu", r, k,
@@ -348,33 +348,43 @@ Test(flow_lengths, a_part_keeps_the_training_records_whatever_its_rows) {
     }
 }
 
-Test(flow_lengths, a_row_past_its_window_shrinks_into_it) {
-    /* training: two flows of 3 records, the window 2 ms long; the model's
-     * two rows have 3 steps each (their lengths: no copies), row 1's last
-     * two 1 ms apart from 1 ms before the window's end, so one past it. Its
-     * gaps halve (the first record stays): none is left for the
-     * truncation to drop, as a lengthened row's are not. */
+Test(flow_lengths, a_row_past_its_window_moves_into_it) {
+    /* training: three flows of 3 records, the window W ns long; the model's
+     * three rows have 3 steps each (their lengths: no copies). Row 0 fits;
+     * row 1 begins at W / 2 with gaps of W / 3, so it moves earlier, whole,
+     * to end 1 ns before the window does; row 2's gaps are 2 W / 3, longer
+     * than the window, so its first record stays and its gaps shrink to
+     * fit. None is left for the truncation to drop. */
     vf_trace t;
     empty_flows(&t);
-    for (int k = 0; k < 2; k++) add_flow(&t, (uint16_t)(3000 + k), 3, T0 + k * 1000, 1000000);
+    for (int k = 0; k < 3; k++) add_flow(&t, (uint16_t)(3000 + k), 3, T0 + k * 1000, 1000000);
     vf_encoder e;
     fit(&t, 1, 4, &e);
-    static const int steps[2] = {3, 3};
+    static const int steps[3] = {3, 3, 3};
     vf_trace d;
     int64_t *rec_id;
     vf_encoded *ch;
-    rows_of(&e, 2, steps, &d, &rec_id, &ch);
-    const int64_t end = e.chunk_begin[1] - 1;
-    for (int k = 0; k < 3; k++) d.recs[3 + k].ts_ns = end - 1000000 + 1000000 * k;
-    vf_record row0[3];
-    memcpy(row0, d.recs, sizeof row0);
+    rows_of(&e, 3, steps, &d, &rec_id, &ch);
+    const int64_t begin = e.chunk_begin[0], end = e.chunk_begin[1] - 1, W = end - begin;
+    const int64_t gap[3] = {0, W / 3, 2 * W / 3}, at[3] = {0, W / 2, W / 2};
+    for (int r = 1; r < 3; r++)
+        for (int k = 0; k < 3; k++) d.recs[3 * r + k].ts_ns = begin + at[r] + k * gap[r];
+    vf_record before[9];
+    memcpy(before, d.recs, sizeof before);
     size_t from[2] = {0, d.n};
     vf_flow_lengths_stats ls;
     TU_OK(vf_flow_lengths(&e, ch, 1, &d, from, &rec_id, NULL, &ls));
-    cr_assert_eq(d.n, 6);
+    cr_assert_eq(d.n, 9);
     cr_expect_eq(ls.shortened + ls.lengthened, 0);
-    cr_expect(!memcmp(d.recs, row0, sizeof row0), "row 0 fits: unchanged");
-    for (int k = 0; k < 3; k++) cr_expect_eq(d.recs[3 + k].ts_ns, end - 1000000 + 500000 * k, "row 1 record %d", k);
+    cr_expect(!memcmp(d.recs, before, 3 * sizeof *before), "row 0 fits: unchanged");
+    const int64_t shift = 2 * gap[1] - (W - at[1]) + 1;
+    const double scale = (double)(W - at[2]) / (double)(2 * gap[2]);
+    for (int k = 0; k < 3; k++) {
+        cr_expect_eq(d.recs[3 + k].ts_ns, before[3 + k].ts_ns - shift, "row 1 record %d", k);
+        cr_expect_eq(d.recs[6 + k].ts_ns, begin + at[2] + (int64_t)((double)(k * gap[2]) * scale), "row 2 record %d", k);
+    }
+    cr_expect_eq(d.recs[5].ts_ns, end - 1);
+    cr_expect_eq(d.recs[8].ts_ns, end);
     for (size_t i = 0; i < d.n; i++) cr_expect(vf_in_window(e.chunk_begin, 0, d.recs[i].ts_ns), "record %zu", i);
     free(rec_id);
     vf_trace_free(&d);
