@@ -432,8 +432,9 @@ vf_status vf_host_popularity(const vf_encoder *enc, vf_trace *t, const int64_t *
  * it repeats its steps 1.. (each after its own gap from the step before),
  * or, with one step, that step after the chunk's generated gaps in turn (or
  * its share of the rest of the window when the chunk has none); a row that
- * would run past the chunk's window has all its gaps shrunk in proportion
- * to end inside it. t, *rec_id (reallocated) and from are
+ * would run past the chunk's window moves earlier, whole, to end inside it,
+ * or, when it is longer than the window, has all its gaps shrunk in
+ * proportion to end inside it. t, *rec_id (reallocated) and from are
  * rewritten; src (may be NULL) gets a malloc'd array [t->n]: the index
  * of the decoded record each record is or copies (vf_quota_record_classes
  * reads the model's offers through it). Does nothing (and *src = NULL)
