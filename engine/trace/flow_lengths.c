@@ -145,14 +145,15 @@ static void keep_part_records(int64_t *len, int n, const vf_len_hist *const *h) 
  * targets. The lengths: the m training flows, all protocols together,
  * sorted by length, taken at quantiles (i + 1/2) m / n, each with its
  * flow's protocol, moved to the training's records (keep_part_records).
+ * From the longest down, each goes to the best-scored row left of its
+ * protocol, or, when none is left, the best-scored row left of any. So the
+ * part's records are the training's whatever protocols the model chose,
+ * and a long flow goes to a row of its protocol while there is one.
  * Measured, not adopted: with more rows than flows, the m training lengths
  * as they are and no records for the rows left over; the records were the
  * training's to the record, but the enterprise capture's flows recur in
  * every chunk, and a part dropped split them: flow size 1.3-1.4x and
- * within-flow gaps 1.4-1.6x the floor. From the longest down, each goes to the best-scored row
- * left of its protocol, or, when none is left, the best-scored row left of
- * any. So the part's records are the training's whatever protocols the model
- * chose, and a long flow goes to a row of its protocol while there is one.
+ * within-flow gaps 1.4-1.6x the floor.
  * len, prot: [n]; queue: [n]. */
 static void assign_part(const flen_row *g, int n, const vf_len_hist *const *h, int64_t m, int64_t *target,
                         int64_t *len, int *prot, int *queue) {
