@@ -133,8 +133,9 @@ Test(flow_lengths, generated_rows_get_the_training_lengths_by_rank) {
     /* ranked: row 0 (1 step), rows 1 2 4 (2), rows 3 7 (3; 3's flag after
      * it is lower), rows 8 9 6 (4; by the last flag): nine rows take the
      * ten training flows' lengths at quantiles (i + 1/2) 10 / 9, 2 2 2 2 2
-     * 5 5 5 25 = 50 records, scaled to the training's 52: 26 for 25 and the
-     * one left to the longest (keep_part_records) */
+     * 5 5 5 25 = 50 records, moved to the training's 52 (keep_part_records):
+     * each by len (52 / 50 - 1) toward 0, 26 for 25, and the one left to the
+     * longest */
     static const int want[10] = {2, 2, 2, 2, 2, 2, 27, 5, 5, 5};
     cr_expect(ls.applied);
     cr_expect_eq(ls.rows, 10);
