@@ -132,7 +132,7 @@ static inline bool vf_port_quota(const vf_field_spec *s) {
 }
 
 /* Intervals of a quantile table (interarrival_quantile, quantile) unless
- * `bins` says otherwise: the most the parser takes. */
+ * `bins` says otherwise, and the most the parser takes. */
 #define VF_QUANTILE_BINS_DEFAULT 4096
 #define VF_QUANTILE_BINS_MAX 4096
 #define VF_VALQ_TAIL_MAX 64 /* tail knots of a value table, each end (encode.c value_knots) */

@@ -97,9 +97,8 @@ static int row_kind(const float *a, int tags, int c, int n_chunks, uint8_t proto
     return vf_flen_kind(carried, later, proto);
 }
 
-/* The n lengths len[0..n) (ascending) of a part whose training flows
- * (histograms h[0..VF_FLEN_PROTOS), m flows) have R records, moved to add
- * up to R. Why: the quantiles give n rows about n / m of the records, and
+/* The n lengths len[0..n) (ascending) of a part whose m training flows
+ * have R records, moved to add up to R. Why: the quantiles give n rows about n / m of the records, and
  * the model's rows of a part that crosses a chunk edge are not the
  * training's flows in number (UGR'16's chunk 4 had 15 rows for 31 flows,
  * of 535 records, that go on into the next chunk): UGR'16's trace had
@@ -112,10 +111,8 @@ static int row_kind(const float *a, int tags, int c, int n_chunks, uint8_t proto
  * is left goes one each to the longest, or is taken one each from the
  * first of the longest run. Every move has the difference's sign, and the
  * order is kept. With more rows than records, every row gets one. */
-static void keep_part_records(int64_t *len, int n, const vf_len_hist *const *h) {
-    int64_t R = 0, sum = 0;
-    for (int k = 0; k < VF_FLEN_PROTOS; k++)
-        for (int b = 0; b < h[k]->n; b++) R += h[k]->count[b] * h[k]->len[b];
+static void keep_part_records(int64_t *len, int n, int64_t R) {
+    int64_t sum = 0;
     for (int e = 0; e < n; e++) sum += len[e];
     if (n == 0 || sum == R) return;
     if (R <= n) {
@@ -141,8 +138,8 @@ static void keep_part_records(int64_t *len, int n, const vf_len_hist *const *h) 
 }
 
 /* Rows g[0..n) of one part of a chunk (ascending score), whose training
- * histograms are h[0..VF_FLEN_PROTOS) (m flows in all, m > 0), get their
- * targets. The lengths: the m training flows, all protocols together,
+ * histograms are h[0..VF_FLEN_PROTOS) (m flows and R records in all, m >
+ * 0), get their targets. The lengths: the m training flows, all protocols together,
  * sorted by length, taken at quantiles (i + 1/2) m / n, each with its
  * flow's protocol, moved to the training's records (keep_part_records).
  * From the longest down, each goes to the best-scored row left of its
@@ -155,8 +152,8 @@ static void keep_part_records(int64_t *len, int n, const vf_len_hist *const *h) 
  * every chunk, and a part dropped split them: flow size 1.3-1.4x and
  * within-flow gaps 1.4-1.6x the floor.
  * len, prot: [n]; queue: [n]. */
-static void assign_part(const flen_row *g, int n, const vf_len_hist *const *h, int64_t m, int64_t *target,
-                        int64_t *len, int *prot, int *queue) {
+static void assign_part(const flen_row *g, int n, const vf_len_hist *const *h, int64_t m, int64_t R,
+                        int64_t *target, int64_t *len, int *prot, int *queue) {
     /* the n quantiles of the merged histograms, ascending */
     int at[VF_FLEN_PROTOS] = {0}, e = 0;
     int64_t below = 0;
@@ -170,7 +167,7 @@ static void assign_part(const flen_row *g, int n, const vf_len_hist *const *h, i
         at[p]++;
     }
     for (; e < n; e++) len[e] = len[e - 1], prot[e] = prot[e - 1];
-    keep_part_records(len, n, h);
+    keep_part_records(len, n, R);
     /* each protocol's rows, best first: queue[start[k] ..] */
     int start[VF_FLEN_PROTOS + 1] = {0}, pos[VF_FLEN_PROTOS];
     for (int i = 0; i < n; i++) start[proto_of(g[i].kind) + 1]++;
@@ -301,12 +298,12 @@ vf_status vf_flow_lengths(const vf_encoder *enc, const vf_encoded *merged, int n
             int j = i, part = part_of(rows[i].kind);
             while (j < n_rows && part_of(rows[j].kind) == part) j++;
             const vf_len_hist *h[VF_FLEN_PROTOS];
-            int64_t m = 0;
+            int64_t m = 0, R = 0; /* the part's training flows and records */
             for (int k = 0; k < VF_FLEN_PROTOS; k++) {
                 h[k] = &enc->flen[hist_of(c, part * VF_FLEN_PROTOS + k)];
-                for (int b = 0; b < h[k]->n; b++) m += h[k]->count[b];
+                for (int b = 0; b < h[k]->n; b++) m += h[k]->count[b], R += h[k]->count[b] * h[k]->len[b];
             }
-            if (m > 0) assign_part(rows + i, j - i, h, m, target, ent_len, ent_proto, queue);
+            if (m > 0) assign_part(rows + i, j - i, h, m, R, target, ent_len, ent_proto, queue);
             i = j;
         }
         for (int i = 0; i < n_rows; i++) last_len[rows[i].id] = target[rows[i].r];
